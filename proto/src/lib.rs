@@ -1,0 +1,1 @@
+//! kaohe-proto
