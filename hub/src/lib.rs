@@ -1,1 +1,2 @@
 //! kaohe-hub
+#![forbid(unsafe_code)]

@@ -1,1 +1,2 @@
 //! kaohe-node
+#![forbid(unsafe_code)]

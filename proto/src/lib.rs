@@ -1,1 +1,2 @@
 //! kaohe-proto
+#![forbid(unsafe_code)]
