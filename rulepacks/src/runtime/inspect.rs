@@ -1,0 +1,323 @@
+//! Static checks on a validated module, before anything is compiled or run:
+//! no imports, the ABI exports with their exact types, one memory and at
+//! most one table within the caps, and exactly one manifest section. The
+//! bytes are parsed with the workspace's `wasmparser` after wasmtime has
+//! validated them with its own.
+
+use wasmparser::{CompositeInnerType, ExternalKind, FuncType, Parser, Payload, ValType};
+
+use super::RuntimeError;
+
+/// Name of the custom section that carries the manifest (ABI.md §1).
+pub const MANIFEST_SECTION: &str = "kaohe-manifest";
+
+const WASM_PAGE: u64 = 65_536;
+
+/// The record counts the ABI's byte layouts follow from (ABI.md §2, §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// `F`: number of evidence fields.
+    pub fields: u32,
+    /// `I`: number of indicators.
+    pub indicators: u32,
+    /// `K`: number of deduction/award clauses, all indicators concatenated.
+    pub clauses: u32,
+}
+
+impl Counts {
+    /// Input length of `kaohe_evaluate` for `n` units: `16 + n × (16 + 16·F)`.
+    pub fn evaluate_input_len(&self, n: u32) -> u64 {
+        16 + u64::from(n) * (16 + 16 * u64::from(self.fields))
+    }
+
+    /// Output length of `kaohe_evaluate` for `n` units:
+    /// `n × (16 + 16·I + 16·K)`.
+    pub fn evaluate_output_len(&self, n: u32) -> u64 {
+        u64::from(n) * (16 + 16 * u64::from(self.indicators) + 16 * u64::from(self.clauses))
+    }
+
+    /// Input length of `kaohe_finalise` for `n` units: `16 + n × (16 + 16·I)`.
+    pub fn finalise_input_len(&self, n: u32) -> u64 {
+        16 + u64::from(n) * (16 + 16 * u64::from(self.indicators))
+    }
+
+    /// Output length of `kaohe_finalise` for `n` units: `n × 72`.
+    pub fn finalise_output_len(&self, n: u32) -> u64 {
+        u64::from(n) * (8 + 8 * 8)
+    }
+
+    /// Reads the counts from the manifest JSON: `fields` and `indicators`
+    /// are arrays; each indicator may carry a `clauses` array (its
+    /// deductions or awards, in order), absent meaning none.
+    ///
+    /// This is the one place the runtime reads the manifest's shape; when
+    /// the typed `Manifest` lands it should supply these numbers instead.
+    pub fn from_manifest(manifest: &serde_json::Value) -> Result<Self, RuntimeError> {
+        let array = |key: &str| {
+            manifest.get(key).and_then(|v| v.as_array()).ok_or_else(|| {
+                RuntimeError::ManifestInvalid(format!("缺少数组 {key} / missing array `{key}`"))
+            })
+        };
+        let fields = array("fields")?;
+        let indicators = array("indicators")?;
+        let mut clauses: u64 = 0;
+        for (i, indicator) in indicators.iter().enumerate() {
+            match indicator.get("clauses") {
+                None => {}
+                Some(serde_json::Value::Array(list)) => clauses += list.len() as u64,
+                Some(_) => {
+                    return Err(RuntimeError::ManifestInvalid(format!(
+                        "indicators[{i}].clauses 不是数组 / indicators[{i}].clauses is not an array"
+                    )));
+                }
+            }
+        }
+        let count = |n: u64, what: &str| {
+            u32::try_from(n).map_err(|_| {
+                RuntimeError::ManifestInvalid(format!("{what} 过多 / too many {what}"))
+            })
+        };
+        Ok(Self {
+            fields: count(fields.len() as u64, "fields")?,
+            indicators: count(indicators.len() as u64, "indicators")?,
+            clauses: count(clauses, "clauses")?,
+        })
+    }
+}
+
+/// What the static checks learnt about a module that passed them.
+#[derive(Debug)]
+pub(super) struct Inspected {
+    pub manifest_json: Vec<u8>,
+    pub counts: Counts,
+    /// `limits.wasm_fuel_per_unit` from the manifest, if it names one.
+    pub wasm_fuel_per_unit: Option<u64>,
+}
+
+/// Caps the static checks enforce.
+pub(super) struct StaticCaps {
+    pub memory_bytes: u64,
+    pub table_elements: u64,
+}
+
+/// Runs the static checks. `wasm` must already have passed
+/// `wasmtime::Module::validate`, so parse errors here are not expected but
+/// are still reported, never panicked on.
+pub(super) fn inspect(wasm: &[u8], caps: &StaticCaps) -> Result<Inspected, RuntimeError> {
+    let not_a_module = |e: wasmparser::BinaryReaderError| RuntimeError::NotAModule(e.to_string());
+    let mut types: Vec<Option<FuncType>> = Vec::new();
+    let mut func_types: Vec<u32> = Vec::new();
+    let mut memories: Vec<(bool, bool, u64)> = Vec::new(); // (memory64, shared, initial pages)
+    let mut tables: Vec<u64> = Vec::new();
+    let mut exports: Vec<(String, ExternalKind, u32)> = Vec::new();
+    let mut manifests: Vec<Vec<u8>> = Vec::new();
+
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.map_err(not_a_module)? {
+            Payload::ImportSection(reader) => {
+                // Refuse on the first import: the pack may not import anything.
+                if let Some(import) = reader.into_imports().next() {
+                    let import = import.map_err(not_a_module)?;
+                    return Err(RuntimeError::ImportNotAllowed {
+                        module: import.module.to_owned(),
+                        name: import.name.to_owned(),
+                    });
+                }
+            }
+            Payload::TypeSection(reader) => {
+                for group in reader {
+                    for sub in group.map_err(not_a_module)?.into_types() {
+                        types.push(match sub.composite_type.inner {
+                            CompositeInnerType::Func(f) => Some(f),
+                            _ => None,
+                        });
+                    }
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for ty in reader {
+                    func_types.push(ty.map_err(not_a_module)?);
+                }
+            }
+            Payload::MemorySection(reader) => {
+                for mem in reader {
+                    let mem = mem.map_err(not_a_module)?;
+                    memories.push((mem.memory64, mem.shared, mem.initial));
+                }
+            }
+            Payload::TableSection(reader) => {
+                for table in reader {
+                    tables.push(table.map_err(not_a_module)?.ty.initial);
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    let e = export.map_err(not_a_module)?;
+                    exports.push((e.name.to_owned(), e.kind, e.index));
+                }
+            }
+            Payload::CustomSection(reader) if reader.name() == MANIFEST_SECTION => {
+                manifests.push(reader.data().to_vec());
+            }
+            _ => {}
+        }
+    }
+
+    // Memory: exactly one, 32-bit, unshared, its minimum within the cap.
+    let [(memory64, shared, initial_pages)] = memories[..] else {
+        return Err(RuntimeError::Unsupported(format!(
+            "需要恰好一个内存，实有 {} 个 / exactly one memory is required, found {}",
+            memories.len(),
+            memories.len()
+        )));
+    };
+    if memory64 || shared {
+        return Err(RuntimeError::Unsupported(
+            "内存须为 32 位且不共享 / the memory must be 32-bit and unshared".to_owned(),
+        ));
+    }
+    let declared_bytes = initial_pages.saturating_mul(WASM_PAGE);
+    if declared_bytes > caps.memory_bytes {
+        return Err(RuntimeError::MemoryTooLarge {
+            declared_bytes,
+            cap_bytes: caps.memory_bytes,
+        });
+    }
+    // Tables: at most one, its minimum within the cap.
+    if tables.len() > 1 {
+        return Err(RuntimeError::Unsupported(format!(
+            "至多一个表，实有 {} 个 / at most one table is allowed, found {}",
+            tables.len(),
+            tables.len()
+        )));
+    }
+    if let Some(&elements) = tables.first()
+        && elements > caps.table_elements
+    {
+        return Err(RuntimeError::TableTooLarge {
+            elements,
+            cap: caps.table_elements,
+        });
+    }
+
+    check_exports(&exports, &types, &func_types)?;
+
+    let manifest_json = match manifests.len() {
+        0 => return Err(RuntimeError::ManifestMissing),
+        1 => manifests.pop().unwrap_or_default(),
+        n => {
+            return Err(RuntimeError::ManifestInvalid(format!(
+                "须恰好一个 {MANIFEST_SECTION} 段，实有 {n} 个 / exactly one {MANIFEST_SECTION} section is required, found {n}"
+            )));
+        }
+    };
+    let (counts, wasm_fuel_per_unit) = check_manifest(&manifest_json)?;
+    Ok(Inspected {
+        manifest_json,
+        counts,
+        wasm_fuel_per_unit,
+    })
+}
+
+/// The exports the ABI requires (ABI.md §1) and their exact function types.
+const REQUIRED_FUNCS: [(&str, &[ValType], &[ValType], &str); 4] = [
+    ("kaohe_abi_version", &[], &[ValType::I32], "() -> i32"),
+    (
+        "kaohe_alloc",
+        &[ValType::I32],
+        &[ValType::I32],
+        "(i32) -> i32",
+    ),
+    (
+        "kaohe_evaluate",
+        &[ValType::I32, ValType::I32],
+        &[ValType::I64],
+        "(i32, i32) -> i64",
+    ),
+    (
+        "kaohe_finalise",
+        &[ValType::I32, ValType::I32],
+        &[ValType::I64],
+        "(i32, i32) -> i64",
+    ),
+];
+
+fn check_exports(
+    exports: &[(String, ExternalKind, u32)],
+    types: &[Option<FuncType>],
+    func_types: &[u32],
+) -> Result<(), RuntimeError> {
+    let find = |name: &str| exports.iter().find(|(n, _, _)| n == name);
+    match find("memory") {
+        None => return Err(RuntimeError::MissingExport { name: "memory" }),
+        Some((_, ExternalKind::Memory, _)) => {}
+        Some((_, kind, _)) => {
+            return Err(RuntimeError::WrongExportType {
+                name: "memory",
+                expected: "memory",
+                found: format!("{kind:?}"),
+            });
+        }
+    }
+    for (name, params, results, expected) in REQUIRED_FUNCS {
+        let Some((_, kind, index)) = find(name) else {
+            return Err(RuntimeError::MissingExport { name });
+        };
+        let wrong = |found: String| RuntimeError::WrongExportType {
+            name,
+            expected,
+            found,
+        };
+        if !matches!(kind, ExternalKind::Func | ExternalKind::FuncExact) {
+            return Err(wrong(format!("{kind:?}")));
+        }
+        // No imports, so function indices are the defined functions.
+        let ty = func_types
+            .get(*index as usize)
+            .and_then(|t| types.get(*t as usize))
+            .and_then(Option::as_ref)
+            .ok_or_else(|| wrong("未知类型 / unknown type".to_owned()))?;
+        if ty.params() != params || ty.results() != results {
+            return Err(wrong(ty.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the manifest is one UTF-8 JSON object with `abi_version == 1`
+/// and `manifest_version == 1`, and reads what the runtime needs from it.
+fn check_manifest(json: &[u8]) -> Result<(Counts, Option<u64>), RuntimeError> {
+    let text = std::str::from_utf8(json)
+        .map_err(|e| RuntimeError::ManifestInvalid(format!("不是 UTF-8 / not UTF-8: {e}")))?;
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| RuntimeError::ManifestInvalid(format!("不是 JSON / not JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(RuntimeError::ManifestInvalid(
+            "不是 JSON 对象 / not a JSON object".to_owned(),
+        ));
+    }
+    for field in ["abi_version", "manifest_version"] {
+        let found = value
+            .get(field)
+            .and_then(serde_json::Value::as_i64)
+            .ok_or_else(|| {
+                RuntimeError::ManifestInvalid(format!(
+                    "缺少整数 {field} / missing integer `{field}`"
+                ))
+            })?;
+        if found != 1 {
+            return Err(RuntimeError::ManifestVersionMismatch { field, found });
+        }
+    }
+    let counts = Counts::from_manifest(&value)?;
+    let fuel = match value.get("limits").and_then(|l| l.get("wasm_fuel_per_unit")) {
+        None => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| {
+            RuntimeError::ManifestInvalid(
+                "limits.wasm_fuel_per_unit 须为非负整数 / limits.wasm_fuel_per_unit must be a non-negative integer"
+                    .to_owned(),
+            )
+        })?),
+    };
+    Ok((counts, fuel))
+}
