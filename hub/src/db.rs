@@ -1,0 +1,493 @@
+//! 数据库（database）：数据目录中的 `hub.db`（SQLite）。
+//!
+//! The schema version lives in `PRAGMA user_version`; [`MIGRATIONS`] is an
+//! ordered list, migration *i* (0-based) takes the database from version *i*
+//! to *i + 1*, and all pending migrations run in one `BEGIN IMMEDIATE`
+//! transaction. A database whose version is newer than this code knows is
+//! refused **before anything is written to it** (not even the switch to WAL,
+//! which rewrites the file header).
+//!
+//! Settings on every connection: WAL journal, `synchronous = FULL` (a commit
+//! is on disk before a receipt is issued), foreign keys on, a busy timeout so
+//! the CLI and the server can share the file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+/// The database file inside the hub's data directory.
+pub const DB_FILE: &str = "hub.db";
+
+/// How long a connection waits for another writer before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Ordered schema migrations; index *i* upgrades version *i* to *i + 1*.
+///
+/// Never edit a migration that has shipped: append a new one.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: registry — audit log (append-only), units per year, nodes.
+    r#"
+    CREATE TABLE audit_log (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        time     TEXT NOT NULL,
+        operator TEXT NOT NULL,
+        action   TEXT NOT NULL,
+        subject  TEXT NOT NULL,
+        detail   TEXT NOT NULL CHECK (json_valid(detail))
+    ) STRICT;
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN
+        SELECT RAISE(ABORT, '审计日志只能追加，不能修改（audit_log is append-only: UPDATE refused）');
+    END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN
+        SELECT RAISE(ABORT, '审计日志只能追加，不能删除（audit_log is append-only: DELETE refused）');
+    END;
+
+    CREATE TABLE units (
+        year                   INTEGER NOT NULL,
+        id                     TEXT NOT NULL,
+        name                   TEXT NOT NULL,
+        category               TEXT NOT NULL,
+        parent_id              TEXT,
+        supervising_department TEXT,
+        assessor               TEXT NOT NULL,
+        PRIMARY KEY (year, id),
+        FOREIGN KEY (year, parent_id) REFERENCES units (year, id)
+            DEFERRABLE INITIALLY DEFERRED
+    ) STRICT;
+    CREATE INDEX units_parent ON units (year, parent_id);
+
+    CREATE TABLE nodes (
+        key_id            TEXT PRIMARY KEY,
+        public_key        TEXT NOT NULL UNIQUE,
+        name              TEXT NOT NULL,
+        assessor          TEXT NOT NULL CHECK (assessor IN
+            ('county_office', 'sasac', 'health_commission', 'township', 'county_unit')),
+        scope             TEXT NOT NULL CHECK (json_valid(scope)),
+        added_at          TEXT NOT NULL,
+        revoked_at        TEXT,
+        revocation_reason TEXT,
+        CHECK ((revoked_at IS NULL) = (revocation_reason IS NULL))
+    ) STRICT;
+    "#,
+    // 2: rule packs (all versions kept, one current per (pack, year)), the
+    //    re-evaluation requests a new version leaves behind, imported
+    //    calendar years.
+    r#"
+    CREATE TABLE packs (
+        pack_id       TEXT NOT NULL,
+        year          INTEGER NOT NULL,
+        version       INTEGER NOT NULL CHECK (version >= 1),
+        module_sha256 BLOB NOT NULL CHECK (length(module_sha256) = 32),
+        module        BLOB NOT NULL,
+        envelope      BLOB NOT NULL,
+        published_at  TEXT NOT NULL,
+        published_by  TEXT NOT NULL,
+        is_current    INTEGER NOT NULL CHECK (is_current IN (0, 1)),
+        PRIMARY KEY (pack_id, year, version)
+    ) STRICT;
+    CREATE UNIQUE INDEX packs_one_current ON packs (pack_id, year) WHERE is_current = 1;
+
+    CREATE TABLE pack_reevaluations (
+        seq                INTEGER PRIMARY KEY AUTOINCREMENT,
+        pack_id            TEXT NOT NULL,
+        year               INTEGER NOT NULL,
+        superseded_version INTEGER NOT NULL,
+        current_version    INTEGER NOT NULL,
+        requested_at       TEXT NOT NULL,
+        completed_at       TEXT,
+        FOREIGN KEY (pack_id, year, superseded_version) REFERENCES packs (pack_id, year, version),
+        FOREIGN KEY (pack_id, year, current_version) REFERENCES packs (pack_id, year, version)
+    ) STRICT;
+
+    CREATE TABLE calendar_years (
+        year        INTEGER PRIMARY KEY,
+        source      TEXT NOT NULL,
+        sha256      TEXT NOT NULL,
+        imported_at TEXT NOT NULL,
+        imported_by TEXT NOT NULL
+    ) STRICT;
+    "#,
+];
+
+/// The schema version this code writes and understands.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Opening (and migrating) the hub database failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("不能创建数据目录 {path}（cannot create data directory）：{source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "数据目录 {dir} 中没有数据库 {DB_FILE}，请先运行 `kaohe hub init`（no database: run `kaohe hub init` first）"
+    )]
+    NotInitialised { dir: PathBuf },
+    #[error("不能打开数据库 {path}（cannot open database）：{source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("{path} 不是 kaohe 能读的 SQLite 数据库（not a SQLite database）：{source}")]
+    NotADatabase {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "数据库 {path} 的结构版本是 {found}，比本程序支持的 {supported} 新；请升级 kaohe，数据库未作任何改动（database schema {found} is newer than supported {supported}; nothing was changed）"
+    )]
+    NewerSchema {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("数据库 {path} 不能切换到 WAL 日志模式，实际为 {mode}（cannot enable WAL）")]
+    NoWal { path: PathBuf, mode: String },
+    #[error("设置数据库 {path} 失败（cannot configure database）：{source}")]
+    Configure {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "数据库 {path} 升级到结构版本 {version} 失败，已回滚（migration to schema {version} failed, rolled back）：{source}"
+    )]
+    Migrate {
+        path: PathBuf,
+        version: u32,
+        source: rusqlite::Error,
+    },
+}
+
+/// `PRAGMA integrity_check` found problems, or could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum IntegrityError {
+    #[error("数据库完整性检查发现问题（integrity check failed）：{}", problems.join("；"))]
+    Corrupt { problems: Vec<String> },
+    #[error("数据库完整性检查无法运行（integrity check could not run）：{0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// Opens `DATA_DIR/hub.db`, creating the directory and the database if needed,
+/// and migrates it to [`SCHEMA_VERSION`].
+pub fn create(data_dir: &Path) -> Result<Connection, OpenError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| OpenError::CreateDir {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    open(&data_dir.join(DB_FILE))
+}
+
+/// Opens `DATA_DIR/hub.db`, which must exist (see [`create`]), migrating it
+/// to [`SCHEMA_VERSION`].
+pub fn open_existing(data_dir: &Path) -> Result<Connection, OpenError> {
+    let path = data_dir.join(DB_FILE);
+    if !path.is_file() {
+        return Err(OpenError::NotInitialised {
+            dir: data_dir.to_path_buf(),
+        });
+    }
+    open(&path)
+}
+
+/// Opens the database file at `path` (created if absent) and migrates it to
+/// [`SCHEMA_VERSION`]. A newer database is refused untouched.
+pub fn open(path: &Path) -> Result<Connection, OpenError> {
+    open_at_version(path, SCHEMA_VERSION)
+}
+
+/// Runs `PRAGMA integrity_check` (and the foreign key check).
+pub fn integrity_check(conn: &Connection) -> Result<(), IntegrityError> {
+    let mut problems = Vec::new();
+    let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    for row in rows {
+        let line = row?;
+        if line != "ok" {
+            problems.push(line);
+        }
+    }
+    let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(format!(
+            "表 {} 第 {} 行引用了 {} 中不存在的记录（foreign key violation）",
+            r.get::<_, String>(0)?,
+            r.get::<_, Option<i64>>(1)?.unwrap_or_default(),
+            r.get::<_, String>(2)?
+        ))
+    })?;
+    for row in rows {
+        problems.push(row?);
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(IntegrityError::Corrupt { problems })
+    }
+}
+
+/// The schema version recorded in the database.
+pub fn schema_version(conn: &Connection) -> rusqlite::Result<u32> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+/// Opens and migrates up to `target` (≤ [`SCHEMA_VERSION`]); tests use a
+/// lower target to build old-schema snapshots.
+pub(crate) fn open_at_version(path: &Path, target: u32) -> Result<Connection, OpenError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| OpenError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let configure = |source| OpenError::Configure {
+        path: path.to_path_buf(),
+        source,
+    };
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(configure)?;
+
+    // Read-only look first: nothing below this line may run on a newer file.
+    let found = schema_version(&conn).map_err(|source| OpenError::NotADatabase {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if found > SCHEMA_VERSION {
+        return Err(OpenError::NewerSchema {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(configure)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(OpenError::NoWal {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+        .map_err(configure)?;
+
+    migrate(conn, path, target)
+}
+
+fn migrate(mut conn: Connection, path: &Path, target: u32) -> Result<Connection, OpenError> {
+    let target = target.min(SCHEMA_VERSION);
+    let fail = |version, source| OpenError::Migrate {
+        path: path.to_path_buf(),
+        version,
+        source,
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| fail(target, e))?;
+    // Another process may have migrated between the first look and the lock.
+    let current = schema_version(&tx).map_err(|e| fail(target, e))?;
+    if current > SCHEMA_VERSION {
+        return Err(OpenError::NewerSchema {
+            path: path.to_path_buf(),
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if current >= target {
+        tx.rollback().map_err(|e| fail(target, e))?;
+        return Ok(conn);
+    }
+    for (index, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target as usize)
+        .skip(current as usize)
+    {
+        let version = index as u32 + 1;
+        tx.execute_batch(sql).map_err(|e| fail(version, e))?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(|e| fail(version, e))?;
+    }
+    tx.commit().map_err(|e| fail(target, e))?;
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table_names(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn fresh_database_is_migrated_to_the_latest_schema_with_wal_and_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = create(&dir.path().join("data")).unwrap();
+        assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let fk: i64 = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
+        let sync: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous = FULL");
+        let tables = table_names(&conn);
+        for t in [
+            "audit_log",
+            "calendar_years",
+            "nodes",
+            "pack_reevaluations",
+            "packs",
+            "units",
+        ] {
+            assert!(tables.iter().any(|n| n == t), "{t} missing from {tables:?}");
+        }
+        integrity_check(&conn).unwrap();
+    }
+
+    #[test]
+    fn reopening_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(create(dir.path()).unwrap());
+        let conn = open_existing(dir.path()).unwrap();
+        assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn open_existing_without_init_says_run_init_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = open_existing(dir.path()).unwrap_err();
+        assert!(matches!(err, OpenError::NotInitialised { .. }));
+        assert!(err.to_string().contains("kaohe hub init"), "{err}");
+        assert!(!dir.path().join(DB_FILE).exists());
+    }
+
+    #[test]
+    fn newer_database_is_refused_and_left_byte_for_byte_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        drop(open(&path).unwrap());
+        {
+            // A future kaohe wrote this database; simulate it with a raw connection.
+            let raw = Connection::open(&path).unwrap();
+            raw.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .unwrap();
+            raw.execute_batch("PRAGMA journal_mode = DELETE").unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+
+        let err = open(&path).unwrap_err();
+        match &err {
+            OpenError::NewerSchema {
+                found, supported, ..
+            } => {
+                assert_eq!(*found, SCHEMA_VERSION + 1);
+                assert_eq!(*supported, SCHEMA_VERSION);
+            }
+            other => panic!("expected NewerSchema, got {other:?}"),
+        }
+        let msg = err.to_string();
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        assert!(msg.contains("未作任何改动"), "{msg}");
+
+        let after = std::fs::read(&path).unwrap();
+        assert!(before == after, "the newer database file was modified");
+        // Still in the journal mode the newer program left it in.
+        let raw = Connection::open(&path).unwrap();
+        let mode: String = raw
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "delete");
+    }
+
+    #[test]
+    fn upgrade_from_a_version_1_snapshot_keeps_data_and_adds_later_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            // Snapshot of a hub that ran schema 1: a unit and an audit record.
+            let old = open_at_version(&path, 1).unwrap();
+            assert_eq!(schema_version(&old).unwrap(), 1);
+            assert!(!table_names(&old).iter().any(|t| t == "packs"));
+            old.execute(
+                "INSERT INTO units (year, id, name, category, parent_id, supervising_department, assessor)
+                 VALUES (2024, 'xiaodian', '肖旗乡', 'township', NULL, NULL, 'county_office')",
+                [],
+            )
+            .unwrap();
+            old.execute(
+                "INSERT INTO audit_log (time, operator, action, subject, detail)
+                 VALUES ('2024-01-02T03:04:05Z', 'wang', 'units.import', 'year:2024', '{}')",
+                [],
+            )
+            .unwrap();
+        }
+        let conn = open(&path).unwrap();
+        assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
+        let name: String = conn
+            .query_row(
+                "SELECT name FROM units WHERE year = 2024 AND id = 'xiaodian'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(name, "肖旗乡");
+        let audit: i64 = conn
+            .query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(audit, 1);
+        assert!(table_names(&conn).iter().any(|t| t == "packs"));
+        integrity_check(&conn).unwrap();
+    }
+
+    #[test]
+    fn a_failing_migration_rolls_back_every_step() {
+        // Schema 1 already has a table the second migration would create:
+        // migration 2 fails and the database stays at version 1, unchanged.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let old = open_at_version(&path, 1).unwrap();
+            old.execute_batch("CREATE TABLE calendar_years (x INTEGER)")
+                .unwrap();
+        }
+        let err = open(&path).unwrap_err();
+        assert!(
+            matches!(err, OpenError::Migrate { version: 2, .. }),
+            "{err:?}"
+        );
+        let raw = Connection::open(&path).unwrap();
+        assert_eq!(schema_version(&raw).unwrap(), 1);
+        assert!(!table_names(&raw).iter().any(|t| t == "packs"));
+    }
+
+    #[test]
+    fn a_file_that_is_not_sqlite_is_refused_and_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let junk = b"this is a spreadsheet, not a database; ".repeat(40);
+        std::fs::write(&path, &junk).unwrap();
+        let err = open(&path).unwrap_err();
+        assert!(matches!(err, OpenError::NotADatabase { .. }), "{err:?}");
+        assert_eq!(std::fs::read(&path).unwrap(), junk);
+    }
+}
