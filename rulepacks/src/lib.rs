@@ -1,1 +1,36 @@
-//! kaohe-rulepacks
+//! kaohe-rulepacks: the rubric language, the manifest and pack ABI, the
+//! reference interpreter, the fixtures harness and `kaohe pack …`.
+//!
+//! Layout:
+//! - [`rubric`]: the TOML rubric source → [`rubric::CheckedRubric`]
+//!   (RUBRIC.md), with compile errors in Chinese and English;
+//! - [`manifest`]: what hub and node know about a pack without running it
+//!   (ABI.md §4);
+//! - [`abi`]: the byte layouts of `kaohe_evaluate` / `kaohe_finalise`, the
+//!   quarter combination and the merge into a sheet (ABI.md §2–§7);
+//! - [`interp`]: the reference interpreter — the oracle every compiled pack
+//!   is tested against;
+//! - [`fixture`]: hand-worked evidence fixtures and their checker, generic
+//!   over the evaluator;
+//! - [`compile`]: the rubric compiler to a WebAssembly pack (`kaohe pack build`);
+//! - [`runtime`]: the wasmtime sandbox that runs compiled packs (ABI.md);
+//! - [`sign`]: pack statements, k-of-n authority signatures, the trust
+//!   policy and `verify_pack` (ABI.md §8), with `kaohe pack keygen | sign |
+//!   verify | inspect` in [`sign::command`];
+//! - [`doc`]: the rubric rendered as the published document (Excel, HTML);
+//! - [`cli`]: `kaohe pack check | eval | doc`.
+//!
+//! **Architecture Invariant:** nothing here but `cli` and `sign::command` does IO beyond reading
+//! the files it is pointed at; scoring is a pure function of the rubric and
+//! the evidence, in integer hundredths.
+
+pub mod abi;
+pub mod cli;
+pub mod compile;
+pub mod doc;
+pub mod fixture;
+pub mod interp;
+pub mod manifest;
+pub mod rubric;
+pub mod runtime;
+pub mod sign;
