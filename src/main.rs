@@ -15,10 +15,10 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 /// 依法治县办、国资局、卫健委和各乡镇在本地节点（node）录入证据、运行年度规则包（rule pack）并签名上报；
 /// 县级汇总中心（hub）核验、复算、汇总、评定等次、排名并出具结果。
 #[derive(Debug, Parser)]
-#[command(name = "kaohe", version, propagate_version = true)]
+#[command(name = "kaohe", version)]
 struct Cli {
     /// 日志详细程度（log level），如 info、debug；也可用环境变量 KAOHE_LOG
-    #[arg(long, global = true, value_name = "级别")]
+    #[arg(long, global = true, value_name = "级别", help_heading = "选项（options）")]
     log: Option<String>,
 
     #[command(subcommand)]
@@ -30,6 +30,8 @@ enum Command {
     /// 规则包（rule pack）：检查、求值、编译、签名、查看、生成细则文档
     #[command(subcommand)]
     Pack(kaohe_rulepacks::cli::Command),
+    /// 县级汇总中心（hub）：登记单位与节点、发布规则包、核验与汇总上报结果、工作日历
+    Hub(kaohe_hub::cli::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Pack(cmd) => kaohe_rulepacks::cli::run(cmd),
+        Command::Hub(args) => kaohe_hub::cli::run(args),
     }
 }
 
@@ -69,16 +72,38 @@ fn init_tracing(level: Option<&str>) {
 /// Puts clap's own words (headings, the help and version flags) into Chinese,
 /// with the English beside them, on the command and every subcommand.
 fn chinese_chrome(cmd: clap::Command) -> clap::Command {
+    use clap::{Arg, ArgAction};
+    let is_root = cmd.get_name() == "kaohe";
     let cmd = cmd
-        .help_template(
-            "{about-with-newline}\n用法（usage）：{usage}\n\n{all-args}{after-help}",
-        )
+        .help_template("{about-with-newline}\n用法（usage）：{usage}\n\n{all-args}{after-help}")
         .subcommand_help_heading("命令（commands）")
         .next_help_heading("选项（options）")
         .disable_help_subcommand(true)
-        .mut_arg("help", |a| a.help("显示帮助（help）"));
-    let cmd = if cmd.get_version().is_some() {
-        cmd.mut_arg("version", |a| a.help("显示版本（version）"))
+        .disable_help_flag(true)
+        .mut_args(|a| {
+            if a.is_positional() {
+                a.help_heading("参数（arguments）")
+            } else if a.get_help_heading().is_none() {
+                a.help_heading("选项（options）")
+            } else {
+                a
+            }
+        })
+        .arg(
+            Arg::new("help")
+                .short('h')
+                .long("help")
+                .action(ArgAction::Help)
+                .help("显示帮助（help）"),
+        );
+    let cmd = if is_root {
+        cmd.disable_version_flag(true).arg(
+            Arg::new("version")
+                .short('V')
+                .long("version")
+                .action(ArgAction::Version)
+                .help("显示版本（version）"),
+        )
     } else {
         cmd
     };

@@ -1,0 +1,170 @@
+//! The real `kaohe` binary, driven as an official or a script would drive it.
+//!
+//! One integration-test binary for the root package (STYLE.md): each test
+//! runs `CARGO_BIN_EXE_kaohe` in a temporary directory and asserts on its exit
+//! status and its Chinese output.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn kaohe(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kaohe"))
+        .args(args)
+        .env_remove("KAOHE_LOG")
+        .output()
+        .expect("run the kaohe binary")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn repo(path: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn rubric_2022() -> String {
+    repo("rulepacks/baofeng-2022/rubric.toml")
+}
+
+/// The public key `kaohe pack keygen` printed (`ed25519:…`).
+fn printed_public_key(o: &Output) -> String {
+    stdout(o)
+        .split_whitespace()
+        .flat_map(|w| w.split('：'))
+        .find(|w| w.starts_with("ed25519:"))
+        .expect("keygen prints the public key")
+        .to_owned()
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+#[test]
+fn help_is_chinese_on_every_level() {
+    let top = kaohe(&["--help"]);
+    assert!(top.status.success());
+    let text = stdout(&top);
+    for needle in ["考核", "用法（usage）", "命令（commands）", "选项（options）", "显示帮助（help）", "pack", "hub"] {
+        assert!(text.contains(needle), "kaohe --help lacks {needle:?}:\n{text}");
+    }
+    assert!(!text.contains("Print help"), "clap's English help text leaked:\n{text}");
+
+    let sub = kaohe(&["pack", "check", "--help"]);
+    assert!(sub.status.success());
+    let text = stdout(&sub);
+    assert!(text.contains("参数（arguments）") && text.contains("检查考核细则"), "{text}");
+    assert!(!text.contains("Arguments:") && !text.contains("Options:"), "{text}");
+}
+
+#[test]
+fn pack_check_accepts_the_2022_rubric() {
+    let o = kaohe(&["pack", "check", &rubric_2022()]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("检查通过"), "{text}");
+    assert!(text.contains("36 个指标"), "{text}");
+}
+
+#[test]
+fn pack_check_names_file_line_and_column_of_each_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    let src = std::fs::read_to_string(rubric_2022())
+        .unwrap()
+        .replacen("[pack]", "[pack]\nbogus_key = 1", 1);
+    std::fs::write(&bad, &src).unwrap();
+    let line = src.lines().position(|l| l.starts_with("bogus_key")).unwrap() + 1;
+
+    let o = kaohe(&["pack", "check", path_str(&bad)]);
+    assert!(!o.status.success());
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(all.contains(&format!("bad.toml:{line}:1")), "{all}");
+    assert!(all.contains("bogus_key") && all.contains("未知的键"), "{all}");
+}
+
+#[test]
+fn pack_eval_prints_the_chinese_score_sheet() {
+    let fixture = repo("rulepacks/baofeng-2022/fixtures/10-court-major-problem.toml");
+    let o = kaohe(&["pack", "eval", &rubric_2022(), &fixture]);
+    let text = stdout(&o);
+    for needle in ["换算得分（converted）", "总分（total）", "等次（grade）", "优秀", "发生重大法治问题"] {
+        assert!(text.contains(needle), "eval output lacks {needle:?}:\n{text}");
+    }
+}
+
+/// The whole life of a pack at the county office: two authorities make keys,
+/// the rubric is compiled, each office signs, a verifier pinning both keys
+/// with threshold 2 accepts it, and the signed module scores a unit exactly
+/// as the reference interpreter does.
+#[test]
+fn pack_build_sign_verify_and_eval_through_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key_a = d.join("office.key");
+    let key_b = d.join("justice.key");
+    let pack = d.join("baofeng-2022.wasm");
+
+    let a = kaohe(&["pack", "keygen", "-o", path_str(&key_a)]);
+    let b = kaohe(&["pack", "keygen", "-o", path_str(&key_b)]);
+    assert!(a.status.success() && b.status.success(), "{}{}", stderr(&a), stderr(&b));
+    let (pub_a, pub_b) = (printed_public_key(&a), printed_public_key(&b));
+
+    let built = kaohe(&["pack", "build", &rubric_2022(), "-o", path_str(&pack)]);
+    assert!(built.status.success(), "{}", stderr(&built));
+
+    let signed_a = kaohe(&["pack", "sign", path_str(&pack), "--key", path_str(&key_a)]);
+    assert!(signed_a.status.success(), "{}", stderr(&signed_a));
+
+    let verify = |threshold: &str| {
+        kaohe(&[
+            "pack", "verify", path_str(&pack), "--authority", &pub_a, "--authority", &pub_b,
+            "--threshold", threshold, "--year", "2022",
+        ])
+    };
+    let one_of_two = verify("2");
+    assert!(!one_of_two.status.success(), "one signature must not meet a threshold of 2");
+    assert!(stderr(&one_of_two).contains("1"), "{}", stderr(&one_of_two));
+
+    let signed_b = kaohe(&["pack", "sign", path_str(&pack), "--key", path_str(&key_b)]);
+    assert!(signed_b.status.success(), "{}", stderr(&signed_b));
+    let two_of_two = verify("2");
+    assert!(two_of_two.status.success(), "{}{}", stdout(&two_of_two), stderr(&two_of_two));
+
+    let inspect = kaohe(&["pack", "inspect", path_str(&pack)]);
+    assert!(inspect.status.success(), "{}", stderr(&inspect));
+    assert!(stdout(&inspect).contains("baofeng"), "{}", stdout(&inspect));
+
+    // A changed byte is refused however many authorities signed.
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let tampered: PathBuf = d.join("tampered.wasm");
+    std::fs::write(&tampered, &bytes).unwrap();
+    std::fs::copy(d.join("baofeng-2022.wasm.sig"), d.join("tampered.wasm.sig")).unwrap();
+    let refused = kaohe(&[
+        "pack", "verify", path_str(&tampered), "--authority", &pub_a, "--authority", &pub_b,
+        "--threshold", "1",
+    ]);
+    assert!(!refused.status.success());
+
+    // The compiled pack and the interpreter print the same sheet.
+    for fixture in ["01-township-full.toml", "13-hospital-serious-case.toml"] {
+        let ev = repo(&format!("rulepacks/baofeng-2022/fixtures/{fixture}"));
+        let by_interp = kaohe(&["pack", "eval", &rubric_2022(), &ev]);
+        let by_wasm = kaohe(&["pack", "eval", path_str(&pack), &ev]);
+        let sheet = |o: &Output| {
+            let t = stdout(o);
+            t[t.find("—— 汇总").expect("a finalised sheet")..].to_owned()
+        };
+        assert_eq!(sheet(&by_interp), sheet(&by_wasm), "{fixture}");
+    }
+}
