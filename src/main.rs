@@ -32,6 +32,8 @@ enum Command {
     Pack(kaohe_rulepacks::cli::Command),
     /// 县级汇总中心（hub）：登记单位与节点、发布规则包、核验与汇总上报结果、工作日历
     Hub(kaohe_hub::cli::Args),
+    /// 考核主体节点（node）：初始化、证据模板与导入、求值、签名上报、发件箱
+    Node(kaohe_node::cli::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +56,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Pack(cmd) => kaohe_rulepacks::cli::run(cmd),
         Command::Hub(args) => kaohe_hub::cli::run(args),
+        Command::Node(args) => kaohe_node::cli::run(args),
     }
 }
 

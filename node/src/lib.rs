@@ -1,2 +1,65 @@
-//! kaohe-node
+//! kaohe-node：考核节点（the assessor's node, `kaohe node …`）。
+//!
+//! An assessor — the county office (依法治县办), the county SASAC (国资局),
+//! the health commission (卫健委), a township or a county unit — runs a node:
+//! it holds the evidence of the units it assesses in SQLite, gives officials
+//! an Excel/CSV template generated from the year's rule pack, imports the
+//! filled template all-or-nothing, evaluates its units with the pack, and
+//! signs each result into a durable outbox for delivery to the county hub.
+//!
+//! Layout:
+//! - [`config`]: `node.toml` — hub address, TLS trust, pinned pack-authority
+//!   keys and threshold, name, assessor; checked before anything connects;
+//! - [`init`]: `kaohe node init` — data directory, Ed25519 key (0600),
+//!   config, store;
+//! - [`store`]: `node.db` — WAL, `synchronous = FULL`, `user_version`
+//!   migrations; scope, packs, evidence with its change history,
+//!   evaluations, outbox;
+//! - [`value`]: exact decimal text → hundredths per field type (no floats);
+//! - [`pack`]: `kaohe node pack install` — k-of-n authority signatures,
+//!   no rollback, sandbox load, then activation;
+//! - [`layout`]: which sheets, columns and cells a year's template has, shared
+//!   by template and import;
+//! - [`template`]: `kaohe node template` — the `.xlsx` (validation, locked
+//!   unit columns, notes sheet) and CSV templates;
+//! - [`workbook`]: `.xlsx` / CSV bytes → cell grids, with size caps, the
+//!   zip-bomb check and encoding detection;
+//! - [`import`]: `kaohe node import` / `set` — every problem at once, then one
+//!   transaction;
+//! - [`evaluate`]: ABI inputs from stored evidence, [`evaluate::evaluate_units`]
+//!   (the wasm pack, or any [`evaluate::Evaluator`]), per-method results;
+//! - [`outbox`]: the outbox state machine (pure) and its SQL; sequence numbers;
+//! - [`cli`]: `kaohe node …`, the only place with `anyhow`, the clock and
+//!   the terminal;
+//! - [`table`]: CJK-aligned text tables for the CLI.
+//!
+//! Delivery to the hub (`deliver`, a gRPC client driving the outbox) is not
+//! here yet: the outbox's transitions are the seam it will use.
+//!
+//! **Architecture Invariant:** evidence values are integers (hundredths)
+//! from the moment a cell is read; no `f64` reaches the store or the pack.
+//!
+//! **Architecture Invariant:** an import or a `set` writes in one SQLite
+//! transaction after every check passed; a rejected file changes nothing.
+//!
+//! **Architecture Invariant:** an envelope enters the outbox in the same
+//! transaction as the evaluation it carries and the sequence number it
+//! uses; neither outbox entries nor evaluations are ever deleted.
 #![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod evaluate;
+pub mod import;
+pub mod init;
+pub mod layout;
+pub mod outbox;
+pub mod pack;
+pub mod store;
+pub mod table;
+pub mod template;
+pub mod value;
+pub mod workbook;
+
+#[cfg(test)]
+mod testutil;

@@ -1,0 +1,885 @@
+//! 节点配置（node configuration）：数据目录中的 `node.toml`。
+//!
+//! Loaded and checked **before anything connects or writes**: every problem
+//! is collected and reported at once, each naming the file, the key and what
+//! is expected. `kaohe node init` renders the file and runs it through the
+//! same check before writing it, so init can never leave a config that the
+//! next command refuses.
+//!
+//! ```toml
+//! # kaohe 节点配置（node configuration）
+//! name = "宝丰县依法治县办"            # the node's name, as the county office registers it
+//! assessor = "county_office"          # county_office | sasac | health_commission | township | county_unit
+//! key_file = "node.key"               # default; relative paths are relative to this file
+//! store = "node.db"                   # default
+//!
+//! [hub]
+//! address = "https://127.0.0.1:7443"  # https; plain http only to a loopback address
+//! ca_cert = "/etc/kaohe/hub-ca.pem"   # PEM; required for https (this build trusts no system roots)
+//!
+//! [pack_authorities]                  # pinned keys that sign rule packs
+//! keys = ["ed25519:…"]
+//! threshold = 1                       # k of n; 1 ≤ k ≤ n (0 only with no keys)
+//! ```
+//!
+//! With no pinned keys the node works offline (template, import) but no
+//! pack can be activated by sync until keys are pinned.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use kaohe_proto::PublicKey;
+use kaohe_rulepacks::manifest::Assessor;
+
+/// The configuration file inside the data directory.
+pub const CONFIG_FILE: &str = "node.toml";
+/// Default key file name, next to the config.
+pub const DEFAULT_KEY_FILE: &str = "node.key";
+/// Default store file name, next to the config.
+pub const DEFAULT_STORE_FILE: &str = crate::store::DB_FILE;
+/// Config files larger than this are refused unread.
+const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+/// Longest node name, in characters.
+const MAX_NAME_CHARS: usize = 100;
+
+/// A checked node configuration; paths are resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// The file it was read from.
+    pub path: PathBuf,
+    pub name: String,
+    pub assessor: Assessor,
+    pub key_file: PathBuf,
+    pub store_file: PathBuf,
+    pub hub: HubConfig,
+    pub authorities: PackAuthorities,
+}
+
+/// Where the hub is and how to trust it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubConfig {
+    /// `https://host:port` (or `http://` to a loopback host), no path.
+    pub address: String,
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// PEM file of the CA that signed the hub's certificate.
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// The pinned pack-authority keys and how many must sign a pack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackAuthorities {
+    pub keys: Vec<PublicKey>,
+    pub threshold: usize,
+}
+
+/// One thing wrong in the config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// Dotted key, e.g. `hub.address`.
+    pub key: String,
+    /// What is expected there (Chinese, English beside).
+    pub expected: String,
+    /// What was found, if anything.
+    pub found: Option<String>,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.found {
+            Some(found) => write!(f, "{}：应为{}，实为 {found}", self.key, self.expected),
+            None => write!(f, "{}：缺少此项，应为{}", self.key, self.expected),
+        }
+    }
+}
+
+/// The config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "找不到节点配置 {path}，请先运行 `kaohe node init`（no node configuration: run `kaohe node init` first）"
+    )]
+    NotFound { path: PathBuf },
+    #[error("不能读取节点配置 {path}（cannot read the node configuration）：{source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("节点配置 {path} 超过 {MAX_CONFIG_BYTES} 字节（configuration file too large）")]
+    TooLarge { path: PathBuf },
+    #[error("节点配置 {path} 不是有效的 TOML（invalid TOML）：{message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{}", invalid_message(path, problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<ConfigProblem>,
+    },
+}
+
+fn invalid_message(path: &Path, problems: &[ConfigProblem]) -> String {
+    let mut out = format!(
+        "节点配置 {} 有 {} 处问题（invalid node configuration）：",
+        path.display(),
+        problems.len()
+    );
+    for p in problems {
+        out.push_str("\n  ");
+        out.push_str(&p.to_string());
+    }
+    out
+}
+
+impl NodeConfig {
+    /// Reads and checks `DATA_DIR/node.toml`.
+    pub fn load_from_dir(data_dir: &Path) -> Result<NodeConfig, ConfigError> {
+        NodeConfig::load(&data_dir.join(CONFIG_FILE))
+    }
+
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
+        use std::io::Read as _;
+        let file = std::fs::File::open(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                ConfigError::NotFound {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
+        })?;
+        let mut text = String::new();
+        file.take(MAX_CONFIG_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(ConfigError::TooLarge {
+                path: path.to_path_buf(),
+            });
+        }
+        NodeConfig::parse(&text, path)
+    }
+
+    /// Checks config text as if read from `path` (relative paths in it are
+    /// resolved against `path`'s directory).
+    pub fn parse(text: &str, path: &Path) -> Result<NodeConfig, ConfigError> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string().trim().to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut p = Problems::default();
+        p.unknown_keys(
+            &table,
+            "",
+            &[
+                "name",
+                "assessor",
+                "key_file",
+                "store",
+                "hub",
+                "pack_authorities",
+            ],
+        );
+
+        let name = p.string(
+            &table,
+            "name",
+            "name",
+            "节点名称（非空文字，最多 100 字）（the node's name）",
+        );
+        let name = name.and_then(|n| {
+            let n = n.trim().to_string();
+            if n.is_empty() || n.chars().count() > MAX_NAME_CHARS {
+                p.bad(
+                    "name",
+                    "节点名称（非空文字，最多 100 字）（the node's name）",
+                    format!("{n:?}"),
+                );
+                None
+            } else {
+                Some(n)
+            }
+        });
+        let assessor_expected =
+            "county_office、sasac、health_commission、township 或 county_unit 之一（the assessor）";
+        let assessor = p
+            .string(&table, "assessor", "assessor", assessor_expected)
+            .and_then(|a| {
+                let found = Assessor::from_id(&a);
+                if found.is_none() {
+                    p.bad("assessor", assessor_expected, format!("{a:?}"));
+                }
+                found
+            });
+        let key_file = p
+            .optional_string(
+                &table,
+                "key_file",
+                "key_file",
+                "密钥文件路径（path of the key file）",
+            )
+            .unwrap_or_else(|| DEFAULT_KEY_FILE.to_string());
+        let store_file = p
+            .optional_string(
+                &table,
+                "store",
+                "store",
+                "证据库文件路径（path of the evidence store）",
+            )
+            .unwrap_or_else(|| DEFAULT_STORE_FILE.to_string());
+
+        let hub = match table.get("hub") {
+            Some(toml::Value::Table(t)) => Some(t),
+            Some(other) => {
+                p.bad("hub", "表 [hub]（a table）", type_name(other));
+                None
+            }
+            None => {
+                p.missing("hub", "表 [hub]，含 address（a [hub] table with address）");
+                None
+            }
+        };
+        let mut hub_config = None;
+        if let Some(hub) = hub {
+            p.unknown_keys(hub, "hub.", &["address", "ca_cert"]);
+            let addr_expected =
+                "https://主机:端口（或指向本机回环地址的 http://），不带路径（https://host:port）";
+            let address = p.string(hub, "address", "hub.address", addr_expected);
+            let parsed = address.as_deref().and_then(|a| match parse_address(a) {
+                Ok(v) => Some(v),
+                Err(why) => {
+                    p.bad(
+                        "hub.address",
+                        &format!("{addr_expected}；{why}"),
+                        format!("{a:?}"),
+                    );
+                    None
+                }
+            });
+            let ca_expected = "可读的 PEM 证书文件（a readable PEM certificate file）";
+            let ca_cert = p
+                .optional_string(hub, "ca_cert", "hub.ca_cert", ca_expected)
+                .and_then(|c| {
+                    let path = base.join(&c);
+                    match std::fs::read(&path) {
+                        Ok(bytes) if contains(&bytes, b"-----BEGIN CERTIFICATE-----") => Some(path),
+                        Ok(_) => {
+                            p.bad(
+                                "hub.ca_cert",
+                                ca_expected,
+                                format!(
+                                    "{}（不是 PEM 证书 / not a PEM certificate）",
+                                    path.display()
+                                ),
+                            );
+                            None
+                        }
+                        Err(e) => {
+                            p.bad(
+                                "hub.ca_cert",
+                                ca_expected,
+                                format!("{}（{e}）", path.display()),
+                            );
+                            None
+                        }
+                    }
+                });
+            if let Some((tls, host, port, address)) = parsed {
+                if tls && ca_cert.is_none() && hub.get("ca_cert").is_none() {
+                    p.missing(
+                        "hub.ca_cert",
+                        "签发汇总中心证书的 CA 证书（PEM）：使用 https 时必填，本程序不信任系统根证书（required for https: this build trusts no system roots）",
+                    );
+                }
+                hub_config = Some(HubConfig {
+                    address,
+                    tls,
+                    host,
+                    port,
+                    ca_cert,
+                });
+            }
+        }
+
+        let authorities = match table.get("pack_authorities") {
+            None => Some(PackAuthorities {
+                keys: Vec::new(),
+                threshold: 0,
+            }),
+            Some(toml::Value::Table(t)) => {
+                p.unknown_keys(t, "pack_authorities.", &["keys", "threshold"]);
+                check_authorities(&mut p, t)
+            }
+            Some(other) => {
+                p.bad(
+                    "pack_authorities",
+                    "表 [pack_authorities]（a table）",
+                    type_name(other),
+                );
+                None
+            }
+        };
+
+        if !p.0.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems: p.0,
+            });
+        }
+        match (name, assessor, hub_config, authorities) {
+            (Some(name), Some(assessor), Some(hub), Some(authorities)) => Ok(NodeConfig {
+                path: path.to_path_buf(),
+                name,
+                assessor,
+                key_file: base.join(key_file),
+                store_file: base.join(store_file),
+                hub,
+                authorities,
+            }),
+            // Every `None` above recorded a problem.
+            _ => Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems: Vec::new(),
+            }),
+        }
+    }
+}
+
+/// The text of a config file (what `init` writes).
+pub fn render(
+    name: &str,
+    assessor: Assessor,
+    hub_address: &str,
+    ca_cert: Option<&Path>,
+    keys: &[String],
+    threshold: usize,
+) -> String {
+    let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let mut out = String::new();
+    out.push_str(
+        "# kaohe 节点配置（node configuration）。修改后下一条命令即生效；每项均会在联网前检查。\n",
+    );
+    out.push_str(&format!("name = {}\n", q(name)));
+    out.push_str(&format!(
+        "assessor = {}  # {}\n",
+        q(assessor.id()),
+        assessor.name_zh()
+    ));
+    out.push_str(&format!("key_file = {}\n", q(DEFAULT_KEY_FILE)));
+    out.push_str(&format!("store = {}\n", q(DEFAULT_STORE_FILE)));
+    out.push_str("\n[hub]\n");
+    out.push_str(&format!("address = {}\n", q(hub_address)));
+    match ca_cert {
+        Some(p) => out.push_str(&format!("ca_cert = {}\n", q(&p.display().to_string()))),
+        None => out.push_str(
+            "# ca_cert = \"/path/to/hub-ca.pem\"  # 使用 https 时必填（required for https）\n",
+        ),
+    }
+    out.push_str("\n# 规则包签发机构的公钥：同步时须至少 threshold 个签名有效（k of n）。\n");
+    out.push_str("[pack_authorities]\n");
+    out.push_str("keys = [");
+    for (i, k) in keys.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&q(k));
+    }
+    out.push_str("]\n");
+    out.push_str(&format!("threshold = {threshold}\n"));
+    out
+}
+
+fn check_authorities(p: &mut Problems, t: &toml::Table) -> Option<PackAuthorities> {
+    let key_expected = "`ed25519:<base64>` 形式的公钥（an Ed25519 public key）";
+    let mut keys = Vec::new();
+    let mut ok = true;
+    match t.get("keys") {
+        None => {}
+        Some(toml::Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let key = format!("pack_authorities.keys[{i}]");
+                match item {
+                    toml::Value::String(s) => match PublicKey::parse(s) {
+                        Ok(k) if keys.contains(&k) => {
+                            p.bad(
+                                &key,
+                                "与其他各项不同的公钥（each key once）",
+                                format!("{s}（重复 / duplicate）"),
+                            );
+                            ok = false;
+                        }
+                        Ok(k) => keys.push(k),
+                        Err(e) => {
+                            p.bad(&key, key_expected, format!("{s:?}（{e}）"));
+                            ok = false;
+                        }
+                    },
+                    other => {
+                        p.bad(&key, key_expected, type_name(other));
+                        ok = false;
+                    }
+                }
+            }
+        }
+        Some(other) => {
+            p.bad(
+                "pack_authorities.keys",
+                "公钥列表（an array of public keys）",
+                type_name(other),
+            );
+            ok = false;
+        }
+    }
+    let n = keys.len();
+    let threshold = match t.get("threshold") {
+        None if n <= 1 => Some(n),
+        None => {
+            p.missing(
+                "pack_authorities.threshold",
+                &format!("1 到 {n} 之间的整数（k of n）"),
+            );
+            None
+        }
+        Some(toml::Value::Integer(k)) => {
+            let valid = if n == 0 {
+                *k == 0
+            } else {
+                (1..=n as i64).contains(k)
+            };
+            if valid {
+                usize::try_from(*k).ok()
+            } else {
+                let expected = if n == 0 {
+                    "0（未配置公钥时）（0 while no keys are pinned）".to_string()
+                } else {
+                    format!("1 到 {n} 之间的整数（k of n, 1 ≤ k ≤ {n}）")
+                };
+                p.bad("pack_authorities.threshold", &expected, k.to_string());
+                None
+            }
+        }
+        Some(other) => {
+            p.bad(
+                "pack_authorities.threshold",
+                "整数（an integer）",
+                type_name(other),
+            );
+            None
+        }
+    };
+    match (ok, threshold) {
+        (true, Some(threshold)) => Some(PackAuthorities { keys, threshold }),
+        _ => None,
+    }
+}
+
+/// `(tls, host, port, normalised address)` of a hub address.
+fn parse_address(a: &str) -> Result<(bool, String, u16, String), &'static str> {
+    let (tls, rest) = if let Some(r) = a.strip_prefix("https://") {
+        (true, r)
+    } else if let Some(r) = a.strip_prefix("http://") {
+        (false, r)
+    } else {
+        return Err("须以 https:// 开头（must start with https://）");
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.contains(['/', '?', '#', '@']) {
+        return Err("不能带路径、查询或用户信息（no path, query or user info）");
+    }
+    let (host, port) = if let Some(r) = rest.strip_prefix('[') {
+        let (h, p) = r
+            .split_once("]:")
+            .ok_or("IPv6 地址须写作 [地址]:端口（IPv6 as [addr]:port）")?;
+        (h, p)
+    } else {
+        rest.rsplit_once(':')
+            .ok_or("须写明端口（a port is required）")?
+    };
+    if host.is_empty()
+        || !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
+    {
+        return Err("主机名无效（invalid host）");
+    }
+    let port: u16 = port
+        .parse()
+        .map_err(|_| "端口须为 1 到 65535 的整数（port 1–65535）")?;
+    if port == 0 {
+        return Err("端口须为 1 到 65535 的整数（port 1–65535）");
+    }
+    let loopback = host == "localhost" || host == "::1" || host.starts_with("127.");
+    if !tls && !loopback {
+        return Err("明文 http 只允许连接本机回环地址（plain http only to a loopback address）");
+    }
+    let scheme = if tls { "https" } else { "http" };
+    let shown_host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    Ok((
+        tls,
+        host.to_string(),
+        port,
+        format!("{scheme}://{shown_host}:{port}"),
+    ))
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn type_name(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => format!("文字 {s:?}"),
+        toml::Value::Integer(i) => format!("整数 {i}"),
+        toml::Value::Float(f) => format!("小数 {f}"),
+        toml::Value::Boolean(b) => format!("布尔值 {b}"),
+        toml::Value::Datetime(d) => format!("日期 {d}"),
+        toml::Value::Array(_) => "数组（array）".to_string(),
+        toml::Value::Table(_) => "表（table）".to_string(),
+    }
+}
+
+#[derive(Default)]
+struct Problems(Vec<ConfigProblem>);
+
+impl Problems {
+    fn bad(&mut self, key: &str, expected: &str, found: String) {
+        self.0.push(ConfigProblem {
+            key: key.to_string(),
+            expected: expected.to_string(),
+            found: Some(found),
+        });
+    }
+
+    fn missing(&mut self, key: &str, expected: &str) {
+        self.0.push(ConfigProblem {
+            key: key.to_string(),
+            expected: expected.to_string(),
+            found: None,
+        });
+    }
+
+    fn unknown_keys(&mut self, t: &toml::Table, prefix: &str, allowed: &[&str]) {
+        for k in t.keys() {
+            if !allowed.contains(&k.as_str()) {
+                self.bad(
+                    &format!("{prefix}{k}"),
+                    &format!(
+                        "不认识的配置项；可用的有 {}（unknown key）",
+                        allowed.join("、")
+                    ),
+                    "（多余的项 / extra key）".to_string(),
+                );
+            }
+        }
+    }
+
+    fn string(
+        &mut self,
+        t: &toml::Table,
+        key: &str,
+        shown: &str,
+        expected: &str,
+    ) -> Option<String> {
+        match t.get(key) {
+            Some(toml::Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                self.bad(shown, expected, type_name(other));
+                None
+            }
+            None => {
+                self.missing(shown, expected);
+                None
+            }
+        }
+    }
+
+    fn optional_string(
+        &mut self,
+        t: &toml::Table,
+        key: &str,
+        shown: &str,
+        expected: &str,
+    ) -> Option<String> {
+        match t.get(key) {
+            Some(toml::Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+            Some(other) => {
+                self.bad(shown, expected, type_name(other));
+                None
+            }
+            None => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> String {
+        kaohe_proto::SigningKeyPair::from_seed(&[7; 32])
+            .public()
+            .to_string()
+    }
+
+    fn write_ca(dir: &Path) -> PathBuf {
+        let p = dir.join("ca.pem");
+        std::fs::write(
+            &p,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        p
+    }
+
+    fn good(dir: &Path) -> String {
+        let ca = write_ca(dir);
+        render(
+            "宝丰县依法治县办",
+            Assessor::CountyOffice,
+            "https://127.0.0.1:7443",
+            Some(&ca),
+            &[key()],
+            1,
+        )
+    }
+
+    /// Problems of `text` as `(key, found present)`; the message names the file.
+    fn problems(dir: &Path, text: &str) -> Vec<(String, String)> {
+        let path = dir.join(CONFIG_FILE);
+        match NodeConfig::parse(text, &path) {
+            Err(e @ ConfigError::Invalid { .. }) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains(&path.display().to_string()),
+                    "file not named: {msg}"
+                );
+                let ConfigError::Invalid { problems, .. } = e else {
+                    unreachable!()
+                };
+                problems
+                    .into_iter()
+                    .map(|p| (p.key.clone(), p.to_string()))
+                    .collect()
+            }
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    fn keys_of(dir: &Path, text: &str) -> Vec<String> {
+        problems(dir, text).into_iter().map(|(k, _)| k).collect()
+    }
+
+    #[test]
+    fn the_rendered_config_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = NodeConfig::parse(&good(dir.path()), &dir.path().join(CONFIG_FILE)).unwrap();
+        assert_eq!(c.name, "宝丰县依法治县办");
+        assert_eq!(c.assessor, Assessor::CountyOffice);
+        assert_eq!(c.hub.address, "https://127.0.0.1:7443");
+        assert_eq!(
+            (c.hub.host.as_str(), c.hub.port, c.hub.tls),
+            ("127.0.0.1", 7443, true)
+        );
+        assert_eq!(c.authorities.threshold, 1);
+        assert_eq!(c.authorities.keys.len(), 1);
+        assert_eq!(c.key_file, dir.path().join("node.key"));
+        assert_eq!(c.store_file, dir.path().join("node.db"));
+    }
+
+    #[test]
+    fn bad_toml_names_the_file_and_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_FILE);
+        let err = NodeConfig::parse("name = \"x\"\nassessor = \n", &path).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, ConfigError::Syntax { .. }), "{err:?}");
+        assert!(
+            msg.contains(&path.display().to_string()) && msg.contains("line 2"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn each_key_is_checked_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = good(dir.path());
+        let k = key();
+        let cases: Vec<(&str, String, &str)> = vec![
+            (
+                "name",
+                g.replace("name = \"宝丰县依法治县办\"\n", ""),
+                "缺少此项",
+            ),
+            (
+                "name",
+                g.replace("name = \"宝丰县依法治县办\"", "name = \"  \""),
+                "节点名称",
+            ),
+            (
+                "name",
+                g.replace("name = \"宝丰县依法治县办\"", "name = 3"),
+                "整数 3",
+            ),
+            (
+                "assessor",
+                g.replace("assessor = \"county_office\"", "assessor = \"mayor\""),
+                "county_office、sasac",
+            ),
+            (
+                "key_file",
+                g.replace("key_file = \"node.key\"", "key_file = 7"),
+                "整数 7",
+            ),
+            (
+                "hub.address",
+                g.replace("https://127.0.0.1:7443", "ftp://127.0.0.1:7443"),
+                "https://",
+            ),
+            (
+                "hub.address",
+                g.replace("https://127.0.0.1:7443", "https://127.0.0.1"),
+                "端口",
+            ),
+            (
+                "hub.address",
+                g.replace("https://127.0.0.1:7443", "https://127.0.0.1:99999"),
+                "65535",
+            ),
+            (
+                "hub.address",
+                g.replace("https://127.0.0.1:7443", "https://hub:7443/api"),
+                "路径",
+            ),
+            (
+                "hub.address",
+                g.replace("https://127.0.0.1:7443", "http://hub.example.cn:80"),
+                "回环",
+            ),
+            (
+                "hub.ca_cert",
+                g.replace("ca.pem", "missing.pem"),
+                "missing.pem",
+            ),
+            (
+                "hub",
+                g.replace(
+                    "[hub]\naddress = \"https://127.0.0.1:7443\"",
+                    "[hubb]\naddress = \"x\"",
+                ),
+                "缺少此项",
+            ),
+            (
+                "pack_authorities.keys[0]",
+                g.replace(&k, "ed25519:AAAA"),
+                "ed25519:AAAA",
+            ),
+            (
+                "pack_authorities.keys[0]",
+                g.replace(&k, "rsa:abc"),
+                "rsa:abc",
+            ),
+            (
+                "pack_authorities.threshold",
+                g.replace("threshold = 1", "threshold = 2"),
+                "1 到 1",
+            ),
+            (
+                "pack_authorities.threshold",
+                g.replace("threshold = 1", "threshold = \"all\""),
+                "整数",
+            ),
+            ("color", format!("color = \"red\"\n{g}"), "不认识的配置项"),
+            (
+                "hub.proxy",
+                g.replace("[hub]\n", "[hub]\nproxy = \"x\"\n"),
+                "不认识的配置项",
+            ),
+        ];
+        for (key, text, says) in cases {
+            let found = problems(dir.path(), &text);
+            assert!(
+                found.iter().any(|(k, msg)| k == key && msg.contains(says)),
+                "expected a problem at {key} saying {says:?}; got {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn https_without_a_ca_is_refused_and_loopback_http_is_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let no_ca = render("n", Assessor::Sasac, "https://10.0.0.5:7443", None, &[], 0);
+        assert_eq!(keys_of(dir.path(), &no_ca), vec!["hub.ca_cert"]);
+        let http = render("n", Assessor::Sasac, "http://127.0.0.1:7443", None, &[], 0);
+        let c = NodeConfig::parse(&http, &dir.path().join(CONFIG_FILE)).unwrap();
+        assert!(!c.hub.tls);
+        assert!(c.authorities.keys.is_empty());
+    }
+
+    #[test]
+    fn a_ca_file_that_is_not_pem_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.der"), [0x30, 0x82, 0x01]).unwrap();
+        let text = render(
+            "n",
+            Assessor::Sasac,
+            "https://10.0.0.5:7443",
+            Some(&dir.path().join("ca.der")),
+            &[],
+            0,
+        );
+        let found = problems(dir.path(), &text);
+        assert!(
+            found
+                .iter()
+                .any(|(k, m)| k == "hub.ca_cert" && m.contains("PEM")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_and_a_threshold_without_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = write_ca(dir.path());
+        let dup = render(
+            "n",
+            Assessor::Township,
+            "https://h:1",
+            Some(&ca),
+            &[key(), key()],
+            1,
+        );
+        assert_eq!(keys_of(dir.path(), &dup), vec!["pack_authorities.keys[1]"]);
+        let none = render("n", Assessor::Township, "https://h:1", Some(&ca), &[], 1);
+        assert_eq!(
+            keys_of(dir.path(), &none),
+            vec!["pack_authorities.threshold"]
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "name = \"\"\nassessor = \"x\"\n[hub]\naddress = \"ftp://x\"\n";
+        let keys = keys_of(dir.path(), text);
+        assert_eq!(keys, vec!["name", "assessor", "hub.address"]);
+    }
+
+    #[test]
+    fn a_missing_config_says_run_init() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = NodeConfig::load_from_dir(dir.path()).unwrap_err();
+        assert!(matches!(err, ConfigError::NotFound { .. }));
+        assert!(err.to_string().contains("kaohe node init"), "{err}");
+    }
+}

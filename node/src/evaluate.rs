@@ -1,0 +1,918 @@
+//! 评分与提交（evaluate and submit, the local half）。
+//!
+//! - [`jobs`] builds one ABI [`UnitInput`] per unit in scope for a round
+//!   from the stored evidence. Only fields of the unit's evaluated methods
+//!   are passed, and a field with no stored value is passed as **absent**
+//!   (`present = 0`): the pack then applies the manifest's `missing` rule
+//!   itself — the default value with `present(f)` false, or status 1 for a
+//!   required field — exactly as the hub's replay will. Substituting the
+//!   default here would make `present(f)` lie.
+//! - [`evaluate_units`] is the one door to scoring: any [`Evaluator`] — the
+//!   sandboxed wasm pack ([`LoadedPack`]) or the reference
+//!   [`Interpreter`] — in batches of [`MAX_BATCH`] units.
+//! - [`submit`] signs one envelope per (unit, round, method set) with the
+//!   node's next sequence number and writes evaluation, envelope and counter
+//!   in **one transaction**. A unit whose evaluation is unchanged since its
+//!   last queued submission is not signed again.
+//! - [`summary`] renders the Chinese result table of `kaohe node evaluate`.
+
+use std::collections::BTreeMap;
+
+use kaohe_proto::submission::{FiredClause, MethodBlock, Submission};
+use kaohe_proto::{PackIdentity, SigningKeyPair};
+use kaohe_rulepacks::abi::{self, AbiError, UnitInput, UnitOutput};
+use kaohe_rulepacks::interp::Interpreter;
+use kaohe_rulepacks::manifest::{IndicatorKind, Manifest, Round};
+use kaohe_rulepacks::runtime::{LoadedPack, RuntimeError};
+use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
+use sha2::{Digest as _, Sha256};
+
+use crate::outbox::{self, NewEntry};
+use crate::store::{Actor, PackInfo, Scope, Store, StoreError, UnitInfo, get_u64, sql_u64};
+use crate::value;
+
+/// Units per call into the pack.
+pub const MAX_BATCH: usize = 1_000;
+
+/// Something that scores a batch as ABI.md §2 says.
+pub trait Evaluator {
+    fn evaluate_batch(
+        &self,
+        manifest: &Manifest,
+        inputs: &[UnitInput],
+    ) -> Result<Vec<UnitOutput>, EvaluateError>;
+}
+
+impl Evaluator for LoadedPack {
+    fn evaluate_batch(
+        &self,
+        manifest: &Manifest,
+        inputs: &[UnitInput],
+    ) -> Result<Vec<UnitOutput>, EvaluateError> {
+        let bytes = abi::encode_evaluate_input(manifest, inputs).map_err(EvaluateError::Encode)?;
+        let n =
+            u32::try_from(inputs.len()).map_err(|_| EvaluateError::Encode(AbiError::TooLarge))?;
+        let out = self.call_evaluate(&bytes, n)?;
+        abi::decode_evaluate_output(manifest, inputs.len(), &out).map_err(EvaluateError::Output)
+    }
+}
+
+impl Evaluator for Interpreter {
+    fn evaluate_batch(
+        &self,
+        manifest: &Manifest,
+        inputs: &[UnitInput],
+    ) -> Result<Vec<UnitOutput>, EvaluateError> {
+        if self.manifest() != manifest {
+            return Err(EvaluateError::ManifestMismatch);
+        }
+        Ok(self.evaluate(inputs))
+    }
+}
+
+/// Scoring failed for the whole batch (a unit's own error is its status).
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluateError {
+    #[error("不能编码规则包输入（cannot encode the pack input）：{0}")]
+    Encode(AbiError),
+    #[error("规则包运行失败（the rule pack failed）：{0}")]
+    Runtime(#[from] RuntimeError),
+    #[error("规则包输出不合规（malformed pack output）：{0}")]
+    Output(AbiError),
+    #[error("规则包返回 {found} 个单位的结果，应为 {expected} 个（wrong number of results）")]
+    Count { expected: usize, found: usize },
+    #[error(
+        "规则包内嵌的清单与证据库中的清单不一致（the pack's manifest differs from the stored one）"
+    )]
+    ManifestMismatch,
+    #[error(
+        "单位 {unit_id} 的类别 {category_id} 不在规则包中（unit category unknown to the pack）"
+    )]
+    UnknownCategory {
+        unit_id: String,
+        category_id: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Scores `inputs` with `pack`, [`MAX_BATCH`] units per call.
+pub fn evaluate_units(
+    pack: &dyn Evaluator,
+    manifest: &Manifest,
+    inputs: &[UnitInput],
+) -> Result<Vec<UnitOutput>, EvaluateError> {
+    let mut out = Vec::with_capacity(inputs.len());
+    for chunk in inputs.chunks(MAX_BATCH) {
+        let got = pack.evaluate_batch(manifest, chunk)?;
+        if got.len() != chunk.len() {
+            return Err(EvaluateError::Count {
+                expected: chunk.len(),
+                found: got.len(),
+            });
+        }
+        out.extend(got);
+    }
+    Ok(out)
+}
+
+/// One unit to evaluate in one round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub unit: UnitInfo,
+    pub round: Round,
+    /// Manifest indices of the methods evaluated, ascending.
+    pub methods: Vec<usize>,
+    /// The evidence passed, by field id (fields of those methods; `None` =
+    /// not supplied).
+    pub evidence: BTreeMap<String, Option<i64>>,
+    pub input: UnitInput,
+}
+
+/// A job and the pack's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitResult {
+    pub job: Job,
+    pub output: UnitOutput,
+}
+
+/// The jobs of `round` for every unit in scope that has a method to
+/// evaluate in it. `only`: restrict to these method ids.
+pub fn jobs(
+    store: &Store,
+    manifest: &Manifest,
+    scope: &Scope,
+    round: Round,
+    only: Option<&[String]>,
+) -> Result<Vec<Job>, EvaluateError> {
+    let mut out = Vec::new();
+    for unit in &scope.units {
+        let category = manifest.category_index(&unit.category_id).ok_or_else(|| {
+            EvaluateError::UnknownCategory {
+                unit_id: unit.unit_id.clone(),
+                category_id: unit.category_id.clone(),
+            }
+        })?;
+        let methods = methods_for(manifest, scope, category, round, only);
+        if methods.is_empty() {
+            continue;
+        }
+        let stored = store.evidence_of(&unit.unit_id, scope.year, round)?;
+        out.push(job(manifest, unit, category, round, methods, &stored));
+    }
+    Ok(out)
+}
+
+/// Methods in scope (and in `only`) that fit the round and have an
+/// indicator applying to the category.
+pub fn methods_for(
+    manifest: &Manifest,
+    scope: &Scope,
+    category: usize,
+    round: Round,
+    only: Option<&[String]>,
+) -> Vec<usize> {
+    (0..manifest.methods.len())
+        .filter(|&m| {
+            let method = &manifest.methods[m];
+            scope.has_method(&method.id)
+                && only.is_none_or(|o| o.iter().any(|x| *x == method.id))
+                && method.quarterly == round.is_quarter()
+                && (0..manifest.indicators.len()).any(|i| {
+                    manifest.indicator_method(i) == Some(m) && manifest.applies(i, category)
+                })
+        })
+        .collect()
+}
+
+/// The job of one unit from its stored values.
+pub fn job(
+    manifest: &Manifest,
+    unit: &UnitInfo,
+    category: usize,
+    round: Round,
+    methods: Vec<usize>,
+    stored: &BTreeMap<String, i64>,
+) -> Job {
+    let mut evidence = BTreeMap::new();
+    let mut mask = 0u32;
+    for &m in &methods {
+        mask |= 1 << m;
+    }
+    let values = manifest
+        .fields
+        .iter()
+        .map(|f| {
+            let evaluated = manifest
+                .method_index(&f.method)
+                .is_some_and(|m| methods.contains(&m));
+            if !evaluated {
+                return None;
+            }
+            let v = stored.get(&f.id).copied();
+            evidence.insert(f.id.clone(), v);
+            v
+        })
+        .collect();
+    Job {
+        unit: unit.clone(),
+        round,
+        methods,
+        evidence,
+        input: UnitInput {
+            category: u32::try_from(category).unwrap_or(u32::MAX),
+            round,
+            methods: mask,
+            values,
+        },
+    }
+}
+
+/// Evaluates `jobs` with `pack`.
+pub fn run(
+    pack: &dyn Evaluator,
+    manifest: &Manifest,
+    jobs: Vec<Job>,
+) -> Result<Vec<UnitResult>, EvaluateError> {
+    let inputs: Vec<UnitInput> = jobs.iter().map(|j| j.input.clone()).collect();
+    let outputs = evaluate_units(pack, manifest, &inputs)?;
+    Ok(jobs
+        .into_iter()
+        .zip(outputs)
+        .map(|(job, output)| UnitResult { job, output })
+        .collect())
+}
+
+impl UnitResult {
+    /// The submission's method blocks: per method, its fields' evidence, its
+    /// indicators' scores and its fired clauses.
+    pub fn method_blocks(&self, manifest: &Manifest) -> Vec<MethodBlock> {
+        let offsets = manifest.clause_offsets();
+        self.job
+            .methods
+            .iter()
+            .map(|&m| {
+                let id = &manifest.methods[m].id;
+                let evidence = manifest
+                    .fields
+                    .iter()
+                    .filter(|f| f.method == *id)
+                    .map(|f| {
+                        (
+                            f.id.clone(),
+                            self.job.evidence.get(&f.id).copied().flatten(),
+                        )
+                    })
+                    .collect();
+                let mut scores = BTreeMap::new();
+                let mut clauses = BTreeMap::new();
+                for (i, ind) in manifest.indicators.iter().enumerate() {
+                    if ind.method != *id {
+                        continue;
+                    }
+                    if let Some(Some(score)) = self.output.indicators.get(i) {
+                        scores.insert(ind.id.clone(), *score);
+                    }
+                    for (k, clause) in ind.clauses.iter().enumerate() {
+                        if let Some(Some(amount)) = self.output.clauses.get(offsets[i] + k) {
+                            clauses.insert(
+                                clause.id.clone(),
+                                FiredClause {
+                                    amount: *amount,
+                                    reason: clause.reason.clone(),
+                                },
+                            );
+                        }
+                    }
+                }
+                MethodBlock {
+                    method_id: id.clone(),
+                    evidence,
+                    scores,
+                    clauses,
+                }
+            })
+            .collect()
+    }
+
+    /// Method ids joined by commas (the outbox key's method set).
+    pub fn method_set(&self, manifest: &Manifest) -> String {
+        self.job
+            .methods
+            .iter()
+            .map(|&m| manifest.methods[m].id.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Per group: signed sum of the evaluated indicators (scored and bonus
+    /// add, penalty subtracts), `None` when none was evaluated.
+    pub fn group_scores(&self, manifest: &Manifest) -> Vec<Option<i64>> {
+        let mut out = vec![None; manifest.groups.len()];
+        for (i, ind) in manifest.indicators.iter().enumerate() {
+            let Some(Some(score)) = self.output.indicators.get(i) else {
+                continue;
+            };
+            let Some(g) = manifest.group_index(&ind.group) else {
+                continue;
+            };
+            let v = match ind.kind {
+                IndicatorKind::Scored | IndicatorKind::Bonus => *score,
+                IndicatorKind::Penalty => -*score,
+                IndicatorKind::Flag => 0,
+            };
+            out[g] = Some(out[g].unwrap_or(0) + v);
+        }
+        out
+    }
+
+    /// Problems an official should see: the unit's error, raised flags.
+    pub fn problems(&self, manifest: &Manifest) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.output.status.is_ok() {
+            out.push(self.output.status.describe(manifest));
+        }
+        for (i, ind) in manifest.indicators.iter().enumerate() {
+            if ind.kind == IndicatorKind::Flag
+                && let Some(Some(v)) = self.output.indicators.get(i)
+                && *v != 0
+                && let Some(flag) = ind.flag
+            {
+                out.push(format!("{}（{}）", flag.name_zh(), ind.id));
+            }
+        }
+        out
+    }
+}
+
+/// The Chinese summary table: unit, per-group scores, problems.
+pub fn summary(manifest: &Manifest, results: &[UnitResult]) -> String {
+    let groups: Vec<usize> = (0..manifest.groups.len())
+        .filter(|&g| {
+            results
+                .iter()
+                .any(|r| r.group_scores(manifest)[g].is_some())
+        })
+        .collect();
+    let mut header = vec![
+        "单位编号".to_string(),
+        "单位名称".to_string(),
+        "轮次".to_string(),
+    ];
+    header.extend(groups.iter().map(|&g| manifest.groups[g].id.clone()));
+    header.push("问题（problems）".to_string());
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|r| {
+            let scores = r.group_scores(manifest);
+            let mut row = vec![
+                r.job.unit.unit_id.clone(),
+                r.job.unit.name.clone(),
+                r.job.round.name_zh().to_string(),
+            ];
+            row.extend(groups.iter().map(|&g| {
+                scores[g]
+                    .map(value::format_hundredths)
+                    .unwrap_or_else(|| "—".into())
+            }));
+            let problems = r.problems(manifest);
+            row.push(if problems.is_empty() {
+                "无".into()
+            } else {
+                problems.join("；")
+            });
+            row
+        })
+        .collect();
+    let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut out = crate::table::render(&header_refs, &rows);
+    let legend: Vec<String> = groups
+        .iter()
+        .map(|&g| format!("{} = {}", manifest.groups[g].id, manifest.groups[g].name))
+        .collect();
+    if !legend.is_empty() {
+        out.push_str(&format!("分组（groups）：{}\n", legend.join("；")));
+    }
+    out
+}
+
+/// What `submit` did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SubmitReport {
+    /// (unit, sequence number) of each envelope queued.
+    pub queued: Vec<(String, u64)>,
+    /// Units whose evaluation did not change since the last queued one.
+    pub unchanged: Vec<String>,
+    /// Units not submitted, with the reason (their evaluation failed).
+    pub refused: Vec<(String, String)>,
+}
+
+/// Submitting failed; nothing was queued.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("单位 {unit_id} 的提交不合规（invalid submission）：{reason}")]
+    Invalid { unit_id: String, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for SubmitError {
+    fn from(e: rusqlite::Error) -> Self {
+        SubmitError::Store(StoreError::Sqlite(e))
+    }
+}
+
+/// Signs and queues the successful results in one transaction.
+pub fn submit(
+    store: &mut Store,
+    key: &SigningKeyPair,
+    pack: &PackInfo,
+    results: &[UnitResult],
+    actor: &Actor,
+) -> Result<SubmitReport, SubmitError> {
+    let manifest = &pack.manifest;
+    let year = pack.identity.year;
+    let at = actor.at.to_string();
+    let mut report = SubmitReport::default();
+    let tx = store
+        .conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut sequence: u64 = tx.query_row(
+        "SELECT value FROM counters WHERE name = 'sequence'",
+        [],
+        |r| get_u64(r, 0),
+    )?;
+    for r in results {
+        let unit_id = &r.job.unit.unit_id;
+        if !r.output.status.is_ok() {
+            report
+                .refused
+                .push((unit_id.clone(), r.output.status.describe(manifest)));
+            continue;
+        }
+        let methods = r.method_set(manifest);
+        let blocks = r.method_blocks(manifest);
+        let (evidence_json, result_json) =
+            (evidence_json(r), result_json(&blocks, r.output.fuel_used));
+        let content = content_digest(
+            &pack.identity,
+            unit_id,
+            year,
+            r.job.round,
+            &methods,
+            &evidence_json,
+            &result_json,
+        );
+        let last: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT e.content_sha256 FROM evaluations e JOIN outbox o ON o.evaluation_id = e.id
+                 WHERE e.unit_id = ?1 AND e.year = ?2 AND e.round = ?3 AND e.methods = ?4
+                   AND o.state != 'rejected'
+                 ORDER BY e.id DESC LIMIT 1",
+                params![unit_id, year, r.job.round.id(), methods],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if last.as_deref() == Some(content.as_slice()) {
+            report.unchanged.push(unit_id.clone());
+            continue;
+        }
+        sequence += 1;
+        let submission = Submission {
+            pack: pack.identity.clone(),
+            unit_id: unit_id.clone(),
+            year,
+            round: proto_round(r.job.round),
+            node_id: key.key_id(),
+            sequence,
+            created_at: actor.at.as_second(),
+            methods: blocks,
+        };
+        submission.validate().map_err(|e| SubmitError::Invalid {
+            unit_id: unit_id.clone(),
+            reason: e.to_string(),
+        })?;
+        let envelope = submission.to_envelope(key);
+        let signature = envelope
+            .signatures
+            .first()
+            .ok_or_else(|| SubmitError::Invalid {
+                unit_id: unit_id.clone(),
+                reason: "envelope without signature".into(),
+            })?;
+        tx.execute(
+            "INSERT INTO evaluations (unit_id, year, round, methods, pack_id, pack_year, pack_version,
+                                      evidence, result, content_sha256, evaluated_at, evaluated_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                unit_id,
+                year,
+                r.job.round.id(),
+                methods,
+                pack.identity.id,
+                pack.identity.year,
+                pack.identity.version,
+                evidence_json,
+                result_json,
+                content.as_slice(),
+                at,
+                actor.operator,
+            ],
+        )?;
+        let evaluation_id = tx.last_insert_rowid();
+        outbox::insert(
+            &tx,
+            &NewEntry {
+                sequence,
+                evaluation_id,
+                unit_id,
+                year,
+                round: r.job.round,
+                methods: &methods,
+                envelope: &envelope,
+                signature,
+                at: &at,
+            },
+        )?;
+        report.queued.push((unit_id.clone(), sequence));
+    }
+    tx.execute(
+        "UPDATE counters SET value = ?1 WHERE name = 'sequence'",
+        [sql_u64(sequence)?],
+    )?;
+    tx.commit()?;
+    Ok(report)
+}
+
+fn proto_round(r: Round) -> kaohe_proto::Round {
+    match r {
+        Round::Annual => kaohe_proto::Round::Annual,
+        Round::Q1 => kaohe_proto::Round::Q1,
+        Round::Q2 => kaohe_proto::Round::Q2,
+        Round::Q3 => kaohe_proto::Round::Q3,
+        Round::Q4 => kaohe_proto::Round::Q4,
+    }
+}
+
+fn evidence_json(r: &UnitResult) -> String {
+    serde_json::to_string(&r.job.evidence).unwrap_or_else(|_| "{}".into())
+}
+
+fn result_json(blocks: &[MethodBlock], fuel_used: u64) -> String {
+    let scores: BTreeMap<&str, i64> = blocks
+        .iter()
+        .flat_map(|b| b.scores.iter().map(|(k, v)| (k.as_str(), *v)))
+        .collect();
+    let clauses: BTreeMap<&str, i64> = blocks
+        .iter()
+        .flat_map(|b| b.clauses.iter().map(|(k, c)| (k.as_str(), c.amount)))
+        .collect();
+    serde_json::json!({ "scores": scores, "clauses": clauses, "fuel_used": fuel_used }).to_string()
+}
+
+fn content_digest(
+    pack: &PackIdentity,
+    unit: &str,
+    year: u16,
+    round: Round,
+    methods: &str,
+    evidence: &str,
+    result: &str,
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for part in [
+        pack.to_string().as_bytes(),
+        &pack.module_sha256,
+        unit.as_bytes(),
+        &year.to_le_bytes(),
+        round.id().as_bytes(),
+        methods.as_bytes(),
+        evidence.as_bytes(),
+        result.as_bytes(),
+    ] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::{Event, Outcome, State};
+    use crate::store::{EvidenceWrite, SourceKind};
+    use crate::testutil::{TEST_RUBRIC, actor, store_with_pack, test_manifest};
+
+    fn interpreter() -> Interpreter {
+        let rubric = kaohe_rulepacks::rubric::compile("test-rubric.toml", TEST_RUBRIC)
+            .expect("test rubric compiles");
+        Interpreter::new(&rubric)
+    }
+
+    fn set(store: &mut Store, unit: &str, round: Round, field: &str, v: i64) {
+        store
+            .apply_evidence(
+                2022,
+                &[EvidenceWrite {
+                    unit_id: unit.into(),
+                    round,
+                    field_id: field.into(),
+                    value: Some(v),
+                }],
+                &SourceKind::Set,
+                &actor("王"),
+                &mut |_| {},
+            )
+            .unwrap();
+    }
+
+    fn annual_evidence(store: &mut Store) {
+        for (u, f, v) in [
+            ("justice", "sup_plan", 100),
+            ("justice", "sup_report", 200),
+            ("justice", "dept_cases", 600),
+            ("justice", "sat_rate", 9000),
+            ("xiaodian", "sup_plan", 0),
+            ("xiaodian", "sup_report", 0),
+            ("xiaodian", "sup_problems", 300),
+            ("xiaodian", "sat_rate", 8000),
+            // zhaozhuang: sup_plan (required) missing.
+            ("zhaozhuang", "sup_report", 0),
+            ("zhaozhuang", "sat_rate", 10000),
+        ] {
+            set(store, u, Round::Annual, f, v);
+        }
+    }
+
+    #[test]
+    fn annual_evaluation_uses_stored_evidence_and_the_packs_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store_with_pack(dir.path());
+        annual_evidence(&mut store);
+        let m = test_manifest();
+        let scope = store.scope(2022).unwrap();
+        let jobs = jobs(&store, &m, &scope, Round::Annual, None).unwrap();
+        assert_eq!(jobs.len(), 3);
+        // justice's sup_problems was never entered: passed as absent, not 0.
+        assert_eq!(jobs[0].evidence.get("sup_problems"), Some(&None));
+        assert!(
+            !jobs[0].evidence.contains_key("q_study"),
+            "daily fields are not annual evidence"
+        );
+        let results = run(&interpreter(), &m, jobs).unwrap();
+        let score = |r: &UnitResult, id: &str| r.output.indicators[m.indicator_index(id).unwrap()];
+        // justice: plan ok, no problems (default 0), report 未公开 −1 → L2 = 2;
+        // L3 = 90 × 3 / 100 = 2.7; N1a: 6 cases > 5 → 0.
+        assert_eq!(score(&results[0], "L2"), Some(200));
+        assert_eq!(score(&results[0], "L3"), Some(270));
+        assert_eq!(score(&results[0], "N1a"), Some(0));
+        assert_eq!(
+            score(&results[0], "L1"),
+            None,
+            "daily is not evaluated in the annual round"
+        );
+        // xiaodian: no plan −3 → L2 = 0 (扣完为止); L3 = 2.4; N1a does not apply.
+        assert_eq!(score(&results[1], "L2"), Some(0));
+        assert_eq!(score(&results[1], "L3"), Some(240));
+        assert_eq!(score(&results[1], "N1a"), None);
+        // zhaozhuang: a required field missing → status 1, named.
+        assert!(!results[2].output.status.is_ok());
+        let problems = results[2].problems(&m);
+        assert!(problems[0].contains("sup_plan"), "{problems:?}");
+        let table = summary(&m, &results);
+        // Group L: L2 + L3 = 2 + 2.7.
+        assert!(
+            table.contains("肖旗乡") && table.contains("4.7") && table.contains("sup_plan"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn submit_queues_one_signed_envelope_per_unit_with_increasing_sequence_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store_with_pack(dir.path());
+        annual_evidence(&mut store);
+        let m = test_manifest();
+        let pack = store.active_pack(2022).unwrap().unwrap();
+        let key = SigningKeyPair::from_seed(&[5; 32]);
+        let scope = store.scope(2022).unwrap();
+        let results = run(
+            &interpreter(),
+            &m,
+            jobs(&store, &m, &scope, Round::Annual, None).unwrap(),
+        )
+        .unwrap();
+        let report = submit(&mut store, &key, &pack, &results, &actor("王")).unwrap();
+        assert_eq!(
+            report.queued,
+            vec![("justice".to_string(), 1), ("xiaodian".to_string(), 2)]
+        );
+        assert_eq!(report.refused.len(), 1);
+        assert_eq!(store.last_sequence().unwrap(), 2);
+
+        let entries = store.outbox(None).unwrap();
+        assert_eq!(entries.len(), 2);
+        let e = &entries[0];
+        assert_eq!(
+            (e.state, e.methods.as_str()),
+            (State::ToSend, "supervision,satisfaction")
+        );
+        let verified = kaohe_proto::verify_submission(&e.envelope, &key.public()).unwrap();
+        let s = verified.submission;
+        assert_eq!(
+            (s.unit_id.as_str(), s.sequence, s.year),
+            ("justice", 1, 2022)
+        );
+        assert_eq!(s.pack, pack.identity);
+        let sup = s
+            .methods
+            .iter()
+            .find(|b| b.method_id == "supervision")
+            .unwrap();
+        assert_eq!(sup.evidence.get("sup_problems"), Some(&None));
+        assert_eq!(sup.scores.get("L2"), Some(&200));
+        assert_eq!(sup.clauses.get("L2c").map(|c| c.amount), Some(100));
+
+        // Nothing changed: nothing new is signed.
+        let again = run(
+            &interpreter(),
+            &m,
+            jobs(&store, &m, &scope, Round::Annual, None).unwrap(),
+        )
+        .unwrap();
+        let report = submit(&mut store, &key, &pack, &again, &actor("王")).unwrap();
+        assert_eq!(
+            report.unchanged,
+            vec!["justice".to_string(), "xiaodian".to_string()]
+        );
+        assert!(report.queued.is_empty());
+        // A corrected value: a new envelope with the next sequence number.
+        set(&mut store, "xiaodian", Round::Annual, "sup_plan", 100);
+        let changed = run(
+            &interpreter(),
+            &m,
+            jobs(&store, &m, &scope, Round::Annual, None).unwrap(),
+        )
+        .unwrap();
+        let report = submit(&mut store, &key, &pack, &changed, &actor("王")).unwrap();
+        assert_eq!(report.queued, vec![("xiaodian".to_string(), 3)]);
+        assert_eq!(store.last_sequence().unwrap(), 3);
+    }
+
+    #[test]
+    fn the_outbox_moves_only_as_the_state_machine_allows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store_with_pack(dir.path());
+        annual_evidence(&mut store);
+        let m = test_manifest();
+        let pack = store.active_pack(2022).unwrap().unwrap();
+        let key = SigningKeyPair::from_seed(&[5; 32]);
+        let scope = store.scope(2022).unwrap();
+        let results = run(
+            &interpreter(),
+            &m,
+            jobs(&store, &m, &scope, Round::Annual, None).unwrap(),
+        )
+        .unwrap();
+        submit(&mut store, &key, &pack, &results, &actor("王")).unwrap();
+        let now = jiff::Timestamp::from_second(1_700_000_100).unwrap();
+        let claimed = store.claim(10, &now).unwrap();
+        assert_eq!(
+            claimed
+                .iter()
+                .map(|e| (e.sequence, e.state, e.attempts))
+                .collect::<Vec<_>>(),
+            vec![(1, State::Sending, 1), (2, State::Sending, 1)]
+        );
+        assert!(
+            store.claim(10, &now).unwrap().is_empty(),
+            "sending entries are not claimed twice"
+        );
+        let to = store
+            .record(
+                1,
+                &Outcome::Failed {
+                    reason: "连接被拒绝".into(),
+                },
+                &now,
+            )
+            .unwrap();
+        assert_eq!(to, State::Retry);
+        let to = store
+            .record(
+                2,
+                &Outcome::Rejected {
+                    reason: "范围外".into(),
+                },
+                &now,
+            )
+            .unwrap();
+        assert_eq!(to, State::Rejected);
+        let err = store
+            .record(2, &Outcome::Failed { reason: "x".into() }, &now)
+            .unwrap_err();
+        assert!(
+            matches!(err, crate::outbox::RecordError::Transition(t) if t.event == Event::Failed)
+        );
+        // A crash while sending: recovery puts the entry back to retry.
+        let claimed = store.claim(10, &now).unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(store.recover_interrupted(&now).unwrap(), 1);
+        let counts = store.outbox_counts().unwrap();
+        assert_eq!((counts.retry, counts.rejected, counts.sending), (1, 1, 0));
+        assert_eq!(store.outbox(Some(State::Retry)).unwrap()[0].attempts, 2);
+        // Entries and evaluations are never deleted.
+        assert!(store.conn.execute("DELETE FROM outbox", []).is_err());
+        assert!(store.conn.execute("DELETE FROM evaluations", []).is_err());
+    }
+
+    #[test]
+    fn only_a_verified_receipt_for_the_entry_makes_it_accepted_and_is_stored() {
+        use kaohe_proto::receipt::{ReceiptBatch, ReceiptItem};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store_with_pack(dir.path());
+        annual_evidence(&mut store);
+        let m = test_manifest();
+        let pack = store.active_pack(2022).unwrap().unwrap();
+        let key = SigningKeyPair::from_seed(&[5; 32]);
+        let scope = store.scope(2022).unwrap();
+        let results = run(
+            &interpreter(),
+            &m,
+            jobs(&store, &m, &scope, Round::Annual, None).unwrap(),
+        )
+        .unwrap();
+        submit(&mut store, &key, &pack, &results, &actor("王")).unwrap();
+        let now = jiff::Timestamp::from_second(1_700_000_100).unwrap();
+        let claimed = store.claim(10, &now).unwrap();
+        let hub = SigningKeyPair::from_seed(&[8; 32]);
+        let item = |e: &crate::outbox::Entry| ReceiptItem {
+            digest: e.digest,
+            unit_id: e.unit_id.clone(),
+            year: e.year,
+            round: kaohe_proto::Round::Annual,
+            late: false,
+        };
+        let receipts =
+            ReceiptBatch::build(&[item(&claimed[0]), item(&claimed[1])], &hub, 1_700_000_200);
+        let hub_key = hub.public();
+        // The receipt of entry 2 presented for entry 1: refused, unchanged.
+        let err = store
+            .record(
+                1,
+                &Outcome::Accepted {
+                    receipt: &receipts[1],
+                    hub: &hub_key,
+                },
+                &now,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                crate::outbox::RecordError::Receipt(crate::outbox::ReceiptMismatch::Digest { .. })
+            ),
+            "{err:?}"
+        );
+        // A receipt checked against another hub key: refused.
+        let other = SigningKeyPair::from_seed(&[9; 32]).public();
+        let err = store
+            .record(
+                1,
+                &Outcome::Accepted {
+                    receipt: &receipts[0],
+                    hub: &other,
+                },
+                &now,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                crate::outbox::RecordError::Receipt(crate::outbox::ReceiptMismatch::Invalid(_))
+            ),
+            "{err:?}"
+        );
+        assert_eq!(store.outbox(Some(State::Sending)).unwrap().len(), 2);
+        // The right one: accepted, and the receipt kept.
+        let to = store
+            .record(
+                1,
+                &Outcome::Accepted {
+                    receipt: &receipts[0],
+                    hub: &hub_key,
+                },
+                &now,
+            )
+            .unwrap();
+        assert_eq!(to, State::Accepted);
+        let e = &store.outbox(Some(State::Accepted)).unwrap()[0];
+        let stored = e.receipt.as_deref().expect("receipt stored");
+        use prost::Message as _;
+        let decoded = kaohe_proto::receipt::Receipt::try_from(
+            kaohe_proto::pb::Receipt::decode(stored).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(decoded, receipts[0]);
+    }
+}

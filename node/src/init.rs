@@ -1,0 +1,260 @@
+//! 节点初始化（`kaohe node init`）：数据目录、签名密钥、配置文件与证据库。
+//!
+//! Order of work: check every input by rendering the config and running it
+//! through [`NodeConfig::parse`] (nothing is created if anything is wrong);
+//! refuse a data directory that already holds a config, key or store; then
+//! create the store, the config and last the key (mode 0600, written by
+//! [`SigningKeyPair::save`]). If any step fails, the files this run created
+//! are removed again, so `init` can simply be run once more.
+
+use std::path::{Path, PathBuf};
+
+use kaohe_proto::{KeyId, PublicKey, SigningKeyPair};
+use kaohe_rulepacks::manifest::Assessor;
+
+use crate::config::{self, CONFIG_FILE, ConfigError, NodeConfig};
+use crate::store::{OpenError, Store};
+
+/// What `init` is asked to set up.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    pub data_dir: PathBuf,
+    pub hub: String,
+    pub name: String,
+    pub assessor: Assessor,
+    /// Pack-authority public keys, `ed25519:…`.
+    pub authority_keys: Vec<String>,
+    /// k of n; default: all of them.
+    pub threshold: Option<usize>,
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// What `init` created.
+#[derive(Debug, Clone)]
+pub struct InitReport {
+    pub config: NodeConfig,
+    pub public_key: PublicKey,
+    pub key_id: KeyId,
+}
+
+/// `init` refused or failed; nothing is left behind.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(
+        "数据目录 {dir} 已初始化（已有 {existing}），不会覆盖（already initialised; nothing overwritten）"
+    )]
+    AlreadyInitialised { dir: PathBuf, existing: PathBuf },
+    #[error("不能创建数据目录 {dir}（cannot create the data directory）：{source}")]
+    CreateDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("CA 证书 {path} 不可用（unusable CA certificate）：{source}")]
+    CaCert {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("不能写入配置 {path}（cannot write the configuration）：{source}")]
+    WriteConfig {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] OpenError),
+    #[error(transparent)]
+    Key(#[from] kaohe_proto::KeyError),
+}
+
+/// Sets up a node's data directory.
+pub fn init(opts: &InitOptions) -> Result<InitReport, InitError> {
+    let dir = &opts.data_dir;
+    let config_path = dir.join(CONFIG_FILE);
+    // The CA path is stored absolute so the config works from any directory.
+    let ca_cert = match &opts.ca_cert {
+        Some(p) => Some(std::path::absolute(p).map_err(|source| InitError::CaCert {
+            path: p.clone(),
+            source,
+        })?),
+        None => None,
+    };
+    let threshold = opts.threshold.unwrap_or(opts.authority_keys.len());
+    let text = config::render(
+        &opts.name,
+        opts.assessor,
+        &opts.hub,
+        ca_cert.as_deref(),
+        &opts.authority_keys,
+        threshold,
+    );
+    // Check before creating anything.
+    let config = NodeConfig::parse(&text, &config_path)?;
+    for existing in [&config_path, &config.key_file, &config.store_file] {
+        if existing.exists() {
+            return Err(InitError::AlreadyInitialised {
+                dir: dir.clone(),
+                existing: existing.clone(),
+            });
+        }
+    }
+    let created_dir = !dir.exists();
+    std::fs::create_dir_all(dir).map_err(|source| InitError::CreateDir {
+        dir: dir.clone(),
+        source,
+    })?;
+    let mut created: Vec<PathBuf> = Vec::new();
+    let result = create_files(&config, &text, &mut created);
+    if result.is_err() {
+        for path in created.iter().rev() {
+            remove_store_or_file(path);
+        }
+        if created_dir {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+    let key = result?;
+    Ok(InitReport {
+        config,
+        public_key: key.public(),
+        key_id: key.key_id(),
+    })
+}
+
+fn create_files(
+    config: &NodeConfig,
+    text: &str,
+    created: &mut Vec<PathBuf>,
+) -> Result<SigningKeyPair, InitError> {
+    drop(Store::create(&config.store_file)?);
+    created.push(config.store_file.clone());
+    write_new(&config.path, text).map_err(|source| InitError::WriteConfig {
+        path: config.path.clone(),
+        source,
+    })?;
+    created.push(config.path.clone());
+    let key = SigningKeyPair::generate();
+    key.save(&config.key_file)?;
+    created.push(config.key_file.clone());
+    Ok(key)
+}
+
+/// Writes a new file (refusing an existing one) and syncs it.
+fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
+fn remove_store_or_file(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    for suffix in ["-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(dir: &Path) -> InitOptions {
+        InitOptions {
+            data_dir: dir.join("node"),
+            hub: "http://127.0.0.1:7443".into(),
+            name: "宝丰县国资局".into(),
+            assessor: Assessor::Sasac,
+            authority_keys: vec![SigningKeyPair::from_seed(&[1; 32]).public().to_string()],
+            threshold: None,
+            ca_cert: None,
+        }
+    }
+
+    #[test]
+    fn init_creates_key_config_and_store_and_refuses_a_second_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = opts(dir.path());
+        let report = init(&o).unwrap();
+        let key = SigningKeyPair::load(&report.config.key_file).unwrap();
+        assert_eq!(key.public(), report.public_key);
+        assert_eq!(report.key_id, report.public_key.key_id());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&report.config.key_file)
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let loaded = NodeConfig::load_from_dir(&o.data_dir).unwrap();
+        assert_eq!(loaded, report.config);
+        assert_eq!(loaded.authorities.threshold, 1);
+        Store::open(&loaded.store_file)
+            .unwrap()
+            .integrity_check()
+            .unwrap();
+
+        let before = std::fs::read(&loaded.key_file).unwrap();
+        let err = init(&o).unwrap_err();
+        assert!(
+            matches!(err, InitError::AlreadyInitialised { .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            std::fs::read(&loaded.key_file).unwrap(),
+            before,
+            "the key was overwritten"
+        );
+    }
+
+    #[test]
+    fn bad_options_create_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = opts(dir.path());
+        o.hub = "https://hub.example.cn:7443".into(); // https without --ca-cert
+        o.threshold = Some(3);
+        let err = init(&o).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("hub.ca_cert") && msg.contains("pack_authorities.threshold"),
+            "{msg}"
+        );
+        assert!(
+            !o.data_dir.exists(),
+            "a refused init created the data directory"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_failure_midway_removes_what_it_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = opts(dir.path());
+        std::fs::create_dir_all(&o.data_dir).unwrap();
+        // A dangling symlink where the key goes: `exists()` says no, so the
+        // store and the config are created, then saving the key (create_new)
+        // fails.
+        std::os::unix::fs::symlink(dir.path().join("missing/key"), o.data_dir.join("node.key"))
+            .unwrap();
+        let err = init(&o).unwrap_err();
+        assert!(
+            matches!(err, InitError::Key(kaohe_proto::KeyError::AlreadyExists(_))),
+            "{err:?}"
+        );
+        let left: Vec<_> = std::fs::read_dir(&o.data_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            left,
+            vec!["node.key".to_string()],
+            "only the pre-existing symlink may remain"
+        );
+    }
+}
