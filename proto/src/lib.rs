@@ -25,6 +25,8 @@
 //!   committed batch.
 //! - [`model`] — validated request and response types of every RPC, and
 //!   [`model::Rejection`] with its gRPC status mapping.
+//! - [`call_auth`] — signed calls: how a node identifies itself on the
+//!   calls that carry no signed payload.
 //!
 //! **Architecture Invariant:** generated `pb` types do not leak past the
 //! gRPC layer: receivers convert once with `TryFrom` into the types here.
@@ -50,6 +52,7 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/kaohe.v1.rs"));
 }
 
+pub mod call_auth;
 pub mod envelope;
 pub mod keys;
 pub mod merkle;

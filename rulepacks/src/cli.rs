@@ -48,7 +48,15 @@ pub enum Command {
     Verify(crate::sign::command::VerifyArgs),
     /// 查看规则包的标识、摘要、清单概要与签名（show a pack's identity, digest, manifest summary and signatures）
     Inspect(crate::sign::command::InspectArgs),
-    // Room for `build` (compiler).
+    /// 把考核细则编译为 WebAssembly 规则包（compile a rubric to a WebAssembly rule pack）
+    Build {
+        /// 考核细则源文件（rubric.toml）
+        #[arg(value_name = "细则")]
+        rubric: PathBuf,
+        /// 输出的规则包（output pack, e.g. baofeng-2022.wasm）
+        #[arg(short = 'o', long = "output", value_name = "规则包")]
+        output: PathBuf,
+    },
 }
 
 /// Runs one `kaohe pack` command.
@@ -92,6 +100,11 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Sign(args) => args.run(),
         Command::Verify(args) => args.run(),
         Command::Inspect(args) => args.run(),
+        Command::Build { rubric, output } => {
+            let r = load(&rubric)?;
+            print!("{}", crate::compile::build(&r, &output)?);
+            Ok(())
+        }
     }
 }
 

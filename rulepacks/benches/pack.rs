@@ -1,0 +1,322 @@
+//! `cargo bench -p kaohe-rulepacks --bench pack`: the Baofeng 2022 pack's
+//! full sheet (all methods, every category, the annual round and the four
+//! quarters, complete evidence with a realistic mix of deductions) through
+//! the sandboxed runtime in batches of 1 and of 1,000, through the
+//! reference interpreter, and the floor every batch pays: a fresh store,
+//! instantiation and a trivial call. Prints numbers and ratios; asserts
+//! nothing about time. Runs in about ten seconds.
+//!
+//! `KAOHE_BENCH_WHATIF=1` adds what the same pack does on engines
+//! configured like the runtime's but with other memory settings (kept
+//! resident across stores, a 4 GiB reservation without explicit bounds
+//! checks), and the evaluation code alone (one instance, memory already
+//! faulted in) — to see where a batch's time goes. `KAOHE_BENCH_SPAN_MS`
+//! sets how long each measurement runs (default 1500).
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use kaohe_rulepacks::abi::{self, UnitInput};
+use kaohe_rulepacks::compile;
+use kaohe_rulepacks::interp::Interpreter;
+use kaohe_rulepacks::manifest::{FieldType, Manifest, Missing, Round};
+use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
+
+fn main() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("baofeng-2022/rubric.toml");
+    let rubric = kaohe_rulepacks::rubric::load(&path).expect("the 2022 rubric compiles");
+    let m = &rubric.manifest;
+    let wasm = compile::compile(&rubric).expect("the compiler accepts it");
+    let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
+    let pack = runtime.load(&wasm).expect("the runtime loads the pack");
+    let interp = Interpreter::new(&rubric);
+
+    let units = evidence(m, 1000);
+    let batch = abi::encode_evaluate_input(m, &units).expect("encodes");
+    let singles: Vec<Vec<u8>> = units
+        .iter()
+        .map(|u| abi::encode_evaluate_input(m, std::slice::from_ref(u)).expect("encodes"))
+        .collect();
+    // Sanity, not timing: the pack and the interpreter agree on the bench
+    // input, and it is mostly ok units.
+    let want = interp.evaluate_bytes(&batch).expect("interpreter");
+    assert!(pack.call_evaluate(&batch, 1000).expect("pack") == want, "pack and interpreter disagree");
+    let outs = abi::decode_evaluate_output(m, 1000, &want).expect("decodes");
+    let ok = outs.iter().filter(|o| o.status.is_ok()).count();
+    let fired: usize = outs.iter().map(|o| o.clauses.iter().flatten().count()).sum();
+    let fuel: u64 = outs.iter().map(|o| o.fuel_used).sum();
+
+    println!("kaohe rule pack benchmark — {} {} (v{})", m.pack.id, m.pack.year, m.pack.version);
+    println!(
+        "  module {} bytes; {} fields, {} indicators, {} clauses; 1000 units: {ok} ok, {fired} clauses fired, {:.0} rubric fuel per unit",
+        wasm.len(),
+        m.fields.len(),
+        m.indicators.len(),
+        m.clause_count(),
+        fuel as f64 / 1000.0
+    );
+
+    let floor = rate(|| {
+        black_box(pack.call_trivial().expect("trivial call"));
+        1
+    });
+    let interp_rate = rate(|| {
+        black_box(interp.evaluate_bytes(black_box(&batch)).expect("interpreter"));
+        1000
+    });
+    let b1000 = rate(|| {
+        black_box(pack.call_evaluate(black_box(&batch), 1000).expect("batch of 1000"));
+        1000
+    });
+    let mut k = 0;
+    let b1 = rate(|| {
+        k = (k + 1) % singles.len();
+        black_box(pack.call_evaluate(black_box(&singles[k]), 1).expect("batch of 1"));
+        1
+    });
+
+    println!();
+    println!("  {:<50} {:>12} {:>10}", "", "per second", "µs each");
+    row("floor: fresh store + instantiate + trivial call", floor, "calls");
+    row("interpreter (evaluate_bytes, batches of 1000)", interp_rate, "units");
+    row("runtime, batches of 1000", b1000, "units");
+    row("runtime, batches of 1", b1, "units = calls");
+    println!();
+    println!("  batch-1000 ÷ interpreter:  {:.2}×   (aim ≥ 3×)", b1000 / interp_rate);
+    println!("  batch-1 time ÷ floor time: {:.2}×   (aim ≤ 2×)", floor / b1);
+
+    if std::env::var_os("KAOHE_BENCH_WHATIF").is_some() {
+        whatif::run(&wasm, &batch, &singles, interp_rate);
+    }
+}
+
+fn row(what: &str, per_s: f64, unit: &str) {
+    println!("  {what:<50} {per_s:>12.0} {:>10.2}  ({unit})", 1e6 / per_s);
+}
+
+/// Runs `f` repeatedly for the span after a fifth of it as warm-up; `f`
+/// returns the units it processed. Returns units per second.
+fn rate(mut f: impl FnMut() -> u64) -> f64 {
+    let span = std::env::var("KAOHE_BENCH_SPAN_MS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(Duration::from_millis(1500), Duration::from_millis);
+    let warm = Instant::now();
+    while warm.elapsed() < span / 5 {
+        f();
+    }
+    let start = Instant::now();
+    let mut units = 0u64;
+    while start.elapsed() < span {
+        units += f();
+    }
+    units as f64 / start.elapsed().as_secs_f64()
+}
+
+/// A realistic evidence mix: assessees of every category, each with its
+/// annual round and four quarters, all methods; every field supplied with
+/// a value that is usually fine and sometimes earns a deduction.
+fn evidence(m: &Manifest, n: usize) -> Vec<UnitInput> {
+    let mut seed = 2022u64;
+    let mut next = move || {
+        seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let all = m.all_methods_mask();
+    (0..n)
+        .map(|k| {
+            let assessee = k / 5;
+            let round = Round::from_code((k % 5) as u32).expect("round");
+            let category = (assessee % m.categories.len()) as u32;
+            let values = m
+                .fields
+                .iter()
+                .map(|f| {
+                    let r = next();
+                    if matches!(f.missing, Missing::Default(_)) && r % 4 == 0 {
+                        return None;
+                    }
+                    Some(match f.kind {
+                        FieldType::Bool => {
+                            if r % 5 == 0 {
+                                0
+                            } else {
+                                100
+                            }
+                        }
+                        FieldType::Choice => ((r >> 8) % f.choices.len() as u64) as i64 * 100,
+                        FieldType::Count | FieldType::Decimal => {
+                            let lo = f.min.unwrap_or(0);
+                            let hi = f.max.unwrap_or(lo + 10_000).min(lo + 10_000);
+                            let step = if f.kind == FieldType::Count { 100 } else { 1 };
+                            let span = ((hi - lo) / step + 1) as u64;
+                            // Mostly small counts (few problems found).
+                            let pick = if r % 3 == 0 { (r >> 8) % span } else { (r >> 8) % span.min(4) };
+                            lo + pick as i64 * step
+                        }
+                    })
+                })
+                .collect();
+            UnitInput {
+                category,
+                round,
+                methods: all,
+                values,
+            }
+        })
+        .collect()
+}
+
+/// The same pack on engines set up like `runtime::engine_config` except
+/// for the memory settings under study. Diagnostics only: the runtime's
+/// own configuration is the one the rows above measure.
+mod whatif {
+    use std::hint::black_box;
+    use std::time::Instant;
+
+    use wasmtime::{
+        Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig, Store,
+    };
+
+    use super::{rate, row};
+
+    struct Engined {
+        engine: Engine,
+        pre: InstancePre<()>,
+    }
+
+    impl Engined {
+        fn new(wasm: &[u8], keep_resident: usize, reservation: u64) -> Engined {
+            let cap: u64 = 64 << 20;
+            let mut c = Config::new();
+            c.consume_fuel(true)
+                .epoch_interruption(true)
+                .cranelift_nan_canonicalization(true)
+                .wasm_simd(false)
+                .wasm_relaxed_simd(false)
+                .wasm_multi_memory(false)
+                .wasm_memory64(false)
+                .max_wasm_stack(512 * 1024)
+                .memory_reservation(reservation)
+                .memory_may_move(false);
+            let mut pool = PoolingAllocationConfig::new();
+            pool.total_core_instances(16)
+                .total_memories(16)
+                .total_tables(16)
+                .max_unused_warm_slots(16)
+                .max_memories_per_module(1)
+                .max_tables_per_module(1)
+                .max_memory_size(reservation.max(cap) as usize)
+                .table_elements(10_000)
+                .linear_memory_keep_resident(keep_resident);
+            c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            let engine = Engine::new(&c).expect("engine");
+            let module = Module::new(&engine, wasm).expect("module");
+            let pre = Linker::new(&engine).instantiate_pre(&module).expect("instance pre");
+            Engined { engine, pre }
+        }
+
+        fn store(&self, fuel: u64) -> (Store<()>, wasmtime::Instance) {
+            let mut store = Store::new(&self.engine, ());
+            store.set_fuel(fuel).expect("fuel");
+            store.set_epoch_deadline(u64::MAX / 2);
+            let instance = self.pre.instantiate(&mut store).expect("instantiates");
+            (store, instance)
+        }
+
+        fn trivial(&self) -> i32 {
+            let (mut store, inst) = self.store(10_000_000);
+            let f = inst
+                .get_typed_func::<(), i32>(&mut store, "kaohe_abi_version")
+                .expect("export");
+            f.call(&mut store, ()).expect("runs")
+        }
+
+        /// The runtime's call sequence: fresh store, alloc, write, run,
+        /// copy the output out.
+        fn evaluate(&self, input: &[u8]) -> Vec<u8> {
+            let (mut store, inst) = self.store(u64::MAX / 4);
+            let mem = inst.get_memory(&mut store, "memory").expect("memory");
+            let alloc = inst.get_typed_func::<i32, i32>(&mut store, "kaohe_alloc").expect("alloc");
+            let run = inst
+                .get_typed_func::<(i32, i32), i64>(&mut store, "kaohe_evaluate")
+                .expect("evaluate");
+            let p = alloc.call(&mut store, input.len() as i32).expect("alloc runs");
+            mem.write(&mut store, p as usize, input).expect("input fits");
+            let r = run.call(&mut store, (p, input.len() as i32)).expect("evaluate runs");
+            let (at, len) = ((r as u64 >> 32) as usize, (r as u64 & 0xffff_ffff) as usize);
+            mem.data(&store)[at..at + len].to_vec()
+        }
+
+        /// Seconds per unit of `kaohe_evaluate` alone: one instance, the
+        /// input written once, output memory faulted in beforehand.
+        fn code_only(&self, input: &[u8], units: usize, reps: usize) -> f64 {
+            let (mut store, inst) = self.store(u64::MAX / 4);
+            let mem = inst.get_memory(&mut store, "memory").expect("memory");
+            let alloc = inst.get_typed_func::<i32, i32>(&mut store, "kaohe_alloc").expect("alloc");
+            let run = inst
+                .get_typed_func::<(i32, i32), i64>(&mut store, "kaohe_evaluate")
+                .expect("evaluate");
+            let p = alloc.call(&mut store, input.len() as i32).expect("alloc runs");
+            mem.write(&mut store, p as usize, input).expect("input fits");
+            let start = p as usize + input.len();
+            let end = start + (reps + 1) * (units * 1700 + 64);
+            let have = mem.data_size(&store);
+            if end > have {
+                mem.grow(&mut store, ((end - have) / 65536 + 1) as u64).expect("grows");
+            }
+            mem.data_mut(&mut store)[start..end].fill(0);
+            let t = Instant::now();
+            for _ in 0..reps {
+                black_box(run.call(&mut store, (p, input.len() as i32)).expect("evaluate runs"));
+            }
+            t.elapsed().as_secs_f64() / (reps * units) as f64
+        }
+    }
+
+    pub(super) fn run(wasm: &[u8], batch: &[u8], singles: &[Vec<u8>], interp_rate: f64) {
+        println!();
+        println!("  what if (engines like the runtime's, other memory settings):");
+        for (keep, reservation, what) in [
+            (0usize, 64u64 << 20, "as the runtime: 64 MiB reservation, no keep-resident"),
+            (4 << 20, 64 << 20, "+ keep 4 MiB resident (memset, no page faults)"),
+            (0, 4 << 30, "+ 4 GiB reservation (no explicit bounds checks)"),
+            (4 << 20, 4 << 30, "+ both"),
+        ] {
+            let e = Engined::new(wasm, keep, reservation);
+            let floor = rate(|| {
+                black_box(e.trivial());
+                1
+            });
+            let mut k = 0;
+            let b1 = rate(|| {
+                k = (k + 1) % singles.len();
+                black_box(e.evaluate(&singles[k]));
+                1
+            });
+            let b1000 = rate(|| {
+                black_box(e.evaluate(batch));
+                1000
+            });
+            let mut best = f64::MAX;
+            for _ in 0..5 {
+                best = best.min(e.code_only(batch, 1000, 20));
+            }
+            println!("  {what}");
+            row("    floor", floor, "calls");
+            row("    batches of 1", b1, "units = calls");
+            row("    batches of 1000", b1000, "units");
+            row("    kaohe_evaluate code alone", 1.0 / best, "units");
+            println!(
+                "    batch-1000 ÷ interpreter {:.2}×; batch-1 ÷ floor {:.2}×; code alone ÷ interpreter {:.2}×",
+                b1000 / interp_rate,
+                floor / b1,
+                (1.0 / best) / interp_rate
+            );
+        }
+    }
+}

@@ -1,0 +1,492 @@
+//! The rubric compiler: a [`CheckedRubric`] → a WebAssembly rule pack
+//! honouring ABI.md, generated directly with `wasm-encoder`.
+//!
+//! The reference interpreter (`interp`) is the specification; the module
+//! answers byte for byte what `Interpreter::evaluate_bytes` /
+//! `finalise_bytes` answer, and `tests/compile.rs` checks that
+//! differentially.
+//!
+//! Layout:
+//! - `emit`: a function body under construction (named labels, locals);
+//! - `expr`: formulas with checked i64 arithmetic and half-away rounding;
+//! - `evaluate`: `kaohe_evaluate`, the per-unit straight-line program;
+//! - `finalise`: `kaohe_finalise` and the 128-bit `muldiv` helper.
+//!
+//! ## The module
+//!
+//! | index | function | |
+//! |---|---|---|
+//! | 0 | `kaohe_abi_version` | `() -> 1` |
+//! | 1 | `kaohe_alloc` | bump allocator from the heap global, `memory.grow` as needed, −1 on failure |
+//! | 2 | `kaohe_evaluate` | header checks, output allocation, a loop over the units |
+//! | 3 | `kaohe_finalise` | same shape |
+//! | 4 | `first_bad_field` | the slow path naming an invalid field (status 6) |
+//! | 5 | `muldiv` | only when a category's `applicable × full_marks` exceeds i64 |
+//!
+//! Memory: a data segment at [`DATA_BASE`] holds the points table (`C × I`
+//! i64, −1 where an indicator does not apply), per category
+//! `[applicable, conversion divisor]` and the applicable indicators as a
+//! bit mask; the heap follows. No imports, no
+//! floats, no tables, no start function; the manifest's canonical JSON is
+//! the `kaohe-manifest` custom section.
+//!
+//! **Architecture Invariant:** a unit's faults (division by zero,
+//! overflow, fuel) are branches in generated code, never traps: one unit's
+//! error never affects the rest of its batch.
+
+mod emit;
+mod evaluate;
+mod expr;
+mod finalise;
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use wasm_encoder::{
+    BlockType, CodeSection, ConstExpr, CustomSection, DataSection, ExportKind, ExportSection, Function,
+    FunctionSection, GlobalSection, GlobalType, MemorySection, MemoryType, Module, TypeSection, ValType,
+};
+
+use crate::manifest::{IndicatorKind, Missing};
+use crate::rubric::{CheckedRubric, Expr};
+use emit::{Body, m32};
+
+/// Where the static tables start (the first bytes stay unused).
+pub const DATA_BASE: u64 = 16;
+const PAGE: u64 = 65_536;
+/// Heap kept free in the initial memory so small batches never grow it.
+const INITIAL_HEAP: u64 = 48 * 1024;
+
+const FN_ALLOC: u32 = 1;
+const FN_FIRST_BAD_FIELD: u32 = 4;
+const FN_MULDIV: u32 = 5;
+const HEAP_GLOBAL: u32 = 0;
+
+/// Why a checked rubric could not be compiled. A rubric from
+/// [`crate::rubric::compile`] always compiles; these guard rubrics built
+/// some other way and the compiler itself.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("规则与清单不一致（rubric and manifest disagree）：{0}")]
+    Inconsistent(String),
+    #[error("{what} 超出 32 位 ABI 的范围（too large for the 32-bit ABI）")]
+    TooLarge { what: &'static str },
+    #[error("编译器生成了无效的模块，这是编译器的缺陷（the compiler produced an invalid module, a compiler bug）：{0}")]
+    InvalidModule(String),
+}
+
+/// Compiles a checked rubric to the bytes of a rule pack (unsigned).
+pub fn compile(rubric: &CheckedRubric) -> Result<Vec<u8>, CompileError> {
+    let plan = Plan::new(rubric)?;
+    let wasm = assemble(&plan);
+    wasmparser::Validator::new()
+        .validate_all(&wasm)
+        .map_err(|e| CompileError::InvalidModule(e.to_string()))?;
+    Ok(wasm)
+}
+
+/// `kaohe pack build`: compiles `rubric`, writes the pack to `output`
+/// (through a temporary file renamed into place) and returns the report.
+pub fn build(rubric: &CheckedRubric, output: &Path) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    use sha2::{Digest as _, Sha256};
+    let wasm = compile(rubric)?;
+    let tmp = output.with_extension("wasm.tmp");
+    std::fs::write(&tmp, &wasm).with_context(|| format!("写入（write）{}", tmp.display()))?;
+    std::fs::rename(&tmp, output).with_context(|| format!("写入（write）{}", output.display()))?;
+    let m = &rubric.manifest;
+    Ok(format!(
+        "已编译（built）：{} {} 年第 {} 版 → {}\n  {} 字节（bytes），SHA-256 {}\n  {} 个证据字段、{} 个指标、{} 条条款（fields, indicators, clauses）；尚未签名（not signed yet）\n",
+        m.pack.id,
+        m.pack.year,
+        m.pack.version,
+        output.display(),
+        wasm.len(),
+        hex::encode(Sha256::digest(&wasm)),
+        m.fields.len(),
+        m.indicators.len(),
+        m.clause_count(),
+    ))
+}
+
+/// Static memory layout.
+struct Layout {
+    /// `C × I` i64 points, row per category.
+    points: u64,
+    /// Per category `[applicable, divisor]` (i64 each).
+    categories: u64,
+    /// Per category the applicable indicators, `mask_words` u64 each.
+    applies: u64,
+    heap: u64,
+    data: Vec<u8>,
+}
+
+/// What the generators need, computed and checked once.
+pub(crate) struct Plan<'a> {
+    rubric: &'a CheckedRubric,
+    layout: Layout,
+    eval_in_rec: u64,
+    eval_out_rec: u64,
+    fin_in_rec: u64,
+    /// i64 words of an indicator bit mask: ⌈I / 64⌉.
+    mask_words: usize,
+    /// Per field: the indicators for which it is a required field.
+    required_by: Vec<Vec<usize>>,
+    /// Conversion needs 128-bit arithmetic (`muldiv`).
+    wide_conversion: bool,
+}
+
+impl<'a> Plan<'a> {
+    fn new(rubric: &'a CheckedRubric) -> Result<Plan<'a>, CompileError> {
+        let m = &rubric.manifest;
+        let bad = |s: String| Err(CompileError::Inconsistent(s));
+        m.validate().map_err(|e| CompileError::Inconsistent(e.to_string()))?;
+        let (nf, ni, nc) = (m.fields.len(), m.indicators.len(), m.categories.len());
+        if rubric.indicators.len() != ni {
+            return bad(format!("{} 条规则对 {ni} 个指标（rules vs indicators）", rubric.indicators.len()));
+        }
+        let offsets = m.clause_offsets();
+        let mut required_by = vec![Vec::new(); nf];
+        for (i, ci) in rubric.indicators.iter().enumerate() {
+            let mi = &m.indicators[i];
+            let id = &mi.id;
+            if m.indicator_method(i) != Some(ci.method) || ci.kind != mi.kind || ci.fuel_cost != mi.fuel_cost {
+                return bad(format!("指标 {id} 的考核方式、类型或燃料与清单不符（method, kind or fuel）"));
+            }
+            if ci.first_clause != offsets[i] || ci.rule.clauses().len() != mi.clauses.len() {
+                return bad(format!("指标 {id} 的条款与清单不符（clauses）"));
+            }
+            let mut out_of_range = false;
+            ci.rule.for_each_expr(&mut |e| {
+                visit(e, &mut |x| match x {
+                    Expr::Field(f) | Expr::Present(f) if *f >= nf => out_of_range = true,
+                    _ => {}
+                })
+            });
+            if out_of_range {
+                return bad(format!("指标 {id} 引用了不存在的字段（unknown field index）"));
+            }
+            for &f in &ci.reads {
+                let Some(field) = m.fields.get(f) else {
+                    return bad(format!("指标 {id} 引用了不存在的字段（unknown field index）"));
+                };
+                if field.missing == Missing::Refuse {
+                    required_by[f].push(i);
+                }
+            }
+        }
+        let rec = |n: u64, what| {
+            if n > i32::MAX as u64 / 2 {
+                Err(CompileError::TooLarge { what })
+            } else {
+                Ok(n)
+            }
+        };
+        let eval_in_rec = rec(16 + 16 * nf as u64, "求值输入记录（evaluate input record）")?;
+        let eval_out_rec = rec(
+            16 + 16 * (ni as u64 + m.clause_count() as u64),
+            "求值输出记录（evaluate output record）",
+        )?;
+        let fin_in_rec = rec(16 + 16 * ni as u64, "定档输入记录（finalise input record）")?;
+
+        // Static tables and per-category sheet constants.
+        let comp = &m.composition;
+        let full = i128::from(comp.full_marks);
+        let mut wide_conversion = false;
+        let mut data = Vec::new();
+        for c in 0..nc {
+            for ind in &m.indicators {
+                data.extend_from_slice(&ind.points[c].unwrap_or(-1).to_le_bytes());
+            }
+        }
+        let categories = DATA_BASE + data.len() as u64;
+        for c in 0..nc {
+            let applicable: i128 = m
+                .indicators
+                .iter()
+                .filter(|ind| ind.kind == IndicatorKind::Scored)
+                .filter_map(|ind| ind.points[c])
+                .map(i128::from)
+                .sum();
+            let Ok(applicable) = i64::try_from(applicable) else {
+                return bad(format!("类别 {} 的应考分值超出 i64（applicable points beyond i64）", m.categories[c].id));
+            };
+            let divisor = if comp.normalise && applicable > 0 && i128::from(applicable) < full {
+                if i64::try_from(i128::from(applicable) * full).is_err() {
+                    wide_conversion = true;
+                }
+                applicable
+            } else {
+                0
+            };
+            data.extend_from_slice(&applicable.to_le_bytes());
+            data.extend_from_slice(&divisor.to_le_bytes());
+        }
+        // Per category, the applicable indicators as a bit mask.
+        let mask_words = ni.div_ceil(64);
+        let applies = DATA_BASE + data.len() as u64;
+        for c in 0..nc {
+            let mut words = vec![0u64; mask_words];
+            for (i, ind) in m.indicators.iter().enumerate() {
+                if ind.points[c].is_some() {
+                    words[i / 64] |= 1 << (i % 64);
+                }
+            }
+            for w in words {
+                data.extend_from_slice(&w.to_le_bytes());
+            }
+        }
+        let heap = (DATA_BASE + data.len() as u64).div_ceil(16) * 16;
+        if heap > i32::MAX as u64 / 2 {
+            return Err(CompileError::TooLarge {
+                what: "静态数据（static tables）",
+            });
+        }
+        Ok(Plan {
+            rubric,
+            layout: Layout {
+                points: DATA_BASE,
+                categories,
+                applies,
+                heap,
+                data,
+            },
+            eval_in_rec,
+            eval_out_rec,
+            fin_in_rec,
+            mask_words,
+            required_by,
+            wide_conversion,
+        })
+    }
+}
+
+/// Calls `f` on `e` and every sub-expression.
+fn visit(e: &Expr, f: &mut impl FnMut(&Expr)) {
+    f(e);
+    match e {
+        Expr::Num(_) | Expr::Bool(_) | Expr::Choice(_) | Expr::Field(_) | Expr::Present(_) => {}
+        Expr::Neg(a) | Expr::Not(a) => visit(a, f),
+        Expr::Binary(_, a, b) => {
+            visit(a, f);
+            visit(b, f);
+        }
+        Expr::If(a, b, c) | Expr::Clamp(a, b, c) => {
+            visit(a, f);
+            visit(b, f);
+            visit(c, f);
+        }
+        Expr::Min(v) | Expr::Max(v) => v.iter().for_each(|x| visit(x, f)),
+    }
+}
+
+fn assemble(plan: &Plan<'_>) -> Vec<u8> {
+    let mut types = TypeSection::new();
+    types.ty().function([], [ValType::I32]);
+    types.ty().function([ValType::I32], [ValType::I32]);
+    types.ty().function([ValType::I32, ValType::I32], [ValType::I64]);
+    types
+        .ty()
+        .function([ValType::I64, ValType::I64, ValType::I64], [ValType::I64]);
+
+    let mut functions = FunctionSection::new();
+    let mut code = CodeSection::new();
+    let mut version = Function::new([]);
+    version.instructions().i32_const(crate::manifest::ABI_VERSION as i32).end();
+    for (ty, f) in [
+        (0, version),
+        (1, alloc()),
+        (2, evaluate::function(plan)),
+        (2, finalise::function(plan)),
+        (1, evaluate::first_bad_field(plan)),
+    ] {
+        functions.function(ty);
+        code.function(&f);
+    }
+    if plan.wide_conversion {
+        functions.function(3);
+        code.function(&finalise::muldiv());
+    }
+
+    let l = &plan.layout;
+    let mut memories = MemorySection::new();
+    memories.memory(MemoryType {
+        minimum: (l.heap + INITIAL_HEAP).div_ceil(PAGE),
+        maximum: None,
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    let mut globals = GlobalSection::new();
+    globals.global(
+        GlobalType {
+            val_type: ValType::I32,
+            mutable: true,
+            shared: false,
+        },
+        &ConstExpr::i32_const(l.heap as i32),
+    );
+    let mut exports = ExportSection::new();
+    exports
+        .export("memory", ExportKind::Memory, 0)
+        .export("kaohe_abi_version", ExportKind::Func, 0)
+        .export("kaohe_alloc", ExportKind::Func, FN_ALLOC)
+        .export("kaohe_evaluate", ExportKind::Func, 2)
+        .export("kaohe_finalise", ExportKind::Func, 3);
+    let mut data = DataSection::new();
+    if !l.data.is_empty() {
+        data.active(0, &ConstExpr::i32_const(l.points as i32), l.data.iter().copied());
+    }
+    let manifest = plan.rubric.manifest.to_canonical_json();
+
+    let mut module = Module::new();
+    module
+        .section(&types)
+        .section(&functions)
+        .section(&memories)
+        .section(&globals)
+        .section(&exports)
+        .section(&code)
+        .section(&data)
+        .section(&CustomSection {
+            name: Cow::Borrowed(crate::runtime::MANIFEST_SECTION),
+            data: Cow::Owned(manifest),
+        });
+    module.finish()
+}
+
+/// `kaohe_alloc(size) -> ptr`: 8-aligned bump allocation, growing memory;
+/// −1 when the size is negative, the heap would pass 2 GiB, or
+/// `memory.grow` fails.
+fn alloc() -> Function {
+    let size = 0u32;
+    let mut b = Body::new(1);
+    let ptr = b.local(ValType::I32);
+    let end = b.local(ValType::I64);
+    let pages = b.local(ValType::I64);
+    b.ins().local_get(size).i32_const(0).i32_lt_s();
+    b.if_(BlockType::Empty);
+    b.ins().i32_const(-1).return_();
+    b.end();
+    b.ins()
+        .global_get(HEAP_GLOBAL)
+        .local_tee(ptr)
+        .i64_extend_i32_u()
+        .local_get(size)
+        .i64_extend_i32_u()
+        .i64_const(7)
+        .i64_add()
+        .i64_const(!7)
+        .i64_and()
+        .i64_add()
+        .local_tee(end)
+        .i64_const(i32::MAX as i64)
+        .i64_gt_u();
+    b.if_(BlockType::Empty);
+    b.ins().i32_const(-1).return_();
+    b.end();
+    b.ins()
+        .local_get(end)
+        .i64_const(PAGE as i64 - 1)
+        .i64_add()
+        .i64_const(16)
+        .i64_shr_u()
+        .local_tee(pages)
+        .memory_size(0)
+        .i64_extend_i32_u()
+        .i64_gt_u();
+    b.if_(BlockType::Empty);
+    b.ins()
+        .local_get(pages)
+        .memory_size(0)
+        .i64_extend_i32_u()
+        .i64_sub()
+        .i32_wrap_i64()
+        .memory_grow(0)
+        .i32_const(-1)
+        .i32_eq();
+    b.if_(BlockType::Empty);
+    b.ins().i32_const(-1).return_();
+    b.end();
+    b.end();
+    b.ins().local_get(end).i32_wrap_i64().global_set(HEAP_GLOBAL).local_get(ptr);
+    b.finish()
+}
+
+/// The batch checks of ABI.md §5 in their order; sets `n`. Returns the
+/// negative code from the function on failure.
+fn header_check(b: &mut Body, ptr: u32, len: u32, n: u32, magic: [u8; 4], count: u32, rec: u64) {
+    let refuse = |b: &mut Body, code: i64| {
+        b.if_(BlockType::Empty);
+        b.ins().i64_const(code).return_();
+        b.end();
+    };
+    b.ins().local_get(len).i32_const(crate::abi::HEADER_LEN as i32).i32_lt_u();
+    refuse(b, crate::abi::BatchError::BadLength.code());
+    b.ins()
+        .local_get(ptr)
+        .i32_load(m32(0))
+        .i32_const(i32::from_le_bytes(magic))
+        .i32_ne();
+    refuse(b, crate::abi::BatchError::BadMagic.code());
+    b.ins()
+        .local_get(ptr)
+        .i32_load(m32(4))
+        .i32_const(crate::manifest::ABI_VERSION as i32)
+        .i32_ne();
+    refuse(b, crate::abi::BatchError::WrongAbi.code());
+    b.ins().local_get(ptr).i32_load(m32(12)).i32_const(count as i32).i32_ne();
+    refuse(b, crate::abi::BatchError::CountsDisagree.code());
+    b.ins()
+        .local_get(len)
+        .i64_extend_i32_u()
+        .local_get(ptr)
+        .i32_load(m32(8))
+        .local_tee(n)
+        .i64_extend_i32_u()
+        .i64_const(rec as i64)
+        .i64_mul()
+        .i64_const(crate::abi::HEADER_LEN as i64)
+        .i64_add()
+        .i64_ne();
+    refuse(b, crate::abi::BatchError::BadLength.code());
+}
+
+/// `out = kaohe_alloc(n × rec)`, or return −5.
+fn alloc_output(b: &mut Body, n: u32, out: u32, rec: u64) {
+    b.ins()
+        .local_get(n)
+        .i64_extend_i32_u()
+        .i64_const(rec as i64)
+        .i64_mul()
+        .i64_const(i32::MAX as i64)
+        .i64_gt_u();
+    b.if_(BlockType::Empty);
+    b.ins().i64_const(crate::abi::BatchError::OutOfMemory.code()).return_();
+    b.end();
+    b.ins()
+        .local_get(n)
+        .i32_const(rec as i32)
+        .i32_mul()
+        .call(FN_ALLOC)
+        .local_tee(out)
+        .i32_const(0)
+        .i32_lt_s();
+    b.if_(BlockType::Empty);
+    b.ins().i64_const(crate::abi::BatchError::OutOfMemory.code()).return_();
+    b.end();
+}
+
+/// Pushes `(out << 32) | (n × rec)`.
+fn return_output(b: &mut Body, out: u32, n: u32, rec: u64) {
+    b.ins()
+        .local_get(out)
+        .i64_extend_i32_u()
+        .i64_const(32)
+        .i64_shl()
+        .local_get(n)
+        .i64_extend_i32_u()
+        .i64_const(rec as i64)
+        .i64_mul()
+        .i64_or();
+}
