@@ -14,14 +14,20 @@ use rusqlite::Connection;
 
 use crate::audit::{self, Actor};
 use crate::calendar::{self, Calendar, format_date_zh};
+use crate::clock::Clock;
+use crate::config;
 use crate::db;
+use crate::progress;
+use crate::publish;
+use crate::registry::packs;
+use crate::server::{self, Hub, ServeOptions, TlsFiles};
 use crate::registry::calendar_years::{self, Replaced};
 use crate::registry::nodes::{self, AssessorKind, NewNode, NodeState};
 use crate::registry::scope::Scope;
 use crate::registry::{import, units};
 use crate::table;
 
-/// 汇总中心（hub）：登记考核对象和节点、管理工作日日历。
+/// 汇总中心（hub）：登记考核对象和节点、发布规则包、接收上报、查看进度、管理工作日日历。
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// 数据目录（data directory），其中保存数据库 hub.db
@@ -55,6 +61,58 @@ pub enum Command {
         #[arg(long, default_value_t = 50, value_name = "条数")]
         limit: u32,
     },
+    /// 规则包（rule packs）：发布、查看
+    #[command(subcommand)]
+    Pack(PackCommand),
+    /// 启动 gRPC 服务，接收各节点上报（serve nodes over gRPC）
+    Serve(ServeArgs),
+    /// 各节点上报进度（reporting progress per node）
+    Progress {
+        /// 考核年度（assessment year），默认为最近一个有名册的年度
+        #[arg(long, value_name = "年度")]
+        year: Option<i32>,
+    },
+    /// 考核结果、反馈复核、审定、公布（results and the review workflow）
+    #[command(flatten)]
+    Workflow(crate::workflow::cli::Command),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum PackCommand {
+    /// 核验发布机关签名（hub.toml 中的公钥与门槛）后发布规则包，成为该年度当前版本
+    /// （verify the authorities' signatures and publish a pack）
+    Publish {
+        /// 规则包模块（.wasm）
+        #[arg(value_name = "规则包")]
+        module: PathBuf,
+        /// 签名文件，默认为「规则包.sig」（signature file, default PACK.wasm.sig）
+        #[arg(long, value_name = "签名文件")]
+        sig: Option<PathBuf>,
+    },
+    /// 列出已发布的规则包版本（list published packs）
+    List,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// 监听地址（listen address），端口为 0 时由系统分配
+    #[arg(long, default_value = "127.0.0.1:7700", value_name = "地址:端口")]
+    pub listen: std::net::SocketAddr,
+    /// 服务器证书（PEM）（TLS certificate）
+    #[arg(long, requires = "tls_key", value_name = "文件")]
+    pub tls_cert: Option<PathBuf>,
+    /// 服务器私钥（PEM）（TLS key）
+    #[arg(long, requires = "tls_cert", value_name = "文件")]
+    pub tls_key: Option<PathBuf>,
+    /// 客户端证书的签发机构（PEM）：给出后各节点须出示证书（mTLS），证书须含 DNS 名称「密钥编号.node.kaohe」
+    #[arg(long, requires = "tls_cert", value_name = "文件")]
+    pub client_ca: Option<PathBuf>,
+    /// 固定“现在”的时刻（RFC 3339），用于演示和测试（fixed clock）
+    #[arg(long, conflicts_with = "clock_offset", value_name = "时刻")]
+    pub now: Option<Timestamp>,
+    /// 时钟偏移，如 720h 或 -2h30m（clock offset）
+    #[arg(long, allow_hyphen_values = true, value_name = "时长")]
+    pub clock_offset: Option<jiff::SignedDuration>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -176,6 +234,98 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 dir.join(db::DB_FILE).display(),
                 db::schema_version(&conn)?
             );
+            let (key, created) = config::init_receipt_key(dir)
+                .context("准备回执签名密钥（prepare the receipt key）")?;
+            println!(
+                "{}回执签名密钥：{}（权限 0600）（receipt key）\n回执公钥（发给各节点用于核对回执）：{}",
+                if created { "已生成" } else { "已有" },
+                dir.join(config::RECEIPT_KEY_FILE).display(),
+                key.public()
+            );
+            if config::write_template(dir).context("写入配置文件（write hub.toml）")? {
+                println!(
+                    "已生成配置文件 {}：发布规则包前请填写发布机关公钥与签名门槛（config template written）",
+                    dir.join(config::CONFIG_FILE).display()
+                );
+            }
+        }
+        Command::Pack(PackCommand::Publish { module, sig }) => {
+            let actor = actor()?;
+            let sig = sig.unwrap_or_else(|| {
+                kaohe_rulepacks::sign::command::default_sig_path(&module)
+            });
+            let policy = config::HubConfig::load(dir)?.trust_policy(dir)?;
+            let module_bytes = read_capped(&module, kaohe_proto::model::MAX_PACK_MODULE_BYTES as u64)?;
+            let sig_bytes = read_capped(&sig, 1024 * 1024)?;
+            let mut conn = open(dir)?;
+            let runtime = kaohe_rulepacks::runtime::Runtime::new(Default::default())
+                .context("启动规则包运行环境（start the pack runtime）")?;
+            let (verified, outcome) = publish::publish_signed(
+                &mut conn,
+                &runtime,
+                &policy,
+                &module_bytes,
+                &sig_bytes,
+                &actor,
+            )?;
+            let id = &verified.identity;
+            match outcome {
+                packs::PublishOutcome::Published { superseded } => {
+                    println!(
+                        "已发布规则包 {id}（{}），SHA-256 {}，由 {} 个发布机关签名（published）",
+                        verified.title,
+                        hex::encode(id.module_sha256),
+                        verified.signers.len()
+                    );
+                    if let Some(old) = superseded {
+                        println!(
+                            "第 {old} 版已被取代：按第 {old} 版计算的结果已标记为待重新评价（results of version {old} flagged for re-evaluation）"
+                        );
+                    }
+                }
+                packs::PublishOutcome::AlreadyPublished { is_current } => println!(
+                    "规则包 {id} 已发布过，未作改动{}（already published）",
+                    if is_current { "（当前版本）" } else { "（非当前版本）" }
+                ),
+            }
+        }
+        Command::Pack(PackCommand::List) => {
+            let conn = open(dir)?;
+            let rows: Vec<Vec<String>> = packs::list_packs(&conn)?
+                .into_iter()
+                .map(|p| {
+                    vec![
+                        p.identity.id.clone(),
+                        p.identity.year.to_string(),
+                        p.identity.version.to_string(),
+                        if p.is_current { "当前".into() } else { "已取代".into() },
+                        hex::encode(&p.identity.module_sha256[..8]),
+                        p.module_len.to_string(),
+                        beijing(p.published_at),
+                        p.published_by,
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table::render(
+                    &["规则包", "年度", "版本", "状态", "SHA-256（前 8 字节）", "字节", "发布时间（北京）", "发布人"],
+                    &rows
+                )
+            );
+        }
+        Command::Serve(serve) => serve_command(dir, serve)?,
+        Command::Workflow(command) => crate::workflow::cli::run(dir, command, actor)?,
+        Command::Progress { year } => {
+            let conn = open(dir)?;
+            let year = match year {
+                Some(y) => y,
+                None => match units::roster_years(&conn)?.last() {
+                    Some((y, _)) => *y,
+                    None => bail!("尚未导入任何名册，请用 --year 指明年度（no roster yet）"),
+                },
+            };
+            show_progress(&conn, year)?;
         }
         Command::Units(UnitsCommand::Import { file, year }) => {
             let actor = actor()?;
@@ -321,6 +471,133 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn serve_command(dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
+    let clock = match (args.now, args.clock_offset) {
+        (Some(at), _) => Clock::Fixed(at),
+        (None, Some(by)) => Clock::Offset(by),
+        (None, None) => Clock::System,
+    };
+    let mut options = ServeOptions::new(dir, clock);
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        options.tls = Some(TlsFiles {
+            cert,
+            key,
+            client_ca: args.client_ca,
+        });
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("启动异步运行时（start the async runtime）")?;
+    runtime.block_on(async move {
+        let hub = Hub::start(options).context("启动汇总中心（start the hub）")?;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("监听 {}（bind）", args.listen))?;
+        let addr = listener.local_addr().context("读取监听地址（local address）")?;
+        let file = server::write_addr_file(dir, addr)?;
+        {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "监听地址（listening）：{addr}")?;
+            writeln!(out, "地址文件（address file）：{}", file.display())?;
+            out.flush()?;
+        }
+        hub.serve(listener, shutdown_signal()).await?;
+        println!("汇总中心已停止：已回执的上报均已保存（hub stopped）");
+        anyhow::Ok(())
+    })
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn show_progress(conn: &Connection, year: i32) -> anyhow::Result<()> {
+    let report = progress::report(conn, year)?;
+    if report.is_empty() {
+        println!("尚未登记任何节点（no nodes）");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = report
+        .iter()
+        .map(|p| {
+            vec![
+                format!("{}（{}）", p.node.name, &p.node.key_id.as_str()[..8]),
+                match &p.pack {
+                    None => "—".into(),
+                    Some((id, v, Some(cur))) if cur == v => format!("{id} 第 {v} 版（当前）"),
+                    Some((id, v, Some(cur))) => format!("{id} 第 {v} 版（已被第 {cur} 版取代）"),
+                    Some((id, v, None)) => format!("{id} 第 {v} 版"),
+                },
+                p.last_seen.map(beijing).unwrap_or_else(|| "从未".into()),
+                format!("{}/{}", p.reported, p.expected),
+                p.late.to_string(),
+                if p.rejected.is_empty() {
+                    "0".into()
+                } else {
+                    format!(
+                        "{}：{}",
+                        p.rejected_total(),
+                        p.rejected
+                            .iter()
+                            .map(|r| format!("{}×{}（最近：{}）", r.code.trim_start_matches("REJECTION_CODE_"), r.count, r.latest_message))
+                            .collect::<Vec<_>>()
+                            .join("；")
+                    )
+                },
+            ]
+        })
+        .collect();
+    println!("{year} 年度上报进度（progress）");
+    print!(
+        "{}",
+        table::render(
+            &["节点", "所用规则包", "最后联系（北京）", "已报/应报单位", "逾期", "被拒（原因）"],
+            &rows
+        )
+    );
+    let unknown = progress::unidentified_refusals(conn)?;
+    if unknown > 0 {
+        println!("另有 {unknown} 份上报来自未登记或无法识别的来源，已拒收（refused from unidentified senders）");
+    }
+    Ok(())
+}
+
+fn read_capped(path: &Path, cap: u64) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("读取文件 {}（read file）", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("读取文件 {}（read file）", path.display()))?;
+    if bytes.len() as u64 > cap {
+        bail!("文件 {} 超过 {cap} 字节上限（file too large）", path.display());
+    }
+    Ok(bytes)
 }
 
 fn open(dir: &Path) -> anyhow::Result<Connection> {

@@ -110,6 +110,167 @@ pub const MIGRATIONS: &[&str] = &[
         imported_by TEXT NOT NULL
     ) STRICT;
     "#,
+    // 3: ingestion — committed batches (receipt heads), accepted
+    //    submissions, their results per method with scores and fired
+    //    clauses. Supersession keeps history: exactly one current result
+    //    per (node, unit, year, round, method).
+    r#"
+    CREATE TABLE receipt_batches (
+        batch_id    INTEGER PRIMARY KEY,
+        commit_time INTEGER NOT NULL,
+        tree_size   INTEGER NOT NULL CHECK (tree_size >= 1),
+        hub_key_id  TEXT NOT NULL,
+        signed_head BLOB
+    ) STRICT;
+
+    CREATE TABLE submissions (
+        id           INTEGER PRIMARY KEY,
+        digest       BLOB NOT NULL UNIQUE CHECK (length(digest) = 32),
+        node_id      TEXT NOT NULL REFERENCES nodes (key_id),
+        sequence     INTEGER NOT NULL CHECK (sequence >= 1),
+        unit_id      TEXT NOT NULL,
+        year         INTEGER NOT NULL,
+        round        TEXT NOT NULL CHECK (round IN ('Q1', 'Q2', 'Q3', 'Q4', 'annual')),
+        pack_id      TEXT NOT NULL,
+        pack_version INTEGER NOT NULL,
+        created_at   INTEGER NOT NULL,
+        committed_at INTEGER NOT NULL,
+        late         INTEGER NOT NULL CHECK (late IN (0, 1)),
+        batch_id     INTEGER NOT NULL REFERENCES receipt_batches (batch_id),
+        leaf_index   INTEGER NOT NULL CHECK (leaf_index >= 0),
+        envelope     BLOB NOT NULL,
+        UNIQUE (node_id, sequence),
+        UNIQUE (batch_id, leaf_index),
+        FOREIGN KEY (pack_id, year, pack_version) REFERENCES packs (pack_id, year, version),
+        FOREIGN KEY (year, unit_id) REFERENCES units (year, id)
+    ) STRICT;
+
+    CREATE TABLE results (
+        submission_id      INTEGER NOT NULL REFERENCES submissions (id),
+        method_id          TEXT NOT NULL,
+        node_id            TEXT NOT NULL,
+        unit_id            TEXT NOT NULL,
+        year               INTEGER NOT NULL,
+        round              TEXT NOT NULL,
+        sequence           INTEGER NOT NULL,
+        pack_id            TEXT NOT NULL,
+        pack_version       INTEGER NOT NULL,
+        late               INTEGER NOT NULL CHECK (late IN (0, 1)),
+        is_current         INTEGER NOT NULL CHECK (is_current IN (0, 1)),
+        superseded_by      INTEGER REFERENCES submissions (id),
+        needs_reevaluation INTEGER NOT NULL DEFAULT 0 CHECK (needs_reevaluation IN (0, 1)),
+        PRIMARY KEY (submission_id, method_id),
+        CHECK ((is_current = 1) = (superseded_by IS NULL))
+    ) STRICT, WITHOUT ROWID;
+    CREATE UNIQUE INDEX results_one_current
+        ON results (node_id, unit_id, year, round, method_id) WHERE is_current = 1;
+    CREATE INDEX results_by_pack
+        ON results (pack_id, year, pack_version) WHERE is_current = 1;
+
+    CREATE TABLE result_scores (
+        submission_id INTEGER NOT NULL,
+        method_id     TEXT NOT NULL,
+        indicator_id  TEXT NOT NULL,
+        score         INTEGER NOT NULL,
+        PRIMARY KEY (submission_id, indicator_id),
+        FOREIGN KEY (submission_id, method_id) REFERENCES results (submission_id, method_id)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE result_clauses (
+        submission_id INTEGER NOT NULL,
+        method_id     TEXT NOT NULL,
+        clause_id     TEXT NOT NULL,
+        amount        INTEGER NOT NULL,
+        reason        TEXT NOT NULL,
+        PRIMARY KEY (submission_id, clause_id),
+        FOREIGN KEY (submission_id, method_id) REFERENCES results (submission_id, method_id)
+    ) STRICT, WITHOUT ROWID;
+    "#,
+    // 4: workflow — feedback notices with their deadlines, objections
+    //    (复核申请) with their materials and decisions, recorded decisions
+    //    (penalty-cap overrides, excusals; the latest per unit and kind is in
+    //    force, earlier ones kept), the yearly approval (审定) and publication,
+    //    and earlier years' approved results imported for the use of results.
+    r#"
+    CREATE TABLE notifications (
+        year                     INTEGER NOT NULL,
+        unit_id                  TEXT NOT NULL,
+        notified_on              TEXT NOT NULL,
+        verification_deadline    TEXT NOT NULL,
+        review_request_deadline  TEXT NOT NULL,
+        notified_at              TEXT NOT NULL,
+        operator                 TEXT NOT NULL,
+        notice                   TEXT NOT NULL,
+        PRIMARY KEY (year, unit_id),
+        FOREIGN KEY (year, unit_id) REFERENCES units (year, id)
+    ) STRICT;
+
+    CREATE TABLE objections (
+        id                 INTEGER PRIMARY KEY,
+        year               INTEGER NOT NULL,
+        unit_id            TEXT NOT NULL,
+        reason             TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+        filed_at           TEXT NOT NULL,
+        filed_at_unix      INTEGER NOT NULL,
+        filed_by           TEXT NOT NULL,
+        decision_deadline  TEXT NOT NULL,
+        decision           TEXT CHECK (decision IN ('upheld', 'revised')),
+        decided_at         TEXT,
+        decided_by         TEXT,
+        decision_note      TEXT,
+        revised_submission INTEGER REFERENCES submissions (id),
+        CHECK ((decision IS NULL) = (decided_at IS NULL)),
+        CHECK ((decision = 'revised') = (revised_submission IS NOT NULL)),
+        FOREIGN KEY (year, unit_id) REFERENCES notifications (year, unit_id)
+    ) STRICT;
+
+    CREATE TABLE objection_materials (
+        objection_id INTEGER NOT NULL REFERENCES objections (id),
+        file_name    TEXT NOT NULL,
+        sha256       TEXT NOT NULL CHECK (length(sha256) = 64),
+        size         INTEGER NOT NULL CHECK (size >= 0),
+        content      BLOB NOT NULL,
+        PRIMARY KEY (objection_id, file_name)
+    ) STRICT;
+
+    CREATE TABLE recorded_decisions (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        year        INTEGER NOT NULL,
+        unit_id     TEXT NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('penalty_cap', 'excusal')),
+        cap         INTEGER CHECK (cap IS NULL OR cap >= 0),
+        reason      TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+        recorded_at TEXT NOT NULL,
+        operator    TEXT NOT NULL,
+        CHECK ((kind = 'penalty_cap') = (cap IS NOT NULL)),
+        FOREIGN KEY (year, unit_id) REFERENCES units (year, id)
+    ) STRICT;
+
+    CREATE TABLE approvals (
+        year                 INTEGER PRIMARY KEY,
+        doc_number           TEXT NOT NULL CHECK (length(trim(doc_number)) > 0),
+        approved_at          TEXT NOT NULL,
+        operator             TEXT NOT NULL,
+        consolidation_sha256 TEXT NOT NULL,
+        results              TEXT NOT NULL CHECK (json_valid(results))
+    ) STRICT;
+
+    CREATE TABLE publications (
+        year         INTEGER PRIMARY KEY REFERENCES approvals (year),
+        published_at TEXT NOT NULL,
+        operator     TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE history_results (
+        year        INTEGER NOT NULL,
+        unit_id     TEXT NOT NULL,
+        total       INTEGER NOT NULL,
+        grade       TEXT NOT NULL,
+        source      TEXT NOT NULL,
+        imported_at TEXT NOT NULL,
+        PRIMARY KEY (year, unit_id)
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this code writes and understands.
@@ -358,6 +519,11 @@ mod tests {
             "pack_reevaluations",
             "packs",
             "units",
+            "receipt_batches",
+            "submissions",
+            "results",
+            "result_scores",
+            "result_clauses",
         ] {
             assert!(tables.iter().any(|n| n == t), "{t} missing from {tables:?}");
         }

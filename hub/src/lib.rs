@@ -5,8 +5,9 @@
 //! pack is in force — in one SQLite database, with an append-only audit log
 //! of every change, and knows the working-day calendar that the scheme's
 //! deadlines (5 个工作日 to verify a result, 5 to request a review) run on.
-//! Verification, storage of submissions, consolidation and ranking build on
-//! this foundation.
+//! On top, the hub receives the nodes' signed submissions: it verifies,
+//! replays the pack on the evidence, commits and answers with signed
+//! receipts ([`ingest`]), over gRPC ([`server`]).
 //!
 //! Layout:
 //! - [`db`]: opening `DATA_DIR/hub.db` — WAL, `synchronous = FULL`, foreign
@@ -18,10 +19,28 @@
 //!   their scopes, rule pack versions, imported calendar years.
 //! - [`calendar`]: statutory holidays and make-up workdays, working-day and
 //!   calendar-day deadlines. Pure.
+//! - [`ingest`]: the submission pipeline — signature, payload, identity,
+//!   pack, scope, replay, commit — and receipts; the single writer.
+//! - [`server`]: the tonic services, limits, signed calls, shutdown.
+//! - [`publish`]: verifying and activating a signed pack.
+//! - [`progress`]: per-node reporting progress.
+//! - [`consolidate`]: the year's accepted results → sheets, grades, rankings,
+//!   quarterly leaderboards, tiers, completeness. Pure.
+//! - [`outcome`]: letters, warnings, commendations, admonitions and the copy
+//!   list from approved results and earlier years. Pure.
+//! - [`clock`]: the hub's clock, injectable; [`config`]: `hub.toml`
+//!   (pack authorities) and the receipt key.
 //! - [`cli`]: `kaohe hub …`.
 //! - [`table`]: CJK-aligned text tables for the CLI.
+//! - [`results`]: the year's inputs read from the database, consolidated
+//!   with the current pack, mapped onto the export model.
+//! - [`workflow`]: feedback notices with working-day deadlines, objections
+//!   and review decisions, excusals and penalty-cap overrides, approval,
+//!   publication, earlier years' results.
+//! - [`export`]: the results workbook, the published notice (PDF, with an
+//!   embedded CJK font) and letter drafts (DOCX).
 //!
-//! **Architecture Invariant:** [`calendar`] and
+//! **Architecture Invariant:** [`calendar`], [`consolidate`], [`outcome`] and
 //! [`Scope::check`](registry::scope::Scope::check) do no IO and read no
 //! clock; "now" enters only at the CLI/server edge as an
 //! [`Actor`](audit::Actor).
@@ -29,11 +48,27 @@
 //! **Architecture Invariant:** every registry change and its audit record
 //! commit in the same transaction; the audit log cannot be updated or
 //! deleted (triggers raise).
+//!
+//! **Architecture Invariant:** one thread writes submissions (the
+//! [`Committer`](ingest::Committer)); a receipt is built only after the
+//! transaction holding its submission committed; a refused submission
+//! changes nothing but the audit log.
 #![forbid(unsafe_code)]
 
 pub mod audit;
 pub mod calendar;
 pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod consolidate;
 pub mod db;
+pub mod export;
+pub mod ingest;
+pub mod outcome;
+pub mod progress;
+pub mod publish;
 pub mod registry;
+pub mod results;
+pub mod server;
 pub mod table;
+pub mod workflow;

@@ -146,9 +146,10 @@ pub fn publish_pack(
             actor.operator
         ],
     )?;
-    if let Some(superseded) = current {
-        mark_results_for_reevaluation(&tx, identity, superseded, actor.at)?;
-    }
+    let flagged = match current {
+        Some(superseded) => mark_results_for_reevaluation(&tx, identity, superseded, actor.at)?,
+        None => 0,
+    };
     audit::append(
         &tx,
         actor,
@@ -162,6 +163,7 @@ pub fn publish_pack(
             "module_len": module.len(),
             "envelope_len": envelope.len(),
             "superseded": current,
+            "results_flagged_for_reevaluation": flagged,
         }),
     )?;
     tx.commit()?;
@@ -174,18 +176,16 @@ pub fn publish_pack(
 /// under the now-current `identity.version`. Runs inside the publishing
 /// transaction.
 ///
-/// Today there is no results table, so the request itself is what is
-/// recorded (`pack_reevaluations`, `completed_at` NULL until done). The
-/// ingestion work extends this function with the update of its results
-/// (e.g. `UPDATE results SET needs_reevaluation = 1 WHERE pack_id = ?
-/// AND year = ? AND pack_version = ?`) and completes the request when the
-/// replay has run.
+/// Two records: the request itself (`pack_reevaluations`, `completed_at`
+/// NULL until the replay under the new version has run), and the flag on
+/// every current result computed under the superseded version
+/// (`results.needs_reevaluation`). Returns how many results were flagged.
 pub fn mark_results_for_reevaluation(
     tx: &Transaction<'_>,
     identity: &PackIdentity,
     superseded: u32,
     at: Timestamp,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<usize> {
     tx.execute(
         "INSERT INTO pack_reevaluations (pack_id, year, superseded_version, current_version, requested_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -197,7 +197,11 @@ pub fn mark_results_for_reevaluation(
             at.to_string()
         ],
     )?;
-    Ok(())
+    tx.execute(
+        "UPDATE results SET needs_reevaluation = 1
+         WHERE pack_id = ?1 AND year = ?2 AND pack_version = ?3 AND is_current = 1",
+        params![identity.id, identity.year, superseded],
+    )
 }
 
 /// A re-evaluation request left by a newer pack version.

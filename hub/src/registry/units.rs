@@ -473,11 +473,16 @@ pub(crate) mod tests {
             unit(2024, "b", "township", None),
         ];
         replace_year(&mut conn, 2024, &first, &source(), &actor()).unwrap();
-        // Stand-in for the results table the ingestion work will add.
+        // An accepted submission about unit b (its node, pack and batch too).
         conn.execute_batch(
-            "CREATE TABLE results (year INTEGER, unit_id TEXT,
-               FOREIGN KEY (year, unit_id) REFERENCES units (year, id));
-             INSERT INTO results VALUES (2024, 'b');",
+            "INSERT INTO nodes (key_id, public_key, name, assessor, scope, added_at)
+               VALUES ('k', 'pk', '节点', 'county_office', '{}', 't');
+             INSERT INTO packs VALUES ('p', 2024, 1, zeroblob(32), x'00', x'00', 't', 'o', 1);
+             INSERT INTO receipt_batches (batch_id, commit_time, tree_size, hub_key_id)
+               VALUES (1, 0, 1, 'h');
+             INSERT INTO submissions (digest, node_id, sequence, unit_id, year, round, pack_id,
+                 pack_version, created_at, committed_at, late, batch_id, leaf_index, envelope)
+               VALUES (zeroblob(32), 'k', 1, 'b', 2024, 'annual', 'p', 1, 0, 0, 0, 1, 0, x'00');",
         )
         .unwrap();
         let second = vec![unit(2024, "a", "county_unit", None)];
@@ -489,13 +494,13 @@ pub(crate) mod tests {
                     references,
                     &vec![UnitReference {
                         unit_id: "b".into(),
-                        table: "results".into()
+                        table: "submissions".into()
                     }]
                 );
             }
             other => panic!("expected Referenced, got {other:?}"),
         }
-        assert!(err.to_string().contains("b（表 results）"), "{err}");
+        assert!(err.to_string().contains("b（表 submissions）"), "{err}");
         // Nothing changed, not even the category of the kept unit.
         let roster = load_roster(&conn, 2024).unwrap();
         assert_eq!(roster.len(), 2);

@@ -1,0 +1,343 @@
+//! Ingestion throughput, measured beside its raw costs in the same run.
+//!
+//! `cargo bench -p kaohe-hub --bench ingest` (or `cargo test --release
+//! -p kaohe-hub --bench ingest`); `KAOHE_BENCH_N` sets the number of
+//! envelopes (default 20 000). Prints only; asserts nothing.
+//!
+//! - **ingest**: signed envelopes pushed through the real gRPC server
+//!   (`SubmitStream` on 127.0.0.1, client in the same process) into SQLite
+//!   (WAL, `synchronous = FULL`): accepted envelopes per second, from the
+//!   first envelope sent to the last receipt received;
+//! - **raw strict verify**: `verify_strict` over the PAE bytes, one thread
+//!   and one thread per core;
+//! - **raw pack evaluation**: `kaohe_evaluate` on batches of 512 units
+//!   (fresh instance per batch), and the whole replay stage (mapping,
+//!   evaluation, comparison);
+//! - **raw inserts**: the rows ingestion writes (submission, result,
+//!   scores, clauses) in transactions of 512, sorted, fsync'd.
+
+use std::time::Instant;
+
+use kaohe_hub::audit::Actor;
+use kaohe_hub::clock::Clock;
+use kaohe_hub::ingest::{self, ActivePack, NodeDirectory, replay};
+use kaohe_hub::registry::nodes::{self, AssessorKind, NewNode};
+use kaohe_hub::registry::scope::Scope;
+use kaohe_hub::registry::units::{self, ResponsibleAssessor, RosterSource, UnitRecord};
+use kaohe_hub::server::{Hub, ServeOptions};
+use kaohe_hub::{config, db, publish};
+use kaohe_proto::model::ReceiptChunk;
+use kaohe_proto::pb::submission_service_client::SubmissionServiceClient;
+use kaohe_proto::submission::FiredClause;
+use kaohe_proto::{Envelope, MethodBlock, PackIdentity, Round, SigningKeyPair, Submission, pb};
+use kaohe_rulepacks::abi;
+use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
+use kaohe_rulepacks::sign::{self, TrustPolicy};
+use tokio_stream::StreamExt as _;
+
+#[path = "../tests/support/mod.rs"]
+#[allow(dead_code, reason = "shared with the tests, which use all of it")]
+mod support;
+
+const BATCH: usize = 512;
+
+fn main() {
+    let n: usize = std::env::var("KAOHE_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let ifma = std::fs::read_to_string("/proc/cpuinfo")
+        .map(|c| c.contains("avx512ifma"))
+        .unwrap_or(false);
+    println!("kaohe-hub ingest benchmark: {n} envelopes, {cores} cores, CPU avx512ifma: {ifma}");
+
+    let node = SigningKeyPair::from_seed(&[1; 32]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ingest_dir = tmp.path().join("ingest");
+    let insert_dir = tmp.path().join("insert");
+    let pack = prepare(&ingest_dir, &node, n);
+    prepare(&insert_dir, &node, n);
+
+    let envelopes: Vec<Envelope> = (0..n)
+        .map(|i| submission(&node, &pack, i).to_envelope(&node))
+        .collect();
+
+    // Raw strict verification.
+    let public = node.public();
+    let messages: Vec<(Vec<u8>, [u8; 64])> = envelopes
+        .iter()
+        .map(|e| (e.pae(), e.signatures[0].sig))
+        .collect();
+    let t = Instant::now();
+    let ok = messages
+        .iter()
+        .filter(|(m, s)| public.verify_strict(m, s))
+        .count();
+    let verify_1 = rate(ok, t);
+    let t = Instant::now();
+    let per = messages.len().div_ceil(cores);
+    let ok: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = messages
+            .chunks(per)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .filter(|(m, s)| public.verify_strict(m, s))
+                        .count()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    let verify_all = rate(ok, t);
+
+    // Stages 1–3 as the server runs them (convert, verify, decode).
+    let directory =
+        NodeDirectory::load(&db::open_existing(&ingest_dir).expect("db")).expect("nodes");
+    let verified: Vec<_> = envelopes
+        .iter()
+        .map(|e| ingest::verify_envelope(e, &directory, None).expect("verifies"))
+        .collect();
+
+    // Raw pack evaluation and the replay stage.
+    let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
+    let module = support::abi_pack(2022, 1);
+    let active = ActivePack::load(&runtime, &pack, &module).expect("pack loads");
+    let replayed: Vec<replay::Replayed<'_>> = verified
+        .iter()
+        .map(|v| replay::Replayed {
+            submission: &v.submission,
+            unit_name: "乡镇",
+            category: "township",
+        })
+        .collect();
+    let inputs: Vec<abi::UnitInput> = replayed
+        .iter()
+        .map(|r| replay::unit_input(&active.manifest, r).expect("maps"))
+        .collect();
+    let encoded: Vec<(Vec<u8>, u32)> = inputs
+        .chunks(BATCH)
+        .map(|c| {
+            (
+                abi::encode_evaluate_input(&active.manifest, c).expect("encodes"),
+                c.len() as u32,
+            )
+        })
+        .collect();
+    let t = Instant::now();
+    let mut units = 0;
+    for (input, k) in &encoded {
+        active.module.call_evaluate(input, *k).expect("evaluates");
+        units += *k as usize;
+    }
+    let eval = rate(units, t);
+    let t = Instant::now();
+    let mut passed = 0;
+    for chunk in replayed.chunks(BATCH) {
+        passed += replay::replay_batch(&active, chunk)
+            .iter()
+            .filter(|v| v.is_ok())
+            .count();
+    }
+    let replay_rate = rate(passed, t);
+
+    // Raw inserts: the same rows, the real statements, fsync'd batches.
+    let conn = db::open_existing(&insert_dir).expect("db");
+    let key = config::load_receipt_key(&insert_dir).expect("key");
+    let t = Instant::now();
+    let mut written = 0;
+    for (b, chunk) in verified.chunks(BATCH).enumerate() {
+        let tx = conn.unchecked_transaction().expect("tx");
+        let batch = ingest::store::insert_batch(&tx, 1_670_000_000, chunk.len(), &key.key_id())
+            .expect("batch");
+        let rows: Vec<ingest::store::NewSubmission<'_>> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, v)| ingest::store::NewSubmission {
+                verified: v,
+                envelope: &envelopes[b * BATCH + i],
+                leaf: i,
+                late: false,
+                replaces: &[false],
+            })
+            .collect();
+        ingest::store::insert_submissions(&tx, batch, 1_670_000_000, &rows).expect("insert");
+        tx.commit().expect("commit");
+        written += chunk.len();
+    }
+    let insert = rate(written, t);
+    drop(conn);
+
+    // Ingest through the real server.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let wires: Vec<pb::Envelope> = envelopes.iter().cloned().map(Into::into).collect();
+    let (ingest_rate, accepted, chunks) = rt.block_on(async {
+        let (clock, _) = Clock::manual("2022-12-01T00:00:00Z".parse().expect("time"));
+        let hub = Hub::start(ServeOptions::new(&ingest_dir, clock)).expect("hub starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(hub.serve(listener, async {
+            let _ = stopped.await;
+        }));
+        let mut client = SubmissionServiceClient::connect(format!("http://{addr}"))
+            .await
+            .expect("connect");
+        let t = Instant::now();
+        let mut responses = client
+            .submit_stream(tokio_stream::iter(wires))
+            .await
+            .expect("stream")
+            .into_inner();
+        let (mut accepted, mut chunks) = (0, 0);
+        while let Some(chunk) = responses.next().await {
+            let chunk = ReceiptChunk::try_from(chunk.expect("chunk")).expect("valid chunk");
+            chunks += 1;
+            accepted += chunk.outcomes.iter().filter(|o| o.result.is_ok()).count();
+        }
+        let r = rate(accepted, t);
+        let _ = stop.send(());
+        let _ = server.await;
+        (r, accepted, chunks)
+    });
+
+    println!();
+    println!("{:<48}{:>14}", "measure", "per second");
+    println!(
+        "{:<48}{:>14.0}",
+        format!("ingest via gRPC → SQLite ({accepted} accepted, {chunks} chunks)"),
+        ingest_rate
+    );
+    println!("{:<48}{:>14.0}", "raw strict verify, 1 thread", verify_1);
+    println!(
+        "{:<48}{:>14.0}",
+        format!("raw strict verify, {cores} threads"),
+        verify_all
+    );
+    println!(
+        "{:<48}{:>14.0}",
+        format!("raw pack evaluation, batches of {BATCH}"),
+        eval
+    );
+    println!(
+        "{:<48}{:>14.0}",
+        "replay stage (map + evaluate + compare)", replay_rate
+    );
+    println!(
+        "{:<48}{:>14.0}",
+        format!("raw inserts (submissions, batches of {BATCH})"),
+        insert
+    );
+    println!();
+    println!(
+        "ingest ÷ raw verify: {:.2} against {cores} threads, {:.2} against 1 thread (aim ≥ 0.75)",
+        ingest_rate / verify_all,
+        ingest_rate / verify_1
+    );
+}
+
+fn rate(count: usize, since: Instant) -> f64 {
+    count as f64 / since.elapsed().as_secs_f64().max(1e-9)
+}
+
+/// A data directory with `n` township units for 2022, one node, and the
+/// ABI pack 2022 v1 published.
+fn prepare(dir: &std::path::Path, node: &SigningKeyPair, n: usize) -> PackIdentity {
+    let mut conn = db::create(dir).expect("db");
+    config::init_receipt_key(dir).expect("key");
+    let actor = Actor::new("bench", "2022-01-01T00:00:00Z".parse().expect("time"));
+    let roster: Vec<UnitRecord> = (0..n)
+        .map(|i| UnitRecord {
+            year: 2022,
+            id: unit_id(i),
+            name: format!("乡镇{i}"),
+            category: "township".into(),
+            parent: None,
+            supervising_department: None,
+            assessor: ResponsibleAssessor::CountyOffice,
+        })
+        .collect();
+    let source = RosterSource {
+        file: "bench".into(),
+        sha256: "0".repeat(64),
+    };
+    units::replace_year(&mut conn, 2022, &roster, &source, &actor).expect("roster");
+    nodes::add_node(
+        &mut conn,
+        NewNode {
+            name: "基准节点".into(),
+            assessor: AssessorKind::CountyOffice,
+            public_key: node.public().to_string(),
+            scope: Scope {
+                categories: ["township".to_string()].into(),
+                methods: ["daily".to_string()].into(),
+                years: [2022].into(),
+                ..Scope::default()
+            },
+        },
+        &actor,
+    )
+    .expect("node");
+    let module = support::abi_pack(2022, 1);
+    let authority = SigningKeyPair::from_seed(&[90; 32]);
+    let envelope = sign::sign_pack(&module, 1, &[&authority]).expect("sign");
+    let policy = TrustPolicy::new(vec![authority.public()], 1).expect("policy");
+    let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
+    let (verified, _) = publish::publish_signed(
+        &mut conn,
+        &runtime,
+        &policy,
+        &module,
+        &envelope.to_protobuf(),
+        &actor,
+    )
+    .expect("publish");
+    verified.identity
+}
+
+fn unit_id(i: usize) -> String {
+    format!("u{i:06}")
+}
+
+fn submission(node: &SigningKeyPair, pack: &PackIdentity, i: usize) -> Submission {
+    let sessions = (i % 5) as i64;
+    let plan = !i.is_multiple_of(3);
+    let mut block = MethodBlock {
+        method_id: "daily".into(),
+        ..MethodBlock::default()
+    };
+    block
+        .evidence
+        .insert("sessions".into(), Some(sessions * 100));
+    block
+        .evidence
+        .insert("plan".into(), Some(if plan { 100 } else { 0 }));
+    let deduction = if sessions < 2 { 200 } else { 0 };
+    block.scores.insert("L1".into(), 400 - deduction);
+    block.scores.insert("L2".into(), if plan { 300 } else { 0 });
+    if deduction > 0 {
+        block.clauses.insert(
+            "L1a".into(),
+            FiredClause {
+                amount: deduction,
+                reason: "专题学习少于2次，扣2分".into(),
+            },
+        );
+    }
+    Submission {
+        pack: pack.clone(),
+        unit_id: unit_id(i),
+        year: 2022,
+        round: Round::Annual,
+        node_id: node.key_id(),
+        sequence: i as u64 + 1,
+        created_at: 1_669_881_600,
+        methods: vec![block],
+    }
+}

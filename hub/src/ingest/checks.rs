@@ -1,0 +1,252 @@
+//! Stages 4 (pack) and 5 (scope), and the round deadlines: pure functions
+//! of the submission and the registry snapshot, `now` passed in.
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::{self, TimeZone};
+use kaohe_proto::model::{Rejection, RejectionCode};
+use kaohe_proto::submission::{PackIdentity, Round, Submission};
+use kaohe_rulepacks::manifest::{self, Schedule};
+
+use crate::registry::nodes::{NodeRecord, NodeRefusal};
+use crate::registry::scope::{ScopeViolation, method_name_zh};
+use crate::registry::units::{UnitRecord, YearRoster};
+
+/// Stage 4: the pack named must be the current version of its (id, year),
+/// with the same module.
+pub fn check_pack(sub: &Submission, current: Option<&PackIdentity>) -> Result<(), Rejection> {
+    let named = &sub.pack;
+    let refuse = |message: String, field: &str| Rejection {
+        code: RejectionCode::PackMismatch,
+        message,
+        field: Some(field.to_owned()),
+    };
+    let Some(current) = current else {
+        return Err(refuse(
+            format!(
+                "单位 {}：规则包 {}-{} 尚未在汇总中心发布，不能接收按它计算的结果（pack {}-{} is not published at the hub）",
+                sub.unit_id, named.id, named.year, named.id, named.year
+            ),
+            "submission.pack.id",
+        ));
+    };
+    if named.version != current.version {
+        let relation = if named.version < current.version {
+            "已被取代"
+        } else {
+            "尚未发布"
+        };
+        return Err(refuse(
+            format!(
+                "单位 {}：提交所用规则包 {}-{} 第 {} 版{relation}，当前版本为第 {} 版；请同步规则包、重新计算后再提交（pack version {} is not current; the current version is {}）",
+                sub.unit_id,
+                named.id,
+                named.year,
+                named.version,
+                current.version,
+                named.version,
+                current.version
+            ),
+            "submission.pack.version",
+        ));
+    }
+    if named.module_sha256 != current.module_sha256 {
+        return Err(refuse(
+            format!(
+                "单位 {}：规则包 {} 的模块摘要 {} 与汇总中心发布的 {} 不符，节点使用的模块不是发布的模块（module SHA-256 differs from the published one）",
+                sub.unit_id,
+                current,
+                hex::encode(named.module_sha256),
+                hex::encode(current.module_sha256)
+            ),
+            "submission.pack.module_sha256",
+        ));
+    }
+    Ok(())
+}
+
+/// Stage 5: the year, every method and the unit (in that year's roster)
+/// must be inside the node's delegated scope. Returns the unit.
+pub fn check_scope<'a>(
+    node: &NodeRecord,
+    sub: &Submission,
+    roster: Option<&'a YearRoster>,
+) -> Result<&'a UnitRecord, Rejection> {
+    let year = i32::from(sub.year);
+    let refuse = |violation: String, field: &str| Rejection {
+        code: RejectionCode::OutOfScope,
+        message: format!(
+            "节点 {}（{}）上报单位 {}：{violation}",
+            node.name, node.key_id, sub.unit_id
+        ),
+        field: Some(field.to_owned()),
+    };
+    if !node.scope.years.contains(&year) {
+        let violation = ScopeViolation::Year {
+            year,
+            allowed: node.scope.years.iter().copied().collect(),
+        };
+        return Err(refuse(violation.to_string(), "submission.year"));
+    }
+    let not_in_roster = || {
+        refuse(
+            format!(
+                "{year} 年度名册中没有单位 {}，不是该年度的考核对象（unit not in the {year} roster）",
+                sub.unit_id
+            ),
+            "submission.unit_id",
+        )
+    };
+    let Some(view) = roster else {
+        return Err(not_in_roster());
+    };
+    let Some(unit) = view.get(&sub.unit_id) else {
+        return Err(not_in_roster());
+    };
+    for (i, block) in sub.methods.iter().enumerate() {
+        if let Err(refusal) = node.authorize(unit, &block.method_id, year, view) {
+            let field = match &refusal {
+                NodeRefusal::OutOfScope { violation, .. } => match violation {
+                    ScopeViolation::Year { .. } => "submission.year".to_owned(),
+                    ScopeViolation::Method { .. } => format!("submission.methods[{i}].method_id"),
+                    ScopeViolation::Unit { .. } | ScopeViolation::UnitOfAnotherYear { .. } => {
+                        "submission.unit_id".to_owned()
+                    }
+                },
+                NodeRefusal::Revoked { .. } => "signatures".to_owned(),
+            };
+            let text = match refusal {
+                NodeRefusal::OutOfScope { violation, .. } => violation.to_string(),
+                revoked @ NodeRefusal::Revoked { .. } => revoked.to_string(),
+            };
+            return Err(refuse(text, &field));
+        }
+    }
+    Ok(unit)
+}
+
+/// A method id with its Chinese name, for messages.
+pub fn method_label(method: &str) -> String {
+    match method_name_zh(method) {
+        Some(zh) => format!("{zh}（{method}）"),
+        None => method.to_owned(),
+    }
+}
+
+/// Points written the way officials read them: hundredths as `3.99`.
+pub fn points(hundredths: i64) -> String {
+    let sign = if hundredths < 0 { "-" } else { "" };
+    let abs = hundredths.unsigned_abs();
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+}
+
+/// The instant each round's report deadline passes: the end of the
+/// deadline day in Beijing time (UTC+8; China keeps no daylight saving).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoundDeadlines {
+    /// Indexed by the ABI round code (0 annual, 1..4 quarters).
+    ends: [Timestamp; 5],
+}
+
+impl RoundDeadlines {
+    /// The deadlines of a pack's schedule for its year.
+    pub fn of(schedule: &Schedule, year: u16) -> Result<RoundDeadlines, String> {
+        let beijing = TimeZone::fixed(tz::offset(8));
+        let mut ends = [Timestamp::UNIX_EPOCH; 5];
+        for round in manifest::Round::ALL {
+            let d = schedule.round_deadlines.get(round);
+            let y = i16::try_from(u32::from(year) + u32::from(d.next_year)).map_err(|_| {
+                format!(
+                    "{} 的上报期限年份超出范围（deadline year out of range）",
+                    round.name_zh()
+                )
+            })?;
+            let day = Date::new(y, d.month as i8, d.day as i8).map_err(|e| {
+                format!(
+                    "{} 的上报期限 {y}-{}-{} 不是有效日期（invalid deadline）：{e}",
+                    round.name_zh(),
+                    d.month,
+                    d.day
+                )
+            })?;
+            let end = day
+                .tomorrow()
+                .and_then(|t| t.to_zoned(beijing.clone()))
+                .map_err(|e| {
+                    format!(
+                        "{} 的上报期限无法换算（deadline out of range）：{e}",
+                        round.name_zh()
+                    )
+                })?;
+            ends[round.code() as usize] = end.timestamp();
+        }
+        Ok(RoundDeadlines { ends })
+    }
+
+    /// The first instant after the deadline of `round`.
+    pub fn end(&self, round: Round) -> Timestamp {
+        self.ends[round.abi_code() as usize]
+    }
+
+    /// Whether a commit at `at` is after the deadline of `round`.
+    pub fn is_late(&self, round: Round, at: Timestamp) -> bool {
+        at >= self.end(round)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kaohe_rulepacks::manifest::{Deadline, ReviewRuns, RoundDeadlines as Dl};
+
+    fn schedule() -> Schedule {
+        let d = |month, day, next_year| Deadline {
+            month,
+            day,
+            next_year,
+        };
+        Schedule {
+            verification_days: 5,
+            review_request_days: 5,
+            review_request_runs: ReviewRuns::After,
+            review_decision_days: 10,
+            round_deadlines: Dl {
+                q1: d(4, 10, false),
+                q2: d(7, 10, false),
+                q3: d(10, 10, false),
+                q4: d(1, 10, true),
+                annual: d(1, 20, true),
+            },
+        }
+    }
+
+    #[test]
+    fn a_deadline_ends_at_midnight_beijing_time_of_its_day() {
+        let dl = RoundDeadlines::of(&schedule(), 2022).unwrap();
+        // 2023-01-20 23:59:59 Beijing = 15:59:59 UTC: still on time.
+        assert!(!dl.is_late(Round::Annual, "2023-01-20T15:59:59Z".parse().unwrap()));
+        assert!(dl.is_late(Round::Annual, "2023-01-20T16:00:00Z".parse().unwrap()));
+        assert!(!dl.is_late(Round::Q1, "2022-04-10T15:59:59Z".parse().unwrap()));
+        assert!(dl.is_late(Round::Q1, "2022-04-10T16:00:00Z".parse().unwrap()));
+        assert!(dl.is_late(Round::Q4, "2023-01-11T00:00:00Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn an_impossible_deadline_is_an_error_naming_the_round() {
+        let mut s = schedule();
+        s.round_deadlines.q2 = Deadline {
+            month: 2,
+            day: 30,
+            next_year: false,
+        };
+        let err = RoundDeadlines::of(&s, 2022).unwrap_err();
+        assert!(err.contains("第二季度"), "{err}");
+    }
+
+    #[test]
+    fn points_are_shown_in_hundredths() {
+        assert_eq!(points(399), "3.99");
+        assert_eq!(points(400), "4.00");
+        assert_eq!(points(-5), "-0.05");
+    }
+}

@@ -1,0 +1,63 @@
+//! 发布规则包（publishing a pack）：核验发布机关签名，确认本中心能复算，再启用。
+//!
+//! `kaohe hub pack publish PACK.wasm --sig PACK.wasm.sig` reads the module
+//! and the signature file (the protobuf `Envelope` that `kaohe pack sign`
+//! writes), verifies them with [`verify_pack`] under the trust policy of
+//! `hub.toml` (k of n authority keys; no rollback below a version this hub
+//! already holds), loads the module into the sandbox and reads its manifest
+//! — a pack the hub cannot replay is never activated — and only then stores
+//! it as the current version ([`publish_pack`]), which flags the results of
+//! the version it replaces for re-evaluation.
+
+use kaohe_proto::Envelope;
+use kaohe_rulepacks::runtime::Runtime;
+use kaohe_rulepacks::sign::{Expectation, PackTrustError, TrustPolicy, VerifiedPack, verify_pack};
+use rusqlite::Connection;
+
+use crate::audit::Actor;
+use crate::ingest::ActivePack;
+use crate::registry::StoreError;
+use crate::registry::packs::{self, PublishOutcome, PublishPackError, publish_pack};
+
+/// Publishing failed; nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("签名文件无法解码（signature file does not decode）：{0}")]
+    Envelope(kaohe_proto::FieldError),
+    #[error("规则包未通过签名核验，未发布（pack not trusted, not published）：{0}")]
+    Trust(#[from] PackTrustError),
+    #[error("规则包未发布：{0}")]
+    Unusable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Publish(#[from] PublishPackError),
+}
+
+/// Verifies, test-loads and publishes a signed pack.
+pub fn publish_signed(
+    conn: &mut Connection,
+    runtime: &Runtime,
+    policy: &TrustPolicy,
+    module: &[u8],
+    signature_file: &[u8],
+    actor: &Actor,
+) -> Result<(VerifiedPack, PublishOutcome), PublishError> {
+    let envelope = Envelope::from_protobuf(signature_file).map_err(PublishError::Envelope)?;
+    let accepted: Vec<_> = packs::list_packs(conn)?
+        .into_iter()
+        .map(|p| p.identity)
+        .collect();
+    let verified = verify_pack(
+        module,
+        &envelope,
+        policy,
+        &Expectation {
+            year: None,
+            accepted: &accepted,
+        },
+    )?;
+    ActivePack::load(runtime, &verified.identity, module).map_err(PublishError::Unusable)?;
+    let outcome = publish_pack(conn, &verified.identity, module, signature_file, actor)?;
+    Ok((verified, outcome))
+}

@@ -1,0 +1,488 @@
+//! 考核结果（results）：从数据库读出一个年度的已接受上报结果、名册和已记录的
+//! 决定，用当前规则包汇总（[`consolidate`]），并映射为导出模型
+//! ([`export::Report`](crate::export::Report))。
+//!
+//! This is the IO shell around the pure [`consolidate`] and [`outcomes`]:
+//! [`load_year`] reads everything a consolidation is a function of (the
+//! current pack of the year, the roster, the **current** accepted results
+//! with their scores and fired clauses, the recorded decisions, earlier
+//! years' approved results) and [`YearData::consolidate`] runs the pack's
+//! `kaohe_finalise`. Recomputing from the same database gives the same
+//! consolidation bytes (RELIABILITY.md promise 4); the approval stores their
+//! SHA-256 ([`crate::workflow`]).
+//!
+//! [`to_report`] is pure: consolidation + outcomes + manifest + the notice's
+//! metadata → the export model.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use jiff::tz::{self, TimeZone};
+use kaohe_rulepacks::manifest::{Manifest, Round};
+use kaohe_rulepacks::runtime::{LoadedPack, Runtime};
+use rusqlite::{Connection, params};
+
+use crate::consolidate::{
+    self, AcceptedResult, Assessment, ConsolidateError, Consolidation, ConsolidationInput,
+    Decisions, Excusal, ExcusalScope, PenaltyCapOverride,
+};
+use crate::export::model::{
+    self as m, CategoryTable, IndicatorLine, LateUnit, OutcomeKind, OutcomeRow, Report, Row,
+    UnitBreakdown, Unassessed,
+};
+use crate::outcome::{self, NoticeKind, Outcomes, PastResult, YearResults};
+use crate::registry::StoreError;
+use crate::registry::packs;
+use crate::registry::units::{self, YearRoster};
+
+/// Loading or consolidating a year failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("数据库读写失败（database error）：{0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{year} 年度没有名册，请先导入名册（no roster for the year）")]
+    NoRoster { year: i32 },
+    #[error("{year} 年度没有当前规则包，请先发布规则包（no current pack for the year）")]
+    NoPack { year: i32 },
+    #[error(
+        "{year} 年度有多个当前规则包（{}），无法确定按哪个汇总（several current packs）",
+        ids.join("、")
+    )]
+    SeveralPacks { year: i32, ids: Vec<String> },
+    #[error("规则包不可用（unusable pack）：{0}")]
+    Pack(String),
+    #[error("数据库中的上报结果已损坏（corrupt stored result）：{0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Consolidate(#[from] ConsolidateError),
+}
+
+/// Everything one year's consolidation is computed from.
+pub struct YearData {
+    pub year: i32,
+    pub manifest: Manifest,
+    pub pack: LoadedPack,
+    pub roster: YearRoster,
+    pub results: Vec<AcceptedResult>,
+    pub decisions: Decisions,
+    /// Earlier years' approved results, oldest first.
+    pub history: Vec<YearResults>,
+}
+
+impl std::fmt::Debug for YearData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("YearData")
+            .field("year", &self.year)
+            .field("results", &self.results.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl YearData {
+    /// Runs the consolidation with the pack's own finaliser.
+    pub fn consolidate(&self) -> Result<Consolidation, ResultsError> {
+        let input = ConsolidationInput {
+            manifest: &self.manifest,
+            roster: &self.roster,
+            results: &self.results,
+            decisions: &self.decisions,
+        };
+        Ok(consolidate::consolidate(
+            &input,
+            consolidate::pack_finaliser(&self.manifest, &self.pack),
+        )?)
+    }
+
+    /// The use of results of `c` against the earlier years.
+    pub fn outcomes(&self, c: &Consolidation) -> Outcomes {
+        outcome::outcomes(c, &self.history, &self.manifest)
+    }
+}
+
+/// Reads the year's inputs; see the module docs.
+pub fn load_year(conn: &Connection, runtime: &Runtime, year: i32) -> Result<YearData, ResultsError> {
+    let roster = units::load_roster(conn, year)?;
+    if roster.is_empty() {
+        return Err(ResultsError::NoRoster { year });
+    }
+    let pack_ids: Vec<String> = conn
+        .prepare("SELECT DISTINCT pack_id FROM packs WHERE year = ?1 AND is_current = 1 ORDER BY pack_id")?
+        .query_map([year], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let pack_id = match pack_ids.as_slice() {
+        [] => return Err(ResultsError::NoPack { year }),
+        [one] => one.clone(),
+        _ => return Err(ResultsError::SeveralPacks { year, ids: pack_ids }),
+    };
+    let year16 = u16::try_from(year).map_err(|_| ResultsError::NoPack { year })?;
+    let stored = packs::current_pack(conn, &pack_id, year16)?.ok_or(ResultsError::NoPack { year })?;
+    let active = crate::ingest::ActivePack::load(runtime, &stored.identity, &stored.module)
+        .map_err(ResultsError::Pack)?;
+    let results = load_results(conn, year, &pack_id)?;
+    let decisions = load_decisions(conn, year)?;
+    let history = load_history(conn, year)?;
+    Ok(YearData {
+        year,
+        manifest: active.manifest,
+        pack: active.module,
+        roster,
+        results,
+        decisions,
+        history,
+    })
+}
+
+/// The current accepted per-method results of `year` under `pack_id`.
+pub fn load_results(conn: &Connection, year: i32, pack_id: &str) -> Result<Vec<AcceptedResult>, ResultsError> {
+    let mut out: BTreeMap<(i64, String), AcceptedResult> = BTreeMap::new();
+    let mut stmt = conn.prepare(
+        "SELECT r.submission_id, r.method_id, r.node_id, r.unit_id, r.round, r.late, s.committed_at
+         FROM results r JOIN submissions s ON s.id = r.submission_id
+         WHERE r.year = ?1 AND r.pack_id = ?2 AND r.is_current = 1
+         ORDER BY r.submission_id, r.method_id",
+    )?;
+    let rows = stmt.query_map(params![year, pack_id], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, bool>(5)?,
+            r.get::<_, i64>(6)?,
+        ))
+    })?;
+    for row in rows {
+        let (sid, method_id, node_id, unit_id, round, late, committed_at) = row?;
+        let round = Round::from_id(&round)
+            .ok_or_else(|| ResultsError::Corrupt(format!("上报 {sid} 的轮次 {round} 无效")))?;
+        out.insert(
+            (sid, method_id.clone()),
+            AcceptedResult {
+                unit_id,
+                round,
+                method_id,
+                node_id,
+                scores: BTreeMap::new(),
+                clauses: BTreeMap::new(),
+                late,
+                received_at: committed_at,
+            },
+        );
+    }
+    let mut scores = conn.prepare(
+        "SELECT s.submission_id, s.method_id, s.indicator_id, s.score
+         FROM result_scores s JOIN results r
+           ON r.submission_id = s.submission_id AND r.method_id = s.method_id
+         WHERE r.year = ?1 AND r.pack_id = ?2 AND r.is_current = 1",
+    )?;
+    let rows = scores.query_map(params![year, pack_id], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+    })?;
+    for row in rows {
+        let (sid, method, id, score) = row?;
+        if let Some(a) = out.get_mut(&(sid, method)) {
+            a.scores.insert(id, score);
+        }
+    }
+    let mut clauses = conn.prepare(
+        "SELECT c.submission_id, c.method_id, c.clause_id, c.amount
+         FROM result_clauses c JOIN results r
+           ON r.submission_id = c.submission_id AND r.method_id = c.method_id
+         WHERE r.year = ?1 AND r.pack_id = ?2 AND r.is_current = 1",
+    )?;
+    let rows = clauses.query_map(params![year, pack_id], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+    })?;
+    for row in rows {
+        let (sid, method, id, amount) = row?;
+        if let Some(a) = out.get_mut(&(sid, method)) {
+            a.clauses.insert(id, amount);
+        }
+    }
+    Ok(out.into_values().collect())
+}
+
+/// The recorded decisions in force for `year`: per unit, the latest
+/// penalty-cap override and the latest excusal.
+pub fn load_decisions(conn: &Connection, year: i32) -> Result<Decisions, ResultsError> {
+    let mut decisions = Decisions::default();
+    let mut stmt = conn.prepare(
+        "SELECT unit_id, kind, cap, reason FROM recorded_decisions WHERE year = ?1 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([year], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<i64>>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut excusals: BTreeMap<String, String> = BTreeMap::new();
+    for row in rows {
+        let (unit_id, kind, cap, reason) = row?;
+        match (kind.as_str(), cap) {
+            ("penalty_cap", Some(cap)) => {
+                decisions
+                    .penalty_cap_overrides
+                    .insert(unit_id, PenaltyCapOverride { cap, reason });
+            }
+            ("excusal", _) => {
+                excusals.insert(unit_id, reason);
+            }
+            _ => return Err(ResultsError::Corrupt(format!("决定记录 {unit_id} {kind} 无效"))),
+        }
+    }
+    decisions.excusals = excusals
+        .into_iter()
+        .map(|(unit_id, reason)| Excusal {
+            unit_id,
+            scope: ExcusalScope::Unit,
+            reason,
+        })
+        .collect();
+    Ok(decisions)
+}
+
+/// Earlier years' approved results: imported history, overridden by years
+/// approved on this hub. Oldest first.
+pub fn load_history(conn: &Connection, before: i32) -> Result<Vec<YearResults>, ResultsError> {
+    let mut years: BTreeMap<i32, YearResults> = BTreeMap::new();
+    let mut stmt = conn.prepare(
+        "SELECT year, unit_id, total, grade FROM history_results WHERE year < ?1 ORDER BY year, unit_id",
+    )?;
+    let rows = stmt.query_map([before], |r| {
+        Ok((r.get::<_, i32>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?))
+    })?;
+    for row in rows {
+        let (year, unit, total, grade) = row?;
+        years
+            .entry(year)
+            .or_insert_with(|| YearResults { year, units: BTreeMap::new() })
+            .units
+            .insert(unit, PastResult { total, grade });
+    }
+    let mut stmt = conn.prepare("SELECT year, results FROM approvals WHERE year < ?1 ORDER BY year")?;
+    let rows = stmt.query_map([before], |r| Ok((r.get::<_, i32>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (year, json) = row?;
+        let approved: YearResults = serde_json::from_str(&json)
+            .map_err(|e| ResultsError::Corrupt(format!("{year} 年度审定结果：{e}")))?;
+        years.insert(year, approved);
+    }
+    Ok(years.into_values().collect())
+}
+
+/// What the published notice says about itself (not in the consolidation).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NoticeMeta {
+    pub county: String,
+    pub scheme_name: String,
+    pub issuer: String,
+    pub doc_number: String,
+    /// 成文日期 as printed.
+    pub published_on: String,
+    pub recipients: String,
+}
+
+/// Maps a consolidation and its outcomes onto the export model. Pure.
+pub fn to_report(c: &Consolidation, o: &Outcomes, manifest: &Manifest, meta: &NoticeMeta) -> Report {
+    let grade_name = |id: &str| {
+        manifest
+            .composition
+            .grades
+            .iter()
+            .find(|g| g.id == id)
+            .map(|g| g.name.clone())
+            .unwrap_or_else(|| id.to_owned())
+    };
+    let mut categories = Vec::new();
+    for cat in &manifest.categories {
+        let rows: Vec<Row> = if let Some(ranking) = c.ranking(&cat.id).filter(|_| cat.ranked) {
+            ranking
+                .entries
+                .iter()
+                .map(|e| Row {
+                    rank: Some(e.rank),
+                    unit_id: e.unit_id.clone(),
+                    unit_name: e.name.clone(),
+                    total: e.total,
+                    grade_name: grade_name(&e.grade),
+                    late: c.unit(&e.unit_id).is_some_and(|u| !u.late_reports.is_empty()),
+                })
+                .collect()
+        } else {
+            let mut rows: Vec<Row> = c
+                .units
+                .iter()
+                .filter(|u| u.category == cat.id)
+                .filter_map(|u| {
+                    u.scored().map(|s| Row {
+                        rank: None,
+                        unit_id: u.unit_id.clone(),
+                        unit_name: u.name.clone(),
+                        total: s.total,
+                        grade_name: s.grade_name.clone(),
+                        late: !u.late_reports.is_empty(),
+                    })
+                })
+                .collect();
+            rows.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.unit_id.cmp(&b.unit_id)));
+            rows
+        };
+        if rows.is_empty() {
+            continue;
+        }
+        categories.push(CategoryTable {
+            name: cat.name.clone(),
+            ranked: cat.ranked,
+            rows,
+        });
+    }
+    let grade_counts = manifest
+        .composition
+        .grades
+        .iter()
+        .map(|g| m::GradeCount {
+            grade_name: g.name.clone(),
+            count: c
+                .units
+                .iter()
+                .filter(|u| u.scored().is_some_and(|s| s.grade == g.id))
+                .count() as u32,
+        })
+        .collect();
+    let mut breakdown = Vec::new();
+    let mut unassessed = Vec::new();
+    for u in &c.units {
+        match &u.assessment {
+            Assessment::Assessed(s) => {
+                let cat = manifest.category_index(&u.category);
+                let indicators = s
+                    .indicators
+                    .iter()
+                    .map(|i| {
+                        let idx = manifest.indicator_index(&i.indicator_id);
+                        IndicatorLine {
+                            id: i.indicator_id.clone(),
+                            name: idx
+                                .map(|x| manifest.indicators[x].name.clone())
+                                .unwrap_or_else(|| i.indicator_id.clone()),
+                            points: match (idx, cat) {
+                                (Some(x), Some(k)) => manifest.points(x, k).unwrap_or(0),
+                                _ => 0,
+                            },
+                            score: i.score,
+                            reasons: s
+                                .fired
+                                .iter()
+                                .filter(|f| f.indicator_id == i.indicator_id)
+                                .map(|f| {
+                                    let round = if f.round == Round::Annual {
+                                        String::new()
+                                    } else {
+                                        format!("（{}）", f.round.name_zh())
+                                    };
+                                    format!("{}{round}", f.reason)
+                                })
+                                .collect(),
+                        }
+                    })
+                    .collect();
+                breakdown.push(UnitBreakdown {
+                    unit_id: u.unit_id.clone(),
+                    unit_name: u.name.clone(),
+                    category: u.category_name.clone(),
+                    indicators,
+                    converted: s.converted,
+                    bonus: s.bonus,
+                    penalty: s.penalty,
+                    total: s.total,
+                    grade_name: s.grade_name.clone(),
+                });
+            }
+            Assessment::NotAssessed { gaps } => unassessed.push(Unassessed {
+                unit_id: u.unit_id.clone(),
+                unit_name: u.name.clone(),
+                missing: gaps.iter().map(|g| g.message.clone()).collect::<Vec<_>>().join("；"),
+            }),
+            Assessment::Excused { .. } => {}
+        }
+    }
+    let mut late_units: BTreeMap<String, LateUnit> = BTreeMap::new();
+    for l in &c.completeness.late {
+        let at = Timestamp::from_second(l.received_at)
+            .map(beijing_day)
+            .unwrap_or_else(|_| l.received_at.to_string());
+        let entry = late_units.entry(l.unit_id.clone()).or_insert_with(|| LateUnit {
+            unit_id: l.unit_id.clone(),
+            unit_name: l.unit_name.clone(),
+            detail: String::new(),
+        });
+        if !entry.detail.is_empty() {
+            entry.detail.push('；');
+        }
+        entry.detail.push_str(&format!(
+            "{}{}结果{}提交，已过上报期限",
+            l.method_name,
+            l.round.name_zh(),
+            at
+        ));
+    }
+    let mut outcomes = Vec::new();
+    for n in &o.notices {
+        let kinds: &[OutcomeKind] = match n.kind {
+            NoticeKind::RecommendationLetter => &[OutcomeKind::RecommendationLetter],
+            NoticeKind::WarningNotice => &[OutcomeKind::Warning],
+            NoticeKind::Commendation => &[OutcomeKind::Commendation],
+            NoticeKind::RecommendedUpwards => &[OutcomeKind::RecommendUpward],
+            // 考核方案 六（五）: 不合格 → 约谈、责令整改、通报批评.
+            NoticeKind::Admonition => &[
+                OutcomeKind::Admonition,
+                OutcomeKind::RectificationOrder,
+                OutcomeKind::Criticism,
+            ],
+        };
+        for &kind in kinds {
+            outcomes.push(OutcomeRow {
+                kind,
+                unit_id: n.unit_id.clone(),
+                unit_name: n.unit_name.clone(),
+                reason: n.reasons.join("；"),
+            });
+        }
+    }
+    outcomes.sort_by(|a, b| a.kind.cmp(&b.kind).then_with(|| a.unit_id.cmp(&b.unit_id)));
+    Report {
+        county: meta.county.clone(),
+        year: c.year,
+        scheme_name: meta.scheme_name.clone(),
+        title: format!("关于{}年度{}考核结果的通报", c.year, meta.scheme_name),
+        doc_number: meta.doc_number.clone(),
+        issuer: meta.issuer.clone(),
+        published_on: meta.published_on.clone(),
+        recipients: meta.recipients.clone(),
+        intro: Vec::new(),
+        closing: Vec::new(),
+        categories,
+        grade_counts,
+        breakdown,
+        outcomes,
+        late_units: late_units.into_values().collect(),
+        unassessed,
+        copy_to: o.copy_list.iter().map(|r| r.recipient.clone()).collect(),
+    }
+}
+
+/// `2023年1月21日` in Beijing time.
+pub fn beijing_day(ts: Timestamp) -> String {
+    let d = ts.to_zoned(TimeZone::fixed(tz::offset(8))).date();
+    format!("{}年{}月{}日", d.year(), d.month(), d.day())
+}
+
+/// The date in Beijing of an instant.
+pub fn beijing_date(ts: Timestamp) -> jiff::civil::Date {
+    ts.to_zoned(TimeZone::fixed(tz::offset(8))).date()
+}
