@@ -3,7 +3,8 @@
 //! The only module that reads the clock, the environment and the terminal;
 //! everything below takes them as arguments. Every command loads and checks
 //! `node.toml` first (nothing connects or writes before that), then opens the
-//! evidence store.
+//! evidence store. The commands that talk to the hub (`sync`, `submit`,
+//! `deliver`, `results`) run a single-threaded tokio runtime of their own.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -13,13 +14,16 @@ use kaohe_proto::SigningKeyPair;
 use kaohe_rulepacks::manifest::{Assessor, Round};
 use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
 
+use crate::client::{self, Timeouts};
 use crate::config::NodeConfig;
+use crate::deliver::{self, ChunkReport, DeliverOptions, PassReport};
 use crate::evaluate;
 use crate::import;
 use crate::init::{self, InitOptions};
 use crate::layout::Layout;
 use crate::outbox::State;
 use crate::store::{Actor, Store};
+use crate::sync;
 use crate::template::{self, CsvEncoding, Prefill};
 use crate::value;
 use crate::workbook::Limits;
@@ -52,10 +56,61 @@ enum Command {
     History(HistoryArgs),
     /// 用规则包为本节点的单位评分并显示结果，不保存（evaluate; nothing is saved）
     Evaluate(EvaluateArgs),
-    /// 评分、签名并放入发件箱，等待送达汇总中心（evaluate, sign and queue for the hub）
-    Submit(EvaluateArgs),
+    /// 评分、签名并放入发件箱，随即送达汇总中心（evaluate, sign, queue and deliver）
+    Submit(SubmitArgs),
+    /// 从汇总中心同步规则包（核验签名后启用）和本节点的考核范围（sync packs and scope）
+    Sync(SyncArgs),
+    /// 把发件箱中待送达的提交送到汇总中心并保存回执（deliver the outbox）
+    Deliver(DeliverArgs),
     /// 查看发件箱（show the outbox）
     Outbox,
+    /// 节点状态：规则包、同步、发件箱各状态数量、被拒原因与回执（node status and receipts）
+    Status(StatusArgs),
+    /// 查看汇总中心对本节点所评单位的考核结果（the hub's results for this node's units）
+    Results(ResultsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SubmitArgs {
+    #[command(flatten)]
+    evaluate: EvaluateArgs,
+    /// 只放入发件箱，暂不送达（queue only; deliver later）
+    #[arg(long)]
+    no_deliver: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct SyncArgs {
+    /// 操作人（默认为当前登录用户）（operator; default: the login user）
+    #[arg(long, value_name = "姓名")]
+    operator: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct DeliverArgs {
+    /// 持续送达：按保存的重试时间自动重试，直到全部送达（keep retrying with backoff until everything is delivered）
+    #[arg(long)]
+    follow: bool,
+    /// 与 --follow 同用：最多等待这么久，如 2h 或 30m（with --follow: give up after this long）
+    #[arg(long, value_name = "时长", requires = "follow")]
+    max_wait: Option<jiff::SignedDuration>,
+}
+
+#[derive(Debug, clap::Args)]
+struct StatusArgs {
+    /// 列出全部回执（默认只列最近 20 份）（list every receipt）
+    #[arg(long)]
+    all: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct ResultsArgs {
+    /// 考核年度（assessment year）
+    #[arg(long, value_name = "年度")]
+    year: u16,
+    /// 轮次：annual 或 Q1–Q4；默认全部（round; default: all）
+    #[arg(long, value_parser = parse_round, value_name = "轮次")]
+    round: Option<Round>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,6 +133,9 @@ struct InitArgs {
     /// 签发汇总中心证书的 CA 证书（PEM），使用 https 时必填（hub CA certificate）
     #[arg(long, value_name = "文件")]
     ca_cert: Option<PathBuf>,
+    /// 汇总中心回执公钥 ed25519:…（县依法治县办提供，即 `kaohe hub init` 显示的回执公钥），用于离线核验回执（the hub's receipt public key, pinned）
+    #[arg(long, value_name = "公钥")]
+    hub_receipt_key: Option<String>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -202,9 +260,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Import(a) => cmd_import(dir, a),
         Command::Set(a) => cmd_set(dir, a),
         Command::History(a) => cmd_history(dir, a),
-        Command::Evaluate(a) => cmd_evaluate(dir, a, false),
-        Command::Submit(a) => cmd_evaluate(dir, a, true),
+        Command::Evaluate(a) => cmd_evaluate(dir, a, None),
+        Command::Submit(a) => cmd_evaluate(dir, a.evaluate, Some(!a.no_deliver)),
+        Command::Sync(a) => cmd_sync(dir, a),
+        Command::Deliver(a) => cmd_deliver(dir, a),
         Command::Outbox => cmd_outbox(dir),
+        Command::Status(a) => cmd_status(dir, a),
+        Command::Results(a) => cmd_results(dir, a),
     }
 }
 
@@ -250,6 +312,7 @@ fn cmd_init(dir: &Path, a: InitArgs) -> anyhow::Result<()> {
         authority_keys: a.authority_keys,
         threshold: a.threshold,
         ca_cert: a.ca_cert,
+        hub_receipt_key: a.hub_receipt_key,
     })
     .context("初始化节点（initialise the node）")?;
     let c = &report.config;
@@ -273,6 +336,12 @@ fn cmd_init(dir: &Path, a: InitArgs) -> anyhow::Result<()> {
         println!();
         println!(
             "注意：尚未配置规则包签发机构公钥，同步前请在 node.toml 的 [pack_authorities] 中填写（no pack authority keys pinned yet）。"
+        );
+    }
+    if c.hub.receipt_key.is_none() {
+        println!();
+        println!(
+            "注意：尚未配置汇总中心回执公钥，送达前请在 node.toml 的 [hub] receipt_key 中填写（no hub receipt key pinned yet: nothing is delivered until it is）。"
         );
     }
     Ok(())
@@ -334,6 +403,7 @@ fn cmd_pack_install(
     for k in &installed.signers {
         println!("  签发机构（signed by）：{k}");
     }
+    print_superseded(&installed);
     Ok(())
 }
 
@@ -545,10 +615,11 @@ fn cmd_history(dir: &Path, a: HistoryArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn cmd_evaluate(dir: &Path, a: EvaluateArgs, submit: bool) -> anyhow::Result<()> {
+/// `evaluate` (`deliver: None`) and `submit` (`Some(deliver afterwards)`).
+fn cmd_evaluate(dir: &Path, a: EvaluateArgs, submit: Option<bool>) -> anyhow::Result<()> {
     let (config, mut store) = open(dir)?;
     // Load the key before any work so a bad key file fails first.
-    let key = if submit {
+    let key = if submit.is_some() {
         Some(SigningKeyPair::load(&config.key_file).context("读取节点私钥（load the node key）")?)
     } else {
         None
@@ -585,23 +656,54 @@ fn cmd_evaluate(dir: &Path, a: EvaluateArgs, submit: bool) -> anyhow::Result<()>
             pack.identity
         );
     }
+    // Results computed under an earlier pack of the year: evaluated again
+    // now (by `submit`, whatever round was asked for).
+    let again = store
+        .reevaluations(a.year)
+        .context("查找需重新评价的结果（find results to evaluate again）")?;
+    let mut rounds = vec![a.round];
+    if !again.is_empty() {
+        print_reevaluations(a.year, &again, &pack.identity.to_string());
+        if submit.is_some() {
+            for r in &again {
+                if !rounds.contains(&r.round) {
+                    rounds.push(r.round);
+                }
+            }
+        } else {
+            println!(
+                "提交（kaohe node submit）时将按新版一并重新评价（submit evaluates them again）"
+            );
+        }
+        println!();
+    }
     let scope = store
         .scope(a.year)
         .context("读取考核范围（read the scope）")?;
     let only = (!a.methods.is_empty()).then_some(a.methods.as_slice());
-    let jobs = evaluate::jobs(&store, &pack.manifest, &scope, a.round, only)
-        .context("准备评分输入（build the inputs）")?;
-    if jobs.is_empty() {
-        println!(
-            "{} {} 没有需要评分的单位和考核方式（nothing to evaluate）",
-            a.year,
-            a.round.name_zh()
-        );
-        return Ok(());
+    let mut results = Vec::new();
+    for (i, round) in rounds.iter().enumerate() {
+        // The asked-for round honours --method; a re-evaluation redoes all.
+        let only = if i == 0 { only } else { None };
+        let jobs = evaluate::jobs(&store, &pack.manifest, &scope, *round, only)
+            .context("准备评分输入（build the inputs）")?;
+        if jobs.is_empty() {
+            println!(
+                "{} {} 没有需要评分的单位和考核方式（nothing to evaluate）",
+                a.year,
+                round.name_zh()
+            );
+            continue;
+        }
+        let round_results =
+            evaluate::run(&loaded, &pack.manifest, jobs).context("评分（evaluate）")?;
+        print!("{}", evaluate::summary(&pack.manifest, &round_results));
+        results.extend(round_results);
     }
-    let results = evaluate::run(&loaded, &pack.manifest, jobs).context("评分（evaluate）")?;
-    print!("{}", evaluate::summary(&pack.manifest, &results));
-    if let Some(key) = key {
+    let (Some(key), Some(deliver)) = (key, submit) else {
+        return Ok(());
+    };
+    if !results.is_empty() {
         let report = evaluate::submit(&mut store, &key, &pack, &results, &actor)
             .context("签名并放入发件箱（sign and queue）")?;
         println!();
@@ -615,6 +717,497 @@ fn cmd_evaluate(dir: &Path, a: EvaluateArgs, submit: bool) -> anyhow::Result<()>
             println!("未提交（not submitted）：{unit}：{why}");
         }
     }
+    if !deliver {
+        println!("已保存在发件箱，稍后用 `kaohe node deliver` 送达（queued; deliver later）");
+        return Ok(());
+    }
+    let Some(hub_key) = config.hub.receipt_key else {
+        println!(
+            "已保存在发件箱；node.toml 中尚未配置汇总中心回执公钥（[hub] receipt_key），暂不送达（queued; no receipt key pinned, not delivered）"
+        );
+        return Ok(());
+    };
+    let lock = match deliver::DeliveryLock::acquire(&config.store_file) {
+        Ok(lock) => lock,
+        Err(e @ deliver::LockError::Busy { .. }) => {
+            println!("已保存在发件箱；{e}");
+            return Ok(());
+        }
+        Err(e) => return Err(e).context("送达（deliver）"),
+    };
+    println!();
+    let report = tokio_runtime()?.block_on(deliver::deliver_pass(
+        &lock,
+        &mut store,
+        &config,
+        &hub_key,
+        &DeliverOptions::default(),
+        &jiff::Timestamp::now,
+        &mut print_chunk,
+    ))?;
+    // Queued durably: a hub that cannot be reached is not an error of
+    // `submit`; the entries wait in `retry`.
+    print_pass(&store, &report)?;
+    Ok(())
+}
+
+fn print_reevaluations(year: u16, list: &[crate::outbox::Reevaluation], active: &str) {
+    println!(
+        "{year} 年规则包已更新为 {active}，以下 {} 项结果须按新版重新评价（results to evaluate again under the new pack）：",
+        list.len()
+    );
+    for r in list {
+        println!(
+            "  {}　{}　{}（原按 {} 计算）",
+            r.unit_id,
+            r.round.name_zh(),
+            r.methods,
+            r.computed_under
+        );
+    }
+}
+
+fn print_superseded(installed: &crate::pack::Installed) {
+    if let Some(old) = &installed.replaced {
+        println!("  取代（replaces）：{old}");
+    }
+    if !installed.superseded.is_empty() {
+        println!(
+            "  发件箱中按旧版计算、尚未发送的 {} 份提交已作废，不会发送（superseded, never sent）：序号 {}",
+            installed.superseded.len(),
+            join_numbers(&installed.superseded)
+        );
+    }
+}
+
+fn join_numbers(ns: &[u64]) -> String {
+    let mut out: Vec<String> = ns.iter().take(20).map(u64::to_string).collect();
+    if ns.len() > 20 {
+        out.push(format!("……共 {} 份", ns.len()));
+    }
+    out.join("、")
+}
+
+fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("启动异步运行时（start the async runtime）")
+}
+
+/// Beijing time (UTC+8) for officials.
+fn beijing(unix: i64) -> String {
+    jiff::Timestamp::from_second(unix)
+        .map(|t| {
+            t.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(8)))
+                .strftime("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|_| unix.to_string())
+}
+
+fn print_chunk(c: &ChunkReport) {
+    println!(
+        "第 {} 批回执（chunk {}）：接收 {}，拒绝 {}{}",
+        c.chunk,
+        c.chunk,
+        c.accepted.len(),
+        c.rejected.len(),
+        if c.bad_receipts.is_empty() {
+            String::new()
+        } else {
+            format!("，回执核验失败 {}", c.bad_receipts.len())
+        }
+    );
+}
+
+fn print_pass(store: &Store, r: &PassReport) -> anyhow::Result<()> {
+    if r.recovered > 0 {
+        println!(
+            "上次送达中断，{} 份提交重新发送（{} interrupted entries sent again）",
+            r.recovered, r.recovered
+        );
+    }
+    for (seq, why) in &r.superseded {
+        println!("已作废，不发送（superseded）：序号 {seq}：{why}");
+    }
+    if r.sent == 0 && r.rejected.is_empty() {
+        println!("没有需要送达的提交（nothing to deliver）");
+    } else {
+        println!(
+            "已送达 {} 份（accepted with a verified receipt）；被拒绝 {} 份；待重发 {} 份",
+            r.accepted.len(),
+            r.rejected.len(),
+            r.failed.len()
+        );
+    }
+    for (seq, why) in &r.rejected {
+        let unit = store
+            .outbox_entry(*seq)?
+            .map(|e| format!("{} {} {}", e.unit_id, e.year, e.round.name_zh()))
+            .unwrap_or_default();
+        println!("  被拒绝（rejected）序号 {seq}　{unit}：{why}");
+    }
+    if let Some(f) = &r.call_error {
+        println!("{}", f.message);
+    }
+    let counts = store.outbox_counts()?;
+    if counts.pending() > 0 {
+        let next = store
+            .next_retry_at()?
+            .map(|t| format!("，下次自动重试约在 {}（北京时间）", beijing(t)))
+            .unwrap_or_default();
+        println!(
+            "发件箱仍有 {} 份待送达{next}；运行 `kaohe node deliver` 立即重试，或 `kaohe node deliver --follow` 自动重试直到送达（pending entries are kept and retried）",
+            counts.pending()
+        );
+    }
+    Ok(())
+}
+
+fn cmd_sync(dir: &Path, a: SyncArgs) -> anyhow::Result<()> {
+    let (config, mut store) = open(dir)?;
+    let key =
+        SigningKeyPair::load(&config.key_file).context("读取节点私钥（load the node key）")?;
+    let actor = actor(a.operator)?;
+    let runtime = Runtime::new(RuntimeConfig::default())
+        .context("启动规则包运行环境（start the pack runtime）")?;
+    let report = tokio_runtime()?.block_on(async {
+        let hub = client::connect(&config.hub, &Timeouts::default())
+            .await
+            .context("连接汇总中心（connect to the hub）")?;
+        let now = || jiff::Timestamp::now().as_second();
+        let report = sync::sync(&mut store, &config, &key, &runtime, &hub, &actor, &now)
+            .await
+            .context("同步（sync）")?;
+        if let Some(offset) = hub.clock_offset()
+            && offset.abs() > 60
+        {
+            println!(
+                "注意：本机时钟与汇总中心相差约 {offset} 秒，已按汇总中心时间签名；请校准时钟（the node's clock is off; signed with the hub's time）"
+            );
+        }
+        anyhow::Ok(report)
+    })?;
+    for (year, units, methods) in &report.scopes {
+        println!("{year} 年考核范围（scope）：{units} 个单位，{methods} 种考核方式");
+    }
+    for year in &report.dropped_years {
+        println!("{year} 年已不在本节点的授权范围内，本地范围已清空（year no longer delegated）");
+    }
+    for id in &report.up_to_date {
+        println!("规则包已是最新（up to date）：{id}");
+    }
+    for installed in &report.installed {
+        println!(
+            "已核验并启用规则包（pack verified and activated）：{}　{}（{} 个签发机构签名）",
+            installed.identity,
+            installed.title,
+            installed.signers.len()
+        );
+        print_superseded(installed);
+    }
+    for year in &report.no_pack {
+        println!("汇总中心尚无 {year} 年的当前规则包（no current pack yet）");
+    }
+    for (year, list) in &report.reevaluate {
+        let active = store
+            .active_pack(*year)?
+            .map(|p| p.identity.to_string())
+            .unwrap_or_default();
+        print_reevaluations(*year, list, &active);
+        println!(
+            "  下次 `kaohe node submit --year {year}` 时自动按新版重新评价并提交（done by the next submit）"
+        );
+    }
+    for (pack, why) in &report.refused {
+        println!("未启用规则包（pack refused）{pack}：{why}");
+    }
+    if !report.refused.is_empty() {
+        bail!(
+            "{} 个规则包未通过核验，未启用；各年度仍使用原规则包（packs refused; the last good ones stay）",
+            report.refused.len()
+        );
+    }
+    Ok(())
+}
+
+fn cmd_deliver(dir: &Path, a: DeliverArgs) -> anyhow::Result<()> {
+    let (config, mut store) = open(dir)?;
+    let hub_key = deliver::receipt_key(&config)?;
+    let lock = deliver::DeliveryLock::acquire(&config.store_file).context("送达（deliver）")?;
+    let rt = tokio_runtime()?;
+    let started = std::time::Instant::now();
+    let max_wait = match a.max_wait {
+        Some(d) => Some(
+            std::time::Duration::try_from(d)
+                .map_err(|_| anyhow!("--max-wait 须为正的时长（must be positive）"))?,
+        ),
+        None => None,
+    };
+    let options = DeliverOptions {
+        respect_retry_time: a.follow,
+        ..DeliverOptions::default()
+    };
+    loop {
+        let report = rt.block_on(deliver::deliver_pass(
+            &lock,
+            &mut store,
+            &config,
+            &hub_key,
+            &options,
+            &jiff::Timestamp::now,
+            &mut print_chunk,
+        ))?;
+        print_pass(&store, &report)?;
+        if let Some(f) = &report.call_error
+            && !f.transient
+        {
+            bail!(
+                "送达失败，需要人工处理（delivery needs attention）：{}",
+                f.message
+            );
+        }
+        let pending = store.outbox_counts()?.pending();
+        if pending == 0 {
+            return Ok(());
+        }
+        if !a.follow {
+            if report.call_error.is_some() || !report.failed.is_empty() {
+                bail!(
+                    "{pending} 份提交未能送达，已保存待重发（{pending} entries not delivered; kept for retry）"
+                );
+            }
+            // More than one stream's worth: go on while every entry sent
+            // got its answer.
+            if report.sent == 0 {
+                return Ok(());
+            }
+            continue;
+        }
+        // Follow: more to send right away, or wait for the earliest
+        // stored retry time (bounded).
+        if report.sent > 0 && report.call_error.is_none() && report.failed.is_empty() {
+            continue;
+        }
+        let now = jiff::Timestamp::now().as_second();
+        let wait = store
+            .next_retry_at()?
+            .map_or(1, |t| t.saturating_sub(now))
+            .clamp(1, crate::outbox::RETRY_MAX_SECONDS);
+        let wait = std::time::Duration::from_secs(wait.unsigned_abs());
+        if let Some(max) = max_wait
+            && started.elapsed() + wait > max
+        {
+            bail!(
+                "已等待 {:?}，仍有 {pending} 份提交未送达（gave up waiting; entries stay pending）",
+                started.elapsed()
+            );
+        }
+        println!(
+            "{} 秒后重试（retrying in {} s）……",
+            wait.as_secs(),
+            wait.as_secs()
+        );
+        std::thread::sleep(wait);
+    }
+}
+
+fn cmd_status(dir: &Path, a: StatusArgs) -> anyhow::Result<()> {
+    let (config, store) = open(dir)?;
+    println!("节点（node）：{}　{}", config.name, config.hub.address);
+    match store.meta(sync::LAST_SYNC)? {
+        Some(at) => println!("上次同步（last sync, UTC）：{at}"),
+        None => println!("尚未同步（never synced）：请运行 `kaohe node sync`"),
+    }
+    if config.hub.receipt_key.is_none() {
+        println!("未配置汇总中心回执公钥（[hub] receipt_key），不能送达（no receipt key pinned）");
+    }
+    for (identity, active) in store.packs()? {
+        if active {
+            println!("启用的规则包（active pack）：{identity}");
+            let again = store.reevaluations(identity.year)?;
+            if !again.is_empty() {
+                print_reevaluations(identity.year, &again, &identity.to_string());
+            }
+        }
+    }
+    let c = store.outbox_counts()?;
+    println!();
+    print!(
+        "{}",
+        crate::table::render(
+            &["待发送", "发送中", "待重发", "已接收", "被拒绝", "已作废"],
+            &[vec![
+                c.to_send.to_string(),
+                c.sending.to_string(),
+                c.retry.to_string(),
+                c.accepted.to_string(),
+                c.rejected.to_string(),
+                c.superseded.to_string(),
+            ]]
+        )
+    );
+    if let Some(t) = store.next_retry_at()? {
+        println!("下次自动重试（next retry, Beijing）：{}", beijing(t));
+    }
+    let rejected = store.outbox(Some(State::Rejected))?;
+    if !rejected.is_empty() {
+        println!();
+        println!("被拒绝的提交及汇总中心给出的原因（rejected, with the hub's reason）：");
+        for e in &rejected {
+            println!(
+                "  序号 {}　{}　{} {}　{}：{}",
+                e.sequence,
+                e.unit_id,
+                e.year,
+                e.round.name_zh(),
+                e.rejection_code
+                    .as_deref()
+                    .map(|c| c.trim_start_matches("REJECTION_CODE_"))
+                    .unwrap_or("本节点拒发"),
+                e.last_error.as_deref().unwrap_or("")
+            );
+        }
+    }
+    let accepted = store.outbox(Some(State::Accepted))?;
+    if !accepted.is_empty() {
+        let shown: Vec<&crate::outbox::Entry> = if a.all {
+            accepted.iter().collect()
+        } else {
+            accepted.iter().rev().take(20).rev().collect()
+        };
+        let rows: Vec<Vec<String>> = shown
+            .iter()
+            .map(|e| {
+                let (commit, late, place, check) = match e.decoded_receipt() {
+                    Some(Ok(r)) => (
+                        beijing(r.leaf.commit_time),
+                        if r.leaf.late { "逾期" } else { "按时" }.to_string(),
+                        format!("{}", r.leaf_index),
+                        match &config.hub.receipt_key {
+                            Some(k) => match crate::outbox::check_receipt(e, &r, k) {
+                                Ok(()) => "有效".to_string(),
+                                Err(_) => "无效！".to_string(),
+                            },
+                            None => "未核验".to_string(),
+                        },
+                    ),
+                    _ => ("?".into(), "?".into(), "?".into(), "无法解码！".into()),
+                };
+                vec![
+                    e.sequence.to_string(),
+                    e.unit_id.clone(),
+                    format!("{} {}", e.year, e.round.name_zh()),
+                    e.pack_label(),
+                    commit,
+                    late,
+                    place,
+                    e.digest.to_string()[..16].to_string(),
+                    check,
+                ]
+            })
+            .collect();
+        println!();
+        println!(
+            "回执（receipts）：共 {} 份{}",
+            accepted.len(),
+            if a.all || accepted.len() <= 20 {
+                String::new()
+            } else {
+                "，以下为最近 20 份（--all 列出全部）".to_string()
+            }
+        );
+        print!(
+            "{}",
+            crate::table::render(
+                &[
+                    "序号",
+                    "单位",
+                    "轮次",
+                    "规则包",
+                    "汇总中心提交时间（北京）",
+                    "是否逾期",
+                    "批内位置",
+                    "摘要（前8字节）",
+                    "回执核验"
+                ],
+                &rows
+            )
+        );
+    }
+    Ok(())
+}
+
+fn cmd_results(dir: &Path, a: ResultsArgs) -> anyhow::Result<()> {
+    let (config, _store) = open(dir)?;
+    let key =
+        SigningKeyPair::load(&config.key_file).context("读取节点私钥（load the node key）")?;
+    let request = kaohe_proto::model::ListResultsRequest {
+        year: a.year,
+        round: a.round.map(evaluate::proto_round),
+    };
+    let answer = tokio_runtime()?.block_on(async {
+        let hub = client::connect(&config.hub, &Timeouts::default())
+            .await
+            .context("连接汇总中心（connect to the hub）")?;
+        let now = || jiff::Timestamp::now().as_second();
+        anyhow::Ok(hub.list_results(&key, request, &now).await)
+    })?;
+    let results = match answer {
+        Ok(r) => r.results,
+        Err(client::CallError::Status(s)) if s.code() == tonic::Code::Unimplemented => {
+            bail!(
+                "汇总中心尚未提供考核结果查询（ListResults 未实现），请向县依法治县办询问（the hub does not serve ListResults yet）"
+            )
+        }
+        Err(e) => return Err(e).context("查询考核结果（ListResults）"),
+    };
+    if results.is_empty() {
+        println!("{} 年尚无本节点所评单位的结果（no results yet）", a.year);
+        return Ok(());
+    }
+    let date = |d: Option<kaohe_proto::model::Date>| {
+        d.map(|d| format!("{}-{:02}-{:02}", d.year(), d.month(), d.day()))
+            .unwrap_or_else(|| "—".into())
+    };
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|r| {
+            vec![
+                r.unit_id.clone(),
+                r.round.name_zh().to_string(),
+                r.status.name_zh().to_string(),
+                r.scores
+                    .map(|s| value::format_hundredths(s.total))
+                    .unwrap_or_else(|| "未考核".into()),
+                r.grade
+                    .map(|g| g.name_zh().to_string())
+                    .unwrap_or_else(|| "—".into()),
+                r.rank
+                    .map(|k| format!("{}/{}", k.position, k.of))
+                    .unwrap_or_else(|| "—".into()),
+                date(r.verification_deadline),
+                date(r.review_deadline),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        crate::table::render(
+            &[
+                "单位",
+                "轮次",
+                "状态",
+                "总分",
+                "等次",
+                "排名",
+                "核实截止",
+                "复核申请截止"
+            ],
+            &rows
+        )
+    );
     Ok(())
 }
 

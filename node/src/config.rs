@@ -16,6 +16,7 @@
 //! [hub]
 //! address = "https://127.0.0.1:7443"  # https; plain http only to a loopback address
 //! ca_cert = "/etc/kaohe/hub-ca.pem"   # PEM; required for https (this build trusts no system roots)
+//! receipt_key = "ed25519:…"           # the hub's receipt public key (`kaohe hub init` prints it)
 //!
 //! [pack_authorities]                  # pinned keys that sign rule packs
 //! keys = ["ed25519:…"]
@@ -24,6 +25,17 @@
 //!
 //! With no pinned keys the node works offline (template, import) but no
 //! pack can be activated by sync until keys are pinned.
+//!
+//! **The hub's receipt key is pinned, never learned from the hub.** A
+//! receipt is the node's only proof that the hub committed a submission,
+//! and the node checks it offline against `hub.receipt_key`. The hub does
+//! not publish the key over gRPC, and taking it from the first connection
+//! (trust on first use) would let whoever answers first — a wrong address,
+//! a plain-http loopback relay, a mis-issued certificate — sign receipts
+//! for submissions that were never stored. So the county office hands the
+//! key out with the node's registration (`kaohe hub init` prints it; it
+//! never changes) and `kaohe node init --hub-receipt-key` pins it. Without
+//! it the node evaluates and queues, but does not deliver.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -65,6 +77,8 @@ pub struct HubConfig {
     pub port: u16,
     /// PEM file of the CA that signed the hub's certificate.
     pub ca_cert: Option<PathBuf>,
+    /// The hub's receipt public key, pinned (see the module docs).
+    pub receipt_key: Option<PublicKey>,
 }
 
 /// The pinned pack-authority keys and how many must sign a pack.
@@ -248,7 +262,7 @@ impl NodeConfig {
         };
         let mut hub_config = None;
         if let Some(hub) = hub {
-            p.unknown_keys(hub, "hub.", &["address", "ca_cert"]);
+            p.unknown_keys(hub, "hub.", &["address", "ca_cert", "receipt_key"]);
             let addr_expected =
                 "https://主机:端口（或指向本机回环地址的 http://），不带路径（https://host:port）";
             let address = p.string(hub, "address", "hub.address", addr_expected);
@@ -291,7 +305,21 @@ impl NodeConfig {
                         }
                     }
                 });
-            if let Some((tls, host, port, address)) = parsed {
+            let receipt_expected = "汇总中心回执公钥 `ed25519:<base64>`（`kaohe hub init` 显示的回执公钥）（the hub's receipt public key）";
+            let mut receipt_ok = true;
+            let receipt_key = p
+                .optional_string(hub, "receipt_key", "hub.receipt_key", receipt_expected)
+                .and_then(|k| match PublicKey::parse(k.trim()) {
+                    Ok(key) => Some(key),
+                    Err(e) => {
+                        p.bad("hub.receipt_key", receipt_expected, format!("{k:?}（{e}）"));
+                        receipt_ok = false;
+                        None
+                    }
+                });
+            if let Some((tls, host, port, address)) = parsed
+                && receipt_ok
+            {
                 if tls && ca_cert.is_none() && hub.get("ca_cert").is_none() {
                     p.missing(
                         "hub.ca_cert",
@@ -304,6 +332,7 @@ impl NodeConfig {
                     host,
                     port,
                     ca_cert,
+                    receipt_key,
                 });
             }
         }
@@ -358,6 +387,7 @@ pub fn render(
     assessor: Assessor,
     hub_address: &str,
     ca_cert: Option<&Path>,
+    receipt_key: Option<&str>,
     keys: &[String],
     threshold: usize,
 ) -> String {
@@ -381,6 +411,13 @@ pub fn render(
         None => out.push_str(
             "# ca_cert = \"/path/to/hub-ca.pem\"  # 使用 https 时必填（required for https）\n",
         ),
+    }
+    out.push_str(
+        "# 汇总中心回执公钥：由县依法治县办随节点登记一并提供（`kaohe hub init` 显示），用于离线核验每份回执；未填写则不能送达。\n",
+    );
+    match receipt_key {
+        Some(k) => out.push_str(&format!("receipt_key = {}\n", q(k))),
+        None => out.push_str("# receipt_key = \"ed25519:…\"\n"),
     }
     out.push_str("\n# 规则包签发机构的公钥：同步时须至少 threshold 个签名有效（k of n）。\n");
     out.push_str("[pack_authorities]\n");
@@ -632,6 +669,12 @@ mod tests {
             .to_string()
     }
 
+    fn hub_key() -> String {
+        kaohe_proto::SigningKeyPair::from_seed(&[8; 32])
+            .public()
+            .to_string()
+    }
+
     fn write_ca(dir: &Path) -> PathBuf {
         let p = dir.join("ca.pem");
         std::fs::write(
@@ -649,6 +692,7 @@ mod tests {
             Assessor::CountyOffice,
             "https://127.0.0.1:7443",
             Some(&ca),
+            Some(&hub_key()),
             &[key()],
             1,
         )
@@ -693,6 +737,11 @@ mod tests {
         );
         assert_eq!(c.authorities.threshold, 1);
         assert_eq!(c.authorities.keys.len(), 1);
+        assert_eq!(
+            c.hub.receipt_key.map(|k| k.to_string()),
+            Some(hub_key()),
+            "the pinned receipt key"
+        );
         assert_eq!(c.key_file, dir.path().join("node.key"));
         assert_eq!(c.store_file, dir.path().join("node.db"));
     }
@@ -799,6 +848,11 @@ mod tests {
                 g.replace("threshold = 1", "threshold = \"all\""),
                 "整数",
             ),
+            (
+                "hub.receipt_key",
+                g.replace(&hub_key(), "ed25519:AAAA"),
+                "ed25519:AAAA",
+            ),
             ("color", format!("color = \"red\"\n{g}"), "不认识的配置项"),
             (
                 "hub.proxy",
@@ -818,9 +872,25 @@ mod tests {
     #[test]
     fn https_without_a_ca_is_refused_and_loopback_http_is_allowed() {
         let dir = tempfile::tempdir().unwrap();
-        let no_ca = render("n", Assessor::Sasac, "https://10.0.0.5:7443", None, &[], 0);
+        let no_ca = render(
+            "n",
+            Assessor::Sasac,
+            "https://10.0.0.5:7443",
+            None,
+            None,
+            &[],
+            0,
+        );
         assert_eq!(keys_of(dir.path(), &no_ca), vec!["hub.ca_cert"]);
-        let http = render("n", Assessor::Sasac, "http://127.0.0.1:7443", None, &[], 0);
+        let http = render(
+            "n",
+            Assessor::Sasac,
+            "http://127.0.0.1:7443",
+            None,
+            None,
+            &[],
+            0,
+        );
         let c = NodeConfig::parse(&http, &dir.path().join(CONFIG_FILE)).unwrap();
         assert!(!c.hub.tls);
         assert!(c.authorities.keys.is_empty());
@@ -835,6 +905,7 @@ mod tests {
             Assessor::Sasac,
             "https://10.0.0.5:7443",
             Some(&dir.path().join("ca.der")),
+            None,
             &[],
             0,
         );
@@ -856,11 +927,20 @@ mod tests {
             Assessor::Township,
             "https://h:1",
             Some(&ca),
+            None,
             &[key(), key()],
             1,
         );
         assert_eq!(keys_of(dir.path(), &dup), vec!["pack_authorities.keys[1]"]);
-        let none = render("n", Assessor::Township, "https://h:1", Some(&ca), &[], 1);
+        let none = render(
+            "n",
+            Assessor::Township,
+            "https://h:1",
+            Some(&ca),
+            None,
+            &[],
+            1,
+        );
         assert_eq!(
             keys_of(dir.path(), &none),
             vec!["pack_authorities.threshold"]

@@ -176,7 +176,7 @@ pub fn methods_for(
         .filter(|&m| {
             let method = &manifest.methods[m];
             scope.has_method(&method.id)
-                && only.is_none_or(|o| o.iter().any(|x| *x == method.id))
+                && only.is_none_or(|o| o.contains(&method.id))
                 && method.quarterly == round.is_quarter()
                 && (0..manifest.indicators.len()).any(|i| {
                     manifest.indicator_method(i) == Some(m) && manifest.applies(i, category)
@@ -467,7 +467,7 @@ pub fn submit(
             .query_row(
                 "SELECT e.content_sha256 FROM evaluations e JOIN outbox o ON o.evaluation_id = e.id
                  WHERE e.unit_id = ?1 AND e.year = ?2 AND e.round = ?3 AND e.methods = ?4
-                   AND o.state != 'rejected'
+                   AND o.state NOT IN ('rejected', 'superseded')
                  ORDER BY e.id DESC LIMIT 1",
                 params![unit_id, year, r.job.round.id(), methods],
                 |row| row.get(0),
@@ -544,7 +544,7 @@ pub fn submit(
     Ok(report)
 }
 
-fn proto_round(r: Round) -> kaohe_proto::Round {
+pub(crate) fn proto_round(r: Round) -> kaohe_proto::Round {
     match r {
         Round::Annual => kaohe_proto::Round::Annual,
         Round::Q1 => kaohe_proto::Round::Q1,
@@ -793,6 +793,7 @@ mod tests {
                 1,
                 &Outcome::Failed {
                     reason: "连接被拒绝".into(),
+                    retry_at: Some(1_700_000_105),
                 },
                 &now,
             )
@@ -802,6 +803,7 @@ mod tests {
             .record(
                 2,
                 &Outcome::Rejected {
+                    code: Some(kaohe_proto::model::RejectionCode::OutOfScope),
                     reason: "范围外".into(),
                 },
                 &now,
@@ -809,7 +811,14 @@ mod tests {
             .unwrap();
         assert_eq!(to, State::Rejected);
         let err = store
-            .record(2, &Outcome::Failed { reason: "x".into() }, &now)
+            .record(
+                2,
+                &Outcome::Failed {
+                    reason: "x".into(),
+                    retry_at: None,
+                },
+                &now,
+            )
             .unwrap_err();
         assert!(
             matches!(err, crate::outbox::RecordError::Transition(t) if t.event == Event::Failed)

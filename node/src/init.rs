@@ -27,6 +27,8 @@ pub struct InitOptions {
     /// k of n; default: all of them.
     pub threshold: Option<usize>,
     pub ca_cert: Option<PathBuf>,
+    /// The hub's receipt public key, `ed25519:…`, pinned in `node.toml`.
+    pub hub_receipt_key: Option<String>,
 }
 
 /// What `init` created.
@@ -85,6 +87,7 @@ pub fn init(opts: &InitOptions) -> Result<InitReport, InitError> {
         opts.assessor,
         &opts.hub,
         ca_cert.as_deref(),
+        opts.hub_receipt_key.as_deref(),
         &opts.authority_keys,
         threshold,
     );
@@ -172,6 +175,7 @@ mod tests {
             authority_keys: vec![SigningKeyPair::from_seed(&[1; 32]).public().to_string()],
             threshold: None,
             ca_cert: None,
+            hub_receipt_key: Some(SigningKeyPair::from_seed(&[2; 32]).public().to_string()),
         }
     }
 

@@ -28,13 +28,17 @@
 //!   transaction;
 //! - [`evaluate`]: ABI inputs from stored evidence, [`evaluate::evaluate_units`]
 //!   (the wasm pack, or any [`evaluate::Evaluator`]), per-method results;
-//! - [`outbox`]: the outbox state machine (pure) and its SQL; sequence numbers;
+//! - [`outbox`]: the outbox state machine (pure) and its SQL; sequence
+//!   numbers, ordered claiming, superseding, retry times, re-evaluations;
+//! - [`client`]: the gRPC connection to the hub — TLS with the configured
+//!   CA, deadlines on every call, signed calls that follow the hub's clock;
+//! - [`sync`]: `kaohe node sync` — packs (verified k of n, never rolled
+//!   back) and the delegated scope;
+//! - [`deliver`]: one delivery pass — claim in order, `SubmitStream`,
+//!   record each chunk's outcomes as they arrive, backoff for the rest;
 //! - [`cli`]: `kaohe node …`, the only place with `anyhow`, the clock and
 //!   the terminal;
 //! - [`table`]: CJK-aligned text tables for the CLI.
-//!
-//! Delivery to the hub (`deliver`, a gRPC client driving the outbox) is not
-//! here yet: the outbox's transitions are the seam it will use.
 //!
 //! **Architecture Invariant:** evidence values are integers (hundredths)
 //! from the moment a cell is read; no `f64` reaches the store or the pack.
@@ -45,10 +49,22 @@
 //! **Architecture Invariant:** an envelope enters the outbox in the same
 //! transaction as the evaluation it carries and the sequence number it
 //! uses; neither outbox entries nor evaluations are ever deleted.
+//!
+//! **Architecture Invariant:** an entry becomes `accepted` only with a
+//! receipt that verified offline against the pinned hub receipt key, stored
+//! in the same transaction; an entry computed under a pack that is no
+//! longer its year's active pack is never sent; a newer entry never leaves
+//! before an older pending one of the same unit, year and round.
+//!
+//! **Architecture Invariant:** the node's clock decides nothing the hub
+//! relies on: order is by sequence number, lateness by the hub's clock,
+//! and signed calls are signed with the hub's time as last reported.
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod client;
 pub mod config;
+pub mod deliver;
 pub mod evaluate;
 pub mod import;
 pub mod init;
@@ -56,6 +72,7 @@ pub mod layout;
 pub mod outbox;
 pub mod pack;
 pub mod store;
+pub mod sync;
 pub mod table;
 pub mod template;
 pub mod value;

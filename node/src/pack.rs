@@ -15,8 +15,10 @@
 //! 5. [`Store::install_pack`] stores module, manifest and envelope and
 //!    switches the active pack in one transaction.
 //!
-//! Sync will call [`install`] with what `FetchPack` returned; until then
-//! officials install the files the county office distributes.
+//! `kaohe node sync` calls [`install`] with what `FetchPack` returned;
+//! officials may also install the files the county office distributes.
+//! Activating a newer version supersedes the unsent outbox entries computed
+//! under the one it replaces (same transaction).
 
 use kaohe_proto::{Envelope, KeyId, PackIdentity};
 use kaohe_rulepacks::manifest::{Manifest, ManifestError};
@@ -33,6 +35,11 @@ pub struct Installed {
     pub title: String,
     /// The authorities whose signatures verified.
     pub signers: Vec<KeyId>,
+    /// The year's pack it replaced, if another one was active.
+    pub replaced: Option<PackIdentity>,
+    /// Outbox entries computed under an earlier pack of the year, still
+    /// unsent: superseded in the activation's transaction, never sent.
+    pub superseded: Vec<u64>,
 }
 
 /// The pack was not activated; the previous one stays.
@@ -103,7 +110,11 @@ pub fn install(
             "沙箱读出的清单与模块中的不一致（the runtime read another manifest）".into(),
         ));
     }
-    store.install_pack(
+    let replaced = store
+        .active_pack(verified.identity.year)?
+        .map(|p| p.identity)
+        .filter(|p| *p != verified.identity);
+    let superseded = store.install_pack(
         &NewPack {
             identity: &verified.identity,
             module,
@@ -116,6 +127,8 @@ pub fn install(
         identity: verified.identity,
         title: verified.title,
         signers: verified.signers,
+        replaced,
+        superseded,
     })
 }
 
@@ -134,6 +147,7 @@ mod tests {
             "n",
             Assessor::CountyOffice,
             "http://127.0.0.1:1",
+            None,
             None,
             &keys,
             threshold,

@@ -13,9 +13,12 @@
 //! ordered list, migration *i* (0-based) takes the database from version *i*
 //! to *i + 1*, and all pending migrations run in one `BEGIN IMMEDIATE`
 //! transaction. A database newer than this code is refused **before
-//! anything is written to it** (not even the switch to WAL).
+//! anything is written to it** (not even the switch to WAL). Foreign keys
+//! are switched off while migrations run (a table rebuild must be able to
+//! drop the old table) and `PRAGMA foreign_key_check` must come back empty
+//! before the migration commits — SQLite's documented procedure.
 //!
-//! ## Schema (version 1)
+//! ## Schema (version 2)
 //!
 //! | table | one row per | notes |
 //! |---|---|---|
@@ -27,8 +30,13 @@
 //! | `evidence_history` | change | old → new (NULL = absent), append-only (triggers) |
 //! | `counters` | named counter | `sequence`: the node's last submission sequence number |
 //! | `evaluations` | evaluation that was submitted | evidence and result as JSON; never deleted |
-//! | `outbox` | signed envelope | state `to_send → sending → accepted / rejected / retry`; never deleted |
+//! | `outbox` | signed envelope | state `to_send → sending → accepted / rejected / retry`, or `superseded` (replaced by a newer pack, never sent); the persisted next attempt time (`next_attempt_at`, unix seconds) and the hub's rejection code; never deleted |
 //! | `outbox_transitions` | state change | append-only |
+//! | `node_meta` | named value | `last_sync`: when `kaohe node sync` last completed |
+//!
+//! Version 2 rebuilt `outbox` (a CHECK constraint cannot be altered in
+//! SQLite) to add the `superseded` state, `next_attempt_at` and
+//! `rejection_code`; every row and transition is carried over.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -200,6 +208,52 @@ pub const MIGRATIONS: &[&str] = &[
     BEGIN
         SELECT RAISE(ABORT, '发件箱状态记录只能追加（outbox_transitions is append-only）');
     END;
+    "#,
+    // 2: superseded outbox entries, persisted retry times, rejection codes;
+    // node_meta. The outbox is rebuilt because SQLite cannot alter a CHECK.
+    r#"
+    CREATE TABLE outbox_v2 (
+        sequence        INTEGER PRIMARY KEY CHECK (sequence >= 1),
+        evaluation_id   INTEGER NOT NULL UNIQUE REFERENCES evaluations (id),
+        unit_id         TEXT NOT NULL,
+        year            INTEGER NOT NULL,
+        round           TEXT NOT NULL,
+        methods         TEXT NOT NULL,
+        digest          BLOB NOT NULL UNIQUE CHECK (length(digest) = 32),
+        payload_type    TEXT NOT NULL,
+        payload         BLOB NOT NULL,
+        key_id          TEXT NOT NULL,
+        signature       BLOB NOT NULL CHECK (length(signature) = 64),
+        state           TEXT NOT NULL CHECK (state IN ('to_send', 'sending', 'accepted', 'rejected', 'retry', 'superseded')),
+        attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        last_error      TEXT,
+        receipt         BLOB,
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL,
+        next_attempt_at INTEGER,
+        rejection_code  TEXT,
+        CHECK ((state = 'accepted') = (receipt IS NOT NULL))
+    ) STRICT;
+    INSERT INTO outbox_v2 (sequence, evaluation_id, unit_id, year, round, methods, digest,
+                           payload_type, payload, key_id, signature, state, attempts,
+                           last_error, receipt, created_at, updated_at)
+        SELECT sequence, evaluation_id, unit_id, year, round, methods, digest,
+               payload_type, payload, key_id, signature, state, attempts,
+               last_error, receipt, created_at, updated_at
+        FROM outbox;
+    DROP TABLE outbox;
+    ALTER TABLE outbox_v2 RENAME TO outbox;
+    CREATE INDEX outbox_pending ON outbox (state) WHERE state IN ('to_send', 'sending', 'retry');
+    CREATE INDEX outbox_subject ON outbox (unit_id, year, round);
+    CREATE TRIGGER outbox_no_delete BEFORE DELETE ON outbox
+    BEGIN
+        SELECT RAISE(ABORT, '发件箱记录不能删除（outbox entries are never deleted）');
+    END;
+
+    CREATE TABLE node_meta (
+        name  TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
     "#,
 ];
 
@@ -637,12 +691,14 @@ impl Store {
     /// Stores a pack and makes it the year's active pack, in one
     /// transaction. Installing the active version again is harmless; an
     /// older version than the active one is refused (the last good pack
-    /// stays).
+    /// stays). In the same transaction every unsent outbox entry of that
+    /// year computed under another pack is superseded (never sent); their
+    /// sequence numbers are returned.
     pub fn install_pack(
         &mut self,
         pack: &NewPack<'_>,
         actor: &Actor,
-    ) -> Result<(), InstallPackError> {
+    ) -> Result<Vec<u64>, InstallPackError> {
         let id = pack.identity;
         let digest: [u8; 32] = Sha256::digest(pack.module).into();
         if digest != id.module_sha256 {
@@ -667,12 +723,12 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?;
-        if let Some(sha) = &existing {
-            if *sha != id.module_sha256 {
-                return Err(InstallPackError::Conflict {
-                    identity: id.to_string(),
-                });
-            }
+        if let Some(sha) = &existing
+            && *sha != id.module_sha256
+        {
+            return Err(InstallPackError::Conflict {
+                identity: id.to_string(),
+            });
         }
         let active: Option<(String, u32)> = tx
             .query_row(
@@ -717,8 +773,40 @@ impl Store {
             "UPDATE packs SET is_active = 1 WHERE pack_id = ?1 AND year = ?2 AND version = ?3",
             params![id.id, id.year, id.version],
         )?;
+        let superseded = crate::outbox::supersede_other_packs(&tx, id, &actor.at.to_string())?;
         tx.commit()?;
+        Ok(superseded)
+    }
+
+    /// A named value of `node_meta` (e.g. `last_sync`).
+    pub fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM node_meta WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Sets a named value of `node_meta`.
+    pub fn set_meta(&mut self, name: &str, value: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO node_meta (name, value) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            params![name, value],
+        )?;
         Ok(())
+    }
+
+    /// The years the node holds a scope for.
+    pub fn scope_years(&self) -> Result<Vec<u16>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT year FROM scope_units UNION SELECT year FROM scope_methods ORDER BY year",
+        )?;
+        let years = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<u16>, _>>()?;
+        Ok(years)
     }
 
     /// The year's active pack (identity and manifest), if any.
@@ -1106,6 +1194,23 @@ pub(crate) fn open_at_version(path: &Path, target: u32, create: bool) -> Result<
 }
 
 fn migrate(mut conn: Connection, path: &Path, target: u32) -> Result<Connection, OpenError> {
+    let fail = |version, source| OpenError::Migrate {
+        path: path.to_path_buf(),
+        version,
+        source,
+    };
+    // Off outside the transaction (the pragma is a no-op inside one), so a
+    // migration may rebuild a table others refer to; checked before commit.
+    conn.pragma_update(None, "foreign_keys", false)
+        .map_err(|e| fail(target, e))?;
+    let result = run_migrations(&mut conn, path, target);
+    let restored = conn.pragma_update(None, "foreign_keys", true);
+    result?;
+    restored.map_err(|e| fail(target, e))?;
+    Ok(conn)
+}
+
+fn run_migrations(conn: &mut Connection, path: &Path, target: u32) -> Result<(), OpenError> {
     let target = target.min(SCHEMA_VERSION);
     let fail = |version, source| OpenError::Migrate {
         path: path.to_path_buf(),
@@ -1126,7 +1231,7 @@ fn migrate(mut conn: Connection, path: &Path, target: u32) -> Result<Connection,
     }
     if current >= target {
         tx.rollback().map_err(|e| fail(target, e))?;
-        return Ok(conn);
+        return Ok(());
     }
     for (index, sql) in MIGRATIONS
         .iter()
@@ -1139,8 +1244,24 @@ fn migrate(mut conn: Connection, path: &Path, target: u32) -> Result<Connection,
         tx.pragma_update(None, "user_version", version)
             .map_err(|e| fail(version, e))?;
     }
+    let violations: i64 = tx
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
+        .map_err(|e| fail(target, e))?;
+    if violations > 0 {
+        return Err(fail(
+            target,
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                Some(format!(
+                    "迁移后有 {violations} 处外键引用不存在的记录（{violations} foreign key violations after migrating）"
+                )),
+            ),
+        ));
+    }
     tx.commit().map_err(|e| fail(target, e))?;
-    Ok(conn)
+    Ok(())
 }
 
 #[cfg(test)]

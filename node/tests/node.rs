@@ -1,6 +1,22 @@
 //! `kaohe node …` end to end: the command line in-process on a real data
-//! directory with the Baofeng 2022 rubric, and a real child process killed
-//! in the middle of an import.
+//! directory with the Baofeng 2022 rubric, a real child process killed in
+//! the middle of an import, and — from "the federation" down — a real hub:
+//! the `kaohe` binary (`kaohe hub serve`) as a child process, killed with
+//! SIGKILL and restarted while the node syncs and delivers.
+//!
+//! **How the hub binary is found.** An integration test of `kaohe-node`
+//! does not get the root package's binary built for it (`CARGO_BIN_EXE_*`
+//! exists only in the root package's own tests). [`kaohe_bin`] takes
+//! `target/<profile>/kaohe` beside this test binary when it is newer than
+//! every source the hub is built from (as right after `cargo nextest run
+//! --workspace` or `cargo build`, which build it), and otherwise runs
+//! `cargo build -p kaohe --bin kaohe` once per test process with the same
+//! cargo, target directory and profile — never a stale hub, and no rebuild
+//! when it is current (a `-p kaohe` build resolves features differently
+//! from `-p kaohe-node`, so building unconditionally would recompile the
+//! TLS stack on every run). Cargo releases the build lock before it runs
+//! tests, so this works under `cargo test` too; if another crate of the
+//! workspace does not compile, these tests fail saying so.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
@@ -193,7 +209,8 @@ fn init_template_import_set_evaluate_and_submit_through_the_command_line() {
     )
     .unwrap();
     node(&dir, &["pack", "list"]).unwrap();
-    // Until sync exists, the scope goes in through the store API.
+    // No hub here: the scope goes in through the store API (sync against
+    // a real hub is tested below).
     {
         let mut store = Store::open(&config.store_file).unwrap();
         assert!(store.active_pack(2022).unwrap().is_some());
@@ -474,10 +491,12 @@ fn a_node_killed_mid_import_leaves_nothing_half_written() {
     )
     .unwrap();
     assert_eq!(r.summary.added, UNITS);
-    assert!(
-        UNITS > PROGRESS_EVERY,
-        "the child must report progress inside the transaction"
-    );
+    const {
+        assert!(
+            UNITS > PROGRESS_EVERY,
+            "the child must report progress inside the transaction"
+        )
+    };
     let before = snapshot(&store);
     drop(store);
 
@@ -537,4 +556,1020 @@ fn a_node_killed_mid_import_leaves_nothing_half_written() {
     )
     .unwrap();
     assert_eq!(r.summary.changed, UNITS);
+}
+
+// ------------------------------------------------------------ the federation --
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Child;
+use std::sync::OnceLock;
+
+use kaohe_node::deliver::{self, ChunkReport, DeliverOptions, DeliveryLock, PassReport};
+use kaohe_node::outbox::{Entry, State};
+use kaohe_proto::PublicKey;
+
+/// The `kaohe` binary for `kaohe hub …` (see the module docs): the one in
+/// this test binary's target directory if it is newer than every source
+/// the hub is built from, else built now with cargo.
+fn kaohe_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        // target/<profile>/deps/node-<hash>
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test binary lives in target/<profile>/deps");
+        let bin = profile_dir.join(format!("kaohe{}", std::env::consts::EXE_SUFFIX));
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+        let newest = newest_source(&workspace);
+        if built.is_some_and(|b| b >= newest) {
+            return bin;
+        }
+        let target_dir = profile_dir.parent().expect("target directory");
+        let profile = profile_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("profile directory name");
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "kaohe",
+                "--bin",
+                "kaohe",
+                "--manifest-path",
+            ])
+            .arg(workspace.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(target_dir);
+        match profile {
+            "debug" => {}
+            "release" => {
+                cargo.arg("--release");
+            }
+            other => {
+                cargo.args(["--profile", other]);
+            }
+        }
+        eprintln!("building the hub binary for the federation tests: {cargo:?}");
+        let status = cargo.status().expect("run cargo to build the kaohe binary");
+        assert!(
+            status.success(),
+            "`cargo build -p kaohe --bin kaohe` failed: these tests need the real hub binary"
+        );
+        assert!(bin.is_file(), "no binary at {}", bin.display());
+        bin
+    })
+}
+
+/// The newest modification time of what `kaohe hub …` is built from: the
+/// manifests and lock file, and every file of `src/`, `hub/`, `proto/`
+/// and `rulepacks/` (tests and benches aside). `node/` is left out on
+/// purpose: the hub's behaviour does not depend on it, and editing the
+/// node must not rebuild the whole binary before every test run.
+fn newest_source(workspace: &Path) -> std::time::SystemTime {
+    fn walk(path: &Path, newest: &mut std::time::SystemTime) {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        if meta.is_dir() {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if matches!(name, "tests" | "benches" | "target") {
+                return;
+            }
+            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+                walk(&entry.path(), newest);
+            }
+        } else if let Ok(m) = meta.modified() {
+            *newest = (*newest).max(m);
+        }
+    }
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    for part in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "src",
+        "hub",
+        "proto",
+        "rulepacks",
+    ] {
+        walk(&workspace.join(part), &mut newest);
+    }
+    newest
+}
+
+fn authority_a() -> SigningKeyPair {
+    SigningKeyPair::from_seed(&[31; 32])
+}
+
+fn authority_b() -> SigningKeyPair {
+    SigningKeyPair::from_seed(&[32; 32])
+}
+
+/// The Baofeng 2022 rubric compiled as `version`, signed by `signers`,
+/// written to `dir`; returns the module path (signature beside it, `.sig`).
+fn baofeng_pack(dir: &Path, version: u32, signers: &[&SigningKeyPair]) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rulepacks/baofeng-2022/rubric.toml");
+    let src = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        src.contains("\nversion = 1\n"),
+        "the [pack] version line moved"
+    );
+    let src = src.replacen("\nversion = 1\n", &format!("\nversion = {version}\n"), 1);
+    let rubric = kaohe_rulepacks::rubric::compile("rubric.toml", &src)
+        .unwrap_or_else(|e| panic!("the Baofeng rubric v{version} does not compile: {e:?}"));
+    let module = kaohe_rulepacks::compile::compile(&rubric).expect("compile to wasm");
+    let envelope = kaohe_rulepacks::sign::sign_pack(&module, 1_700_000_000, signers).unwrap();
+    let wasm = dir.join(format!("baofeng-2022-v{version}-{}.wasm", signers.len()));
+    std::fs::write(&wasm, &module).unwrap();
+    let mut sig = wasm.clone().into_os_string();
+    sig.push(".sig");
+    std::fs::write(sig, envelope.to_protobuf()).unwrap();
+    wasm
+}
+
+/// A hub data directory and, while it serves, its `kaohe hub serve` child.
+struct HubProcess {
+    dir: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+    receipt_key: String,
+}
+
+/// How long a starting hub may take to print its address before the test
+/// gives up (a guard against a hung start, not a timing assertion).
+const HUB_START_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+impl HubProcess {
+    /// `kaohe hub init`, the authorities in `hub.toml` (threshold 1), and
+    /// the 2022 roster.
+    fn init(root: &Path, roster: &str) -> HubProcess {
+        let dir = root.join("hub");
+        let mut hub = HubProcess {
+            log: root.join("hub.log"),
+            dir,
+            child: None,
+            receipt_key: String::new(),
+        };
+        let out = hub.run(&["init"]);
+        hub.receipt_key = out
+            .lines()
+            .find(|l| l.contains("回执公钥"))
+            .and_then(|l| l.split('：').find(|w| w.starts_with("ed25519:")))
+            .unwrap_or_else(|| panic!("`kaohe hub init` printed no receipt key:\n{out}"))
+            .trim()
+            .to_string();
+        std::fs::write(
+            hub.dir.join("hub.toml"),
+            format!(
+                "[packs]\nauthorities = [\"{}\", \"{}\"]\nthreshold = 1\n",
+                authority_a().public(),
+                authority_b().public()
+            ),
+        )
+        .unwrap();
+        hub.import_roster(roster);
+        hub
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(kaohe_bin());
+        c.arg("hub")
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .args(["--operator", "县依法治县办测试员"])
+            .env_remove("KAOHE_LOG");
+        c
+    }
+
+    /// Runs `kaohe hub <args>`; it must succeed. Returns stdout.
+    fn run(&self, args: &[&str]) -> String {
+        let out = self.command().args(args).output().expect("run kaohe hub");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "kaohe hub {args:?} failed:\n{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    }
+
+    fn import_roster(&self, csv: &str) {
+        let file = self.dir.join("名册.csv");
+        std::fs::write(&file, csv).unwrap();
+        self.run(&["units", "import", file.to_str().unwrap(), "--year", "2022"]);
+    }
+
+    fn publish(&self, wasm: &Path) -> String {
+        self.run(&["pack", "publish", wasm.to_str().unwrap()])
+    }
+
+    /// Starts `kaohe hub serve` on a free loopback port and returns its
+    /// address once the hub printed it (it prints after binding).
+    fn start(&mut self) -> String {
+        assert!(self.child.is_none(), "the hub is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let mut child = self
+            .command()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn kaohe hub serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads the address, then keeps draining stdout so the hub never
+        // writes into a closed pipe.
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if !sent
+                    && let Some(addr) = line
+                        .split('：')
+                        .nth(1)
+                        .filter(|_| line.contains("监听地址"))
+                {
+                    let _ = tx.send(addr.trim().to_string());
+                    sent = true;
+                }
+            }
+        });
+        self.child = Some(child);
+        match rx.recv_timeout(HUB_START_LIMIT) {
+            Ok(addr) => addr,
+            Err(_) => panic!(
+                "the hub did not start:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            ),
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush, nothing handed over.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The hub database, read-only.
+    fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(
+            self.dir.join("hub.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap()
+    }
+
+    /// Accepted submissions: digest → (pack version, committed_at, leaf index).
+    fn submissions(&self) -> BTreeMap<Vec<u8>, (u32, i64, i64)> {
+        let conn = self.db();
+        let mut stmt = conn
+            .prepare("SELECT digest, pack_version, committed_at, leaf_index FROM submissions")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn integrity_ok(&self) {
+        let conn = self.db();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A hub with the Baofeng 2022 pack v1 (signed by both authorities) and a
+/// registered node that pins both authorities with threshold 2 and the
+/// hub's receipt key.
+struct Federation {
+    tmp: tempfile::TempDir,
+    hub: HubProcess,
+    node_dir: PathBuf,
+    units: Vec<String>,
+}
+
+fn roster(units: &[String], extra: &[&str]) -> String {
+    let mut csv = String::from("单位编号,单位名称,类别,上级单位,主管部门,考核主体\n");
+    for u in units
+        .iter()
+        .map(String::as_str)
+        .chain(extra.iter().copied())
+    {
+        csv.push_str(&format!("{u},单位{u},government_department,,,依法治县办\n"));
+    }
+    // A unit of another category: never in this node's scope.
+    csv.push_str("qiye01,宝丰县某国有企业,enterprise,,,依法治县办\n");
+    csv
+}
+
+fn federation(n: usize) -> Federation {
+    let tmp = tempfile::tempdir().unwrap();
+    let units: Vec<String> = (0..n).map(|i| format!("u{i:04}")).collect();
+    let hub = HubProcess::init(tmp.path(), &roster(&units, &[]));
+    let v1 = baofeng_pack(tmp.path(), 1, &[&authority_a(), &authority_b()]);
+    let out = hub.publish(&v1);
+    assert!(out.contains("已发布"), "{out}");
+    let node_dir = tmp.path().join("node");
+    node(
+        &node_dir,
+        &[
+            "init",
+            "--hub",
+            "http://127.0.0.1:1",
+            "--name",
+            "宝丰县依法治县办",
+            "--assessor",
+            "county_office",
+            "--authority-key",
+            &authority_a().public().to_string(),
+            "--authority-key",
+            &authority_b().public().to_string(),
+            "--threshold",
+            "2",
+            "--hub-receipt-key",
+            &hub.receipt_key,
+        ],
+    )
+    .unwrap();
+    let config = NodeConfig::load_from_dir(&node_dir).unwrap();
+    let key = SigningKeyPair::load(&config.key_file).unwrap();
+    hub.run(&[
+        "node",
+        "add",
+        "--name",
+        "宝丰县依法治县办节点",
+        "--assessor",
+        "county_office",
+        "--key",
+        &key.public().to_string(),
+        "--categories",
+        "government_department",
+        "--methods",
+        "satisfaction",
+        "--years",
+        "2022",
+    ]);
+    Federation {
+        tmp,
+        hub,
+        node_dir,
+        units,
+    }
+}
+
+impl Federation {
+    /// Starts the hub and points the node at it (the address changes on
+    /// every start: port 0).
+    fn start_hub(&mut self) {
+        let addr = self.hub.start();
+        let path = self.node_dir.join("node.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("address = ") {
+                    format!("address = \"http://{addr}\"")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        std::fs::write(&path, text.join("\n") + "\n").unwrap();
+    }
+
+    fn node(&self, args: &[&str]) -> anyhow::Result<()> {
+        node(&self.node_dir, args)
+    }
+
+    fn config(&self) -> NodeConfig {
+        NodeConfig::load_from_dir(&self.node_dir).unwrap()
+    }
+
+    fn store(&self) -> Store {
+        Store::open(&self.config().store_file).unwrap()
+    }
+
+    /// Satisfaction rates for `units` (`sat_rate` = `rate`), imported as an
+    /// official would, from a CSV.
+    fn import_rates(&self, units: &[String], rate: &str) {
+        let mut csv = String::from(
+            "单位编号,单位名称,轮次,法治建设满意率（%）\nunit_id,unit_name,round,sat_rate\n",
+        );
+        for u in units {
+            csv.push_str(&format!("{u},单位{u},年度,{rate}\n"));
+        }
+        let mut store = self.store();
+        import::import_bytes(
+            &mut store,
+            "满意度.csv",
+            csv.as_bytes(),
+            Format::Csv,
+            2022,
+            &actor("王科员"),
+            &Limits::default(),
+            &mut |_| {},
+        )
+        .expect("import the rates");
+    }
+
+    fn submit(&self, deliver: bool) {
+        let mut args = vec!["submit", "--year", "2022", "--operator", "王科员"];
+        if !deliver {
+            args.push("--no-deliver");
+        }
+        self.node(&args).expect("submit");
+    }
+
+    /// One delivery pass in-process, with an observer of each chunk.
+    fn deliver_pass(&self, observer: &mut dyn FnMut(&ChunkReport)) -> PassReport {
+        let config = self.config();
+        let hub_key: PublicKey = config.hub.receipt_key.expect("receipt key pinned");
+        let lock = DeliveryLock::acquire(&config.store_file).unwrap();
+        let mut store = self.store();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(deliver::deliver_pass(
+                &lock,
+                &mut store,
+                &config,
+                &hub_key,
+                &DeliverOptions::default(),
+                &jiff::Timestamp::now,
+                observer,
+            ))
+            .unwrap()
+    }
+
+    fn entries(&self) -> Vec<Entry> {
+        self.store().outbox(None).unwrap()
+    }
+
+    /// Every receipt the node holds verifies, is in the hub's database for
+    /// exactly that commit, and no digest is there twice; returns how many
+    /// the hub holds.
+    fn receipts_match_the_hub(&self) -> usize {
+        let hub_key = self.config().hub.receipt_key.unwrap();
+        let at_hub = self.hub.submissions();
+        for e in self.entries().iter().filter(|e| e.state == State::Accepted) {
+            let receipt = e.decoded_receipt().unwrap().unwrap();
+            kaohe_node::outbox::check_receipt(e, &receipt, &hub_key).unwrap();
+            let (version, committed_at, leaf) = at_hub
+                .get(e.digest.0.as_slice())
+                .unwrap_or_else(|| panic!("receipt #{} is not in the hub database", e.sequence));
+            assert_eq!(
+                (*version, *committed_at, *leaf),
+                (
+                    e.pack_version,
+                    receipt.leaf.commit_time,
+                    i64::try_from(receipt.leaf_index).unwrap()
+                ),
+                "#{}: the receipt names another commit than the stored one",
+                e.sequence
+            );
+        }
+        let conn = self.hub.db();
+        let (rows, distinct): (i64, i64) = conn
+            .query_row(
+                "SELECT count(*), count(DISTINCT digest) FROM submissions",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(rows, distinct);
+        usize::try_from(rows).unwrap()
+    }
+}
+
+fn states(entries: &[Entry]) -> BTreeMap<&'static str, usize> {
+    let mut m = BTreeMap::new();
+    for e in entries {
+        *m.entry(e.state.id()).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Sync (twice: nothing duplicated), submit while the hub is down (entries
+/// wait in `retry` with a stored retry time), deliver once it is up; a
+/// permanent rejection with the hub's reason; the same envelope again gets
+/// the same receipt; a node clock three hours off still syncs.
+#[test]
+fn the_node_syncs_waits_out_a_hub_that_is_down_and_delivers_when_it_is_up() {
+    let mut f = federation(6);
+    f.start_hub();
+    f.node(&["sync", "--operator", "王科员"]).unwrap();
+    f.node(&["sync", "--operator", "王科员"]).unwrap();
+    {
+        let store = f.store();
+        let scope = store.scope(2022).unwrap();
+        assert_eq!(
+            scope
+                .units
+                .iter()
+                .map(|u| u.unit_id.clone())
+                .collect::<Vec<_>>(),
+            f.units,
+            "the enterprise is outside the node's delegated categories"
+        );
+        assert_eq!(scope.methods, vec!["satisfaction".to_string()]);
+        let packs = store.packs().unwrap();
+        assert_eq!(packs.len(), 1, "synced twice, stored once: {packs:?}");
+        assert_eq!((packs[0].0.version, packs[0].1), (1, true));
+    }
+
+    // The hub goes down; the node keeps working offline.
+    f.hub.kill();
+    // u0005 gets no value yet (see the rejection below).
+    f.import_rates(&f.units[..5], "95.5");
+    let before_submit = jiff::Timestamp::now().as_second();
+    f.submit(true);
+    let entries = f.entries();
+    assert_eq!(entries.len(), 5);
+    for e in &entries {
+        assert_eq!((e.state, e.attempts), (State::Retry, 1), "#{}", e.sequence);
+        let retry_at = e.next_attempt_at.expect("a stored retry time");
+        assert!(retry_at > before_submit, "#{}: {retry_at}", e.sequence);
+        assert!(
+            e.last_error
+                .as_deref()
+                .unwrap()
+                .contains("无法连接汇总中心")
+        );
+    }
+    // `deliver` while it is still down: still waiting, nothing lost.
+    assert!(
+        f.node(&["deliver"]).is_err(),
+        "an unreachable hub is reported"
+    );
+    assert_eq!(states(&f.entries()), BTreeMap::from([("retry", 5)]));
+
+    // It comes back: everything is delivered, with receipts.
+    f.start_hub();
+    f.node(&["deliver"]).unwrap();
+    assert_eq!(states(&f.entries()), BTreeMap::from([("accepted", 5)]));
+    assert_eq!(f.receipts_match_the_hub(), 5);
+    f.node(&["status", "--all"]).unwrap();
+
+    // A permanent rejection: the county office took u0005 off the roster
+    // after the node's last sync; its result is refused with the hub's
+    // reason, and stays refused.
+    let mut kept = f.units.clone();
+    kept.retain(|u| u != "u0005");
+    f.hub.import_roster(&roster(&kept, &[]));
+    f.import_rates(&["u0005".to_string(), "u0001".to_string()], "88");
+    f.submit(true);
+    let entries = f.entries();
+    let refused: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.state == State::Rejected)
+        .collect();
+    assert_eq!(refused.len(), 1, "{:?}", states(&entries));
+    let r = refused[0];
+    assert_eq!(r.unit_id, "u0005");
+    assert_eq!(
+        r.rejection_code.as_deref(),
+        Some("REJECTION_CODE_OUT_OF_SCOPE")
+    );
+    let reason = r.last_error.as_deref().unwrap();
+    assert!(
+        reason.contains("u0005") && reason.contains("名册"),
+        "{reason}"
+    );
+    let u1: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.unit_id == "u0001" && e.state == State::Accepted)
+        .collect();
+    assert_eq!(u1.len(), 2, "u0001's newer value is accepted too");
+    f.node(&["deliver"]).unwrap();
+    assert_eq!(
+        f.store().outbox_entry(r.sequence).unwrap().unwrap().state,
+        State::Rejected
+    );
+    assert_eq!(f.receipts_match_the_hub(), 6);
+
+    // The same envelope again: the same receipt, and still one row.
+    let first = &entries[0];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = f.config();
+    let again = rt.block_on(async {
+        let mut client =
+            kaohe_proto::pb::submission_service_client::SubmissionServiceClient::connect(
+                config.hub.address.clone(),
+            )
+            .await
+            .unwrap();
+        client
+            .submit(kaohe_proto::pb::Envelope::from(first.envelope.clone()))
+            .await
+            .unwrap()
+            .into_inner()
+    });
+    let again = kaohe_proto::Receipt::try_from(again).unwrap();
+    assert_eq!(again, first.decoded_receipt().unwrap().unwrap());
+    assert_eq!(f.receipts_match_the_hub(), 6);
+
+    // A node clock three hours slow: the hub would refuse a call signed
+    // with it, but sync follows the hub's clock and succeeds.
+    let key = SigningKeyPair::load(&config.key_file).unwrap();
+    let skewed = || jiff::Timestamp::now().as_second() - 3 * 3600;
+    rt.block_on(async {
+        let mut raw = kaohe_proto::pb::unit_service_client::UnitServiceClient::connect(
+            config.hub.address.clone(),
+        )
+        .await
+        .unwrap();
+        let mut request = tonic::Request::new(kaohe_proto::pb::ListMyUnitsRequest { year: 2022 });
+        kaohe_proto::call_auth::sign_call(
+            &mut request,
+            &key,
+            kaohe_proto::call_auth::paths::LIST_MY_UNITS,
+            skewed(),
+        );
+        let refused = raw.list_my_units(request).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+
+        let hub = kaohe_node::client::connect(&config.hub, &Default::default())
+            .await
+            .unwrap();
+        let units = hub.list_my_units(&key, Some(2022), &skewed).await.unwrap();
+        assert_eq!(units.units.len(), 5);
+        let offset = hub.clock_offset().expect("the hub's time was learned");
+        assert!((3 * 3600 - 5..=3 * 3600 + 5).contains(&offset), "{offset}");
+    });
+    let mut store = f.store();
+    let runtime = kaohe_rulepacks::runtime::Runtime::new(Default::default()).unwrap();
+    let report = rt
+        .block_on(async {
+            let hub = kaohe_node::client::connect(&config.hub, &Default::default())
+                .await
+                .unwrap();
+            kaohe_node::sync::sync(
+                &mut store,
+                &config,
+                &key,
+                &runtime,
+                &hub,
+                &actor("王"),
+                &skewed,
+            )
+            .await
+        })
+        .unwrap();
+    assert_eq!(report.scopes, vec![(2022, 5, 1)], "u0005 left the scope");
+    assert_eq!(report.up_to_date.len(), 1);
+    f.hub.integrity_ok();
+    store.integrity_check().unwrap();
+    drop(f.tmp);
+}
+
+/// Set in the child process of the delivery kill test: the node directory.
+const DELIVERY_CHILD_ENV: &str = "KAOHE_NODE_TEST_KILLED_DELIVERY_DIR";
+const DELIVERY_MARKER: &str = "KAOHE-CHILD-FIRST-CHUNK-RECORDED";
+/// More than one hub chunk (the hub commits at most 512 envelopes at once).
+const MANY: usize = 600;
+
+/// The child's part: deliver, and stop forever once the first chunk is
+/// recorded (the parent kills it there).
+fn child_deliver(dir: &Path) {
+    let f = FederationNode {
+        node_dir: dir.to_path_buf(),
+    };
+    f.deliver_and_block();
+}
+
+struct FederationNode {
+    node_dir: PathBuf,
+}
+
+impl FederationNode {
+    fn deliver_and_block(&self) {
+        let config = NodeConfig::load_from_dir(&self.node_dir).unwrap();
+        let hub_key = config.hub.receipt_key.unwrap();
+        let lock = DeliveryLock::acquire(&config.store_file).unwrap();
+        let mut store = Store::open(&config.store_file).unwrap();
+        let mut observer = |_: &ChunkReport| {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{DELIVERY_MARKER}");
+            let _ = out.flush();
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+            std::process::exit(4);
+        };
+        let result = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(deliver::deliver_pass(
+                &lock,
+                &mut store,
+                &config,
+                &hub_key,
+                &DeliverOptions::default(),
+                &jiff::Timestamp::now,
+                &mut observer,
+            ));
+        println!("KAOHE-CHILD-FINISHED {result:?}");
+        std::process::exit(3);
+    }
+}
+
+/// RELIABILITY.md promises 1 and 2 under "crashes": the node is killed
+/// (SIGKILL) in the middle of a stream, then the hub is; after each, every
+/// receipt the node holds is in the hub's database for exactly that
+/// commit, nothing is there twice, and the rest is delivered.
+#[test]
+fn a_node_or_hub_killed_mid_stream_loses_nothing_and_accepts_nothing_twice() {
+    if let Ok(dir) = std::env::var(DELIVERY_CHILD_ENV) {
+        child_deliver(Path::new(&dir));
+        return;
+    }
+    let mut f = federation(MANY);
+    f.start_hub();
+    f.node(&["sync", "--operator", "王科员"]).unwrap();
+    f.import_rates(&f.units, "91");
+    f.submit(false);
+    assert_eq!(states(&f.entries()), BTreeMap::from([("to_send", MANY)]));
+
+    // 1. The node dies mid-stream.
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe)
+        .args([
+            "a_node_or_hub_killed_mid_stream_loses_nothing_and_accepts_nothing_twice",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(DELIVERY_CHILD_ENV, &f.node_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        let done = line.contains(DELIVERY_MARKER);
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        seen.last().is_some_and(|l| l.contains(DELIVERY_MARKER)),
+        "the child never recorded a chunk: {seen:?}"
+    );
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success());
+    let after_kill = states(&f.entries());
+    assert!(
+        after_kill.get("accepted").is_some_and(|n| *n > 0),
+        "{after_kill:?}"
+    );
+    assert!(
+        after_kill.get("sending").is_some_and(|n| *n > 0),
+        "the kill was not mid-stream: {after_kill:?}"
+    );
+    f.store().integrity_check().unwrap();
+    let held = f.receipts_match_the_hub();
+    assert!(held >= after_kill["accepted"]);
+
+    // The next delivery recovers the interrupted entries and sends them
+    // again; those the hub had committed come back with their receipts.
+    let report = f.deliver_pass(&mut |_| {});
+    assert_eq!(report.recovered, after_kill["sending"]);
+    assert!(report.call_error.is_none(), "{:?}", report.call_error);
+    assert_eq!(states(&f.entries()), BTreeMap::from([("accepted", MANY)]));
+    assert_eq!(f.receipts_match_the_hub(), MANY);
+    let recovered = f
+        .entries()
+        .into_iter()
+        .find(|e| e.attempts == 2)
+        .expect("an entry sent twice");
+    let history = f.store().transitions(recovered.sequence).unwrap();
+    assert!(history.iter().any(|t| t.3 == "interrupted"), "{history:?}");
+
+    // 2. New values for every unit; the hub dies mid-stream.
+    f.import_rates(&f.units, "93");
+    f.submit(false);
+    let mut killed_after = None;
+    let report = {
+        let hub = &mut f.hub;
+        let mut kill_on_first = |c: &ChunkReport| {
+            if killed_after.is_none() {
+                killed_after = Some(c.accepted.len());
+                hub.kill();
+            }
+        };
+        let config = NodeConfig::load_from_dir(&f.node_dir).unwrap();
+        let lock = DeliveryLock::acquire(&config.store_file).unwrap();
+        let mut store = Store::open(&config.store_file).unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(deliver::deliver_pass(
+                &lock,
+                &mut store,
+                &config,
+                &config.hub.receipt_key.unwrap(),
+                // A window of 100: when the first chunk is recorded the hub
+                // has been sent at most 100 envelopes, so the kill below is
+                // certainly mid-stream.
+                &DeliverOptions {
+                    window: 100,
+                    ..DeliverOptions::default()
+                },
+                &jiff::Timestamp::now,
+                &mut kill_on_first,
+            ))
+            .unwrap()
+    };
+    assert!(killed_after.is_some(), "no chunk arrived before the kill");
+    let failure = report.call_error.clone().unwrap_or_else(|| {
+        panic!("the stream broke, yet: {report:?} (killed after {killed_after:?})")
+    });
+    assert!(failure.transient, "{failure:?}");
+    assert!(report.accepted.len() <= 100, "{}", report.accepted.len());
+    assert!(report.failed.len() >= MANY - 100, "{}", report.failed.len());
+    let entries = f.entries();
+    for e in entries.iter().filter(|e| e.sequence > MANY as u64) {
+        assert!(
+            matches!(e.state, State::Accepted | State::Retry),
+            "#{} {:?}",
+            e.sequence,
+            e.state
+        );
+        if e.state == State::Retry {
+            assert!(e.next_attempt_at.is_some());
+        }
+    }
+    let held = f.receipts_match_the_hub();
+    assert!(held >= MANY + report.accepted.len());
+
+    // While it is down: nothing changes but the retry times.
+    let down = f.deliver_pass(&mut |_| {});
+    assert!(down.call_error.as_ref().is_some_and(|c| c.transient));
+    assert!(down.accepted.is_empty());
+
+    // Restarted: the rest is delivered; nothing is accepted twice.
+    f.start_hub();
+    let report = f.deliver_pass(&mut |_| {});
+    assert!(report.call_error.is_none(), "{:?}", report.call_error);
+    assert_eq!(
+        states(&f.entries()),
+        BTreeMap::from([("accepted", 2 * MANY)])
+    );
+    assert_eq!(f.receipts_match_the_hub(), 2 * MANY);
+    // The hub's current result of every unit is the newer one.
+    let conn = f.hub.db();
+    let current: BTreeSet<i64> = conn
+        .prepare("SELECT sequence FROM results WHERE is_current = 1")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(current.len(), MANY);
+    assert!(current.iter().all(|s| *s > MANY as i64));
+    f.hub.integrity_ok();
+    f.store().integrity_check().unwrap();
+}
+
+/// A corrected pack: v2 signed by one authority is refused (the node pins
+/// two, threshold 2) and v1 stays; v3 signed by both is activated, the
+/// results queued under v1 and not yet sent are superseded — never sent —
+/// and the next submit evaluates every unit again under v3: each unit ends
+/// accepted once under the current pack.
+#[test]
+fn a_corrected_pack_replaces_unsent_results_and_the_new_ones_are_accepted() {
+    let mut f = federation(4);
+    f.start_hub();
+    f.node(&["sync", "--operator", "王科员"]).unwrap();
+    f.import_rates(&f.units, "90");
+    f.submit(true);
+    assert_eq!(states(&f.entries()), BTreeMap::from([("accepted", 4)]));
+
+    // Two corrections queued while the hub is down.
+    f.hub.kill();
+    f.import_rates(&f.units[..2], "97");
+    f.submit(true);
+    let unsent: Vec<Entry> = f
+        .entries()
+        .into_iter()
+        .filter(|e| e.state == State::Retry)
+        .collect();
+    assert_eq!(unsent.len(), 2);
+
+    // The office publishes v2, signed by one authority only.
+    f.start_hub();
+    let dir = f.tmp.path().to_path_buf();
+    f.hub.publish(&baofeng_pack(&dir, 2, &[&authority_a()]));
+    let err = f.node(&["sync", "--operator", "王科员"]).unwrap_err();
+    assert!(format!("{err:#}").contains("未通过核验"), "{err:#}");
+    {
+        let store = f.store();
+        assert_eq!(
+            store.active_pack(2022).unwrap().unwrap().identity.version,
+            1
+        );
+        assert!(store.reevaluations(2022).unwrap().is_empty());
+        assert_eq!(
+            states(&store.outbox(None).unwrap())["retry"],
+            2,
+            "nothing superseded"
+        );
+    }
+
+    // v3, signed by both: activated; the unsent v1 results are replaced.
+    let out = f
+        .hub
+        .publish(&baofeng_pack(&dir, 3, &[&authority_a(), &authority_b()]));
+    assert!(out.contains("已发布"), "{out}");
+    f.node(&["sync", "--operator", "王科员"]).unwrap();
+    {
+        let store = f.store();
+        assert_eq!(
+            store.active_pack(2022).unwrap().unwrap().identity.version,
+            3
+        );
+        for e in &unsent {
+            let now = store.outbox_entry(e.sequence).unwrap().unwrap();
+            assert_eq!(now.state, State::Superseded, "#{}", e.sequence);
+            assert!(now.last_error.unwrap().contains("baofeng-2022 v3"));
+        }
+        let again: BTreeSet<String> = store
+            .reevaluations(2022)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.unit_id)
+            .collect();
+        assert_eq!(
+            again,
+            f.units.iter().cloned().collect(),
+            "every unit, under v3"
+        );
+    }
+    f.node(&["status"]).unwrap();
+
+    f.submit(true);
+    let entries = f.entries();
+    assert!(f.store().reevaluations(2022).unwrap().is_empty());
+    let mut accepted_v3: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in entries.iter().filter(|e| e.pack_version == 3) {
+        assert_eq!(e.state, State::Accepted, "#{}", e.sequence);
+        *accepted_v3.entry(e.unit_id.as_str()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        accepted_v3,
+        f.units.iter().map(|u| (u.as_str(), 1)).collect(),
+        "each unit accepted exactly once under the current pack"
+    );
+    // The superseded ones never reached the hub.
+    let at_hub = f.hub.submissions();
+    for e in &unsent {
+        assert!(
+            !at_hub.contains_key(e.digest.0.as_slice()),
+            "#{} was sent",
+            e.sequence
+        );
+    }
+    assert_eq!(f.receipts_match_the_hub(), 8);
+    let conn = f.hub.db();
+    let current: Vec<(String, u32)> = conn
+        .prepare("SELECT unit_id, pack_version FROM results WHERE is_current = 1 ORDER BY unit_id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        current,
+        f.units.iter().map(|u| (u.clone(), 3)).collect::<Vec<_>>()
+    );
+    f.hub.integrity_ok();
 }

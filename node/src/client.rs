@@ -1,0 +1,454 @@
+//! 汇总中心连接（the node's gRPC client of the hub）。
+//!
+//! One [`HubClient`] per command: a tonic channel to `hub.address` — TLS
+//! with the configured CA only (no system roots) for `https://`, plain
+//! HTTP/2 only to a loopback address (`config` refuses anything else) —
+//! with a connect timeout, and a deadline on **every** call
+//! ([`Timeouts`]; streams get an overall deadline enforced here).
+//!
+//! **Signed calls and the node's clock.** `ListMyUnits`, `GetReceipt` and
+//! `ListResults` are signed with a time ([`call_auth`]) that the hub
+//! accepts only within [`MAX_CALL_SKEW_SECONDS`] of its own clock. The
+//! node's clock must not matter, so the client learns the hub's time from
+//! every response it gets — the `kaohe-hub-time` metadata if the hub sends
+//! it, else the HTTP `date` header every HTTP/2 response carries — signs
+//! with `local clock + learned offset`, and when a signed call is refused
+//! as unauthenticated while the hub's time it reports is far from the time
+//! signed, signs again once with the hub's time. Nothing else the node
+//! sends depends on its clock: ordering is by sequence number, lateness by
+//! the hub's clock at commit.
+//!
+//! **Classification** ([`is_transient`]): `UNAVAILABLE`,
+//! `DEADLINE_EXCEEDED`, `RESOURCE_EXHAUSTED`, `ABORTED`, `CANCELLED`,
+//! `UNKNOWN` and `INTERNAL` (a broken connection surfaces as these) are
+//! worth retrying as they are; everything else needs a person
+//! (registration, scope, configuration).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kaohe_proto::call_auth::{self, HUB_TIME_METADATA_KEY, MAX_CALL_SKEW_SECONDS, paths};
+use kaohe_proto::model::{
+    FetchPackRequest, FetchedPack, ListMyUnitsRequest, ListMyUnitsResponse, ListPacksRequest,
+    ListPacksResponse, ListResultsRequest, ListResultsResponse, MAX_FETCH_PACK_MESSAGE_BYTES,
+};
+use kaohe_proto::pb::pack_service_client::PackServiceClient;
+use kaohe_proto::pb::result_service_client::ResultServiceClient;
+use kaohe_proto::pb::submission_service_client::SubmissionServiceClient;
+use kaohe_proto::pb::unit_service_client::UnitServiceClient;
+use kaohe_proto::{FieldError, SigningKeyPair, pb};
+use tonic::metadata::MetadataMap;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::{Code, Request, Status};
+
+use crate::config::HubConfig;
+
+/// Deadlines of the node's calls.
+#[derive(Debug, Clone)]
+pub struct Timeouts {
+    /// Establishing the connection (TCP + TLS + HTTP/2).
+    pub connect: Duration,
+    /// One unary call.
+    pub call: Duration,
+    /// One `SubmitStream` call, from the first envelope to the last chunk.
+    pub stream: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            call: Duration::from_secs(60),
+            stream: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Connecting failed (nothing was sent).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("汇总中心地址 {address} 无效（invalid hub address）：{source}")]
+    Address {
+        address: String,
+        source: tonic::transport::Error,
+    },
+    #[error("读取汇总中心 CA 证书 {path} 失败（cannot read the hub CA certificate）：{source}")]
+    CaCert {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("节点配置使用 https 但没有 ca_cert（https without a CA certificate）")]
+    NoCaCert,
+    #[error("TLS 设置无效（invalid TLS settings）：{0}")]
+    Tls(tonic::transport::Error),
+    #[error(
+        "无法连接汇总中心 {address}，已保存的内容不受影响，稍后重试（cannot reach the hub; nothing is lost, retry later）：{detail}"
+    )]
+    Unreachable { address: String, detail: String },
+}
+
+/// A call's answer did not pass the protocol checks.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("{}", describe(.0))]
+    Status(#[from] Status),
+    #[error("汇总中心的回答不合规（malformed answer from the hub）：{0}")]
+    Malformed(#[from] FieldError),
+}
+
+impl CallError {
+    /// Whether trying again later may succeed by itself.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            CallError::Status(s) => is_transient(s.code()),
+            CallError::Malformed(_) => false,
+        }
+    }
+}
+
+/// Whether a failed call is worth retrying unchanged (see the module docs).
+pub fn is_transient(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::ResourceExhausted
+            | Code::Aborted
+            | Code::Cancelled
+            | Code::Unknown
+            | Code::Internal
+    )
+}
+
+/// A status for an official: what kind of failure, then the hub's words.
+pub fn describe(status: &Status) -> String {
+    let kind = match status.code() {
+        Code::Unavailable => "汇总中心暂不可用（UNAVAILABLE）",
+        Code::DeadlineExceeded => "汇总中心未在时限内答复（DEADLINE_EXCEEDED）",
+        Code::ResourceExhausted => "汇总中心繁忙（RESOURCE_EXHAUSTED）",
+        Code::Unauthenticated => "汇总中心未能确认本节点身份（UNAUTHENTICATED）",
+        Code::PermissionDenied => "汇总中心拒绝（PERMISSION_DENIED）",
+        Code::InvalidArgument => "请求不合规（INVALID_ARGUMENT）",
+        Code::OutOfRange => "消息超过汇总中心的大小上限（OUT_OF_RANGE）",
+        Code::Unimplemented => "汇总中心尚未提供此项服务（UNIMPLEMENTED）",
+        Code::NotFound => "汇总中心没有所请求的内容（NOT_FOUND）",
+        Code::FailedPrecondition => "汇总中心不接受（FAILED_PRECONDITION）",
+        Code::Cancelled => "调用被取消（CANCELLED）",
+        _ => "与汇总中心通信出错",
+    };
+    let message = status.message().trim();
+    if message.is_empty() {
+        format!("{kind}（{:?}）", status.code())
+    } else {
+        format!("{kind}：{message}")
+    }
+}
+
+/// The hub's clock as a response states it: `kaohe-hub-time`, else the
+/// HTTP `date` header (whole seconds).
+pub fn hub_time(metadata: &MetadataMap) -> Option<i64> {
+    if let Some(t) = metadata
+        .get(HUB_TIME_METADATA_KEY)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<i64>().ok())
+    {
+        return Some(t);
+    }
+    let date = metadata.get("date")?.to_str().ok()?;
+    jiff::fmt::rfc2822::DateTimeParser::new()
+        .parse_timestamp(date)
+        .ok()
+        .map(|t| t.as_second())
+}
+
+/// A connection to the hub.
+#[derive(Debug)]
+pub struct HubClient {
+    channel: Channel,
+    address: String,
+    timeouts: Timeouts,
+    /// hub clock − node clock, seconds, from the latest response that
+    /// stated the hub's time. A std mutex: held only to read or write it.
+    offset: Mutex<Option<i64>>,
+}
+
+/// Connects to the configured hub (eagerly: an unreachable hub fails here).
+pub async fn connect(hub: &HubConfig, timeouts: &Timeouts) -> Result<HubClient, ConnectError> {
+    let mut endpoint =
+        Endpoint::from_shared(hub.address.clone()).map_err(|source| ConnectError::Address {
+            address: hub.address.clone(),
+            source,
+        })?;
+    endpoint = endpoint
+        .connect_timeout(timeouts.connect)
+        .timeout(timeouts.call)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20));
+    if hub.tls {
+        let ca = hub.ca_cert.as_ref().ok_or(ConnectError::NoCaCert)?;
+        let pem = std::fs::read(ca).map_err(|source| ConnectError::CaCert {
+            path: ca.display().to_string(),
+            source,
+        })?;
+        endpoint = endpoint
+            .tls_config(
+                ClientTlsConfig::new()
+                    .ca_certificate(Certificate::from_pem(pem))
+                    .domain_name(hub.host.clone()),
+            )
+            .map_err(ConnectError::Tls)?;
+    }
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| ConnectError::Unreachable {
+            address: hub.address.clone(),
+            detail: error_chain(&e),
+        })?;
+    Ok(HubClient {
+        channel,
+        address: hub.address.clone(),
+        timeouts: timeouts.clone(),
+        offset: Mutex::new(None),
+    })
+}
+
+/// An error with its sources, one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push('：');
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+impl HubClient {
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    pub fn timeouts(&self) -> &Timeouts {
+        &self.timeouts
+    }
+
+    pub(crate) fn submissions(&self) -> SubmissionServiceClient<Channel> {
+        SubmissionServiceClient::new(self.channel.clone())
+            .max_decoding_message_size(kaohe_proto::model::MAX_ENVELOPE_MESSAGE_BYTES * 4)
+    }
+
+    /// The learned hub − node clock offset, seconds (`None` before any
+    /// response stated the hub's time).
+    pub fn clock_offset(&self) -> Option<i64> {
+        *self
+            .offset
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Remembers the hub's time a response stated; returns it.
+    pub fn learn(&self, metadata: &MetadataMap, local_now: i64) -> Option<i64> {
+        let t = hub_time(metadata)?;
+        *self
+            .offset
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(t - local_now);
+        Some(t)
+    }
+
+    /// The time to sign a call with: the node's clock corrected by the
+    /// learned offset.
+    pub fn hub_now(&self, local_now: i64) -> i64 {
+        local_now.saturating_add(self.clock_offset().unwrap_or(0))
+    }
+
+    fn unary<T>(&self, message: T) -> Request<T> {
+        let mut r = Request::new(message);
+        r.set_timeout(self.timeouts.call);
+        r
+    }
+
+    /// `ListPacks`.
+    pub async fn list_packs(
+        &self,
+        year: Option<u16>,
+        now: &dyn Fn() -> i64,
+    ) -> Result<ListPacksResponse, CallError> {
+        let mut client = PackServiceClient::new(self.channel.clone());
+        let result = client
+            .list_packs(self.unary(pb::ListPacksRequest::from(ListPacksRequest { year })))
+            .await;
+        let response = self.settle(result, now())?;
+        Ok(ListPacksResponse::try_from(response)?)
+    }
+
+    /// `FetchPack` (the module may be up to 16 MiB).
+    pub async fn fetch_pack(
+        &self,
+        request: FetchPackRequest,
+        now: &dyn Fn() -> i64,
+    ) -> Result<FetchedPack, CallError> {
+        let mut client = PackServiceClient::new(self.channel.clone())
+            .max_decoding_message_size(MAX_FETCH_PACK_MESSAGE_BYTES);
+        let result = client
+            .fetch_pack(self.unary(pb::FetchPackRequest::from(request)))
+            .await;
+        let response = self.settle(result, now())?;
+        Ok(FetchedPack::try_from(response)?)
+    }
+
+    /// `ListMyUnits`, signed.
+    pub async fn list_my_units(
+        &self,
+        key: &SigningKeyPair,
+        year: Option<u16>,
+        now: &dyn Fn() -> i64,
+    ) -> Result<ListMyUnitsResponse, CallError> {
+        let message = pb::ListMyUnitsRequest::from(ListMyUnitsRequest { year });
+        let mut retried = false;
+        loop {
+            let signed_at = self.hub_now(now());
+            let mut request = self.unary(message);
+            call_auth::sign_call(&mut request, key, paths::LIST_MY_UNITS, signed_at);
+            let result = UnitServiceClient::new(self.channel.clone())
+                .list_my_units(request)
+                .await;
+            match self.settle_signed(result, now(), signed_at, &mut retried) {
+                Signed::Done(r) => return Ok(ListMyUnitsResponse::try_from(r?)?),
+                Signed::Again => continue,
+            }
+        }
+    }
+
+    /// `ListResults`, signed.
+    pub async fn list_results(
+        &self,
+        key: &SigningKeyPair,
+        request: ListResultsRequest,
+        now: &dyn Fn() -> i64,
+    ) -> Result<ListResultsResponse, CallError> {
+        let message = pb::ListResultsRequest::from(request);
+        let mut retried = false;
+        loop {
+            let signed_at = self.hub_now(now());
+            let mut request = self.unary(message);
+            call_auth::sign_call(&mut request, key, paths::LIST_RESULTS, signed_at);
+            let result = ResultServiceClient::new(self.channel.clone())
+                .list_results(request)
+                .await;
+            match self.settle_signed(result, now(), signed_at, &mut retried) {
+                Signed::Done(r) => return Ok(ListResultsResponse::try_from(r?)?),
+                Signed::Again => continue,
+            }
+        }
+    }
+
+    /// Learns the hub's time from an answer; the message or the status.
+    pub(crate) fn settle<T>(
+        &self,
+        result: Result<tonic::Response<T>, Status>,
+        local_now: i64,
+    ) -> Result<T, CallError> {
+        match result {
+            Ok(response) => {
+                self.learn(response.metadata(), local_now);
+                Ok(response.into_inner())
+            }
+            Err(status) => {
+                self.learn(status.metadata(), local_now);
+                Err(CallError::Status(status))
+            }
+        }
+    }
+
+    /// Like [`HubClient::settle`]; asks to sign again (once) when the hub
+    /// refused the signature and its clock is far from the time signed.
+    fn settle_signed<T>(
+        &self,
+        result: Result<tonic::Response<T>, Status>,
+        local_now: i64,
+        signed_at: i64,
+        retried: &mut bool,
+    ) -> Signed<T> {
+        match result {
+            Ok(response) => {
+                self.learn(response.metadata(), local_now);
+                Signed::Done(Ok(response.into_inner()))
+            }
+            Err(status) => {
+                let hub = self.learn(status.metadata(), local_now);
+                let skewed = hub.is_some_and(|t| {
+                    t.abs_diff(signed_at) > (MAX_CALL_SKEW_SECONDS / 2).unsigned_abs()
+                });
+                if status.code() == Code::Unauthenticated && skewed && !*retried {
+                    *retried = true;
+                    tracing::info!(
+                        "节点时钟与汇总中心相差约 {} 秒，按汇总中心时间重新签名（signing again with the hub's time）",
+                        self.clock_offset().unwrap_or(0)
+                    );
+                    return Signed::Again;
+                }
+                Signed::Done(Err(CallError::Status(status)))
+            }
+        }
+    }
+}
+
+enum Signed<T> {
+    Done(Result<T, CallError>),
+    Again,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hub_time_comes_from_its_metadata_or_the_http_date() {
+        let mut m = MetadataMap::new();
+        assert_eq!(hub_time(&m), None);
+        m.insert("date", "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap());
+        assert_eq!(hub_time(&m), Some(784_111_777));
+        m.insert(HUB_TIME_METADATA_KEY, "1700000000".parse().unwrap());
+        assert_eq!(
+            hub_time(&m),
+            Some(1_700_000_000),
+            "the hub's own clock first"
+        );
+        let mut junk = MetadataMap::new();
+        junk.insert("date", "yesterday".parse().unwrap());
+        assert_eq!(hub_time(&junk), None);
+    }
+
+    #[test]
+    fn transient_codes_are_the_ones_worth_retrying_unchanged() {
+        for code in [
+            Code::Unavailable,
+            Code::DeadlineExceeded,
+            Code::ResourceExhausted,
+        ] {
+            assert!(is_transient(code), "{code:?}");
+        }
+        for code in [
+            Code::Unauthenticated,
+            Code::PermissionDenied,
+            Code::InvalidArgument,
+            Code::OutOfRange,
+            Code::Unimplemented,
+            Code::FailedPrecondition,
+        ] {
+            assert!(!is_transient(code), "{code:?}");
+        }
+        let text = describe(&Status::unavailable("正在关闭"));
+        assert!(
+            text.contains("UNAVAILABLE") && text.contains("正在关闭"),
+            "{text}"
+        );
+    }
+}
