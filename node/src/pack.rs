@@ -135,31 +135,12 @@ pub fn install(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{self, CONFIG_FILE};
-    use crate::testutil::{TEST_RUBRIC, actor};
+    use crate::testutil::{config_pinning as config, test_module as module};
+
+    use crate::testutil::actor;
     use kaohe_proto::SigningKeyPair;
-    use kaohe_rulepacks::manifest::Assessor;
+
     use kaohe_rulepacks::runtime::RuntimeConfig;
-
-    fn config(dir: &std::path::Path, keys: &[&SigningKeyPair], threshold: usize) -> NodeConfig {
-        let keys: Vec<String> = keys.iter().map(|k| k.public().to_string()).collect();
-        let text = config::render(
-            "n",
-            Assessor::CountyOffice,
-            "http://127.0.0.1:1",
-            None,
-            None,
-            &keys,
-            threshold,
-        );
-        NodeConfig::parse(&text, &dir.join(CONFIG_FILE)).unwrap()
-    }
-
-    fn module(version: u32) -> Vec<u8> {
-        let src = TEST_RUBRIC.replace("version = 1", &format!("version = {version}"));
-        let rubric = kaohe_rulepacks::rubric::compile("t.toml", &src).unwrap();
-        kaohe_rulepacks::compile::compile(&rubric).unwrap()
-    }
 
     #[test]
     fn only_a_pack_signed_by_enough_pinned_authorities_is_activated() {

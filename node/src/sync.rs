@@ -246,37 +246,18 @@ pub fn activate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{self, CONFIG_FILE};
+    use crate::testutil::{config_pinning as config, test_module as module};
+
     use crate::outbox::{Outcome, State};
     use crate::store::{EvidenceWrite, SourceKind};
-    use crate::testutil::{TEST_RUBRIC, actor, sample_scope};
+    use crate::testutil::{actor, sample_scope};
     use kaohe_proto::{Envelope, SigningKeyPair};
-    use kaohe_rulepacks::manifest::{Assessor, Round};
+    use kaohe_rulepacks::manifest::Round;
     use kaohe_rulepacks::runtime::RuntimeConfig;
     use kaohe_rulepacks::sign;
 
     fn authority(seed: u8) -> SigningKeyPair {
         SigningKeyPair::from_seed(&[seed; 32])
-    }
-
-    fn config(dir: &std::path::Path, keys: &[&SigningKeyPair], threshold: usize) -> NodeConfig {
-        let keys: Vec<String> = keys.iter().map(|k| k.public().to_string()).collect();
-        let text = config::render(
-            "n",
-            Assessor::CountyOffice,
-            "http://127.0.0.1:1",
-            None,
-            None,
-            &keys,
-            threshold,
-        );
-        NodeConfig::parse(&text, &dir.join(CONFIG_FILE)).unwrap()
-    }
-
-    fn module(version: u32) -> Vec<u8> {
-        let src = TEST_RUBRIC.replace("version = 1", &format!("version = {version}"));
-        let rubric = kaohe_rulepacks::rubric::compile("t.toml", &src).unwrap();
-        kaohe_rulepacks::compile::compile(&rubric).unwrap()
     }
 
     fn fetched(module: Vec<u8>, signature: Envelope) -> FetchedPack {

@@ -274,6 +274,32 @@ copy_list = ["县纪委监委"]
 "#;
 
 /// The compiled test rubric's manifest.
+/// A node config pinning `keys` as pack authorities with `threshold`.
+pub fn config_pinning(
+    dir: &std::path::Path,
+    keys: &[&kaohe_proto::SigningKeyPair],
+    threshold: usize,
+) -> crate::config::NodeConfig {
+    let keys: Vec<String> = keys.iter().map(|k| k.public().to_string()).collect();
+    let text = crate::config::render(
+        "n",
+        kaohe_rulepacks::manifest::Assessor::CountyOffice,
+        "http://127.0.0.1:1",
+        None,
+        None,
+        &keys,
+        threshold,
+    );
+    crate::config::NodeConfig::parse(&text, &dir.join(crate::config::CONFIG_FILE)).unwrap()
+}
+
+/// [`TEST_RUBRIC`] at `version`, compiled to a pack module.
+pub fn test_module(version: u32) -> Vec<u8> {
+    let src = TEST_RUBRIC.replace("version = 1", &format!("version = {version}"));
+    let rubric = kaohe_rulepacks::rubric::compile("t.toml", &src).unwrap();
+    kaohe_rulepacks::compile::compile(&rubric).unwrap()
+}
+
 pub fn test_manifest() -> Manifest {
     match kaohe_rulepacks::rubric::compile("test-rubric.toml", TEST_RUBRIC) {
         Ok(r) => r.manifest,
