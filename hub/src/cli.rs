@@ -19,12 +19,12 @@ use crate::config;
 use crate::db;
 use crate::progress;
 use crate::publish;
-use crate::registry::packs;
-use crate::server::{self, Hub, ServeOptions, TlsFiles};
 use crate::registry::calendar_years::{self, Replaced};
 use crate::registry::nodes::{self, AssessorKind, NewNode, NodeState};
+use crate::registry::packs;
 use crate::registry::scope::Scope;
 use crate::registry::{import, units};
+use crate::server::{self, Hub, ServeOptions, TlsFiles};
 use crate::table;
 
 /// 汇总中心（hub）：登记考核对象和节点、发布规则包、接收上报、查看进度、管理工作日日历。
@@ -251,11 +251,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         Command::Pack(PackCommand::Publish { module, sig }) => {
             let actor = actor()?;
-            let sig = sig.unwrap_or_else(|| {
-                kaohe_rulepacks::sign::command::default_sig_path(&module)
-            });
+            let sig =
+                sig.unwrap_or_else(|| kaohe_rulepacks::sign::command::default_sig_path(&module));
             let policy = config::HubConfig::load(dir)?.trust_policy(dir)?;
-            let module_bytes = read_capped(&module, kaohe_proto::model::MAX_PACK_MODULE_BYTES as u64)?;
+            let module_bytes =
+                read_capped(&module, kaohe_proto::model::MAX_PACK_MODULE_BYTES as u64)?;
             let sig_bytes = read_capped(&sig, 1024 * 1024)?;
             let mut conn = open(dir)?;
             let runtime = kaohe_rulepacks::runtime::Runtime::new(Default::default())
@@ -285,7 +285,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 }
                 packs::PublishOutcome::AlreadyPublished { is_current } => println!(
                     "规则包 {id} 已发布过，未作改动{}（already published）",
-                    if is_current { "（当前版本）" } else { "（非当前版本）" }
+                    if is_current {
+                        "（当前版本）"
+                    } else {
+                        "（非当前版本）"
+                    }
                 ),
             }
         }
@@ -298,7 +302,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         p.identity.id.clone(),
                         p.identity.year.to_string(),
                         p.identity.version.to_string(),
-                        if p.is_current { "当前".into() } else { "已取代".into() },
+                        if p.is_current {
+                            "当前".into()
+                        } else {
+                            "已取代".into()
+                        },
                         hex::encode(&p.identity.module_sha256[..8]),
                         p.module_len.to_string(),
                         beijing(p.published_at),
@@ -309,7 +317,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             print!(
                 "{}",
                 table::render(
-                    &["规则包", "年度", "版本", "状态", "SHA-256（前 8 字节）", "字节", "发布时间（北京）", "发布人"],
+                    &[
+                        "规则包",
+                        "年度",
+                        "版本",
+                        "状态",
+                        "SHA-256（前 8 字节）",
+                        "字节",
+                        "发布时间（北京）",
+                        "发布人"
+                    ],
                     &rows
                 )
             );
@@ -496,7 +513,9 @@ fn serve_command(dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("监听 {}（bind）", args.listen))?;
-        let addr = listener.local_addr().context("读取监听地址（local address）")?;
+        let addr = listener
+            .local_addr()
+            .context("读取监听地址（local address）")?;
         let file = server::write_addr_file(dir, addr)?;
         {
             use std::io::Write as _;
@@ -563,7 +582,12 @@ fn show_progress(conn: &Connection, year: i32) -> anyhow::Result<()> {
                         p.rejected_total(),
                         p.rejected
                             .iter()
-                            .map(|r| format!("{}×{}（最近：{}）", r.code.trim_start_matches("REJECTION_CODE_"), r.count, r.latest_message))
+                            .map(|r| format!(
+                                "{}×{}（最近：{}）",
+                                r.code.trim_start_matches("REJECTION_CODE_"),
+                                r.count,
+                                r.latest_message
+                            ))
                             .collect::<Vec<_>>()
                             .join("；")
                     )
@@ -575,13 +599,22 @@ fn show_progress(conn: &Connection, year: i32) -> anyhow::Result<()> {
     print!(
         "{}",
         table::render(
-            &["节点", "所用规则包", "最后联系（北京）", "已报/应报单位", "逾期", "被拒（原因）"],
+            &[
+                "节点",
+                "所用规则包",
+                "最后联系（北京）",
+                "已报/应报单位",
+                "逾期",
+                "被拒（原因）"
+            ],
             &rows
         )
     );
     let unknown = progress::unidentified_refusals(conn)?;
     if unknown > 0 {
-        println!("另有 {unknown} 份上报来自未登记或无法识别的来源，已拒收（refused from unidentified senders）");
+        println!(
+            "另有 {unknown} 份上报来自未登记或无法识别的来源，已拒收（refused from unidentified senders）"
+        );
     }
     Ok(())
 }
@@ -595,7 +628,10 @@ fn read_capped(path: &Path, cap: u64) -> anyhow::Result<Vec<u8>> {
         .read_to_end(&mut bytes)
         .with_context(|| format!("读取文件 {}（read file）", path.display()))?;
     if bytes.len() as u64 > cap {
-        bail!("文件 {} 超过 {cap} 字节上限（file too large）", path.display());
+        bail!(
+            "文件 {} 超过 {cap} 字节上限（file too large）",
+            path.display()
+        );
     }
     Ok(bytes)
 }

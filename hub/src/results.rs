@@ -28,7 +28,7 @@ use crate::consolidate::{
 };
 use crate::export::model::{
     self as m, CategoryTable, IndicatorLine, LateUnit, OutcomeKind, OutcomeRow, Report, Row,
-    UnitBreakdown, Unassessed,
+    Unassessed, UnitBreakdown,
 };
 use crate::outcome::{self, NoticeKind, Outcomes, PastResult, YearResults};
 use crate::registry::StoreError;
@@ -102,7 +102,11 @@ impl YearData {
 }
 
 /// Reads the year's inputs; see the module docs.
-pub fn load_year(conn: &Connection, runtime: &Runtime, year: i32) -> Result<YearData, ResultsError> {
+pub fn load_year(
+    conn: &Connection,
+    runtime: &Runtime,
+    year: i32,
+) -> Result<YearData, ResultsError> {
     let roster = units::load_roster(conn, year)?;
     if roster.is_empty() {
         return Err(ResultsError::NoRoster { year });
@@ -114,10 +118,16 @@ pub fn load_year(conn: &Connection, runtime: &Runtime, year: i32) -> Result<Year
     let pack_id = match pack_ids.as_slice() {
         [] => return Err(ResultsError::NoPack { year }),
         [one] => one.clone(),
-        _ => return Err(ResultsError::SeveralPacks { year, ids: pack_ids }),
+        _ => {
+            return Err(ResultsError::SeveralPacks {
+                year,
+                ids: pack_ids,
+            });
+        }
     };
     let year16 = u16::try_from(year).map_err(|_| ResultsError::NoPack { year })?;
-    let stored = packs::current_pack(conn, &pack_id, year16)?.ok_or(ResultsError::NoPack { year })?;
+    let stored =
+        packs::current_pack(conn, &pack_id, year16)?.ok_or(ResultsError::NoPack { year })?;
     let active = crate::ingest::ActivePack::load(runtime, &stored.identity, &stored.module)
         .map_err(ResultsError::Pack)?;
     let results = load_results(conn, year, &pack_id)?;
@@ -135,7 +145,11 @@ pub fn load_year(conn: &Connection, runtime: &Runtime, year: i32) -> Result<Year
 }
 
 /// The current accepted per-method results of `year` under `pack_id`.
-pub fn load_results(conn: &Connection, year: i32, pack_id: &str) -> Result<Vec<AcceptedResult>, ResultsError> {
+pub fn load_results(
+    conn: &Connection,
+    year: i32,
+    pack_id: &str,
+) -> Result<Vec<AcceptedResult>, ResultsError> {
     let mut out: BTreeMap<(i64, String), AcceptedResult> = BTreeMap::new();
     let mut stmt = conn.prepare(
         "SELECT r.submission_id, r.method_id, r.node_id, r.unit_id, r.round, r.late, s.committed_at
@@ -179,7 +193,12 @@ pub fn load_results(conn: &Connection, year: i32, pack_id: &str) -> Result<Vec<A
          WHERE r.year = ?1 AND r.pack_id = ?2 AND r.is_current = 1",
     )?;
     let rows = scores.query_map(params![year, pack_id], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
     })?;
     for row in rows {
         let (sid, method, id, score) = row?;
@@ -194,7 +213,12 @@ pub fn load_results(conn: &Connection, year: i32, pack_id: &str) -> Result<Vec<A
          WHERE r.year = ?1 AND r.pack_id = ?2 AND r.is_current = 1",
     )?;
     let rows = clauses.query_map(params![year, pack_id], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
     })?;
     for row in rows {
         let (sid, method, id, amount) = row?;
@@ -232,7 +256,11 @@ pub fn load_decisions(conn: &Connection, year: i32) -> Result<Decisions, Results
             ("excusal", _) => {
                 excusals.insert(unit_id, reason);
             }
-            _ => return Err(ResultsError::Corrupt(format!("决定记录 {unit_id} {kind} 无效"))),
+            _ => {
+                return Err(ResultsError::Corrupt(format!(
+                    "决定记录 {unit_id} {kind} 无效"
+                )));
+            }
         }
     }
     decisions.excusals = excusals
@@ -254,18 +282,29 @@ pub fn load_history(conn: &Connection, before: i32) -> Result<Vec<YearResults>, 
         "SELECT year, unit_id, total, grade FROM history_results WHERE year < ?1 ORDER BY year, unit_id",
     )?;
     let rows = stmt.query_map([before], |r| {
-        Ok((r.get::<_, i32>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?))
+        Ok((
+            r.get::<_, i32>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, String>(3)?,
+        ))
     })?;
     for row in rows {
         let (year, unit, total, grade) = row?;
         years
             .entry(year)
-            .or_insert_with(|| YearResults { year, units: BTreeMap::new() })
+            .or_insert_with(|| YearResults {
+                year,
+                units: BTreeMap::new(),
+            })
             .units
             .insert(unit, PastResult { total, grade });
     }
-    let mut stmt = conn.prepare("SELECT year, results FROM approvals WHERE year < ?1 ORDER BY year")?;
-    let rows = stmt.query_map([before], |r| Ok((r.get::<_, i32>(0)?, r.get::<_, String>(1)?)))?;
+    let mut stmt =
+        conn.prepare("SELECT year, results FROM approvals WHERE year < ?1 ORDER BY year")?;
+    let rows = stmt.query_map([before], |r| {
+        Ok((r.get::<_, i32>(0)?, r.get::<_, String>(1)?))
+    })?;
     for row in rows {
         let (year, json) = row?;
         let approved: YearResults = serde_json::from_str(&json)
@@ -288,7 +327,12 @@ pub struct NoticeMeta {
 }
 
 /// Maps a consolidation and its outcomes onto the export model. Pure.
-pub fn to_report(c: &Consolidation, o: &Outcomes, manifest: &Manifest, meta: &NoticeMeta) -> Report {
+pub fn to_report(
+    c: &Consolidation,
+    o: &Outcomes,
+    manifest: &Manifest,
+    meta: &NoticeMeta,
+) -> Report {
     let grade_name = |id: &str| {
         manifest
             .composition
@@ -310,7 +354,9 @@ pub fn to_report(c: &Consolidation, o: &Outcomes, manifest: &Manifest, meta: &No
                     unit_name: e.name.clone(),
                     total: e.total,
                     grade_name: grade_name(&e.grade),
-                    late: c.unit(&e.unit_id).is_some_and(|u| !u.late_reports.is_empty()),
+                    late: c
+                        .unit(&e.unit_id)
+                        .is_some_and(|u| !u.late_reports.is_empty()),
                 })
                 .collect()
         } else {
@@ -329,7 +375,11 @@ pub fn to_report(c: &Consolidation, o: &Outcomes, manifest: &Manifest, meta: &No
                     })
                 })
                 .collect();
-            rows.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.unit_id.cmp(&b.unit_id)));
+            rows.sort_by(|a, b| {
+                b.total
+                    .cmp(&a.total)
+                    .then_with(|| a.unit_id.cmp(&b.unit_id))
+            });
             rows
         };
         if rows.is_empty() {
@@ -406,7 +456,11 @@ pub fn to_report(c: &Consolidation, o: &Outcomes, manifest: &Manifest, meta: &No
             Assessment::NotAssessed { gaps } => unassessed.push(Unassessed {
                 unit_id: u.unit_id.clone(),
                 unit_name: u.name.clone(),
-                missing: gaps.iter().map(|g| g.message.clone()).collect::<Vec<_>>().join("；"),
+                missing: gaps
+                    .iter()
+                    .map(|g| g.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("；"),
             }),
             Assessment::Excused { .. } => {}
         }
@@ -416,11 +470,13 @@ pub fn to_report(c: &Consolidation, o: &Outcomes, manifest: &Manifest, meta: &No
         let at = Timestamp::from_second(l.received_at)
             .map(beijing_day)
             .unwrap_or_else(|_| l.received_at.to_string());
-        let entry = late_units.entry(l.unit_id.clone()).or_insert_with(|| LateUnit {
-            unit_id: l.unit_id.clone(),
-            unit_name: l.unit_name.clone(),
-            detail: String::new(),
-        });
+        let entry = late_units
+            .entry(l.unit_id.clone())
+            .or_insert_with(|| LateUnit {
+                unit_id: l.unit_id.clone(),
+                unit_name: l.unit_name.clone(),
+                detail: String::new(),
+            });
         if !entry.detail.is_empty() {
             entry.detail.push('；');
         }

@@ -17,6 +17,7 @@
 //!   the end of the stream); `GetReceipt` (signed call, own digests only).
 //! - `PackService`: `ListPacks`, `FetchPack` from the packs table.
 //! - `UnitService`: `ListMyUnits` for the calling node.
+//! - `ResultService`: `ListResults` and `FileObjection` ([`results`]).
 //!
 //! **Identifying the caller** of `ListMyUnits` and `GetReceipt`: a signed
 //! call ([`kaohe_proto::call_auth`]) — the node's key id, its clock and an
@@ -54,6 +55,7 @@ use kaohe_proto::model::{
     MAX_FETCH_PACK_MESSAGE_BYTES, ReceiptChunk, SubmitOutcome,
 };
 use kaohe_proto::pb::pack_service_server::{PackService, PackServiceServer};
+use kaohe_proto::pb::result_service_server::ResultServiceServer;
 use kaohe_proto::pb::submission_service_server::{SubmissionService, SubmissionServiceServer};
 use kaohe_proto::pb::unit_service_server::{UnitService, UnitServiceServer};
 use kaohe_proto::{Envelope, pb};
@@ -73,6 +75,9 @@ use crate::ingest::{Candidate, Committer, NodeDirectory, PeerIdentity};
 use crate::registry::nodes::{self, NodeRecord, NodeState};
 use crate::registry::packs;
 use crate::registry::units;
+
+mod results;
+pub use results::FILE_OBJECTION_PATH;
 
 /// Client certificates name their node as `<key id>.node.kaohe`.
 pub const NODE_CERT_DOMAIN: &str = "node.kaohe";
@@ -213,6 +218,12 @@ struct Shared {
     nodes: Arc<RwLock<Arc<NodeDirectory>>>,
     /// A second connection for reads (WAL: never blocks the writer).
     reader: Arc<Mutex<Connection>>,
+    /// A connection for workflow writes (objections), outside the
+    /// submission writer; SQLite serialises it with the writer.
+    workflow: Arc<Mutex<Connection>>,
+    /// The pack runtime (shares the writer's engine and module cache), for
+    /// consolidating a year on `ListResults` and `FileObjection`.
+    runtime: Runtime,
     clock: Clock,
     limits: Limits,
     mtls: bool,
@@ -226,8 +237,9 @@ impl Hub {
         let conn = db::open_existing(&options.data_dir)?;
         let reader = db::open_existing(&options.data_dir)?;
         let key = config::load_receipt_key(&options.data_dir)?;
+        let workflow = db::open_existing(&options.data_dir)?;
         let runtime = Runtime::new(options.runtime.clone())?;
-        let mut committer = Committer::new(conn, runtime, key, options.clock.clone())?;
+        let mut committer = Committer::new(conn, runtime.clone(), key, options.clock.clone())?;
         let nodes = Arc::new(RwLock::new(committer.nodes()));
         let (jobs, rx) = mpsc::channel(options.limits.queue.max(1));
         let published = Arc::clone(&nodes);
@@ -259,6 +271,8 @@ impl Hub {
                 jobs,
                 nodes,
                 reader: Arc::new(Mutex::new(reader)),
+                workflow: Arc::new(Mutex::new(workflow)),
+                runtime,
                 clock: options.clock,
                 limits: options.limits,
                 mtls,
@@ -311,6 +325,7 @@ impl Hub {
                     .max_encoding_message_size(MAX_FETCH_PACK_MESSAGE_BYTES),
             )
             .add_service(UnitServiceServer::new(shared.clone()))
+            .add_service(ResultServiceServer::new(shared.clone()))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
             .await;
         drop(shared);

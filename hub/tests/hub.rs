@@ -286,9 +286,17 @@ impl Running {
         for w in words {
             assert!(r.message.contains(w), "message lacks {w:?}: {}", r.message);
         }
-        assert_eq!(self.dump(), before, "a refused submission changed stored data");
+        assert_eq!(
+            self.dump(),
+            before,
+            "a refused submission changed stored data"
+        );
         let audit = self.rejections();
-        assert_eq!(audit.len(), audit_before + 1, "one audit record per refusal");
+        assert_eq!(
+            audit.len(),
+            audit_before + 1,
+            "one audit record per refusal"
+        );
         let (_, detail) = audit.last().unwrap();
         assert_eq!(detail["code"], rejection.wire_name());
         assert_eq!(detail["message"], r.message.as_str());
@@ -341,8 +349,12 @@ fn daily_block(sessions: i64, plan: bool) -> MethodBlock {
         method_id: "daily".into(),
         ..MethodBlock::default()
     };
-    block.evidence.insert("sessions".into(), Some(sessions * 100));
-    block.evidence.insert("plan".into(), Some(if plan { 100 } else { 0 }));
+    block
+        .evidence
+        .insert("sessions".into(), Some(sessions * 100));
+    block
+        .evidence
+        .insert("plan".into(), Some(if plan { 100 } else { 0 }));
     let deduction = if sessions < 2 { 200 } else { 0 };
     block.scores.insert("L1".into(), 400 - deduction);
     block.scores.insert("L2".into(), if plan { 300 } else { 0 });
@@ -404,13 +416,18 @@ async fn an_accepted_submission_is_stored_and_its_receipt_verifies_offline() {
     let digest = envelope_digest(&envelope);
     let receipt = accept(&running, envelope).await;
 
-    receipt.verify(&running.hub_key).expect("verifies with the hub key alone");
+    receipt
+        .verify(&running.hub_key)
+        .expect("verifies with the hub key alone");
     assert_eq!(receipt.leaf.digest, digest);
     assert_eq!(receipt.leaf.unit_id, "t1");
     assert_eq!(receipt.leaf.year, 2022);
     assert_eq!(receipt.leaf.round, Round::Annual);
     assert!(!receipt.leaf.late);
-    assert!(receipt.verify(&node_key(9).public()).is_err(), "another key must not verify it");
+    assert!(
+        receipt.verify(&node_key(9).public()).is_err(),
+        "another key must not verify it"
+    );
 
     let conn = running.conn();
     let (node, late, current): (String, i64, i64) = conn
@@ -431,7 +448,9 @@ async fn an_accepted_submission_is_stored_and_its_receipt_verifies_offline() {
         .unwrap();
     assert_eq!(scores, vec![("L1".into(), 200), ("L2".into(), 300)]);
     let clause: (String, i64) = conn
-        .query_row("SELECT clause_id, amount FROM result_clauses", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row("SELECT clause_id, amount FROM result_clauses", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
     assert_eq!(clause, ("L1a".into(), 200));
     running.stop().await;
@@ -447,14 +466,24 @@ async fn a_forged_signature_is_refused_unauthenticated() {
     let mut envelope = signed(&submission(&a, &pack, "t1", 2), &a);
     envelope.signatures[0].sig[10] ^= 0x01;
     running
-        .refused(envelope, Code::Unauthenticated, RejectionCode::BadSignature, &["签名无效"])
+        .refused(
+            envelope,
+            Code::Unauthenticated,
+            RejectionCode::BadSignature,
+            &["签名无效"],
+        )
         .await;
     // A signature over other bytes: the payload changed after signing.
     let mut envelope = signed(&submission(&a, &pack, "t1", 3), &a);
     let last = envelope.payload.len() - 1;
     envelope.payload[last] ^= 0x01;
     running
-        .refused(envelope, Code::Unauthenticated, RejectionCode::BadSignature, &[a.key_id().as_str()])
+        .refused(
+            envelope,
+            Code::Unauthenticated,
+            RejectionCode::BadSignature,
+            &[a.key_id().as_str()],
+        )
         .await;
     // A signature that does not verify proves nothing about its sender:
     // `kaohe hub progress` counts these apart, not against node A.
@@ -493,10 +522,21 @@ async fn a_node_revoked_while_the_hub_runs_is_refused_with_the_reason() {
     let b = node_key(2);
     accept(&running, signed(&submission(&b, &pack, "t1", 1), &b)).await;
     // The CLI revokes B through its own connection while the hub serves.
-    nodes::revoke_node(&mut running.conn(), "乙节点", "密钥遗失", &actor("2022-12-01T09:00:00Z")).unwrap();
+    nodes::revoke_node(
+        &mut running.conn(),
+        "乙节点",
+        "密钥遗失",
+        &actor("2022-12-01T09:00:00Z"),
+    )
+    .unwrap();
     let envelope = signed(&submission(&b, &pack, "t2", 2), &b);
     running
-        .refused(envelope, Code::Unauthenticated, RejectionCode::UnknownKey, &["乙节点", "吊销", "密钥遗失"])
+        .refused(
+            envelope,
+            Code::Unauthenticated,
+            RejectionCode::UnknownKey,
+            &["乙节点", "吊销", "密钥遗失"],
+        )
         .await;
     running.stop().await;
 }
@@ -510,17 +550,31 @@ async fn an_undecodable_payload_is_refused_invalid_argument() {
     let envelope: pb::Envelope =
         Envelope::sign(SUBMISSION_PAYLOAD_TYPE, vec![0xff; 40], &[&a]).into();
     running
-        .refused(envelope, Code::InvalidArgument, RejectionCode::Invalid, &["无法解码"])
+        .refused(
+            envelope,
+            Code::InvalidArgument,
+            RejectionCode::Invalid,
+            &["无法解码"],
+        )
         .await;
     // Decodes, but a field is invalid: the round is missing.
     let mut s = submission(&a, &running.setup.pack, "t1", 1);
     let mut wire = pb::Submission::from(&s);
     wire.round = 0;
     s.sequence = 1;
-    let envelope: pb::Envelope =
-        Envelope::sign(SUBMISSION_PAYLOAD_TYPE, prost::Message::encode_to_vec(&wire), &[&a]).into();
+    let envelope: pb::Envelope = Envelope::sign(
+        SUBMISSION_PAYLOAD_TYPE,
+        prost::Message::encode_to_vec(&wire),
+        &[&a],
+    )
+    .into();
     let r = running
-        .refused(envelope, Code::InvalidArgument, RejectionCode::Invalid, &["round"])
+        .refused(
+            envelope,
+            Code::InvalidArgument,
+            RejectionCode::Invalid,
+            &["round"],
+        )
         .await;
     assert_eq!(r.field.as_deref(), Some("submission.round"));
     running.stop().await;
@@ -586,13 +640,23 @@ async fn a_unit_outside_the_nodes_scope_is_refused_permission_denied() {
     // d1 is a department: node A may only report townships.
     let envelope = signed(&submission(&a, &pack, "d1", 1), &a);
     let r = running
-        .refused(envelope, Code::PermissionDenied, RejectionCode::OutOfScope, &["d1", "县司法局", "甲节点"])
+        .refused(
+            envelope,
+            Code::PermissionDenied,
+            RejectionCode::OutOfScope,
+            &["d1", "县司法局", "甲节点"],
+        )
         .await;
     assert_eq!(r.field.as_deref(), Some("submission.unit_id"));
     // A unit that is in no roster of that year.
     let envelope = signed(&submission(&a, &pack, "t9", 2), &a);
     running
-        .refused(envelope, Code::PermissionDenied, RejectionCode::OutOfScope, &["t9", "名册"])
+        .refused(
+            envelope,
+            Code::PermissionDenied,
+            RejectionCode::OutOfScope,
+            &["t9", "名册"],
+        )
         .await;
     running.stop().await;
 }
@@ -606,7 +670,12 @@ async fn a_method_outside_the_nodes_scope_is_refused_permission_denied() {
     let mut s = submission(&a, &pack, "t1", 1);
     s.methods[0].method_id = "field_inspection".into();
     let r = running
-        .refused(signed(&s, &a), Code::PermissionDenied, RejectionCode::OutOfScope, &["实地考察"])
+        .refused(
+            signed(&s, &a),
+            Code::PermissionDenied,
+            RejectionCode::OutOfScope,
+            &["实地考察"],
+        )
         .await;
     assert_eq!(r.field.as_deref(), Some("submission.methods[0].method_id"));
     running.stop().await;
@@ -661,19 +730,32 @@ async fn a_score_one_hundredth_off_is_refused_naming_the_unit_and_indicator() {
         },
     );
     running
-        .refused(signed(&s, &a), Code::InvalidArgument, RejectionCode::ReplayMismatch, &["L1a"])
+        .refused(
+            signed(&s, &a),
+            Code::InvalidArgument,
+            RejectionCode::ReplayMismatch,
+            &["L1a"],
+        )
         .await;
     // Evidence the pack refuses: a required field missing.
     let mut s = submission(&a, &pack, "t1", 3);
     s.methods[0].evidence.insert("plan".into(), None);
     running
-        .refused(signed(&s, &a), Code::InvalidArgument, RejectionCode::Invalid, &["plan"])
+        .refused(
+            signed(&s, &a),
+            Code::InvalidArgument,
+            RejectionCode::Invalid,
+            &["plan"],
+        )
         .await;
     // `kaohe hub progress` shows the refusals against node A, with reasons.
     let report = progress::report(&running.conn(), 2022).unwrap();
     let a_progress = report.iter().find(|p| p.node.key_id == a.key_id()).unwrap();
     assert_eq!(a_progress.rejected_total(), 3);
-    assert_eq!(a_progress.rejected[0].code, "REJECTION_CODE_REPLAY_MISMATCH");
+    assert_eq!(
+        a_progress.rejected[0].code,
+        "REJECTION_CODE_REPLAY_MISMATCH"
+    );
     assert_eq!(a_progress.rejected[0].count, 2);
     assert!(a_progress.rejected[0].latest_message.contains("L1a"));
     assert!(a_progress.last_seen.is_some());
@@ -699,14 +781,22 @@ async fn the_same_envelope_again_gets_the_same_receipt_and_one_row() {
     for _ in 0..16 {
         let mut client = running.client().await;
         let e = other.clone();
-        calls.push(tokio::spawn(async move { client.submit(e).await.map(|r| r.into_inner()) }));
+        calls.push(tokio::spawn(async move {
+            client.submit(e).await.map(|r| r.into_inner())
+        }));
     }
     let mut receipts = Vec::new();
     for call in calls {
         receipts.push(Receipt::try_from(call.await.unwrap().unwrap()).unwrap());
     }
-    assert!(receipts.windows(2).all(|w| w[0] == w[1]), "every caller gets the same receipt");
-    assert_eq!(running.count("SELECT count(*) FROM submissions WHERE unit_id = 't2'"), 1);
+    assert!(
+        receipts.windows(2).all(|w| w[0] == w[1]),
+        "every caller gets the same receipt"
+    );
+    assert_eq!(
+        running.count("SELECT count(*) FROM submissions WHERE unit_id = 't2'"),
+        1
+    );
     // And in one stream: the same envelope three times, one row.
     let mut client = running.client().await;
     let third = signed(&submission(&a, &pack, "t1", 3), &a);
@@ -719,7 +809,10 @@ async fn the_same_envelope_again_gets_the_same_receipt_and_one_row() {
     assert_eq!(outcomes.len(), 3);
     let r0 = outcomes[0].result.clone().unwrap();
     assert!(outcomes.iter().all(|o| o.result.as_ref() == Ok(&r0)));
-    assert_eq!(running.count("SELECT count(*) FROM submissions WHERE sequence = 3"), 1);
+    assert_eq!(
+        running.count("SELECT count(*) FROM submissions WHERE sequence = 3"),
+        1
+    );
     running.stop().await;
 }
 
@@ -746,7 +839,12 @@ async fn an_older_sequence_after_a_newer_one_is_refused_as_stale() {
     let mut reused = submission(&a, &pack, "t2", 5);
     reused.methods = vec![daily_block(4, true)];
     running
-        .refused(signed(&reused, &a), Code::AlreadyExists, RejectionCode::SequenceReused, &["序号 5"])
+        .refused(
+            signed(&reused, &a),
+            Code::AlreadyExists,
+            RejectionCode::SequenceReused,
+            &["序号 5"],
+        )
         .await;
     // A newer one supersedes: history kept, one current.
     accept(&running, signed(&submission(&a, &pack, "t1", 7), &a)).await;
@@ -770,9 +868,12 @@ async fn an_oversize_message_is_refused_out_of_range_and_an_oversize_payload_too
     let running = start(setup).await;
     let a = node_key(1);
     let before = running.dump();
-    let big: pb::Envelope =
-        Envelope::sign(SUBMISSION_PAYLOAD_TYPE, vec![7; model::MAX_ENVELOPE_MESSAGE_BYTES + 1], &[&a])
-            .into();
+    let big: pb::Envelope = Envelope::sign(
+        SUBMISSION_PAYLOAD_TYPE,
+        vec![7; model::MAX_ENVELOPE_MESSAGE_BYTES + 1],
+        &[&a],
+    )
+    .into();
     let status = running.client().await.submit(big).await.unwrap_err();
     assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
     assert_eq!(running.dump(), before);
@@ -780,7 +881,12 @@ async fn an_oversize_message_is_refused_out_of_range_and_an_oversize_payload_too
     let payload = vec![7; kaohe_proto::envelope::DEFAULT_MAX_PAYLOAD_BYTES + 1];
     let envelope: pb::Envelope = Envelope::sign(SUBMISSION_PAYLOAD_TYPE, payload, &[&a]).into();
     running
-        .refused(envelope, Code::InvalidArgument, RejectionCode::TooLarge, &["超过上限"])
+        .refused(
+            envelope,
+            Code::InvalidArgument,
+            RejectionCode::TooLarge,
+            &["超过上限"],
+        )
         .await;
     running.stop().await;
 }
@@ -798,13 +904,28 @@ async fn a_submission_after_its_rounds_deadline_is_accepted_and_marked_late() {
     let late = accept(&running, signed(&submission(&a, &pack, "t2", 2), &a)).await;
     assert!(late.leaf.late, "marked late in the receipt");
     late.verify(&running.hub_key).unwrap();
-    assert_eq!(late.leaf.commit_time, AFTER_DEADLINE.parse::<Timestamp>().unwrap().as_second());
-    assert_eq!(running.count("SELECT late FROM submissions WHERE unit_id = 't2'"), 1);
-    assert_eq!(running.count("SELECT late FROM results WHERE unit_id = 't2'"), 1);
-    assert_eq!(running.count("SELECT late FROM submissions WHERE unit_id = 't1'"), 0);
+    assert_eq!(
+        late.leaf.commit_time,
+        AFTER_DEADLINE.parse::<Timestamp>().unwrap().as_second()
+    );
+    assert_eq!(
+        running.count("SELECT late FROM submissions WHERE unit_id = 't2'"),
+        1
+    );
+    assert_eq!(
+        running.count("SELECT late FROM results WHERE unit_id = 't2'"),
+        1
+    );
+    assert_eq!(
+        running.count("SELECT late FROM submissions WHERE unit_id = 't1'"),
+        0
+    );
     let report = progress::report(&running.conn(), 2022).unwrap();
     let a_progress = report.iter().find(|p| p.node.key_id == a.key_id()).unwrap();
-    assert_eq!((a_progress.reported, a_progress.expected, a_progress.late), (2, 2, 1));
+    assert_eq!(
+        (a_progress.reported, a_progress.expected, a_progress.late),
+        (2, 2, 1)
+    );
     running.stop().await;
 }
 
@@ -824,7 +945,9 @@ async fn streamed_receipts_arrive_per_committed_chunk() {
     // The first envelopes: their receipts come back while the stream is
     // still open (the server answers per chunk, not at the end).
     for seq in 1..=3 {
-        tx.send(signed(&submission(&a, &pack, "t1", seq), &a)).await.unwrap();
+        tx.send(signed(&submission(&a, &pack, "t1", seq), &a))
+            .await
+            .unwrap();
     }
     let mut outcomes = Vec::new();
     while outcomes.len() < 3 {
@@ -835,17 +958,29 @@ async fn streamed_receipts_arrive_per_committed_chunk() {
     let mut expected_refused = Vec::new();
     for i in 3u64..100 {
         let seq = i + 1;
-        let (key, unit) = if i % 10 == 5 { (&a, "d1") } else if i % 2 == 0 { (&a, "t2") } else { (&c, "t1") };
+        let (key, unit) = if i % 10 == 5 {
+            (&a, "d1")
+        } else if i % 2 == 0 {
+            (&a, "t2")
+        } else {
+            (&c, "t1")
+        };
         if unit == "d1" {
             expected_refused.push(i);
         }
-        tx.send(signed(&submission(key, &pack, unit, seq), key)).await.unwrap();
+        tx.send(signed(&submission(key, &pack, unit, seq), key))
+            .await
+            .unwrap();
     }
     drop(tx);
     let mut chunk_count = 1;
     while let Some(chunk) = chunks.next().await {
         let chunk = ReceiptChunk::try_from(chunk.unwrap()).unwrap();
-        assert!(!chunk.outcomes.is_empty() && chunk.outcomes.len() <= 16, "{}", chunk.outcomes.len());
+        assert!(
+            !chunk.outcomes.is_empty() && chunk.outcomes.len() <= 16,
+            "{}",
+            chunk.outcomes.len()
+        );
         // One committed batch: every receipt of the chunk under one head.
         let heads: Vec<&Envelope> = chunk
             .outcomes
@@ -853,13 +988,23 @@ async fn streamed_receipts_arrive_per_committed_chunk() {
             .filter_map(|o| o.result.as_ref().ok())
             .map(|r| &r.signed_head)
             .collect();
-        assert!(heads.windows(2).all(|w| w[0] == w[1]), "one signed head per chunk");
+        assert!(
+            heads.windows(2).all(|w| w[0] == w[1]),
+            "one signed head per chunk"
+        );
         chunk_count += 1;
         outcomes.extend(chunk.outcomes);
     }
-    assert!(chunk_count >= 100 / 16, "receipts came in {chunk_count} chunks");
+    assert!(
+        chunk_count >= 100 / 16,
+        "receipts came in {chunk_count} chunks"
+    );
     let indices: Vec<u64> = outcomes.iter().map(|o| o.index).collect();
-    assert_eq!(indices, (0..100).collect::<Vec<_>>(), "one outcome per envelope, in order");
+    assert_eq!(
+        indices,
+        (0..100).collect::<Vec<_>>(),
+        "one outcome per envelope, in order"
+    );
     for o in &outcomes {
         match &o.result {
             Ok(receipt) => {
@@ -867,16 +1012,29 @@ async fn streamed_receipts_arrive_per_committed_chunk() {
                 assert_eq!(receipt.leaf.digest, o.digest);
             }
             Err(r) => {
-                assert!(expected_refused.contains(&o.index), "unexpected refusal {r:?}");
+                assert!(
+                    expected_refused.contains(&o.index),
+                    "unexpected refusal {r:?}"
+                );
                 assert_eq!(r.code, RejectionCode::OutOfScope);
             }
         }
     }
-    let refused: Vec<u64> = outcomes.iter().filter(|o| o.result.is_err()).map(|o| o.index).collect();
+    let refused: Vec<u64> = outcomes
+        .iter()
+        .filter(|o| o.result.is_err())
+        .map(|o| o.index)
+        .collect();
     assert_eq!(refused, expected_refused);
     // Supersession inside the stream: one current result per (node, unit).
-    assert_eq!(running.count("SELECT count(*) FROM results WHERE is_current = 1"), 3);
-    assert_eq!(running.count("SELECT count(*) FROM submissions"), 100 - expected_refused.len() as i64);
+    assert_eq!(
+        running.count("SELECT count(*) FROM results WHERE is_current = 1"),
+        3
+    );
+    assert_eq!(
+        running.count("SELECT count(*) FROM submissions"),
+        100 - expected_refused.len() as i64
+    );
     running.stop().await;
 }
 
@@ -891,25 +1049,49 @@ async fn get_receipt_answers_the_submitting_node_only() {
     let receipt = accept(&running, envelope).await;
     let mut client = running.client().await;
     let ask = |key: &SigningKeyPair, digest: Digest, now: i64| {
-        let mut request = tonic::Request::new(pb::GetReceiptRequest::from(
-            model::GetReceiptRequest { digest },
-        ));
+        let mut request =
+            tonic::Request::new(pb::GetReceiptRequest::from(model::GetReceiptRequest {
+                digest,
+            }));
         call_auth::sign_call(&mut request, key, paths::GET_RECEIPT, now);
         request
     };
-    let got = client.get_receipt(ask(&a, digest, running.now())).await.unwrap().into_inner();
+    let got = client
+        .get_receipt(ask(&a, digest, running.now()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(Receipt::try_from(got).unwrap(), receipt);
-    let status = client.get_receipt(ask(&c, digest, running.now())).await.unwrap_err();
+    let status = client
+        .get_receipt(ask(&c, digest, running.now()))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
-    let status = client.get_receipt(ask(&a, Digest([0; 32]), running.now())).await.unwrap_err();
+    let status = client
+        .get_receipt(ask(&a, Digest([0; 32]), running.now()))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
     // Unsigned, or signed for another method, or from a skewed clock.
-    let unsigned = tonic::Request::new(pb::GetReceiptRequest { digest: digest.0.to_vec() });
-    assert_eq!(client.get_receipt(unsigned).await.unwrap_err().code(), Code::Unauthenticated);
-    let mut wrong = tonic::Request::new(pb::GetReceiptRequest { digest: digest.0.to_vec() });
+    let unsigned = tonic::Request::new(pb::GetReceiptRequest {
+        digest: digest.0.to_vec(),
+    });
+    assert_eq!(
+        client.get_receipt(unsigned).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    let mut wrong = tonic::Request::new(pb::GetReceiptRequest {
+        digest: digest.0.to_vec(),
+    });
     call_auth::sign_call(&mut wrong, &a, paths::LIST_MY_UNITS, running.now());
-    assert_eq!(client.get_receipt(wrong).await.unwrap_err().code(), Code::Unauthenticated);
-    let status = client.get_receipt(ask(&a, digest, running.now() - 3600)).await.unwrap_err();
+    assert_eq!(
+        client.get_receipt(wrong).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    let status = client
+        .get_receipt(ask(&a, digest, running.now() - 3600))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
     assert!(status.message().contains("时钟"), "{}", status.message());
     running.stop().await;
@@ -920,10 +1102,14 @@ async fn list_my_units_and_packs_serve_the_calling_node() {
     let setup = setup();
     let running = start(setup).await;
     let c = node_key(3);
-    let mut units = UnitServiceClient::connect(format!("http://{}", running.addr)).await.unwrap();
+    let mut units = UnitServiceClient::connect(format!("http://{}", running.addr))
+        .await
+        .unwrap();
     let mut request = tonic::Request::new(pb::ListMyUnitsRequest { year: 2022 });
     call_auth::sign_call(&mut request, &c, paths::LIST_MY_UNITS, running.now());
-    let mine = ListMyUnitsResponse::try_from(units.list_my_units(request).await.unwrap().into_inner()).unwrap();
+    let mine =
+        ListMyUnitsResponse::try_from(units.list_my_units(request).await.unwrap().into_inner())
+            .unwrap();
     assert_eq!(mine.node_id, c.key_id());
     let ids: Vec<&str> = mine.units.iter().map(|u| u.unit_id.as_str()).collect();
     assert_eq!(ids, vec!["t1", "t2"], "townships only, not the department");
@@ -940,7 +1126,11 @@ async fn list_my_units_and_packs_serve_the_calling_node() {
         .unwrap()
         .max_decoding_message_size(model::MAX_FETCH_PACK_MESSAGE_BYTES);
     let list = ListPacksResponse::try_from(
-        packs.list_packs(pb::ListPacksRequest { year: 2022 }).await.unwrap().into_inner(),
+        packs
+            .list_packs(pb::ListPacksRequest { year: 2022 })
+            .await
+            .unwrap()
+            .into_inner(),
     )
     .unwrap();
     assert_eq!(list.packs.len(), 1);
@@ -960,7 +1150,13 @@ async fn list_my_units_and_packs_serve_the_calling_node() {
     assert_eq!(fetched.identity, running.setup.pack);
     // The node can verify what it fetched against the pinned authority.
     let policy = TrustPolicy::new(vec![authority().public()], 1).unwrap();
-    sign::verify_pack(&fetched.module, &fetched.signature, &policy, &Expectation::default()).unwrap();
+    sign::verify_pack(
+        &fetched.module,
+        &fetched.signature,
+        &policy,
+        &Expectation::default(),
+    )
+    .unwrap();
     let status = packs
         .fetch_pack(pb::FetchPackRequest {
             id: PACK_ID.into(),
@@ -980,7 +1176,12 @@ async fn after_shutdown_and_restart_every_receipt_is_there_and_the_same() {
     let running = start(setup).await;
     let a = node_key(1);
     let envelopes: Vec<pb::Envelope> = (1..=5)
-        .map(|seq| signed(&submission(&a, &pack, if seq % 2 == 0 { "t1" } else { "t2" }, seq), &a))
+        .map(|seq| {
+            signed(
+                &submission(&a, &pack, if seq % 2 == 0 { "t1" } else { "t2" }, seq),
+                &a,
+            )
+        })
         .collect();
     let mut receipts = Vec::new();
     for e in &envelopes {
@@ -991,13 +1192,21 @@ async fn after_shutdown_and_restart_every_receipt_is_there_and_the_same() {
         let conn = db::open_existing(&setup.dir).unwrap();
         db::integrity_check(&conn).unwrap();
         let unsigned: i64 = conn
-            .query_row("SELECT count(*) FROM receipt_batches WHERE signed_head IS NULL", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM receipt_batches WHERE signed_head IS NULL",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(unsigned, 0, "signed heads stored by shutdown");
     }
     let running = start(setup).await;
     for (e, r) in envelopes.iter().zip(&receipts) {
-        assert_eq!(&accept(&running, e.clone()).await, r, "the same receipt after a restart");
+        assert_eq!(
+            &accept(&running, e.clone()).await,
+            r,
+            "the same receipt after a restart"
+        );
     }
     assert_eq!(running.count("SELECT count(*) FROM submissions"), 5);
     running.stop().await;
@@ -1013,15 +1222,29 @@ fn publishing_refuses_a_pack_the_authorities_did_not_sign_enough() {
     // Signed by a key the hub does not pin.
     let envelope = sign::sign_pack(&module, 1, &[&node_key(50)]).unwrap();
     let policy = TrustPolicy::new(vec![authority().public()], 1).unwrap();
-    let err = publish::publish_signed(&mut conn, &runtime, &policy, &module, &envelope.to_protobuf(), &actor(START))
-        .unwrap_err();
+    let err = publish::publish_signed(
+        &mut conn,
+        &runtime,
+        &policy,
+        &module,
+        &envelope.to_protobuf(),
+        &actor(START),
+    )
+    .unwrap_err();
     assert!(matches!(err, publish::PublishError::Trust(_)), "{err}");
     // Two of two required, one given.
     let second = node_key(51);
     let policy = TrustPolicy::new(vec![authority().public(), second.public()], 2).unwrap();
     let envelope = sign::sign_pack(&module, 1, &[&authority()]).unwrap();
-    let err = publish::publish_signed(&mut conn, &runtime, &policy, &module, &envelope.to_protobuf(), &actor(START))
-        .unwrap_err();
+    let err = publish::publish_signed(
+        &mut conn,
+        &runtime,
+        &policy,
+        &module,
+        &envelope.to_protobuf(),
+        &actor(START),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("少于要求"), "{err}");
     assert_eq!(dump(&conn), before, "nothing published");
 }
@@ -1046,13 +1269,20 @@ mod workflow {
         let conn = db::open_existing(dir).unwrap();
         let key = config::load_receipt_key(dir).unwrap();
         let runtime = Runtime::new(small_runtime()).unwrap();
-        let mut committer = Committer::new(conn, runtime, key, Clock::Fixed(at.parse().unwrap())).unwrap();
+        let mut committer =
+            Committer::new(conn, runtime, key, Clock::Fixed(at.parse().unwrap())).unwrap();
         let candidate = Candidate::verify(0, envelope, &committer.nodes(), None);
         let outcomes = committer.commit(vec![candidate]).unwrap();
         assert!(outcomes[0].result.is_ok(), "{:?}", outcomes[0].result);
     }
 
-    fn with_sessions(key: &SigningKeyPair, pack: &PackIdentity, unit: &str, seq: u64, sessions: i64) -> pb::Envelope {
+    fn with_sessions(
+        key: &SigningKeyPair,
+        pack: &PackIdentity,
+        unit: &str,
+        seq: u64,
+        sessions: i64,
+    ) -> pb::Envelope {
         let mut s = submission(key, pack, unit, seq);
         s.methods = vec![daily_block(sessions, true)];
         signed(&s, key)
@@ -1060,13 +1290,17 @@ mod workflow {
 
     fn consolidated(dir: &Path) -> (results::YearData, kaohe_hub::consolidate::Consolidation) {
         let conn = db::open_existing(dir).unwrap();
-        let data = results::load_year(&conn, &Runtime::new(small_runtime()).unwrap(), 2022).unwrap();
+        let data =
+            results::load_year(&conn, &Runtime::new(small_runtime()).unwrap(), 2022).unwrap();
         let c = data.consolidate().unwrap();
         (data, c)
     }
 
     fn count(dir: &Path, sql: &str) -> i64 {
-        db::open_existing(dir).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
+        db::open_existing(dir)
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
     }
 
     /// Beijing 10:00 on `day` (2022-10-19 → 2022-10-19T02:00:00Z).
@@ -1078,8 +1312,16 @@ mod workflow {
     fn results_load_from_the_database_and_map_onto_the_report() {
         let s = setup();
         let a = node_key(1);
-        ingest(&s.dir, BEFORE_NOTICE, with_sessions(&a, &s.pack, "t1", 1, 3));
-        ingest(&s.dir, BEFORE_NOTICE, with_sessions(&a, &s.pack, "t2", 2, 1));
+        ingest(
+            &s.dir,
+            BEFORE_NOTICE,
+            with_sessions(&a, &s.pack, "t1", 1, 3),
+        );
+        ingest(
+            &s.dir,
+            BEFORE_NOTICE,
+            with_sessions(&a, &s.pack, "t2", 2, 1),
+        );
         let (data, c) = consolidated(&s.dir);
         // 7 of 7 points → 100; 5 of 7 → 71.43 (normalised), t2 has the L1a reason.
         let t1 = c.unit("t1").unwrap().scored().unwrap();
@@ -1121,8 +1363,16 @@ mod workflow {
     fn notice_objection_review_approval_and_publication() {
         let s = setup();
         let a = node_key(1);
-        ingest(&s.dir, BEFORE_NOTICE, with_sessions(&a, &s.pack, "t1", 1, 3));
-        ingest(&s.dir, BEFORE_NOTICE, with_sessions(&a, &s.pack, "t2", 2, 1));
+        ingest(
+            &s.dir,
+            BEFORE_NOTICE,
+            with_sessions(&a, &s.pack, "t1", 1, 3),
+        );
+        ingest(
+            &s.dir,
+            BEFORE_NOTICE,
+            with_sessions(&a, &s.pack, "t2", 2, 1),
+        );
         let (data, c) = consolidated(&s.dir);
         let cal = Calendar::builtin();
         let mut conn = db::open_existing(&s.dir).unwrap();
@@ -1130,61 +1380,203 @@ mod workflow {
         // Notified Friday 2022-09-30: National Day 10-01..07, make-up
         // workdays Sat 10-08 and Sun 10-09. Verification ends 10-12,
         // the review request (after verification) 10-19.
-        let notices = wf::notify(&mut conn, &cal, &data.manifest, &c, &["t2".into()], jiff::civil::date(2022, 9, 30), &at("2022-09-30")).unwrap();
+        let notices = wf::notify(
+            &mut conn,
+            &cal,
+            &data.manifest,
+            &c,
+            &["t2".into()],
+            jiff::civil::date(2022, 9, 30),
+            &at("2022-09-30"),
+        )
+        .unwrap();
         assert_eq!(notices.len(), 1);
         let t2 = notices.iter().find(|n| n.unit_id == "t2").unwrap();
         assert!(t2.text.contains("2022年10月12日（星期三）"), "{}", t2.text);
         assert!(t2.text.contains("2022年10月19日（星期三）"), "{}", t2.text);
         assert!(t2.text.contains("专题学习少于2次，扣2分"), "{}", t2.text);
-        let again = wf::notify(&mut conn, &cal, &data.manifest, &c, &["t2".into()], jiff::civil::date(2022, 10, 10), &at("2022-10-10"));
-        assert!(matches!(again, Err(WorkflowError::AlreadyNotified { .. })), "{again:?}");
+        let again = wf::notify(
+            &mut conn,
+            &cal,
+            &data.manifest,
+            &c,
+            &["t2".into()],
+            jiff::civil::date(2022, 10, 10),
+            &at("2022-10-10"),
+        );
+        assert!(
+            matches!(again, Err(WorkflowError::AlreadyNotified { .. })),
+            "{again:?}"
+        );
         // t1 is notified later (Monday 10-10): its request window ends 10-24.
-        let t1 = wf::notify(&mut conn, &cal, &data.manifest, &c, &[], jiff::civil::date(2022, 10, 10), &at("2022-10-10"));
-        assert!(matches!(t1, Err(WorkflowError::AlreadyNotified { .. })), "all = both assessed units, t2 already: refused whole");
-        let t1 = wf::notify(&mut conn, &cal, &data.manifest, &c, &["t1".into()], jiff::civil::date(2022, 10, 10), &at("2022-10-10")).unwrap();
-        assert_eq!(t1[0].deadlines.review_request, jiff::civil::date(2022, 10, 24));
+        let t1 = wf::notify(
+            &mut conn,
+            &cal,
+            &data.manifest,
+            &c,
+            &[],
+            jiff::civil::date(2022, 10, 10),
+            &at("2022-10-10"),
+        );
+        assert!(
+            matches!(t1, Err(WorkflowError::AlreadyNotified { .. })),
+            "all = both assessed units, t2 already: refused whole"
+        );
+        let t1 = wf::notify(
+            &mut conn,
+            &cal,
+            &data.manifest,
+            &c,
+            &["t1".into()],
+            jiff::civil::date(2022, 10, 10),
+            &at("2022-10-10"),
+        )
+        .unwrap();
+        assert_eq!(
+            t1[0].deadlines.review_request,
+            jiff::civil::date(2022, 10, 24)
+        );
 
         // Approval refused while d1 is not assessed, until excused.
         let err = wf::approve(&mut conn, &c, "宝法治办〔2022〕9号", &at("2022-10-11")).unwrap_err();
         assert!(err.to_string().contains("县司法局"), "{err}");
         assert_eq!(count(&s.dir, "SELECT count(*) FROM approvals"), 0);
-        wf::excuse(&mut conn, 2022, "d1", "不属本规则包考核类别，另行考核", &at("2022-10-11")).unwrap();
+        wf::excuse(
+            &mut conn,
+            2022,
+            "d1",
+            "不属本规则包考核类别，另行考核",
+            &at("2022-10-11"),
+        )
+        .unwrap();
 
         // An objection within the window, with material.
-        let material = Material { file_name: "学习记录.pdf".into(), bytes: b"%PDF-1.4 records".to_vec() };
-        let filed = wf::object(&mut conn, &cal, &data.manifest, 2022, "t2", "第二次专题学习有记录", &[material], &at("2022-10-19")).unwrap();
+        let material = Material {
+            file_name: "学习记录.pdf".into(),
+            bytes: b"%PDF-1.4 records".to_vec(),
+        };
+        let filed = wf::object(
+            &mut conn,
+            &cal,
+            &data.manifest,
+            2022,
+            "t2",
+            "第二次专题学习有记录",
+            &[material],
+            &at("2022-10-19"),
+        )
+        .unwrap();
         assert_eq!(filed.materials[0].1.len(), 64);
         let (_, c) = consolidated(&s.dir);
         let err = wf::approve(&mut conn, &c, "宝法治办〔2022〕9号", &at("2022-10-20")).unwrap_err();
-        assert!(matches!(err, WorkflowError::OpenReviews { ref units } if units == &["t2".to_string()]), "{err}");
+        assert!(
+            matches!(err, WorkflowError::OpenReviews { ref units } if units == &["t2".to_string()]),
+            "{err}"
+        );
 
         // A late objection is refused with the deadline, and nothing is stored.
         let before = count(&s.dir, "SELECT count(*) FROM objections");
-        let err = wf::object(&mut conn, &cal, &data.manifest, 2022, "t2", "迟到的异议", &[], &at("2022-10-20")).unwrap_err();
-        assert!(err.to_string().contains("2022年10月19日（星期三）"), "{err}");
+        let err = wf::object(
+            &mut conn,
+            &cal,
+            &data.manifest,
+            2022,
+            "t2",
+            "迟到的异议",
+            &[],
+            &at("2022-10-20"),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("2022年10月19日（星期三）"),
+            "{err}"
+        );
         assert_eq!(count(&s.dir, "SELECT count(*) FROM objections"), before);
 
         // Revised needs a newer submission after the objection.
-        let err = wf::decide(&mut conn, 2022, "t2", Decision::Revised, None, &at("2022-10-20")).unwrap_err();
-        assert!(matches!(err, WorkflowError::NoNewSubmission { .. }), "{err}");
-        ingest(&s.dir, "2022-10-20T03:00:00Z", with_sessions(&a, &s.pack, "t2", 3, 3));
-        let decided = wf::decide(&mut conn, 2022, "t2", Decision::Revised, None, &at("2022-10-21")).unwrap();
-        let newest: i64 = count(&s.dir, "SELECT max(id) FROM submissions WHERE unit_id = 't2'");
+        let err = wf::decide(
+            &mut conn,
+            2022,
+            "t2",
+            Decision::Revised,
+            None,
+            &at("2022-10-20"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, WorkflowError::NoNewSubmission { .. }),
+            "{err}"
+        );
+        ingest(
+            &s.dir,
+            "2022-10-20T03:00:00Z",
+            with_sessions(&a, &s.pack, "t2", 3, 3),
+        );
+        let decided = wf::decide(
+            &mut conn,
+            2022,
+            "t2",
+            Decision::Revised,
+            None,
+            &at("2022-10-21"),
+        )
+        .unwrap();
+        let newest: i64 = count(
+            &s.dir,
+            "SELECT max(id) FROM submissions WHERE unit_id = 't2'",
+        );
         assert_eq!(decided.revised_submission, Some(newest));
 
         // Approval now passes, once.
         let (_, c) = consolidated(&s.dir);
-        assert_eq!(c.unit("t2").unwrap().scored().unwrap().total, 10_000, "the revised result counts");
+        assert_eq!(
+            c.unit("t2").unwrap().scored().unwrap().total,
+            10_000,
+            "the revised result counts"
+        );
         wf::approve(&mut conn, &c, "宝法治办〔2022〕9号", &at("2022-10-21")).unwrap();
-        let err = wf::approve(&mut conn, &c, "宝法治办〔2022〕10号", &at("2022-10-21")).unwrap_err();
-        assert!(matches!(err, WorkflowError::AlreadyApproved { .. }), "{err}");
+        let err =
+            wf::approve(&mut conn, &c, "宝法治办〔2022〕10号", &at("2022-10-21")).unwrap_err();
+        assert!(
+            matches!(err, WorkflowError::AlreadyApproved { .. }),
+            "{err}"
+        );
 
         // After approval a review decision needs a recorded reason.
-        wf::object(&mut conn, &cal, &data.manifest, 2022, "t1", "名次有误", &[], &at("2022-10-24")).unwrap();
-        let err = wf::decide(&mut conn, 2022, "t1", Decision::Upheld, None, &at("2022-10-24")).unwrap_err();
-        assert!(matches!(err, WorkflowError::ReasonAfterApproval { .. }), "{err}");
+        wf::object(
+            &mut conn,
+            &cal,
+            &data.manifest,
+            2022,
+            "t1",
+            "名次有误",
+            &[],
+            &at("2022-10-24"),
+        )
+        .unwrap();
+        let err = wf::decide(
+            &mut conn,
+            2022,
+            "t1",
+            Decision::Upheld,
+            None,
+            &at("2022-10-24"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, WorkflowError::ReasonAfterApproval { .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("宝法治办〔2022〕9号"), "{err}");
-        wf::decide(&mut conn, 2022, "t1", Decision::Upheld, Some("经核查名次无误"), &at("2022-10-24")).unwrap();
+        wf::decide(
+            &mut conn,
+            2022,
+            "t1",
+            Decision::Upheld,
+            Some("经核查名次无误"),
+            &at("2022-10-24"),
+        )
+        .unwrap();
 
         wf::publish(&mut conn, 2022, &at("2022-10-25")).unwrap();
         assert!(wf::publish(&mut conn, 2022, &at("2022-10-26")).is_err());
@@ -1196,14 +1588,302 @@ mod workflow {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(
-            actions.iter().map(|a| a.split(':').next().unwrap()).collect::<Vec<_>>(),
-            ["results.notify", "results.notify", "decision.excuse", "review.object", "review.decide", "results.approve", "review.object", "review.decide", "results.publish"]
+            actions
+                .iter()
+                .map(|a| a.split(':').next().unwrap())
+                .collect::<Vec<_>>(),
+            [
+                "results.notify",
+                "results.notify",
+                "decision.excuse",
+                "review.object",
+                "review.decide",
+                "results.approve",
+                "review.object",
+                "review.decide",
+                "results.publish"
+            ]
         );
         assert!(actions.iter().all(|a| a.ends_with(":县法治办王某")));
         // The approved results are next year's history.
         let history = results::load_history(&conn, 2023).unwrap();
         assert_eq!(history.len(), 1);
         assert_eq!(history[0].units["t1"].grade, "excellent");
+    }
+
+    /// Earlier years' results imported from a file change this year's use
+    /// of results: a second consecutive 优秀 is commended, a fall of 10
+    /// points or more is warned as a big regression. A file with one bad
+    /// cell writes nothing and names the row and column.
+    #[test]
+    fn imported_history_changes_outcomes_all_or_nothing() {
+        use kaohe_hub::outcome::NoticeKind;
+        use kaohe_hub::workflow::history::import_history_file;
+        let s = setup();
+        let a = node_key(1);
+        ingest(
+            &s.dir,
+            BEFORE_NOTICE,
+            with_sessions(&a, &s.pack, "t1", 1, 3),
+        );
+        ingest(
+            &s.dir,
+            BEFORE_NOTICE,
+            with_sessions(&a, &s.pack, "t2", 2, 1),
+        );
+        let (data, c) = consolidated(&s.dir);
+        let before = data.outcomes(&c);
+        let has = |o: &kaohe_hub::outcome::Outcomes, unit: &str, kind: NoticeKind| {
+            o.for_unit(unit).any(|n| n.kind == kind)
+        };
+        let reasons = |o: &kaohe_hub::outcome::Outcomes, unit: &str| {
+            o.for_unit(unit)
+                .filter(|n| n.kind == NoticeKind::WarningNotice)
+                .flat_map(|n| n.reasons.clone())
+                .collect::<Vec<_>>()
+        };
+        assert!(!has(&before, "t1", NoticeKind::Commendation));
+        let t2_before = reasons(&before, "t2");
+
+        let mut conn = db::open_existing(&s.dir).unwrap();
+        let bad = s.dir.join("往年结果-有误.csv");
+        std::fs::write(
+            &bad,
+            "单位编号,年度,总分,等次\nt1,2021,95,优秀\nt2,2021,95.5,特优\n",
+        )
+        .unwrap();
+        let err =
+            import_history_file(&mut conn, &bad, &data.manifest, &at("2022-09-01")).unwrap_err();
+        assert!(err.to_string().contains("第3行第4列"), "{err}");
+        assert!(err.to_string().contains("特优"), "{err}");
+        assert_eq!(
+            count(&s.dir, "SELECT count(*) FROM history_results"),
+            0,
+            "nothing written"
+        );
+
+        let good = s.dir.join("往年结果.csv");
+        std::fs::write(
+            &good,
+            "单位编号,年度,总分,等次\nt1,2021,95,优秀\nt2,2021,95.5,excellent\n",
+        )
+        .unwrap();
+        assert_eq!(
+            import_history_file(&mut conn, &good, &data.manifest, &at("2022-09-01")).unwrap(),
+            2
+        );
+        assert_eq!(
+            count(
+                &s.dir,
+                "SELECT count(*) FROM audit_log WHERE action = 'history.import'"
+            ),
+            1
+        );
+        let (data, c) = consolidated(&s.dir);
+        let after = data.outcomes(&c);
+        assert!(
+            has(&after, "t1", NoticeKind::Commendation),
+            "{:?}",
+            after.notices
+        );
+        let t2_after = reasons(&after, "t2");
+        assert_eq!(t2_after.len(), t2_before.len() + 1, "{t2_after:?}");
+    }
+}
+
+// ------------------------------------------------------ ResultService --
+//
+// A node reads its units' results and files objections over gRPC, with
+// the same deadline rules as the CLI (`workflow::object`).
+mod result_service {
+    use super::*;
+    use kaohe_hub::calendar::{Calendar, format_date_zh};
+    use kaohe_hub::results;
+    use kaohe_hub::server::FILE_OBJECTION_PATH;
+    use kaohe_hub::workflow as wf;
+    use kaohe_proto::model::{
+        Grade, ListResultsResponse, Objection, ObjectionHeader, ObjectionReceipt, ResultStatus,
+    };
+    use kaohe_proto::pb::result_service_client::ResultServiceClient;
+
+    async fn client(running: &Running) -> ResultServiceClient<tonic::transport::Channel> {
+        ResultServiceClient::connect(format!("http://{}", running.addr))
+            .await
+            .unwrap()
+    }
+
+    async fn list(running: &Running, key: &SigningKeyPair, now: i64) -> ListResultsResponse {
+        let mut request = tonic::Request::new(pb::ListResultsRequest {
+            year: 2022,
+            round: 0,
+        });
+        call_auth::sign_call(&mut request, key, paths::LIST_RESULTS, now);
+        let wire = client(running)
+            .await
+            .list_results(request)
+            .await
+            .expect("listed")
+            .into_inner();
+        ListResultsResponse::try_from(wire).expect("well-formed results")
+    }
+
+    fn header(unit: &str, reason: &str) -> ObjectionHeader {
+        ObjectionHeader {
+            unit_id: unit.into(),
+            year: 2022,
+            round: Round::Annual,
+            reason: reason.into(),
+            material_name: Some("学习记录.pdf".into()),
+            media_type: Some("application/pdf".into()),
+            material_size: 0,
+            material_sha256: [0; 32],
+        }
+    }
+
+    async fn file(
+        running: &Running,
+        key: &SigningKeyPair,
+        now: i64,
+        parts: Vec<pb::ObjectionPart>,
+    ) -> Result<ObjectionReceipt, tonic::Status> {
+        let mut request = tonic::Request::new(tokio_stream::iter(parts));
+        call_auth::sign_call(&mut request, key, FILE_OBJECTION_PATH, now);
+        let wire = client(running)
+            .await
+            .file_objection(request)
+            .await?
+            .into_inner();
+        Ok(ObjectionReceipt::try_from(wire).expect("well-formed objection receipt"))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_node_lists_its_units_results_and_files_an_objection_within_the_window_only() {
+        let setup = setup();
+        let pack = setup.pack.clone();
+        let running = start(setup).await;
+        let a = node_key(1);
+        let mut t1 = submission(&a, &pack, "t1", 1);
+        t1.methods = vec![daily_block(3, true)];
+        let mut t2 = submission(&a, &pack, "t2", 2);
+        t2.methods = vec![daily_block(1, true)];
+        accept(&running, signed(&t1, &a)).await;
+        accept(&running, signed(&t2, &a)).await;
+
+        // Before any notice: provisional, scores and reasons, no deadlines;
+        // d1 (a department) is not in A's scope and not listed.
+        let got = list(&running, &a, running.now()).await;
+        let ids: Vec<&str> = got.results.iter().map(|r| r.unit_id.as_str()).collect();
+        assert_eq!(ids, ["t1", "t2"]);
+        let r1 = &got.results[0];
+        assert_eq!(r1.status, ResultStatus::Provisional);
+        assert_eq!(r1.scores.unwrap().total, 10_000);
+        assert_eq!(r1.grade, Some(Grade::Excellent));
+        assert_eq!(r1.rank.map(|r| (r.position, r.of)), Some((1, 2)));
+        let r2 = &got.results[1];
+        assert_eq!(r2.grade, Some(Grade::Pass));
+        assert_eq!(r2.reasons.len(), 1);
+        assert_eq!(r2.reasons[0].clause_id.as_deref(), Some("L1a"));
+        assert_eq!(r2.reasons[0].text, "专题学习少于2次，扣2分");
+        assert_eq!(r2.review_deadline, None);
+
+        // t2 is notified Monday 2022-11-21: verification to 11-28, the
+        // review request (after verification) to 12-05.
+        let mut conn = running.conn();
+        let data =
+            results::load_year(&conn, &Runtime::new(small_runtime()).unwrap(), 2022).unwrap();
+        let c = data.consolidate().unwrap();
+        let notices = wf::notify(
+            &mut conn,
+            &Calendar::builtin(),
+            &data.manifest,
+            &c,
+            &["t2".into()],
+            jiff::civil::date(2022, 11, 21),
+            &actor("2022-11-21T02:00:00Z"),
+        )
+        .unwrap();
+        let deadline = notices[0].deadlines.review_request;
+        assert_eq!(deadline, jiff::civil::date(2022, 12, 5));
+        let got = list(&running, &a, running.now()).await;
+        let r2 = &got.results[1];
+        assert_eq!(r2.status, ResultStatus::Verification);
+        assert_eq!(r2.review_deadline, model::Date::new(2022, 12, 5));
+        assert_eq!(r2.verification_deadline, model::Date::new(2022, 11, 28));
+
+        // Within the window (2022-12-01): stored with its material.
+        let material = b"%PDF-1.4 second session records".to_vec();
+        let parts =
+            Objection::new(header("t2", "第二次专题学习有记录"), material.clone()).into_parts();
+        let receipt = file(&running, &a, running.now(), parts)
+            .await
+            .expect("objection accepted");
+        assert_eq!(receipt.received_at, running.now());
+        assert!(receipt.review_deadline.is_some());
+        let stored: (String, i64, String) = running
+            .conn()
+            .query_row(
+                "SELECT o.filed_by, m.size, m.sha256 FROM objections o JOIN objection_materials m ON m.objection_id = o.id WHERE o.id = ?1",
+                [receipt.objection_id.parse::<i64>().unwrap()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(stored.0, format!("node/{}", a.key_id()));
+        assert_eq!(stored.1, material.len() as i64);
+        assert_eq!(
+            stored.2,
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&material))
+        );
+        assert_eq!(
+            list(&running, &a, running.now()).await.results[1].status,
+            ResultStatus::Review
+        );
+
+        let objections = || running.count("SELECT count(*) FROM objections");
+        let before = objections();
+        // A digest that does not match the bytes sent: refused, nothing stored.
+        let mut parts = Objection::new(header("t2", "再次申请"), material.clone()).into_parts();
+        if let Some(pb::objection_part::Part::Header(h)) = &mut parts[0].part {
+            h.material_sha256[0] ^= 1;
+        }
+        let status = file(&running, &a, running.now(), parts).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(status.message().contains("SHA-256"), "{}", status.message());
+        // Another node's unit (d1 is a department; A assesses townships).
+        let parts = Objection::new(header("d1", "不服"), Vec::new()).into_parts();
+        let status = file(&running, &a, running.now(), parts).await.unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+        assert!(status.message().contains("d1"), "{}", status.message());
+        // Unsigned: refused before anything is read.
+        let status = client(&running)
+            .await
+            .file_objection(tokio_stream::iter(
+                Objection::new(header("t2", "x"), Vec::new()).into_parts(),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+        assert_eq!(objections(), before);
+
+        // After the deadline (Beijing 2022-12-06): refused, naming it.
+        let late: Timestamp = "2022-12-06T02:00:00Z".parse().unwrap();
+        running.clock.set(late);
+        let parts = Objection::new(header("t2", "迟到的异议"), material).into_parts();
+        let status = file(&running, &a, late.as_second(), parts)
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+        assert!(
+            status.message().contains(&format_date_zh(deadline)),
+            "{}",
+            status.message()
+        );
+        assert!(
+            status.message().contains("2022年12月5日（星期一）"),
+            "{}",
+            status.message()
+        );
+        assert_eq!(objections(), before);
+        running.stop().await;
     }
 }
 
@@ -1225,7 +1905,10 @@ fn write_pki(dir: &Path, nodes: &[&SigningKeyPair]) -> Pki {
     };
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
     let leaf = |name: String, usage: ExtendedKeyUsagePurpose, stem: &str| {
         let key = KeyPair::generate().unwrap();
@@ -1235,7 +1918,11 @@ fn write_pki(dir: &Path, nodes: &[&SigningKeyPair]) -> Pki {
         std::fs::write(dir.join(format!("{stem}.pem")), cert.pem()).unwrap();
         std::fs::write(dir.join(format!("{stem}.key")), key.serialize_pem()).unwrap();
     };
-    leaf("localhost".into(), ExtendedKeyUsagePurpose::ServerAuth, "server");
+    leaf(
+        "localhost".into(),
+        ExtendedKeyUsagePurpose::ServerAuth,
+        "server",
+    );
     for node in nodes {
         leaf(
             format!("{}.{}", node.key_id(), kaohe_hub::server::NODE_CERT_DOMAIN),
@@ -1293,14 +1980,19 @@ async fn with_mtls_the_client_certificate_must_name_the_signing_node() {
     let running = start_with(setup, move |o| o.tls = Some(files)).await;
 
     // Node A over its own certificate: accepted.
-    let channel = tls_channel(&running, &pki, &pki_dir, Some(&a)).await.unwrap();
+    let channel = tls_channel(&running, &pki, &pki_dir, Some(&a))
+        .await
+        .unwrap();
     let mut client = SubmissionServiceClient::new(channel.clone());
     let receipt = client
         .submit(signed(&submission(&a, &pack, "t1", 1), &a))
         .await
         .expect("accepted over mTLS")
         .into_inner();
-    Receipt::try_from(receipt).unwrap().verify(&running.hub_key).unwrap();
+    Receipt::try_from(receipt)
+        .unwrap()
+        .verify(&running.hub_key)
+        .unwrap();
 
     // Node C's envelope sent over node A's connection: refused, nothing stored.
     let before = running.dump();
@@ -1318,7 +2010,10 @@ async fn with_mtls_the_client_certificate_must_name_the_signing_node() {
     let mut units = UnitServiceClient::new(channel);
     let mut request = tonic::Request::new(pb::ListMyUnitsRequest { year: 2022 });
     call_auth::sign_call(&mut request, &c, paths::LIST_MY_UNITS, running.now());
-    assert_eq!(units.list_my_units(request).await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(
+        units.list_my_units(request).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
 
     // No client certificate: the hub does not serve the connection.
     let refused = match tls_channel(&running, &pki, &pki_dir, None).await {
@@ -1328,7 +2023,10 @@ async fn with_mtls_the_client_certificate_must_name_the_signing_node() {
             .await
             .is_err(),
     };
-    assert!(refused, "a connection without a client certificate must not be served");
+    assert!(
+        refused,
+        "a connection without a client certificate must not be served"
+    );
     assert_eq!(running.dump(), before);
     running.stop().await;
 }

@@ -473,6 +473,47 @@ pub fn parse_units(
     validate(&grid, year, other_years).map_err(|problems| ReadUnitsError::Invalid { problems })
 }
 
+/// A sheet read as text cells, for other imports (history): the sheet's
+/// name (`.xlsx` only) and, per non-empty row, its 1-based number and its
+/// non-empty cells by 0-based column. Numbers keep Excel's value (`95.5`,
+/// `101`); the same size, encoding and zip-bomb checks as the roster.
+pub type TextGrid = (Option<String>, Vec<(usize, BTreeMap<usize, String>)>);
+
+/// Reads `bytes` as a [`TextGrid`].
+pub fn read_text_grid(bytes: &[u8], format: FileFormat) -> Result<TextGrid, ReadUnitsError> {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ReadUnitsError::TooLarge {
+            size: bytes.len() as u64,
+            max: MAX_FILE_BYTES,
+        });
+    }
+    let grid = match format {
+        FileFormat::Xlsx => read_xlsx(bytes)?,
+        FileFormat::Csv => read_csv(&decode_text(bytes)?)?,
+    };
+    let rows = grid
+        .rows
+        .into_iter()
+        .map(|r| {
+            let cells = r
+                .cells
+                .into_iter()
+                .map(|(c, cell)| {
+                    let text = match cell {
+                        Cell::Text(t) => fold_width(&clean(&t)),
+                        Cell::Int(i) => i.to_string(),
+                        Cell::Float(f) => f.to_string(),
+                        other => display_cell(&other),
+                    };
+                    (c, text)
+                })
+                .collect();
+            (r.number, cells)
+        })
+        .collect();
+    Ok((grid.sheet, rows))
+}
+
 // ---------------------------------------------------------------------------
 // Reading cells
 

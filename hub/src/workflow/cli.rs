@@ -51,7 +51,11 @@ pub enum Command {
         #[arg(long, default_value = "法治宝丰（法治政府）建设", value_name = "名称")]
         scheme_name: String,
         /// 发文机关（issuer）
-        #[arg(long, default_value = "中共宝丰县委全面依法治县委员会办公室", value_name = "机关")]
+        #[arg(
+            long,
+            default_value = "中共宝丰县委全面依法治县委员会办公室",
+            value_name = "机关"
+        )]
         issuer: String,
         /// 主送机关（recipients）
         #[arg(long, default_value = "", value_name = "机关")]
@@ -77,6 +81,9 @@ pub enum Command {
     /// 复核（review）：登记异议、作出决定
     #[command(subcommand)]
     Review(ReviewCommand),
+    /// 往年考核结果（earlier years' results）
+    #[command(subcommand)]
+    History(HistoryCommand),
     /// 记录某单位本年度免于考核及其原因（excuse a unit）
     Excuse {
         /// 考核年度（assessment year）
@@ -122,6 +129,21 @@ pub enum Command {
     /// 记录考核结果已公布（publish approved results）
     PublishResults {
         /// 考核年度（assessment year）
+        #[arg(long, value_name = "年度")]
+        year: i32,
+        #[command(flatten)]
+        now: Now,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum HistoryCommand {
+    /// 导入往年考核结果（单位编号、年度、总分、等次），用于结果运用；全部无误才写入（import earlier years' results）
+    Import {
+        /// Excel（.xlsx）或 CSV 文件（file）
+        #[arg(value_name = "文件")]
+        file: PathBuf,
+        /// 这些往年结果用于哪一考核年度：等次按该年度规则包的等次核对（the year whose pack's grades apply）
         #[arg(long, value_name = "年度")]
         year: i32,
         #[command(flatten)]
@@ -179,7 +201,11 @@ pub struct Now {
 }
 
 /// Runs one of the results and workflow commands.
-pub fn run(dir: &Path, command: Command, actor: impl FnOnce() -> anyhow::Result<Actor>) -> anyhow::Result<()> {
+pub fn run(
+    dir: &Path,
+    command: Command,
+    actor: impl FnOnce() -> anyhow::Result<Actor>,
+) -> anyhow::Result<()> {
     let with_now = |now: &Now, actor: Actor| match now.now {
         Some(at) => Actor::new(actor.operator, at),
         None => actor,
@@ -196,11 +222,21 @@ pub fn run(dir: &Path, command: Command, actor: impl FnOnce() -> anyhow::Result<
                 if now == digest {
                     println!("\n已审定（文号 {doc}，{at}），当前汇总与审定时一致。");
                 } else {
-                    println!("\n注意：已审定（文号 {doc}，{at}），但当前汇总与审定时不同（审定后有改动）。");
+                    println!(
+                        "\n注意：已审定（文号 {doc}，{at}），但当前汇总与审定时不同（审定后有改动）。"
+                    );
                 }
             }
         }
-        Command::Export { year, out, font, county, scheme_name, issuer, recipients } => {
+        Command::Export {
+            year,
+            out,
+            font,
+            county,
+            scheme_name,
+            issuer,
+            recipients,
+        } => {
             let conn = open(dir)?;
             let Some((doc_number, approved_at, _)) = workflow::approval_digest(&conn, year)? else {
                 bail!("{year} 年度考核结果尚未审定，不能导出通报（not approved）");
@@ -228,27 +264,42 @@ pub fn run(dir: &Path, command: Command, actor: impl FnOnce() -> anyhow::Result<
                 println!("已写入 {}", p.display());
             }
         }
-        Command::Notify { year, units, on, out, now } => {
+        Command::Notify {
+            year,
+            units,
+            on,
+            out,
+            now,
+        } => {
             let actor = with_now(&now, actor()?);
             let mut conn = open(dir)?;
             let cal = calendar_years::effective_calendar(&conn)?;
             let data = load(&conn, year)?;
             let c = data.consolidate()?;
             let on = on.unwrap_or_else(|| results::beijing_date(actor.at));
-            let notices = workflow::notify(&mut conn, &cal, &data.manifest, &c, &units, on, &actor)?;
+            let notices =
+                workflow::notify(&mut conn, &cal, &data.manifest, &c, &units, on, &actor)?;
             if let Some(out) = &out {
-                std::fs::create_dir_all(out).with_context(|| format!("创建目录 {}", out.display()))?;
+                std::fs::create_dir_all(out)
+                    .with_context(|| format!("创建目录 {}", out.display()))?;
             }
             for n in &notices {
                 println!("{}", n.text);
                 if let Some(out) = &out {
                     let path = out.join(format!("{year}年度问题通报反馈-{}.txt", n.unit_id));
-                    std::fs::write(&path, &n.text).with_context(|| format!("写入 {}", path.display()))?;
+                    std::fs::write(&path, &n.text)
+                        .with_context(|| format!("写入 {}", path.display()))?;
                 }
             }
             println!("已通报 {} 个单位（notified）。", notices.len());
         }
-        Command::Review(ReviewCommand::Object { year, unit, reason, materials, now }) => {
+        Command::Review(ReviewCommand::Object {
+            year,
+            unit,
+            reason,
+            materials,
+            now,
+        }) => {
             let actor = with_now(&now, actor()?);
             let mut conn = open(dir)?;
             let cal = calendar_years::effective_calendar(&conn)?;
@@ -263,7 +314,16 @@ pub fn run(dir: &Path, command: Command, actor: impl FnOnce() -> anyhow::Result<
                     bytes: read_capped(path, workflow::MAX_MATERIAL_BYTES as u64)?,
                 });
             }
-            let filed = workflow::object(&mut conn, &cal, &data.manifest, year, &unit, &reason, &files, &actor)?;
+            let filed = workflow::object(
+                &mut conn,
+                &cal,
+                &data.manifest,
+                year,
+                &unit,
+                &reason,
+                &files,
+                &actor,
+            )?;
             println!(
                 "已登记单位 {unit} 的复核申请（第 {} 号），应于 {} 前作出决定（objection recorded）",
                 filed.id,
@@ -273,23 +333,62 @@ pub fn run(dir: &Path, command: Command, actor: impl FnOnce() -> anyhow::Result<
                 println!("  证明材料 {name}：{size} 字节，SHA-256 {sha}");
             }
         }
-        Command::Review(ReviewCommand::Decide { year, unit, upheld: _, revised, reason, now }) => {
+        Command::Review(ReviewCommand::Decide {
+            year,
+            unit,
+            upheld: _,
+            revised,
+            reason,
+            now,
+        }) => {
             let actor = with_now(&now, actor()?);
             let mut conn = open(dir)?;
-            let decision = if revised { Decision::Revised } else { Decision::Upheld };
+            let decision = if revised {
+                Decision::Revised
+            } else {
+                Decision::Upheld
+            };
             let d = workflow::decide(&mut conn, year, &unit, decision, reason.as_deref(), &actor)?;
             match d.revised_submission {
-                Some(s) => println!("复核申请第 {} 号：更正，依据第 {s} 号上报（revised）", d.objection),
+                Some(s) => println!(
+                    "复核申请第 {} 号：更正，依据第 {s} 号上报（revised）",
+                    d.objection
+                ),
                 None => println!("复核申请第 {} 号：维持原结果（upheld）", d.objection),
             }
         }
-        Command::Excuse { year, unit, reason, now } => {
+        Command::History(HistoryCommand::Import { file, year, now }) => {
+            let actor = with_now(&now, actor()?);
+            let mut conn = open(dir)?;
+            let data = load(&conn, year)?;
+            let n =
+                workflow::history::import_history_file(&mut conn, &file, &data.manifest, &actor)?;
+            println!(
+                "已导入往年考核结果 {n} 条（imported），来自 {}",
+                file.display()
+            );
+        }
+        Command::Excuse {
+            year,
+            unit,
+            reason,
+            now,
+        } => {
             let actor = with_now(&now, actor()?);
             let mut conn = open(dir)?;
             workflow::excuse(&mut conn, year, &unit, &reason, &actor)?;
-            println!("已记录：{unit} {year} 年度免于考核，原因：{}", reason.trim());
+            println!(
+                "已记录：{unit} {year} 年度免于考核，原因：{}",
+                reason.trim()
+            );
         }
-        Command::Override { year, unit, cap, reason, now } => {
+        Command::Override {
+            year,
+            unit,
+            cap,
+            reason,
+            now,
+        } => {
             let actor = with_now(&now, actor()?);
             let hundredths = parse_points(&cap)?;
             let mut conn = open(dir)?;
@@ -300,13 +399,20 @@ pub fn run(dir: &Path, command: Command, actor: impl FnOnce() -> anyhow::Result<
                 reason.trim()
             );
         }
-        Command::Approve { year, doc_number, now } => {
+        Command::Approve {
+            year,
+            doc_number,
+            now,
+        } => {
             let actor = with_now(&now, actor()?);
             let mut conn = open(dir)?;
             let data = load(&conn, year)?;
             let c = data.consolidate()?;
             let digest = workflow::approve(&mut conn, &c, &doc_number, &actor)?;
-            println!("已记录 {year} 年度考核结果审定，文号 {}，汇总 SHA-256 {digest}（approved）", doc_number.trim());
+            println!(
+                "已记录 {year} 年度考核结果审定，文号 {}，汇总 SHA-256 {digest}（approved）",
+                doc_number.trim()
+            );
         }
         Command::PublishResults { year, now } => {
             let actor = with_now(&now, actor()?);
@@ -335,13 +441,17 @@ fn open(dir: &Path) -> anyhow::Result<Connection> {
 
 fn read_capped(path: &Path, cap: u64) -> anyhow::Result<Vec<u8>> {
     use std::io::Read as _;
-    let file = std::fs::File::open(path).with_context(|| format!("读取文件 {}（read file）", path.display()))?;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("读取文件 {}（read file）", path.display()))?;
     let mut bytes = Vec::new();
     file.take(cap + 1)
         .read_to_end(&mut bytes)
         .with_context(|| format!("读取文件 {}（read file）", path.display()))?;
     if bytes.len() as u64 > cap {
-        bail!("文件 {} 超过 {cap} 字节上限（file too large）", path.display());
+        bail!(
+            "文件 {} 超过 {cap} 字节上限（file too large）",
+            path.display()
+        );
     }
     Ok(bytes)
 }
@@ -351,17 +461,27 @@ pub fn parse_points(text: &str) -> anyhow::Result<i64> {
     let t = text.trim();
     let bad = || anyhow::anyhow!("分数 {t:?} 无效，应为如 15 或 12.5 的非负数（invalid points）");
     let (int, frac) = t.split_once('.').unwrap_or((t, ""));
-    if int.is_empty() || frac.len() > 2 || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()) {
+    if int.is_empty()
+        || frac.len() > 2
+        || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit())
+    {
         return Err(bad());
     }
     let int: i64 = int.parse().map_err(|_| bad())?;
     let frac: i64 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
-    int.checked_mul(100).and_then(|v| v.checked_add(frac)).ok_or_else(bad)
+    int.checked_mul(100)
+        .and_then(|v| v.checked_add(frac))
+        .ok_or_else(bad)
 }
 
 /// The `hub results` text: ranking tables of ranked categories, grade
 /// counts of the others, late and not-assessed units, outcomes. Pure.
-pub fn render_results(c: &Consolidation, o: &Outcomes, data: &YearData, category: Option<&str>) -> String {
+pub fn render_results(
+    c: &Consolidation,
+    o: &Outcomes,
+    data: &YearData,
+    category: Option<&str>,
+) -> String {
     let manifest = &data.manifest;
     let mut out = format!(
         "{} 年度考核结果（规则包 {}-{} 第 {} 版）\n",
@@ -381,7 +501,9 @@ pub fn render_results(c: &Consolidation, o: &Outcomes, data: &YearData, category
                 .entries
                 .iter()
                 .map(|e| {
-                    let late = c.unit(&e.unit_id).is_some_and(|u| !u.late_reports.is_empty());
+                    let late = c
+                        .unit(&e.unit_id)
+                        .is_some_and(|u| !u.late_reports.is_empty());
                     vec![
                         format!("{}{}", e.rank, if e.tied { "（并列）" } else { "" }),
                         e.unit_id.clone(),
@@ -392,7 +514,10 @@ pub fn render_results(c: &Consolidation, o: &Outcomes, data: &YearData, category
                     ]
                 })
                 .collect();
-            out.push_str(&table::render(&["名次", "编号", "单位", "总分", "等次", "备注"], &rows));
+            out.push_str(&table::render(
+                &["名次", "编号", "单位", "总分", "等次", "备注"],
+                &rows,
+            ));
         } else {
             out.push_str(&format!("\n【{}】只评定等次\n", cat.name));
             let rows: Vec<Vec<String>> = manifest
@@ -441,17 +566,26 @@ pub fn render_results(c: &Consolidation, o: &Outcomes, data: &YearData, category
                 u.unit_id.clone(),
                 u.name.clone(),
                 "未考核".into(),
-                gaps.iter().map(|g| g.message.as_str()).collect::<Vec<_>>().join("；"),
+                gaps.iter()
+                    .map(|g| g.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("；"),
             ]),
-            Assessment::Excused { reason } => {
-                missing.push(vec![u.unit_id.clone(), u.name.clone(), "免于考核".into(), reason.clone()])
-            }
+            Assessment::Excused { reason } => missing.push(vec![
+                u.unit_id.clone(),
+                u.name.clone(),
+                "免于考核".into(),
+                reason.clone(),
+            ]),
             Assessment::Assessed(_) => {}
         }
     }
     if !missing.is_empty() {
         out.push_str("\n【未考核单位】（不计 0 分）\n");
-        out.push_str(&table::render(&["编号", "单位", "状态", "缺少什么 / 原因"], &missing));
+        out.push_str(&table::render(
+            &["编号", "单位", "状态", "缺少什么 / 原因"],
+            &missing,
+        ));
     }
     let notices: Vec<Vec<String>> = o
         .notices
@@ -468,7 +602,10 @@ pub fn render_results(c: &Consolidation, o: &Outcomes, data: &YearData, category
         .collect();
     if !notices.is_empty() {
         out.push_str("\n【结果运用】\n");
-        out.push_str(&table::render(&["类别", "单位", "发出单位", "原因"], &notices));
+        out.push_str(&table::render(
+            &["类别", "单位", "发出单位", "原因"],
+            &notices,
+        ));
     }
     out
 }

@@ -17,6 +17,7 @@
 //!   SHA-256 of the consolidation it approved and the results as next
 //!   year's history.
 //! - [`publish`]: 公布, after approval, once.
+//! - [`history`]: earlier years' results imported from Excel/CSV.
 //!
 //! **Invariant:** every transition and its audit record (with the operator)
 //! commit in one transaction; a refused transition changes nothing.
@@ -26,6 +27,7 @@
 //! Beijing dates.
 
 pub mod cli;
+pub mod history;
 
 use jiff::civil::Date;
 use kaohe_rulepacks::manifest::{Manifest, ReviewRuns, Schedule};
@@ -76,7 +78,9 @@ pub enum WorkflowError {
     ObjectionLate { unit: String, deadline: String },
     #[error("{what}不能为空（must not be empty）")]
     Empty { what: &'static str },
-    #[error("证明材料 {name} 有 {size} 字节，超过 {MAX_MATERIAL_BYTES} 字节上限（material too large）")]
+    #[error(
+        "证明材料 {name} 有 {size} 字节，超过 {MAX_MATERIAL_BYTES} 字节上限（material too large）"
+    )]
     MaterialTooLarge { name: String, size: usize },
     #[error("证明材料文件名 {name} 重复（duplicate material name）")]
     DuplicateMaterial { name: String },
@@ -90,8 +94,14 @@ pub enum WorkflowError {
         "更正结果须有复核申请（{filed}）之后提交的新上报，单位 {unit} 没有（revised needs a newer submission）"
     )]
     NoNewSubmission { unit: String, filed: String },
-    #[error("{year} 年度考核结果已于 {at} 审定（文号 {doc_number}），审定后的改动须写明原因（--reason）（change after approval needs a reason）")]
-    ReasonAfterApproval { year: i32, at: String, doc_number: String },
+    #[error(
+        "{year} 年度考核结果已于 {at} 审定（文号 {doc_number}），审定后的改动须写明原因（--reason）（change after approval needs a reason）"
+    )]
+    ReasonAfterApproval {
+        year: i32,
+        at: String,
+        doc_number: String,
+    },
     #[error("{year} 年度考核结果已审定（文号 {doc_number}），每年只审定一次（already approved）")]
     AlreadyApproved { year: i32, doc_number: String },
     #[error("下列单位的复核申请尚未决定，不能审定（open reviews）：{}", units.join("、"))]
@@ -117,7 +127,11 @@ pub struct Deadlines {
 }
 
 /// The windows of a notice given on `notified_on`. Pure.
-pub fn deadlines(cal: &Calendar, schedule: &Schedule, notified_on: Date) -> Result<Deadlines, CalendarError> {
+pub fn deadlines(
+    cal: &Calendar,
+    schedule: &Schedule,
+    notified_on: Date,
+) -> Result<Deadlines, CalendarError> {
     let verification = cal.add_working_days(notified_on, schedule.verification_days)?;
     let review_request = match schedule.review_request_runs {
         ReviewRuns::Alongside => cal.add_working_days(notified_on, schedule.review_request_days)?,
@@ -157,7 +171,9 @@ pub fn notice_text(
         .iter()
         .map(|i| {
             let idx = manifest.indicator_index(&i.indicator_id);
-            let name = idx.map(|x| manifest.indicators[x].name.clone()).unwrap_or_default();
+            let name = idx
+                .map(|x| manifest.indicators[x].name.clone())
+                .unwrap_or_default();
             let points = match (idx, cat) {
                 (Some(x), Some(k)) => manifest.points(x, k).map(score_text).unwrap_or_default(),
                 _ => String::new(),
@@ -166,14 +182,25 @@ pub fn notice_text(
                 .fired
                 .iter()
                 .filter(|f| f.indicator_id == i.indicator_id)
-                .map(|f| format!("{}（{}，{}分）", f.reason, f.round.name_zh(), score_text(f.amount)))
+                .map(|f| {
+                    format!(
+                        "{}（{}，{}分）",
+                        f.reason,
+                        f.round.name_zh(),
+                        score_text(f.amount)
+                    )
+                })
                 .collect();
             vec![
                 i.indicator_id.clone(),
                 name,
                 points,
                 score_text(i.score),
-                if reasons.is_empty() { "—".into() } else { reasons.join("；") },
+                if reasons.is_empty() {
+                    "—".into()
+                } else {
+                    reasons.join("；")
+                },
             ]
         })
         .collect();
@@ -187,7 +214,10 @@ pub fn notice_text(
         id = u.unit_id,
         on = format_date_zh(d.notified_on),
     );
-    text.push_str(&table::render(&["指标", "名称", "分值", "得分", "扣分原因"], &rows));
+    text.push_str(&table::render(
+        &["指标", "名称", "分值", "得分", "扣分原因"],
+        &rows,
+    ));
     text.push_str(&format!(
         "\n换算后得分 {}，加分 {}，扣分 {}，总分 {}，等次：{}。\n",
         score_text(s.converted),
@@ -247,7 +277,10 @@ pub fn notify(
             )
             .optional()?
         {
-            return Err(WorkflowError::AlreadyNotified { unit: u.unit_id.clone(), on });
+            return Err(WorkflowError::AlreadyNotified {
+                unit: u.unit_id.clone(),
+                on,
+            });
         }
         let text = notice_text(u, manifest, c.year, &d)?;
         tx.execute(
@@ -316,7 +349,9 @@ pub fn object(
 ) -> Result<Filed, WorkflowError> {
     let reason = reason.trim();
     if reason.is_empty() {
-        return Err(WorkflowError::Empty { what: "异议理由" });
+        return Err(WorkflowError::Empty {
+            what: "异议理由"
+        });
     }
     let mut seen = std::collections::BTreeSet::new();
     for m in materials {
@@ -327,7 +362,9 @@ pub fn object(
             });
         }
         if !seen.insert(m.file_name.as_str()) {
-            return Err(WorkflowError::DuplicateMaterial { name: m.file_name.clone() });
+            return Err(WorkflowError::DuplicateMaterial {
+                name: m.file_name.clone(),
+            });
         }
     }
     let tx = conn.transaction()?;
@@ -341,9 +378,13 @@ pub fn object(
     let Some(deadline) = deadline else {
         return Err(WorkflowError::NotNotified { unit: unit.into() });
     };
-    let deadline: Date = deadline
-        .parse()
-        .map_err(|_| rusqlite::Error::InvalidColumnType(0, "review_request_deadline".into(), rusqlite::types::Type::Text))?;
+    let deadline: Date = deadline.parse().map_err(|_| {
+        rusqlite::Error::InvalidColumnType(
+            0,
+            "review_request_deadline".into(),
+            rusqlite::types::Type::Text,
+        )
+    })?;
     let today = beijing_date(actor.at);
     if today > deadline {
         return Err(WorkflowError::ObjectionLate {
@@ -471,7 +512,14 @@ pub fn decide(
     tx.execute(
         "UPDATE objections SET decision = ?1, decided_at = ?2, decided_by = ?3, decision_note = ?4,
            revised_submission = ?5 WHERE id = ?6",
-        params![kind, actor.at.to_string(), actor.operator, reason, revised_submission, id],
+        params![
+            kind,
+            actor.at.to_string(),
+            actor.operator,
+            reason,
+            revised_submission,
+            id
+        ],
     )?;
     audit::append(
         &tx,
@@ -487,12 +535,20 @@ pub fn decide(
     })
 }
 
-fn require_reason_after_approval(conn: &Connection, year: i32, reason: Option<&str>) -> Result<(), WorkflowError> {
+fn require_reason_after_approval(
+    conn: &Connection,
+    year: i32,
+    reason: Option<&str>,
+) -> Result<(), WorkflowError> {
     if reason.is_some() {
         return Ok(());
     }
     if let Some((at, doc_number)) = approval(conn, year)? {
-        return Err(WorkflowError::ReasonAfterApproval { year, at, doc_number });
+        return Err(WorkflowError::ReasonAfterApproval {
+            year,
+            at,
+            doc_number,
+        });
     }
     Ok(())
 }
@@ -509,7 +565,10 @@ pub fn approval(conn: &Connection, year: i32) -> rusqlite::Result<Option<(String
 
 /// The approval record of `year`: doc number, time and the SHA-256 of the
 /// approved consolidation.
-pub fn approval_digest(conn: &Connection, year: i32) -> rusqlite::Result<Option<(String, String, String)>> {
+pub fn approval_digest(
+    conn: &Connection,
+    year: i32,
+) -> rusqlite::Result<Option<(String, String, String)>> {
     conn.query_row(
         "SELECT doc_number, approved_at, consolidation_sha256 FROM approvals WHERE year = ?1",
         [year],
@@ -520,8 +579,12 @@ pub fn approval_digest(conn: &Connection, year: i32) -> rusqlite::Result<Option<
 
 /// (published_at) of `year`, if published.
 pub fn publication(conn: &Connection, year: i32) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT published_at FROM publications WHERE year = ?1", [year], |r| r.get(0))
-        .optional()
+    conn.query_row(
+        "SELECT published_at FROM publications WHERE year = ?1",
+        [year],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 fn record_decision(
@@ -543,7 +606,10 @@ fn record_decision(
         |r| r.get(0),
     )?;
     if !known {
-        return Err(WorkflowError::UnknownUnit { year, unit: unit.into() });
+        return Err(WorkflowError::UnknownUnit {
+            year,
+            unit: unit.into(),
+        });
     }
     let after_approval = approval(&tx, year)?.map(|(_, doc)| doc);
     let (kind, act) = match cap {
@@ -553,7 +619,15 @@ fn record_decision(
     tx.execute(
         "INSERT INTO recorded_decisions (year, unit_id, kind, cap, reason, recorded_at, operator)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![year, unit, kind, cap, reason, actor.at.to_string(), actor.operator],
+        params![
+            year,
+            unit,
+            kind,
+            cap,
+            reason,
+            actor.at.to_string(),
+            actor.operator
+        ],
     )?;
     audit::append(
         &tx,
@@ -567,7 +641,13 @@ fn record_decision(
 }
 
 /// Records that `unit` is not assessed this year (免于考核), with the reason.
-pub fn excuse(conn: &mut Connection, year: i32, unit: &str, reason: &str, actor: &Actor) -> Result<(), WorkflowError> {
+pub fn excuse(
+    conn: &mut Connection,
+    year: i32,
+    unit: &str,
+    reason: &str,
+    actor: &Actor,
+) -> Result<(), WorkflowError> {
     record_decision(conn, year, unit, None, reason, actor)
 }
 
@@ -588,7 +668,12 @@ pub fn override_cap(
 
 /// 审定: records the approval of `c` (the consolidation computed from the
 /// database now) under `doc_number`; see the module docs.
-pub fn approve(conn: &mut Connection, c: &Consolidation, doc_number: &str, actor: &Actor) -> Result<String, WorkflowError> {
+pub fn approve(
+    conn: &mut Connection,
+    c: &Consolidation,
+    doc_number: &str,
+    actor: &Actor,
+) -> Result<String, WorkflowError> {
     let doc_number = doc_number.trim();
     if doc_number.is_empty() {
         return Err(WorkflowError::Empty { what: "文号" });
@@ -613,7 +698,10 @@ pub fn approve(conn: &mut Connection, c: &Consolidation, doc_number: &str, actor
                 "{}（{}）：{}",
                 u.name,
                 u.unit_id,
-                gaps.iter().map(|g| g.message.as_str()).collect::<Vec<_>>().join("，")
+                gaps.iter()
+                    .map(|g| g.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("，")
             )),
             _ => None,
         })
@@ -663,7 +751,10 @@ mod tests {
     use jiff::civil::date;
 
     fn schedule(runs: ReviewRuns) -> Schedule {
-        let mut s = crate::consolidate::golden::county().manifest().schedule.clone();
+        let mut s = crate::consolidate::golden::county()
+            .manifest()
+            .schedule
+            .clone();
         s.review_request_runs = runs;
         s.verification_days = 5;
         s.review_request_days = 5;
@@ -687,7 +778,12 @@ mod tests {
     fn a_deadline_beyond_the_calendar_is_an_error_not_a_guess() {
         let cal = Calendar::builtin();
         let last = cal.years().max().unwrap();
-        let err = deadlines(&cal, &schedule(ReviewRuns::After), date(last as i16, 12, 28)).unwrap_err();
+        let err = deadlines(
+            &cal,
+            &schedule(ReviewRuns::After),
+            date(last as i16, 12, 28),
+        )
+        .unwrap_err();
         assert!(!err.to_string().is_empty());
     }
 }
