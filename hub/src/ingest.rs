@@ -20,6 +20,12 @@
 //!    ([`checks::check_pack`]);
 //! 5. **scope** — the unit (in that year's roster), every method and the
 //!    year lie in the node's delegated scope ([`checks::check_scope`]);
+//!    **closed** — the unit's review window is still open: a unit notified
+//!    whose review-request deadline has passed by the hub's clock at
+//!    commit (Beijing date), or any unit of an approved year, is refused
+//!    with [`RejectionCode::Closed`] naming the date — unless the unit has
+//!    an undecided objection, which this submission may then revise
+//!    ([`check_window`]);
 //! 6. **replay** — the evidence inside is run through the current pack
 //!    (one `kaohe_evaluate` call per batch and pack) and must reproduce
 //!    every indicator score and fired clause exactly ([`replay`]);
@@ -66,10 +72,12 @@ use rusqlite::{Connection, TransactionBehavior};
 use serde_json::json;
 
 use crate::audit::{self, Actor};
+use crate::calendar::format_date_zh;
 use crate::clock::Clock;
 use crate::registry::StoreError;
 use crate::registry::nodes::{self, NodeRecord, NodeState};
 use crate::registry::units::{self, YearRoster};
+use crate::results::beijing_date;
 
 pub use checks::RoundDeadlines;
 
@@ -561,7 +569,7 @@ impl Committer {
         let mut slots: Vec<Slot> = Vec::with_capacity(candidates.len());
         let mut seen: HashMap<Digest, usize> = HashMap::new();
         for (i, candidate) in candidates.iter().enumerate() {
-            let slot = match stage_1_to_5(&tx, snapshot, candidate, &mut seen, i)? {
+            let slot = match stage_1_to_5(&tx, snapshot, candidate, &mut seen, i, now)? {
                 Ok(slot) => slot,
                 Err(refusal) => Slot::Refused(refusal),
             };
@@ -770,6 +778,7 @@ fn stage_1_to_5(
     candidate: &Candidate,
     seen: &mut HashMap<Digest, usize>,
     position: usize,
+    now: Timestamp,
 ) -> Result<Result<Slot, Refusal>, CommitError> {
     let verified = match &candidate.verified {
         Ok(v) => v.clone(),
@@ -851,12 +860,68 @@ fn stage_1_to_5(
         Ok(unit) => unit,
         Err(r) => return Ok(Err(about(r.into()))),
     };
+    // The review window.
+    if let Err(r) = check_window(conn, sub, &unit.name, now)? {
+        return Ok(Err(about(r)));
+    }
     Ok(Ok(Slot::Checked(Checked {
         submission: verified.clone(),
         pack: Arc::clone(pack),
         unit_name: unit.name.clone(),
         category: unit.category.clone(),
     })))
+}
+
+/// Whether `sub`'s unit may still receive a new result at `now` (see the
+/// module docs, stage 5): refused as [`RejectionCode::Closed`] after the
+/// year's approval or after the unit's review-request deadline, unless an
+/// objection of the unit is undecided (the submission may revise it).
+pub fn check_window(
+    conn: &Connection,
+    sub: &Submission,
+    unit_name: &str,
+    now: Timestamp,
+) -> Result<Result<(), Refusal>, CommitError> {
+    let year = i32::from(sub.year);
+    let window = store::review_window(conn, year, &sub.unit_id)?;
+    if window.open_objection {
+        return Ok(Ok(()));
+    }
+    let closed = |why: String| {
+        Refusal::new(
+            RejectionCode::Closed,
+            format!(
+                "单位 {}（{unit_name}）{year} 年度考核：{why}，不再接收新的上报；如有异议，请由县法治办在期限内登记复核申请后重新上报（review window closed）",
+                sub.unit_id
+            ),
+            Some("submission.unit_id"),
+        )
+    };
+    if let Some((at, doc_number)) = &window.approved {
+        let on = at
+            .parse::<Timestamp>()
+            .map(|t| format_date_zh(beijing_date(t)))
+            .unwrap_or_else(|_| at.clone());
+        return Ok(Err(closed(format!(
+            "年度考核结果已于 {on} 审定（文号 {doc_number}）"
+        ))));
+    }
+    if let Some(deadline) = &window.review_request_deadline {
+        let deadline: jiff::civil::Date = deadline.parse().map_err(|_| {
+            rusqlite::Error::InvalidColumnType(
+                0,
+                "review_request_deadline".into(),
+                rusqlite::types::Type::Text,
+            )
+        })?;
+        if beijing_date(now) > deadline {
+            return Ok(Err(closed(format!(
+                "申请复核的期限为 {}，已过期限",
+                format_date_zh(deadline)
+            ))));
+        }
+    }
+    Ok(Ok(()))
 }
 
 impl From<Rejection> for Refusal {

@@ -36,6 +36,13 @@
 //! nothing for [`Limits::stream_idle`] is ended, and the writer's queue is
 //! bounded (back-pressure instead of memory growth).
 //!
+//! **Hub time**: every response of every service — answers and error
+//! statuses alike, the `UNAUTHENTICATED` of a skewed signed call
+//! included — carries [`call_auth::HUB_TIME_METADATA_KEY`] with the
+//! hub's [`Clock`] in unix seconds ([`HubTimeLayer`]), so that a node
+//! signs its next call with the time the hub checks against, also when
+//! the hub runs on an injected clock (`--now`, `--clock-offset`).
+//!
 //! **Shutdown**: when `shutdown` resolves, streams stop reading, every
 //! chunk already handed to the writer is committed and its receipts sent,
 //! in-flight unary calls finish, then the writer drains its queue, stores
@@ -44,7 +51,9 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use kaohe_proto::call_auth::{self, CallCredentials};
@@ -301,6 +310,7 @@ impl Hub {
         } = self;
         let limits = shared.limits.clone();
         let mut builder = Server::builder()
+            .layer(HubTimeLayer::new(shared.clock.clone()))
             .timeout(limits.call_timeout)
             .concurrency_limit_per_connection(limits.per_connection)
             .max_concurrent_streams(limits.max_streams)
@@ -340,6 +350,68 @@ impl Hub {
     /// Whether clients must present certificates.
     pub fn requires_client_certificates(&self) -> bool {
         self.mtls
+    }
+}
+
+/// A tower layer that stamps every HTTP response (so every gRPC answer
+/// and every trailers-only error status) with the hub's clock as
+/// [`call_auth::HUB_TIME_METADATA_KEY`], read when the response is ready.
+#[derive(Debug, Clone)]
+pub struct HubTimeLayer {
+    clock: Clock,
+}
+
+impl HubTimeLayer {
+    /// Stamps responses with `clock`.
+    pub fn new(clock: Clock) -> HubTimeLayer {
+        HubTimeLayer { clock }
+    }
+}
+
+impl<S> tower_layer::Layer<S> for HubTimeLayer {
+    type Service = HubTime<S>;
+
+    fn layer(&self, inner: S) -> HubTime<S> {
+        HubTime {
+            inner,
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+/// The service of [`HubTimeLayer`].
+#[derive(Debug, Clone)]
+pub struct HubTime<S> {
+    inner: S,
+    clock: Clock,
+}
+
+impl<S, B, ResBody> tower_service::Service<http::Request<B>> for HubTime<S>
+where
+    S: tower_service::Service<http::Request<B>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+    S::Error: 'static,
+    ResBody: 'static,
+{
+    type Response = http::Response<ResBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let answer = self.inner.call(request);
+        let clock = self.clock.clone();
+        Box::pin(async move {
+            let mut response = answer.await?;
+            response.headers_mut().insert(
+                call_auth::HUB_TIME_METADATA_KEY,
+                http::HeaderValue::from(clock.now().as_second()),
+            );
+            Ok(response)
+        })
     }
 }
 

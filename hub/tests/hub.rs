@@ -1097,6 +1097,72 @@ async fn get_receipt_answers_the_submitting_node_only() {
     running.stop().await;
 }
 
+/// The hub time a response or an error status states.
+fn hub_time(metadata: &tonic::metadata::MetadataMap) -> i64 {
+    metadata
+        .get(call_auth::HUB_TIME_METADATA_KEY)
+        .expect("kaohe-hub-time sent")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A hub on an injected clock six hours behind the OS states that clock on
+/// every answer and every error, so a node signs with it and is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_and_error_carries_the_hubs_injected_time() {
+    let hub_now = Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_hours(6))
+        .unwrap();
+    let hub_now = Timestamp::from_second(hub_now.as_second()).unwrap();
+    let running = start_with(setup(), |o| o.clock = Clock::Fixed(hub_now)).await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", running.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    // An answer of an unsigned call.
+    let mut packs = PackServiceClient::new(channel.clone());
+    let answer = packs
+        .list_packs(pb::ListPacksRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(hub_time(answer.metadata()), hub_now.as_second());
+    // A signed call with the OS clock: refused as skewed, stating the hub's time.
+    let c = node_key(3);
+    let mut units = UnitServiceClient::new(channel.clone());
+    let list = |time: i64| {
+        let mut request = tonic::Request::new(pb::ListMyUnitsRequest::default());
+        call_auth::sign_call(&mut request, &c, paths::LIST_MY_UNITS, time);
+        request
+    };
+    let status = units
+        .list_my_units(list(Timestamp::now().as_second()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let told = hub_time(status.metadata());
+    assert_eq!(told, hub_now.as_second());
+    // Signed with the time the hub stated: accepted.
+    let answer = units.list_my_units(list(told)).await.unwrap();
+    assert_eq!(hub_time(answer.metadata()), hub_now.as_second());
+    assert!(!answer.into_inner().units.is_empty());
+    // A refused submission's status too.
+    let mut submissions = SubmissionServiceClient::new(channel);
+    let stranger = node_key(77);
+    let status = submissions
+        .submit(signed(
+            &submission(&stranger, &running.setup.pack, "t1", 1),
+            &stranger,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert_eq!(hub_time(status.metadata()), hub_now.as_second());
+    running.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_my_units_and_packs_serve_the_calling_node() {
     let setup = setup();
@@ -1688,6 +1754,266 @@ mod workflow {
         );
         let t2_after = reasons(&after, "t2");
         assert_eq!(t2_after.len(), t2_before.len() + 1, "{t2_after:?}");
+    }
+
+    /// Commits `envelope` with the hub clock at `at` and returns its outcome.
+    fn commit_at(dir: &Path, at: &str, envelope: pb::Envelope) -> model::SubmitOutcome {
+        let conn = db::open_existing(dir).unwrap();
+        let key = config::load_receipt_key(dir).unwrap();
+        let runtime = Runtime::new(small_runtime()).unwrap();
+        let mut committer =
+            Committer::new(conn, runtime, key, Clock::Fixed(at.parse().unwrap())).unwrap();
+        let candidate = Candidate::verify(0, envelope, &committer.nodes(), None);
+        committer.commit(vec![candidate]).unwrap().remove(0)
+    }
+
+    /// Commits `envelope` at `at` and expects a CLOSED refusal whose
+    /// message has `words`, one audit record and nothing else stored.
+    fn refused_closed(dir: &Path, at: &str, envelope: pb::Envelope, words: &[&str]) {
+        let before = dump(&db::open_existing(dir).unwrap());
+        let rejects = "SELECT count(*) FROM audit_log WHERE action = 'submission.reject'";
+        let audit_before = count(dir, rejects);
+        let r = commit_at(dir, at, envelope)
+            .result
+            .expect_err("a submission after the window closed is refused");
+        assert_eq!(r.code, RejectionCode::Closed, "{r:?}");
+        assert_eq!(r.code.grpc_code(), Code::FailedPrecondition);
+        for w in words {
+            assert!(r.message.contains(w), "message lacks {w:?}: {}", r.message);
+        }
+        assert_eq!(
+            dump(&db::open_existing(dir).unwrap()),
+            before,
+            "nothing stored"
+        );
+        assert_eq!(count(dir, rejects), audit_before + 1, "one audit record");
+        let detail: String = db::open_existing(dir)
+            .unwrap()
+            .query_row(
+                "SELECT detail FROM audit_log WHERE action = 'submission.reject' ORDER BY seq DESC LIMIT 1",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        let detail: serde_json::Value = serde_json::from_str(&detail).unwrap();
+        assert_eq!(detail["code"], RejectionCode::Closed.wire_name());
+    }
+
+    #[test]
+    fn after_the_review_window_a_new_submission_is_refused_unless_it_revises_an_open_objection() {
+        let s = setup();
+        let a = node_key(1);
+        ingest(
+            &s.dir,
+            BEFORE_NOTICE,
+            with_sessions(&a, &s.pack, "t1", 1, 3),
+        );
+        ingest(
+            &s.dir,
+            BEFORE_NOTICE,
+            with_sessions(&a, &s.pack, "t2", 2, 1),
+        );
+        let (data, c) = consolidated(&s.dir);
+        let cal = Calendar::builtin();
+        let mut conn = db::open_existing(&s.dir).unwrap();
+        // Notified Friday 2022-09-30: the review request ends 2022-10-19.
+        wf::notify(
+            &mut conn,
+            &cal,
+            &data.manifest,
+            &c,
+            &[],
+            jiff::civil::date(2022, 9, 30),
+            &at("2022-09-30"),
+        )
+        .unwrap();
+
+        // On the last day (Beijing 2022-10-19 23:00) still open.
+        let in_time = with_sessions(&a, &s.pack, "t1", 3, 2);
+        let first = commit_at(&s.dir, "2022-10-19T15:00:00Z", in_time.clone())
+            .result
+            .expect("accepted on the deadline day");
+        // Beijing 2022-10-20 00:30: closed, naming the deadline.
+        refused_closed(
+            &s.dir,
+            "2022-10-19T16:30:00Z",
+            with_sessions(&a, &s.pack, "t1", 4, 3),
+            &["t1", "肖旗乡", "2022年10月19日（星期三）"],
+        );
+        // The envelope committed in time still gets its stored receipt.
+        let again = commit_at(&s.dir, "2022-10-20T02:00:00Z", in_time)
+            .result
+            .expect("the same envelope again");
+        assert_eq!(again, first);
+
+        // t2's objection is open: a newer submission revises it.
+        wf::object(
+            &mut conn,
+            &cal,
+            &data.manifest,
+            2022,
+            "t2",
+            "第二次专题学习有记录",
+            &[],
+            &at("2022-10-19"),
+        )
+        .unwrap();
+        commit_at(
+            &s.dir,
+            "2022-10-20T03:00:00Z",
+            with_sessions(&a, &s.pack, "t2", 5, 3),
+        )
+        .result
+        .expect("a revision of an open objection is accepted");
+        let decided = wf::decide(
+            &mut conn,
+            2022,
+            "t2",
+            Decision::Revised,
+            None,
+            &at("2022-10-21"),
+        )
+        .unwrap();
+        let newest = count(
+            &s.dir,
+            "SELECT max(id) FROM submissions WHERE unit_id = 't2'",
+        );
+        assert_eq!(decided.revised_submission, Some(newest));
+        // Once decided, t2's window is closed too.
+        refused_closed(
+            &s.dir,
+            "2022-10-21T03:00:00Z",
+            with_sessions(&a, &s.pack, "t2", 6, 2),
+            &["t2", "2022年10月19日（星期三）"],
+        );
+    }
+
+    #[test]
+    fn after_approval_a_new_submission_is_refused_closed() {
+        let s = setup();
+        let a = node_key(1);
+        ingest(
+            &s.dir,
+            BEFORE_NOTICE,
+            with_sessions(&a, &s.pack, "t1", 1, 3),
+        );
+        ingest(
+            &s.dir,
+            BEFORE_NOTICE,
+            with_sessions(&a, &s.pack, "t2", 2, 1),
+        );
+        let mut conn = db::open_existing(&s.dir).unwrap();
+        wf::excuse(&mut conn, 2022, "d1", "另行考核", &at("2022-09-21")).unwrap();
+        let (_, c) = consolidated(&s.dir);
+        wf::approve(&mut conn, &c, "宝法治办〔2022〕9号", &at("2022-09-21")).unwrap();
+        // t1 was never notified: the approval alone closes the year.
+        refused_closed(
+            &s.dir,
+            "2022-09-22T02:00:00Z",
+            with_sessions(&a, &s.pack, "t1", 3, 2),
+            &["t1", "2022年9月21日", "宝法治办〔2022〕9号"],
+        );
+    }
+
+    /// Re-importing a roster that drops units other records refer to is
+    /// refused whole with the friendly message naming every unit and
+    /// table (also `objections` and `history_results`, which refer to a
+    /// unit without a foreign key to `units`), and nothing changes; units
+    /// nothing refers to are dropped, a parent together with its child.
+    #[test]
+    fn a_roster_dropping_referenced_units_is_refused_naming_unit_and_table() {
+        let s = setup();
+        let mut conn = db::open_existing(&s.dir).unwrap();
+        let source = RosterSource {
+            file: "名册.xlsx".into(),
+            sha256: "0".repeat(64),
+        };
+        let child = |id: &str, parent: &str| UnitRecord {
+            parent: Some(parent.into()),
+            ..unit(2022, id, "村", "village")
+        };
+        let full = vec![
+            unit(2022, "t1", "肖旗乡", "township"),
+            unit(2022, "t2", "大营镇", "township"),
+            unit(2022, "d1", "县司法局", "department"),
+            unit(2022, "t3", "石桥镇", "township"),
+            child("v3", "t3"),
+            unit(2022, "t4", "观音堂林站", "township"),
+            child("v4", "t4"),
+        ];
+        units::replace_year(&mut conn, 2022, &full, &source, &at("2022-09-01")).unwrap();
+        let a = node_key(1);
+        ingest(
+            &s.dir,
+            BEFORE_NOTICE,
+            with_sessions(&a, &s.pack, "t2", 1, 1),
+        );
+        let (data, c) = consolidated(&s.dir);
+        let cal = Calendar::builtin();
+        wf::notify(
+            &mut conn,
+            &cal,
+            &data.manifest,
+            &c,
+            &["t2".into()],
+            jiff::civil::date(2022, 9, 30),
+            &at("2022-09-30"),
+        )
+        .unwrap();
+        wf::object(
+            &mut conn,
+            &cal,
+            &data.manifest,
+            2022,
+            "t2",
+            "有异议",
+            &[],
+            &at("2022-10-10"),
+        )
+        .unwrap();
+        wf::excuse(&mut conn, 2022, "d1", "另行考核", &at("2022-10-10")).unwrap();
+        conn.execute(
+            "INSERT INTO history_results (year, unit_id, total, grade, source, imported_at)
+             VALUES (2022, 't3', 9500, 'excellent', '往年结果.csv', '2022-10-10T02:00:00Z')",
+            [],
+        )
+        .unwrap();
+
+        let before = dump(&conn);
+        let imports = "SELECT count(*) FROM audit_log WHERE action = 'units.import'";
+        let imports_before = count(&s.dir, imports);
+        let err = units::replace_year(
+            &mut conn,
+            2022,
+            &[unit(2022, "t1", "肖旗乡", "township")],
+            &source,
+            &at("2022-10-11"),
+        )
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            matches!(err, units::ReplaceUnitsError::Referenced { .. }),
+            "{message}"
+        );
+        for named in [
+            "t2（表 submissions）",
+            "t2（表 notifications）",
+            "t2（表 objections）",
+            "d1（表 recorded_decisions）",
+            "t3（表 history_results）",
+        ] {
+            assert!(message.contains(named), "lacks {named}: {message}");
+        }
+        assert!(!message.contains("FOREIGN KEY"), "{message}");
+        assert_eq!(dump(&conn), before, "nothing changed");
+        assert_eq!(count(&s.dir, imports), imports_before);
+
+        // t4 and its village v4 are referenced by nothing: dropped together.
+        let kept: Vec<UnitRecord> = full[..5].to_vec();
+        let summary =
+            units::replace_year(&mut conn, 2022, &kept, &source, &at("2022-10-11")).unwrap();
+        assert_eq!(summary.removed, vec!["t4".to_string(), "v4".to_string()]);
+        assert_eq!(units::load_roster(&conn, 2022).unwrap().len(), 5);
     }
 }
 

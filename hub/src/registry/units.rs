@@ -9,10 +9,12 @@
 //! roster in one transaction: units in the file are inserted or updated in
 //! place (so rows elsewhere that refer to `(year, id)` stay valid), units no
 //! longer in the file are deleted — unless any other table refers to them
-//! by foreign key (results, once they exist), in which case the whole import
+//! by foreign key (results, once they exist), or by `(year, unit_id)` without
+//! one (objections, earlier years' results), in which case the whole import
 //! is refused and the message names each such unit and table. The check
 //! reads the schema's foreign keys, so tables added later are covered without
-//! changing this module. Node scopes name units by id and are not foreign
+//! changing this module. Parents among the units themselves are checked at
+//! commit, on the final roster (a parent may leave with its children). Node scopes name units by id and are not foreign
 //! keys: a scope naming a unit that left the roster simply matches nothing.
 
 use std::collections::BTreeMap;
@@ -270,6 +272,11 @@ pub fn replace_year(
     if !references.is_empty() {
         return Err(ReplaceUnitsError::Referenced { year, references });
     }
+    // Nothing outside `units` refers to a removed unit (checked above), but
+    // removed and kept units may refer to each other as parents: check the
+    // foreign keys at commit, on the final roster (reset by the commit).
+    tx.execute_batch("PRAGMA defer_foreign_keys = ON")
+        .map_err(sql)?;
 
     for id in &summary.removed {
         tx.execute(
@@ -327,7 +334,12 @@ pub fn replace_year(
     Ok(summary)
 }
 
-/// Rows of other tables that refer by foreign key to any of `ids` in `year`.
+/// Tables that refer to a unit of a year by `(year, unit_id)` without a
+/// foreign key to `units`.
+const IMPLICIT_REFERENCES: &[&str] = &["objections", "history_results"];
+
+/// Rows of other tables that refer to any of `ids` in `year`: by foreign
+/// key to `units`, or by `(year, unit_id)` ([`IMPLICIT_REFERENCES`]).
 fn references_to(
     conn: &Connection,
     year: i32,
@@ -371,6 +383,23 @@ fn references_to(
     }
     let mut found = Vec::new();
     for id in ids {
+        // Tables that name a unit by (year, unit_id) without a foreign key
+        // to `units` (objections refer to the notice; history has none).
+        for table in IMPLICIT_REFERENCES {
+            let exists: bool = conn.query_row(
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM \"{table}\" WHERE year = ?1 AND unit_id = ?2)"
+                ),
+                params![year, id],
+                |r| r.get(0),
+            )?;
+            if exists {
+                found.push(UnitReference {
+                    unit_id: id.clone(),
+                    table: (*table).to_string(),
+                });
+            }
+        }
         for (table, cols) in &keys {
             let mut clause = Vec::new();
             let mut values: Vec<rusqlite::types::Value> = Vec::new();
