@@ -41,13 +41,22 @@ fn main() {
     // Sanity, not timing: the pack and the interpreter agree on the bench
     // input, and it is mostly ok units.
     let want = interp.evaluate_bytes(&batch).expect("interpreter");
-    assert!(pack.call_evaluate(&batch, 1000).expect("pack") == want, "pack and interpreter disagree");
+    assert!(
+        pack.call_evaluate(&batch, 1000).expect("pack") == want,
+        "pack and interpreter disagree"
+    );
     let outs = abi::decode_evaluate_output(m, 1000, &want).expect("decodes");
     let ok = outs.iter().filter(|o| o.status.is_ok()).count();
-    let fired: usize = outs.iter().map(|o| o.clauses.iter().flatten().count()).sum();
+    let fired: usize = outs
+        .iter()
+        .map(|o| o.clauses.iter().flatten().count())
+        .sum();
     let fuel: u64 = outs.iter().map(|o| o.fuel_used).sum();
 
-    println!("kaohe rule pack benchmark — {} {} (v{})", m.pack.id, m.pack.year, m.pack.version);
+    println!(
+        "kaohe rule pack benchmark — {} {} (v{})",
+        m.pack.id, m.pack.year, m.pack.version
+    );
     println!(
         "  module {} bytes; {} fields, {} indicators, {} clauses; 1000 units: {ok} ok, {fired} clauses fired, {:.0} rubric fuel per unit",
         wasm.len(),
@@ -62,32 +71,56 @@ fn main() {
         1
     });
     let interp_rate = rate(|| {
-        black_box(interp.evaluate_bytes(black_box(&batch)).expect("interpreter"));
+        black_box(
+            interp
+                .evaluate_bytes(black_box(&batch))
+                .expect("interpreter"),
+        );
         1000
     });
     let b1000 = rate(|| {
-        black_box(pack.call_evaluate(black_box(&batch), 1000).expect("batch of 1000"));
+        black_box(
+            pack.call_evaluate(black_box(&batch), 1000)
+                .expect("batch of 1000"),
+        );
         1000
     });
     let mut k = 0;
     let b1 = rate(|| {
         k = (k + 1) % singles.len();
-        black_box(pack.call_evaluate(black_box(&singles[k]), 1).expect("batch of 1"));
+        black_box(
+            pack.call_evaluate(black_box(&singles[k]), 1)
+                .expect("batch of 1"),
+        );
         1
     });
 
     println!();
     println!("  {:<50} {:>12} {:>10}", "", "per second", "µs each");
-    row("floor: fresh store + instantiate + trivial call", floor, "calls");
-    row("interpreter (evaluate_bytes, batches of 1000)", interp_rate, "units");
+    row(
+        "floor: fresh store + instantiate + trivial call",
+        floor,
+        "calls",
+    );
+    row(
+        "interpreter (evaluate_bytes, batches of 1000)",
+        interp_rate,
+        "units",
+    );
     row("runtime, batches of 1000", b1000, "units");
     row("runtime, batches of 1", b1, "units = calls");
     println!();
-    println!("  batch-1000 ÷ interpreter:  {:.2}×   (aim ≥ 3×)", b1000 / interp_rate);
-    println!("  batch-1 time ÷ floor time: {:.2}×   (aim ≤ 2×)", floor / b1);
+    println!(
+        "  batch-1000 ÷ interpreter:  {:.2}×   (aim ≥ 3×)",
+        b1000 / interp_rate
+    );
+    println!(
+        "  batch-1 time ÷ floor time: {:.2}×   (aim ≤ 2×)",
+        floor / b1
+    );
 
     if std::env::var_os("KAOHE_BENCH_WHATIF").is_some() {
-        whatif::run(&wasm, &batch, &singles, interp_rate);
+        whatif::run(&wasm, &batch, &singles, interp_rate, want.len());
     }
 }
 
@@ -155,7 +188,11 @@ fn evidence(m: &Manifest, n: usize) -> Vec<UnitInput> {
                             let step = if f.kind == FieldType::Count { 100 } else { 1 };
                             let span = ((hi - lo) / step + 1) as u64;
                             // Mostly small counts (few problems found).
-                            let pick = if r % 3 == 0 { (r >> 8) % span } else { (r >> 8) % span.min(4) };
+                            let pick = if r % 3 == 0 {
+                                (r >> 8) % span
+                            } else {
+                                (r >> 8) % span.min(4)
+                            };
                             lo + pick as i64 * step
                         }
                     })
@@ -179,7 +216,8 @@ mod whatif {
     use std::time::Instant;
 
     use wasmtime::{
-        Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig, Store,
+        Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module,
+        PoolingAllocationConfig, Store,
     };
 
     use super::{rate, row};
@@ -216,7 +254,9 @@ mod whatif {
             c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
             let engine = Engine::new(&c).expect("engine");
             let module = Module::new(&engine, wasm).expect("module");
-            let pre = Linker::new(&engine).instantiate_pre(&module).expect("instance pre");
+            let pre = Linker::new(&engine)
+                .instantiate_pre(&module)
+                .expect("instance pre");
             Engined { engine, pre }
         }
 
@@ -241,13 +281,20 @@ mod whatif {
         fn evaluate(&self, input: &[u8]) -> Vec<u8> {
             let (mut store, inst) = self.store(u64::MAX / 4);
             let mem = inst.get_memory(&mut store, "memory").expect("memory");
-            let alloc = inst.get_typed_func::<i32, i32>(&mut store, "kaohe_alloc").expect("alloc");
+            let alloc = inst
+                .get_typed_func::<i32, i32>(&mut store, "kaohe_alloc")
+                .expect("alloc");
             let run = inst
                 .get_typed_func::<(i32, i32), i64>(&mut store, "kaohe_evaluate")
                 .expect("evaluate");
-            let p = alloc.call(&mut store, input.len() as i32).expect("alloc runs");
-            mem.write(&mut store, p as usize, input).expect("input fits");
-            let r = run.call(&mut store, (p, input.len() as i32)).expect("evaluate runs");
+            let p = alloc
+                .call(&mut store, input.len() as i32)
+                .expect("alloc runs");
+            mem.write(&mut store, p as usize, input)
+                .expect("input fits");
+            let r = run
+                .call(&mut store, (p, input.len() as i32))
+                .expect("evaluate runs");
             let (at, len) = ((r as u64 >> 32) as usize, (r as u64 & 0xffff_ffff) as usize);
             mem.data(&store)[at..at + len].to_vec()
         }
@@ -257,34 +304,163 @@ mod whatif {
         fn code_only(&self, input: &[u8], units: usize, reps: usize) -> f64 {
             let (mut store, inst) = self.store(u64::MAX / 4);
             let mem = inst.get_memory(&mut store, "memory").expect("memory");
-            let alloc = inst.get_typed_func::<i32, i32>(&mut store, "kaohe_alloc").expect("alloc");
+            let alloc = inst
+                .get_typed_func::<i32, i32>(&mut store, "kaohe_alloc")
+                .expect("alloc");
             let run = inst
                 .get_typed_func::<(i32, i32), i64>(&mut store, "kaohe_evaluate")
                 .expect("evaluate");
-            let p = alloc.call(&mut store, input.len() as i32).expect("alloc runs");
-            mem.write(&mut store, p as usize, input).expect("input fits");
+            let p = alloc
+                .call(&mut store, input.len() as i32)
+                .expect("alloc runs");
+            mem.write(&mut store, p as usize, input)
+                .expect("input fits");
             let start = p as usize + input.len();
             let end = start + (reps + 1) * (units * 1700 + 64);
             let have = mem.data_size(&store);
             if end > have {
-                mem.grow(&mut store, ((end - have) / 65536 + 1) as u64).expect("grows");
+                mem.grow(&mut store, ((end - have) / 65536 + 1) as u64)
+                    .expect("grows");
             }
             mem.data_mut(&mut store)[start..end].fill(0);
             let t = Instant::now();
             for _ in 0..reps {
-                black_box(run.call(&mut store, (p, input.len() as i32)).expect("evaluate runs"));
+                black_box(
+                    run.call(&mut store, (p, input.len() as i32))
+                        .expect("evaluate runs"),
+                );
             }
             t.elapsed().as_secs_f64() / (reps * units) as f64
         }
     }
 
-    pub(super) fn run(wasm: &[u8], batch: &[u8], singles: &[Vec<u8>], interp_rate: f64) {
+    /// The runtime itself under other memory settings, measured in the
+    /// same process as the production rows so that the noise of a shared
+    /// machine does not pass for a difference.
+    fn runtime_variants(wasm: &[u8], batch: &[u8], singles: &[Vec<u8>], interp_rate: f64) {
+        use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
+        let production = RuntimeConfig::default();
+        println!();
+        println!("  the runtime under other settings (same code path as the rows above):");
+        for (elide, keep, what) in [
+            (
+                false,
+                0,
+                "old production: cap-sized reservation, nothing resident",
+            ),
+            (
+                false,
+                production.memory_keep_resident_bytes,
+                "+ keep resident only",
+            ),
+            (true, 0, "+ 4 GiB reservation only"),
+            (
+                true,
+                production.memory_keep_resident_bytes,
+                "production (both)",
+            ),
+        ] {
+            let rt = Runtime::new(RuntimeConfig {
+                elide_bounds_checks: elide,
+                memory_keep_resident_bytes: keep,
+                table_keep_resident_bytes: if keep == 0 {
+                    0
+                } else {
+                    production.table_keep_resident_bytes
+                },
+                ..RuntimeConfig::default()
+            })
+            .expect("runtime");
+            let pack = rt.load(wasm).expect("loads");
+            let floor = rate(|| {
+                black_box(pack.call_trivial().expect("trivial"));
+                1
+            });
+            let mut k = 0;
+            let b1 = rate(|| {
+                k = (k + 1) % singles.len();
+                black_box(pack.call_evaluate(&singles[k], 1).expect("batch of 1"));
+                1
+            });
+            let b1000 = rate(|| {
+                black_box(pack.call_evaluate(batch, 1000).expect("batch of 1000"));
+                1000
+            });
+            println!("  {what}");
+            row("    floor", floor, "calls");
+            row("    batches of 1", b1, "units = calls");
+            row("    batches of 1000", b1000, "units");
+            println!(
+                "    batch-1000 ÷ interpreter {:.2}×; batch-1 ÷ floor {:.2}×",
+                b1000 / interp_rate,
+                floor / b1
+            );
+        }
+    }
+
+    /// What the host-side memory traffic of one batch of 1000 costs on
+    /// its own, per unit, with plain buffers: copying the input in, the
+    /// output out into a fresh `Vec` (as `call_evaluate` and the
+    /// interpreter both return), and the `memset` that resets the dirtied
+    /// part of a kept-resident slot when the store drops.
+    fn host_costs(batch: &[u8], out_len: usize, dirty: usize) {
+        let per_unit = |secs: f64| secs * 1e6 / 1000.0;
+        let mut guest = vec![1u8; dirty.max(batch.len() + out_len)];
+        let best = |f: &mut dyn FnMut()| {
+            let mut best = f64::MAX;
+            for _ in 0..50 {
+                let t = Instant::now();
+                f();
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            best
+        };
+        let copy_in = best(&mut || guest[..batch.len()].copy_from_slice(black_box(batch)));
+        let copy_out = best(&mut || {
+            black_box(guest[batch.len()..batch.len() + out_len].to_vec());
+        });
+        let reset = best(&mut || black_box(&mut guest[..dirty]).fill(0));
+        println!();
+        println!(
+            "  host memory traffic of a batch of 1000 (best of 50, µs per unit): input {} B copy-in {:.3}; output {} B copy-out into a fresh Vec {:.3}; memset of {} B dirtied {:.3}",
+            batch.len(),
+            per_unit(copy_in),
+            out_len,
+            per_unit(copy_out),
+            dirty,
+            per_unit(reset)
+        );
+    }
+
+    pub(super) fn run(
+        wasm: &[u8],
+        batch: &[u8],
+        singles: &[Vec<u8>],
+        interp_rate: f64,
+        out_len: usize,
+    ) {
+        // The pack's bump allocator puts the output after the input: what a
+        // batch dirties is about input + output (plus the pack's data).
+        host_costs(batch, out_len, batch.len() + out_len);
+        runtime_variants(wasm, batch, singles, interp_rate);
         println!();
         println!("  what if (engines like the runtime's, other memory settings):");
         for (keep, reservation, what) in [
-            (0usize, 64u64 << 20, "as the runtime: 64 MiB reservation, no keep-resident"),
-            (4 << 20, 64 << 20, "+ keep 4 MiB resident (memset, no page faults)"),
-            (0, 4 << 30, "+ 4 GiB reservation (no explicit bounds checks)"),
+            (
+                0usize,
+                64u64 << 20,
+                "as the runtime: 64 MiB reservation, no keep-resident",
+            ),
+            (
+                4 << 20,
+                64 << 20,
+                "+ keep 4 MiB resident (memset, no page faults)",
+            ),
+            (
+                0,
+                4 << 30,
+                "+ 4 GiB reservation (no explicit bounds checks)",
+            ),
             (4 << 20, 4 << 30, "+ both"),
         ] {
             let e = Engined::new(wasm, keep, reservation);

@@ -375,6 +375,61 @@ fn nothing_survives_between_batches() {
     }
 }
 
+/// Grows memory by `pages`, reports the word at `addr` and overwrites it.
+const SCRIBBLE_WAT: &str = r#"(module
+  (@custom "kaohe-manifest" "{\"manifest_version\":1,\"abi_version\":1,\"fields\":[],\"indicators\":[]}")
+  (memory (export "memory") 1)
+  (func (export "kaohe_abi_version") (result i32) (i32.const 1))
+  (func (export "kaohe_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "kaohe_evaluate") (param $p i32) (param $n i32) (result i64)
+    (local $addr i32)
+    (drop (memory.grow (i32.load (local.get $p))))
+    (local.set $addr (i32.load offset=4 (local.get $p)))
+    (i32.store (i32.const 2048) (i32.load (local.get $addr)))
+    (i32.store (local.get $addr) (i32.const 0x5a5a5a5a))
+    (i64.or (i64.shl (i64.const 2048) (i64.const 32)) (i64.const 16)))
+  (func (export "kaohe_finalise") (param i32 i32) (result i64) (i64.const 0)))"#;
+
+#[test]
+fn reused_slots_are_clean_and_bounded_whatever_the_memory_settings() {
+    // A pooling slot reused by the next store, with memory kept resident
+    // (reset by memset) or released, with bounds checks elided (4 GiB
+    // reservation, guard pages) or explicit: what one batch wrote is gone,
+    // and memory the previous store had grown into is out of bounds again.
+    let scribble = |pages: u32, addr: u32| {
+        let mut b = pages.to_le_bytes().to_vec();
+        b.extend(addr.to_le_bytes());
+        b
+    };
+    let high = 3 * 65_536 + 100;
+    for elide_bounds_checks in [true, false] {
+        for memory_keep_resident_bytes in [0, RuntimeConfig::default().memory_keep_resident_bytes] {
+            let rt = runtime_with(RuntimeConfig {
+                max_concurrent_instances: 1,
+                elide_bounds_checks,
+                memory_keep_resident_bytes,
+                ..RuntimeConfig::default()
+            });
+            let what = format!("elide {elide_bounds_checks}, keep {memory_keep_resident_bytes}");
+            let pack = rt.load(&wat::parse_str(SCRIBBLE_WAT).unwrap()).unwrap();
+            for (pages, addr) in [(3, high), (3, high), (0, 100), (0, 100)] {
+                let out = pack.call_evaluate(&scribble(pages, addr), 1).unwrap();
+                assert_eq!(u32_at(&out, 0), 0, "{what}: stale word at {addr}");
+            }
+            match err(pack.call_evaluate(&scribble(0, high), 1)) {
+                RuntimeError::Trap(msg) => assert!(msg.contains("out of bounds"), "{what}: {msg}"),
+                other => panic!("{what}: expected Trap, got {other:?}"),
+            }
+            // Past the 64 MiB cap but inside the 4 GiB reservation.
+            match err(pack.call_evaluate(&scribble(0, (64 << 20) + 8), 1)) {
+                RuntimeError::Trap(msg) => assert!(msg.contains("out of bounds"), "{what}: {msg}"),
+                other => panic!("{what}: expected Trap, got {other:?}"),
+            }
+            assert_good_pack_still_works(&rt);
+        }
+    }
+}
+
 #[test]
 fn concurrent_calls_wait_for_a_slot_instead_of_failing() {
     // One pooling slot, four threads: without the gate, instantiation
