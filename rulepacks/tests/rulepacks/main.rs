@@ -1,0 +1,14 @@
+//! kaohe-rulepacks' one integration-test binary (STYLE.md: one per crate, so
+//! wasmtime and cranelift are linked once).
+//!
+//! - `language`: the rubric language, compile errors, semantics, the ABI
+//!   codec, the manifest, the fixtures and `kaohe pack check|eval`;
+//! - `runtime`: the wasmtime sandbox with the hand-written and hostile
+//!   `.wat` guests, every limit obeyed and broken;
+//! - `compile`: the compiler, differentially tested against the interpreter;
+//! - `sign`: pack statements, k-of-n trust policies and their refusals.
+
+mod compile;
+mod language;
+mod runtime;
+mod sign;
