@@ -18,7 +18,12 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 #[command(name = "kaohe", version)]
 struct Cli {
     /// 日志详细程度（log level），如 info、debug；也可用环境变量 KAOHE_LOG
-    #[arg(long, global = true, value_name = "级别", help_heading = "选项（options）")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "级别",
+        help_heading = "选项（options）"
+    )]
     log: Option<String>,
 
     #[command(subcommand)]

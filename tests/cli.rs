@@ -53,16 +53,36 @@ fn help_is_chinese_on_every_level() {
     let top = kaohe(&["--help"]);
     assert!(top.status.success());
     let text = stdout(&top);
-    for needle in ["考核", "用法（usage）", "命令（commands）", "选项（options）", "显示帮助（help）", "pack", "hub"] {
-        assert!(text.contains(needle), "kaohe --help lacks {needle:?}:\n{text}");
+    for needle in [
+        "考核",
+        "用法（usage）",
+        "命令（commands）",
+        "选项（options）",
+        "显示帮助（help）",
+        "pack",
+        "hub",
+    ] {
+        assert!(
+            text.contains(needle),
+            "kaohe --help lacks {needle:?}:\n{text}"
+        );
     }
-    assert!(!text.contains("Print help"), "clap's English help text leaked:\n{text}");
+    assert!(
+        !text.contains("Print help"),
+        "clap's English help text leaked:\n{text}"
+    );
 
     let sub = kaohe(&["pack", "check", "--help"]);
     assert!(sub.status.success());
     let text = stdout(&sub);
-    assert!(text.contains("参数（arguments）") && text.contains("检查考核细则"), "{text}");
-    assert!(!text.contains("Arguments:") && !text.contains("Options:"), "{text}");
+    assert!(
+        text.contains("参数（arguments）") && text.contains("检查考核细则"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Arguments:") && !text.contains("Options:"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -78,17 +98,26 @@ fn pack_check_accepts_the_2022_rubric() {
 fn pack_check_names_file_line_and_column_of_each_error() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
-    let src = std::fs::read_to_string(rubric_2022())
-        .unwrap()
-        .replacen("[pack]", "[pack]\nbogus_key = 1", 1);
+    let src = std::fs::read_to_string(rubric_2022()).unwrap().replacen(
+        "[pack]",
+        "[pack]\nbogus_key = 1",
+        1,
+    );
     std::fs::write(&bad, &src).unwrap();
-    let line = src.lines().position(|l| l.starts_with("bogus_key")).unwrap() + 1;
+    let line = src
+        .lines()
+        .position(|l| l.starts_with("bogus_key"))
+        .unwrap()
+        + 1;
 
     let o = kaohe(&["pack", "check", path_str(&bad)]);
     assert!(!o.status.success());
     let all = format!("{}{}", stdout(&o), stderr(&o));
     assert!(all.contains(&format!("bad.toml:{line}:1")), "{all}");
-    assert!(all.contains("bogus_key") && all.contains("未知的键"), "{all}");
+    assert!(
+        all.contains("bogus_key") && all.contains("未知的键"),
+        "{all}"
+    );
 }
 
 #[test]
@@ -96,8 +125,17 @@ fn pack_eval_prints_the_chinese_score_sheet() {
     let fixture = repo("rulepacks/baofeng-2022/fixtures/10-court-major-problem.toml");
     let o = kaohe(&["pack", "eval", &rubric_2022(), &fixture]);
     let text = stdout(&o);
-    for needle in ["换算得分（converted）", "总分（total）", "等次（grade）", "优秀", "发生重大法治问题"] {
-        assert!(text.contains(needle), "eval output lacks {needle:?}:\n{text}");
+    for needle in [
+        "换算得分（converted）",
+        "总分（total）",
+        "等次（grade）",
+        "优秀",
+        "发生重大法治问题",
+    ] {
+        assert!(
+            text.contains(needle),
+            "eval output lacks {needle:?}:\n{text}"
+        );
     }
 }
 
@@ -115,7 +153,12 @@ fn pack_build_sign_verify_and_eval_through_the_runtime() {
 
     let a = kaohe(&["pack", "keygen", "-o", path_str(&key_a)]);
     let b = kaohe(&["pack", "keygen", "-o", path_str(&key_b)]);
-    assert!(a.status.success() && b.status.success(), "{}{}", stderr(&a), stderr(&b));
+    assert!(
+        a.status.success() && b.status.success(),
+        "{}{}",
+        stderr(&a),
+        stderr(&b)
+    );
     let (pub_a, pub_b) = (printed_public_key(&a), printed_public_key(&b));
 
     let built = kaohe(&["pack", "build", &rubric_2022(), "-o", path_str(&pack)]);
@@ -126,18 +169,35 @@ fn pack_build_sign_verify_and_eval_through_the_runtime() {
 
     let verify = |threshold: &str| {
         kaohe(&[
-            "pack", "verify", path_str(&pack), "--authority", &pub_a, "--authority", &pub_b,
-            "--threshold", threshold, "--year", "2022",
+            "pack",
+            "verify",
+            path_str(&pack),
+            "--authority",
+            &pub_a,
+            "--authority",
+            &pub_b,
+            "--threshold",
+            threshold,
+            "--year",
+            "2022",
         ])
     };
     let one_of_two = verify("2");
-    assert!(!one_of_two.status.success(), "one signature must not meet a threshold of 2");
+    assert!(
+        !one_of_two.status.success(),
+        "one signature must not meet a threshold of 2"
+    );
     assert!(stderr(&one_of_two).contains("1"), "{}", stderr(&one_of_two));
 
     let signed_b = kaohe(&["pack", "sign", path_str(&pack), "--key", path_str(&key_b)]);
     assert!(signed_b.status.success(), "{}", stderr(&signed_b));
     let two_of_two = verify("2");
-    assert!(two_of_two.status.success(), "{}{}", stdout(&two_of_two), stderr(&two_of_two));
+    assert!(
+        two_of_two.status.success(),
+        "{}{}",
+        stdout(&two_of_two),
+        stderr(&two_of_two)
+    );
 
     let inspect = kaohe(&["pack", "inspect", path_str(&pack)]);
     assert!(inspect.status.success(), "{}", stderr(&inspect));
@@ -151,8 +211,15 @@ fn pack_build_sign_verify_and_eval_through_the_runtime() {
     std::fs::write(&tampered, &bytes).unwrap();
     std::fs::copy(d.join("baofeng-2022.wasm.sig"), d.join("tampered.wasm.sig")).unwrap();
     let refused = kaohe(&[
-        "pack", "verify", path_str(&tampered), "--authority", &pub_a, "--authority", &pub_b,
-        "--threshold", "1",
+        "pack",
+        "verify",
+        path_str(&tampered),
+        "--authority",
+        &pub_a,
+        "--authority",
+        &pub_b,
+        "--threshold",
+        "1",
     ]);
     assert!(!refused.status.success());
 

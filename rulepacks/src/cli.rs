@@ -71,8 +71,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             let pack = crate::sign::command::WasmPack::load(&rubric)?;
             let m = pack.manifest();
             let ev = Evidence::load(&evidence, m).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let (text, ok) =
-                eval_report_with(m, &ev, |u| pack.evaluate(u), |u| pack.finalise(u));
+            let (text, ok) = eval_report_with(m, &ev, |u| pack.evaluate(u), |u| pack.finalise(u));
             print!("{text}");
             if !ok {
                 bail!("求值失败（evaluation failed），见上（see above）");
@@ -282,7 +281,11 @@ pub fn eval_report_with(
     let out: FinaliseOutput = match finalise(std::slice::from_ref(&input)).as_deref() {
         Ok([out]) => *out,
         Ok(outs) => {
-            let _ = writeln!(s, "  定档结果 {} 个，应为 1 个（wrong number of outputs）", outs.len());
+            let _ = writeln!(
+                s,
+                "  定档结果 {} 个，应为 1 个（wrong number of outputs）",
+                outs.len()
+            );
             return (s, false);
         }
         Err(e) => {

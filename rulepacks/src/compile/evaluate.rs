@@ -150,7 +150,10 @@ fn needed(b: &mut Body, l: &UnitLocals, readers: &[u64]) {
         if r == 0 {
             continue;
         }
-        b.ins().local_get(l.evaluated[w]).i64_const(r as i64).i64_and();
+        b.ins()
+            .local_get(l.evaluated[w])
+            .i64_const(r as i64)
+            .i64_and();
         if !first {
             b.ins().i64_or();
         }
@@ -202,7 +205,10 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &UnitLocals, input: u32, o: u32) 
     // 2. The evaluated set: applies to the category ∩ method selected ∩
     // method fits the round (quarterly in rounds 1..4, others in round 0).
     let inds = &plan.rubric.indicators;
-    let quarterly = mask(words, (0..inds.len()).filter(|&i| m.methods[inds[i].method].quarterly));
+    let quarterly = mask(
+        words,
+        (0..inds.len()).filter(|&i| m.methods[inds[i].method].quarterly),
+    );
     let by_method: Vec<Vec<u64>> = (0..m.methods.len())
         .map(|mi| mask(words, (0..inds.len()).filter(|&i| inds[i].method == mi)))
         .collect();
@@ -277,7 +283,10 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &UnitLocals, input: u32, o: u32) 
     // Only once every field is valid: required fields in field order.
     for (f, r) in readers.iter().enumerate() {
         let Some(r) = r else { continue };
-        b.ins().local_get(input).i64_load(m64(16 + 16 * f as u64)).i64_eqz();
+        b.ins()
+            .local_get(input)
+            .i64_load(m64(16 + 16 * f as u64))
+            .i64_eqz();
         needed(b, l, r);
         b.ins().i32_and();
         b.if_(BlockType::Empty);
@@ -342,10 +351,22 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &UnitLocals, input: u32, o: u32) 
         let score = b.temp(I64);
         match &ind.rule {
             Rule::Deductions(cs) | Rule::Awards(cs) => {
-                clauses(b, &cx, cs, pts, l.sum, o, clause_base + 16 * ind.first_clause as u64);
+                clauses(
+                    b,
+                    &cx,
+                    cs,
+                    pts,
+                    l.sum,
+                    o,
+                    clause_base + 16 * ind.first_clause as u64,
+                );
                 if matches!(ind.rule, Rule::Deductions(_)) {
                     // clamp(points − Σ, 0, points) = max(points − Σ, 0): Σ ≥ 0.
-                    b.ins().local_get(pts).local_get(l.sum).i64_sub().local_set(score);
+                    b.ins()
+                        .local_get(pts)
+                        .local_get(l.sum)
+                        .i64_sub()
+                        .local_set(score);
                     b.ins().i64_const(0).local_set(l.p);
                     pick(b, score, l.p, false);
                 } else {
@@ -501,7 +522,11 @@ fn rejects(b: &mut Body, v: u32, field: &crate::manifest::Field) {
                 // unsigned divisibility test is exact where it matters.
                 (FieldType::Count, Some(min)) if min >= 0 => not_multiple_of_100(&mut s, v),
                 (FieldType::Count, _) => {
-                    s.local_get(v).i64_const(100).i64_rem_s().i64_const(0).i64_ne();
+                    s.local_get(v)
+                        .i64_const(100)
+                        .i64_rem_s()
+                        .i64_const(0)
+                        .i64_ne();
                 }
                 _ => {
                     s.i32_const(0);
@@ -594,7 +619,10 @@ mod tests {
     #[test]
     fn divisibility_by_100_without_division() {
         assert_eq!(25u64.wrapping_mul(INV25), 1);
-        for v in (0..200_000u64).chain(u64::MAX - 200_000..=u64::MAX).chain((0..64).map(|k| 1u64 << k)) {
+        for v in (0..200_000u64)
+            .chain(u64::MAX - 200_000..=u64::MAX)
+            .chain((0..64).map(|k| 1u64 << k))
+        {
             assert_eq!(multiple_of_100(v), v % 100 == 0, "{v}");
         }
     }

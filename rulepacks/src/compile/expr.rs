@@ -40,7 +40,8 @@ pub(super) fn type_of(cx: &Ctx<'_>, e: &Expr) -> ValType {
         Expr::Bool(_) | Expr::Not(_) | Expr::Present(_) => I32,
         Expr::Field(f) => match cx.fields.get(*f) {
             Some(FieldRead {
-                kind: FieldType::Bool, ..
+                kind: FieldType::Bool,
+                ..
             }) => I32,
             _ => I64,
         },
@@ -52,7 +53,12 @@ pub(super) fn type_of(cx: &Ctx<'_>, e: &Expr) -> ValType {
             let (ta, tb) = (type_of(cx, a), type_of(cx, b));
             if ta == tb { ta } else { I64 }
         }
-        Expr::Num(_) | Expr::Choice(_) | Expr::Neg(_) | Expr::Min(_) | Expr::Max(_) | Expr::Clamp(..) => I64,
+        Expr::Num(_)
+        | Expr::Choice(_)
+        | Expr::Neg(_)
+        | Expr::Min(_)
+        | Expr::Max(_)
+        | Expr::Clamp(..) => I64,
     }
 }
 
@@ -88,7 +94,10 @@ fn emit(b: &mut Body, cx: &Ctx<'_>, e: &Expr) -> ValType {
         Expr::Field(f) => field(b, cx, *f),
         Expr::Present(f) => {
             // Validated: present is 0 or 1.
-            b.ins().local_get(cx.input).i64_load(m64(16 + 16 * *f as u64)).i32_wrap_i64();
+            b.ins()
+                .local_get(cx.input)
+                .i64_load(m64(16 + 16 * *f as u64))
+                .i32_wrap_i64();
             I32
         }
         Expr::Neg(a) => {
@@ -354,12 +363,20 @@ fn mul_range(k: i64) -> (i64, i64) {
 
 fn floor_div(n: i128, d: i128) -> i128 {
     let q = n / d;
-    if (n % d != 0) && ((n < 0) != (d < 0)) { q - 1 } else { q }
+    if (n % d != 0) && ((n < 0) != (d < 0)) {
+        q - 1
+    } else {
+        q
+    }
 }
 
 fn ceil_div(n: i128, d: i128) -> i128 {
     let q = n / d;
-    if (n % d != 0) && ((n < 0) == (d < 0)) { q + 1 } else { q }
+    if (n % d != 0) && ((n < 0) == (d < 0)) {
+        q + 1
+    } else {
+        q
+    }
 }
 
 /// `round(a·b / 100)`: the product must fit in i64, then rounding half
@@ -542,7 +559,21 @@ mod tests {
 
     #[test]
     fn mul_ranges_are_exact() {
-        for k in [1i64, -1, 2, -2, 3, 50, -50, 100, 7, i64::MAX, i64::MIN, i64::MIN + 1, 12345] {
+        for k in [
+            1i64,
+            -1,
+            2,
+            -2,
+            3,
+            50,
+            -50,
+            100,
+            7,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+            12345,
+        ] {
             let (lo, hi) = mul_range(k);
             assert!(lo.checked_mul(k).is_some(), "{k}: lo");
             assert!(hi.checked_mul(k).is_some(), "{k}: hi");

@@ -237,7 +237,11 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &Locals, input: u32, o: u32) {
             b.end();
             match ind.kind {
                 IndicatorKind::Scored => {
-                    b.ins().local_get(l.raw).local_get(l.v).i64_add().local_set(l.raw);
+                    b.ins()
+                        .local_get(l.raw)
+                        .local_get(l.v)
+                        .i64_add()
+                        .local_set(l.raw);
                 }
                 IndicatorKind::Bonus => saturating_add(b, l.bonus, l.v, l.t),
                 IndicatorKind::Penalty => saturating_add(b, l.penalty, l.v, l.t),
@@ -342,7 +346,12 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &Locals, input: u32, o: u32) {
     let grades = &comp.grades;
     let last = grades.len().saturating_sub(1) as i64;
     b.ins().i64_const(last).local_set(l.grade);
-    for (g, band) in grades.iter().enumerate().take(grades.len().saturating_sub(1)).rev() {
+    for (g, band) in grades
+        .iter()
+        .enumerate()
+        .take(grades.len().saturating_sub(1))
+        .rev()
+    {
         b.ins()
             .i64_const(g as i64)
             .local_get(l.grade)

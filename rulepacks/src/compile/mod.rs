@@ -43,8 +43,9 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use wasm_encoder::{
-    BlockType, CodeSection, ConstExpr, CustomSection, DataSection, ExportKind, ExportSection, Function,
-    FunctionSection, GlobalSection, GlobalType, MemorySection, MemoryType, Module, TypeSection, ValType,
+    BlockType, CodeSection, ConstExpr, CustomSection, DataSection, ExportKind, ExportSection,
+    Function, FunctionSection, GlobalSection, GlobalType, MemorySection, MemoryType, Module,
+    TypeSection, ValType,
 };
 
 use crate::manifest::{IndicatorKind, Missing};
@@ -71,7 +72,9 @@ pub enum CompileError {
     Inconsistent(String),
     #[error("{what} 超出 32 位 ABI 的范围（too large for the 32-bit ABI）")]
     TooLarge { what: &'static str },
-    #[error("编译器生成了无效的模块，这是编译器的缺陷（the compiler produced an invalid module, a compiler bug）：{0}")]
+    #[error(
+        "编译器生成了无效的模块，这是编译器的缺陷（the compiler produced an invalid module, a compiler bug）：{0}"
+    )]
     InvalidModule(String),
 }
 
@@ -140,18 +143,27 @@ impl<'a> Plan<'a> {
     fn new(rubric: &'a CheckedRubric) -> Result<Plan<'a>, CompileError> {
         let m = &rubric.manifest;
         let bad = |s: String| Err(CompileError::Inconsistent(s));
-        m.validate().map_err(|e| CompileError::Inconsistent(e.to_string()))?;
+        m.validate()
+            .map_err(|e| CompileError::Inconsistent(e.to_string()))?;
         let (nf, ni, nc) = (m.fields.len(), m.indicators.len(), m.categories.len());
         if rubric.indicators.len() != ni {
-            return bad(format!("{} 条规则对 {ni} 个指标（rules vs indicators）", rubric.indicators.len()));
+            return bad(format!(
+                "{} 条规则对 {ni} 个指标（rules vs indicators）",
+                rubric.indicators.len()
+            ));
         }
         let offsets = m.clause_offsets();
         let mut required_by = vec![Vec::new(); nf];
         for (i, ci) in rubric.indicators.iter().enumerate() {
             let mi = &m.indicators[i];
             let id = &mi.id;
-            if m.indicator_method(i) != Some(ci.method) || ci.kind != mi.kind || ci.fuel_cost != mi.fuel_cost {
-                return bad(format!("指标 {id} 的考核方式、类型或燃料与清单不符（method, kind or fuel）"));
+            if m.indicator_method(i) != Some(ci.method)
+                || ci.kind != mi.kind
+                || ci.fuel_cost != mi.fuel_cost
+            {
+                return bad(format!(
+                    "指标 {id} 的考核方式、类型或燃料与清单不符（method, kind or fuel）"
+                ));
             }
             if ci.first_clause != offsets[i] || ci.rule.clauses().len() != mi.clauses.len() {
                 return bad(format!("指标 {id} 的条款与清单不符（clauses）"));
@@ -164,11 +176,15 @@ impl<'a> Plan<'a> {
                 })
             });
             if out_of_range {
-                return bad(format!("指标 {id} 引用了不存在的字段（unknown field index）"));
+                return bad(format!(
+                    "指标 {id} 引用了不存在的字段（unknown field index）"
+                ));
             }
             for &f in &ci.reads {
                 let Some(field) = m.fields.get(f) else {
-                    return bad(format!("指标 {id} 引用了不存在的字段（unknown field index）"));
+                    return bad(format!(
+                        "指标 {id} 引用了不存在的字段（unknown field index）"
+                    ));
                 };
                 if field.missing == Missing::Refuse {
                     required_by[f].push(i);
@@ -209,7 +225,10 @@ impl<'a> Plan<'a> {
                 .map(i128::from)
                 .sum();
             let Ok(applicable) = i64::try_from(applicable) else {
-                return bad(format!("类别 {} 的应考分值超出 i64（applicable points beyond i64）", m.categories[c].id));
+                return bad(format!(
+                    "类别 {} 的应考分值超出 i64（applicable points beyond i64）",
+                    m.categories[c].id
+                ));
             };
             let divisor = if comp.normalise && applicable > 0 && i128::from(applicable) < full {
                 if i64::try_from(i128::from(applicable) * full).is_err() {
@@ -284,7 +303,9 @@ fn assemble(plan: &Plan<'_>) -> Vec<u8> {
     let mut types = TypeSection::new();
     types.ty().function([], [ValType::I32]);
     types.ty().function([ValType::I32], [ValType::I32]);
-    types.ty().function([ValType::I32, ValType::I32], [ValType::I64]);
+    types
+        .ty()
+        .function([ValType::I32, ValType::I32], [ValType::I64]);
     types
         .ty()
         .function([ValType::I64, ValType::I64, ValType::I64], [ValType::I64]);
@@ -292,7 +313,10 @@ fn assemble(plan: &Plan<'_>) -> Vec<u8> {
     let mut functions = FunctionSection::new();
     let mut code = CodeSection::new();
     let mut version = Function::new([]);
-    version.instructions().i32_const(crate::manifest::ABI_VERSION as i32).end();
+    version
+        .instructions()
+        .i32_const(crate::manifest::ABI_VERSION as i32)
+        .end();
     for (ty, f) in [
         (0, version),
         (1, alloc()),
@@ -335,7 +359,11 @@ fn assemble(plan: &Plan<'_>) -> Vec<u8> {
         .export("kaohe_finalise", ExportKind::Func, 3);
     let mut data = DataSection::new();
     if !l.data.is_empty() {
-        data.active(0, &ConstExpr::i32_const(l.points as i32), l.data.iter().copied());
+        data.active(
+            0,
+            &ConstExpr::i32_const(l.points as i32),
+            l.data.iter().copied(),
+        );
     }
     let manifest = plan.rubric.manifest.to_canonical_json();
 
@@ -409,7 +437,11 @@ fn alloc() -> Function {
     b.ins().i32_const(-1).return_();
     b.end();
     b.end();
-    b.ins().local_get(end).i32_wrap_i64().global_set(HEAP_GLOBAL).local_get(ptr);
+    b.ins()
+        .local_get(end)
+        .i32_wrap_i64()
+        .global_set(HEAP_GLOBAL)
+        .local_get(ptr);
     b.finish()
 }
 
@@ -421,7 +453,10 @@ fn header_check(b: &mut Body, ptr: u32, len: u32, n: u32, magic: [u8; 4], count:
         b.ins().i64_const(code).return_();
         b.end();
     };
-    b.ins().local_get(len).i32_const(crate::abi::HEADER_LEN as i32).i32_lt_u();
+    b.ins()
+        .local_get(len)
+        .i32_const(crate::abi::HEADER_LEN as i32)
+        .i32_lt_u();
     refuse(b, crate::abi::BatchError::BadLength.code());
     b.ins()
         .local_get(ptr)
@@ -435,7 +470,11 @@ fn header_check(b: &mut Body, ptr: u32, len: u32, n: u32, magic: [u8; 4], count:
         .i32_const(crate::manifest::ABI_VERSION as i32)
         .i32_ne();
     refuse(b, crate::abi::BatchError::WrongAbi.code());
-    b.ins().local_get(ptr).i32_load(m32(12)).i32_const(count as i32).i32_ne();
+    b.ins()
+        .local_get(ptr)
+        .i32_load(m32(12))
+        .i32_const(count as i32)
+        .i32_ne();
     refuse(b, crate::abi::BatchError::CountsDisagree.code());
     b.ins()
         .local_get(len)
@@ -462,7 +501,9 @@ fn alloc_output(b: &mut Body, n: u32, out: u32, rec: u64) {
         .i64_const(i32::MAX as i64)
         .i64_gt_u();
     b.if_(BlockType::Empty);
-    b.ins().i64_const(crate::abi::BatchError::OutOfMemory.code()).return_();
+    b.ins()
+        .i64_const(crate::abi::BatchError::OutOfMemory.code())
+        .return_();
     b.end();
     b.ins()
         .local_get(n)
@@ -473,7 +514,9 @@ fn alloc_output(b: &mut Body, n: u32, out: u32, rec: u64) {
         .i32_const(0)
         .i32_lt_s();
     b.if_(BlockType::Empty);
-    b.ins().i64_const(crate::abi::BatchError::OutOfMemory.code()).return_();
+    b.ins()
+        .i64_const(crate::abi::BatchError::OutOfMemory.code())
+        .return_();
     b.end();
 }
 

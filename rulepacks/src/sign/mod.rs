@@ -643,12 +643,12 @@ pub fn manifest_section(module: &[u8]) -> Result<&[u8], String> {
             } => {
                 return Err("是组件而不是核心模块（a component, not a core module）".to_owned());
             }
-            Payload::CustomSection(reader) if reader.name() == MANIFEST_SECTION => {
-                if found.replace(reader.data()).is_some() {
-                    return Err(format!(
-                        "有多个 {MANIFEST_SECTION} 自定义段（more than one {MANIFEST_SECTION} custom section）"
-                    ));
-                }
+            Payload::CustomSection(reader)
+                if reader.name() == MANIFEST_SECTION && found.replace(reader.data()).is_some() =>
+            {
+                return Err(format!(
+                    "有多个 {MANIFEST_SECTION} 自定义段（more than one {MANIFEST_SECTION} custom section）"
+                ));
             }
             _ => {}
         }

@@ -87,7 +87,13 @@ impl Pack {
         let (got, want) = match (got, want) {
             (Ok(g), Ok(w)) => (g, w),
             (g, w) if g == w => return Ok(()),
-            (g, w) => return Err(format!("batch: pack {:?} vs interpreter {:?}", g.err(), w.err())),
+            (g, w) => {
+                return Err(format!(
+                    "batch: pack {:?} vs interpreter {:?}",
+                    g.err(),
+                    w.err()
+                ));
+            }
         };
         if got == want {
             // The pack's bytes must also be well-formed output.
@@ -96,7 +102,8 @@ impl Pack {
                 .map_err(|e| e.to_string());
         }
         let g = abi::decode_evaluate_output(&self.manifest, units.len(), &got);
-        let w = abi::decode_evaluate_output(&self.manifest, units.len(), &want).expect("interpreter output decodes");
+        let w = abi::decode_evaluate_output(&self.manifest, units.len(), &want)
+            .expect("interpreter output decodes");
         let Ok(g) = g else {
             return Err(format!("pack output malformed: {:?}", g.err()));
         };
@@ -125,7 +132,11 @@ impl Pack {
             return Ok(());
         }
         let (Ok(g), Ok(w)) = (&got, &want) else {
-            return Err(format!("batch: pack {:?} vs interpreter {:?}", got.err(), want.err()));
+            return Err(format!(
+                "batch: pack {:?} vs interpreter {:?}",
+                got.err(),
+                want.err()
+            ));
         };
         for (k, ((a, b), u)) in g.chunks(72).zip(w.chunks(72)).zip(units).enumerate() {
             if a != b {
@@ -136,7 +147,11 @@ impl Pack {
                 ));
             }
         }
-        Err(format!("finalise outputs differ in length: {} vs {}", g.len(), w.len()))
+        Err(format!(
+            "finalise outputs differ in length: {} vs {}",
+            g.len(),
+            w.len()
+        ))
     }
 
     /// Runs typed evaluate input through the runtime (for `fixture::check`).
@@ -172,7 +187,11 @@ fn words(b: &[u8]) -> Vec<i64> {
         i64::from(u32::from_le_bytes(b[0..4].try_into().unwrap())),
         i64::from(u32::from_le_bytes(b[4..8].try_into().unwrap())),
     ];
-    v.extend(b[8..].chunks(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())));
+    v.extend(
+        b[8..]
+            .chunks(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap())),
+    );
     v
 }
 
@@ -187,9 +206,22 @@ fn show_output(m: &Manifest, u: &UnitOutput) -> String {
         .clauses
         .iter()
         .enumerate()
-        .filter_map(|(k, a)| a.map(|a| format!("{}={a}", m.clause(k).map(|c| c.1.id.as_str()).unwrap_or("?"))))
+        .filter_map(|(k, a)| {
+            a.map(|a| {
+                format!(
+                    "{}={a}",
+                    m.clause(k).map(|c| c.1.id.as_str()).unwrap_or("?")
+                )
+            })
+        })
         .collect();
-    format!("{:?} fuel {} [{}] fired [{}]", u.status, u.fuel_used, inds.join(" "), fired.join(" "))
+    format!(
+        "{:?} fuel {} [{}] fired [{}]",
+        u.status,
+        u.fuel_used,
+        inds.join(" "),
+        fired.join(" ")
+    )
 }
 
 /// One evaluate unit exactly as the bytes say.
@@ -235,7 +267,11 @@ impl From<&FinaliseInput> for RawFinalise {
             category: u.category,
             flags: u32::from(u.penalty_cap_override.is_some()),
             penalty_cap: u.penalty_cap_override.unwrap_or(0),
-            scores: u.scores.iter().map(|s| s.map_or((0, 0), |s| (1, s))).collect(),
+            scores: u
+                .scores
+                .iter()
+                .map(|s| s.map_or((0, 0), |s| (1, s)))
+                .collect(),
         }
     }
 }
@@ -275,7 +311,9 @@ fn seeded_runner(seed: u64) -> TestRunner {
 }
 
 fn sample<S: Strategy>(runner: &mut TestRunner, s: &S) -> S::Value {
-    s.new_tree(runner).expect("strategy yields a value").current()
+    s.new_tree(runner)
+        .expect("strategy yields a value")
+        .current()
 }
 
 // ---------------------------------------------------------------- strategies
@@ -359,7 +397,11 @@ fn complete_entry(f: &Field) -> BoxedStrategy<(i64, i64)> {
 /// `(present, value)` of one field: mostly well-formed, sometimes absent,
 /// out of range or malformed.
 fn field_entry(f: &Field, noisy: bool) -> BoxedStrategy<(i64, i64)> {
-    let absent_weight = if matches!(f.missing, Missing::Default(_)) { 3 } else { 1 };
+    let absent_weight = if matches!(f.missing, Missing::Default(_)) {
+        3
+    } else {
+        1
+    };
     let valid = valid_value(f).prop_map(|v| (1i64, v));
     if !noisy {
         return prop_oneof![absent_weight => Just((0i64, 0i64)), 12 => valid].boxed();
@@ -367,7 +409,14 @@ fn field_entry(f: &Field, noisy: bool) -> BoxedStrategy<(i64, i64)> {
     let around: Vec<i64> = [f.min, f.max]
         .into_iter()
         .flatten()
-        .flat_map(|b| [b.saturating_sub(1), b.saturating_add(1), b.saturating_sub(100), b.saturating_add(100)])
+        .flat_map(|b| {
+            [
+                b.saturating_sub(1),
+                b.saturating_add(1),
+                b.saturating_sub(100),
+                b.saturating_add(100),
+            ]
+        })
         .chain([-100, -1, 1, 50, 101, 150, 300, 1_000_000])
         .collect();
     prop_oneof![
@@ -500,7 +549,10 @@ fn sheet_check(pack: &Pack, runner: &mut TestRunner) -> Result<bool, String> {
         .enumerate()
         .map(|(r, o)| (Round::from_code(r as u32).expect("round"), o))
         .collect();
-    let cap = sample(runner, &prop_oneof![3 => Just(None), 1 => (0..3_000i64).prop_map(Some)]);
+    let cap = sample(
+        runner,
+        &prop_oneof![3 => Just(None), 1 => (0..3_000i64).prop_map(Some)],
+    );
     let merged = abi::merge_outputs(m, c, &pairs, cap).map_err(|e| e.to_string())?;
     pack.check_finalise(&[RawFinalise::from(&merged)])?;
     Ok(true)
@@ -534,15 +586,25 @@ fn baofeng_random_sheets_match_the_interpreter() {
     let mut runner = TestRunner::new(config(120));
     let sheets = std::cell::Cell::new(0);
     runner
-        .run(&(proptest::collection::vec(finalise_strategy(&pack.manifest), 1..24), any::<u64>()), |(units, seed)| {
-            pack.check_finalise(&units).map_err(TestCaseError::fail)?;
-            let mut inner = seeded_runner(seed);
-            let done = sheet_check(pack, &mut inner).map_err(TestCaseError::fail)?;
-            sheets.set(sheets.get() + u32::from(done));
-            Ok(())
-        })
+        .run(
+            &(
+                proptest::collection::vec(finalise_strategy(&pack.manifest), 1..24),
+                any::<u64>(),
+            ),
+            |(units, seed)| {
+                pack.check_finalise(&units).map_err(TestCaseError::fail)?;
+                let mut inner = seeded_runner(seed);
+                let done = sheet_check(pack, &mut inner).map_err(TestCaseError::fail)?;
+                sheets.set(sheets.get() + u32::from(done));
+                Ok(())
+            },
+        )
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(sheets.get() >= 60, "only {} of 120 assessees reached a sheet", sheets.get());
+    assert!(
+        sheets.get() >= 60,
+        "only {} of 120 assessees reached a sheet",
+        sheets.get()
+    );
 }
 
 #[test]
@@ -551,10 +613,13 @@ fn every_fixture_passes_through_the_runtime() {
     for dir in ["baofeng-2022", "tests/data/mini"] {
         let r = load_rubric(&root().join(dir).join("rubric.toml"));
         let pack = Pack::new(&r);
-        let fixtures = Fixture::load_dir(&root().join(dir).join("fixtures"), &r.manifest).expect("fixtures load");
+        let fixtures = Fixture::load_dir(&root().join(dir).join("fixtures"), &r.manifest)
+            .expect("fixtures load");
         assert!(!fixtures.is_empty(), "{dir}: no fixtures");
         for fx in &fixtures {
-            if let Err(diffs) = fixture::check(fx, |u| pack.run_evaluate(u), |u| pack.run_finalise(u)) {
+            if let Err(diffs) =
+                fixture::check(fx, |u| pack.run_evaluate(u), |u| pack.run_finalise(u))
+            {
                 let lines: Vec<String> = diffs.iter().map(ToString::to_string).collect();
                 panic!("{dir}/{}: {}", fx.name, lines.join("\n"));
             }
@@ -582,7 +647,9 @@ fn batch_size_and_order_do_not_change_a_units_bytes() {
     let m = &pack.manifest;
     let rec = m.evaluate_output_record();
     let mut runner = TestRunner::deterministic();
-    let units: Vec<RawUnit> = (0..1000).map(|_| sample(&mut runner, &unit_strategy(m))).collect();
+    let units: Vec<RawUnit> = (0..1000)
+        .map(|_| sample(&mut runner, &unit_strategy(m)))
+        .collect();
     let statuses: std::collections::BTreeSet<u32> = pack
         .interp
         .evaluate_raw(
@@ -600,7 +667,10 @@ fn batch_size_and_order_do_not_change_a_units_bytes() {
         .iter()
         .map(|o| o.status.code())
         .collect();
-    assert!(statuses.contains(&0) && statuses.contains(&1) && statuses.contains(&6), "{statuses:?}");
+    assert!(
+        statuses.contains(&0) && statuses.contains(&1) && statuses.contains(&6),
+        "{statuses:?}"
+    );
 
     let run = |batch: &[RawUnit]| -> Vec<Vec<u8>> {
         let bytes = pack
@@ -611,11 +681,20 @@ fn batch_size_and_order_do_not_change_a_units_bytes() {
     };
     let whole = run(&units);
     assert_eq!(whole.len(), 1000);
-    let want = pack.interp.evaluate_bytes(&encode_units(m, &units)).expect("interpreter");
-    assert!(whole.concat() == want, "batch of 1000 differs from the interpreter");
+    let want = pack
+        .interp
+        .evaluate_bytes(&encode_units(m, &units))
+        .expect("interpreter");
+    assert!(
+        whole.concat() == want,
+        "batch of 1000 differs from the interpreter"
+    );
 
     let sevens: Vec<Vec<u8>> = units.chunks(7).flat_map(run).collect();
-    assert!(sevens == whole, "batches of 7 differ from one batch of 1000");
+    assert!(
+        sevens == whole,
+        "batches of 7 differ from one batch of 1000"
+    );
     let ones: Vec<Vec<u8>> = units.chunks(1).flat_map(run).collect();
     assert!(ones == whole, "batches of 1 differ from one batch of 1000");
 
@@ -628,7 +707,10 @@ fn batch_size_and_order_do_not_change_a_units_bytes() {
     let shuffled: Vec<RawUnit> = order.iter().map(|&i| units[i].clone()).collect();
     let out = run(&shuffled);
     for (k, &i) in order.iter().enumerate() {
-        assert!(out[k] == whole[i], "unit {i} differs when shuffled to position {k}");
+        assert!(
+            out[k] == whole[i],
+            "unit {i} differs when shuffled to position {k}"
+        );
     }
 }
 
@@ -637,14 +719,24 @@ fn batch_errors_are_the_interpreters() {
     let (_, pack) = baofeng();
     let m = &pack.manifest;
     let mut runner = TestRunner::deterministic();
-    let units: Vec<RawUnit> = (0..3).map(|_| sample(&mut runner, &unit_strategy(m))).collect();
+    let units: Vec<RawUnit> = (0..3)
+        .map(|_| sample(&mut runner, &unit_strategy(m)))
+        .collect();
     let good = encode_units(m, &units);
     let mut cases: Vec<(Vec<u8>, i64)> = vec![
         (good[..15].to_vec(), -3),
         (Vec::new(), -3),
         ([b"KHFI".as_slice(), &good[4..]].concat(), -1),
         ([&good[..4], &2u32.to_le_bytes(), &good[8..]].concat(), -2),
-        ([&good[..12], &(m.fields.len() as u32 + 1).to_le_bytes(), &good[16..]].concat(), -4),
+        (
+            [
+                &good[..12],
+                &(m.fields.len() as u32 + 1).to_le_bytes(),
+                &good[16..],
+            ]
+            .concat(),
+            -4,
+        ),
         (good[..good.len() - 1].to_vec(), -3),
         ([good.as_slice(), &[0u8; 16]].concat(), -3),
         ([&good[..8], &4u32.to_le_bytes(), &good[12..]].concat(), -3),
@@ -717,7 +809,10 @@ fn grammar(prefix: &'static str, depth: usize) -> Grammar {
     for d in 1..=depth {
         let (n, b) = (num[d - 1].clone(), boolean[d - 1].clone());
         let n2 = (n.clone(), n.clone());
-        let arith = (n2.clone(), proptest::sample::select(vec!["+", "-", "*", "/"]))
+        let arith = (
+            n2.clone(),
+            proptest::sample::select(vec!["+", "-", "*", "/"]),
+        )
             .prop_map(|((x, y), op)| format!("({x} {op} {y})"));
         let numd = prop_oneof![
             2 => num_leaf.clone(),
@@ -729,7 +824,10 @@ fn grammar(prefix: &'static str, depth: usize) -> Grammar {
             2 => (b.clone(), n.clone(), n.clone()).prop_map(|(c, x, y)| format!("(if {c} then {x} else {y})")),
         ]
         .boxed();
-        let cmp = (n2, proptest::sample::select(vec!["<", "<=", ">", ">=", "==", "!="]))
+        let cmp = (
+            n2,
+            proptest::sample::select(vec!["<", "<=", ">", ">=", "==", "!="]),
+        )
             .prop_map(|((x, y), op)| format!("({x} {op} {y})"));
         let b2 = (b.clone(), b.clone());
         let boold = prop_oneof![
@@ -824,26 +922,32 @@ fn rubric_strategy() -> BoxedStrategy<RubricSpec> {
         proptest::collection::vec(indicator_strategy(depth), 1..=6),
         (1..=10i64, any::<bool>()),
     )
-        .prop_map(|(fuel, normalise, serious_bars_good, mut indicators, (p0, quarterly))| {
-            // Indicator 0 is scored in group G with plain points, so every
-            // category has a scored indicator.
-            indicators.insert(
-                0,
-                IndicatorSpec {
-                    quarterly,
-                    group_h: false,
-                    points: p0,
-                    points_cb: None,
-                    rule: RuleSpec::Score(if quarterly { "q_c1".into() } else { "a_c1".into() }),
-                },
-            );
-            RubricSpec {
-                fuel,
-                normalise,
-                serious_bars_good,
-                indicators,
-            }
-        })
+        .prop_map(
+            |(fuel, normalise, serious_bars_good, mut indicators, (p0, quarterly))| {
+                // Indicator 0 is scored in group G with plain points, so every
+                // category has a scored indicator.
+                indicators.insert(
+                    0,
+                    IndicatorSpec {
+                        quarterly,
+                        group_h: false,
+                        points: p0,
+                        points_cb: None,
+                        rule: RuleSpec::Score(if quarterly {
+                            "q_c1".into()
+                        } else {
+                            "a_c1".into()
+                        }),
+                    },
+                );
+                RubricSpec {
+                    fuel,
+                    normalise,
+                    serious_bars_good,
+                    indicators,
+                }
+            },
+        )
         .boxed()
 }
 
@@ -956,26 +1060,36 @@ default = "一般"
         ));
         if kind != "flag" {
             match (ind.group_h, ind.points_cb) {
-                (false, Some(Some(p))) => s.push_str(&format!("points = {{ default = {}, cb = {p} }}\n", ind.points)),
+                (false, Some(Some(p))) => s.push_str(&format!(
+                    "points = {{ default = {}, cb = {p} }}\n",
+                    ind.points
+                )),
                 (false, Some(None)) => s.push_str(&format!("points = {{ ca = {} }}\n", ind.points)),
                 _ => s.push_str(&format!("points = {}\n", ind.points)),
             }
         }
-        let clauses = |s: &mut String, table: &str, cs: &[(String, Option<String>)], n: &mut usize| {
-            for (when, amount) in cs {
-                s.push_str(&format!("  [[indicator.{table}]]\n  id = \"K{n}\"\n  when = '{when}'\n"));
-                if let Some(a) = amount {
-                    s.push_str(&format!("  amount = '{a}'\n"));
+        let clauses =
+            |s: &mut String, table: &str, cs: &[(String, Option<String>)], n: &mut usize| {
+                for (when, amount) in cs {
+                    s.push_str(&format!(
+                        "  [[indicator.{table}]]\n  id = \"K{n}\"\n  when = '{when}'\n"
+                    ));
+                    if let Some(a) = amount {
+                        s.push_str(&format!("  amount = '{a}'\n"));
+                    }
+                    s.push_str("  reason = \"理由\"\n");
+                    *n += 1;
                 }
-                s.push_str("  reason = \"理由\"\n");
-                *n += 1;
-            }
-        };
+            };
         match &ind.rule {
             RuleSpec::Score(f) => s.push_str(&format!("score = '{f}'\n")),
             RuleSpec::Flag(w, serious) => s.push_str(&format!(
                 "when = '{w}'\nflag = \"{}\"\n",
-                if *serious { "serious_case" } else { "major_problem" }
+                if *serious {
+                    "serious_case"
+                } else {
+                    "major_problem"
+                }
             )),
             RuleSpec::Deductions(cs) => clauses(&mut s, "deduction", cs, &mut clause_no),
             RuleSpec::Awards(_, cs) => clauses(&mut s, "award", cs, &mut clause_no),
@@ -1019,7 +1133,11 @@ recommend_township_consecutive_excellent = 2
 copy_list = []
 "#,
         spec.normalise,
-        if spec.serious_bars_good { "good" } else { "excellent" }
+        if spec.serious_bars_good {
+            "good"
+        } else {
+            "excellent"
+        }
     ));
     s
 }
@@ -1038,10 +1156,20 @@ fn random_rubrics_with_random_formulas_match_the_interpreter() {
             let units = sample(&mut inner, &units_strategy(&pack.manifest, 40));
             let fail = |e: String| TestCaseError::fail(format!("{e}\n--- rubric:\n{src}"));
             pack.check_evaluate(&units).map_err(fail)?;
-            for o in pack.interp.evaluate_bytes(&encode_units(&pack.manifest, &units)).unwrap_or_default().chunks(pack.manifest.evaluate_output_record()) {
-                statuses.borrow_mut().insert(u32::from_le_bytes(o[0..4].try_into().unwrap()));
+            for o in pack
+                .interp
+                .evaluate_bytes(&encode_units(&pack.manifest, &units))
+                .unwrap_or_default()
+                .chunks(pack.manifest.evaluate_output_record())
+            {
+                statuses
+                    .borrow_mut()
+                    .insert(u32::from_le_bytes(o[0..4].try_into().unwrap()));
             }
-            let fins = sample(&mut inner, &proptest::collection::vec(finalise_strategy(&pack.manifest), 1..16));
+            let fins = sample(
+                &mut inner,
+                &proptest::collection::vec(finalise_strategy(&pack.manifest), 1..16),
+            );
             pack.check_finalise(&fins).map_err(fail)?;
             for _ in 0..3 {
                 if sheet_check(&pack, &mut inner).map_err(fail)? {
@@ -1052,10 +1180,17 @@ fn random_rubrics_with_random_formulas_match_the_interpreter() {
         })
         .unwrap_or_else(|e| panic!("{e}"));
     // The generator reaches every evaluate status.
-    assert!(sheets.get() >= 30, "only {} assessees reached a sheet", sheets.get());
+    assert!(
+        sheets.get() >= 30,
+        "only {} assessees reached a sheet",
+        sheets.get()
+    );
     let statuses = statuses.into_inner();
     for code in [0, 1, 2, 3, 4, 6] {
-        assert!(statuses.contains(&code), "status {code} never produced: {statuses:?}");
+        assert!(
+            statuses.contains(&code),
+            "status {code} never produced: {statuses:?}"
+        );
     }
 }
 
@@ -1064,8 +1199,12 @@ fn random_rubrics_with_random_formulas_match_the_interpreter() {
 /// points stay within full marks.
 #[test]
 fn rubrics_with_more_than_64_indicators_match_the_interpreter() {
-    let wide = (proptest::collection::vec(indicator_strategy(2), 130..=140), 1..=10i64, any::<u64>()).prop_map(
-        |(extra, p0, seed)| {
+    let wide = (
+        proptest::collection::vec(indicator_strategy(2), 130..=140),
+        1..=10i64,
+        any::<u64>(),
+    )
+        .prop_map(|(extra, p0, seed)| {
             let mut indicators = vec![IndicatorSpec {
                 quarterly: false,
                 group_h: false,
@@ -1079,7 +1218,9 @@ fn rubrics_with_more_than_64_indicators_match_the_interpreter() {
                 ind.group_h = k < 70;
                 ind.rule = match ind.rule {
                     RuleSpec::Deductions(cs) => RuleSpec::Awards(k % 2 == 0, cs),
-                    RuleSpec::Score(f) => RuleSpec::Awards(k % 2 == 1, vec![("true".into(), Some(f))]),
+                    RuleSpec::Score(f) => {
+                        RuleSpec::Awards(k % 2 == 1, vec![("true".into(), Some(f))])
+                    }
                     r => r,
                 };
                 ind
@@ -1093,8 +1234,7 @@ fn rubrics_with_more_than_64_indicators_match_the_interpreter() {
                 },
                 seed,
             )
-        },
-    );
+        });
     let mut runner = TestRunner::new(config(6));
     runner
         .run(&wide, |(spec, seed)| {
@@ -1105,7 +1245,10 @@ fn rubrics_with_more_than_64_indicators_match_the_interpreter() {
             let mut inner = seeded_runner(seed);
             let units = sample(&mut inner, &units_strategy(&pack.manifest, 60));
             pack.check_evaluate(&units).map_err(TestCaseError::fail)?;
-            let fins = sample(&mut inner, &proptest::collection::vec(finalise_strategy(&pack.manifest), 1..16));
+            let fins = sample(
+                &mut inner,
+                &proptest::collection::vec(finalise_strategy(&pack.manifest), 1..16),
+            );
             pack.check_finalise(&fins).map_err(TestCaseError::fail)?;
             for _ in 0..3 {
                 sheet_check(&pack, &mut inner).map_err(TestCaseError::fail)?;
@@ -1121,7 +1264,23 @@ fn rubrics_with_more_than_64_indicators_match_the_interpreter() {
 /// `x{k}`, `y{k}` (unbounded decimals): awards report `max(r, 0)` and
 /// `max(0 − r, 0)` of the result `r`, so every value is visible.
 fn edge_rubric() -> CheckedRubric {
-    let ops = ["x * y", "x / y", "x + y", "x - y", "-x", "min(x, y)", "clamp(x, y, 0)", "x * 0.5", "x / 3", "x / -3", "x * -1", "x - 1", "x + -1", "x * 92233720368547758.07", "x / 0"];
+    let ops = [
+        "x * y",
+        "x / y",
+        "x + y",
+        "x - y",
+        "-x",
+        "min(x, y)",
+        "clamp(x, y, 0)",
+        "x * 0.5",
+        "x / 3",
+        "x / -3",
+        "x * -1",
+        "x - 1",
+        "x + -1",
+        "x * 92233720368547758.07",
+        "x / 0",
+    ];
     let mut s = String::from(
         r#"
 [pack]
@@ -1143,7 +1302,9 @@ assessor = "county_office"
 "#,
     );
     for (k, op) in ops.iter().enumerate() {
-        let f = op.replace('x', &format!("x{k}")).replace('y', &format!("y{k}"));
+        let f = op
+            .replace('x', &format!("x{k}"))
+            .replace('y', &format!("y{k}"));
         s.push_str(&format!(
             r#"
 [[method]]
@@ -1246,14 +1407,22 @@ fn every_operator_agrees_on_a_grid_of_i64_edges() {
         }
     }
     assert_eq!(units.len(), nops * EDGES.len() * EDGES.len());
-    pack.check_evaluate(&units).unwrap_or_else(|e| panic!("{e}"));
+    pack.check_evaluate(&units)
+        .unwrap_or_else(|e| panic!("{e}"));
     // Every outcome occurs on the grid: ok, division by zero, overflow.
-    let outs = pack.interp.evaluate_bytes(&encode_units(m, &units)).expect("runs");
+    let outs = pack
+        .interp
+        .evaluate_bytes(&encode_units(m, &units))
+        .expect("runs");
     let codes: std::collections::BTreeSet<u32> = outs
         .chunks(m.evaluate_output_record())
         .map(|o| u32::from_le_bytes(o[0..4].try_into().unwrap()))
         .collect();
-    assert_eq!(codes, [0, 2, 3].into_iter().collect(), "statuses on the grid");
+    assert_eq!(
+        codes,
+        [0, 2, 3].into_iter().collect(),
+        "statuses on the grid"
+    );
 }
 
 /// Points so large that `raw × full_marks` needs 128 bits, caps large
@@ -1393,7 +1562,9 @@ copy_list = []
 /// exact half-way case.
 fn half_way_raw(full: i64, a: i64) -> Option<i64> {
     fn egcd(x: i128, y: i128) -> (i128, i128, i128) {
-        if y == 0 { (x, 1, 0) } else {
+        if y == 0 {
+            (x, 1, 0)
+        } else {
             let (g, s, t) = egcd(y, x % y);
             (g, t, s - (x / y) * t)
         }
@@ -1415,9 +1586,10 @@ fn huge_points_normalise_exactly_and_overflow_is_status_3() {
     let pack = Pack::new(&r);
     let mut runner = TestRunner::new(config(200));
     runner
-        .run(&proptest::collection::vec(finalise_strategy(&pack.manifest), 1..24), |units| {
-            pack.check_finalise(&units).map_err(TestCaseError::fail)
-        })
+        .run(
+            &proptest::collection::vec(finalise_strategy(&pack.manifest), 1..24),
+            |units| pack.check_finalise(&units).map_err(TestCaseError::fail),
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     // Pinned: both 128-bit conversion and the total overflow happen.
     let m = &pack.manifest;
@@ -1431,13 +1603,40 @@ fn huge_points_normalise_exactly_and_overflow_is_status_3() {
         })
     };
     let flag = |i: usize| m.indicators[i].kind == IndicatorKind::Flag;
-    let half = half_way_raw(m.composition.full_marks, m.applicable_points(0)).expect("a half-way raw score exists");
+    let half = half_way_raw(m.composition.full_marks, m.applicable_points(0))
+        .expect("a half-way raw score exists");
     assert!(half <= m.points(0, 0).expect("S1 applies"));
     let cases = [
         // raw = applicable: converted = full marks; + a bonus leaves i64.
-        sheet(0, &|i, p| if flag(i) { 0 } else if i < 2 { p } else if i == 2 { 100 } else { 0 }, None),
+        sheet(
+            0,
+            &|i, p| {
+                if flag(i) {
+                    0
+                } else if i < 2 {
+                    p
+                } else if i == 2 {
+                    100
+                } else {
+                    0
+                }
+            },
+            None,
+        ),
         // the same with a penalty that brings the total back.
-        sheet(0, &|i, p| if flag(i) { 0 } else if i < 3 { p } else { p / 3 }, Some(i64::MAX)),
+        sheet(
+            0,
+            &|i, p| {
+                if flag(i) {
+                    0
+                } else if i < 3 {
+                    p
+                } else {
+                    p / 3
+                }
+            },
+            Some(i64::MAX),
+        ),
         sheet(0, &|i, p| if flag(i) { 100 } else { p / 7 }, None),
         sheet(1, &|i, p| if flag(i) { 100 } else { p / 3 }, None),
         // both penalties at their points: their sum saturates.
@@ -1446,9 +1645,16 @@ fn huge_points_normalise_exactly_and_overflow_is_status_3() {
         // applicable: rounds up.
         sheet(0, &|i, _| if i == 0 { half } else { 0 }, None),
     ];
-    pack.check_finalise(&cases).unwrap_or_else(|e| panic!("{e}"));
-    let out = pack.interp.finalise_bytes(&encode_finalise(m, &cases)).expect("runs");
-    let codes: Vec<u32> = out.chunks(72).map(|o| u32::from_le_bytes(o[0..4].try_into().unwrap())).collect();
+    pack.check_finalise(&cases)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = pack
+        .interp
+        .finalise_bytes(&encode_finalise(m, &cases))
+        .expect("runs");
+    let codes: Vec<u32> = out
+        .chunks(72)
+        .map(|o| u32::from_le_bytes(o[0..4].try_into().unwrap()))
+        .collect();
     assert!(codes.contains(&0) && codes.contains(&3), "{codes:?}");
 }
 
@@ -1459,7 +1665,11 @@ fn module_has_the_abi_shape_and_nothing_else() {
     use wasmparser::{Parser, Payload};
     let (r, _) = baofeng();
     let wasm = compile::compile(r).expect("compiles");
-    assert_eq!(wasm, compile::compile(r).expect("compiles"), "compilation is deterministic");
+    assert_eq!(
+        wasm,
+        compile::compile(r).expect("compiles"),
+        "compilation is deterministic"
+    );
     let mut exports = Vec::new();
     let mut manifests = Vec::new();
     let mut float_ops = 0;
@@ -1488,13 +1698,25 @@ fn module_has_the_abi_shape_and_nothing_else() {
     exports.sort();
     assert_eq!(
         exports,
-        ["kaohe_abi_version", "kaohe_alloc", "kaohe_evaluate", "kaohe_finalise", "memory"]
+        [
+            "kaohe_abi_version",
+            "kaohe_alloc",
+            "kaohe_evaluate",
+            "kaohe_finalise",
+            "memory"
+        ]
     );
     assert_eq!(float_ops, 0, "no float or SIMD instructions");
     assert_eq!(manifests.len(), 1);
     assert_eq!(manifests[0].0, "kaohe-manifest");
-    assert!(manifests[0].1 == r.manifest.to_canonical_json(), "the manifest section is the canonical JSON");
-    assert_eq!(Manifest::from_json(&manifests[0].1).expect("manifest reads back"), r.manifest);
+    assert!(
+        manifests[0].1 == r.manifest.to_canonical_json(),
+        "the manifest section is the canonical JSON"
+    );
+    assert_eq!(
+        Manifest::from_json(&manifests[0].1).expect("manifest reads back"),
+        r.manifest
+    );
 }
 
 #[test]
@@ -1503,9 +1725,16 @@ fn build_writes_a_pack_the_runtime_loads() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("baofeng-2022.wasm");
     let report = compile::build(r, &out).expect("builds");
-    assert!(report.contains("已编译") && report.contains("SHA-256"), "{report}");
+    assert!(
+        report.contains("已编译") && report.contains("SHA-256"),
+        "{report}"
+    );
     let wasm = std::fs::read(&out).expect("written");
     let loaded = runtime().load(&wasm).expect("loads");
     assert_eq!(loaded.digest(), pack.loaded.digest());
-    assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1, "no temporary file left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("dir").count(),
+        1,
+        "no temporary file left"
+    );
 }
