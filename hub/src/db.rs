@@ -271,6 +271,35 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (year, unit_id)
     ) STRICT;
     "#,
+    // 5: rectification (整改) — plans and reports received per unit with
+    //    their material (size, SHA-256, content). Append-only: a corrected
+    //    plan is a new row, the latest of each kind counts. Who owes one is
+    //    derived from the consolidation and outcomes, not stored.
+    r#"
+    CREATE TABLE rectifications (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        year        INTEGER NOT NULL,
+        unit_id     TEXT NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('plan', 'report')),
+        received_at TEXT NOT NULL,
+        operator    TEXT NOT NULL,
+        note        TEXT,
+        file_name   TEXT NOT NULL CHECK (length(file_name) > 0),
+        sha256      TEXT NOT NULL CHECK (length(sha256) = 64),
+        size        INTEGER NOT NULL CHECK (size > 0 AND size <= 20971520),
+        content     BLOB NOT NULL CHECK (length(content) = size),
+        FOREIGN KEY (year, unit_id) REFERENCES units (year, id)
+    ) STRICT;
+    CREATE INDEX rectifications_unit ON rectifications (year, unit_id, kind);
+    CREATE TRIGGER rectifications_no_update BEFORE UPDATE ON rectifications
+    BEGIN
+        SELECT RAISE(ABORT, '整改记录只能追加，不能修改（rectifications are append-only: UPDATE refused）');
+    END;
+    CREATE TRIGGER rectifications_no_delete BEFORE DELETE ON rectifications
+    BEGIN
+        SELECT RAISE(ABORT, '整改记录只能追加，不能删除（rectifications are append-only: DELETE refused）');
+    END;
+    "#,
 ];
 
 /// The schema version this code writes and understands.
@@ -524,6 +553,7 @@ mod tests {
             "results",
             "result_scores",
             "result_clauses",
+            "rectifications",
         ] {
             assert!(tables.iter().any(|n| n == t), "{t} missing from {tables:?}");
         }

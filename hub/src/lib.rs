@@ -36,7 +36,8 @@
 //!   with the current pack, mapped onto the export model.
 //! - [`workflow`]: feedback notices with working-day deadlines, objections
 //!   and review decisions, excusals and penalty-cap overrides, approval,
-//!   publication, earlier years' results.
+//!   publication, earlier years' results, rectification plans and reports
+//!   (整改).
 //! - [`export`]: the results workbook, the published notice (PDF, with an
 //!   embedded CJK font) and letter drafts (DOCX).
 //!

@@ -1677,6 +1677,189 @@ mod workflow {
         assert_eq!(history[0].units["t1"].grade, "excellent");
     }
 
+    /// 整改: a notified unit with a deduction owes a plan, a full-marks unit
+    /// does not; a report before a plan is refused; plans (a corrected one
+    /// counting) and the report are listed and audit-logged.
+    #[test]
+    fn rectification_plans_and_reports_are_tracked_per_owing_unit() {
+        use std::collections::BTreeSet;
+        use wf::rectification::{self as rect, Kind, RectificationError};
+        let s = setup();
+        let a = node_key(1);
+        ingest(
+            &s.dir,
+            BEFORE_NOTICE,
+            with_sessions(&a, &s.pack, "t1", 1, 3),
+        );
+        ingest(
+            &s.dir,
+            BEFORE_NOTICE,
+            with_sessions(&a, &s.pack, "t2", 2, 1),
+        );
+        let (data, c) = consolidated(&s.dir);
+        let o = data.outcomes(&c);
+        let mut conn = db::open_existing(&s.dir).unwrap();
+
+        // Before notification nobody owes: the problems were not yet fed back.
+        assert!(rect::owed(&c, &data.manifest, &BTreeSet::new(), None).is_empty());
+        wf::notify(
+            &mut conn,
+            &Calendar::builtin(),
+            &data.manifest,
+            &c,
+            &[],
+            jiff::civil::date(2022, 9, 30),
+            &at("2022-09-30"),
+        )
+        .unwrap();
+        let notified = rect::notified(&conn, 2022).unwrap();
+        let owed = rect::owed(&c, &data.manifest, &notified, None);
+        assert_eq!(owed.len(), 1, "{owed:?}");
+        assert_eq!(owed[0].unit_id, "t2");
+        assert_eq!(owed[0].why_zh(), "扣分 1 项");
+        assert!(!owed[0].admonished);
+
+        let file = |name: &str, text: &str| Material {
+            file_name: name.into(),
+            bytes: text.as_bytes().to_vec(),
+        };
+        let plan = file("大营镇整改方案.pdf", "%PDF 整改方案 第一稿");
+        let none = "SELECT count(*) FROM rectifications";
+
+        // A report before any plan is refused, nothing stored.
+        let err = rect::record(
+            &mut conn,
+            &c,
+            &data.manifest,
+            &o,
+            "t2",
+            Kind::Report,
+            &file("整改情况报告.pdf", "%PDF 报告"),
+            None,
+            &at("2022-10-20"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, RectificationError::ReportBeforePlan { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("尚未报送整改方案"), "{err}");
+        // The full-marks unit owes nothing, and is told why.
+        let err = rect::record(
+            &mut conn,
+            &c,
+            &data.manifest,
+            &o,
+            "t1",
+            Kind::Plan,
+            &plan,
+            None,
+            &at("2022-10-20"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, RectificationError::NothingOwed { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("未扣分"), "{err}");
+        assert_eq!(count(&s.dir, none), 0);
+
+        // Plan, corrected plan, report.
+        let first = rect::record(
+            &mut conn,
+            &c,
+            &data.manifest,
+            &o,
+            "t2",
+            Kind::Plan,
+            &plan,
+            Some("第一稿"),
+            &at("2022-11-01"),
+        )
+        .unwrap();
+        assert_eq!(first.sha256.len(), 64);
+        assert_eq!(first.size, plan.bytes.len());
+        let rows = rect::status(&conn, &c, &data.manifest, &o).unwrap();
+        let text = rect::render(2022, &rows);
+        assert!(text.contains("2022年11月1日"), "{text}");
+        assert!(text.contains("未报告"), "{text}");
+        rect::record(
+            &mut conn,
+            &c,
+            &data.manifest,
+            &o,
+            "t2",
+            Kind::Plan,
+            &file("大营镇整改方案（修改稿）.pdf", "%PDF 整改方案 修改稿"),
+            Some("按意见修改"),
+            &at("2022-11-03"),
+        )
+        .unwrap();
+        rect::record(
+            &mut conn,
+            &c,
+            &data.manifest,
+            &o,
+            "t2",
+            Kind::Report,
+            &file("整改情况报告.pdf", "%PDF 报告"),
+            None,
+            &at("2022-12-01"),
+        )
+        .unwrap();
+        assert_eq!(count(&s.dir, none), 3);
+
+        let rows = rect::status(&conn, &c, &data.manifest, &o).unwrap();
+        assert_eq!(rows.len(), 1);
+        let t2 = &rows[0];
+        assert_eq!(t2.unit_id, "t2");
+        let p = t2.plan.as_ref().unwrap();
+        assert_eq!(
+            (p.count, p.file_name.as_str()),
+            (2, "大营镇整改方案（修改稿）.pdf")
+        );
+        assert_eq!(t2.report.as_ref().unwrap().count, 1);
+        let text = rect::render(2022, &rows);
+        assert!(text.contains("大营镇"), "{text}");
+        assert!(text.contains("扣分 1 项"), "{text}");
+        assert!(text.contains("2022年11月3日（第 2 次报送）"), "{text}");
+        assert!(text.contains("2022年12月1日"), "{text}");
+        assert!(
+            !text.contains("未报告") && !text.contains("未报送"),
+            "{text}"
+        );
+        assert!(!text.contains("肖旗乡"), "{text}");
+
+        // Audit: one record per accepted record, with the operator; none for refusals.
+        let actions: Vec<(String, String, String)> = conn
+            .prepare("SELECT action, operator, subject FROM audit_log WHERE action LIKE 'rectification.%' ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            actions.iter().map(|a| a.0.as_str()).collect::<Vec<_>>(),
+            [
+                "rectification.plan",
+                "rectification.plan",
+                "rectification.report"
+            ]
+        );
+        assert!(
+            actions
+                .iter()
+                .all(|a| a.1 == "县法治办王某" && a.2 == "2022/t2")
+        );
+        // Append-only.
+        assert!(
+            conn.execute("UPDATE rectifications SET note = 'x'", [])
+                .is_err()
+        );
+        assert!(conn.execute("DELETE FROM rectifications", []).is_err());
+        assert_eq!(count(&s.dir, none), 3);
+    }
+
     /// Earlier years' results imported from a file change this year's use
     /// of results: a second consecutive 优秀 is commended, a fall of 10
     /// points or more is warned as a big regression. A file with one bad

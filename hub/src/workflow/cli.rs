@@ -1,5 +1,5 @@
 //! `kaohe hub results | export | notify | review | excuse | override |
-//! approve | publish-results | history`：考核结果与反馈复核的命令行。
+//! approve | publish-results | history | rectification`：考核结果与反馈复核的命令行。
 //!
 //! Thin: parse, read `--now` (or the clock) once into the [`Actor`], open
 //! the database, call [`crate::results`] / [`crate::workflow`], print
@@ -20,7 +20,7 @@ use crate::outcome::Outcomes;
 use crate::registry::calendar_years;
 use crate::results::{self, NoticeMeta, YearData};
 use crate::table;
-use crate::workflow::{self, Decision, Material};
+use crate::workflow::{self, Decision, Material, rectification};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -84,6 +84,9 @@ pub enum Command {
     /// 往年考核结果（earlier years' results）
     #[command(subcommand)]
     History(HistoryCommand),
+    /// 整改（rectification）：登记整改方案和整改情况报告、查看须整改单位
+    #[command(subcommand)]
+    Rectification(RectificationCommand),
     /// 记录某单位本年度免于考核及其原因（excuse a unit）
     Excuse {
         /// 考核年度（assessment year）
@@ -189,6 +192,41 @@ pub enum ReviewCommand {
         reason: Option<String>,
         #[command(flatten)]
         now: Now,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum RectificationCommand {
+    /// 登记收到的整改方案（--plan）或整改情况报告（--report，须先有整改方案）（record a plan or report）
+    Record {
+        /// 考核年度（assessment year）
+        #[arg(long, value_name = "年度")]
+        year: i32,
+        /// 单位编号（unit id）
+        #[arg(long, value_name = "单位编号")]
+        unit: String,
+        /// 整改方案文件（plan file）
+        #[arg(
+            long,
+            value_name = "文件",
+            conflicts_with = "report",
+            required_unless_present = "report"
+        )]
+        plan: Option<PathBuf>,
+        /// 整改情况报告文件（report file）
+        #[arg(long, value_name = "文件")]
+        report: Option<PathBuf>,
+        /// 备注（note）
+        #[arg(long, value_name = "备注")]
+        note: Option<String>,
+        #[command(flatten)]
+        now: Now,
+    },
+    /// 列出须整改单位及其整改方案、整改情况报告的报送情况（list）
+    List {
+        /// 考核年度（assessment year）
+        #[arg(long, value_name = "年度")]
+        year: i32,
     },
 }
 
@@ -367,6 +405,60 @@ pub fn run(
                 "已导入往年考核结果 {n} 条（imported），来自 {}",
                 file.display()
             );
+        }
+        Command::Rectification(RectificationCommand::Record {
+            year,
+            unit,
+            plan,
+            report,
+            note,
+            now,
+        }) => {
+            let actor = with_now(&now, actor()?);
+            let (kind, path) = match (plan, report) {
+                (Some(p), None) => (rectification::Kind::Plan, p),
+                (None, Some(p)) => (rectification::Kind::Report, p),
+                _ => bail!("须给出 --plan 或 --report 之一（one of --plan, --report）"),
+            };
+            let material = Material {
+                file_name: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| path.display().to_string()),
+                bytes: read_capped(&path, workflow::MAX_MATERIAL_BYTES as u64)?,
+            };
+            let mut conn = open(dir)?;
+            let data = load(&conn, year)?;
+            let c = data.consolidate()?;
+            let o = data.outcomes(&c);
+            let r = rectification::record(
+                &mut conn,
+                &c,
+                &data.manifest,
+                &o,
+                &unit,
+                kind,
+                &material,
+                note.as_deref(),
+                &actor,
+            )?;
+            println!(
+                "已登记单位 {unit} 的{}（第 {} 号，整改原因：{}）：{}，{} 字节，SHA-256 {}",
+                kind.name_zh(),
+                r.id,
+                r.owed.why_zh(),
+                material.file_name,
+                r.size,
+                r.sha256
+            );
+        }
+        Command::Rectification(RectificationCommand::List { year }) => {
+            let conn = open(dir)?;
+            let data = load(&conn, year)?;
+            let c = data.consolidate()?;
+            let o = data.outcomes(&c);
+            let rows = rectification::status(&conn, &c, &data.manifest, &o)?;
+            print!("{}", rectification::render(year, &rows));
         }
         Command::Excuse {
             year,

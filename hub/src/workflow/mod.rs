@@ -18,6 +18,8 @@
 //!   year's history.
 //! - [`publish`]: 公布, after approval, once.
 //! - [`history`]: earlier years' results imported from Excel/CSV.
+//! - [`rectification`]: who owes a rectification plan (整改方案), derived
+//!   from the consolidation and outcomes; plans and reports received.
 //!
 //! **Invariant:** every transition and its audit record (with the operator)
 //! commit in one transaction; a refused transition changes nothing.
@@ -28,6 +30,7 @@
 
 pub mod cli;
 pub mod history;
+pub mod rectification;
 
 use jiff::civil::Date;
 use kaohe_rulepacks::manifest::{Manifest, ReviewRuns, Schedule};
