@@ -4,7 +4,7 @@
 //! everything below takes them as arguments. Every command loads and checks
 //! `node.toml` first (nothing connects or writes before that), then opens the
 //! evidence store. The commands that talk to the hub (`sync`, `submit`,
-//! `deliver`, `results`) run a single-threaded tokio runtime of their own.
+//! `deliver`, `results`, `object`) run a single-threaded tokio runtime of their own.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -22,6 +22,7 @@ use crate::import;
 use crate::init::{self, InitOptions};
 use crate::layout::Layout;
 use crate::outbox::State;
+use crate::review;
 use crate::store::{Actor, Store};
 use crate::sync;
 use crate::template::{self, CsvEncoding, Prefill};
@@ -68,6 +69,8 @@ enum Command {
     Status(StatusArgs),
     /// 查看汇总中心对本节点所评单位的考核结果（the hub's results for this node's units）
     Results(ResultsArgs),
+    /// 对本节点所评单位的考核结果提出异议（申请复核），附证明材料（file an objection with material）
+    Object(ObjectArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -111,6 +114,22 @@ struct ResultsArgs {
     /// 轮次：annual 或 Q1–Q4；默认全部（round; default: all）
     #[arg(long, value_parser = parse_round, value_name = "轮次")]
     round: Option<Round>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ObjectArgs {
+    /// 考核年度（assessment year）
+    #[arg(long, value_name = "年度")]
+    year: u16,
+    /// 单位编号，须在本节点的考核范围内（unit id, in this node's scope）
+    #[arg(long, value_name = "单位")]
+    unit: String,
+    /// 异议理由（the objection, in Chinese）
+    #[arg(long, value_name = "理由")]
+    reason: String,
+    /// 证明材料文件，可重复；多个文件打包为一个 zip 送出，合计不超过 20 MiB（supporting material; repeatable）
+    #[arg(long = "material", value_name = "文件", required = true)]
+    materials: Vec<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -267,6 +286,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Outbox => cmd_outbox(dir),
         Command::Status(a) => cmd_status(dir, a),
         Command::Results(a) => cmd_results(dir, a),
+        Command::Object(a) => cmd_object(dir, a),
     }
 }
 
@@ -1163,52 +1183,49 @@ fn cmd_results(dir: &Path, a: ResultsArgs) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e).context("查询考核结果（ListResults）"),
     };
-    if results.is_empty() {
-        println!("{} 年尚无本节点所评单位的结果（no results yet）", a.year);
-        return Ok(());
-    }
-    let date = |d: Option<kaohe_proto::model::Date>| {
-        d.map(|d| format!("{}-{:02}-{:02}", d.year(), d.month(), d.day()))
-            .unwrap_or_else(|| "—".into())
-    };
-    let rows: Vec<Vec<String>> = results
-        .iter()
-        .map(|r| {
-            vec![
-                r.unit_id.clone(),
-                r.round.name_zh().to_string(),
-                r.status.name_zh().to_string(),
-                r.scores
-                    .map(|s| value::format_hundredths(s.total))
-                    .unwrap_or_else(|| "未考核".into()),
-                r.grade
-                    .map(|g| g.name_zh().to_string())
-                    .unwrap_or_else(|| "—".into()),
-                r.rank
-                    .map(|k| format!("{}/{}", k.position, k.of))
-                    .unwrap_or_else(|| "—".into()),
-                date(r.verification_deadline),
-                date(r.review_deadline),
-            ]
-        })
-        .collect();
-    print!(
-        "{}",
-        crate::table::render(
-            &[
-                "单位",
-                "轮次",
-                "状态",
-                "总分",
-                "等次",
-                "排名",
-                "核实截止",
-                "复核申请截止"
-            ],
-            &rows
-        )
-    );
+    print!("{}", review::render_results(a.year, &results));
     Ok(())
+}
+
+fn cmd_object(dir: &Path, a: ObjectArgs) -> anyhow::Result<()> {
+    let (config, _store) = open(dir)?;
+    let key =
+        SigningKeyPair::load(&config.key_file).context("读取节点私钥（load the node key）")?;
+    if a.reason.trim().is_empty() {
+        bail!("请用 --reason 写明异议理由（give the reason）");
+    }
+    let material =
+        review::read_material(&a.materials).context("读取证明材料（read the material）")?;
+    let size = material.bytes.len();
+    let objection = review::objection(&a.unit, a.year, &a.reason, material);
+    // One call per command: the stream's deadline bounds the whole upload
+    // (the channel's per-call deadline would cut a slow 20 MiB upload).
+    let defaults = Timeouts::default();
+    let timeouts = Timeouts {
+        call: defaults.stream,
+        ..defaults
+    };
+    println!(
+        "正在向汇总中心提交异议及材料 {} 字节（filing the objection）…",
+        size
+    );
+    let answer = tokio_runtime()?.block_on(async {
+        let hub = client::connect(&config.hub, &timeouts)
+            .await
+            .context("连接汇总中心（connect to the hub）")?;
+        let now = || jiff::Timestamp::now().as_second();
+        anyhow::Ok(hub.file_objection(&key, objection, &now).await)
+    })?;
+    match answer {
+        Ok(receipt) => {
+            print!("{}", review::render_receipt(&a.unit, a.year, &receipt));
+            Ok(())
+        }
+        Err(e) => Err(anyhow!("{e}")).context(format!(
+            "汇总中心未受理单位 {} 的复核申请（objection not filed）",
+            a.unit
+        )),
+    }
 }
 
 fn cmd_outbox(dir: &Path) -> anyhow::Result<()> {

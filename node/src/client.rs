@@ -6,8 +6,8 @@
 //! with a connect timeout, and a deadline on **every** call
 //! ([`Timeouts`]; streams get an overall deadline enforced here).
 //!
-//! **Signed calls and the node's clock.** `ListMyUnits`, `GetReceipt` and
-//! `ListResults` are signed with a time ([`call_auth`]) that the hub
+//! **Signed calls and the node's clock.** `ListMyUnits`, `GetReceipt`,
+//! `ListResults` and `FileObjection` are signed with a time ([`call_auth`]) that the hub
 //! accepts only within [`MAX_CALL_SKEW_SECONDS`] of its own clock. The
 //! node's clock must not matter, so the client learns the hub's time from
 //! every response it gets — the `kaohe-hub-time` metadata if the hub sends
@@ -31,6 +31,7 @@ use kaohe_proto::call_auth::{self, HUB_TIME_METADATA_KEY, MAX_CALL_SKEW_SECONDS,
 use kaohe_proto::model::{
     FetchPackRequest, FetchedPack, ListMyUnitsRequest, ListMyUnitsResponse, ListPacksRequest,
     ListPacksResponse, ListResultsRequest, ListResultsResponse, MAX_FETCH_PACK_MESSAGE_BYTES,
+    Objection, ObjectionReceipt,
 };
 use kaohe_proto::pb::pack_service_client::PackServiceClient;
 use kaohe_proto::pb::result_service_client::ResultServiceClient;
@@ -344,6 +345,34 @@ impl HubClient {
                 .await;
             match self.settle_signed(result, now(), signed_at, &mut retried) {
                 Signed::Done(r) => return Ok(ListResultsResponse::try_from(r?)?),
+                Signed::Again => continue,
+            }
+        }
+    }
+
+    /// `FileObjection`, signed: the header, then the material in
+    /// [`kaohe_proto::model::OBJECTION_CHUNK_BYTES`] chunks (size and
+    /// SHA-256 declared in the header), within the stream deadline. Signed
+    /// again (once) with the hub's time, resending everything, when the
+    /// hub's clock is far from the node's.
+    pub async fn file_objection(
+        &self,
+        key: &SigningKeyPair,
+        objection: Objection,
+        now: &dyn Fn() -> i64,
+    ) -> Result<ObjectionReceipt, CallError> {
+        let parts = objection.into_parts();
+        let mut retried = false;
+        loop {
+            let signed_at = self.hub_now(now());
+            let mut request = Request::new(tokio_stream::iter(parts.clone()));
+            request.set_timeout(self.timeouts.stream);
+            call_auth::sign_call(&mut request, key, paths::FILE_OBJECTION, signed_at);
+            let result = ResultServiceClient::new(self.channel.clone())
+                .file_objection(request)
+                .await;
+            match self.settle_signed(result, now(), signed_at, &mut retried) {
+                Signed::Done(r) => return Ok(ObjectionReceipt::try_from(r?)?),
                 Signed::Again => continue,
             }
         }

@@ -32,6 +32,8 @@
 //!   numbers, ordered claiming, superseding, retry times, re-evaluations;
 //! - [`client`]: the gRPC connection to the hub — TLS with the configured
 //!   CA, deadlines on every call, signed calls that follow the hub's clock;
+//! - [`review`]: `kaohe node results` and `object` — the hub's results as
+//!   tables, objection material (one file, or several bundled as a zip);
 //! - [`sync`]: `kaohe node sync` — packs (verified k of n, never rolled
 //!   back) and the delegated scope;
 //! - [`deliver`]: one delivery pass — claim in order, `SubmitStream`,
@@ -71,6 +73,7 @@ pub mod init;
 pub mod layout;
 pub mod outbox;
 pub mod pack;
+pub mod review;
 pub mod store;
 pub mod sync;
 pub mod table;

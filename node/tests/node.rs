@@ -1241,9 +1241,111 @@ fn the_node_syncs_waits_out_a_hub_that_is_down_and_delivers_when_it_is_up() {
         .unwrap();
     assert_eq!(report.scopes, vec![(2022, 5, 1)], "u0005 left the scope");
     assert_eq!(report.up_to_date.len(), 1);
+
+    results_and_objections(&mut f);
     f.hub.integrity_ok();
     store.integrity_check().unwrap();
     drop(f.tmp);
+}
+
+/// `kaohe node results` and `object` against the real hub: this node's
+/// units only, in a CJK table; an objection before the county office
+/// notified the unit is refused with the hub's Chinese reason and nothing
+/// is stored; one for a unit outside the scope is refused naming it.
+///
+/// Not covered here: an accepted objection. The hub notifies (and so
+/// opens the review window for) assessed units only, and a unit of this
+/// federation has satisfaction results alone, not all seven methods.
+fn results_and_objections(f: &mut Federation) {
+    let material = f.tmp.path().join("满意度测评说明.pdf");
+    std::fs::write(&material, b"%PDF-1.4 the survey was run twice").unwrap();
+
+    f.node(&["results", "--year", "2022"]).unwrap();
+    let config = f.config();
+    let key = SigningKeyPair::load(&config.key_file).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let now = || jiff::Timestamp::now().as_second();
+    let results = rt.block_on(async {
+        let hub = kaohe_node::client::connect(&config.hub, &Default::default())
+            .await
+            .unwrap();
+        hub.list_results(
+            &key,
+            kaohe_proto::model::ListResultsRequest {
+                year: 2022,
+                round: None,
+            },
+            &now,
+        )
+        .await
+        .unwrap()
+        .results
+    });
+    assert_eq!(
+        results
+            .iter()
+            .map(|r| r.unit_id.as_str())
+            .collect::<Vec<_>>(),
+        ["u0000", "u0001", "u0002", "u0003", "u0004"],
+        "this node's units only (not u0005, off the roster, nor the enterprise)"
+    );
+    let text = kaohe_node::review::render_results(2022, &results);
+    let u1 = text
+        .lines()
+        .find(|l| l.starts_with("u0001 "))
+        .unwrap_or_else(|| panic!("no row for u0001:\n{text}"));
+    // Satisfaction alone does not assess a unit: no scores, no deadlines.
+    assert!(u1.contains("未考核"), "{u1}");
+    assert!(
+        results
+            .iter()
+            .all(|r| r.scores.is_none() && r.review_deadline.is_none()),
+        "{results:?}"
+    );
+
+    let refused = f
+        .node(&[
+            "object",
+            "--year",
+            "2022",
+            "--unit",
+            "u0001",
+            "--reason",
+            "满意率测评样本有误",
+            "--material",
+            material.to_str().unwrap(),
+        ])
+        .unwrap_err();
+    let text = format!("{refused:#}");
+    assert!(
+        text.contains("FAILED_PRECONDITION") && text.contains("尚未通报"),
+        "{text}"
+    );
+
+    let m = kaohe_node::review::read_material(std::slice::from_ref(&material)).unwrap();
+    let o = kaohe_node::review::objection("qiye01", 2022, "满意率测评样本有误", m);
+    let e = rt
+        .block_on(async {
+            let hub = kaohe_node::client::connect(&config.hub, &Default::default())
+                .await
+                .unwrap();
+            hub.file_objection(&key, o, &now).await
+        })
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("PERMISSION_DENIED") && text.contains("qiye01") && text.contains("委托范围"),
+        "{text}"
+    );
+    let filed: i64 = f
+        .hub
+        .db()
+        .query_row("SELECT count(*) FROM objections", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(filed, 0, "a refused objection is not stored");
 }
 
 /// Set in the child process of the delivery kill test: the node directory.

@@ -47,6 +47,9 @@ pub mod paths {
     pub const GET_RECEIPT: &str = "/kaohe.v1.SubmissionService/GetReceipt";
     /// `ResultService/ListResults`.
     pub const LIST_RESULTS: &str = "/kaohe.v1.ResultService/ListResults";
+    /// `ResultService/FileObjection` (a client stream: the call, not each
+    /// message, is signed).
+    pub const FILE_OBJECTION: &str = "/kaohe.v1.ResultService/FileObjection";
 }
 
 /// Why a call's credentials are refused.
