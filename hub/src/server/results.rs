@@ -41,8 +41,8 @@ use crate::results::{self, ResultsError};
 use crate::workflow::{self, Material, WorkflowError};
 
 /// The method path a node signs (`kaohe_proto::call_auth`) to file an
-/// objection. `call_auth::paths` has no constant for it yet.
-pub const FILE_OBJECTION_PATH: &str = "/kaohe.v1.ResultService/FileObjection";
+/// objection; the one constant both sides share.
+pub const FILE_OBJECTION_PATH: &str = kaohe_proto::call_auth::paths::FILE_OBJECTION;
 
 fn results_status(e: ResultsError) -> Status {
     match e {
