@@ -72,6 +72,19 @@ pub enum Command {
         #[arg(long, value_name = "年度")]
         year: Option<i32>,
     },
+    /// 在线备份数据库到新文件（服务运行中亦可），并检查副本完整性；不覆盖已有文件
+    /// （online backup of hub.db to a new file, integrity-checked）
+    Backup {
+        /// 备份文件（backup file），须尚不存在
+        #[arg(long, value_name = "文件")]
+        out: PathBuf,
+    },
+    /// 从备份文件恢复数据库到没有 hub.db 的数据目录（restore a backup into an empty data directory）
+    Restore {
+        /// 备份文件（backup file）
+        #[arg(long, value_name = "文件")]
+        from: PathBuf,
+    },
     /// 考核结果、反馈复核、审定、公布（results and the review workflow）
     #[command(flatten)]
     Workflow(crate::workflow::cli::Command),
@@ -332,6 +345,40 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
         Command::Serve(serve) => serve_command(dir, serve)?,
+        Command::Backup { out } => {
+            let actor = actor()?;
+            let report = crate::backup::backup(dir, &out, &actor)
+                .with_context(|| format!("备份数据库到 {}（backup）", out.display()))?;
+            println!(
+                "已备份到 {}：{} 字节，结构版本 {}，SHA-256 {}，完整性检查通过（backup written, integrity ok）",
+                report.path.display(),
+                report.bytes,
+                report.schema_version,
+                report.sha256
+            );
+            println!(
+                "注意：hub.toml 与回执签名密钥 {} 不在备份中，请另行妥善保存（hub.toml and the receipt key are not included）",
+                config::RECEIPT_KEY_FILE
+            );
+        }
+        Command::Restore { from } => {
+            let actor = actor()?;
+            let report = crate::backup::restore(dir, &from, &actor)
+                .with_context(|| format!("从 {} 恢复数据库（restore）", from.display()))?;
+            println!(
+                "已恢复数据库 {}（备份结构版本 {}，现为 {}），SHA-256 {}，完整性检查通过（restored）",
+                report.path.display(),
+                report.schema_version,
+                db::SCHEMA_VERSION,
+                report.sha256
+            );
+            if !dir.join(config::RECEIPT_KEY_FILE).exists() {
+                println!(
+                    "数据目录中还没有回执签名密钥 {}：请放回原密钥（节点已固定其公钥），勿运行 init 生成新密钥（put the original receipt key back）",
+                    config::RECEIPT_KEY_FILE
+                );
+            }
+        }
         Command::Workflow(command) => crate::workflow::cli::run(dir, command, actor)?,
         Command::Progress { year } => {
             let conn = open(dir)?;

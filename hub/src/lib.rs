@@ -57,6 +57,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod backup;
 pub mod calendar;
 pub mod cli;
 pub mod clock;
