@@ -924,4 +924,149 @@ mod tests {
         .unwrap();
         assert_eq!(decoded, receipts[0]);
     }
+
+    /// Issue "Assessor node" §5: the node's own path — pack installed after
+    /// verification, evidence written through the import's checks and
+    /// [`Store::apply_evidence`], inputs built by [`jobs`] from the store,
+    /// scored by [`evaluate_units`] with the wasm [`LoadedPack`] — reproduces
+    /// every hand-worked Baofeng 2022 fixture (error fixtures included).
+    #[test]
+    fn the_nodes_evaluation_of_the_2022_fixtures_matches_their_expected_sheets() {
+        use crate::import::check_set;
+        use crate::layout::Layout;
+        use crate::testutil::{config_pinning, unit};
+        use kaohe_rulepacks::fixture::{self, Fixture};
+        use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
+
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rulepacks/baofeng-2022");
+        let source = std::fs::read_to_string(root.join("rubric.toml")).unwrap();
+        let rubric = kaohe_rulepacks::rubric::compile("rubric.toml", &source)
+            .unwrap_or_else(|d| panic!("the 2022 rubric does not compile:\n{d}"));
+        let module = kaohe_rulepacks::compile::compile(&rubric).unwrap();
+        let fixtures = Fixture::load_dir(&root.join("fixtures"), &rubric.manifest).unwrap();
+        assert_eq!(fixtures.len(), 17, "the 2022 fixtures");
+
+        // Installed as `kaohe node pack install` / sync do: verified k of n.
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::create(&dir.path().join(crate::store::DB_FILE)).unwrap();
+        let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+        let authority = SigningKeyPair::from_seed(&[3; 32]);
+        let envelope =
+            kaohe_rulepacks::sign::sign_pack(&module, 1_700_000_000, &[&authority]).unwrap();
+        crate::pack::install(
+            &mut store,
+            &config_pinning(dir.path(), &[&authority], 1),
+            &runtime,
+            &module,
+            &envelope,
+            &actor("王"),
+        )
+        .unwrap();
+        // Loaded as `kaohe node evaluate` does: the module from the store.
+        let pack = store.active_pack(2022).unwrap().expect("active 2022 pack");
+        let m = &pack.manifest;
+        let stored = store.pack_module(&pack.identity).unwrap().unwrap();
+        let loaded = runtime.load(&stored).unwrap();
+        assert_eq!(&Manifest::from_json(loaded.manifest_json()).unwrap(), m);
+
+        // One unit per fixture, of its category; every method in scope.
+        let unit_id = |i: usize| format!("fx{:02}", i + 1);
+        store
+            .replace_scope(&Scope {
+                year: 2022,
+                units: fixtures
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| {
+                        unit(&unit_id(i), &f.title, &m.categories[f.evidence.category].id)
+                    })
+                    .collect(),
+                methods: m.methods.iter().map(|x| x.id.clone()).collect(),
+            })
+            .unwrap();
+        let scope = store.scope(2022).unwrap();
+
+        // Evidence as an official enters it: the value's text, checked as
+        // `set`/import check it, then one all-or-nothing write per fixture.
+        {
+            let layout = Layout::new(m, &scope).unwrap();
+            let known = store.known_units().unwrap();
+            for (i, f) in fixtures.iter().enumerate() {
+                let mut writes = Vec::new();
+                for (round, values) in &f.evidence.rounds {
+                    for (field, v) in m.fields.iter().zip(values) {
+                        let Some(v) = *v else { continue };
+                        let text = value::display(field, v);
+                        let w =
+                            check_set(&layout, &known, &unit_id(i), &field.id, &text, Some(*round))
+                                .unwrap_or_else(|p| {
+                                    panic!("{}: {} = {text}: {p}", f.name, field.id)
+                                });
+                        assert_eq!(w.value, Some(v), "{}: {} = {text}", f.name, field.id);
+                        writes.push(w);
+                    }
+                }
+                let bytes = std::fs::read(root.join("fixtures").join(&f.name)).unwrap();
+                let summary = store
+                    .apply_evidence(
+                        2022,
+                        &writes,
+                        &SourceKind::Import {
+                            file_name: f.name.clone(),
+                            sha256: Sha256::digest(&bytes).into(),
+                        },
+                        &actor("王"),
+                        &mut |_| {},
+                    )
+                    .unwrap();
+                assert_eq!(summary.added, writes.len());
+            }
+        }
+
+        let mut failures = Vec::new();
+        for (i, f) in fixtures.iter().enumerate() {
+            let id = unit_id(i);
+            let all = (1u32 << m.methods.len()) - 1;
+            let only: Option<Vec<String>> = (f.evidence.methods & all != all).then(|| {
+                (0..m.methods.len())
+                    .filter(|&k| f.evidence.methods & (1 << k) != 0)
+                    .map(|k| m.methods[k].id.clone())
+                    .collect()
+            });
+            // The fixture's inputs only say which rounds to score; the
+            // node's inputs come from its store.
+            let evaluate = |wanted: &[UnitInput]| -> Result<Vec<UnitOutput>, EvaluateError> {
+                let mut inputs = Vec::new();
+                for w in wanted {
+                    let js = jobs(&store, m, &scope, w.round, only.as_deref())?;
+                    let job = js
+                        .into_iter()
+                        .find(|j| j.unit.unit_id == id)
+                        .unwrap_or_else(|| panic!("{}: no node job in {}", f.name, w.round.id()));
+                    assert_eq!(job.input.category, w.category, "{}", f.name);
+                    inputs.push(job.input);
+                }
+                evaluate_units(&loaded, m, &inputs)
+            };
+            // The sheet is the hub's step; the same loaded pack finalises.
+            let finalise =
+                |units: &[abi::FinaliseInput]| -> Result<Vec<abi::FinaliseOutput>, String> {
+                    let bytes = abi::encode_finalise_input(m, units).map_err(|e| e.to_string())?;
+                    let n = u32::try_from(units.len()).map_err(|e| e.to_string())?;
+                    let out = loaded.call_finalise(&bytes, n).map_err(|e| e.to_string())?;
+                    abi::decode_finalise_output(m, units.len(), &out).map_err(|e| e.to_string())
+                };
+            if let Err(diffs) = fixture::check(f, evaluate, finalise) {
+                let lines: Vec<String> = diffs.iter().map(ToString::to_string).collect();
+                failures.push(format!(
+                    "{}（{}）:\n  {}",
+                    f.name,
+                    f.title,
+                    lines.join("\n  ")
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
 }
