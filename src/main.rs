@@ -6,6 +6,8 @@
 //! `kaohe-node`). The Chinese chrome of the help text (headings, the help flag)
 //! is applied here once, to every subcommand.
 
+mod demo;
+
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -39,6 +41,8 @@ enum Command {
     Hub(kaohe_hub::cli::Args),
     /// 考核主体节点（node）：初始化、证据模板与导入、求值、签名上报、发件箱
     Node(kaohe_node::cli::Args),
+    /// 演示（demo）：以独立进程运行一个示例县的首年完整考核
+    Demo(demo::Args),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +66,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pack(cmd) => kaohe_rulepacks::cli::run(cmd),
         Command::Hub(args) => kaohe_hub::cli::run(args),
         Command::Node(args) => kaohe_node::cli::run(args),
+        Command::Demo(args) => demo::run(args),
     }
 }
 

@@ -155,6 +155,12 @@ struct InitArgs {
     /// 汇总中心回执公钥 ed25519:…（县依法治县办提供，即 `kaohe hub init` 显示的回执公钥），用于离线核验回执（the hub's receipt public key, pinned）
     #[arg(long, value_name = "公钥")]
     hub_receipt_key: Option<String>,
+    /// 本节点的客户端证书（PEM），汇总中心启用 mTLS（--client-ca）时必填；证书须含 DNS 名称「密钥编号.node.kaohe」（client certificate for mTLS）
+    #[arg(long, value_name = "文件", requires = "client_key")]
+    client_cert: Option<PathBuf>,
+    /// 客户端证书的私钥（PEM，未加密），与 --client-cert 同时给出（its private key）
+    #[arg(long, value_name = "文件", requires = "client_cert")]
+    client_key: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -333,6 +339,8 @@ fn cmd_init(dir: &Path, a: InitArgs) -> anyhow::Result<()> {
         threshold: a.threshold,
         ca_cert: a.ca_cert,
         hub_receipt_key: a.hub_receipt_key,
+        client_cert: a.client_cert,
+        client_key: a.client_key,
     })
     .context("初始化节点（initialise the node）")?;
     let c = &report.config;

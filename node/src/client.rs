@@ -39,7 +39,7 @@ use kaohe_proto::pb::submission_service_client::SubmissionServiceClient;
 use kaohe_proto::pb::unit_service_client::UnitServiceClient;
 use kaohe_proto::{FieldError, SigningKeyPair, pb};
 use tonic::metadata::MetadataMap;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Code, Request, Status};
 
 use crate::config::HubConfig;
@@ -75,6 +75,13 @@ pub enum ConnectError {
     },
     #[error("读取汇总中心 CA 证书 {path} 失败（cannot read the hub CA certificate）：{source}")]
     CaCert {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "读取节点客户端证书或私钥 {path} 失败（cannot read the node's client certificate or key）：{source}"
+    )]
+    ClientCert {
         path: String,
         source: std::io::Error,
     },
@@ -138,10 +145,45 @@ pub fn describe(status: &Status) -> String {
         _ => "与汇总中心通信出错",
     };
     let message = status.message().trim();
-    if message.is_empty() {
+    let text = if message.is_empty() {
         format!("{kind}（{:?}）", status.code())
     } else {
         format!("{kind}：{message}")
+    };
+    match tls_hint(&error_chain(status)) {
+        Some(hint) => format!("{hint}。{text}"),
+        None => text,
+    }
+}
+
+/// What a TLS failure means for the official, from the error text
+/// (rustls alert and verifier names); `None` if it is no known TLS failure.
+///
+/// With TLS 1.3 a hub requiring a client certificate (`--client-ca`)
+/// completes the handshake and then refuses the first call with the
+/// `CertificateRequired` alert, so the reason reaches the node as a call
+/// error (with TLS 1.2 at connect): both paths are explained here.
+pub fn tls_hint(text: &str) -> Option<&'static str> {
+    if text.contains("CertificateRequired") {
+        Some(
+            "汇总中心要求客户端证书（mTLS），本节点未出示：请在 node.toml 的 [hub] 中设置 hub.client_cert 与 hub.client_key（含「密钥编号.node.kaohe」的县 CA 证书）（the hub requires a client certificate）",
+        )
+    } else if text.contains("UnknownIssuer")
+        || text.contains("NotValidForName")
+        || text.contains("invalid peer certificate")
+    {
+        Some(
+            "汇总中心的证书未通过核验：不是 hub.ca_cert 所指 CA 签发、已过期或与地址的主机名不符（the hub's certificate is not trusted）",
+        )
+    } else if text.contains("UnknownCA")
+        || text.contains("BadCertificate")
+        || text.contains("CertificateUnknown")
+    {
+        Some(
+            "汇总中心不接受本节点的客户端证书：须由县 CA 签发且在有效期内（the hub refused the node's client certificate）",
+        )
+    } else {
+        None
     }
 }
 
@@ -192,21 +234,33 @@ pub async fn connect(hub: &HubConfig, timeouts: &Timeouts) -> Result<HubClient, 
             path: ca.display().to_string(),
             source,
         })?;
-        endpoint = endpoint
-            .tls_config(
-                ClientTlsConfig::new()
-                    .ca_certificate(Certificate::from_pem(pem))
-                    .domain_name(hub.host.clone()),
-            )
-            .map_err(ConnectError::Tls)?;
+        let mut tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(pem))
+            .domain_name(hub.host.clone());
+        if let Some(identity) = &hub.client_identity {
+            let read = |path: &std::path::Path| {
+                std::fs::read(path).map_err(|source| ConnectError::ClientCert {
+                    path: path.display().to_string(),
+                    source,
+                })
+            };
+            tls = tls.identity(Identity::from_pem(
+                read(&identity.cert)?,
+                read(&identity.key)?,
+            ));
+        }
+        endpoint = endpoint.tls_config(tls).map_err(ConnectError::Tls)?;
     }
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| ConnectError::Unreachable {
+    let channel = endpoint.connect().await.map_err(|e| {
+        let detail = error_chain(&e);
+        ConnectError::Unreachable {
             address: hub.address.clone(),
-            detail: error_chain(&e),
-        })?;
+            detail: match tls_hint(&detail) {
+                Some(hint) => format!("{hint}：{detail}"),
+                None => detail,
+            },
+        }
+    })?;
     Ok(HubClient {
         channel,
         address: hub.address.clone(),
@@ -453,6 +507,18 @@ mod tests {
         let mut junk = MetadataMap::new();
         junk.insert("date", "yesterday".parse().unwrap());
         assert_eq!(hub_time(&junk), None);
+    }
+
+    #[test]
+    fn tls_failures_are_explained_in_chinese() {
+        let required =
+            tls_hint("connection error: received fatal alert: CertificateRequired").unwrap();
+        assert!(required.contains("hub.client_cert"), "{required}");
+        let untrusted = tls_hint("invalid peer certificate: UnknownIssuer").unwrap();
+        assert!(untrusted.contains("hub.ca_cert"), "{untrusted}");
+        let refused = tls_hint("received fatal alert: UnknownCA").unwrap();
+        assert!(refused.contains("客户端证书"), "{refused}");
+        assert_eq!(tls_hint("connection refused"), None);
     }
 
     #[test]

@@ -17,6 +17,8 @@
 //! address = "https://127.0.0.1:7443"  # https; plain http only to a loopback address
 //! ca_cert = "/etc/kaohe/hub-ca.pem"   # PEM; required for https (this build trusts no system roots)
 //! receipt_key = "ed25519:…"           # the hub's receipt public key (`kaohe hub init` prints it)
+//! client_cert = "/etc/kaohe/node-tls.pem"  # optional, https only: the node's client certificate (mTLS)
+//! client_key = "/etc/kaohe/node-tls.key"   # its private key (PEM, unencrypted); both or neither
 //!
 //! [pack_authorities]                  # pinned keys that sign rule packs
 //! keys = ["ed25519:…"]
@@ -36,6 +38,11 @@
 //! key out with the node's registration (`kaohe hub init` prints it; it
 //! never changes) and `kaohe node init --hub-receipt-key` pins it. Without
 //! it the node evaluates and queues, but does not deliver.
+//!
+//! **Client certificate (mTLS).** A hub served with `--client-ca` serves
+//! only connections that present a certificate of the county CA naming the
+//! node (`DNS:<key id>.node.kaohe`). `hub.client_cert` and `hub.client_key`
+//! (both or neither, https only) are presented on every connection.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -79,6 +86,15 @@ pub struct HubConfig {
     pub ca_cert: Option<PathBuf>,
     /// The hub's receipt public key, pinned (see the module docs).
     pub receipt_key: Option<PublicKey>,
+    /// The node's client certificate and key (PEM) for mTLS, if configured.
+    pub client_identity: Option<ClientIdentity>,
+}
+
+/// PEM files of the node's TLS client certificate and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// The pinned pack-authority keys and how many must sign a pack.
@@ -262,7 +278,17 @@ impl NodeConfig {
         };
         let mut hub_config = None;
         if let Some(hub) = hub {
-            p.unknown_keys(hub, "hub.", &["address", "ca_cert", "receipt_key"]);
+            p.unknown_keys(
+                hub,
+                "hub.",
+                &[
+                    "address",
+                    "ca_cert",
+                    "receipt_key",
+                    "client_cert",
+                    "client_key",
+                ],
+            );
             let addr_expected =
                 "https://主机:端口（或指向本机回环地址的 http://），不带路径（https://host:port）";
             let address = p.string(hub, "address", "hub.address", addr_expected);
@@ -305,6 +331,54 @@ impl NodeConfig {
                         }
                     }
                 });
+            let cert_expected =
+                "可读的 PEM 客户端证书文件（a readable PEM client certificate file）";
+            let client_cert = p
+                .optional_string(hub, "client_cert", "hub.client_cert", cert_expected)
+                .and_then(|c| {
+                    pem_file(
+                        &mut p,
+                        base,
+                        &c,
+                        "hub.client_cert",
+                        cert_expected,
+                        is_pem_certificate,
+                        "不是 PEM 证书 / not a PEM certificate",
+                    )
+                });
+            let key_expected =
+                "可读的 PEM 私钥文件（未加密）（a readable, unencrypted PEM private key file）";
+            let client_key = p
+                .optional_string(hub, "client_key", "hub.client_key", key_expected)
+                .and_then(|k| {
+                    pem_file(
+                        &mut p,
+                        base,
+                        &k,
+                        "hub.client_key",
+                        key_expected,
+                        is_pem_private_key,
+                        "不是未加密的 PEM 私钥 / not an unencrypted PEM private key",
+                    )
+                });
+            let mut client_ok = true;
+            match (hub.get("client_cert"), hub.get("client_key")) {
+                (Some(_), None) => {
+                    p.missing(
+                        "hub.client_key",
+                        "客户端证书的私钥（PEM）：hub.client_cert 与 hub.client_key 须同时设置（both or neither）",
+                    );
+                    client_ok = false;
+                }
+                (None, Some(_)) => {
+                    p.missing(
+                        "hub.client_cert",
+                        "客户端证书（PEM）：hub.client_cert 与 hub.client_key 须同时设置（both or neither）",
+                    );
+                    client_ok = false;
+                }
+                _ => {}
+            }
             let receipt_expected = "汇总中心回执公钥 `ed25519:<base64>`（`kaohe hub init` 显示的回执公钥）（the hub's receipt public key）";
             let mut receipt_ok = true;
             let receipt_key = p
@@ -326,6 +400,17 @@ impl NodeConfig {
                         "签发汇总中心证书的 CA 证书（PEM）：使用 https 时必填，本程序不信任系统根证书（required for https: this build trusts no system roots）",
                     );
                 }
+                if !tls && hub.get("client_cert").is_some() {
+                    p.bad(
+                        "hub.client_cert",
+                        "客户端证书只用于 https 地址（a client certificate needs https）",
+                        format!("明文地址 {address}（plain http）"),
+                    );
+                }
+                let client_identity = match (client_cert, client_key) {
+                    (Some(cert), Some(key)) if client_ok => Some(ClientIdentity { cert, key }),
+                    _ => None,
+                };
                 hub_config = Some(HubConfig {
                     address,
                     tls,
@@ -333,6 +418,7 @@ impl NodeConfig {
                     port,
                     ca_cert,
                     receipt_key,
+                    client_identity,
                 });
             }
         }
@@ -381,13 +467,38 @@ impl NodeConfig {
     }
 }
 
-/// The text of a config file (what `init` writes).
+/// The text of a config file without a client certificate.
 pub fn render(
     name: &str,
     assessor: Assessor,
     hub_address: &str,
     ca_cert: Option<&Path>,
     receipt_key: Option<&str>,
+    keys: &[String],
+    threshold: usize,
+) -> String {
+    render_with_client(
+        name,
+        assessor,
+        hub_address,
+        ca_cert,
+        receipt_key,
+        None,
+        keys,
+        threshold,
+    )
+}
+
+/// The text of a config file (what `init` writes); `client` is the
+/// `(certificate, key)` pair presented for mTLS.
+#[allow(clippy::too_many_arguments)]
+pub fn render_with_client(
+    name: &str,
+    assessor: Assessor,
+    hub_address: &str,
+    ca_cert: Option<&Path>,
+    receipt_key: Option<&str>,
+    client: Option<(&Path, &Path)>,
     keys: &[String],
     threshold: usize,
 ) -> String {
@@ -418,6 +529,21 @@ pub fn render(
     match receipt_key {
         Some(k) => out.push_str(&format!("receipt_key = {}\n", q(k))),
         None => out.push_str("# receipt_key = \"ed25519:…\"\n"),
+    }
+    out.push_str(
+        "# 客户端证书（mTLS）：汇总中心以 --client-ca 运行时必填，证书须含 DNS 名称「密钥编号.node.kaohe」；两项同时设置。\n",
+    );
+    match client {
+        Some((cert, key)) => {
+            out.push_str(&format!(
+                "client_cert = {}\n",
+                q(&cert.display().to_string())
+            ));
+            out.push_str(&format!("client_key = {}\n", q(&key.display().to_string())));
+        }
+        None => out.push_str(
+            "# client_cert = \"/path/to/node-tls.pem\"\n# client_key = \"/path/to/node-tls.key\"\n",
+        ),
     }
     out.push_str("\n# 规则包签发机构的公钥：同步时须至少 threshold 个签名有效（k of n）。\n");
     out.push_str("[pack_authorities]\n");
@@ -572,6 +698,47 @@ fn parse_address(a: &str) -> Result<(bool, String, u16, String), &'static str> {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn is_pem_certificate(bytes: &[u8]) -> bool {
+    contains(bytes, b"-----BEGIN CERTIFICATE-----")
+}
+
+/// A PEM private key rustls can use: PKCS#8, SEC1 or PKCS#1, not encrypted.
+fn is_pem_private_key(bytes: &[u8]) -> bool {
+    [
+        &b"-----BEGIN PRIVATE KEY-----"[..],
+        b"-----BEGIN EC PRIVATE KEY-----",
+        b"-----BEGIN RSA PRIVATE KEY-----",
+    ]
+    .iter()
+    .any(|m| contains(bytes, m))
+        && !contains(bytes, b"ENCRYPTED")
+}
+
+/// Resolves `raw` against `base` and checks the file reads and looks right;
+/// records a problem naming the file otherwise.
+fn pem_file(
+    p: &mut Problems,
+    base: &Path,
+    raw: &str,
+    key: &str,
+    expected: &str,
+    looks_right: fn(&[u8]) -> bool,
+    wrong: &str,
+) -> Option<PathBuf> {
+    let path = base.join(raw);
+    match std::fs::read(&path) {
+        Ok(bytes) if looks_right(&bytes) => Some(path),
+        Ok(_) => {
+            p.bad(key, expected, format!("{}（{wrong}）", path.display()));
+            None
+        }
+        Err(e) => {
+            p.bad(key, expected, format!("{}（{e}）", path.display()));
+            None
+        }
+    }
 }
 
 fn type_name(v: &toml::Value) -> String {
@@ -953,6 +1120,93 @@ mod tests {
         let text = "name = \"\"\nassessor = \"x\"\n[hub]\naddress = \"ftp://x\"\n";
         let keys = keys_of(dir.path(), text);
         assert_eq!(keys, vec!["name", "assessor", "hub.address"]);
+    }
+
+    #[test]
+    fn a_client_certificate_needs_its_key_pem_files_and_https() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let ca = write_ca(d);
+        let cert = d.join("node-tls.pem");
+        std::fs::write(&cert, std::fs::read(&ca).unwrap()).unwrap();
+        let key_pem = d.join("node-tls.key");
+        std::fs::write(
+            &key_pem,
+            "-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let with = |address: &str, client: Option<(&Path, &Path)>| {
+            render_with_client(
+                "n",
+                Assessor::Township,
+                address,
+                Some(&ca),
+                Some(&hub_key()),
+                client,
+                &[key()],
+                1,
+            )
+        };
+
+        // Both, https: accepted, paths resolved.
+        let text = with("https://127.0.0.1:7443", Some((&cert, &key_pem)));
+        let config = NodeConfig::parse(&text, &d.join(CONFIG_FILE)).unwrap();
+        assert_eq!(
+            config.hub.client_identity,
+            Some(ClientIdentity {
+                cert: cert.clone(),
+                key: key_pem.clone()
+            })
+        );
+        let none = NodeConfig::parse(&good(d), &d.join(CONFIG_FILE)).unwrap();
+        assert_eq!(none.hub.client_identity, None);
+
+        // Only one of them: the other is named as missing.
+        let only_cert = text
+            .lines()
+            .filter(|l| !l.starts_with("client_key"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(keys_of(d, &only_cert), vec!["hub.client_key"]);
+        let only_key = text
+            .lines()
+            .filter(|l| !l.starts_with("client_cert"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(keys_of(d, &only_key), vec!["hub.client_cert"]);
+
+        // Swapped files: neither looks right; each problem names its file.
+        let swapped = with("https://127.0.0.1:7443", Some((&key_pem, &cert)));
+        let found = problems(d, &swapped);
+        assert!(
+            found.iter().any(|(k, m)| k == "hub.client_cert"
+                && m.contains("node-tls.key")
+                && m.contains("PEM")),
+            "{found:?}"
+        );
+        assert!(
+            found.iter().any(|(k, m)| k == "hub.client_key"
+                && m.contains("node-tls.pem")
+                && m.contains("私钥")),
+            "{found:?}"
+        );
+
+        // A missing file, an encrypted key, plain http.
+        let missing = with(
+            "https://127.0.0.1:7443",
+            Some((&d.join("nope.pem"), &key_pem)),
+        );
+        assert_eq!(keys_of(d, &missing), vec!["hub.client_cert"]);
+        let encrypted = d.join("enc.key");
+        std::fs::write(
+            &encrypted,
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIGH\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let enc = with("https://127.0.0.1:7443", Some((&cert, &encrypted)));
+        assert_eq!(keys_of(d, &enc), vec!["hub.client_key"]);
+        let http = with("http://127.0.0.1:7443", Some((&cert, &key_pem)));
+        assert_eq!(keys_of(d, &http), vec!["hub.client_cert"]);
     }
 
     #[test]

@@ -270,6 +270,7 @@ pub async fn deliver_pass(
                 client::ConnectError::Address { .. }
                     | client::ConnectError::NoCaCert
                     | client::ConnectError::CaCert { .. }
+                    | client::ConnectError::ClientCert { .. }
                     | client::ConnectError::Tls(_)
             ),
             message: e.to_string(),

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use kaohe_proto::{KeyId, PublicKey, SigningKeyPair};
 use kaohe_rulepacks::manifest::Assessor;
 
-use crate::config::{self, CONFIG_FILE, ConfigError, NodeConfig};
+use crate::config::{self, CONFIG_FILE, ConfigError, ConfigProblem, NodeConfig};
 use crate::store::{OpenError, Store};
 
 /// What `init` is asked to set up.
@@ -29,6 +29,10 @@ pub struct InitOptions {
     pub ca_cert: Option<PathBuf>,
     /// The hub's receipt public key, `ed25519:…`, pinned in `node.toml`.
     pub hub_receipt_key: Option<String>,
+    /// The node's TLS client certificate (PEM) for a hub with mTLS.
+    pub client_cert: Option<PathBuf>,
+    /// Its private key (PEM); given together with `client_cert`.
+    pub client_key: Option<PathBuf>,
 }
 
 /// What `init` created.
@@ -53,6 +57,11 @@ pub enum InitError {
     },
     #[error("CA 证书 {path} 不可用（unusable CA certificate）：{source}")]
     CaCert {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("客户端证书或私钥 {path} 不可用（unusable client certificate or key）：{source}")]
+    ClientCert {
         path: PathBuf,
         source: std::io::Error,
     },
@@ -81,16 +90,46 @@ pub fn init(opts: &InitOptions) -> Result<InitReport, InitError> {
         })?),
         None => None,
     };
+    let absolute = |p: &Option<PathBuf>| match p {
+        Some(p) => std::path::absolute(p)
+            .map(Some)
+            .map_err(|source| InitError::ClientCert {
+                path: p.clone(),
+                source,
+            }),
+        None => Ok(None),
+    };
+    let client_cert = absolute(&opts.client_cert)?;
+    let client_key = absolute(&opts.client_key)?;
     let threshold = opts.threshold.unwrap_or(opts.authority_keys.len());
-    let text = config::render(
+    let text = config::render_with_client(
         &opts.name,
         opts.assessor,
         &opts.hub,
         ca_cert.as_deref(),
         opts.hub_receipt_key.as_deref(),
+        client_cert.as_deref().zip(client_key.as_deref()),
         &opts.authority_keys,
         threshold,
     );
+    // Only one of the pair: refused as the config check would name it.
+    let lone = match (&client_cert, &client_key) {
+        (Some(_), None) => Some(("hub.client_key", "--client-key")),
+        (None, Some(_)) => Some(("hub.client_cert", "--client-cert")),
+        _ => None,
+    };
+    if let Some((key, flag)) = lone {
+        return Err(InitError::Config(ConfigError::Invalid {
+            path: config_path,
+            problems: vec![ConfigProblem {
+                key: key.to_string(),
+                expected: format!(
+                    "与另一项同时给出（{flag}）：客户端证书与私钥须同时设置（both or neither）"
+                ),
+                found: None,
+            }],
+        }));
+    }
     // Check before creating anything.
     let config = NodeConfig::parse(&text, &config_path)?;
     for existing in [&config_path, &config.key_file, &config.store_file] {
@@ -176,6 +215,8 @@ mod tests {
             threshold: None,
             ca_cert: None,
             hub_receipt_key: Some(SigningKeyPair::from_seed(&[2; 32]).public().to_string()),
+            client_cert: None,
+            client_key: None,
         }
     }
 
@@ -232,6 +273,58 @@ mod tests {
         assert!(
             !o.data_dir.exists(),
             "a refused init created the data directory"
+        );
+    }
+
+    #[test]
+    fn a_client_certificate_is_written_absolute_and_needs_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = dir.path().join("pki");
+        std::fs::create_dir_all(&pki).unwrap();
+        let pem = |name: &str, label: &str| {
+            let p = pki.join(name);
+            std::fs::write(
+                &p,
+                format!("-----BEGIN {label}-----\nMIIB\n-----END {label}-----\n"),
+            )
+            .unwrap();
+            p
+        };
+        let ca = pem("ca.pem", "CERTIFICATE");
+        let cert = pem("node-tls.pem", "CERTIFICATE");
+        let key = pem("node-tls.key", "PRIVATE KEY");
+        let mut o = opts(dir.path());
+        o.hub = "https://127.0.0.1:7443".into();
+        o.ca_cert = Some(ca);
+
+        // One without the other: refused, nothing created.
+        o.client_cert = Some(cert.clone());
+        let msg = init(&o).unwrap_err().to_string();
+        assert!(
+            msg.contains("hub.client_key") && msg.contains("--client-key"),
+            "{msg}"
+        );
+        assert!(!o.data_dir.exists());
+        o.client_cert = None;
+        o.client_key = Some(key.clone());
+        let msg = init(&o).unwrap_err().to_string();
+        assert!(msg.contains("hub.client_cert"), "{msg}");
+        assert!(!o.data_dir.exists());
+
+        // Both: written, and loaded back from another directory's view.
+        o.client_cert = Some(cert.clone());
+        let report = init(&o).unwrap();
+        let loaded = NodeConfig::load_from_dir(&o.data_dir).unwrap();
+        assert_eq!(loaded, report.config);
+        let identity = loaded.hub.client_identity.expect("client identity");
+        assert!(identity.cert.is_absolute() && identity.key.is_absolute());
+        assert_eq!(
+            std::fs::read(identity.cert).unwrap(),
+            std::fs::read(&cert).unwrap()
+        );
+        assert_eq!(
+            std::fs::read(identity.key).unwrap(),
+            std::fs::read(&key).unwrap()
         );
     }
 

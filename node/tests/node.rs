@@ -771,6 +771,11 @@ impl HubProcess {
     /// Starts `kaohe hub serve` on a free loopback port and returns its
     /// address once the hub printed it (it prints after binding).
     fn start(&mut self) -> String {
+        self.start_with(&[])
+    }
+
+    /// [`HubProcess::start`] with more `serve` options (TLS files).
+    fn start_with(&mut self, extra: &[&std::ffi::OsStr]) -> String {
         assert!(self.child.is_none(), "the hub is already running");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -780,6 +785,7 @@ impl HubProcess {
         let mut child = self
             .command()
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -1674,4 +1680,312 @@ fn a_corrected_pack_replaces_unsent_results_and_the_new_ones_are_accepted() {
         f.units.iter().map(|u| (u.clone(), 3)).collect::<Vec<_>>()
     );
     f.hub.integrity_ok();
+}
+
+// ------------------------------------------------------------- TLS, mTLS --
+
+/// Certificates made for a test: the county CA with the hub's server
+/// certificate (127.0.0.1, localhost) and node client certificates, and a
+/// rogue CA with a server certificate for the same names.
+struct Pki {
+    dir: PathBuf,
+}
+
+impl Pki {
+    /// `ca.pem`; `server.{pem,key}`; `rogue-server.{pem,key}` (signed by
+    /// another CA); `<key id>.{pem,key}` with SAN `<key id>.node.kaohe`
+    /// for each of `node_key_ids`.
+    fn write(dir: &Path, node_key_ids: &[&str]) -> Pki {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa,
+            KeyPair, KeyUsagePurpose,
+        };
+        std::fs::create_dir_all(dir).unwrap();
+        let issuer = |name: &str| {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, name);
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
+            CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+        };
+        let county = issuer("宝丰县考核 CA");
+        let rogue = issuer("另一个 CA");
+        let leaf = |ca: &CertifiedIssuer<'_, KeyPair>,
+                    names: Vec<String>,
+                    usage: ExtendedKeyUsagePurpose,
+                    stem: &str| {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(names).unwrap();
+            params.extended_key_usages = vec![usage];
+            let cert = params.signed_by(&key, ca).unwrap();
+            std::fs::write(dir.join(format!("{stem}.pem")), cert.pem()).unwrap();
+            std::fs::write(dir.join(format!("{stem}.key")), key.serialize_pem()).unwrap();
+        };
+        let server_names = || vec!["127.0.0.1".to_string(), "localhost".to_string()];
+        leaf(
+            &county,
+            server_names(),
+            ExtendedKeyUsagePurpose::ServerAuth,
+            "server",
+        );
+        leaf(
+            &rogue,
+            server_names(),
+            ExtendedKeyUsagePurpose::ServerAuth,
+            "rogue-server",
+        );
+        for id in node_key_ids {
+            // `kaohe_hub::server::NODE_CERT_DOMAIN`
+            leaf(
+                &county,
+                vec![format!("{id}.node.kaohe")],
+                ExtendedKeyUsagePurpose::ClientAuth,
+                id,
+            );
+        }
+        std::fs::write(dir.join("ca.pem"), county.pem()).unwrap();
+        Pki {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// `kaohe hub serve` options for the server certificate `stem`.
+    fn serve_args(&self, stem: &str, client_ca: bool) -> Vec<std::ffi::OsString> {
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "--tls-cert".into(),
+            self.file(&format!("{stem}.pem")).into(),
+            "--tls-key".into(),
+            self.file(&format!("{stem}.key")).into(),
+        ];
+        if client_ca {
+            args.push("--client-ca".into());
+            args.push(self.file("ca.pem").into());
+        }
+        args
+    }
+}
+
+impl Federation {
+    /// The node's key id.
+    fn key_id(&self) -> String {
+        SigningKeyPair::load(&self.config().key_file)
+            .unwrap()
+            .key_id()
+            .to_string()
+    }
+
+    /// Starts the hub with `serve_args` and points the node at it over
+    /// https with the given `[hub]` files (`ca_cert`, `client_cert`, …).
+    fn start_tls_hub(&mut self, serve_args: &[std::ffi::OsString], files: &[(&str, PathBuf)]) {
+        let args: Vec<&std::ffi::OsStr> = serve_args.iter().map(|a| a.as_os_str()).collect();
+        let addr = self.hub.start_with(&args);
+        let port = addr.rsplit(':').next().unwrap();
+        let path = self.node_dir.join("node.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut out = Vec::new();
+        for l in text.lines() {
+            if ["ca_cert =", "client_cert =", "client_key ="]
+                .iter()
+                .any(|k| l.starts_with(k))
+            {
+                continue;
+            }
+            if l.starts_with("address = ") {
+                out.push(format!("address = \"https://127.0.0.1:{port}\""));
+                for (k, p) in files {
+                    out.push(format!("{k} = {:?}", p.display().to_string()));
+                }
+            } else {
+                out.push(l.to_string());
+            }
+        }
+        std::fs::write(&path, out.join("\n") + "\n").unwrap();
+        self.config(); // the rewritten config passes the check
+    }
+
+    /// Years with a synced scope.
+    fn scope_years(&self) -> Vec<u16> {
+        self.store().scope_years().unwrap()
+    }
+}
+
+/// A node refuses a hub whose certificate another CA signed, and syncs
+/// over TLS with the county CA's.
+#[test]
+fn the_node_syncs_over_tls_only_with_a_certificate_of_its_ca() {
+    let mut f = federation(2);
+    let pki = Pki::write(&f.tmp.path().join("pki"), &[]);
+
+    f.start_tls_hub(
+        &pki.serve_args("rogue-server", false),
+        &[("ca_cert", pki.file("ca.pem"))],
+    );
+    let err = f
+        .node(&["sync", "--operator", "王科员"])
+        .expect_err("a hub certificate of another CA must be refused");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("无法连接汇总中心"), "{msg}");
+    assert!(
+        msg.contains("证书未通过核验") && msg.contains("hub.ca_cert"),
+        "the certificate should be named as the reason: {msg}"
+    );
+    assert_eq!(f.scope_years(), Vec::<u16>::new());
+    assert!(f.store().packs().unwrap().is_empty());
+    f.hub.kill();
+
+    f.start_tls_hub(
+        &pki.serve_args("server", false),
+        &[("ca_cert", pki.file("ca.pem"))],
+    );
+    f.node(&["sync", "--operator", "王科员"]).unwrap();
+    let scope = f.store().scope(2022).unwrap();
+    assert_eq!(
+        scope
+            .units
+            .iter()
+            .map(|u| u.unit_id.clone())
+            .collect::<Vec<_>>(),
+        f.units
+    );
+    assert_eq!(f.store().packs().unwrap().len(), 1);
+}
+
+/// With `--client-ca` the hub serves only the node presenting its own
+/// certificate: none, or another node's, is refused with a message saying so.
+#[test]
+fn with_mtls_the_node_presents_its_own_client_certificate() {
+    let mut f = federation(2);
+    let own = f.key_id();
+    let other = SigningKeyPair::from_seed(&[9; 32]).key_id().to_string();
+    assert_ne!(own, other);
+    let pki = Pki::write(&f.tmp.path().join("pki"), &[&own, &other]);
+    let serve = pki.serve_args("server", true);
+    let ca = ("ca_cert", pki.file("ca.pem"));
+
+    // No client certificate.
+    f.start_tls_hub(&serve, std::slice::from_ref(&ca));
+    let err = f
+        .node(&["sync", "--operator", "王科员"])
+        .expect_err("the hub requires a client certificate");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("客户端证书") && msg.contains("hub.client_cert"),
+        "the message should say a client certificate is needed: {msg}"
+    );
+    assert_eq!(f.scope_years(), Vec::<u16>::new());
+    f.hub.kill();
+
+    // Another node's certificate.
+    f.start_tls_hub(
+        &serve,
+        &[
+            ca.clone(),
+            ("client_cert", pki.file(&format!("{other}.pem"))),
+            ("client_key", pki.file(&format!("{other}.key"))),
+        ],
+    );
+    let err = f
+        .node(&["sync", "--operator", "王科员"])
+        .expect_err("another node's certificate must be refused");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("客户端证书") && msg.contains(&own),
+        "the refusal should name the certificate and the node: {msg}"
+    );
+    assert_eq!(f.scope_years(), Vec::<u16>::new());
+    f.hub.kill();
+
+    // Its own certificate.
+    f.start_tls_hub(
+        &serve,
+        &[
+            ca,
+            ("client_cert", pki.file(&format!("{own}.pem"))),
+            ("client_key", pki.file(&format!("{own}.key"))),
+        ],
+    );
+    f.node(&["sync", "--operator", "王科员"]).unwrap();
+    assert_eq!(f.scope_years(), vec![2022]);
+    assert_eq!(f.store().scope(2022).unwrap().units.len(), f.units.len());
+}
+
+/// Every example in `deploy/node/` passes the real config check (with its
+/// `ca_cert`, and the mTLS pair when uncommented, pointed at files that
+/// exist here: the README says the files must exist).
+#[test]
+fn every_deploy_node_example_parses() {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/node");
+    let tmp = tempfile::tempdir().unwrap();
+    let pem = |name: &str, label: &str| {
+        let p = tmp.path().join(name);
+        std::fs::write(
+            &p,
+            format!("-----BEGIN {label}-----\nMIIB\n-----END {label}-----\n"),
+        )
+        .unwrap();
+        p.display().to_string()
+    };
+    let ca = pem("county-ca.pem", "CERTIFICATE");
+    let cert = pem("node-tls.pem", "CERTIFICATE");
+    let key = pem("node-tls.key", "PRIVATE KEY");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&deploy).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut with_files = String::new();
+        let mut mtls = 0;
+        for line in text.lines() {
+            let (k, rest) = match line.trim_start_matches("# ").split_once(" = ") {
+                Some((k, rest)) => (k.trim(), rest),
+                None => ("", ""),
+            };
+            let swapped = match k {
+                "ca_cert" if !line.starts_with('#') => Some(&ca),
+                "client_cert" => Some(&cert),
+                "client_key" => Some(&key),
+                _ => None,
+            };
+            match swapped {
+                Some(file) => {
+                    let comment = rest.split_once('#').map(|(_, c)| c).unwrap_or("");
+                    with_files.push_str(&format!("{k} = {file:?}  #{comment}\n"));
+                    mtls += usize::from(k.starts_with("client_"));
+                }
+                None => with_files.push_str(&format!("{line}\n")),
+            }
+        }
+        let example = NodeConfig::parse(&text.replace("/etc/kaohe/county-ca.pem", &ca), &path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(example.hub.tls, "{}", path.display());
+        assert_eq!(example.hub.client_identity, None, "mTLS is commented out");
+        assert_eq!(mtls, 2, "{}: the mTLS pair is documented", path.display());
+        let config = NodeConfig::parse(&with_files, &path)
+            .unwrap_or_else(|e| panic!("{} with mTLS: {e}", path.display()));
+        let identity = config.hub.client_identity.expect("client identity");
+        assert_eq!(identity.cert, Path::new(&cert));
+        assert_eq!(identity.key, Path::new(&key));
+        seen.push(path.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "county_office.toml",
+            "health_commission.toml",
+            "sasac.toml",
+            "township.toml"
+        ]
+    );
 }
