@@ -759,10 +759,9 @@ mod tests {
         assert_eq!(store.last_sequence().unwrap(), 3);
     }
 
-    #[test]
-    fn the_outbox_moves_only_as_the_state_machine_allows() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = store_with_pack(dir.path());
+    /// A store whose annual evidence was evaluated and queued once.
+    fn store_with_annual_submitted(dir: &std::path::Path) -> Store {
+        let mut store = store_with_pack(dir);
         annual_evidence(&mut store);
         let m = test_manifest();
         let pack = store.active_pack(2022).unwrap().unwrap();
@@ -775,6 +774,13 @@ mod tests {
         )
         .unwrap();
         submit(&mut store, &key, &pack, &results, &actor("王")).unwrap();
+        store
+    }
+
+    #[test]
+    fn the_outbox_moves_only_as_the_state_machine_allows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store_with_annual_submitted(dir.path());
         let now = jiff::Timestamp::from_second(1_700_000_100).unwrap();
         let claimed = store.claim(10, &now).unwrap();
         assert_eq!(
@@ -839,19 +845,7 @@ mod tests {
     fn only_a_verified_receipt_for_the_entry_makes_it_accepted_and_is_stored() {
         use kaohe_proto::receipt::{ReceiptBatch, ReceiptItem};
         let dir = tempfile::tempdir().unwrap();
-        let mut store = store_with_pack(dir.path());
-        annual_evidence(&mut store);
-        let m = test_manifest();
-        let pack = store.active_pack(2022).unwrap().unwrap();
-        let key = SigningKeyPair::from_seed(&[5; 32]);
-        let scope = store.scope(2022).unwrap();
-        let results = run(
-            &interpreter(),
-            &m,
-            jobs(&store, &m, &scope, Round::Annual, None).unwrap(),
-        )
-        .unwrap();
-        submit(&mut store, &key, &pack, &results, &actor("王")).unwrap();
+        let mut store = store_with_annual_submitted(dir.path());
         let now = jiff::Timestamp::from_second(1_700_000_100).unwrap();
         let claimed = store.claim(10, &now).unwrap();
         let hub = SigningKeyPair::from_seed(&[8; 32]);
