@@ -925,18 +925,17 @@ fn validate(
             Some(Ok(supervising)),
             Some(assessor),
         ) = (id, name, category, parent, supervising, assessor)
+            && clean_row
         {
-            if clean_row {
-                drafts.push(Draft {
-                    row: row.number,
-                    id,
-                    name,
-                    category,
-                    parent,
-                    supervising_department: supervising,
-                    assessor,
-                });
-            }
+            drafts.push(Draft {
+                row: row.number,
+                id,
+                name,
+                category,
+                parent,
+                supervising_department: supervising,
+                assessor,
+            });
         }
     }
     for (col, (first_row, rows)) in unnamed {
@@ -1012,13 +1011,13 @@ fn validate(
                 }
             }
         }
-        if let ResponsibleAssessor::Unit(id) = &d.assessor {
-            if !first_row.contains_key(id.as_str()) {
-                problems.push(ImportProblem {
-                    location: field_loc(d.row, Field::Assessor),
-                    kind: ProblemKind::UnknownAssessorUnit { id: id.clone() },
-                });
-            }
+        if let ResponsibleAssessor::Unit(id) = &d.assessor
+            && !first_row.contains_key(id.as_str())
+        {
+            problems.push(ImportProblem {
+                location: field_loc(d.row, Field::Assessor),
+                kind: ProblemKind::UnknownAssessorUnit { id: id.clone() },
+            });
         }
     }
 

@@ -327,10 +327,10 @@ pub fn find_node(conn: &Connection, query: &str) -> Result<NodeRecord, FindNodeE
         Ok(key) => Some(key.key_id()),
         Err(_) => query.to_ascii_lowercase().parse::<KeyId>().ok(),
     };
-    if let Some(key_id) = key_id {
-        if let Some(node) = node_by_key_id(conn, &key_id)? {
-            return Ok(node);
-        }
+    if let Some(key_id) = key_id
+        && let Some(node) = node_by_key_id(conn, &key_id)?
+    {
+        return Ok(node);
     }
     let named: Vec<NodeRecord> = list_nodes(conn)?
         .into_iter()
