@@ -491,7 +491,10 @@ pub fn render(
 
 /// The text of a config file (what `init` writes); `client` is the
 /// `(certificate, key)` pair presented for mTLS.
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "mirrors the keys of node.toml one to one"
+)]
 pub fn render_with_client(
     name: &str,
     assessor: Assessor,

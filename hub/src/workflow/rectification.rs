@@ -216,7 +216,10 @@ pub fn notified(conn: &Connection, year: i32) -> rusqlite::Result<BTreeSet<Strin
 /// Records a plan or a report of `unit` received; see the module docs.
 /// `outcomes` are the outcomes of `c`; they count only once the year is
 /// approved (read in the same transaction).
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one record act: connection, consolidation, outcomes, unit, kind, material, note, actor"
+)]
 pub fn record(
     conn: &mut Connection,
     c: &Consolidation,
