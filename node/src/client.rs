@@ -213,6 +213,10 @@ pub struct HubClient {
     /// hub clock − node clock, seconds, from the latest response that
     /// stated the hub's time. A std mutex: held only to read or write it.
     offset: Mutex<Option<i64>>,
+    /// TLS without a client certificate: a hub that requires one may close
+    /// the connection before its `CertificateRequired` alert is read, so a
+    /// bare "connection closed" then gets the client-certificate hint.
+    anonymous_tls: bool,
 }
 
 /// Connects to the configured hub (eagerly: an unreachable hub fails here).
@@ -266,6 +270,7 @@ pub async fn connect(hub: &HubConfig, timeouts: &Timeouts) -> Result<HubClient, 
         address: hub.address.clone(),
         timeouts: timeouts.clone(),
         offset: Mutex::new(None),
+        anonymous_tls: hub.tls && hub.client_identity.is_none(),
     })
 }
 
@@ -445,9 +450,28 @@ impl HubClient {
             }
             Err(status) => {
                 self.learn(status.metadata(), local_now);
-                Err(CallError::Status(status))
+                Err(CallError::Status(self.annotate(status)))
             }
         }
+    }
+
+    /// Adds the client-certificate hint to a connection the hub closed
+    /// while this node presented no certificate (see `anonymous_tls`).
+    fn annotate(&self, status: Status) -> Status {
+        let chain = error_chain(&status);
+        let closed = chain.contains("connection closed")
+            || chain.contains("connection reset")
+            || chain.contains("broken pipe");
+        if !self.anonymous_tls || !closed || tls_hint(&chain).is_some() {
+            return status;
+        }
+        Status::new(
+            status.code(),
+            format!(
+                "汇总中心在 TLS 握手后关闭了连接；若汇总中心要求客户端证书（--client-ca），请在 node.toml 的 [hub] 中设置 hub.client_cert 与 hub.client_key（the hub closed the connection; it may require a client certificate）：{}",
+                status.message()
+            ),
+        )
     }
 
     /// Like [`HubClient::settle`]; asks to sign again (once) when the hub
@@ -477,7 +501,7 @@ impl HubClient {
                     );
                     return Signed::Again;
                 }
-                Signed::Done(Err(CallError::Status(status)))
+                Signed::Done(Err(CallError::Status(self.annotate(status))))
             }
         }
     }
