@@ -1354,6 +1354,25 @@ mod workflow {
         signed(&s, key)
     }
 
+    /// The county of `setup()` with both townships' daily reports accepted
+    /// before the notices: t1 with 3 study sessions (full marks), t2 with 1
+    /// (the L1a deduction fires). Returns the setup and t1/t2's node key.
+    fn two_townships_reported() -> (Setup, SigningKeyPair) {
+        let s = setup();
+        let a = node_key(1);
+        ingest(
+            &s.dir,
+            BEFORE_NOTICE,
+            with_sessions(&a, &s.pack, "t1", 1, 3),
+        );
+        ingest(
+            &s.dir,
+            BEFORE_NOTICE,
+            with_sessions(&a, &s.pack, "t2", 2, 1),
+        );
+        (s, a)
+    }
+
     fn consolidated(dir: &Path) -> (results::YearData, kaohe_hub::consolidate::Consolidation) {
         let conn = db::open_existing(dir).unwrap();
         let data =
@@ -1376,18 +1395,7 @@ mod workflow {
 
     #[test]
     fn results_load_from_the_database_and_map_onto_the_report() {
-        let s = setup();
-        let a = node_key(1);
-        ingest(
-            &s.dir,
-            BEFORE_NOTICE,
-            with_sessions(&a, &s.pack, "t1", 1, 3),
-        );
-        ingest(
-            &s.dir,
-            BEFORE_NOTICE,
-            with_sessions(&a, &s.pack, "t2", 2, 1),
-        );
+        let (s, _) = two_townships_reported();
         let (data, c) = consolidated(&s.dir);
         // 7 of 7 points → 100; 5 of 7 → 71.43 (normalised), t2 has the L1a reason.
         let t1 = c.unit("t1").unwrap().scored().unwrap();
@@ -1427,18 +1435,7 @@ mod workflow {
 
     #[test]
     fn notice_objection_review_approval_and_publication() {
-        let s = setup();
-        let a = node_key(1);
-        ingest(
-            &s.dir,
-            BEFORE_NOTICE,
-            with_sessions(&a, &s.pack, "t1", 1, 3),
-        );
-        ingest(
-            &s.dir,
-            BEFORE_NOTICE,
-            with_sessions(&a, &s.pack, "t2", 2, 1),
-        );
+        let (s, a) = two_townships_reported();
         let (data, c) = consolidated(&s.dir);
         let cal = Calendar::builtin();
         let mut conn = db::open_existing(&s.dir).unwrap();
@@ -1684,18 +1681,7 @@ mod workflow {
     fn rectification_plans_and_reports_are_tracked_per_owing_unit() {
         use std::collections::BTreeSet;
         use wf::rectification::{self as rect, Kind, RectificationError};
-        let s = setup();
-        let a = node_key(1);
-        ingest(
-            &s.dir,
-            BEFORE_NOTICE,
-            with_sessions(&a, &s.pack, "t1", 1, 3),
-        );
-        ingest(
-            &s.dir,
-            BEFORE_NOTICE,
-            with_sessions(&a, &s.pack, "t2", 2, 1),
-        );
+        let (s, _) = two_townships_reported();
         let (data, c) = consolidated(&s.dir);
         let o = data.outcomes(&c);
         let mut conn = db::open_existing(&s.dir).unwrap();
@@ -1868,18 +1854,7 @@ mod workflow {
     fn imported_history_changes_outcomes_all_or_nothing() {
         use kaohe_hub::outcome::NoticeKind;
         use kaohe_hub::workflow::history::import_history_file;
-        let s = setup();
-        let a = node_key(1);
-        ingest(
-            &s.dir,
-            BEFORE_NOTICE,
-            with_sessions(&a, &s.pack, "t1", 1, 3),
-        );
-        ingest(
-            &s.dir,
-            BEFORE_NOTICE,
-            with_sessions(&a, &s.pack, "t2", 2, 1),
-        );
+        let (s, _) = two_townships_reported();
         let (data, c) = consolidated(&s.dir);
         let before = data.outcomes(&c);
         let has = |o: &kaohe_hub::outcome::Outcomes, unit: &str, kind: NoticeKind| {
@@ -1984,18 +1959,7 @@ mod workflow {
 
     #[test]
     fn after_the_review_window_a_new_submission_is_refused_unless_it_revises_an_open_objection() {
-        let s = setup();
-        let a = node_key(1);
-        ingest(
-            &s.dir,
-            BEFORE_NOTICE,
-            with_sessions(&a, &s.pack, "t1", 1, 3),
-        );
-        ingest(
-            &s.dir,
-            BEFORE_NOTICE,
-            with_sessions(&a, &s.pack, "t2", 2, 1),
-        );
+        let (s, a) = two_townships_reported();
         let (data, c) = consolidated(&s.dir);
         let cal = Calendar::builtin();
         let mut conn = db::open_existing(&s.dir).unwrap();
@@ -2073,18 +2037,7 @@ mod workflow {
 
     #[test]
     fn after_approval_a_new_submission_is_refused_closed() {
-        let s = setup();
-        let a = node_key(1);
-        ingest(
-            &s.dir,
-            BEFORE_NOTICE,
-            with_sessions(&a, &s.pack, "t1", 1, 3),
-        );
-        ingest(
-            &s.dir,
-            BEFORE_NOTICE,
-            with_sessions(&a, &s.pack, "t2", 2, 1),
-        );
+        let (s, a) = two_townships_reported();
         let mut conn = db::open_existing(&s.dir).unwrap();
         wf::excuse(&mut conn, 2022, "d1", "另行考核", &at("2022-09-21")).unwrap();
         let (_, c) = consolidated(&s.dir);
