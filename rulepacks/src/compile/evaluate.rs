@@ -39,56 +39,14 @@ const I64: ValType = ValType::I64;
 
 /// `kaohe_evaluate(ptr: i32, len: i32) -> i64`.
 pub(super) fn function(plan: &Plan<'_>) -> wasm_encoder::Function {
-    let m = &plan.rubric.manifest;
-    let (ptr, len) = (0u32, 1u32);
-    let mut b = Body::new(2);
-    let n = b.local(I32);
-    let out = b.local(I32);
-    let input = b.local(I32);
-    let o = b.local(I32);
-    let u = b.local(I32);
-    super::header_check(
-        &mut b,
-        ptr,
-        len,
-        n,
+    super::batch_function(
         crate::abi::EVALUATE_MAGIC,
-        m.fields.len() as u32,
+        plan.rubric.manifest.fields.len() as u32,
         plan.eval_in_rec,
-    );
-    super::alloc_output(&mut b, n, out, plan.eval_out_rec);
-
-    let unit = UnitLocals::new(&mut b, plan);
-    b.ins()
-        .local_get(ptr)
-        .i32_const(crate::abi::HEADER_LEN as i32)
-        .i32_add()
-        .local_set(input)
-        .local_get(out)
-        .local_set(o);
-    let exit = b.block();
-    let next = b.loop_();
-    b.ins().local_get(u).local_get(n).i32_ge_u();
-    b.br_if(exit);
-    unit_body(&mut b, plan, &unit, input, o);
-    b.ins()
-        .local_get(input)
-        .i32_const(plan.eval_in_rec as i32)
-        .i32_add()
-        .local_set(input)
-        .local_get(o)
-        .i32_const(plan.eval_out_rec as i32)
-        .i32_add()
-        .local_set(o)
-        .local_get(u)
-        .i32_const(1)
-        .i32_add()
-        .local_set(u);
-    b.br(next);
-    b.end();
-    b.end();
-    super::return_output(&mut b, out, n, plan.eval_out_rec);
-    b.finish()
+        plan.eval_out_rec,
+        |b| UnitLocals::new(b, plan),
+        |b, unit, input, o| unit_body(b, plan, unit, input, o),
+    )
 }
 
 /// The per-unit locals, allocated once for the whole function.

@@ -26,56 +26,14 @@ const I64: ValType = ValType::I64;
 
 /// `kaohe_finalise(ptr: i32, len: i32) -> i64`.
 pub(super) fn function(plan: &Plan<'_>) -> Function {
-    let m = &plan.rubric.manifest;
-    let (ptr, len) = (0u32, 1u32);
-    let mut b = Body::new(2);
-    let n = b.local(I32);
-    let out = b.local(I32);
-    let input = b.local(I32);
-    let o = b.local(I32);
-    let u = b.local(I32);
-    super::header_check(
-        &mut b,
-        ptr,
-        len,
-        n,
+    super::batch_function(
         crate::abi::FINALISE_MAGIC,
-        m.indicators.len() as u32,
+        plan.rubric.manifest.indicators.len() as u32,
         plan.fin_in_rec,
-    );
-    let out_rec = crate::manifest::FINALISE_OUTPUT_RECORD as u64;
-    super::alloc_output(&mut b, n, out, out_rec);
-    let l = Locals::new(&mut b);
-    b.ins()
-        .local_get(ptr)
-        .i32_const(crate::abi::HEADER_LEN as i32)
-        .i32_add()
-        .local_set(input)
-        .local_get(out)
-        .local_set(o);
-    let exit = b.block();
-    let next = b.loop_();
-    b.ins().local_get(u).local_get(n).i32_ge_u();
-    b.br_if(exit);
-    unit_body(&mut b, plan, &l, input, o);
-    b.ins()
-        .local_get(input)
-        .i32_const(plan.fin_in_rec as i32)
-        .i32_add()
-        .local_set(input)
-        .local_get(o)
-        .i32_const(out_rec as i32)
-        .i32_add()
-        .local_set(o)
-        .local_get(u)
-        .i32_const(1)
-        .i32_add()
-        .local_set(u);
-    b.br(next);
-    b.end();
-    b.end();
-    super::return_output(&mut b, out, n, out_rec);
-    b.finish()
+        crate::manifest::FINALISE_OUTPUT_RECORD as u64,
+        Locals::new,
+        |b, l, input, o| unit_body(b, plan, l, input, o),
+    )
 }
 
 struct Locals {

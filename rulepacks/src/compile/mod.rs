@@ -447,6 +447,60 @@ fn alloc() -> Function {
 
 /// The batch checks of ABI.md §5 in their order; sets `n`. Returns the
 /// negative code from the function on failure.
+/// The shape `kaohe_evaluate` and `kaohe_finalise` share: check the batch
+/// header, allocate the output, run `unit` once per input record (with the
+/// input and output record offsets in locals), return `(out << 32) | len`.
+/// `locals` declares the per-unit locals once for the whole function.
+fn batch_function<L>(
+    magic: [u8; 4],
+    count: u32,
+    in_rec: u64,
+    out_rec: u64,
+    locals: impl FnOnce(&mut Body) -> L,
+    unit: impl FnOnce(&mut Body, &L, u32, u32),
+) -> Function {
+    let (ptr, len) = (0u32, 1u32);
+    let mut b = Body::new(2);
+    let n = b.local(ValType::I32);
+    let out = b.local(ValType::I32);
+    let input = b.local(ValType::I32);
+    let o = b.local(ValType::I32);
+    let u = b.local(ValType::I32);
+    header_check(&mut b, ptr, len, n, magic, count, in_rec);
+    alloc_output(&mut b, n, out, out_rec);
+    let l = locals(&mut b);
+    b.ins()
+        .local_get(ptr)
+        .i32_const(crate::abi::HEADER_LEN as i32)
+        .i32_add()
+        .local_set(input)
+        .local_get(out)
+        .local_set(o);
+    let exit = b.block();
+    let next = b.loop_();
+    b.ins().local_get(u).local_get(n).i32_ge_u();
+    b.br_if(exit);
+    unit(&mut b, &l, input, o);
+    b.ins()
+        .local_get(input)
+        .i32_const(in_rec as i32)
+        .i32_add()
+        .local_set(input)
+        .local_get(o)
+        .i32_const(out_rec as i32)
+        .i32_add()
+        .local_set(o)
+        .local_get(u)
+        .i32_const(1)
+        .i32_add()
+        .local_set(u);
+    b.br(next);
+    b.end();
+    b.end();
+    return_output(&mut b, out, n, out_rec);
+    b.finish()
+}
+
 fn header_check(b: &mut Body, ptr: u32, len: u32, n: u32, magic: [u8; 4], count: u32, rec: u64) {
     let refuse = |b: &mut Body, code: i64| {
         b.if_(BlockType::Empty);
