@@ -610,7 +610,7 @@ fn baofeng_random_sheets_match_the_interpreter() {
 #[test]
 fn every_fixture_passes_through_the_runtime() {
     let mut checked = 0;
-    for dir in ["baofeng-2022", "tests/data/mini"] {
+    for dir in ["baofeng-2022", "baofeng-2023", "tests/data/mini"] {
         let r = load_rubric(&root().join(dir).join("rubric.toml"));
         let pack = Pack::new(&r);
         let fixtures = Fixture::load_dir(&root().join(dir).join("fixtures"), &r.manifest)
@@ -629,7 +629,7 @@ fn every_fixture_passes_through_the_runtime() {
             checked += 1;
         }
     }
-    assert!(checked >= 17 + 6, "only {checked} fixtures checked");
+    assert!(checked >= 17 + 7 + 6, "only {checked} fixtures checked");
 }
 
 /// Splitmix64, for a deterministic shuffle.
