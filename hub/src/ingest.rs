@@ -34,7 +34,9 @@
 //!    older one arriving later is refused as stale, a reused number with
 //!    other content is refused; then the batch is written in one
 //!    transaction (WAL, `synchronous = FULL`), rows in key order, with
-//!    lateness by the hub's clock read once inside the transaction.
+//!    lateness by the hub's clock read once inside the transaction (a
+//!    correction arriving while its unit's objection is undecided is a
+//!    review correction, never late).
 //!    **Only after the commit** are the receipts built: one
 //!    [`ReceiptBatch`] signature per committed batch.
 //!
@@ -488,6 +490,9 @@ struct Checked {
     unit_name: String,
     /// The unit's category in this year's roster.
     category: String,
+    /// It arrived while an objection of its unit was undecided: a
+    /// correction made in the review (复核), never late.
+    revises_objection: bool,
 }
 
 struct Accepted {
@@ -629,7 +634,9 @@ impl Committer {
                     for k in store::ResultKey::all(v) {
                         overlay.insert(k, v.submission.sequence);
                     }
-                    let late = checked.pack.deadlines.is_late(v.submission.round, now);
+                    // A correction made in the review is not a late report.
+                    let late = !checked.revises_objection
+                        && checked.pack.deadlines.is_late(v.submission.round, now);
                     *slot = Slot::Accepted(Accepted {
                         checked,
                         candidate: position,
@@ -861,14 +868,16 @@ fn stage_1_to_5(
         Err(r) => return Ok(Err(about(r.into()))),
     };
     // The review window.
-    if let Err(r) = check_window(conn, sub, &unit.name, now)? {
-        return Ok(Err(about(r)));
-    }
+    let revises_objection = match check_window(conn, sub, &unit.name, now)? {
+        Ok(open_objection) => open_objection,
+        Err(r) => return Ok(Err(about(r))),
+    };
     Ok(Ok(Slot::Checked(Checked {
         submission: verified.clone(),
         pack: Arc::clone(pack),
         unit_name: unit.name.clone(),
         category: unit.category.clone(),
+        revises_objection,
     })))
 }
 
@@ -876,16 +885,17 @@ fn stage_1_to_5(
 /// module docs, stage 5): refused as [`RejectionCode::Closed`] after the
 /// year's approval or after the unit's review-request deadline, unless an
 /// objection of the unit is undecided (the submission may revise it).
+/// `Ok(true)`: accepted because such an objection is open.
 pub fn check_window(
     conn: &Connection,
     sub: &Submission,
     unit_name: &str,
     now: Timestamp,
-) -> Result<Result<(), Refusal>, CommitError> {
+) -> Result<Result<bool, Refusal>, CommitError> {
     let year = i32::from(sub.year);
     let window = store::review_window(conn, year, &sub.unit_id)?;
     if window.open_objection {
-        return Ok(Ok(()));
+        return Ok(Ok(true));
     }
     let closed = |why: String| {
         Refusal::new(
@@ -921,7 +931,7 @@ pub fn check_window(
             ))));
         }
     }
-    Ok(Ok(()))
+    Ok(Ok(false))
 }
 
 impl From<Rejection> for Refusal {
