@@ -31,8 +31,9 @@ const fn u(id: &'static str, name: &'static str, category: &'static str) -> Unit
     }
 }
 
-/// The township whose node assesses its villages.
-pub const TOWNSHIP_NODE_UNIT: &str = "xiaoqi";
+/// The township node that is offline across the 2023 third-quarter round
+/// and reports it late, at the fourth-quarter round.
+pub const LATE_NODE: &str = "township-zhaozhuang";
 
 /// The unit left unreported (not assessed) and excused at approval.
 pub const UNREPORTED: &str = "zrzyj";
@@ -55,9 +56,9 @@ pub fn units() -> Vec<Unit> {
         supervising: "宝丰县卫生健康委员会",
         ..u(id, name, "hospital")
     };
-    let village = |id, name| Unit {
-        parent: TOWNSHIP_NODE_UNIT,
-        assessor: TOWNSHIP_NODE_UNIT,
+    let village = |township, id, name| Unit {
+        parent: township,
+        assessor: township,
         ..u(id, name, "village")
     };
     vec![
@@ -103,10 +104,13 @@ pub fn units() -> Vec<Unit> {
         hospital("zyy", "县中医院"),
         hospital("fybjy", "县妇幼保健院"),
         // 10 村（社区）（乡镇考核）
-        village("xiaoqi-v1", "肖旗乡肖旗村"),
-        village("xiaoqi-v2", "肖旗乡王庄村"),
-        village("xiaoqi-v3", "肖旗乡李庄村"),
-        village("xiaoqi-v4", "肖旗乡张庄社区"),
+        village("xiaoqi", "xiaoqi-v1", "肖旗乡肖旗村"),
+        village("xiaoqi", "xiaoqi-v2", "肖旗乡王庄村"),
+        village("xiaoqi", "xiaoqi-v3", "肖旗乡李庄村"),
+        village("xiaoqi", "xiaoqi-v4", "肖旗乡张庄社区"),
+        village("zhaozhuang", "zhaozhuang-v1", "赵庄镇赵庄村"),
+        village("zhaozhuang", "zhaozhuang-v2", "赵庄镇大刘庄村"),
+        village("zhaozhuang", "zhaozhuang-v3", "赵庄镇东街社区"),
     ]
 }
 
@@ -153,14 +157,16 @@ pub struct NodeSpec {
     pub delegation: Delegation,
 }
 
-/// The four nodes: county office (categories 1–7), SASAC, the health
-/// commission and the township that assesses its villages.
+/// The five nodes: county office (categories 1–7), SASAC, the health
+/// commission and two townships, each assessing its villages and communities.
 pub fn nodes() -> Vec<NodeSpec> {
-    let villages = units()
-        .into_iter()
-        .filter(|u| u.category == "village")
-        .map(|u| u.id)
-        .collect();
+    let villages = |township: &str| {
+        units()
+            .into_iter()
+            .filter(|u| u.category == "village" && u.parent == township)
+            .map(|u| u.id)
+            .collect()
+    };
     vec![
         NodeSpec {
             dir: "county-office",
@@ -186,7 +192,13 @@ pub fn nodes() -> Vec<NodeSpec> {
             dir: "township-xiaoqi",
             name: "宝丰县肖旗乡（示例数据）",
             assessor: "township",
-            delegation: Delegation::Units(villages),
+            delegation: Delegation::Units(villages("xiaoqi")),
+        },
+        NodeSpec {
+            dir: LATE_NODE,
+            name: "宝丰县赵庄镇（示例数据）",
+            assessor: "township",
+            delegation: Delegation::Units(villages("zhaozhuang")),
         },
     ]
 }

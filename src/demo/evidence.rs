@@ -13,7 +13,7 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use kaohe_node::layout::{self, Layout};
 use kaohe_node::store::Store;
-use kaohe_rulepacks::manifest::{Field, FieldType};
+use kaohe_rulepacks::manifest::{Field, FieldType, Round};
 
 /// The demo's fixed seed.
 pub const SEED: u64 = 0x4b41_4f48_4532_3032; // "KAOHE202"
@@ -70,16 +70,106 @@ impl Tier {
     }
 }
 
-/// The tier of the `index`-th unit of a node (in template order): mostly
-/// good and excellent, some pass, a few fail, shuffled by the seed.
-pub fn tier(rng: &mut Rng) -> Tier {
-    match rng.range(0, 9) {
+/// A unit's tier in `year`: drawn from the seed and the unit id alone (so
+/// every round of a year sees the same unit the same way), unless the demo
+/// scripts it ([`script`]). Mostly good and excellent, some pass, a few fail;
+/// in 2023 a quarter of the units move one tier up or down.
+pub fn tier(unit: &str, year: u16) -> Tier {
+    if let Some(t) = script(unit, year).tier {
+        return t;
+    }
+    let mut rng = unit_rng(unit, 0);
+    let base = match rng.range(0, 9) {
         0..=2 => Tier::Excellent,
         3..=5 => Tier::Good,
         6..=7 => Tier::Pass,
         _ => Tier::Fail,
+    };
+    if year <= 2022 {
+        return base;
+    }
+    let mut drift = unit_rng(unit, year);
+    match (drift.range(0, 7), base) {
+        (0, Tier::Good) => Tier::Excellent,
+        (0, Tier::Pass) => Tier::Good,
+        (1, Tier::Excellent) => Tier::Good,
+        (1, Tier::Good) => Tier::Pass,
+        _ => base,
     }
 }
+
+/// A generator of its own for `unit` in `year` (0: the unit's lasting draw).
+fn unit_rng(unit: &str, year: u16) -> Rng {
+    let mut h = SEED ^ u64::from(year);
+    for b in unit.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    Rng::new(h)
+}
+
+/// What the demo fixes for a unit so every case the scheme names appears.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Script {
+    pub tier: Option<Tier>,
+    /// Evidence that overrides the tier's values.
+    pub values: &'static [(&'static str, &'static str)],
+    /// Why, as the demo prints it.
+    pub why: &'static str,
+}
+
+/// The scripted units. Ids are the sample roster's ([`super::county`]).
+pub fn script(unit: &str, year: u16) -> Script {
+    let s = |tier, values, why| Script {
+        tier: Some(tier),
+        values,
+        why,
+    };
+    match (unit, year) {
+        ("longwanggou", _) => s(Tier::Excellent, &[], "连续两年优秀的乡镇：表彰并优先向省、市推荐"),
+        ("yangzhuang", 2022) => s(Tier::Excellent, &[], "2022 年优秀，2023 年不合格：退步较大"),
+        ("yangzhuang", _) => s(Tier::Fail, &[], ""),
+        ("jiwei", _) => s(Tier::Excellent, &[], "连续两年优秀：报请通报表扬"),
+        ("fayuan", 2022) => s(
+            Tier::Excellent,
+            &[("bp_major_problem", "是")],
+            "2022 年发生重大法治问题：不论等次，约谈、责令整改、通报批评",
+        ),
+        ("rmyy", _) => s(
+            Tier::Excellent,
+            &[("bp_serious", "是"), ("bp_criticised_county", "1")],
+            "总分在优秀区间但扣分事项情节严重：不得评为优秀",
+        ),
+        ("zgh", _) => s(
+            Tier::Good,
+            &[
+                ("bp_honours_national", "1"),
+                ("bp_honours_provincial", "1"),
+                ("bp_promoted_provincial", "1"),
+            ],
+            "加分超过 5 分上限，按 5 分计",
+        ),
+        ("tzjt", _) => s(
+            Tier::Pass,
+            &[
+                ("bp_criticised_city", "2"),
+                ("bp_criticised_county", "1"),
+                ("bp_negative_opinion", "1"),
+            ],
+            "扣分超过 10 分上限，按 10 分计",
+        ),
+        ("czj", _) => s(Tier::Fail, &[], "两年均不合格：法治建议书、约谈、末三名通报警示"),
+        ("guanyintang", 2023) => s(
+            Tier::Excellent,
+            &[("oc_annual_report", "逾期公开")],
+            "2023 年度报告公开情况误录为逾期公开，经异议、复核后更正",
+        ),
+        _ => Script::default(),
+    }
+}
+
+/// The unit whose 2023 annual evidence holds an entry error, the field and
+/// the value its review corrects it to.
+pub const OBJECTION: (&str, &str, &str) = ("guanyintang", "oc_annual_report", "按时公开");
 
 /// Full-marks values of the required fields (the baseline fixture
 /// `01-township-full.toml` and its siblings).
@@ -171,7 +261,7 @@ pub fn fill_template(
     year: u16,
     template: &Path,
     out: &Path,
-    rng: &mut Rng,
+    round: Round,
     skip: &[&str],
 ) -> Result<Filled> {
     let store = Store::open(store_file).context("打开节点证据库（open the node store）")?;
@@ -213,7 +303,8 @@ pub fn fill_template(
             filled.left_empty.push(unit.unit_id.clone());
             continue;
         }
-        let t = tier(rng);
+        let t = tier(&unit.unit_id, year);
+        let mut rng = unit_rng(&unit.unit_id, year);
         let mut values: BTreeMap<&str, String> = BASELINE
             .iter()
             .map(|(k, v)| (*k, (*v).to_owned()))
@@ -221,9 +312,12 @@ pub fn fill_template(
         for (k, v) in &DEDUCTIONS[..t.deductions()] {
             values.insert(k, (*v).to_owned());
         }
-        values.insert("sat_rate", format!("{}.0", t.satisfaction(rng)));
+        values.insert("sat_rate", format!("{}.0", t.satisfaction(&mut rng)));
         if t == Tier::Excellent && rng.range(0, 3) == 0 {
             values.insert("bp_honours_provincial", "1".into());
+        }
+        for (k, v) in script(&unit.unit_id, year).values {
+            values.insert(k, (*v).to_owned());
         }
         per_unit.insert(unit.unit_id.clone(), values);
         filled.units += 1;
@@ -234,8 +328,13 @@ pub fn fill_template(
     writer.write_record(&rows[1])?;
     for row in &rows[2..] {
         let unit_id = row.get(id_col).unwrap_or_default();
-        let round = Layout::round_of_sheet(row.get(round_col).unwrap_or_default())
+        let row_round = Layout::round_of_sheet(row.get(round_col).unwrap_or_default())
             .ok_or_else(|| anyhow!("模板中有未知轮次（unknown round）：{row:?}"))?;
+        if row_round != round {
+            // Another round's row stays empty: "not reported in this file".
+            writer.write_record(row)?;
+            continue;
+        }
         let unit = scope.units.iter().find(|u| u.unit_id == unit_id);
         let category = unit.and_then(|u| layout.category_of(u));
         let values = per_unit.get(unit_id);
@@ -245,7 +344,7 @@ pub fn fill_template(
                 let Some(&field) = field_index.get(key.as_str()) else {
                     continue;
                 };
-                if !layout.applies(category, field) || !layout.field_in_round(field, round) {
+                if !layout.applies(category, field) || !layout.field_in_round(field, row_round) {
                     continue;
                 }
                 let f = layout.field(field);
@@ -276,16 +375,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_seed_gives_the_same_tiers_and_a_spread() {
-        let tiers = |seed| {
-            let mut r = Rng::new(seed);
-            (0..40).map(|_| tier(&mut r)).collect::<Vec<_>>()
-        };
-        assert_eq!(tiers(SEED), tiers(SEED));
-        let t = tiers(SEED);
-        for want in [Tier::Excellent, Tier::Good, Tier::Pass, Tier::Fail] {
-            assert!(t.contains(&want), "{want:?} missing from {t:?}");
+    fn the_seed_gives_the_same_tiers_and_a_spread_in_every_year_and_category() {
+        let units = super::super::county::units();
+        for year in [2022, 2023] {
+            let tiers = || units.iter().map(|u| tier(u.id, year)).collect::<Vec<_>>();
+            assert_eq!(tiers(), tiers());
+            let t = tiers();
+            for want in [Tier::Excellent, Tier::Good, Tier::Pass, Tier::Fail] {
+                assert!(t.contains(&want), "{year}: {want:?} missing from {t:?}");
+            }
         }
+        // Year over year: the scripted regression and some drift.
+        assert_eq!(tier("yangzhuang", 2022), Tier::Excellent);
+        assert_eq!(tier("yangzhuang", 2023), Tier::Fail);
+        let moved = units
+            .iter()
+            .filter(|u| tier(u.id, 2022) != tier(u.id, 2023))
+            .count();
+        assert!(moved >= 3, "only {moved} units changed tier");
+    }
+
+    #[test]
+    fn scripted_values_name_fields_of_the_pack() {
+        let rubric = kaohe_rulepacks::rubric::compile(
+            "rubric.toml",
+            include_str!("../../rulepacks/baofeng-2022/rubric.toml"),
+        )
+        .expect("the 2022 rubric compiles");
+        let ids: Vec<&str> = rubric.manifest.fields.iter().map(|f| f.id.as_str()).collect();
+        for unit in super::super::county::units() {
+            for year in [2022, 2023] {
+                for (k, _) in script(unit.id, year).values {
+                    assert!(ids.contains(k), "{}/{year}: {k}", unit.id);
+                }
+            }
+        }
+        assert!(ids.contains(&OBJECTION.1));
     }
 
     #[test]

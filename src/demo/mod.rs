@@ -1,26 +1,33 @@
-//! `kaohe demo`：一个示例县的首年（2022 年度）完整考核，各方为独立进程。
+//! `kaohe demo`：一个示例县连续两年（2022、2023 年度）的完整考核，各方为独立进程。
 //!
-//! Runs this very binary (`std::env::current_exe()`) as every actor: the pack
-//! authority (`kaohe pack keygen/build/sign`), the county hub (`kaohe hub
-//! init`, `units import`, `node add`, `pack publish`, a `hub serve` child on
-//! 127.0.0.1, then `results`, `notify`, `excuse`, `approve`,
-//! `publish-results`, `export`) and four assessor nodes (`kaohe node init`,
-//! `sync`, `template`, `import`, `submit`, `deliver`). The nodes reach the
-//! hub over plain http on loopback; TLS with a county CA is a later step.
+//! Runs this very binary (`std::env::current_exe()`) as every actor: the two
+//! pack authorities (`kaohe pack keygen/build/sign`, 2 of 2), the county hub
+//! (`kaohe hub init`, `units import`, `node add`, `pack publish`, a `hub
+//! serve` child on 127.0.0.1 with TLS and client certificates, then
+//! `results`, `notify`, `review decide`, `excuse`, `approve`,
+//! `publish-results`, `export`) and five assessor nodes (`kaohe node init`,
+//! `sync`, `template`, `import`, `submit`, `deliver`, `object`, `set`). The
+//! county CA and every certificate are made in-process ([`pki`]).
 //!
-//! The hub runs with `--now` fixed in early 2023 and every dated hub
-//! command gets a fixed instant too, so the deadlines, the notices and the
-//! approval are the same on every run.
+//! Two years on an injected clock: the hub runs with `--now` fixed before
+//! each round's deadline and every dated hub command gets a fixed instant,
+//! so deadlines, notices, lateness and approvals are the same on every run.
+//! Between the years the authorities sign the revised 2023 pack. Evidence is
+//! entered round by round from a fixed seed ([`evidence`]); one township node
+//! is offline across the 2023 third quarter and reports it late; one unit
+//! never reports; one 2023 result is objected to, corrected and revised.
 
 mod county;
 mod evidence;
+mod pki;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result, anyhow, bail};
+use kaohe_rulepacks::manifest::Round;
 
-/// 运行一个示例县的首年（2022 年度）完整考核：规则包、汇总中心、四个考核主体节点，各为独立进程
+/// 运行一个示例县连续两年（2022、2023 年度）的完整考核：县 CA、规则包、汇总中心、五个考核主体节点，各为独立进程
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// 演示数据目录（demo directory）；须不存在或为空
@@ -34,82 +41,159 @@ pub struct Args {
     keep_running: bool,
 }
 
-const YEAR: &str = "2022";
 const OPERATOR: &str = "演示操作员";
-/// The rounds in reporting order, each with the hub's fixed clock while
-/// nodes report it: a few days before the 2022 pack's deadline of the round
-/// (Q1 04-15, Q2 07-15, Q3 10-15, Q4 01-15, annual 01-31).
-const ROUNDS: [(&str, &str); 5] = [
-    ("Q1", "2022-04-08T10:00:00+08:00"),
-    ("Q2", "2022-07-08T10:00:00+08:00"),
-    ("Q3", "2022-10-10T10:00:00+08:00"),
-    ("Q4", "2023-01-09T10:00:00+08:00"),
-    ("annual", "2023-01-16T10:00:00+08:00"),
-];
-const NOTIFY_NOW: &str = "2023-02-01T09:00:00+08:00";
-const APPROVE_NOW: &str = "2023-03-20T09:00:00+08:00";
-const PUBLISH_NOW: &str = "2023-03-24T09:00:00+08:00";
-pub const DOC_NUMBER: &str = "宝法治办〔2023〕1号";
-/// The rubric the demo compiles, built into the binary.
-const RUBRIC_2022: &str = include_str!("../../rulepacks/baofeng-2022/rubric.toml");
 /// Polls of `hub.addr` before giving up on a starting hub (100 ms apart).
 const HUB_START_POLLS: u32 = 3000;
+
+/// One assessment year of the demo and its fixed instants.
+struct Year {
+    year: &'static str,
+    /// The rubric the authorities compile, built into the binary.
+    rubric: &'static str,
+    /// The rounds in reporting order, each with the hub's fixed clock while
+    /// nodes report it: a few days before the round's deadline (Q1 04-15,
+    /// Q2 07-15, Q3 10-15, Q4 01-15, annual 01-31).
+    rounds: [(Round, &'static str); 5],
+    notify: &'static str,
+    /// While the review window is open: an objection is filed and the
+    /// corrected result submitted.
+    object: &'static str,
+    /// Later that day: the corrected result is submitted.
+    correct: &'static str,
+    /// The review decision, after the windows closed.
+    decide: &'static str,
+    approve: &'static str,
+    publish: &'static str,
+    doc_number: &'static str,
+}
+
+const YEARS: [Year; 2] = [
+    Year {
+        year: "2022",
+        rubric: include_str!("../../rulepacks/baofeng-2022/rubric.toml"),
+        rounds: [
+            (Round::Q1, "2022-04-08T10:00:00+08:00"),
+            (Round::Q2, "2022-07-08T10:00:00+08:00"),
+            (Round::Q3, "2022-10-10T10:00:00+08:00"),
+            (Round::Q4, "2023-01-09T10:00:00+08:00"),
+            (Round::Annual, "2023-01-16T10:00:00+08:00"),
+        ],
+        notify: "2023-02-01T09:00:00+08:00",
+        object: "2023-02-02T10:00:00+08:00",
+        correct: "2023-02-02T15:00:00+08:00",
+        decide: "2023-02-20T09:00:00+08:00",
+        approve: "2023-03-20T09:00:00+08:00",
+        publish: "2023-03-24T09:00:00+08:00",
+        doc_number: "宝法治办〔2023〕1号",
+    },
+    Year {
+        year: "2023",
+        rubric: include_str!("../../rulepacks/baofeng-2023/rubric.toml"),
+        rounds: [
+            (Round::Q1, "2023-04-10T10:00:00+08:00"),
+            (Round::Q2, "2023-07-10T10:00:00+08:00"),
+            (Round::Q3, "2023-10-10T10:00:00+08:00"),
+            (Round::Q4, "2024-01-08T10:00:00+08:00"),
+            (Round::Annual, "2024-01-15T10:00:00+08:00"),
+        ],
+        notify: "2024-01-31T09:00:00+08:00",
+        object: "2024-02-02T10:00:00+08:00",
+        correct: "2024-02-02T15:00:00+08:00",
+        decide: "2024-02-19T09:00:00+08:00",
+        approve: "2024-03-20T09:00:00+08:00",
+        publish: "2024-03-25T09:00:00+08:00",
+        doc_number: "宝法治办〔2024〕1号",
+    },
+];
+
+/// The two pack authorities; a pack needs both signatures (2 of 2).
+const AUTHORITIES: [(&str, &str); 2] = [
+    ("county-office", "县委依法治县办"),
+    ("justice-bureau", "县司法局"),
+];
+
+/// Everything the years share: the binary, the directories, the CA.
+struct Demo {
+    k: Kaohe,
+    dir: PathBuf,
+    hub_dir: PathBuf,
+    ca: pki::CountyCa,
+    hub_cert: pki::Issued,
+    nodes: Vec<county::NodeSpec>,
+}
 
 pub fn run(args: Args) -> Result<()> {
     let dir = prepare_dir(&args.dir, args.fresh)?;
     let k = Kaohe::new(&dir)?;
     println!(
-        "考核演示（示例数据）：宝丰县 {YEAR} 年度法治政府建设考核，目录 {}",
+        "考核演示（示例数据）：宝丰县 2022、2023 年度法治政府建设考核，目录 {}",
         dir.display()
     );
 
-    // 1 规则包与汇总中心
-    println!("\n一、发布机关签发 {YEAR} 年度规则包，县依法治县办初始化汇总中心");
-    let key = dir.join("authority/pack-authority.key");
+    // 一 县 CA、发布机关、汇总中心
+    println!("\n一、县 CA 签发证书，两个发布机关生成密钥，县依法治县办初始化汇总中心");
+    let ca = pki::CountyCa::create(&dir.join("ca"))?;
+    let hub_cert = ca.issue_hub()?;
+    println!("  县 CA：{}（汇总中心证书 {}）", ca.cert().display(), hub_cert.cert.display());
     std::fs::create_dir_all(dir.join("authority"))?;
-    let out = k.run(&["pack", "keygen", "-o", s(&key)])?;
-    let authority = key_in(&out, "公钥")?;
-    let rubric = dir.join("authority/rubric.toml");
-    std::fs::write(&rubric, RUBRIC_2022)?;
-    let wasm = dir.join("authority/baofeng-2022.wasm");
-    k.run(&["pack", "build", s(&rubric), "-o", s(&wasm)])?;
-    k.run(&["pack", "sign", s(&wasm), "--key", s(&key)])?;
+    let mut authority_keys = Vec::new();
+    for (stem, name) in AUTHORITIES {
+        let key = dir.join(format!("authority/{stem}.key"));
+        let out = k.run(&["pack", "keygen", "-o", s(&key)])?;
+        let public = key_in(&out, "公钥")?;
+        println!("  发布机关 {name}：{public}");
+        authority_keys.push((key, public));
+    }
     let hub_dir = dir.join("hub");
     let out = k.hub(&["init"])?;
     let receipt_key = key_in(&out, "回执公钥")?;
+    let authorities: Vec<String> = authority_keys
+        .iter()
+        .map(|(_, p)| format!("\"{p}\""))
+        .collect();
     std::fs::write(
         hub_dir.join("hub.toml"),
-        format!("[packs]\nauthorities = [\"{authority}\"]\nthreshold = 1\n"),
+        format!(
+            "[packs]\nauthorities = [{}]\nthreshold = 2\n",
+            authorities.join(", ")
+        ),
     )?;
-    print_first(&k.hub(&["pack", "publish", s(&wasm)])?);
 
-    // 2 名册
-    let roster = hub_dir.join("2022-名册（示例数据）.csv");
+    // 二 节点
+    println!("\n二、考核主体节点初始化，县 CA 签发客户端证书，汇总中心登记节点");
+    let roster = hub_dir.join("名册（示例数据）.csv");
     std::fs::write(&roster, county::roster_csv())?;
-    print_first(&k.hub(&["units", "import", s(&roster), "--year", YEAR])?);
-
-    // 3 节点
-    println!("\n二、考核主体节点初始化并登记");
+    let years = YEARS.map(|y| y.year).join(",");
     let nodes = county::nodes();
+    let ca_cert = ca.cert();
     for n in &nodes {
         let nd = dir.join("nodes").join(n.dir);
-        let out = k.node(
-            &nd,
-            &[
-                "init",
-                "--hub",
-                "http://127.0.0.1:1",
-                "--name",
-                n.name,
-                "--assessor",
-                n.assessor,
-                "--authority-key",
-                &authority,
-                "--hub-receipt-key",
-                &receipt_key,
-            ],
-        )?;
+        let mut init = vec![
+            "init",
+            "--hub",
+            "https://127.0.0.1:1",
+            "--ca-cert",
+            s(&ca_cert),
+            "--name",
+            n.name,
+            "--assessor",
+            n.assessor,
+            "--threshold",
+            "2",
+            "--hub-receipt-key",
+            &receipt_key,
+        ];
+        for (_, public) in &authority_keys {
+            init.extend(["--authority-key", public]);
+        }
+        let out = k.node(&nd, &init)?;
         let node_key = key_in(&out, "公钥")?;
+        let key_id = node_key
+            .parse::<kaohe_proto::PublicKey>()
+            .map_err(|e| anyhow!("节点公钥 {node_key}：{e}"))?
+            .key_id();
+        let cert = ca.issue_node(n.dir, n.name, key_id.as_str())?;
+        configure_node(&nd, None, Some(&cert))?;
         let mut add = vec![
             "node",
             "add",
@@ -122,7 +206,7 @@ pub fn run(args: Args) -> Result<()> {
             "--methods",
             county::ALL_METHODS,
             "--years",
-            YEAR,
+            &years,
         ];
         let units;
         match &n.delegation {
@@ -135,139 +219,27 @@ pub fn run(args: Args) -> Result<()> {
         print_first(&k.hub(&add)?);
     }
 
-    // 4 各节点按轮次填报上报：每轮汇总中心以该轮期限前的固定时刻运行
-    println!("\n三、各节点填报证据，按季度和年度评分、签名并上报");
-    let mut rng = evidence::Rng::new(evidence::SEED);
+    let demo = Demo {
+        k,
+        dir: dir.clone(),
+        hub_dir,
+        ca,
+        hub_cert,
+        nodes,
+    };
     let mut hub = None;
-    for (i, (round, now)) in ROUNDS.iter().enumerate() {
-        if let Some(h) = hub.take() {
-            HubServer::stop(h)?;
-        }
-        let h = HubServer::start(&k, &hub_dir, now)?;
-        println!(
-            "  汇总中心 http://{}，固定时刻 {now}，上报 {}",
-            h.addr,
-            round_zh(round)
-        );
-        for n in &nodes {
-            let nd = dir.join("nodes").join(n.dir);
-            point_node_at(&nd, &h.addr)?;
-            k.node(&nd, &["sync", "--operator", OPERATOR])?;
-            if i == 0 {
-                let units = fill_evidence(&k, &nd, &mut rng)?;
-                println!("    {}：{units} 个单位的全年证据已导入", n.name);
-            }
-            k.node(
-                &nd,
-                &[
-                    "submit",
-                    "--year",
-                    YEAR,
-                    "--round",
-                    round,
-                    "--operator",
-                    OPERATOR,
-                    "--no-deliver",
-                ],
-            )?;
-            k.node(&nd, &["deliver"])?;
-        }
-        hub = Some(h);
+    for (i, y) in YEARS.iter().enumerate() {
+        hub = Some(demo.year(y, i, &authority_keys, &roster, hub)?);
     }
-    let hub = hub.ok_or_else(|| anyhow!("没有上报轮次（no rounds）"))?;
+    let hub = hub.ok_or_else(|| anyhow!("没有考核年度（no years）"))?;
+    demo.report(&YEARS[YEARS.len() - 1])?;
+
     let served = hub.addr.clone();
-
-    // 5 汇总、通报、审定、公布、导出
-    println!("\n四、汇总中心汇总、通报、审定、公布、导出");
-    k.hub(&["results", "--year", YEAR])?;
-    let notices = dir.join("notices");
-    k.hub(&[
-        "notify",
-        "--year",
-        YEAR,
-        "--out",
-        s(&notices),
-        "--now",
-        NOTIFY_NOW,
-    ])?;
-    let sent = std::fs::read_dir(&notices).map_or(0, |d| d.count());
-    println!("  已向 {sent} 个单位通报反馈考核结果（{NOTIFY_NOW}）");
-    print_first(&k.hub(&[
-        "excuse",
-        "--year",
-        YEAR,
-        "--unit",
-        county::UNREPORTED,
-        "--reason",
-        county::UNREPORTED_REASON,
-        "--now",
-        APPROVE_NOW,
-    ])?);
-    print_first(&k.hub(&[
-        "approve",
-        "--year",
-        YEAR,
-        "--doc-number",
-        DOC_NUMBER,
-        "--now",
-        APPROVE_NOW,
-    ])?);
-    print_first(&k.hub(&["publish-results", "--year", YEAR, "--now", PUBLISH_NOW])?);
-    let exports = dir.join("exports");
-    k.hub(&["export", "--year", YEAR, "--out", s(&exports)])?;
-
-    // 6 结果
-    println!("\n五、考核结果（示例数据）");
-    for (n, category) in [
-        (1, "township"),
-        (4, "government_department"),
-        (7, "stationed_unit"),
-    ] {
-        let out = k.hub(&["results", "--year", YEAR, "--category", category])?;
-        let ranking = sections(&out)
-            .into_iter()
-            .find(|s| s.starts_with('【') && s.contains("排名\n"))
-            .ok_or_else(|| anyhow!("第{n}类没有排名表（no ranking）：\n{out}"))?;
-        println!("\n第{n}类排名 {ranking}");
-    }
-    let all = k.hub(&["results", "--year", YEAR])?;
-    println!("\n其他类别等次：");
-    for s in sections(&all) {
-        if s.lines().next().is_some_and(|l| l.contains("只评定等次")) {
-            println!("\n{s}");
-        }
-    }
-    match sections(&all)
-        .into_iter()
-        .find(|s| s.starts_with("【未考核单位】"))
-    {
-        Some(s) => println!("\n{s}"),
-        None => println!("\n【未考核单位】无"),
-    }
-
-    println!("\n六、文件位置");
-    for (what, ext) in [
-        ("Excel 工作簿", "xlsx"),
-        ("PDF 通报", "pdf"),
-        ("Word 文书", "docx"),
-    ] {
-        let files = files_with(&exports, ext)?;
-        println!("  {what}：{} 个", files.len());
-        for f in files.iter().take(3) {
-            println!("    {}", f.display());
-        }
-        if files.len() > 3 {
-            println!("    ……（另 {} 个）", files.len() - 3);
-        }
-    }
-    println!("  通报反馈：{}", notices.display());
-    println!("  汇总中心数据目录：{}", hub_dir.display());
-    println!("  节点数据目录：{}", dir.join("nodes").display());
-
     if args.keep_running {
         println!(
-            "\n汇总中心保持运行：http://{served}（进程号 {}）",
-            hub.pid()
+            "\n汇总中心保持运行：https://{served}（进程号 {}；CA 证书 {}）",
+            hub.pid(),
+            demo.ca.cert().display()
         );
         hub.detach();
     } else {
@@ -277,51 +249,351 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn round_zh(round: &str) -> &'static str {
-    match round {
-        "Q1" => "第一季度日常评价",
-        "Q2" => "第二季度日常评价",
-        "Q3" => "第三季度日常评价",
-        "Q4" => "第四季度日常评价",
-        _ => "年度考核",
+impl Demo {
+    fn node_dir(&self, n: &county::NodeSpec) -> PathBuf {
+        self.dir.join("nodes").join(n.dir)
+    }
+
+    /// (Re)starts the hub at `now` and points every node at it.
+    fn serve(&self, hub: Option<HubServer>, now: &str) -> Result<HubServer> {
+        if let Some(h) = hub {
+            h.stop()?;
+        }
+        let h = HubServer::start(&self.k, &self.hub_dir, &self.hub_cert, &self.ca.cert(), now)?;
+        for n in &self.nodes {
+            configure_node(&self.node_dir(n), Some(&h.addr), None)?;
+        }
+        Ok(h)
+    }
+
+    /// One whole year: the pack, the roster, the rounds, the review, the
+    /// approval, the publication and the exports. Returns the running hub.
+    fn year(
+        &self,
+        y: &Year,
+        index: usize,
+        authorities: &[(PathBuf, String)],
+        roster: &Path,
+        hub: Option<HubServer>,
+    ) -> Result<HubServer> {
+        let k = &self.k;
+        let year = y.year;
+        let ordinal = ["三", "四"][index.min(1)];
+        println!("\n{ordinal}、{year} 年度");
+
+        // 规则包：两个发布机关签署，汇总中心发布
+        let rubric = self.dir.join(format!("authority/baofeng-{year}.toml"));
+        std::fs::write(&rubric, y.rubric)?;
+        let wasm = self.dir.join(format!("authority/baofeng-{year}.wasm"));
+        k.run(&["pack", "build", s(&rubric), "-o", s(&wasm)])?;
+        for (key, _) in authorities {
+            k.run(&["pack", "sign", s(&wasm), "--key", s(key)])?;
+        }
+        print_first(&k.hub(&["pack", "publish", s(&wasm)])?);
+        print_first(&k.hub(&["units", "import", s(roster), "--year", year])?);
+
+        // 各节点按轮次逐季填报、评分、签名、上报
+        let late_node = county::LATE_NODE;
+        let mut hub = hub;
+        let mut owed: Vec<Round> = Vec::new();
+        for (round, now) in &y.rounds {
+            let h = self.serve(hub.take(), now)?;
+            println!(
+                "  {}：汇总中心 https://{}，固定时刻 {now}",
+                round_zh(*round),
+                h.addr
+            );
+            for n in &self.nodes {
+                let nd = self.node_dir(n);
+                if year == "2023" && n.dir == late_node && *round == Round::Q3 {
+                    println!("    {}：本轮未联网上报（离线）", n.name);
+                    owed.push(*round);
+                    continue;
+                }
+                k.node(&nd, &["sync", "--operator", OPERATOR])?;
+                if *round == Round::Q1 {
+                    let xlsx = nd.join(format!("{year}-证据模板.xlsx"));
+                    k.node(&nd, &["template", "--year", year, "-o", s(&xlsx)])?;
+                }
+                let mut rounds: Vec<Round> = Vec::new();
+                if n.dir == late_node {
+                    rounds.append(&mut owed);
+                }
+                rounds.push(*round);
+                for r in rounds {
+                    let units = self.fill_evidence(&nd, year, r)?;
+                    k.node(
+                        &nd,
+                        &[
+                            "submit",
+                            "--year",
+                            year,
+                            "--round",
+                            round_key(r),
+                            "--operator",
+                            OPERATOR,
+                            "--no-deliver",
+                        ],
+                    )?;
+                    let late = if r == *round { "" } else { "（补报）" };
+                    println!("    {}：{units} 个单位{}{late}", n.name, round_zh(r));
+                }
+                k.node(&nd, &["deliver"])?;
+            }
+            hub = Some(h);
+        }
+
+        // 汇总、通报反馈
+        k.hub(&["results", "--year", year])?;
+        let notices = self.dir.join(format!("notices-{year}"));
+        k.hub(&[
+            "notify", "--year", year, "--out", s(&notices), "--now", y.notify,
+        ])?;
+        let sent = std::fs::read_dir(&notices).map_or(0, |d| d.count());
+        println!("  已向 {sent} 个单位通报反馈考核结果（{}）", y.notify);
+
+        // 异议、更正、复核决定（2023 年度）
+        let mut hub = hub.ok_or_else(|| anyhow!("没有上报轮次（no rounds）"))?;
+        if year == "2023" {
+            hub = self.objection(y, hub)?;
+        }
+
+        // 未报送单位免于考核、审定、公布、导出
+        {
+            print_first(&k.hub(&[
+                "excuse",
+                "--year",
+                year,
+                "--unit",
+                county::UNREPORTED,
+                "--reason",
+                county::UNREPORTED_REASON,
+                "--now",
+                y.approve,
+            ])?);
+        }
+        print_first(&k.hub(&[
+            "approve",
+            "--year",
+            year,
+            "--doc-number",
+            y.doc_number,
+            "--now",
+            y.approve,
+        ])?);
+        print_first(&k.hub(&["publish-results", "--year", year, "--now", y.publish])?);
+        let exports = self.dir.join(format!("exports-{year}"));
+        k.hub(&["export", "--year", year, "--out", s(&exports)])?;
+        Ok(hub)
+    }
+
+    /// The county office objects to one 2023 result on its unit's behalf,
+    /// with material, corrects the evidence and submits again; the hub
+    /// decides the review on the corrected result.
+    fn objection(&self, y: &Year, hub: HubServer) -> Result<HubServer> {
+        let k = &self.k;
+        let (unit, field, corrected) = evidence::OBJECTION;
+        let office = self
+            .nodes
+            .iter()
+            .find(|n| n.assessor == "county_office")
+            .ok_or_else(|| anyhow!("没有县依法治县办节点"))?;
+        let nd = self.node_dir(office);
+        let hub = self.serve(Some(hub), y.object)?;
+        let material = nd.join("异议材料-政府信息公开年度报告（示例数据）.txt");
+        std::fs::write(
+            &material,
+            "示例数据：本单位 2023 年度政府信息公开工作年度报告已于 2024 年 1 月 15 日前在县政府网站公开，\n\
+             网页截图及发布记录附后。评分时误录为“逾期公开”，请予复核更正。\n",
+        )?;
+        let reason = "示例：政府信息公开年度报告实为按时公开，评分时误录为逾期公开";
+        let out = k.node(
+            &nd,
+            &[
+                "object", "--year", y.year, "--unit", unit, "--reason", reason, "--material",
+                s(&material),
+            ],
+        )?;
+        for l in out.lines().skip(1) {
+            println!("  {l}");
+        }
+        let hub = self.serve(Some(hub), y.correct)?;
+        print_first(&k.node(
+            &nd,
+            &["set", "--year", y.year, unit, field, corrected, "--operator", OPERATOR],
+        )?);
+        k.node(
+            &nd,
+            &[
+                "submit", "--year", y.year, "--round", "annual", "--operator", OPERATOR,
+            ],
+        )?;
+        print_first(&k.hub(&[
+            "review",
+            "decide",
+            "--year",
+            y.year,
+            "--unit",
+            unit,
+            "--revised",
+            "--reason",
+            "经核实，年度报告按时公开，依更正后的上报重新评定",
+            "--now",
+            y.decide,
+        ])?);
+        Ok(hub)
+    }
+
+    /// The node's templates (xlsx for officials, CSV for the generator), the
+    /// CSV's `round` rows filled from the seed and imported; returns how many
+    /// units got evidence.
+    fn fill_evidence(&self, nd: &Path, year: &str, round: Round) -> Result<usize> {
+        let k = &self.k;
+        let csv_template = nd.join(format!("{year}-证据模板.csv"));
+        if !csv_template.exists() {
+            k.node(
+            nd,
+            &[
+                "template",
+                "--year",
+                year,
+                "--format",
+                "csv",
+                "--encoding",
+                "utf8",
+                "-o",
+                    s(&csv_template),
+                ],
+            )?;
+        }
+        let filled = nd.join(format!("{year}-{}-证据（示例数据）.csv", round_key(round)));
+        let config = kaohe_node::config::NodeConfig::load_from_dir(nd)?;
+        let summary = evidence::fill_template(
+            &config.store_file,
+            year.parse()?,
+            &csv_template,
+            &filled,
+            round,
+            &[county::UNREPORTED],
+        )?;
+        k.node(
+            nd,
+            &["import", "--year", year, s(&filled), "--operator", OPERATOR],
+        )?;
+        Ok(summary.units)
+    }
+
+    /// What an official looks at: rankings, grades, late and unassessed
+    /// units, outcomes, and where the files are.
+    fn report(&self, y: &Year) -> Result<()> {
+        let k = &self.k;
+        let year = y.year;
+        println!("\n五、{year} 年度考核结果（示例数据）");
+        for (n, category) in [
+            (1, "township"),
+            (4, "government_department"),
+            (7, "stationed_unit"),
+        ] {
+            let out = k.hub(&["results", "--year", year, "--category", category])?;
+            let ranking = sections(&out)
+                .into_iter()
+                .find(|s| s.starts_with('【') && s.contains("排名\n"))
+                .ok_or_else(|| anyhow!("第{n}类没有排名表（no ranking）：\n{out}"))?;
+            println!("\n第{n}类排名 {ranking}");
+        }
+        let all = k.hub(&["results", "--year", year])?;
+        println!("\n其他类别等次：");
+        for s in sections(&all) {
+            if s.lines().next().is_some_and(|l| l.contains("只评定等次")) {
+                println!("\n{s}");
+            }
+        }
+        for title in ["【迟报", "【未考核单位】", "【结果运用"] {
+            let found: Vec<&str> = sections(&all)
+                .into_iter()
+                .filter(|s| s.starts_with(title))
+                .collect();
+            if found.is_empty() {
+                println!("\n{title}】无");
+            }
+            for s in found {
+                println!("\n{s}");
+            }
+        }
+
+        println!("\n示例中特意安排的情形（scripted cases）：");
+        for u in county::units() {
+            let mut said = Vec::new();
+            for y in &YEARS {
+                let why = evidence::script(u.id, y.year.parse()?).why;
+                if !why.is_empty() && !said.contains(&why) {
+                    said.push(why);
+                }
+            }
+            if !said.is_empty() {
+                println!("  {}（{}）：{}", u.name, u.id, said.join("；"));
+            }
+        }
+        let unreported = county::units()
+            .into_iter()
+            .find(|u| u.id == county::UNREPORTED)
+            .map_or(county::UNREPORTED, |u| u.name);
+        println!(
+            "  {unreported}（{}）：两年均未报送任何结果，显示为未考核，审定前记录免于考核",
+            county::UNREPORTED
+        );
+        println!("  赵庄镇节点：2023 年第三季度离线，第四季度补报，其村（社区）第三季度迟报");
+
+        println!("\n六、文件位置");
+        for y in &YEARS {
+            let exports = self.dir.join(format!("exports-{}", y.year));
+            for (what, ext) in [
+                ("Excel 工作簿", "xlsx"),
+                ("PDF 通报", "pdf"),
+                ("Word 文书", "docx"),
+            ] {
+                let files = files_with(&exports, ext)?;
+                println!("  {} 年度 {what}：{} 个", y.year, files.len());
+                for f in files.iter().take(2) {
+                    println!("    {}", f.display());
+                }
+                if files.len() > 2 {
+                    println!("    ……（另 {} 个）", files.len() - 2);
+                }
+            }
+            println!(
+                "  {} 年度通报反馈：{}",
+                y.year,
+                self.dir.join(format!("notices-{}", y.year)).display()
+            );
+        }
+        println!("  县 CA 与证书：{}", self.dir.join("ca").display());
+        println!("  汇总中心数据目录：{}", self.hub_dir.display());
+        println!("  节点数据目录：{}", self.dir.join("nodes").display());
+        println!("  每一步的命令与输出：{}", self.k.log.display());
+        Ok(())
     }
 }
 
-/// The node's templates (xlsx for officials, CSV for the generator), the
-/// CSV filled from the seed and imported; returns how many units got evidence.
-fn fill_evidence(k: &Kaohe, nd: &Path, rng: &mut evidence::Rng) -> Result<usize> {
-    let xlsx = nd.join("2022-证据模板.xlsx");
-    k.node(nd, &["template", "--year", YEAR, "-o", s(&xlsx)])?;
-    let csv_template = nd.join("2022-证据模板.csv");
-    k.node(
-        nd,
-        &[
-            "template",
-            "--year",
-            YEAR,
-            "--format",
-            "csv",
-            "--encoding",
-            "utf8",
-            "-o",
-            s(&csv_template),
-        ],
-    )?;
-    let filled = nd.join("2022-证据（示例数据）.csv");
-    let config = kaohe_node::config::NodeConfig::load_from_dir(nd)?;
-    let summary = evidence::fill_template(
-        &config.store_file,
-        2022,
-        &csv_template,
-        &filled,
-        rng,
-        &[county::UNREPORTED],
-    )?;
-    k.node(
-        nd,
-        &["import", "--year", YEAR, s(&filled), "--operator", OPERATOR],
-    )?;
-    Ok(summary.units)
+fn round_zh(round: Round) -> &'static str {
+    match round {
+        Round::Q1 => "第一季度日常评价",
+        Round::Q2 => "第二季度日常评价",
+        Round::Q3 => "第三季度日常评价",
+        Round::Q4 => "第四季度日常评价",
+        Round::Annual => "年度考核",
+    }
+}
+
+/// The round as `kaohe node submit --round` takes it.
+fn round_key(round: Round) -> &'static str {
+    match round {
+        Round::Q1 => "Q1",
+        Round::Q2 => "Q2",
+        Round::Q3 => "Q3",
+        Round::Q4 => "Q4",
+        Round::Annual => "annual",
+    }
 }
 
 fn s(p: &Path) -> &str {
@@ -408,26 +680,33 @@ fn files_with(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Sets the node's hub address (`[hub] address`) once the hub has one.
-fn point_node_at(node_dir: &Path, addr: &str) -> Result<()> {
+/// Edits the node's `[hub]` section as its official would: the hub's
+/// address once the hub has one, and the client certificate once the county
+/// CA issued it.
+fn configure_node(node_dir: &Path, addr: Option<&str>, cert: Option<&pki::Issued>) -> Result<()> {
     let path = node_dir.join("node.toml");
     let text = std::fs::read_to_string(&path)?;
     let mut found = false;
-    let text: Vec<String> = text
-        .lines()
-        .map(|l| {
-            if l.starts_with("address = ") {
-                found = true;
-                format!("address = \"http://{addr}\"")
-            } else {
-                l.to_owned()
+    let mut lines = Vec::new();
+    for l in text.lines() {
+        if l.starts_with("address = ") {
+            found = true;
+            lines.push(match addr {
+                Some(a) => format!("address = \"https://{a}\""),
+                None => l.to_owned(),
+            });
+            if let Some(c) = cert {
+                lines.push(format!("client_cert = \"{}\"", s(&c.cert)));
+                lines.push(format!("client_key = \"{}\"", s(&c.key)));
             }
-        })
-        .collect();
+        } else {
+            lines.push(l.to_owned());
+        }
+    }
     if !found {
         bail!("{} 中没有 address（no hub address line）", path.display());
     }
-    std::fs::write(&path, text.join("\n") + "\n")?;
+    std::fs::write(&path, lines.join("\n") + "\n")?;
     Ok(())
 }
 
@@ -508,7 +787,13 @@ struct HubServer {
 }
 
 impl HubServer {
-    fn start(k: &Kaohe, hub_dir: &Path, now: &str) -> Result<HubServer> {
+    fn start(
+        k: &Kaohe,
+        hub_dir: &Path,
+        cert: &pki::Issued,
+        client_ca: &Path,
+        now: &str,
+    ) -> Result<HubServer> {
         let addr_file = hub_dir.join(kaohe_hub::server::ADDR_FILE);
         let _ = std::fs::remove_file(&addr_file);
         let log = std::fs::OpenOptions::new()
@@ -516,7 +801,19 @@ impl HubServer {
             .append(true)
             .open(hub_dir.join("serve.log"))?;
         let child = k
-            .command(&k.hub_args(&["serve", "--listen", "127.0.0.1:0", "--now", now]))
+            .command(&k.hub_args(&[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--tls-cert",
+                s(&cert.cert),
+                "--tls-key",
+                s(&cert.key),
+                "--client-ca",
+                s(client_ca),
+                "--now",
+                now,
+            ]))
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()
