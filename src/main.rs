@@ -41,12 +41,15 @@ enum Command {
     Hub(kaohe_hub::cli::Args),
     /// 考核主体节点（node）：初始化、证据模板与导入、求值、签名上报、发件箱
     Node(kaohe_node::cli::Args),
-    /// 演示（demo）：以独立进程运行一个示例县的首年完整考核
+    /// 演示（demo）：以独立进程运行一个示例县连续两年的完整考核
     Demo(demo::Args),
 }
 
 fn main() -> ExitCode {
-    let matches = chinese_chrome(Cli::command()).get_matches();
+    let matches = match chinese_chrome(Cli::command()).try_get_matches() {
+        Ok(m) => m,
+        Err(e) => parse_error(e),
+    };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -80,6 +83,87 @@ fn init_tracing(level: Option<&str>) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// Reports a command-line mistake in Chinese (clap's own messages are
+/// English) and exits with clap's code; help and version print as usual.
+fn parse_error(e: clap::Error) -> ! {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let ctx = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => s.clone(),
+        Some(ContextValue::Strings(v)) => v.join("、"),
+        Some(ContextValue::StyledStr(s)) => s.to_string(),
+        Some(ContextValue::StyledStrs(v)) => v
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("、"),
+        Some(ContextValue::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    let arg = ctx(ContextKind::InvalidArg);
+    let what = match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        ErrorKind::InvalidSubcommand => format!(
+            "没有命令「{}」（unrecognized subcommand）",
+            ctx(ContextKind::InvalidSubcommand)
+        ),
+        ErrorKind::UnknownArgument => format!("不认识的参数「{arg}」（unexpected argument）"),
+        ErrorKind::MissingRequiredArgument => {
+            format!("缺少必需的参数：{arg}（missing required argument）")
+        }
+        ErrorKind::MissingSubcommand => "缺少命令（missing subcommand）".to_owned(),
+        ErrorKind::InvalidValue => format!(
+            "参数 {arg} 的取值「{}」无效{}（invalid value）",
+            ctx(ContextKind::InvalidValue),
+            match ctx(ContextKind::ValidValue) {
+                v if v.is_empty() => String::new(),
+                v => format!("，可选：{v}"),
+            }
+        ),
+        ErrorKind::ValueValidation => format!(
+            "参数 {arg} 的取值「{}」无效（invalid value）：{}",
+            ctx(ContextKind::InvalidValue),
+            std::error::Error::source(&e).map_or_else(String::new, |s| match s.to_string() {
+                m if m.contains("invalid digit") => "须为整数（not a whole number）".to_owned(),
+                m if m.contains("too large") || m.contains("too small") => {
+                    "超出范围（out of range）".to_owned()
+                }
+                m => m,
+            })
+        ),
+        ErrorKind::ArgumentConflict => format!(
+            "参数 {arg} 不能与 {} 同时使用（conflicting arguments）",
+            ctx(ContextKind::PriorArg)
+        ),
+        ErrorKind::TooManyValues | ErrorKind::TooFewValues | ErrorKind::WrongNumberOfValues => {
+            format!("参数 {arg} 的取值个数不对（wrong number of values）")
+        }
+        ErrorKind::NoEquals => format!("参数 {arg} 须写成 {arg}=取值（equals sign needed）"),
+        _ => format!("命令行有误（invalid command line）：{}", e.kind()),
+    };
+    let mut text = format!("错误（error）：{what}\n");
+    let suggested = [ContextKind::SuggestedSubcommand, ContextKind::SuggestedArg]
+        .into_iter()
+        .map(ctx)
+        .find(|s| !s.is_empty());
+    if let Some(s) = suggested {
+        text.push_str(&format!("  是否想用「{s}」？（did you mean）\n"));
+    }
+    let usage = ctx(ContextKind::Usage);
+    if !usage.is_empty() {
+        let usage = usage
+            .trim()
+            .trim_start_matches("Usage:")
+            .trim_start_matches("用法（usage）：")
+            .trim();
+        text.push_str(&format!("\n用法（usage）：{usage}\n"));
+    }
+    text.push_str("\n加 --help 查看说明（for more information, try --help）\n");
+    eprint!("{text}");
+    std::process::exit(e.exit_code())
 }
 
 /// Puts clap's own words (headings, the help and version flags) into Chinese,

@@ -125,7 +125,11 @@ pub fn script(unit: &str, year: u16) -> Script {
         why,
     };
     match (unit, year) {
-        ("longwanggou", _) => s(Tier::Excellent, &[], "连续两年优秀的乡镇：表彰并优先向省、市推荐"),
+        ("longwanggou", _) => s(
+            Tier::Excellent,
+            &[],
+            "连续两年优秀的乡镇：表彰并优先向省、市推荐",
+        ),
         ("yangzhuang", 2022) => s(Tier::Excellent, &[], "2022 年优秀，2023 年不合格：退步较大"),
         ("yangzhuang", _) => s(Tier::Fail, &[], ""),
         ("jiwei", _) => s(Tier::Excellent, &[], "连续两年优秀：报请通报表扬"),
@@ -157,7 +161,11 @@ pub fn script(unit: &str, year: u16) -> Script {
             ],
             "扣分超过 10 分上限，按 10 分计",
         ),
-        ("czj", _) => s(Tier::Fail, &[], "两年均不合格：法治建议书、约谈、末三名通报警示"),
+        ("czj", _) => s(
+            Tier::Fail,
+            &[],
+            "两年均不合格：法治建议书、约谈、末三名通报警示",
+        ),
         ("guanyintang", 2023) => s(
             Tier::Excellent,
             &[("oc_annual_report", "逾期公开")],
@@ -402,7 +410,12 @@ mod tests {
             include_str!("../../rulepacks/baofeng-2022/rubric.toml"),
         )
         .expect("the 2022 rubric compiles");
-        let ids: Vec<&str> = rubric.manifest.fields.iter().map(|f| f.id.as_str()).collect();
+        let ids: Vec<&str> = rubric
+            .manifest
+            .fields
+            .iter()
+            .map(|f| f.id.as_str())
+            .collect();
         for unit in super::super::county::units() {
             for year in [2022, 2023] {
                 for (k, _) in script(unit.id, year).values {

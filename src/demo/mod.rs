@@ -134,7 +134,11 @@ pub fn run(args: Args) -> Result<()> {
     println!("\n一、县 CA 签发证书，两个发布机关生成密钥，县依法治县办初始化汇总中心");
     let ca = pki::CountyCa::create(&dir.join("ca"))?;
     let hub_cert = ca.issue_hub()?;
-    println!("  县 CA：{}（汇总中心证书 {}）", ca.cert().display(), hub_cert.cert.display());
+    println!(
+        "  县 CA：{}（汇总中心证书 {}）",
+        ca.cert().display(),
+        hub_cert.cert.display()
+    );
     std::fs::create_dir_all(dir.join("authority"))?;
     let mut authority_keys = Vec::new();
     for (stem, name) in AUTHORITIES {
@@ -347,7 +351,13 @@ impl Demo {
         k.hub(&["results", "--year", year])?;
         let notices = self.dir.join(format!("notices-{year}"));
         k.hub(&[
-            "notify", "--year", year, "--out", s(&notices), "--now", y.notify,
+            "notify",
+            "--year",
+            year,
+            "--out",
+            s(&notices),
+            "--now",
+            y.notify,
         ])?;
         let sent = std::fs::read_dir(&notices).map_or(0, |d| d.count());
         println!("  已向 {sent} 个单位通报反馈考核结果（{}）", y.notify);
@@ -410,7 +420,14 @@ impl Demo {
         let out = k.node(
             &nd,
             &[
-                "object", "--year", y.year, "--unit", unit, "--reason", reason, "--material",
+                "object",
+                "--year",
+                y.year,
+                "--unit",
+                unit,
+                "--reason",
+                reason,
+                "--material",
                 s(&material),
             ],
         )?;
@@ -420,12 +437,27 @@ impl Demo {
         let hub = self.serve(Some(hub), y.correct)?;
         print_first(&k.node(
             &nd,
-            &["set", "--year", y.year, unit, field, corrected, "--operator", OPERATOR],
+            &[
+                "set",
+                "--year",
+                y.year,
+                unit,
+                field,
+                corrected,
+                "--operator",
+                OPERATOR,
+            ],
         )?);
         k.node(
             &nd,
             &[
-                "submit", "--year", y.year, "--round", "annual", "--operator", OPERATOR,
+                "submit",
+                "--year",
+                y.year,
+                "--round",
+                "annual",
+                "--operator",
+                OPERATOR,
             ],
         )?;
         print_first(&k.hub(&[
@@ -452,16 +484,16 @@ impl Demo {
         let csv_template = nd.join(format!("{year}-证据模板.csv"));
         if !csv_template.exists() {
             k.node(
-            nd,
-            &[
-                "template",
-                "--year",
-                year,
-                "--format",
-                "csv",
-                "--encoding",
-                "utf8",
-                "-o",
+                nd,
+                &[
+                    "template",
+                    "--year",
+                    year,
+                    "--format",
+                    "csv",
+                    "--encoding",
+                    "utf8",
+                    "-o",
                     s(&csv_template),
                 ],
             )?;
