@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod federation;
+
 fn kaohe(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kaohe"))
         .args(args)
