@@ -245,6 +245,19 @@ pub fn run(args: Args) -> Result<()> {
             hub.pid(),
             demo.ca.cert().display()
         );
+        let exe = demo.k.exe.display();
+        let office = demo.dir.join("nodes/county-office");
+        println!("可以这样查看（try）：");
+        println!(
+            "  {exe} node --data-dir {} results --year 2023",
+            office.display()
+        );
+        println!("  {exe} node --data-dir {} status", office.display());
+        println!(
+            "  {exe} hub --data-dir {} progress --year 2023",
+            demo.hub_dir.display()
+        );
+        println!("停止（stop）：kill {}", hub.pid());
         hub.detach();
     } else {
         hub.stop()?;
