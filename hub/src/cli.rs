@@ -120,6 +120,9 @@ pub struct ServeArgs {
     /// 客户端证书的签发机构（PEM）：给出后各节点须出示证书（mTLS），证书须含 DNS 名称「密钥编号.node.kaohe」
     #[arg(long, requires = "tls_cert", value_name = "文件")]
     pub client_ca: Option<PathBuf>,
+    /// 县 CA 的证书吊销列表（PEM 或 DER，openssl ca -gencrl 生成）：列入的客户端证书一律拒绝；文件更换后自动重读
+    #[arg(long, requires = "client_ca", value_name = "文件")]
+    pub client_crl: Option<PathBuf>,
     /// 固定“现在”的时刻（RFC 3339），用于演示和测试（fixed clock）
     #[arg(long, conflicts_with = "clock_offset", value_name = "时刻")]
     pub now: Option<Timestamp>,
@@ -544,11 +547,14 @@ fn serve_command(dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         (None, None) => Clock::System,
     };
     let mut options = ServeOptions::new(dir, clock);
+    // `[limits]` of hub.toml, checked before anything is bound.
+    options.limits = server::Limits::from_config(&config::HubConfig::load(dir)?.limits);
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         options.tls = Some(TlsFiles {
             cert,
             key,
             client_ca: args.client_ca,
+            client_crl: args.client_crl,
         });
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

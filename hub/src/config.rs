@@ -7,7 +7,17 @@
 //! [packs]
 //! authorities = ["ed25519:…", "ed25519:…"]   # 发布机关公钥
 //! threshold = 2                              # 至少几个机关签名
+//!
+//! [limits]                                   # optional; whole seconds, defaults shown
+//! call_timeout_secs = 30                     # server deadline of one unary call
+//! stream_idle_secs = 120                     # a SubmitStream silent this long is ended
 //! ```
+//!
+//! `[limits]` bounds what a slow or stuck node can hold: a submission
+//! stream that sends nothing (or stops in the middle of a message) for
+//! `stream_idle_secs` is ended with `DEADLINE_EXCEEDED`; what it had
+//! receipted stays stored, nothing after that is. Each value is checked
+//! on load ([`LIMIT_BOUNDS`]).
 //!
 //! The receipt key (`hub-receipt.key`, mode 0600) signs every batch of
 //! receipts. `kaohe hub init` creates it once and never replaces it: nodes
@@ -31,6 +41,66 @@ pub struct HubConfig {
     /// 规则包发布机关（pack authorities）.
     #[serde(default)]
     pub packs: PackAuthorities,
+    /// 服务限值（server limits）; absent values keep the defaults of
+    /// [`crate::server::Limits`].
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `[limits]`: server deadlines, whole seconds (checked by
+/// [`HubConfig::load`] against [`LIMIT_BOUNDS`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Server deadline of one unary call.
+    pub call_timeout_secs: Option<i64>,
+    /// A `SubmitStream` that sends nothing for this long is ended.
+    pub stream_idle_secs: Option<i64>,
+}
+
+/// The `[limits]` keys: key, default seconds, largest accepted seconds
+/// (the smallest is 1).
+pub const LIMIT_BOUNDS: [(&str, i64, i64); 2] = [
+    ("call_timeout_secs", 30, 3_600),
+    ("stream_idle_secs", 120, 3_600),
+];
+
+impl LimitsConfig {
+    /// `call_timeout_secs` as a duration, if set (and valid).
+    pub fn call_timeout(&self) -> Option<std::time::Duration> {
+        seconds(self.call_timeout_secs)
+    }
+
+    /// `stream_idle_secs` as a duration, if set (and valid).
+    pub fn stream_idle(&self) -> Option<std::time::Duration> {
+        seconds(self.stream_idle_secs)
+    }
+
+    /// The first value outside its bounds, as an error naming it.
+    fn check(&self, path: &Path) -> Result<(), ConfigError> {
+        let values = [self.call_timeout_secs, self.stream_idle_secs];
+        for ((key, default, max), value) in LIMIT_BOUNDS.into_iter().zip(values) {
+            if let Some(value) = value
+                && !(1..=max).contains(&value)
+            {
+                return Err(ConfigError::Limit {
+                    path: path.to_path_buf(),
+                    key,
+                    value,
+                    default,
+                    max,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn seconds(value: Option<i64>) -> Option<std::time::Duration> {
+    value
+        .and_then(|v| u64::try_from(v).ok())
+        .filter(|v| *v > 0)
+        .map(std::time::Duration::from_secs)
 }
 
 /// The pinned pack authorities and the signature threshold.
@@ -72,6 +142,16 @@ pub enum ConfigError {
     NoAuthorities { path: PathBuf },
     #[error("配置文件 {path} 的 [packs] 设置不可用（unusable pack policy）：{source}")]
     Policy { path: PathBuf, source: PolicyError },
+    #[error(
+        "配置文件 {path} 中 [limits] {key} = {value} 不可用：应为 1 到 {max} 之间的整数秒，不设则为 {default}（limits.{key} must be whole seconds, 1 to {max}）"
+    )]
+    Limit {
+        path: PathBuf,
+        key: &'static str,
+        value: i64,
+        default: i64,
+        max: i64,
+    },
 }
 
 const TEMPLATE: &str = "\
@@ -82,6 +162,13 @@ const TEMPLATE: &str = "\
 [packs]
 authorities = []
 threshold = 0
+
+# 服务限值（server limits），整数秒，以下为默认值：
+# call_timeout_secs：单次调用的时限；stream_idle_secs：上报数据流超过此时长
+# 没有新数据（节点卡住或断在半条消息上）即结束，已回执的均已保存，其余由节点重发。
+# [limits]
+# call_timeout_secs = 30
+# stream_idle_secs = 120
 ";
 
 impl HubConfig {
@@ -93,10 +180,12 @@ impl HubConfig {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HubConfig::default()),
             Err(source) => return Err(ConfigError::Read { path, source }),
         };
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path,
+        let config: HubConfig = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.clone(),
             source: Box::new(source),
-        })
+        })?;
+        config.limits.check(&path)?;
+        Ok(config)
     }
 
     /// The trust policy for publishing packs.
@@ -222,5 +311,59 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    /// RELIABILITY.md "slow or stuck peer": `[limits]` sets the server
+    /// deadlines; a value outside its bounds is refused naming the key and
+    /// the file; the template documents the defaults the server uses.
+    #[test]
+    fn limits_are_read_and_checked_on_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_FILE);
+        std::fs::write(&path, "[limits]\nstream_idle_secs = 5\n").unwrap();
+        let config = HubConfig::load(dir.path()).unwrap();
+        assert_eq!(
+            config.limits.stream_idle(),
+            Some(std::time::Duration::from_secs(5))
+        );
+        assert_eq!(config.limits.call_timeout(), None);
+        let limits = crate::server::Limits::from_config(&config.limits);
+        assert_eq!(limits.stream_idle, std::time::Duration::from_secs(5));
+        let defaults = crate::server::Limits::default();
+        assert_eq!(limits.call_timeout, defaults.call_timeout);
+        for (key, default, _) in LIMIT_BOUNDS {
+            assert!(TEMPLATE.contains(&format!("# {key} = {default}")), "{key}");
+        }
+        assert_eq!(
+            (
+                defaults.call_timeout.as_secs(),
+                defaults.stream_idle.as_secs()
+            ),
+            (30, 120),
+            "LIMIT_BOUNDS states the server's defaults"
+        );
+
+        for (text, key) in [
+            ("[limits]\nstream_idle_secs = 0\n", "stream_idle_secs = 0"),
+            ("[limits]\nstream_idle_secs = -3\n", "stream_idle_secs = -3"),
+            (
+                "[limits]\ncall_timeout_secs = 3601\n",
+                "call_timeout_secs = 3601",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = HubConfig::load(dir.path()).unwrap_err();
+            let message = err.to_string();
+            assert!(matches!(err, ConfigError::Limit { .. }), "{message}");
+            assert!(
+                message.contains(key)
+                    && message.contains("整数秒")
+                    && message.contains(&path.display().to_string()),
+                "{message}"
+            );
+        }
+        std::fs::write(&path, "[limits]\nstream_idle = 5\n").unwrap();
+        let err = HubConfig::load(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("stream_idle"), "{err}");
     }
 }

@@ -26,15 +26,19 @@
 //! works with and without TLS. With `--client-ca` (mTLS) the client
 //! certificate must also name the node: a DNS subject alternative name
 //! `<key id>.node.kaohe` ([`NODE_CERT_DOMAIN`]), checked for signed calls
-//! and for every submission's signer.
+//! and for every submission's signer. With `--client-crl` as well, every
+//! call presenting a certificate the CA revoked is refused
+//! `UNAUTHENTICATED` ([`ClientCrl`]; the file is re-read when replaced).
 //!
 //! Limits: every message is bounded (`max_decoding_message_size`
 //! = [`MAX_ENVELOPE_MESSAGE_BYTES`] for envelopes; an oversize one is
 //! refused by the transport with `OUT_OF_RANGE` before the hub reads it),
 //! concurrent streams per connection and requests per connection are
 //! capped, every unary call has a server deadline, a stream that sends
-//! nothing for [`Limits::stream_idle`] is ended, and the writer's queue is
-//! bounded (back-pressure instead of memory growth).
+//! nothing for [`Limits::stream_idle`] is ended with `DEADLINE_EXCEEDED`
+//! (also one stopped inside a message: that part is never stored), and the
+//! writer's queue is bounded (back-pressure instead of memory growth). The
+//! two deadlines are set in `hub.toml` `[limits]` ([`Limits::from_config`]).
 //!
 //! **Hub time**: every response of every service — answers and error
 //! statuses alike, the `UNAUTHENTICATED` of a skewed signed call
@@ -85,7 +89,9 @@ use crate::registry::nodes::{self, NodeRecord, NodeState};
 use crate::registry::packs;
 use crate::registry::units;
 
+mod crl;
 mod results;
+pub use crl::{ClientCrl, ClientCrlLayer, CrlError};
 pub use results::FILE_OBJECTION_PATH;
 
 /// Client certificates name their node as `<key id>.node.kaohe`.
@@ -114,6 +120,21 @@ pub struct Limits {
     pub verify_workers: usize,
 }
 
+impl Limits {
+    /// The defaults with what `hub.toml` `[limits]` sets (checked when the
+    /// file was loaded).
+    pub fn from_config(config: &config::LimitsConfig) -> Limits {
+        let mut limits = Limits::default();
+        if let Some(t) = config.call_timeout() {
+            limits.call_timeout = t;
+        }
+        if let Some(t) = config.stream_idle() {
+            limits.stream_idle = t;
+        }
+        limits
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -138,6 +159,10 @@ pub struct TlsFiles {
     pub key: PathBuf,
     /// With it, clients must present a certificate issued by this CA (mTLS).
     pub client_ca: Option<PathBuf>,
+    /// The CA's certificate revocation list (PEM or DER); only with
+    /// `client_ca`. A call presenting a listed certificate is refused
+    /// ([`ClientCrl`]).
+    pub client_crl: Option<PathBuf>,
 }
 
 /// How to run the hub.
@@ -179,6 +204,8 @@ pub enum ServeError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Crl(#[from] CrlError),
     #[error("gRPC 服务出错（transport error）：{0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("写入地址文件 {path} 失败（cannot write address file）：{source}")]
@@ -196,6 +223,8 @@ pub struct Hub {
     writer: std::thread::JoinHandle<()>,
     tls: Option<ServerTlsConfig>,
     mtls: bool,
+    /// The client CRL checked on every call (mTLS with `client_crl`).
+    crl: Option<Arc<ClientCrl>>,
     shutdown_tx: watch::Sender<bool>,
 }
 
@@ -257,7 +286,7 @@ impl Hub {
             .name("kaohe-writer".to_owned())
             .spawn(move || writer_loop(&mut committer, rx, &published, max_batch))
             .map_err(|_| ServeError::WriterPanicked)?;
-        let (tls, mtls) = match &options.tls {
+        let (tls, mtls, crl) = match &options.tls {
             Some(files) => {
                 let read = |path: &Path| {
                     std::fs::read(path).map_err(|source| ServeError::TlsFile {
@@ -267,12 +296,23 @@ impl Hub {
                 };
                 let mut config = ServerTlsConfig::new()
                     .identity(Identity::from_pem(read(&files.cert)?, read(&files.key)?));
-                if let Some(ca) = &files.client_ca {
-                    config = config.client_ca_root(Certificate::from_pem(read(ca)?));
+                let mut crl = None;
+                match (&files.client_ca, &files.client_crl) {
+                    (Some(ca), crl_path) => {
+                        let pem = read(ca)?;
+                        if let Some(path) = crl_path {
+                            crl = Some(Arc::new(ClientCrl::load(path, ca, &pem)?));
+                        }
+                        config = config.client_ca_root(Certificate::from_pem(pem));
+                    }
+                    (None, Some(path)) => {
+                        return Err(CrlError::WithoutCa { path: path.clone() }.into());
+                    }
+                    (None, None) => {}
                 }
-                (Some(config), files.client_ca.is_some())
+                (Some(config), files.client_ca.is_some(), crl)
             }
-            None => (None, false),
+            None => (None, false, None),
         };
         let (shutdown_tx, shutdown) = watch::channel(false);
         Ok(Hub {
@@ -290,6 +330,7 @@ impl Hub {
             writer,
             tls,
             mtls,
+            crl,
             shutdown_tx,
         })
     }
@@ -306,11 +347,14 @@ impl Hub {
             writer,
             tls,
             mtls: _,
+            crl,
             shutdown_tx,
         } = self;
         let limits = shared.limits.clone();
         let mut builder = Server::builder()
             .layer(HubTimeLayer::new(shared.clock.clone()))
+            // Inside the hub-time layer: a refusal carries the hub's time too.
+            .layer(ClientCrlLayer::new(crl))
             .timeout(limits.call_timeout)
             .concurrency_limit_per_connection(limits.per_connection)
             .max_concurrent_streams(limits.max_streams)
@@ -793,10 +837,9 @@ async fn next_chunk(
             Ok(Ok(Some(m))) => m,
             Ok(Ok(None)) => return Ok(Vec::new()),
             Ok(Err(status)) => return Err(status),
-            Err(_) => return Err(Status::deadline_exceeded(format!(
-                "{} 秒内没有收到新的上报，数据流已结束；未回执的请重新提交（stream idle; resubmit what has no receipt）",
-                limits.stream_idle.as_secs()
-            ))),
+            // Also a client stopped in the middle of a message: what it
+            // sent of that message is dropped with the stream, never stored.
+            Err(_) => return Err(stream_idle(limits)),
         },
         _ = shutdown.changed() => return Err(shutting_down()),
     };
@@ -823,6 +866,14 @@ async fn next_chunk(
         }
     }
     Ok(chunk)
+}
+
+/// The status that ends a stream silent for [`Limits::stream_idle`].
+fn stream_idle(limits: &Limits) -> Status {
+    let seconds = limits.stream_idle.as_secs();
+    Status::deadline_exceeded(format!(
+        "汇总中心 {seconds} 秒内没有收到新的上报（数据流空闲超时），数据流已结束：已回执的上报均已保存，未回执的请重新提交（stream idle for {seconds} s: ended; everything receipted is stored, resubmit the rest）"
+    ))
 }
 
 fn shutting_down() -> Status {

@@ -41,6 +41,8 @@ use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
+mod certs;
+mod deadlines;
 mod support;
 use support::{PACK_ID, abi_pack};
 
@@ -2438,6 +2440,7 @@ async fn with_mtls_the_client_certificate_must_name_the_signing_node() {
         cert: pki.server_cert.clone(),
         key: pki.server_key.clone(),
         client_ca: Some(pki.ca.clone()),
+        client_crl: None,
     };
     let running = start_with(setup, move |o| o.tls = Some(files)).await;
 

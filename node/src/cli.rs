@@ -901,7 +901,7 @@ fn cmd_sync(dir: &Path, a: SyncArgs) -> anyhow::Result<()> {
     let runtime = Runtime::new(RuntimeConfig::default())
         .context("启动规则包运行环境（start the pack runtime）")?;
     let report = tokio_runtime()?.block_on(async {
-        let hub = client::connect(&config.hub, &Timeouts::default())
+        let hub = client::connect(&config.hub, &config.hub.timeouts)
             .await
             .context("连接汇总中心（connect to the hub）")?;
         let now = || jiff::Timestamp::now().as_second();
@@ -1176,7 +1176,7 @@ fn cmd_results(dir: &Path, a: ResultsArgs) -> anyhow::Result<()> {
         round: a.round.map(evaluate::proto_round),
     };
     let answer = tokio_runtime()?.block_on(async {
-        let hub = client::connect(&config.hub, &Timeouts::default())
+        let hub = client::connect(&config.hub, &config.hub.timeouts)
             .await
             .context("连接汇总中心（connect to the hub）")?;
         let now = || jiff::Timestamp::now().as_second();
@@ -1208,10 +1208,9 @@ fn cmd_object(dir: &Path, a: ObjectArgs) -> anyhow::Result<()> {
     let objection = review::objection(&a.unit, a.year, &a.reason, material);
     // One call per command: the stream's deadline bounds the whole upload
     // (the channel's per-call deadline would cut a slow 20 MiB upload).
-    let defaults = Timeouts::default();
     let timeouts = Timeouts {
-        call: defaults.stream,
-        ..defaults
+        call: config.hub.timeouts.stream,
+        ..config.hub.timeouts.clone()
     };
     println!(
         "正在向汇总中心提交异议及材料 {} 字节（filing the objection）…",

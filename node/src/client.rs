@@ -44,25 +44,44 @@ use tonic::{Code, Request, Status};
 
 use crate::config::HubConfig;
 
-/// Deadlines of the node's calls.
-#[derive(Debug, Clone)]
+/// Deadlines of the node's calls: `node.toml` `[hub]`
+/// `connect_timeout_secs`, `call_timeout_secs`, `stream_timeout_secs`
+/// (checked by `config`; these defaults when absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timeouts {
     /// Establishing the connection (TCP + TLS + HTTP/2).
     pub connect: Duration,
-    /// One unary call.
+    /// One unary call; also how long a stream may take to be answered at all.
     pub call: Duration,
     /// One `SubmitStream` call, from the first envelope to the last chunk.
     pub stream: Duration,
 }
 
+/// Default [`Timeouts::connect`], seconds.
+pub const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 10;
+/// Default [`Timeouts::call`], seconds.
+pub const DEFAULT_CALL_TIMEOUT_SECS: u64 = 60;
+/// Default [`Timeouts::stream`], seconds.
+pub const DEFAULT_STREAM_TIMEOUT_SECS: u64 = 600;
+
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
-            connect: Duration::from_secs(10),
-            call: Duration::from_secs(60),
-            stream: Duration::from_secs(600),
+            connect: Duration::from_secs(DEFAULT_CONNECT_TIMEOUT_SECS),
+            call: Duration::from_secs(DEFAULT_CALL_TIMEOUT_SECS),
+            stream: Duration::from_secs(DEFAULT_STREAM_TIMEOUT_SECS),
         }
     }
+}
+
+/// What an official reads when a call's deadline passed: the hub did not
+/// answer `call` within `limit`, and nothing is lost.
+pub fn call_timeout_message(address: &str, call: &str, limit: Duration) -> String {
+    format!(
+        "汇总中心 {address} 未在 {} 秒内答复 {call}（调用超时），本次调用已中止；已保存的内容不受影响，发件箱中未获回执的提交全部保留，稍后重发（call timeout: the hub did not answer {call} within {} s; nothing is lost, the outbox keeps its entries）",
+        limit.as_secs(),
+        limit.as_secs()
+    )
 }
 
 /// Connecting failed (nothing was sent).
@@ -93,6 +112,10 @@ pub enum ConnectError {
         "无法连接汇总中心 {address}，已保存的内容不受影响，稍后重试（cannot reach the hub; nothing is lost, retry later）：{detail}"
     )]
     Unreachable { address: String, detail: String },
+    #[error(
+        "无法连接汇总中心 {address}：{seconds} 秒内未完成连接（连接超时），未发送任何内容；已保存的内容不受影响，发件箱中的提交全部保留，稍后重试（connect timeout: no connection within {seconds} s; nothing was sent, the outbox keeps its entries）"
+    )]
+    Timeout { address: String, seconds: u64 },
 }
 
 /// A call's answer did not pass the protocol checks.
@@ -164,21 +187,51 @@ pub fn describe(status: &Status) -> String {
 /// `CertificateRequired` alert, so the reason reaches the node as a call
 /// error (with TLS 1.2 at connect): both paths are explained here.
 pub fn tls_hint(text: &str) -> Option<&'static str> {
-    if text.contains("CertificateRequired") {
+    // rustls states certificate faults in its own words ("certificate
+    // expired: …") or, without details, by variant name ("Expired"); a
+    // fault the hub found in this node's certificate arrives as an alert
+    // ("received fatal alert: CertificateExpired").
+    let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
+    if has(&["CertificateRequired"]) {
         Some(
             "汇总中心要求客户端证书（mTLS），本节点未出示：请在 node.toml 的 [hub] 中设置 hub.client_cert 与 hub.client_key（含「密钥编号.node.kaohe」的县 CA 证书）（the hub requires a client certificate）",
         )
-    } else if text.contains("UnknownIssuer")
-        || text.contains("NotValidForName")
-        || text.contains("invalid peer certificate")
-    {
+    } else if has(&["certificate expired", "peer certificate: Expired"]) {
         Some(
-            "汇总中心的证书未通过核验：不是 hub.ca_cert 所指 CA 签发、已过期或与地址的主机名不符（the hub's certificate is not trusted）",
+            "汇总中心的证书未通过核验：已过期（超过证书的截止日期）；请县依法治县办换发汇总中心证书，并核对本机时间（the hub's certificate has expired）",
         )
-    } else if text.contains("UnknownCA")
-        || text.contains("BadCertificate")
-        || text.contains("CertificateUnknown")
-    {
+    } else if has(&["certificate not valid yet", "peer certificate: NotValidYet"]) {
+        Some(
+            "汇总中心的证书未通过核验：尚未生效（生效日期晚于本机时间）；请核对本机时间，或请县依法治县办换发证书（the hub's certificate is not valid yet）",
+        )
+    } else if has(&[
+        "does not allow extended key usage",
+        "peer certificate: InvalidPurpose",
+    ]) {
+        Some(
+            "汇总中心的证书未通过核验：不是服务器证书（扩展密钥用法不含 serverAuth）；请县依法治县办按部署手册第 2 节重新签发（the hub's certificate is not a server certificate）",
+        )
+    } else if has(&["certificate not valid for name", "NotValidForName"]) {
+        Some(
+            "汇总中心的证书未通过核验：与 hub.address 的主机名不符；请核对地址，或请县依法治县办签发含该主机名的证书（the hub's certificate does not name its address）",
+        )
+    } else if has(&["UnknownIssuer", "invalid peer certificate"]) {
+        Some(
+            "汇总中心的证书未通过核验：不是 hub.ca_cert 所指 CA 签发，或不是有效的服务器证书（the hub's certificate is not trusted）",
+        )
+    } else if has(&["CertificateExpired"]) {
+        Some(
+            "汇总中心不接受本节点的客户端证书：已过期或尚未生效；请向县依法治县办申请新证书，并核对本机时间（the hub refused the node's client certificate as expired）",
+        )
+    } else if has(&["CertificateRevoked"]) {
+        Some(
+            "汇总中心不接受本节点的客户端证书：已被县 CA 吊销；请向县依法治县办申请新证书（the node's client certificate is revoked）",
+        )
+    } else if has(&["UnsupportedCertificate"]) {
+        Some(
+            "汇总中心不接受本节点的客户端证书：不是客户端证书（扩展密钥用法须含 clientAuth，且不能是 CA 证书）（the hub refused the node's client certificate）",
+        )
+    } else if has(&["UnknownCA", "BadCertificate", "CertificateUnknown"]) {
         Some(
             "汇总中心不接受本节点的客户端证书：须由县 CA 签发且在有效期内（the hub refused the node's client certificate）",
         )
@@ -255,7 +308,15 @@ pub async fn connect(hub: &HubConfig, timeouts: &Timeouts) -> Result<HubClient, 
         }
         endpoint = endpoint.tls_config(tls).map_err(ConnectError::Tls)?;
     }
-    let channel = endpoint.connect().await.map_err(|e| {
+    // The whole handshake (TCP, TLS, HTTP/2) within `connect`: a peer that
+    // accepts and then says nothing must not hold the node.
+    let connected = tokio::time::timeout(timeouts.connect, endpoint.connect())
+        .await
+        .map_err(|_| ConnectError::Timeout {
+            address: hub.address.clone(),
+            seconds: timeouts.connect.as_secs(),
+        })?;
+    let channel = connected.map_err(|e| {
         let detail = error_chain(&e);
         ConnectError::Unreachable {
             address: hub.address.clone(),
@@ -344,7 +405,7 @@ impl HubClient {
         let result = client
             .list_packs(self.unary(pb::ListPacksRequest::from(ListPacksRequest { year })))
             .await;
-        let response = self.settle(result, now())?;
+        let response = self.settle(Call::Unary("ListPacks"), result, now())?;
         Ok(ListPacksResponse::try_from(response)?)
     }
 
@@ -359,7 +420,7 @@ impl HubClient {
         let result = client
             .fetch_pack(self.unary(pb::FetchPackRequest::from(request)))
             .await;
-        let response = self.settle(result, now())?;
+        let response = self.settle(Call::Unary("FetchPack"), result, now())?;
         Ok(FetchedPack::try_from(response)?)
     }
 
@@ -379,7 +440,8 @@ impl HubClient {
             let result = UnitServiceClient::new(self.channel.clone())
                 .list_my_units(request)
                 .await;
-            match self.settle_signed(result, now(), signed_at, &mut retried) {
+            let call = Call::Unary("ListMyUnits");
+            match self.settle_signed(call, result, now(), signed_at, &mut retried) {
                 Signed::Done(r) => return Ok(ListMyUnitsResponse::try_from(r?)?),
                 Signed::Again => continue,
             }
@@ -402,7 +464,8 @@ impl HubClient {
             let result = ResultServiceClient::new(self.channel.clone())
                 .list_results(request)
                 .await;
-            match self.settle_signed(result, now(), signed_at, &mut retried) {
+            let call = Call::Unary("ListResults");
+            match self.settle_signed(call, result, now(), signed_at, &mut retried) {
                 Signed::Done(r) => return Ok(ListResultsResponse::try_from(r?)?),
                 Signed::Again => continue,
             }
@@ -430,16 +493,19 @@ impl HubClient {
             let result = ResultServiceClient::new(self.channel.clone())
                 .file_objection(request)
                 .await;
-            match self.settle_signed(result, now(), signed_at, &mut retried) {
+            let call = Call::Stream("FileObjection");
+            match self.settle_signed(call, result, now(), signed_at, &mut retried) {
                 Signed::Done(r) => return Ok(ObjectionReceipt::try_from(r?)?),
                 Signed::Again => continue,
             }
         }
     }
 
-    /// Learns the hub's time from an answer; the message or the status.
+    /// Learns the hub's time from an answer; the message or the status
+    /// (this node's own deadline passing is said as such, naming `call`).
     pub(crate) fn settle<T>(
         &self,
+        call: Call,
         result: Result<tonic::Response<T>, Status>,
         local_now: i64,
     ) -> Result<T, CallError> {
@@ -450,14 +516,36 @@ impl HubClient {
             }
             Err(status) => {
                 self.learn(status.metadata(), local_now);
-                Err(CallError::Status(self.annotate(status)))
+                Err(CallError::Status(self.annotate(call, status)))
             }
         }
     }
 
-    /// Adds the client-certificate hint to a connection the hub closed
-    /// while this node presented no certificate (see `anonymous_tls`).
-    fn annotate(&self, status: Status) -> Status {
+    /// How long `call` may wait for the hub's answer (its headers, for a
+    /// stream): the channel's per-call deadline, or the stream's if shorter.
+    pub fn deadline_of(&self, call: Call) -> Duration {
+        match call {
+            Call::Unary(_) => self.timeouts.call,
+            Call::Stream(_) => self.timeouts.call.min(self.timeouts.stream),
+        }
+    }
+
+    /// The status for this node's own deadline on `call` having passed.
+    pub fn timed_out(&self, call: Call) -> Status {
+        Status::deadline_exceeded(call_timeout_message(
+            &self.address,
+            call.name(),
+            self.deadline_of(call),
+        ))
+    }
+
+    /// Says a passed deadline of this node's as such; adds the
+    /// client-certificate hint to a connection the hub closed while this
+    /// node presented no certificate (see `anonymous_tls`).
+    fn annotate(&self, call: Call, status: Status) -> Status {
+        if is_local_timeout(&status) {
+            return self.timed_out(call);
+        }
         let chain = error_chain(&status);
         let closed = chain.contains("connection closed")
             || chain.contains("connection reset")
@@ -478,6 +566,7 @@ impl HubClient {
     /// refused the signature and its clock is far from the time signed.
     fn settle_signed<T>(
         &self,
+        call: Call,
         result: Result<tonic::Response<T>, Status>,
         local_now: i64,
         signed_at: i64,
@@ -501,10 +590,40 @@ impl HubClient {
                     );
                     return Signed::Again;
                 }
-                Signed::Done(Err(CallError::Status(self.annotate(status))))
+                Signed::Done(Err(CallError::Status(self.annotate(call, status))))
             }
         }
     }
+}
+
+/// A call of the hub's, by name, for messages and its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// One request, one answer, within [`Timeouts::call`].
+    Unary(&'static str),
+    /// A streaming call (`SubmitStream`, `FileObjection`).
+    Stream(&'static str),
+}
+
+impl Call {
+    pub fn name(self) -> &'static str {
+        match self {
+            Call::Unary(name) | Call::Stream(name) => name,
+        }
+    }
+}
+
+/// Whether `status` is this node's own deadline passing (tonic's
+/// `TimeoutExpired` in its sources), not an answer of the hub's.
+pub fn is_local_timeout(status: &Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        if e.downcast_ref::<tonic::TimeoutExpired>().is_some() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 enum Signed<T> {
@@ -542,7 +661,43 @@ mod tests {
         assert!(untrusted.contains("hub.ca_cert"), "{untrusted}");
         let refused = tls_hint("received fatal alert: UnknownCA").unwrap();
         assert!(refused.contains("客户端证书"), "{refused}");
+        for (error, words) in [
+            (
+                "invalid peer certificate: certificate expired: verification time 2",
+                "已过期",
+            ),
+            (
+                "invalid peer certificate: certificate not valid yet: verification",
+                "尚未生效",
+            ),
+            (
+                "certificate does not allow extended key usage for id-kp-serverAuth",
+                "serverAuth",
+            ),
+            ("invalid peer certificate: NotValidForName", "hub.address"),
+            ("received fatal alert: CertificateExpired", "客户端证书"),
+            ("received fatal alert: CertificateRevoked", "吊销"),
+        ] {
+            let hint = tls_hint(error).unwrap();
+            assert!(hint.contains(words), "{error} → {hint}");
+        }
         assert_eq!(tls_hint("connection refused"), None);
+    }
+
+    /// Only this node's own deadline is said as "the hub did not answer in
+    /// N seconds"; a status the hub sent keeps its words.
+    #[test]
+    fn a_local_deadline_is_told_apart_from_the_hubs_status() {
+        let local = Status::from_error(Box::new(tonic::TimeoutExpired(())));
+        assert!(is_local_timeout(&local), "{local:?}");
+        let from_hub = Status::cancelled("Timeout expired");
+        assert!(!is_local_timeout(&from_hub));
+        assert!(!is_local_timeout(&Status::deadline_exceeded("空闲")));
+        let text = call_timeout_message("https://hub:7443", "ListPacks", Duration::from_secs(7));
+        assert!(
+            text.contains("7 秒") && text.contains("ListPacks") && text.contains("调用超时"),
+            "{text}"
+        );
     }
 
     #[test]

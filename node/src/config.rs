@@ -19,6 +19,9 @@
 //! receipt_key = "ed25519:…"           # the hub's receipt public key (`kaohe hub init` prints it)
 //! client_cert = "/etc/kaohe/node-tls.pem"  # optional, https only: the node's client certificate (mTLS)
 //! client_key = "/etc/kaohe/node-tls.key"   # its private key (PEM, unencrypted); both or neither
+//! connect_timeout_secs = 10           # optional deadlines, whole seconds (these are the defaults):
+//! call_timeout_secs = 60              #   connecting; one call; one SubmitStream from first
+//! stream_timeout_secs = 600           #   envelope to last receipt (see `HUB_TIMEOUT_KEYS`)
 //!
 //! [pack_authorities]                  # pinned keys that sign rule packs
 //! keys = ["ed25519:…"]
@@ -43,12 +46,23 @@
 //! only connections that present a certificate of the county CA naming the
 //! node (`DNS:<key id>.node.kaohe`). `hub.client_cert` and `hub.client_key`
 //! (both or neither, https only) are presented on every connection.
+//!
+//! **Deadlines.** Every call to the hub has one ([`crate::client::Timeouts`]):
+//! a hub that accepts the connection and then says nothing costs a command
+//! at most `connect_timeout_secs` + `call_timeout_secs` (a delivery at most
+//! `stream_timeout_secs`), and the outbox keeps every entry without a
+//! receipt. Each is a whole number of seconds within [`HUB_TIMEOUT_KEYS`]'s
+//! bounds.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use kaohe_proto::PublicKey;
 use kaohe_rulepacks::manifest::Assessor;
+
+use crate::client::{
+    DEFAULT_CALL_TIMEOUT_SECS, DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_STREAM_TIMEOUT_SECS, Timeouts,
+};
 
 /// The configuration file inside the data directory.
 pub const CONFIG_FILE: &str = "node.toml";
@@ -88,7 +102,17 @@ pub struct HubConfig {
     pub receipt_key: Option<PublicKey>,
     /// The node's client certificate and key (PEM) for mTLS, if configured.
     pub client_identity: Option<ClientIdentity>,
+    /// Deadlines of every call (`connect_timeout_secs` …; defaults if absent).
+    pub timeouts: Timeouts,
 }
+
+/// The `[hub]` deadline keys: key, default seconds, largest accepted
+/// seconds (the smallest is 1).
+pub const HUB_TIMEOUT_KEYS: [(&str, u64, u64); 3] = [
+    ("connect_timeout_secs", DEFAULT_CONNECT_TIMEOUT_SECS, 600),
+    ("call_timeout_secs", DEFAULT_CALL_TIMEOUT_SECS, 3_600),
+    ("stream_timeout_secs", DEFAULT_STREAM_TIMEOUT_SECS, 86_400),
+];
 
 /// PEM files of the node's TLS client certificate and its private key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,8 +311,12 @@ impl NodeConfig {
                     "receipt_key",
                     "client_cert",
                     "client_key",
+                    "connect_timeout_secs",
+                    "call_timeout_secs",
+                    "stream_timeout_secs",
                 ],
             );
+            let timeouts = hub_timeouts(&mut p, hub);
             let addr_expected =
                 "https://主机:端口（或指向本机回环地址的 http://），不带路径（https://host:port）";
             let address = p.string(hub, "address", "hub.address", addr_expected);
@@ -419,6 +447,9 @@ impl NodeConfig {
                     ca_cert,
                     receipt_key,
                     client_identity,
+                    // A bad deadline recorded a problem: this config is
+                    // refused below whatever stands here.
+                    timeouts: timeouts.clone().unwrap_or_default(),
                 });
             }
         }
@@ -548,6 +579,17 @@ pub fn render_with_client(
             "# client_cert = \"/path/to/node-tls.pem\"\n# client_key = \"/path/to/node-tls.key\"\n",
         ),
     }
+    out.push_str(
+        "# 时限（整数秒，以下为默认值）：汇总中心超时不答复时本次命令中止并说明，发件箱中未获回执的提交全部保留待重发（deadlines, seconds; defaults shown）。\n",
+    );
+    for (key, default, max) in HUB_TIMEOUT_KEYS {
+        let what = match key {
+            "connect_timeout_secs" => "建立连接（connect）",
+            "call_timeout_secs" => "单次调用（one call）",
+            _ => "一次送达数据流，从首份到末份回执（one delivery stream）",
+        };
+        out.push_str(&format!("# {key} = {default}  # {what}，1–{max}\n"));
+    }
     out.push_str("\n# 规则包签发机构的公钥：同步时须至少 threshold 个签名有效（k of n）。\n");
     out.push_str("[pack_authorities]\n");
     out.push_str("keys = [");
@@ -644,6 +686,40 @@ fn check_authorities(p: &mut Problems, t: &toml::Table) -> Option<PackAuthoritie
         (true, Some(threshold)) => Some(PackAuthorities { keys, threshold }),
         _ => None,
     }
+}
+
+/// The `[hub]` deadlines; a problem for each one that is not a whole
+/// number of seconds within its bounds (`None` then).
+fn hub_timeouts(p: &mut Problems, hub: &toml::Table) -> Option<Timeouts> {
+    let mut seconds = [0u64; 3];
+    let mut ok = true;
+    for (slot, (key, default, max)) in seconds.iter_mut().zip(HUB_TIMEOUT_KEYS) {
+        let expected = format!(
+            "1 到 {max} 之间的整数秒，默认 {default}（whole seconds, 1 to {max}; default {default}）"
+        );
+        *slot = match hub.get(key) {
+            None => default,
+            Some(toml::Value::Integer(n)) => match u64::try_from(*n) {
+                Ok(n) if (1..=max).contains(&n) => n,
+                _ => {
+                    p.bad(&format!("hub.{key}"), &expected, n.to_string());
+                    ok = false;
+                    continue;
+                }
+            },
+            Some(other) => {
+                p.bad(&format!("hub.{key}"), &expected, type_name(other));
+                ok = false;
+                continue;
+            }
+        };
+    }
+    let [connect, call, stream] = seconds.map(std::time::Duration::from_secs);
+    ok.then_some(Timeouts {
+        connect,
+        call,
+        stream,
+    })
 }
 
 /// `(tls, host, port, normalised address)` of a hub address.
@@ -1218,5 +1294,72 @@ mod tests {
         let err = NodeConfig::load_from_dir(dir.path()).unwrap_err();
         assert!(matches!(err, ConfigError::NotFound { .. }));
         assert!(err.to_string().contains("kaohe node init"), "{err}");
+    }
+
+    /// RELIABILITY.md "slow or stuck peer": the deadlines are read from
+    /// `[hub]`, default when absent, and a bad one is refused naming the
+    /// key and the file.
+    #[test]
+    fn hub_deadlines_are_configurable_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_FILE);
+        let g = good(dir.path());
+        assert!(
+            g.contains("# call_timeout_secs = 60"),
+            "init documents the deadlines with their defaults:\n{g}"
+        );
+        let c = NodeConfig::parse(&g, &path).unwrap();
+        assert_eq!(c.hub.timeouts, Timeouts::default());
+
+        let set = g.replace(
+            "[hub]\n",
+            "[hub]\nconnect_timeout_secs = 3\ncall_timeout_secs = 7\nstream_timeout_secs = 90\n",
+        );
+        let c = NodeConfig::parse(&set, &path).unwrap();
+        assert_eq!(
+            c.hub.timeouts,
+            Timeouts {
+                connect: std::time::Duration::from_secs(3),
+                call: std::time::Duration::from_secs(7),
+                stream: std::time::Duration::from_secs(90),
+            }
+        );
+
+        for (line, key, found) in [
+            ("call_timeout_secs = 0", "hub.call_timeout_secs", "0"),
+            ("call_timeout_secs = -5", "hub.call_timeout_secs", "-5"),
+            (
+                "connect_timeout_secs = 601",
+                "hub.connect_timeout_secs",
+                "601",
+            ),
+            (
+                "stream_timeout_secs = 86401",
+                "hub.stream_timeout_secs",
+                "86401",
+            ),
+            (
+                "stream_timeout_secs = \"600\"",
+                "hub.stream_timeout_secs",
+                "文字",
+            ),
+            ("call_timeout_secs = 1.5", "hub.call_timeout_secs", "小数"),
+        ] {
+            let text = g.replace("[hub]\n", &format!("[hub]\n{line}\n"));
+            let found_problems = problems(dir.path(), &text);
+            assert_eq!(
+                found_problems
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>(),
+                vec![key],
+                "{line}"
+            );
+            let message = &found_problems[0].1;
+            assert!(
+                message.contains(found) && message.contains("整数秒"),
+                "{line}: {message}"
+            );
+        }
     }
 }

@@ -36,7 +36,7 @@ use kaohe_proto::{PublicKey, pb};
 use prost::Message as _;
 use tokio_stream::StreamExt as _;
 
-use crate::client::{self, HubClient, Timeouts};
+use crate::client::{self, Call, HubClient};
 use crate::config::NodeConfig;
 use crate::outbox::{Entry, Outcome, RETRY_MAX_SECONDS, Settled, State, retry_delay};
 use crate::store::{Store, StoreError};
@@ -109,7 +109,6 @@ pub struct DeliverOptions {
     /// Most envelopes sent and not yet answered at any moment; more are
     /// sent only after a chunk's outcomes are recorded.
     pub window: usize,
-    pub timeouts: Timeouts,
     /// Wait for each entry's stored retry time (`deliver --follow`); an
     /// official who asks to deliver now (`submit`, `deliver`) does not.
     pub respect_retry_time: bool,
@@ -120,7 +119,6 @@ impl Default for DeliverOptions {
         DeliverOptions {
             max_per_stream: MAX_PER_STREAM,
             window: WINDOW,
-            timeouts: Timeouts::default(),
             respect_retry_time: false,
         }
     }
@@ -263,7 +261,9 @@ pub async fn deliver_pass(
     let jitter = jitter();
     let local_seconds = || now().as_second();
 
-    let outcome = match client::connect(&config.hub, &options.timeouts).await {
+    // The deadlines of `node.toml` `[hub]`: a stuck hub costs at most
+    // these, and the entries stay in the outbox.
+    let outcome = match client::connect(&config.hub, &config.hub.timeouts).await {
         Err(e) => Err(CallFailure {
             transient: !matches!(
                 e,
@@ -388,8 +388,8 @@ async fn stream(
     request.set_timeout(hub.timeouts().stream);
     let started = tokio::time::timeout_at(deadline, hub.submissions().submit_stream(request)).await;
     let mut inbound = match started {
-        Err(_) => return Ok(Err(deadline_failure())),
-        Ok(result) => match hub.settle(result, local_seconds()) {
+        Err(_) => return Ok(Err(deadline_failure(hub))),
+        Ok(result) => match hub.settle(SUBMIT_STREAM, result, local_seconds()) {
             Ok(inbound) => inbound,
             Err(e) => {
                 return Ok(Err(CallFailure {
@@ -402,7 +402,7 @@ async fn stream(
     let mut chunk_no = 0usize;
     loop {
         let next = match tokio::time::timeout_at(deadline, inbound.next()).await {
-            Err(_) => return Ok(Err(deadline_failure())),
+            Err(_) => return Ok(Err(deadline_failure(hub))),
             Ok(None) => return Ok(Ok(())),
             Ok(Some(Err(status))) => {
                 return Ok(Err(CallFailure {
@@ -487,9 +487,16 @@ async fn stream(
     }
 }
 
-fn deadline_failure() -> CallFailure {
+const SUBMIT_STREAM: Call = Call::Stream("SubmitStream");
+
+/// The stream's overall deadline ([`client::Timeouts::stream`]) passed.
+fn deadline_failure(hub: &HubClient) -> CallFailure {
     CallFailure {
         transient: true,
-        message: "汇总中心未在时限内答复，未回执的将重新发送（DEADLINE_EXCEEDED: the stream's deadline passed; entries without a receipt are sent again）".to_string(),
+        message: client::call_timeout_message(
+            hub.address(),
+            SUBMIT_STREAM.name(),
+            hub.timeouts().stream,
+        ),
     }
 }

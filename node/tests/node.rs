@@ -34,6 +34,10 @@ use kaohe_proto::{Envelope, PackIdentity, SigningKeyPair};
 use kaohe_rulepacks::manifest::Round;
 use sha2::Digest as _;
 
+mod deadlines;
+
+mod certs;
+
 #[derive(Debug, clap::Parser)]
 struct Cli {
     #[command(flatten)]
