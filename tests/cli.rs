@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod demo;
 mod federation;
 
 fn kaohe(args: &[&str]) -> Output {
@@ -236,76 +237,4 @@ fn pack_build_sign_verify_and_eval_through_the_runtime() {
         };
         assert_eq!(sheet(&by_interp), sheet(&by_wasm), "{fixture}");
     }
-}
-
-/// Files named `*.ext` anywhere under `dir`.
-fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                todo.push(p);
-            } else if p.extension().is_some_and(|x| x == ext) {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
-/// `kaohe demo` runs a whole first year as separate processes (pack
-/// authority, hub server, four nodes) and leaves exports, a hub database
-/// holding the nodes' submissions, and a stopped hub.
-#[test]
-fn demo_runs_a_first_year_assessment_end_to_end() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("demo");
-    let o = kaohe(&["demo", "--dir", path_str(&dir)]);
-    let text = stdout(&o);
-    assert!(o.status.success(), "{text}\n{}", stderr(&o));
-    for needle in [
-        "第1类排名 【各乡镇、龙王沟乡村振兴示范区、观音堂林业生态旅游示范区、铁路地区办事处】评定等次并排名",
-        "第4类排名 【县政府组成部门、直属单位，部门管理机构】评定等次并排名",
-        "第7类排名 【有关驻宝单位】评定等次并排名",
-        "名次  编号",
-        "【县属医院（分级考核）】只评定等次",
-        "【村（社区）（分级考核）】只评定等次",
-        "【未考核单位】",
-        "宝丰县自然资源局（示例数据）",
-        "宝法治办〔2023〕1号",
-        "汇总中心已停止",
-    ] {
-        assert!(
-            text.contains(needle),
-            "the demo did not print {needle:?}:\n{text}"
-        );
-    }
-    // Every round reached the hub before its deadline: nothing is late.
-    assert!(!text.contains("迟报"), "{text}");
-
-    let exports = dir.join("exports");
-    for ext in ["xlsx", "pdf", "docx"] {
-        assert!(
-            !files_under(&exports, ext).is_empty(),
-            "no .{ext} export under {}",
-            exports.display()
-        );
-    }
-
-    let db = rusqlite::Connection::open_with_flags(
-        dir.join("hub/hub.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
-    let submissions: i64 = db
-        .query_row("SELECT count(*) FROM submissions", [], |r| r.get(0))
-        .unwrap();
-    assert!(submissions > 0, "the hub holds no submissions");
-
-    // The directory is not empty any more: a second run refuses it.
-    let again = kaohe(&["demo", "--dir", path_str(&dir)]);
-    assert!(!again.status.success());
-    assert!(stderr(&again).contains("非空"), "{}", stderr(&again));
 }
