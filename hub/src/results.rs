@@ -461,8 +461,14 @@ pub fn to_report(
                     .map(|g| g.message.clone())
                     .collect::<Vec<_>>()
                     .join("；"),
+                excused: false,
             }),
-            Assessment::Excused { .. } => {}
+            Assessment::Excused { reason } => unassessed.push(Unassessed {
+                unit_id: u.unit_id.clone(),
+                unit_name: u.name.clone(),
+                missing: reason.clone(),
+                excused: true,
+            }),
         }
     }
     let mut late_units: BTreeMap<String, LateUnit> = BTreeMap::new();

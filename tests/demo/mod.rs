@@ -234,15 +234,21 @@ fn check_late_and_unassessed(year: u16, export: &export::Export, dir: &Path) {
         CORRECTION.1
     );
 
-    // The workbook lists no unit as not assessed but (possibly) the excused
-    // one; today `hub::results` leaves excused units out of the workbook
-    // entirely, so the excusal is checked in the `results` text below.
-    for (u, why) in &export.unassessed {
-        assert!(
-            u == EXCUSED && why.contains("免于考核"),
-            "{year} 年度导出中的未考核单位（unassessed）只应是免于考核的 {EXCUSED}：{u} {why}"
-        );
-    }
+    // The workbook lists no unit as not assessed, and the excused one as
+    // 免于考核 with the recorded reason.
+    assert!(
+        export.unassessed.is_empty(),
+        "{year} 年度导出中不应有未考核单位（no unassessed unit）：{:?}",
+        export.unassessed
+    );
+    assert!(
+        export
+            .excused
+            .get(EXCUSED)
+            .is_some_and(|why| why.contains("机构改革")),
+        "{year} 年度导出应列出免于考核的 {EXCUSED} 及原因（the excused unit and its reason）：{:?}",
+        export.excused
+    );
     assert!(
         !export.rows.contains_key(EXCUSED) && !export.ranking.contains_key(EXCUSED),
         "{year} {EXCUSED} 免于考核，不应有得分或名次（an excused unit has no score）"
@@ -271,7 +277,6 @@ fn check_late_and_unassessed(year: u16, export: &export::Export, dir: &Path) {
 }
 
 fn check_outcomes_2023(export: &export::Export, db: &rusqlite::Connection) {
-    // `kinds`: the workbook names 向上推荐 推荐创建示范.
     let has = |unit: &str, kinds: &[&str], reason: &str| {
         export
             .outcomes
@@ -288,11 +293,7 @@ fn check_outcomes_2023(export: &export::Export, db: &rusqlite::Connection) {
     };
     for (unit, kind, reason) in [
         ("longwanggou", &["通报表扬"][..], "连续2年"),
-        (
-            "longwanggou",
-            &["向上推荐", "推荐创建示范"],
-            "优先向省、市推荐",
-        ),
+        ("longwanggou", &["向上推荐"], "优先向省、市推荐"),
         ("yangzhuang", &["通报警示"], "退步较大"),
         ("yangzhuang", &["通报警示"], "末三名"),
     ] {
@@ -755,6 +756,8 @@ mod export {
         /// 迟报与未考核: unit → detail.
         pub late: BTreeMap<String, String>,
         pub unassessed: BTreeMap<String, String>,
+        /// 免于考核: unit → recorded reason.
+        pub excused: BTreeMap<String, String>,
     }
 
     pub fn read(path: &Path) -> Export {
@@ -826,7 +829,8 @@ mod export {
             .filter(|r| !text(r, 1).is_empty())
             .map(|r| (text(r, 0), text(r, 1), text(r, 3)))
             .collect();
-        let (mut late, mut unassessed) = (BTreeMap::new(), BTreeMap::new());
+        let (mut late, mut unassessed, mut excused) =
+            (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
         for r in sheet("迟报与未考核").iter().skip(2) {
             match text(r, 0).as_str() {
                 "迟报" => {
@@ -835,7 +839,10 @@ mod export {
                 "未考核" => {
                     unassessed.insert(text(r, 1), text(r, 3));
                 }
-                _ => {}
+                "免于考核" => {
+                    excused.insert(text(r, 1), text(r, 3));
+                }
+                other => panic!("迟报与未考核表中未知的情况（unknown kind）：{other}"),
             }
         }
         Export {
@@ -845,6 +852,7 @@ mod export {
             outcomes,
             late,
             unassessed,
+            excused,
         }
     }
 

@@ -120,7 +120,8 @@ pub struct OutcomeRow {
 pub enum OutcomeKind {
     /// 通报表扬 (two consecutive years 优秀): one notice for all.
     Commendation,
-    /// 推荐创建示范: townships consistently 优秀, recommended upwards.
+    /// 向上推荐: townships consistently 优秀, recommended upwards to create
+    /// demonstration units and projects.
     RecommendUpward,
     /// 法治建议书 (合格 / 不合格): one letter per unit.
     RecommendationLetter,
@@ -150,7 +151,7 @@ impl OutcomeKind {
     pub fn zh(self) -> &'static str {
         match self {
             OutcomeKind::Commendation => "通报表扬",
-            OutcomeKind::RecommendUpward => "推荐创建示范",
+            OutcomeKind::RecommendUpward => "向上推荐",
             OutcomeKind::RecommendationLetter => "法治建议书",
             OutcomeKind::Warning => "通报警示",
             OutcomeKind::Admonition => "约谈",
@@ -172,8 +173,22 @@ pub struct LateUnit {
 pub struct Unassessed {
     pub unit_id: String,
     pub unit_name: String,
-    /// What is missing, e.g. `未报送实地考察结果`.
+    /// What is missing, e.g. `未报送实地考察结果`; for an excused unit,
+    /// the recorded reason.
     pub missing: String,
+    /// Excused (免于考核) by a recorded decision, rather than missing.
+    pub excused: bool,
+}
+
+impl Unassessed {
+    /// `免于考核` or `未考核`, as the notice lists it.
+    pub fn status(&self) -> &'static str {
+        if self.excused {
+            "免于考核"
+        } else {
+            "未考核"
+        }
+    }
 }
 
 /// `9550` → `95.50`, `-300` → `-3.00`.

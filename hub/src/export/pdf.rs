@@ -318,10 +318,11 @@ fn notice(report: &Report, l: &mut Layout) -> Result<(), ExportError> {
                 &|| "迟报单位".into(),
             )?;
         }
-        if !report.unassessed.is_empty() {
+        for excused in [false, true] {
             let items: Vec<String> = report
                 .unassessed
                 .iter()
+                .filter(|u| u.excused == excused)
                 .map(|u| {
                     if u.missing.is_empty() {
                         u.unit_name.clone()
@@ -330,10 +331,18 @@ fn notice(report: &Report, l: &mut Layout) -> Result<(), ExportError> {
                     }
                 })
                 .collect();
+            if items.is_empty() {
+                continue;
+            }
+            let label = if excused {
+                "免于考核单位"
+            } else {
+                "未考核单位"
+            };
             l.paragraph(
-                &format!("未考核单位：{}。", items.join("；")),
+                &format!("{label}：{}。", items.join("；")),
                 &Style::body(),
-                &|| "未考核单位".into(),
+                &|| label.into(),
             )?;
         }
     }

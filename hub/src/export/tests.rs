@@ -135,11 +135,20 @@ fn sample() -> Report {
             unit_name: "肖旗乡".into(),
             detail: "2023年1月20日提交，逾期2个工作日".into(),
         }],
-        unassessed: vec![Unassessed {
-            unit_id: "dag".into(),
-            unit_name: "县档案馆".into(),
-            missing: "未报送实地考察结果".into(),
-        }],
+        unassessed: vec![
+            Unassessed {
+                unit_id: "dag".into(),
+                unit_name: "县档案馆".into(),
+                missing: "未报送实地考察结果".into(),
+                excused: false,
+            },
+            Unassessed {
+                unit_id: "zrzyj".into(),
+                unit_name: "县自然资源局".into(),
+                missing: "机构改革期间职能划转".into(),
+                excused: true,
+            },
+        ],
         copy_to: vec![
             "县纪委监委".into(),
             "县委组织部".into(),
@@ -273,6 +282,19 @@ fn workbook_reads_back_with_every_unit_rank_and_grade() {
             && missing.contains(&"未报送实地考察结果".to_string())
     );
     assert!(missing.contains(&"肖旗乡".to_string()));
+    // An excused unit is listed as such, with the recorded reason.
+    let rows = book.worksheet_range("迟报与未考核").unwrap();
+    let excused: Vec<String> = rows
+        .rows()
+        .find(|r| r.iter().any(|c| c.to_string() == "zrzyj"))
+        .expect("the excused unit is listed")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        excused,
+        ["免于考核", "zrzyj", "县自然资源局", "机构改革期间职能划转"]
+    );
 }
 
 /// RELIABILITY (export): text beginning with `= + - @` is text, never a

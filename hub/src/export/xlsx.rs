@@ -317,7 +317,7 @@ fn build(report: &Report) -> Result<Vec<u8>, XlsxError> {
                 report
                     .unassessed
                     .iter()
-                    .map(|u| ("未考核", &u.unit_id, &u.unit_name, &u.missing)),
+                    .map(|u| (u.status(), &u.unit_id, &u.unit_name, &u.missing)),
             )
         {
             row += 1;
