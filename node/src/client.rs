@@ -121,10 +121,18 @@ pub enum ConnectError {
 /// A call's answer did not pass the protocol checks.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
+    /// The status, told in Chinese; not a `source` too, so the message
+    /// is not repeated in English after it.
     #[error("{}", describe(.0))]
-    Status(#[from] Status),
+    Status(Status),
     #[error("汇总中心的回答不合规（malformed answer from the hub）：{0}")]
     Malformed(#[from] FieldError),
+}
+
+impl From<Status> for CallError {
+    fn from(status: Status) -> CallError {
+        CallError::Status(status)
+    }
 }
 
 impl CallError {
