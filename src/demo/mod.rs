@@ -797,14 +797,7 @@ impl Kaohe {
             .with_context(|| format!("运行 kaohe {}", args.join(" ")))?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        use std::io::Write;
-        if let Ok(mut log) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-        {
-            let _ = writeln!(log, "$ kaohe {}\n{stdout}{stderr}", args.join(" "));
-        }
+        self.log_line(&format!("$ kaohe {}\n{stdout}{stderr}", args.join(" ")));
         if !out.status.success() {
             bail!(
                 "kaohe {} 失败（failed）：\n{stdout}{stderr}",
@@ -812,6 +805,18 @@ impl Kaohe {
             );
         }
         Ok(stdout)
+    }
+
+    /// Appends to `demo.log` (best effort: the log is for reading later).
+    fn log_line(&self, text: &str) {
+        use std::io::Write as _;
+        if let Ok(mut log) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+        {
+            let _ = writeln!(log, "{text}");
+        }
     }
 
     fn hub(&self, args: &[&str]) -> Result<String> {
@@ -845,20 +850,26 @@ impl HubServer {
             .create(true)
             .append(true)
             .open(hub_dir.join("serve.log"))?;
+        let args = k.hub_args(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            s(&cert.cert),
+            "--tls-key",
+            s(&cert.key),
+            "--client-ca",
+            s(client_ca),
+            "--now",
+            now,
+        ]);
+        k.log_line(&format!(
+            "$ kaohe {}  （后台运行，输出见 {}）\n",
+            args.join(" "),
+            hub_dir.join("serve.log").display()
+        ));
         let child = k
-            .command(&k.hub_args(&[
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--tls-cert",
-                s(&cert.cert),
-                "--tls-key",
-                s(&cert.key),
-                "--client-ca",
-                s(client_ca),
-                "--now",
-                now,
-            ]))
+            .command(&args)
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()

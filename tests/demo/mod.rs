@@ -321,6 +321,20 @@ fn check_outcomes_2023(export: &export::Export, db: &rusqlite::Connection) {
 /// The hub served https with client certificates: every node is configured
 /// for it, and a node without a certificate is turned away at the handshake.
 fn check_tls(dir: &Path, hub: &KeptHub) {
+    // Every hub start in the log serves TLS and asks for client certificates.
+    let log = std::fs::read_to_string(dir.join("demo.log")).expect("demo.log");
+    let serves: Vec<&str> = log.lines().filter(|l| l.contains(" serve ")).collect();
+    assert!(
+        serves.len() >= 10,
+        "demo.log 中汇总中心启动次数过少（hub starts）：{}",
+        serves.len()
+    );
+    for l in serves {
+        assert!(
+            l.contains("--tls-cert") && l.contains("--tls-key") && l.contains("--client-ca"),
+            "汇总中心须以 TLS 和客户端证书运行（TLS + mTLS）：{l}"
+        );
+    }
     let mut nodes = 0;
     for e in std::fs::read_dir(dir.join("nodes")).expect("nodes/") {
         let nd = e.expect("nodes/ entry").path();
