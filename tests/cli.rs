@@ -238,3 +238,36 @@ fn pack_build_sign_verify_and_eval_through_the_runtime() {
         assert_eq!(sheet(&by_interp), sheet(&by_wasm), "{fixture}");
     }
 }
+
+/// Command-line mistakes are told in Chinese (clap's own words are
+/// English), with the usage line and exit code 2.
+#[test]
+fn command_line_mistakes_are_told_in_chinese() {
+    for (args, needles) in [
+        (
+            &["nod"][..],
+            &["没有命令「nod」", "是否想用「node」", "用法（usage）"][..],
+        ),
+        (&["pack", "doc", "x.toml", "--bogus"], &["不认识的参数「--bogus」"]),
+        (
+            &["hub", "node", "add", "--name", "x"],
+            &["缺少必需的参数", "--assessor", "--years"],
+        ),
+        (
+            &["node", "template", "--year", "2022", "-o", "x", "--format", "pdf"],
+            &["取值「pdf」无效", "可选：xlsx、csv"],
+        ),
+        (&["node", "submit", "--year", "abc"], &["须为整数"]),
+    ] {
+        let o = kaohe(args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("错误（error）："), "{args:?}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{args:?}: {n:?} missing from\n{err}");
+        }
+        assert!(!err.contains("For more information"), "{args:?}: {err}");
+    }
+    // Help still prints as help, successfully.
+    assert!(kaohe(&["node", "--help"]).status.success());
+}
