@@ -1,6 +1,6 @@
-//! 示例证据（sample evidence）：fills a node's CSV template deterministically.
+//! 示例证据（sample evidence）：fills a node's Excel or CSV template deterministically.
 //!
-//! The demo asks each node for its CSV template (`kaohe node template`), then
+//! The demo asks each node for its template (`kaohe node template`), then
 //! fills the cells an official would: only the cells whose field applies to
 //! the unit's category in that round (the node's own [`Layout`], so the
 //! import never refuses a cell), every required field, and a few deductions
@@ -261,9 +261,12 @@ pub struct Filled {
     pub left_empty: Vec<String>,
 }
 
-/// Fills the CSV template at `template` (UTF-8, as `kaohe node template
-/// --encoding utf8` writes it) of the node whose store is `store_file`, and
-/// writes the filled table to `out`. Units in `skip` keep empty rows.
+/// Fills the node's template at `template` — the `.xlsx` workbook (one
+/// sheet per round) or the CSV (`--encoding utf8`, a round column) that
+/// `kaohe node template` wrote for the node whose store is `store_file` —
+/// in the rows of `round` only, and writes the filled copy to `out` in the
+/// same format. Other rounds' rows stay empty ("not reported in this
+/// file"); units in `skip` keep empty rows.
 pub fn fill_template(
     store_file: &Path,
     year: u16,
@@ -278,42 +281,65 @@ pub fn fill_template(
         .ok_or_else(|| anyhow!("节点没有 {year} 年的规则包（no active pack）"))?;
     let scope = store.scope(year)?;
     let layout = Layout::new(&pack.manifest, &scope)?;
-
-    let text = std::fs::read_to_string(template)
-        .with_context(|| format!("读取模板 {}", template.display()))?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(text.as_bytes());
-    let rows: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>()?;
-    if rows.len() < 2 {
-        bail!("模板缺少表头（template has no header rows）");
-    }
-    let keys: Vec<String> = rows[1].iter().map(str::to_owned).collect();
-    let column = |key: &str| keys.iter().position(|k| k == key);
-    let (Some(id_col), Some(round_col)) = (column(layout::UNIT_ID_KEY), column(layout::ROUND_KEY))
-    else {
-        bail!("模板第 2 行缺少 unit_id 或 round（not a CSV template）");
+    let (per_unit, filled) = unit_values(&layout, year, skip);
+    let filler = Filler {
+        layout: &layout,
+        per_unit: &per_unit,
+        round,
     };
-    let field_index: BTreeMap<&str, usize> = pack
-        .manifest
-        .fields
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.id.as_str(), i))
-        .collect();
+    if template.extension().is_some_and(|e| e == "xlsx") {
+        let mut sheets = read_workbook(template)?;
+        for (name, rows) in &mut sheets {
+            if let Some(sheet_round) = Layout::round_of_sheet(name) {
+                filler.fill(rows, |_| Ok(sheet_round))?;
+            }
+        }
+        write_workbook(&sheets, out)?;
+    } else {
+        let text = std::fs::read_to_string(template)
+            .with_context(|| format!("读取模板 {}", template.display()))?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(text.as_bytes());
+        let mut rows: Vec<Vec<String>> = reader
+            .records()
+            .map(|r| r.map(|r| r.iter().map(str::to_owned).collect()))
+            .collect::<Result<_, _>>()?;
+        let round_col = rows
+            .get(1)
+            .and_then(|keys| keys.iter().position(|k| k == layout::ROUND_KEY))
+            .ok_or_else(|| anyhow!("模板第 2 行缺少 round（not a CSV template）"))?;
+        filler.fill(&mut rows, |row| {
+            Layout::round_of_sheet(row.get(round_col).map_or("", String::as_str))
+                .ok_or_else(|| anyhow!("模板中有未知轮次（unknown round）：{row:?}"))
+        })?;
+        let mut writer = csv::WriterBuilder::new().from_path(out)?;
+        for row in &rows {
+            writer.write_record(row)?;
+        }
+        writer.flush()?;
+    }
+    Ok(filled)
+}
 
-    // Each unit's values: the baseline, then its tier's shortfalls.
-    let mut per_unit: BTreeMap<String, BTreeMap<&str, String>> = BTreeMap::new();
+/// Each unit's values of `year`: the baseline, its tier's shortfalls, its
+/// satisfaction, then what the demo scripts for it.
+fn unit_values(
+    layout: &Layout,
+    year: u16,
+    skip: &[&str],
+) -> (BTreeMap<String, BTreeMap<&'static str, String>>, Filled) {
+    let mut per_unit = BTreeMap::new();
     let mut filled = Filled::default();
-    for unit in &scope.units {
+    for unit in &layout.scope.units {
         if skip.contains(&unit.unit_id.as_str()) {
             filled.left_empty.push(unit.unit_id.clone());
             continue;
         }
         let t = tier(&unit.unit_id, year);
         let mut rng = unit_rng(&unit.unit_id, year);
-        let mut values: BTreeMap<&str, String> = BASELINE
+        let mut values: BTreeMap<&'static str, String> = BASELINE
             .iter()
             .map(|(k, v)| (*k, (*v).to_owned()))
             .collect();
@@ -330,43 +356,117 @@ pub fn fill_template(
         per_unit.insert(unit.unit_id.clone(), values);
         filled.units += 1;
     }
+    (per_unit, filled)
+}
 
-    let mut writer = csv::WriterBuilder::new().from_path(out)?;
-    writer.write_record(&rows[0])?;
-    writer.write_record(&rows[1])?;
-    for row in &rows[2..] {
-        let unit_id = row.get(id_col).unwrap_or_default();
-        let row_round = Layout::round_of_sheet(row.get(round_col).unwrap_or_default())
-            .ok_or_else(|| anyhow!("模板中有未知轮次（unknown round）：{row:?}"))?;
-        if row_round != round {
-            // Another round's row stays empty: "not reported in this file".
-            writer.write_record(row)?;
-            continue;
-        }
-        let unit = scope.units.iter().find(|u| u.unit_id == unit_id);
-        let category = unit.and_then(|u| layout.category_of(u));
-        let values = per_unit.get(unit_id);
-        let mut cells: Vec<String> = row.iter().map(str::to_owned).collect();
-        if let (Some(category), Some(values)) = (category, values) {
-            for (col, key) in keys.iter().enumerate() {
-                let Some(&field) = field_index.get(key.as_str()) else {
-                    continue;
-                };
-                if !layout.applies(category, field) || !layout.field_in_round(field, row_round) {
+/// Fills a template's rows (row 1 headers, row 2 the field keys, then one
+/// row per unit) for one round.
+struct Filler<'a> {
+    layout: &'a Layout<'a>,
+    per_unit: &'a BTreeMap<String, BTreeMap<&'static str, String>>,
+    round: Round,
+}
+
+impl Filler<'_> {
+    fn fill(
+        &self,
+        rows: &mut [Vec<String>],
+        row_round: impl Fn(&[String]) -> Result<Round>,
+    ) -> Result<()> {
+        let layout = self.layout;
+        let Some((keys, units)) = rows.get_mut(1..).and_then(|r| r.split_first_mut()) else {
+            bail!("模板缺少表头（template has no header rows）");
+        };
+        let id_col = keys
+            .iter()
+            .position(|k| k == layout::UNIT_ID_KEY)
+            .ok_or_else(|| anyhow!("模板第 2 行缺少 unit_id（not a template）"))?;
+        let fields: Vec<(usize, usize)> = keys
+            .iter()
+            .enumerate()
+            .filter_map(|(col, key)| Some((col, layout.manifest.field_index(key)?)))
+            .collect();
+        for row in units {
+            if row_round(row)? != self.round {
+                continue;
+            }
+            let unit_id = row.get(id_col).cloned().unwrap_or_default();
+            let unit = layout.scope.units.iter().find(|u| u.unit_id == unit_id);
+            let (Some(category), Some(values)) = (
+                unit.and_then(|u| layout.category_of(u)),
+                self.per_unit.get(&unit_id),
+            ) else {
+                continue;
+            };
+            for &(col, field) in &fields {
+                if !layout.applies(category, field) || !layout.field_in_round(field, self.round) {
                     continue;
                 }
                 let f = layout.field(field);
-                if let Some(v) = values.get(key.as_str()) {
-                    cells[col] = v.clone();
-                } else if layout::required(f) {
-                    cells[col] = neutral(f);
+                let value = match values.get(f.id.as_str()) {
+                    Some(v) => v.clone(),
+                    None if layout::required(f) => neutral(f),
+                    None => continue,
+                };
+                if row.len() <= col {
+                    row.resize(col + 1, String::new());
                 }
+                row[col] = value;
             }
         }
-        writer.write_record(&cells)?;
+        Ok(())
     }
-    writer.flush()?;
-    Ok(filled)
+}
+
+/// Every sheet of a workbook as text rows, in order.
+fn read_workbook(path: &Path) -> Result<Vec<(String, Vec<Vec<String>>)>> {
+    use calamine::{Data, Reader as _};
+    let mut book: calamine::Xlsx<_> =
+        calamine::open_workbook(path).with_context(|| format!("读取模板 {}", path.display()))?;
+    let mut sheets = Vec::new();
+    for name in book.sheet_names() {
+        let range = book
+            .worksheet_range(&name)
+            .with_context(|| format!("读取模板 {} 的工作表 {name}", path.display()))?;
+        let rows = range
+            .rows()
+            .map(|r| {
+                r.iter()
+                    .map(|c| match c {
+                        Data::Empty => String::new(),
+                        other => other.to_string(),
+                    })
+                    .collect()
+            })
+            .collect();
+        sheets.push((name, rows));
+    }
+    Ok(sheets)
+}
+
+/// Writes the sheets back as an official's Excel would hold them: numbers
+/// as numbers, everything else as text, never a formula.
+fn write_workbook(sheets: &[(String, Vec<Vec<String>>)], out: &Path) -> Result<()> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    for (name, rows) in sheets {
+        let ws = book.add_worksheet();
+        ws.set_name(name)?;
+        for (r, row) in rows.iter().enumerate() {
+            let r = u32::try_from(r)?;
+            for (c, cell) in row.iter().enumerate() {
+                let c = u16::try_from(c)?;
+                // Rows 1–2 (headers, keys) and text columns stay text.
+                match cell.parse::<f64>() {
+                    Ok(n) if r >= 2 && c >= 2 => ws.write_number(r, c, n)?,
+                    _ if cell.is_empty() => continue,
+                    _ => ws.write_string(r, c, cell)?,
+                };
+            }
+        }
+    }
+    book.save(out)
+        .with_context(|| format!("写入 {}", out.display()))?;
+    Ok(())
 }
 
 /// A harmless value for a required field the baseline does not name.

@@ -13,7 +13,9 @@
 //! each round's deadline and every dated hub command gets a fixed instant,
 //! so deadlines, notices, lateness and approvals are the same on every run.
 //! Between the years the authorities sign the revised 2023 pack. Evidence is
-//! entered round by round from a fixed seed ([`evidence`]); one township node
+//! entered round by round from a fixed seed ([`evidence`]) into the node's
+//! own template — the Excel workbook for the county-level assessors, the
+//! CSV for the townships — and imported; one township node
 //! is offline across the 2023 third quarter and reports it late; one unit
 //! never reports; one 2023 result is objected to, corrected and revised.
 
@@ -338,7 +340,7 @@ impl Demo {
                 }
                 rounds.push(*round);
                 for r in rounds {
-                    let units = self.fill_evidence(&nd, year, r)?;
+                    let units = self.fill_evidence(n, year, r)?;
                     k.node(
                         &nd,
                         &[
@@ -492,31 +494,30 @@ impl Demo {
     /// The node's templates (xlsx for officials, CSV for the generator), the
     /// CSV's `round` rows filled from the seed and imported; returns how many
     /// units got evidence.
-    fn fill_evidence(&self, nd: &Path, year: &str, round: Round) -> Result<usize> {
+    fn fill_evidence(&self, n: &county::NodeSpec, year: &str, round: Round) -> Result<usize> {
         let k = &self.k;
-        let csv_template = nd.join(format!("{year}-证据模板.csv"));
-        if !csv_template.exists() {
-            k.node(
-                nd,
-                &[
-                    "template",
-                    "--year",
-                    year,
-                    "--format",
-                    "csv",
-                    "--encoding",
-                    "utf8",
-                    "-o",
-                    s(&csv_template),
-                ],
-            )?;
+        let nd = &self.node_dir(n);
+        // The county-level assessors fill the Excel template an official
+        // opens; the townships fill the CSV one.
+        let excel = n.assessor != "township";
+        let ext = if excel { "xlsx" } else { "csv" };
+        let template = nd.join(format!("{year}-证据模板.{ext}"));
+        if !template.exists() {
+            let mut args = vec!["template", "--year", year, "-o", s(&template)];
+            if !excel {
+                args.extend(["--format", "csv", "--encoding", "utf8"]);
+            }
+            k.node(nd, &args)?;
         }
-        let filled = nd.join(format!("{year}-{}-证据（示例数据）.csv", round_key(round)));
+        let filled = nd.join(format!(
+            "{year}-{}-证据（示例数据）.{ext}",
+            round_key(round)
+        ));
         let config = kaohe_node::config::NodeConfig::load_from_dir(nd)?;
         let summary = evidence::fill_template(
             &config.store_file,
             year.parse()?,
-            &csv_template,
+            &template,
             &filled,
             round,
             &[county::UNREPORTED],

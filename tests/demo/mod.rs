@@ -635,25 +635,18 @@ mod independent {
         for e in std::fs::read_dir(dir.join("nodes")).expect("nodes/") {
             let nd = e.expect("nodes/ entry").path();
             for round in Round::ALL {
-                let path = nd.join(format!("{year}-{}-证据（示例数据）.csv", round.id()));
-                let text = std::fs::read_to_string(&path)
-                    .unwrap_or_else(|e| panic!("{}：{e}", path.display()));
+                let stem = format!("{year}-{}-证据（示例数据）", round.id());
+                let (path, rows) = read_filled(&nd, &stem, round);
                 files += 1;
-                let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-                let mut reader = csv::ReaderBuilder::new()
-                    .has_headers(false)
-                    .from_reader(text.as_bytes());
-                let rows: Vec<csv::StringRecord> = reader
-                    .records()
-                    .collect::<Result<_, _>>()
-                    .unwrap_or_else(|e| panic!("{}：{e}", path.display()));
-                let keys: Vec<&str> = rows[1].iter().collect();
+                let keys: Vec<&str> = rows[1].iter().map(String::as_str).collect();
                 let col = |k: &str| {
                     keys.iter()
                         .position(|x| *x == k)
                         .unwrap_or_else(|| panic!("{} 第 2 行缺少 {k}", path.display()))
                 };
-                let (id_col, round_col) = (col("unit_id"), col("round"));
+                let id_col = col("unit_id");
+                // CSV: a round column; Excel: one sheet per round.
+                let round_col = keys.iter().position(|x| *x == "round");
                 let fields: Vec<(usize, usize)> = keys
                     .iter()
                     .enumerate()
@@ -669,18 +662,19 @@ mod independent {
                     let mut values = vec![None; m.fields.len()];
                     let mut any = false;
                     for &(i, f) in &fields {
-                        let cell = row.get(i).unwrap_or_default().trim();
+                        let cell = row.get(i).map_or("", |c| c.trim());
                         if !cell.is_empty() {
                             values[f] = Some(parse(m, f, cell));
                             any = true;
                         }
                     }
-                    let row_round = Round::ALL
-                        .into_iter()
-                        .find(|r| r.name_zh() == &row[round_col])
-                        .unwrap_or_else(|| {
-                            panic!("{}：未知轮次 {}", path.display(), &row[round_col])
-                        });
+                    let row_round = match round_col {
+                        None => round,
+                        Some(c) => Round::ALL
+                            .into_iter()
+                            .find(|r| r.name_zh() == row[c])
+                            .unwrap_or_else(|| panic!("{}：未知轮次 {}", path.display(), &row[c])),
+                    };
                     if !any {
                         continue;
                     }
@@ -701,6 +695,47 @@ mod independent {
         }
         assert_eq!(files, 25, "五个节点、五个轮次的证据文件");
         out
+    }
+
+    /// The rows of a filled evidence file `stem`.csv (UTF-8, a round column)
+    /// or `stem`.xlsx (the sheet of `round`), as text.
+    fn read_filled(nd: &Path, stem: &str, round: Round) -> (PathBuf, Vec<Vec<String>>) {
+        let csv_path = nd.join(format!("{stem}.csv"));
+        if csv_path.exists() {
+            let text = std::fs::read_to_string(&csv_path)
+                .unwrap_or_else(|e| panic!("{}：{e}", csv_path.display()));
+            let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+            let rows = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(text.as_bytes())
+                .records()
+                .map(|r| {
+                    r.unwrap_or_else(|e| panic!("{}：{e}", csv_path.display()))
+                        .iter()
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .collect();
+            return (csv_path, rows);
+        }
+        let path = nd.join(format!("{stem}.xlsx"));
+        let mut book: Xlsx<_> =
+            open_workbook(&path).unwrap_or_else(|e| panic!("打开 {}：{e}", path.display()));
+        let sheet = round.name_zh();
+        let rows = book
+            .worksheet_range(sheet)
+            .unwrap_or_else(|e| panic!("{} 没有工作表 {sheet}：{e}", path.display()))
+            .rows()
+            .map(|r| {
+                r.iter()
+                    .map(|c| match c {
+                        Data::Empty => String::new(),
+                        other => other.to_string(),
+                    })
+                    .collect()
+            })
+            .collect();
+        (path, rows)
     }
 
     /// A cell as an official writes it → the ABI value (hundredths; 是 100,
