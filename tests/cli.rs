@@ -248,13 +248,18 @@ fn command_line_mistakes_are_told_in_chinese() {
             &["nod"][..],
             &["没有命令「nod」", "是否想用「node」", "用法（usage）"][..],
         ),
-        (&["pack", "doc", "x.toml", "--bogus"], &["不认识的参数「--bogus」"]),
+        (
+            &["pack", "doc", "x.toml", "--bogus"],
+            &["不认识的参数「--bogus」"],
+        ),
         (
             &["hub", "node", "add", "--name", "x"],
             &["缺少必需的参数", "--assessor", "--years"],
         ),
         (
-            &["node", "template", "--year", "2022", "-o", "x", "--format", "pdf"],
+            &[
+                "node", "template", "--year", "2022", "-o", "x", "--format", "pdf",
+            ],
             &["取值「pdf」无效", "可选：xlsx、csv"],
         ),
         (&["node", "submit", "--year", "abc"], &["须为整数"]),

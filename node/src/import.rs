@@ -553,7 +553,7 @@ pub enum SetError {
     #[error(transparent)]
     Layout(#[from] LayoutError),
     #[error("{0}，未作修改（nothing changed）")]
-    Invalid(Problem),
+    Invalid(Box<Problem>),
     #[error("写入失败，未作修改（writing failed; nothing changed）：{0}")]
     Apply(#[from] ApplyError),
     #[error(transparent)]
@@ -568,15 +568,17 @@ pub fn check_set(
     field_id: &str,
     text: &str,
     round: Option<Round>,
-) -> Result<EvidenceWrite, Problem> {
+) -> Result<EvidenceWrite, Box<Problem>> {
     let m = layout.manifest;
     let mut at = Location {
         unit: Some(unit_id.to_string()),
         ..Location::default()
     };
-    let fail = |at: &Location, rule| Problem {
-        at: at.clone(),
-        rule,
+    let fail = |at: &Location, rule| {
+        Box::new(Problem {
+            at: at.clone(),
+            rule,
+        })
     };
     let Some(unit) = layout.scope.unit(unit_id) else {
         let rule = if known.contains(unit_id) {
@@ -2359,46 +2361,45 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = store_with_pack(dir.path());
         let a = actor("王");
-        let mut set = |unit: &str, field: &str, v: &str, round: Option<Round>| {
-            set_value(&mut store, 2022, unit, field, v, round, &a)
+        let set = |store: &mut Store, unit: &str, field: &str, v: &str, round| {
+            set_value(store, 2022, unit, field, v, round, &a)
         };
         let rule = |r: Result<ApplySummary, SetError>| match r {
             Err(SetError::Invalid(p)) => p.rule,
             other => panic!("expected Invalid, got {other:?}"),
         };
         assert!(matches!(
-            rule(set("nobody", "sat_rate", "1", None)),
+            rule(set(&mut store, "nobody", "sat_rate", "1", None)),
             Rule::UnknownUnit { .. }
         ));
         assert!(matches!(
-            rule(set("justice", "nope", "1", None)),
+            rule(set(&mut store, "justice", "nope", "1", None)),
             Rule::UnknownField { .. }
         ));
         assert!(matches!(
-            rule(set("justice", "fr_files", "1", None)),
+            rule(set(&mut store, "justice", "fr_files", "1", None)),
             Rule::FieldNotInScope { .. }
         ));
         assert!(matches!(
-            rule(set("justice", "q_study", "1", None)),
+            rule(set(&mut store, "justice", "q_study", "1", None)),
             Rule::RoundRequired
         ));
         assert!(matches!(
-            rule(set("justice", "sat_rate", "1", Some(Round::Q2))),
+            rule(set(&mut store, "justice", "sat_rate", "1", Some(Round::Q2))),
             Rule::RoundNotAllowed { .. }
         ));
         assert!(matches!(
-            rule(set("xiaodian", "dept_cases", "1", None)),
+            rule(set(&mut store, "xiaodian", "dept_cases", "1", None)),
             Rule::NotApplicable { .. }
         ));
         assert!(matches!(
-            rule(set("justice", "sat_rate", "100.5", None)),
+            rule(set(&mut store, "justice", "sat_rate", "100.5", None)),
             Rule::Value(ValueError::OutOfRange { .. })
         ));
-        let s = set("justice", "q_study", "３", Some(Round::Q2)).unwrap();
+        let s = set(&mut store, "justice", "q_study", "３", Some(Round::Q2)).unwrap();
         assert_eq!(s.added, 1);
-        let s = set("justice", "q_study", "4", Some(Round::Q2)).unwrap();
+        let s = set(&mut store, "justice", "q_study", "4", Some(Round::Q2)).unwrap();
         assert_eq!(s.changed, 1);
-        drop(set);
         let h = store.history(2022, Some("justice")).unwrap();
         assert_eq!(h.len(), 2);
         assert_eq!(

@@ -286,7 +286,7 @@ fn workbook_reads_back_with_every_unit_rank_and_grade() {
     let rows = book.worksheet_range("迟报与未考核").unwrap();
     let excused: Vec<String> = rows
         .rows()
-        .find(|r| r.iter().any(|c| c.to_string() == "zrzyj"))
+        .find(|r| r.iter().any(|c| *c == "zrzyj"))
         .expect("the excused unit is listed")
         .iter()
         .map(ToString::to_string)

@@ -106,7 +106,7 @@ pub fn check_scope<'a>(
     for (i, block) in sub.methods.iter().enumerate() {
         if let Err(refusal) = node.authorize(unit, &block.method_id, year, view) {
             let field = match &refusal {
-                NodeRefusal::OutOfScope { violation, .. } => match violation {
+                NodeRefusal::OutOfScope { violation, .. } => match violation.as_ref() {
                     ScopeViolation::Year { .. } => "submission.year".to_owned(),
                     ScopeViolation::Method { .. } => format!("submission.methods[{i}].method_id"),
                     ScopeViolation::Unit { .. } | ScopeViolation::UnitOfAnotherYear { .. } => {

@@ -126,7 +126,7 @@ pub enum NodeRefusal {
     OutOfScope {
         key_id: KeyId,
         name: String,
-        violation: ScopeViolation,
+        violation: Box<ScopeViolation>,
     },
 }
 
@@ -156,7 +156,7 @@ impl NodeRecord {
             .map_err(|violation| NodeRefusal::OutOfScope {
                 key_id: self.key_id.clone(),
                 name: self.name.clone(),
-                violation,
+                violation: Box::new(violation),
             })
     }
 }

@@ -340,6 +340,10 @@ pub struct Filed {
 }
 
 /// Records an objection of `unit` on its behalf; see the module docs.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the store, the calendar and the pack, then the objection's own four parts"
+)]
 pub fn object(
     conn: &mut Connection,
     cal: &Calendar,
