@@ -30,6 +30,7 @@ use crate::export::model::{
     self as m, CategoryTable, IndicatorLine, LateUnit, OutcomeKind, OutcomeRow, Report, Row,
     Unassessed, UnitBreakdown,
 };
+use crate::ingest::store;
 use crate::outcome::{self, NoticeKind, Outcomes, PastResult, YearResults};
 use crate::registry::StoreError;
 use crate::registry::packs;
@@ -152,26 +153,48 @@ pub fn load_results(
 ) -> Result<Vec<AcceptedResult>, ResultsError> {
     let mut out: BTreeMap<(i64, String), AcceptedResult> = BTreeMap::new();
     let mut stmt = conn.prepare(
-        "SELECT r.submission_id, r.method_id, r.node_id, r.unit_id, r.round, r.late, s.committed_at
+        "SELECT r.submission_id, r.method_id, r.node_id, r.unit_id, r.round, r.late, s.committed_at,
+                r.scores, r.clauses
          FROM results r JOIN submissions s ON s.id = r.submission_id
          WHERE r.year = ?1 AND r.pack_id = ?2 AND r.is_current = 1
          ORDER BY r.submission_id, r.method_id",
     )?;
     let rows = stmt.query_map(params![year, pack_id], |r| {
         Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, bool>(5)?,
-            r.get::<_, i64>(6)?,
+            (
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ),
+            (
+                r.get::<_, bool>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, String>(8)?,
+            ),
         ))
     })?;
     for row in rows {
-        let (sid, method_id, node_id, unit_id, round, late, committed_at) = row?;
+        let ((sid, method_id, node_id, unit_id, round), (late, committed_at, scores, clauses)) =
+            row?;
         let round = Round::from_id(&round)
             .ok_or_else(|| ResultsError::Corrupt(format!("上报 {sid} 的轮次 {round} 无效")))?;
+        let scores = store::parse_scores(&scores).map_err(|e| {
+            ResultsError::Corrupt(format!(
+                "上报 {sid} 方法 {method_id} 的指标得分（scores）：{e}"
+            ))
+        })?;
+        let clauses = store::parse_clauses(&clauses)
+            .map_err(|e| {
+                ResultsError::Corrupt(format!(
+                    "上报 {sid} 方法 {method_id} 的扣分条款（clauses）：{e}"
+                ))
+            })?
+            .into_iter()
+            .map(|(id, c)| (id, c.amount))
+            .collect();
         out.insert(
             (sid, method_id.clone()),
             AcceptedResult {
@@ -179,52 +202,12 @@ pub fn load_results(
                 round,
                 method_id,
                 node_id,
-                scores: BTreeMap::new(),
-                clauses: BTreeMap::new(),
+                scores,
+                clauses,
                 late,
                 received_at: committed_at,
             },
         );
-    }
-    let mut scores = conn.prepare(
-        "SELECT s.submission_id, s.method_id, s.indicator_id, s.score
-         FROM result_scores s JOIN results r
-           ON r.submission_id = s.submission_id AND r.method_id = s.method_id
-         WHERE r.year = ?1 AND r.pack_id = ?2 AND r.is_current = 1",
-    )?;
-    let rows = scores.query_map(params![year, pack_id], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, i64>(3)?,
-        ))
-    })?;
-    for row in rows {
-        let (sid, method, id, score) = row?;
-        if let Some(a) = out.get_mut(&(sid, method)) {
-            a.scores.insert(id, score);
-        }
-    }
-    let mut clauses = conn.prepare(
-        "SELECT c.submission_id, c.method_id, c.clause_id, c.amount
-         FROM result_clauses c JOIN results r
-           ON r.submission_id = c.submission_id AND r.method_id = c.method_id
-         WHERE r.year = ?1 AND r.pack_id = ?2 AND r.is_current = 1",
-    )?;
-    let rows = clauses.query_map(params![year, pack_id], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, i64>(3)?,
-        ))
-    })?;
-    for row in rows {
-        let (sid, method, id, amount) = row?;
-        if let Some(a) = out.get_mut(&(sid, method)) {
-            a.clauses.insert(id, amount);
-        }
     }
     Ok(out.into_values().collect())
 }

@@ -441,20 +441,18 @@ async fn an_accepted_submission_is_stored_and_its_receipt_verifies_offline() {
         .unwrap();
     assert_eq!(node, a.key_id().as_str());
     assert_eq!((late, current), (0, 1));
-    let scores: Vec<(String, i64)> = conn
-        .prepare("SELECT indicator_id, score FROM result_scores ORDER BY indicator_id")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(scores, vec![("L1".into(), 200), ("L2".into(), 300)]);
-    let clause: (String, i64) = conn
-        .query_row("SELECT clause_id, amount FROM result_clauses", [], |r| {
+    // The replayed scores and fired clauses ride on the result row as JSON
+    // in key order (schema 6), integer hundredths.
+    let (scores, clauses): (String, String) = conn
+        .query_row("SELECT scores, clauses FROM results", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
         .unwrap();
-    assert_eq!(clause, ("L1a".into(), 200));
+    assert_eq!(scores, r#"{"L1":200,"L2":300}"#);
+    let clauses: Vec<(String, i64, String)> = serde_json::from_str(&clauses).unwrap();
+    assert_eq!(clauses.len(), 1, "{clauses:?}");
+    assert_eq!((clauses[0].0.as_str(), clauses[0].1), ("L1a", 200));
+    assert!(!clauses[0].2.is_empty(), "the reason is kept: {clauses:?}");
     running.stop().await;
 }
 

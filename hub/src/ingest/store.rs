@@ -1,5 +1,5 @@
-//! The SQL of stage 7 and of receipts (tables of migration 3, see
-//! [`crate::db::MIGRATIONS`]).
+//! The SQL of stage 7 and of receipts (tables of migration 3, results'
+//! `scores` and `clauses` of migration 6, see [`crate::db::MIGRATIONS`]).
 //!
 //! - `receipt_batches`: one row per committed batch — commit time (hub
 //!   clock), size, the hub key, and the signed head once written;
@@ -9,8 +9,9 @@
 //! - `results`: one row per (submission, method); exactly one current row
 //!   per (node, unit, year, round, method), older ones kept with
 //!   `superseded_by`; `needs_reevaluation` when its pack was superseded;
-//! - `result_scores`, `result_clauses`: the replayed indicator scores and
-//!   fired clauses of each result.
+//!   the replayed indicator scores and fired clauses ride on the row as
+//!   compact JSON in key order ([`scores_json`], [`clauses_json`]), so the
+//!   single writer inserts one row per result, not one per indicator.
 //!
 //! A receipt is never stored as such: it is a deterministic function of
 //! the batch's leaves, its commit time and the hub key (Ed25519 signatures
@@ -18,13 +19,14 @@
 //! bytes; the signed head is also stored, which keeps receipts stable even
 //! if the hub key is later replaced.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use kaohe_proto::envelope::{Digest, Envelope};
 use kaohe_proto::keys::{KeyId, SigningKeyPair};
 use kaohe_proto::merkle;
 use kaohe_proto::receipt::{Receipt, ReceiptBatch, ReceiptItem, ReceiptLeaf};
-use kaohe_proto::submission::{Round, VerifiedSubmission};
+use kaohe_proto::submission::{FiredClause, Round, VerifiedSubmission};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::registry::StoreError;
@@ -210,16 +212,8 @@ pub fn insert_submissions(
     )?;
     let mut result = conn.prepare_cached(
         "INSERT INTO results (submission_id, method_id, node_id, unit_id, year, round, sequence,
-             pack_id, pack_version, late, is_current)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1)",
-    )?;
-    let mut score = conn.prepare_cached(
-        "INSERT INTO result_scores (submission_id, method_id, indicator_id, score)
-         VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    let mut clause = conn.prepare_cached(
-        "INSERT INTO result_clauses (submission_id, method_id, clause_id, amount, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+             pack_id, pack_version, late, is_current, scores, clauses)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?12)",
     )?;
     for row in order {
         let id = ids.get(row.leaf).copied().unwrap_or_default();
@@ -248,17 +242,52 @@ pub fn insert_submissions(
                 sequence,
                 s.pack.id,
                 s.pack.version,
-                row.late
+                row.late,
+                scores_json(&block.scores).map_err(to_sql)?,
+                clauses_json(&block.clauses).map_err(to_sql)?,
             ])?;
-            for (indicator, value) in &block.scores {
-                score.execute(params![id, block.method_id, indicator, value])?;
-            }
-            for (clause_id, c) in &block.clauses {
-                clause.execute(params![id, block.method_id, clause_id, c.amount, c.reason])?;
-            }
         }
     }
     Ok(())
+}
+
+/// A result's indicator scores as stored in `results.scores`: a compact
+/// JSON object in indicator-id order, `{"L1":400,"L2":300}` (hundredths).
+pub fn scores_json(scores: &BTreeMap<String, i64>) -> serde_json::Result<String> {
+    serde_json::to_string(scores)
+}
+
+/// A result's fired clauses as stored in `results.clauses`: a compact JSON
+/// array in clause-id order of `[clause id, amount (hundredths), reason]`.
+pub fn clauses_json(clauses: &BTreeMap<String, FiredClause>) -> serde_json::Result<String> {
+    let rows: Vec<(&str, i64, &str)> = clauses
+        .iter()
+        .map(|(id, c)| (id.as_str(), c.amount, c.reason.as_str()))
+        .collect();
+    serde_json::to_string(&rows)
+}
+
+/// Reads `results.scores` back (see [`scores_json`]).
+pub fn parse_scores(json: &str) -> serde_json::Result<BTreeMap<String, i64>> {
+    serde_json::from_str(json)
+}
+
+/// Reads `results.clauses` back (see [`clauses_json`]): clause id → the
+/// fired clause. A clause id twice is refused, not silently collapsed.
+pub fn parse_clauses(json: &str) -> serde_json::Result<BTreeMap<String, FiredClause>> {
+    let rows: Vec<(String, i64, String)> = serde_json::from_str(json)?;
+    let mut out = BTreeMap::new();
+    for (id, amount, reason) in rows {
+        if out.contains_key(&id) {
+            return Err(serde::de::Error::custom(format!("clause {id} twice")));
+        }
+        out.insert(id, FiredClause { amount, reason });
+    }
+    Ok(out)
+}
+
+fn to_sql(e: serde_json::Error) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(e))
 }
 
 /// A committed submission's receipt and the node that signed it.
