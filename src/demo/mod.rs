@@ -67,6 +67,11 @@ struct Year {
     approve: &'static str,
     publish: &'static str,
     doc_number: &'static str,
+    /// A node (its directory name) offline across this round, reporting it
+    /// at the next one.
+    offline: Option<(&'static str, Round)>,
+    /// Whether an objection is filed, corrected and decided this year.
+    objection: bool,
 }
 
 const YEARS: [Year; 2] = [
@@ -87,6 +92,8 @@ const YEARS: [Year; 2] = [
         approve: "2023-03-20T09:00:00+08:00",
         publish: "2023-03-24T09:00:00+08:00",
         doc_number: "宝法治办〔2023〕1号",
+        offline: None,
+        objection: false,
     },
     Year {
         year: "2023",
@@ -105,6 +112,8 @@ const YEARS: [Year; 2] = [
         approve: "2024-03-20T09:00:00+08:00",
         publish: "2024-03-25T09:00:00+08:00",
         doc_number: "宝法治办〔2024〕1号",
+        offline: Some((county::LATE_NODE, Round::Q3)),
+        objection: true,
     },
 ];
 
@@ -312,7 +321,6 @@ impl Demo {
         print_first(&k.hub(&["units", "import", s(roster), "--year", year])?);
 
         // 各节点按轮次逐季填报、评分、签名、上报
-        let late_node = county::LATE_NODE;
         let mut hub = hub;
         let mut owed: Vec<Round> = Vec::new();
         for (round, now) in &y.rounds {
@@ -324,7 +332,8 @@ impl Demo {
             );
             for n in &self.nodes {
                 let nd = self.node_dir(n);
-                if year == "2023" && n.dir == late_node && *round == Round::Q3 {
+                let offline_node = y.offline.map(|(node, _)| node);
+                if y.offline == Some((n.dir, *round)) {
                     println!("    {}：本轮未联网上报（离线）", n.name);
                     owed.push(*round);
                     continue;
@@ -335,7 +344,7 @@ impl Demo {
                     k.node(&nd, &["template", "--year", year, "-o", s(&xlsx)])?;
                 }
                 let mut rounds: Vec<Round> = Vec::new();
-                if n.dir == late_node {
+                if offline_node == Some(n.dir) {
                     rounds.append(&mut owed);
                 }
                 rounds.push(*round);
@@ -379,7 +388,7 @@ impl Demo {
 
         // 异议、更正、复核决定（2023 年度）
         let mut hub = hub.ok_or_else(|| anyhow!("没有上报轮次（no rounds）"))?;
-        if year == "2023" {
+        if y.objection {
             hub = self.objection(y, hub)?;
         }
 
