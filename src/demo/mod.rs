@@ -247,7 +247,7 @@ pub fn run(args: Args) -> Result<()> {
         hub = Some(demo.year(y, i, &authority_keys, &roster, hub)?);
     }
     let hub = hub.ok_or_else(|| anyhow!("没有考核年度（no years）"))?;
-    demo.report(&YEARS[YEARS.len() - 1])?;
+    demo.report(&YEARS[0], &YEARS[YEARS.len() - 1])?;
 
     let served = hub.addr.clone();
     if args.keep_running {
@@ -363,8 +363,17 @@ impl Demo {
                             "--no-deliver",
                         ],
                     )?;
-                    let late = if r == *round { "" } else { "（补报）" };
-                    println!("    {}：{units} 个单位{}{late}", n.name, round_zh(r));
+                    let late = if r == *round { "" } else { "，补报" };
+                    let form = if n.assessor == "township" {
+                        "CSV"
+                    } else {
+                        "Excel"
+                    };
+                    println!(
+                        "    {}：导入 {units} 个单位的{}证据（{form}），评分、签名、上报{late}",
+                        n.name,
+                        round_zh(r)
+                    );
                 }
                 k.node(&nd, &["deliver"])?;
             }
@@ -540,10 +549,17 @@ impl Demo {
 
     /// What an official looks at: rankings, grades, late and unassessed
     /// units, outcomes, and where the files are.
-    fn report(&self, y: &Year) -> Result<()> {
+    fn report(&self, first: &Year, y: &Year) -> Result<()> {
         let k = &self.k;
         let year = y.year;
-        println!("\n五、{year} 年度考核结果（示例数据）");
+        println!("\n五、考核结果（示例数据）");
+        let out = k.hub(&["results", "--year", first.year, "--category", "township"])?;
+        if let Some(ranking) = sections(&out)
+            .into_iter()
+            .find(|s| s.starts_with('【') && s.contains("排名\n"))
+        {
+            println!("\n{} 年度第1类排名（供对照）{ranking}", first.year);
+        }
         for (n, category) in [
             (1, "township"),
             (4, "government_department"),
@@ -554,15 +570,16 @@ impl Demo {
                 .into_iter()
                 .find(|s| s.starts_with('【') && s.contains("排名\n"))
                 .ok_or_else(|| anyhow!("第{n}类没有排名表（no ranking）：\n{out}"))?;
-            println!("\n第{n}类排名 {ranking}");
+            println!("\n{year} 年度第{n}类排名 {ranking}");
         }
         let all = k.hub(&["results", "--year", year])?;
-        println!("\n其他类别等次：");
+        println!("\n{year} 年度其他类别等次：");
         for s in sections(&all) {
             if s.lines().next().is_some_and(|l| l.contains("只评定等次")) {
                 println!("\n{s}");
             }
         }
+        println!("\n{year} 年度迟报和未考核单位、结果运用：");
         for title in ["【迟报", "【未考核单位】", "【结果运用"] {
             let found: Vec<&str> = sections(&all)
                 .into_iter()

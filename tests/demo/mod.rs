@@ -68,6 +68,31 @@ fn demo_two_years_over_mtls_agree_with_the_reference_interpreter() {
         stderr(&o)
     );
     let hub = KeptHub::from_output(&text, &dir);
+    // What the demo prints for an official, in Chinese.
+    for needle in [
+        "2023 年度第1类排名 【各乡镇、龙王沟乡村振兴示范区、观音堂林业生态旅游示范区、铁路地区办事处】评定等次并排名",
+        "2023 年度第4类排名 【县政府组成部门、直属单位，部门管理机构】评定等次并排名",
+        "2023 年度第7类排名 【有关驻宝单位】评定等次并排名",
+        "2022 年度第1类排名（供对照）",
+        "2023 年度其他类别等次：",
+        "【县属医院（分级考核）】只评定等次",
+        "【村（社区）（分级考核）】只评定等次",
+        "【迟报单位】",
+        "【未考核单位】",
+        "【结果运用】",
+        "连续2年（2022—2023年）考核优秀",
+        "退步较大",
+        "复核申请第 1 号：更正",
+        "本轮未联网上报（离线）",
+        "（Excel），评分、签名、上报",
+        "（CSV），评分、签名、上报",
+        "exports-2023",
+    ] {
+        assert!(
+            text.contains(needle),
+            "演示输出缺少「{needle}」（the demo did not print it）：\n{text}"
+        );
+    }
 
     // 4. TLS and client certificates.
     check_tls(&dir, &hub);
