@@ -190,7 +190,5 @@ fn federation_accepts_a_round_reported_after_its_deadline_as_late() {
             "{status}"
         );
     }
-    f.stop_hub();
-    integrity_ok(&f.hub_db());
-    integrity_ok(&f.node_db());
+    f.finish();
 }

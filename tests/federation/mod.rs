@@ -317,6 +317,14 @@ impl Federation {
     }
 
     /// SIGTERM, as systemd stops it: the hub shuts down cleanly.
+    /// Stops the hub cleanly and checks both databases' integrity: how
+    /// every test ends.
+    pub fn finish(mut self) {
+        self.stop_hub();
+        integrity_ok(&self.hub_db());
+        integrity_ok(&self.node_db());
+    }
+
     pub fn stop_hub(&mut self) {
         let mut child = self.server.take().expect("the hub is serving");
         let status = Command::new("kill")

@@ -100,9 +100,7 @@ fn federation_refuses_a_unit_moved_out_of_the_nodes_scope() {
     assert_eq!(f.outbox_count("rejected"), 1);
     assert_eq!(f.hub_rows("submissions"), 2);
     assert_eq!(f.receipts_are_at_the_hub(), 2);
-    f.stop_hub();
-    integrity_ok(&f.hub_db());
-    integrity_ok(&f.node_db());
+    f.finish();
 }
 
 /// The county office revokes the node (`kaohe hub node revoke`) while the
@@ -204,9 +202,7 @@ fn federation_refuses_a_revoked_node() {
         "{progress}"
     );
     assert_eq!(f.receipts_are_at_the_hub(), 2);
-    f.stop_hub();
-    integrity_ok(&f.hub_db());
-    integrity_ok(&f.node_db());
+    f.finish();
 }
 
 /// The node evaluated under pack v1; the office publishes v2 before the
@@ -318,7 +314,5 @@ fn federation_refuses_results_of_a_superseded_pack_version() {
         ["u0001 v3", "u0002 v3"]
     );
     assert_eq!(f.receipts_are_at_the_hub(), 4);
-    f.stop_hub();
-    integrity_ok(&f.hub_db());
-    integrity_ok(&f.node_db());
+    f.finish();
 }
