@@ -1397,70 +1397,20 @@ mod tests {
             field_id: "study".into(),
             value: v,
         };
-        let s = store
-            .apply_evidence(
-                2022,
-                &[w(Some(300))],
-                &SourceKind::Set,
-                &actor("王"),
-                &mut |_| {},
-            )
-            .unwrap();
-        assert_eq!(
-            s,
-            ApplySummary {
-                added: 1,
-                ..Default::default()
-            }
-        );
-        let s = store
-            .apply_evidence(
-                2022,
-                &[w(Some(300))],
-                &SourceKind::Set,
-                &actor("王"),
-                &mut |_| {},
-            )
-            .unwrap();
-        assert_eq!(
-            s,
-            ApplySummary {
-                unchanged: 1,
-                ..Default::default()
-            }
-        );
-        let s = store
-            .apply_evidence(
-                2022,
-                &[w(Some(500))],
-                &SourceKind::Set,
-                &actor("李"),
-                &mut |_| {},
-            )
-            .unwrap();
-        assert_eq!(
-            s,
-            ApplySummary {
-                changed: 1,
-                ..Default::default()
-            }
-        );
-        let s = store
-            .apply_evidence(
-                2022,
-                &[w(None)],
-                &SourceKind::Set,
-                &actor("李"),
-                &mut |_| {},
-            )
-            .unwrap();
-        assert_eq!(
-            s,
-            ApplySummary {
-                removed: 1,
-                ..Default::default()
-            }
-        );
+        let mut apply = |v: Option<i64>, who: &str| {
+            store
+                .apply_evidence(2022, &[w(v)], &SourceKind::Set, &actor(who), &mut |_| {})
+                .unwrap()
+        };
+        let only = |f: fn(&mut ApplySummary)| {
+            let mut s = ApplySummary::default();
+            f(&mut s);
+            s
+        };
+        assert_eq!(apply(Some(300), "王"), only(|s| s.added = 1));
+        assert_eq!(apply(Some(300), "王"), only(|s| s.unchanged = 1));
+        assert_eq!(apply(Some(500), "李"), only(|s| s.changed = 1));
+        assert_eq!(apply(None, "李"), only(|s| s.removed = 1));
         let h = store.history(2022, Some("xiaodian")).unwrap();
         let changes: Vec<_> = h
             .iter()

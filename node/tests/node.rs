@@ -430,20 +430,24 @@ fn big_csv(dir: &Path, sat: &str) -> PathBuf {
     path
 }
 
+/// A child process's signal to its parent: prints `marker`, then blocks
+/// until the parent kills it (the parent holds our stdin open).
+fn announce_and_wait_to_be_killed(marker: &str) -> ! {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{marker}");
+    let _ = out.flush();
+    drop(out);
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    std::process::exit(4);
+}
+
 /// The child's part: import the big file and stop forever inside the
 /// transaction, after the first progress report (the parent kills it).
 fn child_import(dir: &Path) {
     let mut store = Store::open(&dir.join("node.db")).expect("child opens the store");
     let csv = big_csv(dir, "77");
-    let mut progress = |_n: usize| {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{MARKER}");
-        let _ = out.flush();
-        // Block until killed; the parent holds our stdin open.
-        let mut line = String::new();
-        let _ = std::io::stdin().read_line(&mut line);
-        std::process::exit(4);
-    };
+    let mut progress = |_n: usize| announce_and_wait_to_be_killed(MARKER);
     let result = import::import_file(
         &mut store,
         &csv,
@@ -1367,46 +1371,26 @@ const MANY: usize = 600;
 /// The child's part: deliver, and stop forever once the first chunk is
 /// recorded (the parent kills it there).
 fn child_deliver(dir: &Path) {
-    let f = FederationNode {
-        node_dir: dir.to_path_buf(),
-    };
-    f.deliver_and_block();
-}
-
-struct FederationNode {
-    node_dir: PathBuf,
-}
-
-impl FederationNode {
-    fn deliver_and_block(&self) {
-        let config = NodeConfig::load_from_dir(&self.node_dir).unwrap();
-        let hub_key = config.hub.receipt_key.unwrap();
-        let lock = DeliveryLock::acquire(&config.store_file).unwrap();
-        let mut store = Store::open(&config.store_file).unwrap();
-        let mut observer = |_: &ChunkReport| {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{DELIVERY_MARKER}");
-            let _ = out.flush();
-            let mut line = String::new();
-            let _ = std::io::stdin().read_line(&mut line);
-            std::process::exit(4);
-        };
-        let result = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(deliver::deliver_pass(
-                &lock,
-                &mut store,
-                &config,
-                &hub_key,
-                &DeliverOptions::default(),
-                &jiff::Timestamp::now,
-                &mut observer,
-            ));
-        println!("KAOHE-CHILD-FINISHED {result:?}");
-        std::process::exit(3);
-    }
+    let config = NodeConfig::load_from_dir(dir).unwrap();
+    let hub_key = config.hub.receipt_key.unwrap();
+    let lock = DeliveryLock::acquire(&config.store_file).unwrap();
+    let mut store = Store::open(&config.store_file).unwrap();
+    let mut observer = |_: &ChunkReport| announce_and_wait_to_be_killed(DELIVERY_MARKER);
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(deliver::deliver_pass(
+            &lock,
+            &mut store,
+            &config,
+            &hub_key,
+            &DeliverOptions::default(),
+            &jiff::Timestamp::now,
+            &mut observer,
+        ));
+    println!("KAOHE-CHILD-FINISHED {result:?}");
+    std::process::exit(3);
 }
 
 /// RELIABILITY.md promises 1 and 2 under "crashes": the node is killed
