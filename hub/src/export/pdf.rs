@@ -268,6 +268,15 @@ fn notice(report: &Report, l: &mut Layout) -> Result<(), ExportError> {
         }
     }
 
+    /// A unit in a listing: its name, and the note in brackets if any.
+    fn named(name: &str, note: &str) -> String {
+        if note.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{name}（{note}）")
+        }
+    }
+
     // 三、结果运用
     if !report.outcomes.is_empty() {
         heading(l, "考核结果运用", BODY_LEADING)?;
@@ -277,13 +286,7 @@ fn notice(report: &Report, l: &mut Layout) -> Result<(), ExportError> {
                 .outcomes
                 .iter()
                 .filter(|o| o.kind == kind)
-                .map(|o| {
-                    if o.reason.is_empty() {
-                        o.unit_name.clone()
-                    } else {
-                        format!("{}（{}）", o.unit_name, o.reason)
-                    }
-                })
+                .map(|o| named(o.unit_name.as_str(), &o.reason))
                 .collect();
             if items.is_empty() {
                 continue;
@@ -304,13 +307,7 @@ fn notice(report: &Report, l: &mut Layout) -> Result<(), ExportError> {
             let items: Vec<String> = report
                 .late_units
                 .iter()
-                .map(|u| {
-                    if u.detail.is_empty() {
-                        u.unit_name.clone()
-                    } else {
-                        format!("{}（{}）", u.unit_name, u.detail)
-                    }
-                })
+                .map(|u| named(u.unit_name.as_str(), &u.detail))
                 .collect();
             l.paragraph(
                 &format!("迟报单位：{}。", items.join("；")),
@@ -323,13 +320,7 @@ fn notice(report: &Report, l: &mut Layout) -> Result<(), ExportError> {
                 .unassessed
                 .iter()
                 .filter(|u| u.excused == excused)
-                .map(|u| {
-                    if u.missing.is_empty() {
-                        u.unit_name.clone()
-                    } else {
-                        format!("{}（{}）", u.unit_name, u.missing)
-                    }
-                })
+                .map(|u| named(u.unit_name.as_str(), &u.missing))
                 .collect();
             if items.is_empty() {
                 continue;
