@@ -672,7 +672,8 @@ fn show_progress(conn: &Connection, year: i32) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read_capped(path: &Path, cap: u64) -> anyhow::Result<Vec<u8>> {
+/// Reads a file of at most `cap` bytes, saying which file and why not.
+pub(crate) fn read_capped(path: &Path, cap: u64) -> anyhow::Result<Vec<u8>> {
     use std::io::Read as _;
     let file = std::fs::File::open(path)
         .with_context(|| format!("读取文件 {}（read file）", path.display()))?;
@@ -689,7 +690,7 @@ fn read_capped(path: &Path, cap: u64) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn open(dir: &Path) -> anyhow::Result<Connection> {
+pub(crate) fn open(dir: &Path) -> anyhow::Result<Connection> {
     db::open_existing(dir).context("打开数据库（open database）")
 }
 

@@ -14,6 +14,7 @@ use rusqlite::Connection;
 
 use crate::audit::Actor;
 use crate::calendar::format_date_zh;
+use crate::cli::{open, read_capped};
 use crate::consolidate::{Assessment, Consolidation, score_text};
 use crate::export::{self, ExportOptions};
 use crate::outcome::Outcomes;
@@ -525,27 +526,6 @@ fn load(conn: &Connection, year: i32) -> anyhow::Result<YearData> {
     let runtime = kaohe_rulepacks::runtime::Runtime::new(Default::default())
         .context("启动规则包运行环境（start the pack runtime）")?;
     Ok(results::load_year(conn, &runtime, year)?)
-}
-
-fn open(dir: &Path) -> anyhow::Result<Connection> {
-    crate::db::open_existing(dir).context("打开数据库（open database）")
-}
-
-fn read_capped(path: &Path, cap: u64) -> anyhow::Result<Vec<u8>> {
-    use std::io::Read as _;
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("读取文件 {}（read file）", path.display()))?;
-    let mut bytes = Vec::new();
-    file.take(cap + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("读取文件 {}（read file）", path.display()))?;
-    if bytes.len() as u64 > cap {
-        bail!(
-            "文件 {} 超过 {cap} 字节上限（file too large）",
-            path.display()
-        );
-    }
-    Ok(bytes)
 }
 
 /// `15` → 1500, `12.5` → 1250, `0.05` → 5.
