@@ -38,8 +38,9 @@ use kaohe_proto::pb::result_service_client::ResultServiceClient;
 use kaohe_proto::pb::submission_service_client::SubmissionServiceClient;
 use kaohe_proto::pb::unit_service_client::UnitServiceClient;
 use kaohe_proto::{FieldError, SigningKeyPair, pb};
+use tonic::codegen::http;
 use tonic::metadata::MetadataMap;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
 use crate::config::HubConfig;
@@ -107,7 +108,9 @@ pub enum ConnectError {
     #[error("节点配置使用 https 但没有 ca_cert（https without a CA certificate）")]
     NoCaCert,
     #[error("TLS 设置无效（invalid TLS settings）：{0}")]
-    Tls(tonic::transport::Error),
+    Tls(String),
+    #[error("读取证书吊销列表 {path} 失败（cannot read the CRL, hub.crl）：{detail}")]
+    Crl { path: String, detail: String },
     #[error(
         "无法连接汇总中心 {address}，已保存的内容不受影响，稍后重试（cannot reach the hub; nothing is lost, retry later）：{detail}"
     )]
@@ -204,6 +207,24 @@ pub fn tls_hint(text: &str) -> Option<&'static str> {
         Some(
             "汇总中心要求客户端证书（mTLS），本节点未出示：请在 node.toml 的 [hub] 中设置 hub.client_cert 与 hub.client_key（含「密钥编号.node.kaohe」的县 CA 证书）（the hub requires a client certificate）",
         )
+    } else if has(&["peer certificate: Revoked"]) {
+        Some(
+            "汇总中心的证书未通过核验：已被县 CA 吊销（列于 hub.crl 所指的吊销列表）；请勿继续连接，并向县依法治县办核实汇总中心地址与证书（the hub's certificate is revoked）",
+        )
+    } else if has(&[
+        "revocation list expired",
+        "peer certificate: ExpiredRevocationList",
+    ]) {
+        Some(
+            "汇总中心的证书未能核验：hub.crl 所指的吊销列表已过期（超过其下次更新时间）；请向县依法治县办领取最新的吊销列表替换该文件（the CRL has expired）",
+        )
+    } else if has(&[
+        "UnknownRevocationStatus",
+        "invalid certificate revocation list",
+    ]) {
+        Some(
+            "汇总中心的证书未能核验：hub.crl 所指的吊销列表不是签发汇总中心证书的 CA（hub.ca_cert）签发的，或签名无效；请换用县 CA 的吊销列表（the CRL is not the hub CA's）",
+        )
     } else if has(&["certificate expired", "peer certificate: Expired"]) {
         Some(
             "汇总中心的证书未通过核验：已过期（超过证书的截止日期）；请县依法治县办换发汇总中心证书，并核对本机时间（the hub's certificate has expired）",
@@ -282,43 +303,43 @@ pub struct HubClient {
 
 /// Connects to the configured hub (eagerly: an unreachable hub fails here).
 pub async fn connect(hub: &HubConfig, timeouts: &Timeouts) -> Result<HubClient, ConnectError> {
-    let mut endpoint =
-        Endpoint::from_shared(hub.address.clone()).map_err(|source| ConnectError::Address {
-            address: hub.address.clone(),
-            source,
-        })?;
-    endpoint = endpoint
-        .connect_timeout(timeouts.connect)
+    // With TLS the connector does the handshake (it checks the CRL, which
+    // tonic's own TLS cannot): the channel dials "http" to it and keeps
+    // "https" as the requests' origin.
+    let (dial, connector) = if hub.tls {
+        let connector = crate::tls::TlsConnect::new(hub)?;
+        (
+            hub.address.replacen("https://", "http://", 1),
+            Some(connector),
+        )
+    } else {
+        (hub.address.clone(), None)
+    };
+    let address_error = |source| ConnectError::Address {
+        address: hub.address.clone(),
+        source,
+    };
+    let endpoint = Endpoint::from_shared(dial)
+        .map_err(address_error)?
+        .origin(hub.address.parse().map_err(|e: http::uri::InvalidUri| {
+            ConnectError::Tls(format!("{}：{e}", hub.address))
+        })?)
         .timeout(timeouts.call)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(20));
-    if hub.tls {
-        let ca = hub.ca_cert.as_ref().ok_or(ConnectError::NoCaCert)?;
-        let pem = std::fs::read(ca).map_err(|source| ConnectError::CaCert {
-            path: ca.display().to_string(),
-            source,
-        })?;
-        let mut tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(pem))
-            .domain_name(hub.host.clone());
-        if let Some(identity) = &hub.client_identity {
-            let read = |path: &std::path::Path| {
-                std::fs::read(path).map_err(|source| ConnectError::ClientCert {
-                    path: path.display().to_string(),
-                    source,
-                })
-            };
-            tls = tls.identity(Identity::from_pem(
-                read(&identity.cert)?,
-                read(&identity.key)?,
-            ));
-        }
-        endpoint = endpoint.tls_config(tls).map_err(ConnectError::Tls)?;
-    }
     // The whole handshake (TCP, TLS, HTTP/2) within `connect`: a peer that
-    // accepts and then says nothing must not hold the node.
-    let connected = tokio::time::timeout(timeouts.connect, endpoint.connect())
+    // accepts and then says nothing must not hold the node. (tonic's own
+    // connect timeout would wrap the TLS connector too and end the same
+    // wait with a bare "deadline has elapsed"; a later reconnect is
+    // bounded by the call deadline.)
+    let connecting = async {
+        match connector {
+            Some(connector) => endpoint.connect_with_connector(connector).await,
+            None => endpoint.connect_timeout(timeouts.connect).connect().await,
+        }
+    };
+    let connected = tokio::time::timeout(timeouts.connect, connecting)
         .await
         .map_err(|_| ConnectError::Timeout {
             address: hub.address.clone(),
@@ -685,6 +706,23 @@ mod tests {
             ("invalid peer certificate: NotValidForName", "hub.address"),
             ("received fatal alert: CertificateExpired", "客户端证书"),
             ("received fatal alert: CertificateRevoked", "吊销"),
+            ("invalid peer certificate: Revoked", "已被县 CA 吊销"),
+            (
+                "invalid peer certificate: certificate revocation list expired: verification time 2",
+                "吊销列表已过期",
+            ),
+            (
+                "invalid peer certificate: ExpiredRevocationList",
+                "吊销列表已过期",
+            ),
+            (
+                "invalid peer certificate: UnknownRevocationStatus",
+                "不是签发汇总中心证书的 CA",
+            ),
+            (
+                "invalid certificate revocation list: BadSignature",
+                "不是签发汇总中心证书的 CA",
+            ),
         ] {
             let hint = tls_hint(error).unwrap();
             assert!(hint.contains(words), "{error} → {hint}");

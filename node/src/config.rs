@@ -19,6 +19,7 @@
 //! receipt_key = "ed25519:…"           # the hub's receipt public key (`kaohe hub init` prints it)
 //! client_cert = "/etc/kaohe/node-tls.pem"  # optional, https only: the node's client certificate (mTLS)
 //! client_key = "/etc/kaohe/node-tls.key"   # its private key (PEM, unencrypted); both or neither
+//! crl = "/etc/kaohe/county-ca.crl"    # optional, https only: the county CA's revocation list (PEM or DER)
 //! connect_timeout_secs = 10           # optional deadlines, whole seconds (these are the defaults):
 //! call_timeout_secs = 60              #   connecting; one call; one SubmitStream from first
 //! stream_timeout_secs = 600           #   envelope to last receipt (see `HUB_TIMEOUT_KEYS`)
@@ -46,6 +47,13 @@
 //! only connections that present a certificate of the county CA naming the
 //! node (`DNS:<key id>.node.kaohe`). `hub.client_cert` and `hub.client_key`
 //! (both or neither, https only) are presented on every connection.
+//!
+//! **Revoked hub certificates.** With `hub.crl` (https only) the node
+//! checks the hub's certificate against the county CA's certificate
+//! revocation list on every connection and refuses a revoked one; a list
+//! that the CA did not sign, or whose `nextUpdate` has passed, refuses
+//! every connection until the county office hands out a fresh one (see
+//! [`crate::tls`]). The file is read when a command connects.
 //!
 //! **Deadlines.** Every call to the hub has one ([`crate::client::Timeouts`]):
 //! a hub that accepts the connection and then says nothing costs a command
@@ -102,6 +110,9 @@ pub struct HubConfig {
     pub receipt_key: Option<PublicKey>,
     /// The node's client certificate and key (PEM) for mTLS, if configured.
     pub client_identity: Option<ClientIdentity>,
+    /// The county CA's certificate revocation list (PEM or DER), checked
+    /// against the hub's certificate on every connection.
+    pub crl: Option<PathBuf>,
     /// Deadlines of every call (`connect_timeout_secs` …; defaults if absent).
     pub timeouts: Timeouts,
 }
@@ -311,6 +322,7 @@ impl NodeConfig {
                     "receipt_key",
                     "client_cert",
                     "client_key",
+                    "crl",
                     "connect_timeout_secs",
                     "call_timeout_secs",
                     "stream_timeout_secs",
@@ -389,6 +401,32 @@ impl NodeConfig {
                         "不是未加密的 PEM 私钥 / not an unencrypted PEM private key",
                     )
                 });
+            let crl_expected =
+                "可读的证书吊销列表文件（PEM 或 DER）（a readable CRL file, PEM or DER）";
+            let crl = p
+                .optional_string(hub, "crl", "hub.crl", crl_expected)
+                .and_then(|c| {
+                    let path = base.join(&c);
+                    match std::fs::read(&path).map(|bytes| crate::tls::parse_crl(&bytes)) {
+                        Ok(Ok(_)) => Some(path),
+                        Ok(Err(why)) => {
+                            p.bad(
+                                "hub.crl",
+                                crl_expected,
+                                format!("{}（{why}）", path.display()),
+                            );
+                            None
+                        }
+                        Err(e) => {
+                            p.bad(
+                                "hub.crl",
+                                crl_expected,
+                                format!("{}（{e}）", path.display()),
+                            );
+                            None
+                        }
+                    }
+                });
             let mut client_ok = true;
             match (hub.get("client_cert"), hub.get("client_key")) {
                 (Some(_), None) => {
@@ -435,6 +473,13 @@ impl NodeConfig {
                         format!("明文地址 {address}（plain http）"),
                     );
                 }
+                if !tls && hub.get("crl").is_some() {
+                    p.bad(
+                        "hub.crl",
+                        "吊销列表只用于 https 地址（a CRL needs https）",
+                        format!("明文地址 {address}（plain http）"),
+                    );
+                }
                 let client_identity = match (client_cert, client_key) {
                     (Some(cert), Some(key)) if client_ok => Some(ClientIdentity { cert, key }),
                     _ => None,
@@ -447,6 +492,7 @@ impl NodeConfig {
                     ca_cert,
                     receipt_key,
                     client_identity,
+                    crl,
                     // A bad deadline recorded a problem: this config is
                     // refused below whatever stands here.
                     timeouts: timeouts.clone().unwrap_or_default(),
@@ -579,6 +625,9 @@ pub fn render_with_client(
             "# client_cert = \"/path/to/node-tls.pem\"\n# client_key = \"/path/to/node-tls.key\"\n",
         ),
     }
+    out.push_str(
+        "# 县 CA 的证书吊销列表（PEM 或 DER）：设置后每次连接都核对汇总中心的证书是否已被吊销；列表过期后须换用县依法治县办下发的新列表。\n# crl = \"/path/to/county-ca.crl\"\n",
+    );
     out.push_str(
         "# 时限（整数秒，以下为默认值）：汇总中心超时不答复时本次命令中止并说明，发件箱中未获回执的提交全部保留待重发（deadlines, seconds; defaults shown）。\n",
     );
@@ -1286,6 +1335,68 @@ mod tests {
         assert_eq!(keys_of(d, &enc), vec!["hub.client_key"]);
         let http = with("http://127.0.0.1:7443", Some((&cert, &key_pem)));
         assert_eq!(keys_of(d, &http), vec!["hub.client_cert"]);
+    }
+
+    /// `hub.crl`: a CRL file (PEM or DER) on an https hub; anything else
+    /// is refused naming the key and the file.
+    #[test]
+    fn a_crl_must_be_a_readable_crl_and_needs_https() {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertificateRevocationListParams, CertifiedIssuer,
+            IsCa, KeyIdMethod, KeyPair, KeyUsagePurpose, SerialNumber, date_time_ymd,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let g = good(d);
+        assert!(g.contains("# crl = "), "init documents the key:\n{g}");
+        assert_eq!(
+            NodeConfig::parse(&g, &d.join(CONFIG_FILE)).unwrap().hub.crl,
+            None
+        );
+
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+        let crl = CertificateRevocationListParams {
+            this_update: date_time_ymd(2020, 1, 1),
+            next_update: date_time_ymd(2099, 1, 1),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: Vec::new(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        }
+        .signed_by(&ca)
+        .unwrap();
+        let pem = d.join("county.crl.pem");
+        std::fs::write(&pem, crl.pem().unwrap()).unwrap();
+        let der = d.join("county.crl");
+        std::fs::write(&der, crl.der()).unwrap();
+        let with = |text: &str, file: &Path| {
+            text.replace(
+                "[hub]\n",
+                &format!("[hub]\ncrl = {:?}\n", file.display().to_string()),
+            )
+        };
+        for file in [&pem, &der] {
+            let config = NodeConfig::parse(&with(&g, file), &d.join(CONFIG_FILE)).unwrap();
+            assert_eq!(config.hub.crl.as_deref(), Some(file.as_path()));
+        }
+
+        // A certificate, a missing file: named with the key.
+        for (file, words) in [
+            (d.join("ca.pem"), "证书吊销列表"),
+            (d.join("nope.crl"), "nope.crl"),
+        ] {
+            let found = problems(d, &with(&g, &file));
+            assert!(
+                found.len() == 1 && found[0].0 == "hub.crl" && found[0].1.contains(words),
+                "{found:?}"
+            );
+        }
+        // Plain http.
+        let http = with(&g, &pem).replace("https://127.0.0.1:7443", "http://127.0.0.1:7443");
+        assert_eq!(keys_of(d, &http), vec!["hub.crl"]);
     }
 
     #[test]

@@ -272,6 +272,7 @@ pub async fn deliver_pass(
                     | client::ConnectError::CaCert { .. }
                     | client::ConnectError::ClientCert { .. }
                     | client::ConnectError::Tls(_)
+                    | client::ConnectError::Crl { .. }
             ),
             message: e.to_string(),
         }),

@@ -78,6 +78,7 @@ pub mod store;
 pub mod sync;
 pub mod table;
 pub mod template;
+pub mod tls;
 pub mod value;
 pub mod workbook;
 

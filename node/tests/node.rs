@@ -1781,7 +1781,7 @@ impl Federation {
         let text = std::fs::read_to_string(&path).unwrap();
         let mut out = Vec::new();
         for l in text.lines() {
-            if ["ca_cert =", "client_cert =", "client_key ="]
+            if ["ca_cert =", "client_cert =", "client_key =", "crl ="]
                 .iter()
                 .any(|k| l.starts_with(k))
             {
@@ -1798,6 +1798,27 @@ impl Federation {
         }
         std::fs::write(&path, out.join("\n") + "\n").unwrap();
         self.config(); // the rewritten config passes the check
+    }
+
+    /// Sets `key` of node.toml's `[hub]` to the file `path`, replacing the
+    /// line if there is one (the rewritten config must pass the check).
+    fn set_hub_key(&self, key: &str, path: &Path) {
+        let file = self.node_dir.join("node.toml");
+        let text = std::fs::read_to_string(&file).unwrap();
+        let line = format!("{key} = {:?}", path.display().to_string());
+        let mut out: Vec<String> = text
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{key} =")))
+            .map(str::to_string)
+            .collect();
+        let at = out
+            .iter()
+            .position(|l| l.starts_with("address = "))
+            .unwrap()
+            + 1;
+        out.insert(at, line);
+        std::fs::write(&file, out.join("\n") + "\n").unwrap();
+        self.config();
     }
 
     /// Years with a synced scope.

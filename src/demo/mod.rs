@@ -146,9 +146,10 @@ pub fn run(args: Args) -> Result<()> {
     let ca = pki::CountyCa::create(&dir.join("ca"))?;
     let hub_cert = ca.issue_hub()?;
     println!(
-        "  县 CA：{}（汇总中心证书 {}）",
+        "  县 CA：{}（汇总中心证书 {}；吊销列表 {}）",
         ca.cert().display(),
-        hub_cert.cert.display()
+        hub_cert.cert.display(),
+        ca.crl().display()
     );
     std::fs::create_dir_all(dir.join("authority"))?;
     let mut authority_keys = Vec::new();
@@ -208,7 +209,7 @@ pub fn run(args: Args) -> Result<()> {
             .map_err(|e| anyhow!("节点公钥 {node_key}：{e}"))?
             .key_id();
         let cert = ca.issue_node(n.dir, n.name, key_id.as_str())?;
-        configure_node(&nd, None, Some(&cert))?;
+        configure_node(&nd, None, Some((&cert, &ca.crl())))?;
         let mut add = vec![
             "node",
             "add",
@@ -287,7 +288,7 @@ impl Demo {
         if let Some(h) = hub {
             h.stop()?;
         }
-        let h = HubServer::start(&self.k, &self.hub_dir, &self.hub_cert, &self.ca.cert(), now)?;
+        let h = HubServer::start(&self.k, &self.hub_dir, &self.hub_cert, &self.ca, now)?;
         for n in &self.nodes {
             configure_node(&self.node_dir(n), Some(&h.addr), None)?;
         }
@@ -755,7 +756,13 @@ fn files_with(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
 /// Edits the node's `[hub]` section as its official would: the hub's
 /// address once the hub has one, and the client certificate once the county
 /// CA issued it.
-fn configure_node(node_dir: &Path, addr: Option<&str>, cert: Option<&pki::Issued>) -> Result<()> {
+/// Points node.toml at `addr`, and adds the client certificate and the
+/// CA's revocation list when given.
+fn configure_node(
+    node_dir: &Path,
+    addr: Option<&str>,
+    tls: Option<(&pki::Issued, &Path)>,
+) -> Result<()> {
     let path = node_dir.join("node.toml");
     let text = std::fs::read_to_string(&path)?;
     let mut found = false;
@@ -767,9 +774,10 @@ fn configure_node(node_dir: &Path, addr: Option<&str>, cert: Option<&pki::Issued
                 Some(a) => format!("address = \"https://{a}\""),
                 None => l.to_owned(),
             });
-            if let Some(c) = cert {
+            if let Some((c, crl)) = tls {
                 lines.push(format!("client_cert = \"{}\"", s(&c.cert)));
                 lines.push(format!("client_key = \"{}\"", s(&c.key)));
+                lines.push(format!("crl = \"{}\"", s(crl)));
             }
         } else {
             lines.push(l.to_owned());
@@ -868,7 +876,7 @@ impl HubServer {
         k: &Kaohe,
         hub_dir: &Path,
         cert: &pki::Issued,
-        client_ca: &Path,
+        ca: &pki::CountyCa,
         now: &str,
     ) -> Result<HubServer> {
         let addr_file = hub_dir.join(kaohe_hub::server::ADDR_FILE);
@@ -877,6 +885,7 @@ impl HubServer {
             .create(true)
             .append(true)
             .open(hub_dir.join("serve.log"))?;
+        let (client_ca, client_crl) = (ca.cert(), ca.crl());
         let args = k.hub_args(&[
             "serve",
             "--listen",
@@ -886,7 +895,9 @@ impl HubServer {
             "--tls-key",
             s(&cert.key),
             "--client-ca",
-            s(client_ca),
+            s(&client_ca),
+            "--client-crl",
+            s(&client_crl),
             "--now",
             now,
         ]);

@@ -5,14 +5,19 @@
 //! clone needs no openssl: the CA, the hub's server certificate (for
 //! `localhost` and `127.0.0.1`) and one client certificate per node naming
 //! `<key id>.node.kaohe`, the name the hub binds to the node's signing key
-//! under mTLS. Keys are written 0600; nothing here is used outside the demo.
+//! under mTLS — and the CA's (empty) certificate revocation list, which the
+//! hub checks client certificates against (`--client-crl`) and every node
+//! checks the hub's certificate against (`hub.crl`). Like the certificates
+//! (rcgen's default validity), the list is long-lived: the demo never
+//! revokes. Keys are written 0600; nothing here is used outside the demo.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CertifiedIssuer,
+    DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyIdMethod, KeyPair,
+    KeyUsagePurpose, SerialNumber, date_time_ymd,
 };
 
 /// The county CA, kept in memory for issuing and on disk as `ca.pem`.
@@ -29,7 +34,7 @@ pub struct Issued {
 }
 
 impl CountyCa {
-    /// Creates the CA in `dir` (`ca.pem`, `ca.key`).
+    /// Creates the CA in `dir` (`ca.pem`, `ca.key`, `ca.crl.pem`).
     pub fn create(dir: &Path) -> Result<CountyCa> {
         std::fs::create_dir_all(dir)?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
@@ -44,6 +49,17 @@ impl CountyCa {
         write_secret(&dir.join("ca.key"), &key.serialize_pem())?;
         let issuer = CertifiedIssuer::self_signed(params, key).context("签发 CA 证书")?;
         std::fs::write(dir.join("ca.pem"), issuer.pem())?;
+        let crl = CertificateRevocationListParams {
+            this_update: date_time_ymd(2022, 1, 1),
+            next_update: date_time_ymd(2099, 1, 1),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: Vec::new(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        }
+        .signed_by(&issuer)
+        .context("签发吊销列表（CRL）")?;
+        std::fs::write(dir.join("ca.crl.pem"), crl.pem()?)?;
         Ok(CountyCa {
             issuer,
             dir: dir.to_path_buf(),
@@ -52,6 +68,11 @@ impl CountyCa {
 
     pub fn cert(&self) -> PathBuf {
         self.dir.join("ca.pem")
+    }
+
+    /// The CA's certificate revocation list (PEM).
+    pub fn crl(&self) -> PathBuf {
+        self.dir.join("ca.crl.pem")
     }
 
     /// The hub's server certificate for `localhost` and `127.0.0.1`.

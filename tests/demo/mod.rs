@@ -343,8 +343,9 @@ fn check_outcomes_2023(export: &export::Export, db: &rusqlite::Connection) {
     );
 }
 
-/// The hub served https with client certificates: every node is configured
-/// for it, and a node without a certificate is turned away at the handshake.
+/// The hub served https with client certificates and the CA's CRL: every
+/// node is configured for it (and checks the hub against the CRL), and a
+/// node without a certificate is turned away at the handshake.
 fn check_tls(dir: &Path, hub: &KeptHub) {
     // Every hub start in the log serves TLS and asks for client certificates.
     let log = std::fs::read_to_string(dir.join("demo.log")).expect("demo.log");
@@ -356,8 +357,11 @@ fn check_tls(dir: &Path, hub: &KeptHub) {
     );
     for l in serves {
         assert!(
-            l.contains("--tls-cert") && l.contains("--tls-key") && l.contains("--client-ca"),
-            "汇总中心须以 TLS 和客户端证书运行（TLS + mTLS）：{l}"
+            l.contains("--tls-cert")
+                && l.contains("--tls-key")
+                && l.contains("--client-ca")
+                && l.contains("--client-crl"),
+            "汇总中心须以 TLS、客户端证书和吊销列表运行（TLS + mTLS + CRL）：{l}"
         );
     }
     let mut nodes = 0;
@@ -376,7 +380,9 @@ fn check_tls(dir: &Path, hub: &KeptHub) {
             "{} 的汇总中心地址应为 https://（hub address）：{address}",
             nd.display()
         );
-        for key in ["client_cert", "client_key", "ca_cert"] {
+        // The county CA's revocation list too: the node checks the hub's
+        // certificate against it on every connection.
+        for key in ["client_cert", "client_key", "ca_cert", "crl"] {
             let file = value(key).unwrap_or_else(|| {
                 panic!(
                     "{} 的 node.toml 未设置 {key}（mTLS not configured）",

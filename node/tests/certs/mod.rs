@@ -92,9 +92,15 @@ impl CountyCa {
 
     /// `crl.pem` revoking `serials`.
     fn crl(&self, serials: &[u64], number: u64) -> PathBuf {
+        self.crl_file("crl.pem", serials, number, 2099)
+    }
+
+    /// `name`, a CRL revoking `serials`, next updated on 1 January of
+    /// `next_update_year`.
+    fn crl_file(&self, name: &str, serials: &[u64], number: u64, next_update_year: i32) -> PathBuf {
         let params = CertificateRevocationListParams {
             this_update: date_time_ymd(2020, 1, 1),
-            next_update: date_time_ymd(2099, 1, 1),
+            next_update: date_time_ymd(next_update_year, 1, 1),
             crl_number: SerialNumber::from(number),
             issuing_distribution_point: None,
             revoked_certs: serials
@@ -108,7 +114,7 @@ impl CountyCa {
                 .collect(),
             key_identifier_method: KeyIdMethod::Sha256,
         };
-        let path = self.file("crl.pem");
+        let path = self.file(name);
         std::fs::write(&path, params.signed_by(&self.ca).unwrap().pem().unwrap()).unwrap();
         path
     }
@@ -217,6 +223,54 @@ fn a_node_whose_client_certificate_was_revoked_is_refused_naming_the_serial() {
         .unwrap()
         .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(2_000_000))
         .unwrap();
+    f.node(&["sync", "--operator", "王科员"]).unwrap();
+    assert_eq!(f.scope_years(), vec![2022]);
+    assert_eq!(f.store().packs().unwrap().len(), 1);
+}
+
+/// `hub.crl`: the node checks the hub's certificate against the county
+/// CA's revocation list on every connection. Revoked → refused, saying so,
+/// nothing synced; the office's next list (without the serial) is picked
+/// up by the next command. A list from another CA or one past its
+/// `nextUpdate` refuses every connection rather than skip the check.
+#[test]
+fn the_node_refuses_a_hub_certificate_on_the_county_crl() {
+    let mut f = federation(2);
+    let ca = CountyCa::new(&f.tmp.path().join("pki"));
+    ca.server("server", Fault::None); // serial 7
+    let revoked = ca.crl_file("county.crl.pem", &[7, 9], 1, 2099);
+    f.start_tls_hub(
+        &ca.serve_args("server", None),
+        &[("ca_cert", ca.file("ca.pem")), ("crl", revoked.clone())],
+    );
+    let refused = |f: &Federation, words: &[&str]| {
+        let err = f
+            .node(&["sync", "--operator", "王科员"])
+            .expect_err("the hub's certificate must be refused");
+        let msg = format!("{err:#}");
+        assert!(msg.contains("无法连接汇总中心"), "{msg}");
+        for w in words {
+            assert!(msg.contains(w), "the refusal should say {w:?}: {msg}");
+        }
+        assert_eq!(f.scope_years(), Vec::<u16>::new(), "nothing synced");
+        assert!(f.store().packs().unwrap().is_empty(), "no pack fetched");
+    };
+    refused(&f, &["已被县 CA 吊销", "hub.crl"]);
+
+    // Another CA's list: the status is unknown, and unknown is refused.
+    let other = CountyCa::new(&f.tmp.path().join("other-pki"));
+    let foreign = other.crl_file("foreign.crl.pem", &[], 1, 2099);
+    f.set_hub_key("crl", &foreign);
+    refused(&f, &["不是签发汇总中心证书的 CA"]);
+
+    // The county's list, but past its next update (2021-01-01).
+    let stale = ca.crl_file("stale.crl.pem", &[], 2, 2021);
+    f.set_hub_key("crl", &stale);
+    refused(&f, &["吊销列表已过期"]);
+
+    // The office's current list no longer holds serial 7: served.
+    let current = ca.crl_file("current.crl.pem", &[9], 3, 2099);
+    f.set_hub_key("crl", &current);
     f.node(&["sync", "--operator", "王科员"]).unwrap();
     assert_eq!(f.scope_years(), vec![2022]);
     assert_eq!(f.store().packs().unwrap().len(), 1);
