@@ -329,10 +329,10 @@ pub async fn connect(hub: &HubConfig, timeouts: &Timeouts) -> Result<HubClient, 
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(20));
     // The whole handshake (TCP, TLS, HTTP/2) within `connect`: a peer that
-    // accepts and then says nothing must not hold the node. (tonic's own
-    // connect timeout would wrap the TLS connector too and end the same
-    // wait with a bare "deadline has elapsed"; a later reconnect is
-    // bounded by the call deadline.)
+    // accepts and then says nothing must not hold the node. (The TLS
+    // connector bounds TCP + TLS itself, in Chinese, for reconnects too;
+    // tonic's connect timeout around it would say only "deadline has
+    // elapsed".)
     let connecting = async {
         match connector {
             Some(connector) => endpoint.connect_with_connector(connector).await,
@@ -346,6 +346,14 @@ pub async fn connect(hub: &HubConfig, timeouts: &Timeouts) -> Result<HubClient, 
             seconds: timeouts.connect.as_secs(),
         })?;
     let channel = connected.map_err(|e| {
+        // The connector's own TCP + TLS deadline is the same wait as the
+        // timeout above, whichever timer fires first.
+        if has_timed_out(&e) {
+            return ConnectError::Timeout {
+                address: hub.address.clone(),
+                seconds: timeouts.connect.as_secs(),
+            };
+        }
         let detail = error_chain(&e);
         ConnectError::Unreachable {
             address: hub.address.clone(),
@@ -362,6 +370,21 @@ pub async fn connect(hub: &HubConfig, timeouts: &Timeouts) -> Result<HubClient, 
         offset: Mutex::new(None),
         anonymous_tls: hub.tls && hub.client_identity.is_none(),
     })
+}
+
+/// Whether `e` or one of its sources is an I/O timeout.
+fn has_timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
 }
 
 /// An error with its sources, one line.

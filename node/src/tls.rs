@@ -63,6 +63,8 @@ pub struct TlsConnect {
     name: ServerName<'static>,
     host: String,
     port: u16,
+    /// TCP and TLS together, also when the channel reconnects later.
+    deadline: std::time::Duration,
 }
 
 impl TlsConnect {
@@ -133,6 +135,7 @@ impl TlsConnect {
             name,
             host: hub.host.clone(),
             port: hub.port,
+            deadline: hub.timeouts.connect,
         })
     }
 }
@@ -155,11 +158,22 @@ impl tower_service::Service<Uri> for TlsConnect {
     fn call(&mut self, _uri: Uri) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let tcp = TcpStream::connect((this.host.as_str(), this.port)).await?;
-            tcp.set_nodelay(true)?;
-            let tls = TlsConnector::from(this.config)
-                .connect(this.name, tcp)
-                .await?;
+            let seconds = this.deadline.as_secs();
+            let handshake = async {
+                let tcp = TcpStream::connect((this.host.as_str(), this.port)).await?;
+                tcp.set_nodelay(true)?;
+                TlsConnector::from(this.config)
+                    .connect(this.name, tcp)
+                    .await
+            };
+            let tls = tokio::time::timeout(this.deadline, handshake)
+                .await
+                .map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("{seconds} 秒内未完成 TCP 与 TLS 握手（连接超时）（no TLS connection within {seconds} s）"),
+                    )
+                })??;
             if tls.get_ref().1.alpn_protocol() != Some(H2) {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
