@@ -347,43 +347,27 @@ impl NodeConfig {
             let ca_cert = p
                 .optional_string(hub, "ca_cert", "hub.ca_cert", ca_expected)
                 .and_then(|c| {
-                    let path = base.join(&c);
-                    match std::fs::read(&path) {
-                        Ok(bytes) if contains(&bytes, b"-----BEGIN CERTIFICATE-----") => Some(path),
-                        Ok(_) => {
-                            p.bad(
-                                "hub.ca_cert",
-                                ca_expected,
-                                format!(
-                                    "{}（不是 PEM 证书 / not a PEM certificate）",
-                                    path.display()
-                                ),
-                            );
-                            None
-                        }
-                        Err(e) => {
-                            p.bad(
-                                "hub.ca_cert",
-                                ca_expected,
-                                format!("{}（{e}）", path.display()),
-                            );
-                            None
-                        }
-                    }
+                    checked_file(
+                        &mut p,
+                        base,
+                        &c,
+                        "hub.ca_cert",
+                        ca_expected,
+                        pem_certificate,
+                    )
                 });
             let cert_expected =
                 "可读的 PEM 客户端证书文件（a readable PEM client certificate file）";
             let client_cert = p
                 .optional_string(hub, "client_cert", "hub.client_cert", cert_expected)
                 .and_then(|c| {
-                    pem_file(
+                    checked_file(
                         &mut p,
                         base,
                         &c,
                         "hub.client_cert",
                         cert_expected,
-                        is_pem_certificate,
-                        "不是 PEM 证书 / not a PEM certificate",
+                        pem_certificate,
                     )
                 });
             let key_expected =
@@ -391,14 +375,13 @@ impl NodeConfig {
             let client_key = p
                 .optional_string(hub, "client_key", "hub.client_key", key_expected)
                 .and_then(|k| {
-                    pem_file(
+                    checked_file(
                         &mut p,
                         base,
                         &k,
                         "hub.client_key",
                         key_expected,
-                        is_pem_private_key,
-                        "不是未加密的 PEM 私钥 / not an unencrypted PEM private key",
+                        pem_private_key,
                     )
                 });
             let crl_expected =
@@ -406,26 +389,9 @@ impl NodeConfig {
             let crl = p
                 .optional_string(hub, "crl", "hub.crl", crl_expected)
                 .and_then(|c| {
-                    let path = base.join(&c);
-                    match std::fs::read(&path).map(|bytes| crate::tls::parse_crl(&bytes)) {
-                        Ok(Ok(_)) => Some(path),
-                        Ok(Err(why)) => {
-                            p.bad(
-                                "hub.crl",
-                                crl_expected,
-                                format!("{}（{why}）", path.display()),
-                            );
-                            None
-                        }
-                        Err(e) => {
-                            p.bad(
-                                "hub.crl",
-                                crl_expected,
-                                format!("{}（{e}）", path.display()),
-                            );
-                            None
-                        }
-                    }
+                    checked_file(&mut p, base, &c, "hub.crl", crl_expected, |bytes| {
+                        crate::tls::parse_crl(bytes).map(drop)
+                    })
                 });
             let mut client_ok = true;
             match (hub.get("client_cert"), hub.get("client_key")) {
@@ -828,45 +794,50 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-fn is_pem_certificate(bytes: &[u8]) -> bool {
-    contains(bytes, b"-----BEGIN CERTIFICATE-----")
+fn pem_certificate(bytes: &[u8]) -> Result<(), String> {
+    if contains(bytes, b"-----BEGIN CERTIFICATE-----") {
+        Ok(())
+    } else {
+        Err("不是 PEM 证书 / not a PEM certificate".into())
+    }
 }
 
 /// A PEM private key rustls can use: PKCS#8, SEC1 or PKCS#1, not encrypted.
-fn is_pem_private_key(bytes: &[u8]) -> bool {
-    [
+fn pem_private_key(bytes: &[u8]) -> Result<(), String> {
+    let pem = [
         &b"-----BEGIN PRIVATE KEY-----"[..],
         b"-----BEGIN EC PRIVATE KEY-----",
         b"-----BEGIN RSA PRIVATE KEY-----",
     ]
     .iter()
-    .any(|m| contains(bytes, m))
-        && !contains(bytes, b"ENCRYPTED")
+    .any(|m| contains(bytes, m));
+    if pem && !contains(bytes, b"ENCRYPTED") {
+        Ok(())
+    } else {
+        Err("不是未加密的 PEM 私钥 / not an unencrypted PEM private key".into())
+    }
 }
 
-/// Resolves `raw` against `base` and checks the file reads and looks right;
-/// records a problem naming the file otherwise.
-fn pem_file(
+/// Resolves `raw` against `base` and checks that the file reads and that
+/// `check` accepts it; records a problem naming the file and why otherwise.
+fn checked_file(
     p: &mut Problems,
     base: &Path,
     raw: &str,
     key: &str,
     expected: &str,
-    looks_right: fn(&[u8]) -> bool,
-    wrong: &str,
+    check: impl FnOnce(&[u8]) -> Result<(), String>,
 ) -> Option<PathBuf> {
     let path = base.join(raw);
-    match std::fs::read(&path) {
-        Ok(bytes) if looks_right(&bytes) => Some(path),
-        Ok(_) => {
-            p.bad(key, expected, format!("{}（{wrong}）", path.display()));
-            None
-        }
-        Err(e) => {
-            p.bad(key, expected, format!("{}（{e}）", path.display()));
-            None
-        }
-    }
+    let why = match std::fs::read(&path) {
+        Ok(bytes) => match check(&bytes) {
+            Ok(()) => return Some(path),
+            Err(why) => why,
+        },
+        Err(e) => e.to_string(),
+    };
+    p.bad(key, expected, format!("{}（{why}）", path.display()));
+    None
 }
 
 fn type_name(v: &toml::Value) -> String {
