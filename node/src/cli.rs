@@ -161,6 +161,9 @@ struct InitArgs {
     /// 客户端证书的私钥（PEM，未加密），与 --client-cert 同时给出（its private key）
     #[arg(long, value_name = "文件", requires = "client_cert")]
     client_key: Option<PathBuf>,
+    /// 县 CA 的证书吊销列表（PEM 或 DER），仅用于 https：每次连接都核对汇总中心的证书是否已被吊销（the county CA's CRL）
+    #[arg(long, value_name = "文件")]
+    crl: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -341,6 +344,7 @@ fn cmd_init(dir: &Path, a: InitArgs) -> anyhow::Result<()> {
         hub_receipt_key: a.hub_receipt_key,
         client_cert: a.client_cert,
         client_key: a.client_key,
+        crl: a.crl,
     })
     .context("初始化节点（initialise the node）")?;
     let c = &report.config;

@@ -520,34 +520,47 @@ pub fn render(
     keys: &[String],
     threshold: usize,
 ) -> String {
-    render_with_client(
+    let tls = TlsFiles {
+        ca_cert,
+        ..TlsFiles::default()
+    };
+    render_with_tls(
         name,
         assessor,
         hub_address,
-        ca_cert,
+        &tls,
         receipt_key,
-        None,
         keys,
         threshold,
     )
 }
 
-/// The text of a config file (what `init` writes); `client` is the
-/// `(certificate, key)` pair presented for mTLS.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "mirrors the keys of node.toml one to one"
-)]
-pub fn render_with_client(
+/// The files of `[hub]` that set up TLS, as `init` writes them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TlsFiles<'a> {
+    /// `hub.ca_cert`.
+    pub ca_cert: Option<&'a Path>,
+    /// `hub.client_cert` and `hub.client_key`, presented for mTLS.
+    pub client: Option<(&'a Path, &'a Path)>,
+    /// `hub.crl`, the county CA's revocation list.
+    pub crl: Option<&'a Path>,
+}
+
+/// The text of a config file (what `init` writes).
+pub fn render_with_tls(
     name: &str,
     assessor: Assessor,
     hub_address: &str,
-    ca_cert: Option<&Path>,
+    tls: &TlsFiles<'_>,
     receipt_key: Option<&str>,
-    client: Option<(&Path, &Path)>,
     keys: &[String],
     threshold: usize,
 ) -> String {
+    let TlsFiles {
+        ca_cert,
+        client,
+        crl,
+    } = *tls;
     let q = |s: &str| toml::Value::String(s.to_string()).to_string();
     let mut out = String::new();
     out.push_str(
@@ -592,8 +605,12 @@ pub fn render_with_client(
         ),
     }
     out.push_str(
-        "# 县 CA 的证书吊销列表（PEM 或 DER）：设置后每次连接都核对汇总中心的证书是否已被吊销；列表过期后须换用县依法治县办下发的新列表。\n# crl = \"/path/to/county-ca.crl\"\n",
+        "# 县 CA 的证书吊销列表（PEM 或 DER）：设置后每次连接都核对汇总中心的证书是否已被吊销；列表过期后须换用县依法治县办下发的新列表。\n",
     );
+    match crl {
+        Some(p) => out.push_str(&format!("crl = {}\n", q(&p.display().to_string()))),
+        None => out.push_str("# crl = \"/path/to/county-ca.crl\"\n"),
+    }
     out.push_str(
         "# 时限（整数秒，以下为默认值）：汇总中心超时不答复时本次命令中止并说明，发件箱中未获回执的提交全部保留待重发（deadlines, seconds; defaults shown）。\n",
     );
@@ -1235,13 +1252,17 @@ mod tests {
         )
         .unwrap();
         let with = |address: &str, client: Option<(&Path, &Path)>| {
-            render_with_client(
+            let tls = TlsFiles {
+                ca_cert: Some(&ca),
+                client,
+                crl: None,
+            };
+            render_with_tls(
                 "n",
                 Assessor::Township,
                 address,
-                Some(&ca),
+                &tls,
                 Some(&hub_key()),
-                client,
                 &[key()],
                 1,
             )
@@ -1312,10 +1333,6 @@ mod tests {
     /// is refused naming the key and the file.
     #[test]
     fn a_crl_must_be_a_readable_crl_and_needs_https() {
-        use rcgen::{
-            BasicConstraints, CertificateParams, CertificateRevocationListParams, CertifiedIssuer,
-            IsCa, KeyIdMethod, KeyPair, KeyUsagePurpose, SerialNumber, date_time_ymd,
-        };
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let g = good(d);
@@ -1325,24 +1342,9 @@ mod tests {
             None
         );
 
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        let crl = CertificateRevocationListParams {
-            this_update: date_time_ymd(2020, 1, 1),
-            next_update: date_time_ymd(2099, 1, 1),
-            crl_number: SerialNumber::from(1u64),
-            issuing_distribution_point: None,
-            revoked_certs: Vec::new(),
-            key_identifier_method: KeyIdMethod::Sha256,
-        }
-        .signed_by(&ca)
-        .unwrap();
         let pem = d.join("county.crl.pem");
-        std::fs::write(&pem, crl.pem().unwrap()).unwrap();
         let der = d.join("county.crl");
-        std::fs::write(&der, crl.der()).unwrap();
+        crate::testutil::write_crl(&pem, &der);
         let with = |text: &str, file: &Path| {
             text.replace(
                 "[hub]\n",

@@ -33,6 +33,7 @@ pub struct InitOptions {
     pub client_cert: Option<PathBuf>,
     /// Its private key (PEM); given together with `client_cert`.
     pub client_key: Option<PathBuf>,
+    pub crl: Option<PathBuf>,
 }
 
 /// What `init` created.
@@ -101,14 +102,19 @@ pub fn init(opts: &InitOptions) -> Result<InitReport, InitError> {
     };
     let client_cert = absolute(&opts.client_cert)?;
     let client_key = absolute(&opts.client_key)?;
+    let crl = absolute(&opts.crl)?;
     let threshold = opts.threshold.unwrap_or(opts.authority_keys.len());
-    let text = config::render_with_client(
+    let tls = config::TlsFiles {
+        ca_cert: ca_cert.as_deref(),
+        client: client_cert.as_deref().zip(client_key.as_deref()),
+        crl: crl.as_deref(),
+    };
+    let text = config::render_with_tls(
         &opts.name,
         opts.assessor,
         &opts.hub,
-        ca_cert.as_deref(),
+        &tls,
         opts.hub_receipt_key.as_deref(),
-        client_cert.as_deref().zip(client_key.as_deref()),
         &opts.authority_keys,
         threshold,
     );
@@ -217,6 +223,7 @@ mod tests {
             hub_receipt_key: Some(SigningKeyPair::from_seed(&[2; 32]).public().to_string()),
             client_cert: None,
             client_key: None,
+            crl: None,
         }
     }
 
@@ -326,6 +333,35 @@ mod tests {
             std::fs::read(identity.key).unwrap(),
             std::fs::read(&key).unwrap()
         );
+    }
+
+    /// `--crl`: checked like the other files before anything is created,
+    /// and written as an absolute path.
+    #[test]
+    fn init_writes_the_crl_and_refuses_a_file_that_is_no_crl() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(
+            &ca,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let (pem, der) = (dir.path().join("crl.pem"), dir.path().join("crl.der"));
+        crate::testutil::write_crl(&pem, &der);
+        let mut o = opts(dir.path());
+        o.hub = "https://127.0.0.1:7443".into();
+        o.ca_cert = Some(ca.clone());
+
+        o.crl = Some(ca);
+        let msg = init(&o).unwrap_err().to_string();
+        assert!(msg.contains("hub.crl") && msg.contains("ca.pem"), "{msg}");
+        assert!(!o.data_dir.exists(), "nothing created");
+
+        o.crl = Some(der.clone());
+        let report = init(&o).unwrap();
+        let crl = report.config.hub.crl.expect("crl configured");
+        assert!(crl.is_absolute());
+        assert_eq!(std::fs::read(crl).unwrap(), std::fs::read(&der).unwrap());
     }
 
     #[cfg(unix)]
