@@ -16,9 +16,13 @@
 //!   (what Chinese Excel writes); a UTF-16 file ("Unicode text") is named as
 //!   such.
 //!
-//! Formulas are kept as [`Cell::Formula`] (from calamine's
-//! `worksheet_formula`), never as their cached value, and merged regions are
-//! listed so the import can refuse them.
+//! Formulas are kept as [`Cell::Formula`], never as their cached value, and
+//! merged regions are listed so the import can refuse them.
+//!
+//! Sheets are read cell by cell (calamine's streaming cell reader), and a
+//! cell beyond the caps stops the read at once: a tiny file naming one cell
+//! at `XFD1048576` must not make the node allocate the dense grid up to it
+//! (calamine's `worksheet_range` would, 512 GiB; found by fuzzing).
 
 use std::borrow::Cow;
 use std::io::{Cursor, Read as _};
@@ -166,7 +170,7 @@ pub enum ReadError {
     #[error("不能读取工作簿（cannot read the workbook）：{detail}")]
     Workbook { detail: String },
     #[error(
-        "工作表「{sheet}」有 {rows} 行、{columns} 列，超过上限 {max_rows} 行、{max_columns} 列（sheet too large）"
+        "工作表「{sheet}」的内容至少到第 {rows} 行、第 {columns} 列，超过上限 {max_rows} 行、{max_columns} 列（sheet too large）"
     )]
     SheetTooLarge {
         sheet: String,
@@ -228,8 +232,17 @@ pub fn read(bytes: &[u8], format: Format, limits: &Limits) -> Result<Workbook, R
     match format {
         Format::Xlsx => {
             check_zip(bytes, limits)?;
+            // calamine is third-party code parsing a file anyone may hand
+            // in: if it panics (a debug build's overflow check on an absurd
+            // cell reference, say), that is a bad file, not a dead node.
+            let grids = std::panic::catch_unwind(|| read_xlsx(bytes, limits)).map_err(|_| {
+                ReadError::Workbook {
+                    detail: "工作簿结构异常，解析时出错（the workbook parser failed on this file）"
+                        .into(),
+                }
+            })??;
             Ok(Workbook {
-                grids: read_xlsx(bytes, limits)?,
+                grids,
                 encoding: None,
             })
         }
@@ -319,37 +332,43 @@ fn read_xlsx(bytes: &[u8], limits: &Limits) -> Result<Vec<Grid>, ReadError> {
     let mut book: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes)).map_err(wb_err)?;
     let mut grids = Vec::new();
     for name in book.sheet_names() {
-        let range = book.worksheet_range(&name).map_err(wb_err)?;
-        let formulas = book.worksheet_formula(&name).map_err(wb_err)?;
         let merged = book.merge_cells_by_sheet_name(&name).map_err(wb_err)?;
-        let (rows, columns) = match range.end() {
-            Some((r, c)) => (r as usize + 1, c as usize + 1),
-            None => (0, 0),
-        };
-        let (f_rows, f_columns) = match formulas.end() {
-            Some((r, c)) => (r as usize + 1, c as usize + 1),
-            None => (0, 0),
-        };
-        let (rows, columns) = (rows.max(f_rows), columns.max(f_columns));
-        if rows > limits.max_rows || columns > limits.max_columns {
-            return Err(ReadError::SheetTooLarge {
-                sheet: name,
-                rows,
-                columns,
-                max_rows: limits.max_rows,
-                max_columns: limits.max_columns,
-            });
-        }
-        let mut grid_rows: Vec<Vec<Cell>> = vec![Vec::new(); rows];
-        for (r, c, data) in range.used_cells() {
-            let (r, c) = absolute(range.start(), r, c);
-            put(&mut grid_rows, r, c, cell_of(data));
-        }
-        for (r, c, f) in formulas.used_cells() {
-            if !f.is_empty() {
-                let (r, c) = absolute(formulas.start(), r, c);
-                put(&mut grid_rows, r, c, Cell::Formula(f.clone()));
+        let mut grid_rows: Vec<Vec<Cell>> = Vec::new();
+        let mut reader = match book.worksheet_cells_reader(&name) {
+            Ok(reader) => reader,
+            // A chart sheet holds no cells: an empty grid, as before.
+            Err(calamine::XlsxError::NotAWorksheet(_)) => {
+                grids.push(Grid {
+                    sheet: Some(name),
+                    rows: grid_rows,
+                    merged: Vec::new(),
+                });
+                continue;
             }
+            Err(e) => return Err(wb_err(e)),
+        };
+        while let Some(record) = reader.next_cell_with_formula().map_err(wb_err)? {
+            let cell = match record.formula {
+                Some(f) if !f.is_empty() => Cell::Formula(f),
+                _ => cell_of(&Data::from(record.value)),
+            };
+            if cell.is_empty() {
+                continue;
+            }
+            let (r, c) = (record.pos.0 as usize, record.pos.1 as usize);
+            if r >= limits.max_rows || c >= limits.max_columns {
+                return Err(ReadError::SheetTooLarge {
+                    sheet: name,
+                    rows: r + 1,
+                    columns: c + 1,
+                    max_rows: limits.max_rows,
+                    max_columns: limits.max_columns,
+                });
+            }
+            if grid_rows.len() <= r {
+                grid_rows.resize(r + 1, Vec::new());
+            }
+            put(&mut grid_rows, r, c, cell);
         }
         for row in &mut grid_rows {
             while row.last().is_some_and(Cell::is_empty) {
@@ -373,11 +392,6 @@ fn read_xlsx(bytes: &[u8], limits: &Limits) -> Result<Vec<Grid>, ReadError> {
         });
     }
     Ok(grids)
-}
-
-fn absolute(start: Option<(u32, u32)>, r: usize, c: usize) -> (usize, usize) {
-    let (r0, c0) = start.unwrap_or((0, 0));
-    (r0 as usize + r, c0 as usize + c)
 }
 
 fn put(rows: &mut [Vec<Cell>], r: usize, c: usize, cell: Cell) {
@@ -576,6 +590,70 @@ mod tests {
             "{err:?}"
         );
         assert!(read(&bytes, Format::Xlsx, &Limits::default()).is_ok());
+    }
+
+    /// Found by fuzzing: two cells, A1 and XFD1048576, in a 6 KB file made
+    /// calamine's dense range ask for 512 GiB. Cells are streamed now and
+    /// the far one is refused by position, at once.
+    #[test]
+    fn a_tiny_file_naming_the_last_cell_of_a_sheet_is_refused_by_position() {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let ws = book.add_worksheet();
+        ws.write_number(0, 0, 1.0).unwrap();
+        ws.write_number(1_048_575, 16_383, 1.0).unwrap();
+        let bytes = book.save_to_buffer().unwrap();
+        assert!(bytes.len() < 10_000, "{} bytes", bytes.len());
+        let err = read(&bytes, Format::Xlsx, &Limits::default()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ReadError::SheetTooLarge {
+                    rows: 1_048_576,
+                    columns: 16_384,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("第 1048576 行"), "{err}");
+    }
+
+    /// Found by fuzzing: a cell reference of eight letters overflows
+    /// calamine's column arithmetic (a panic with overflow checks, a wrapped
+    /// column without). Either way the file is refused and the node lives.
+    #[test]
+    fn a_cell_reference_beyond_any_column_is_refused() {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        book.add_worksheet().write_number(0, 0, 1.0).unwrap();
+        let bytes = book.save_to_buffer().unwrap();
+        let mut archive = zip::ZipArchive::new(Cursor::new(&bytes)).unwrap();
+        let mut out = Cursor::new(Vec::new());
+        {
+            let mut w = zip::ZipWriter::new(&mut out);
+            for i in 0..archive.len() {
+                let mut part = archive.by_index(i).unwrap();
+                let name = part.name().unwrap().into_owned();
+                let mut content = Vec::new();
+                part.read_to_end(&mut content).unwrap();
+                if name == "xl/worksheets/sheet1.xml" {
+                    let xml = String::from_utf8(content).unwrap();
+                    assert!(xml.contains(r#"r="A1""#), "{xml}");
+                    content = xml.replace(r#"r="A1""#, r#"r="AAAAAAAA1""#).into_bytes();
+                }
+                w.start_file(name, zip::write::SimpleFileOptions::default())
+                    .unwrap();
+                w.write_all(&content).unwrap();
+            }
+            w.finish().unwrap();
+        }
+        let err = read(&out.into_inner(), Format::Xlsx, &Limits::default()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ReadError::Workbook { .. } | ReadError::SheetTooLarge { .. }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -762,6 +762,23 @@ impl Manifest {
         if comp.full_marks <= 0 || comp.bonus_cap < 0 || comp.penalty_cap < 0 {
             return bad("满分、加分上限或减分上限无效（invalid full marks or caps）".into());
         }
+        // As the rubric check has it: a category's scored points (its
+        // `applicable`) never exceed full marks — also so that summing them
+        // cannot overflow (found by fuzzing `kaohe pack inspect`).
+        for (c, cat) in self.categories.iter().enumerate() {
+            let total = self
+                .indicators
+                .iter()
+                .filter(|i| i.kind == IndicatorKind::Scored)
+                .filter_map(|i| i.points.get(c).copied().flatten())
+                .try_fold(0i64, i64::checked_add);
+            if total.is_none_or(|t| t > comp.full_marks) {
+                return bad(format!(
+                    "类别 {} 的计分指标分值合计超过满分（scored points of the category exceed full marks）",
+                    cat.id
+                ));
+            }
+        }
         if comp.grades.len() < 2 {
             return bad("至少需要两个等次（at least two grades）".into());
         }

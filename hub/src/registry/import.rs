@@ -599,6 +599,15 @@ fn read_csv(text: &str) -> Result<Grid, ReadUnitsError> {
 
 fn read_xlsx(bytes: &[u8]) -> Result<Grid, ReadUnitsError> {
     check_unpacked_size(bytes)?;
+    // calamine parses a file anyone may hand in: a panic inside it (an
+    // absurd cell reference under overflow checks, say) is a bad file.
+    std::panic::catch_unwind(|| stream_xlsx(bytes)).map_err(|_| ReadUnitsError::Workbook {
+        detail: "工作簿结构异常，解析时出错（the workbook parser failed on this file）".into(),
+    })?
+}
+
+/// The first sheet, cell by cell (never calamine's dense range).
+fn stream_xlsx(bytes: &[u8]) -> Result<Grid, ReadUnitsError> {
     let workbook_err = |e: calamine::XlsxError| ReadUnitsError::Workbook {
         detail: e.to_string(),
     };
@@ -1595,6 +1604,69 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, ReadUnitsError::Workbook { .. }), "{err:?}");
+    }
+
+    /// Found by fuzzing the node's reader, checked here too: a tiny file
+    /// naming the last cell of a sheet is read cell by cell (no dense
+    /// grid), and that stray cell is reported where it is.
+    #[test]
+    fn a_stray_cell_at_the_end_of_the_sheet_is_named_not_allocated() {
+        let bytes = workbook(|ws| {
+            xlsx_header(ws, 0);
+            ws.write_string(1, 0, "t1").unwrap();
+            ws.write_string(1, 1, "肖旗乡").unwrap();
+            ws.write_string(1, 2, "township").unwrap();
+            ws.write_string(1, 5, "依法治县办").unwrap();
+            ws.write_number(1_048_575, 16_383, 1.0).unwrap();
+        });
+        let err = parse_units(&bytes, FileFormat::Xlsx, 2024, &other_years()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("第1048576行XFD列"), "{text}");
+        let ReadUnitsError::Invalid { problems } = &err else {
+            panic!("{err:?}");
+        };
+        assert!(
+            problems
+                .iter()
+                .any(|p| matches!(p.kind, ProblemKind::UnnamedColumn { rows: 1 })
+                    && p.location.row == Some(1_048_576)),
+            "{err:?}"
+        );
+    }
+
+    /// An eight-letter cell reference overflows calamine's column
+    /// arithmetic (a panic under overflow checks, as in tests): the file is
+    /// refused as a bad workbook, the hub lives.
+    #[test]
+    fn a_cell_reference_beyond_any_column_is_a_bad_workbook() {
+        use std::io::{Read as _, Write as _};
+        let bytes = workbook(|ws| xlsx_header(ws, 0));
+        let mut archive = zip::ZipArchive::new(Cursor::new(&bytes)).unwrap();
+        let mut out = Cursor::new(Vec::new());
+        let mut w = zip::ZipWriter::new(&mut out);
+        for i in 0..archive.len() {
+            let mut part = archive.by_index(i).unwrap();
+            let name = part.name().unwrap().into_owned();
+            let mut xml = String::new();
+            part.read_to_string(&mut xml).unwrap();
+            if name == "xl/worksheets/sheet1.xml" {
+                assert!(xml.contains(r#"r="A1""#), "{xml}");
+                xml = xml.replace(r#"r="A1""#, r#"r="AAAAAAAA1""#);
+            }
+            w.start_file(name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            w.write_all(xml.as_bytes()).unwrap();
+        }
+        w.finish().unwrap();
+        let err =
+            parse_units(&out.into_inner(), FileFormat::Xlsx, 2024, &other_years()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ReadUnitsError::Workbook { .. } | ReadUnitsError::Invalid { .. }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use kaohe_rulepacks::abi::{self, FinaliseInput, UnitInput, UnitStatus};
 use kaohe_rulepacks::interp::Interpreter;
-use kaohe_rulepacks::manifest::{Manifest, Round};
+use kaohe_rulepacks::manifest::{IndicatorKind, Manifest, Round};
 use kaohe_rulepacks::rubric::{self, CheckedRubric, CompileError, Diagnostics};
 
 fn data(rel: &str) -> PathBuf {
@@ -1341,10 +1341,30 @@ mod manifest {
         let mut bad = m.clone();
         bad.composition.grades[1].min = 9000;
         assert!(bad.validate().is_err());
-        let mut bad = m;
+        let mut bad = m.clone();
         bad.fields[0].method = "nope".into();
         assert!(Manifest::from_json(&bad.to_canonical_json()).is_err());
         assert!(Manifest::from_json(b"{\"manifest_version\":1}").is_err());
+
+        // Found by fuzzing: two scored indicators at i64::MAX points made
+        // `applicable_points` overflow (`kaohe pack inspect` of a hostile
+        // pack). A category's scored points may not exceed full marks.
+        let scored: Vec<usize> = (0..m.indicators.len())
+            .filter(|&i| m.indicators[i].kind == IndicatorKind::Scored && m.applies(i, 0))
+            .collect();
+        assert!(
+            scored.len() >= 2,
+            "the mini rubric has two scored indicators"
+        );
+        let mut bad = m.clone();
+        for &i in &scored[..2] {
+            bad.indicators[i].points[0] = Some(i64::MAX);
+        }
+        let err = Manifest::from_json(&bad.to_canonical_json()).unwrap_err();
+        assert!(err.to_string().contains("超过满分"), "{err}");
+        let mut bad = m.clone();
+        bad.indicators[scored[0]].points[0] = Some(m.composition.full_marks + 1);
+        assert!(bad.validate().is_err());
     }
 
     #[test]
