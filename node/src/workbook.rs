@@ -326,55 +326,19 @@ fn check_zip(bytes: &[u8], limits: &Limits) -> Result<(), ReadError> {
 }
 
 fn read_xlsx(bytes: &[u8], limits: &Limits) -> Result<Vec<Grid>, ReadError> {
-    let wb_err = |e: calamine::XlsxError| ReadError::Workbook {
-        detail: e.to_string(),
-    };
-    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes)).map_err(wb_err)?;
+    let mut book: Xlsx<_> =
+        calamine::open_workbook_from_rs(Cursor::new(bytes)).map_err(workbook_error)?;
     let mut grids = Vec::new();
     for name in book.sheet_names() {
-        let merged = book.merge_cells_by_sheet_name(&name).map_err(wb_err)?;
-        let mut grid_rows: Vec<Vec<Cell>> = Vec::new();
-        let mut reader = match book.worksheet_cells_reader(&name) {
-            Ok(reader) => reader,
+        let merged = book
+            .merge_cells_by_sheet_name(&name)
+            .map_err(workbook_error)?;
+        let grid_rows = match book.worksheet_cells_reader(&name) {
+            Ok(mut reader) => read_cells(&mut reader, &name, limits)?,
             // A chart sheet holds no cells: an empty grid, as before.
-            Err(calamine::XlsxError::NotAWorksheet(_)) => {
-                grids.push(Grid {
-                    sheet: Some(name),
-                    rows: grid_rows,
-                    merged: Vec::new(),
-                });
-                continue;
-            }
-            Err(e) => return Err(wb_err(e)),
+            Err(calamine::XlsxError::NotAWorksheet(_)) => Vec::new(),
+            Err(e) => return Err(workbook_error(e)),
         };
-        while let Some(record) = reader.next_cell_with_formula().map_err(wb_err)? {
-            let cell = match record.formula {
-                Some(f) if !f.is_empty() => Cell::Formula(f),
-                _ => cell_of(&Data::from(record.value)),
-            };
-            if cell.is_empty() {
-                continue;
-            }
-            let (r, c) = (record.pos.0 as usize, record.pos.1 as usize);
-            if r >= limits.max_rows || c >= limits.max_columns {
-                return Err(ReadError::SheetTooLarge {
-                    sheet: name,
-                    rows: r + 1,
-                    columns: c + 1,
-                    max_rows: limits.max_rows,
-                    max_columns: limits.max_columns,
-                });
-            }
-            if grid_rows.len() <= r {
-                grid_rows.resize(r + 1, Vec::new());
-            }
-            put(&mut grid_rows, r, c, cell);
-        }
-        for row in &mut grid_rows {
-            while row.last().is_some_and(Cell::is_empty) {
-                row.pop();
-            }
-        }
         grids.push(Grid {
             sheet: Some(name),
             rows: grid_rows,
@@ -394,13 +358,48 @@ fn read_xlsx(bytes: &[u8], limits: &Limits) -> Result<Vec<Grid>, ReadError> {
     Ok(grids)
 }
 
-fn put(rows: &mut [Vec<Cell>], r: usize, c: usize, cell: Cell) {
-    if let Some(row) = rows.get_mut(r) {
+fn workbook_error(e: calamine::XlsxError) -> ReadError {
+    ReadError::Workbook {
+        detail: e.to_string(),
+    }
+}
+
+/// The sheet's non-empty cells by position (rows end at their last
+/// non-empty cell), refused at the first cell beyond the caps.
+fn read_cells(
+    reader: &mut calamine::XlsxCellReader<'_, Cursor<&[u8]>>,
+    sheet: &str,
+    limits: &Limits,
+) -> Result<Vec<Vec<Cell>>, ReadError> {
+    let mut rows: Vec<Vec<Cell>> = Vec::new();
+    while let Some(record) = reader.next_cell_with_formula().map_err(workbook_error)? {
+        let cell = match record.formula {
+            Some(f) if !f.is_empty() => Cell::Formula(f),
+            _ => cell_of(&Data::from(record.value)),
+        };
+        if cell.is_empty() {
+            continue;
+        }
+        let (r, c) = (record.pos.0 as usize, record.pos.1 as usize);
+        if r >= limits.max_rows || c >= limits.max_columns {
+            return Err(ReadError::SheetTooLarge {
+                sheet: sheet.to_string(),
+                rows: r + 1,
+                columns: c + 1,
+                max_rows: limits.max_rows,
+                max_columns: limits.max_columns,
+            });
+        }
+        if rows.len() <= r {
+            rows.resize(r + 1, Vec::new());
+        }
+        let row = &mut rows[r];
         if row.len() <= c {
             row.resize(c + 1, Cell::Empty);
         }
         row[c] = cell;
     }
+    Ok(rows)
 }
 
 fn cell_of(data: &Data) -> Cell {
