@@ -59,6 +59,7 @@ pub mod merkle;
 pub mod model;
 pub mod receipt;
 pub mod submission;
+pub mod tlog;
 pub mod validate;
 
 pub use envelope::{Digest, Envelope, EnvelopeError, KeyLookup, Signature, VerifiedEnvelope, pae};
