@@ -29,8 +29,10 @@
 //!   by the log; [`checkpoint::open`] → [`checkpoint::VerifiedCheckpoint`].
 //! - [`cosignature`] — witnesses' timestamped cosignatures:
 //!   [`cosignature::cosign`].
+//! - [`proof`] — [`proof::TlogProof`], the offline proof bundle.
 
 pub mod checkpoint;
 pub mod cosignature;
 pub mod note;
+pub mod proof;
 pub mod tree;
