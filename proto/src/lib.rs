@@ -4,8 +4,9 @@
 //! Nodes sign each result as a [`submission::Submission`] inside a DSSE
 //! [`envelope::Envelope`]; the hub verifies it strictly, commits it and
 //! answers with a [`receipt::Receipt`] that anyone holding the hub's public
-//! key can check offline. Every RPC and its error codes are documented in
-//! `proto/README.md`.
+//! key can check offline. The formats of the year's transparency log
+//! ([`tlog`]) live here too. Every RPC and its error codes, and the log's
+//! formats, are documented in `proto/README.md`.
 //!
 //! # Layout
 //!
@@ -20,9 +21,13 @@
 //!   k-of-n verification.
 //! - [`submission`] — [`Submission`], the payload nodes sign; its
 //!   verification and supersession by sequence number.
-//! - [`merkle`] — RFC 9162 tree hashes and inclusion proofs.
+//! - [`merkle`] — RFC 9162 tree hashes; inclusion and consistency proof
+//!   verification.
 //! - [`receipt`] — [`Receipt`], [`ReceiptBatch`]: one hub signature per
 //!   committed batch.
+//! - [`tlog`] — the year's transparency log, pure: the tree over stored
+//!   complete subtrees and its proofs, C2SP signed notes, checkpoints,
+//!   cosignatures and proof bundles.
 //! - [`model`] — validated request and response types of every RPC, and
 //!   [`model::Rejection`] with its gRPC status mapping.
 //! - [`call_auth`] — signed calls: how a node identifies itself on the

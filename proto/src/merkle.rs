@@ -13,6 +13,9 @@ use sha2::{Digest as _, Sha256};
 /// A SHA-256 tree hash.
 pub type Hash = [u8; 32];
 
+/// Longest inclusion path accepted (a tree of up to 2^64 leaves).
+pub const MAX_INCLUSION_PATH: usize = 64;
+
 /// Why an inclusion proof fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum InclusionError {

@@ -21,8 +21,7 @@ use crate::validate::{self, FieldError, Problem, identifier, required};
 
 /// Payload type of a signed batch head.
 pub const BATCH_HEAD_PAYLOAD_TYPE: &str = "application/vnd.kaohe.receipt-batch.v1+protobuf";
-/// Longest inclusion path accepted (a tree of up to 2^64 leaves).
-pub const MAX_INCLUSION_PATH: usize = 64;
+pub use crate::merkle::MAX_INCLUSION_PATH;
 /// First byte of a leaf's canonical encoding: its version.
 const LEAF_ENCODING_VERSION: u8 = 1;
 

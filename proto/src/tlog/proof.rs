@@ -15,8 +15,7 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::merkle::{self, Hash, InclusionError};
-use crate::receipt::MAX_INCLUSION_PATH;
+use crate::merkle::{self, Hash, InclusionError, MAX_INCLUSION_PATH};
 
 use super::checkpoint::{OpenCheckpointError, VerifiedCheckpoint};
 use super::note::{MAX_NOTE_BYTES, NoteError, NoteVerifier, SignedNote};
