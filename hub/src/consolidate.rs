@@ -43,6 +43,7 @@ use std::fmt;
 
 use kaohe_rulepacks::abi::{self, FinaliseInput, FinaliseOutput, UnitOutput, UnitStatus};
 use kaohe_rulepacks::manifest::{IndicatorKind, Manifest, Round};
+use kaohe_rulepacks::rubric::decimal::format_hundredths;
 use kaohe_rulepacks::runtime::LoadedPack;
 use serde::{Deserialize, Serialize};
 
@@ -909,8 +910,8 @@ fn finalised(
     if let Some(o) = &over {
         notes.push(format!(
             "减分上限经记录的决定调整为 {} 分（原则上 {} 分）：{}",
-            kaohe_rulepacks::doc::points_text(o.cap),
-            kaohe_rulepacks::doc::points_text(manifest.composition.penalty_cap),
+            format_hundredths(o.cap),
+            format_hundredths(manifest.composition.penalty_cap),
             o.reason
         ));
     }
@@ -1069,13 +1070,6 @@ fn method_label(manifest: &Manifest, id: &str) -> String {
         Some(m) => format!("{}（{}）", manifest.methods[m].name, id),
         None => format!("未知考核方式 {id}"),
     }
-}
-
-/// A total as officials read it: hundredths as `98.90`.
-pub fn score_text(hundredths: i64) -> String {
-    let sign = if hundredths < 0 { "-" } else { "" };
-    let a = hundredths.unsigned_abs();
-    format!("{sign}{}.{:02}", a / 100, a % 100)
 }
 
 /// The Chinese display of a responsible assessor: the county-level

@@ -611,7 +611,7 @@ fn cmd_history(dir: &Path, a: HistoryArgs) -> anyhow::Result<()> {
             .as_ref()
             .and_then(|p| p.manifest.fields.iter().find(|f| f.id == field_id))
             .map(|f| value::display(f, v))
-            .unwrap_or_else(|| value::format_hundredths(v)),
+            .unwrap_or_else(|| kaohe_rulepacks::rubric::decimal::format_hundredths(v)),
     };
     let table: Vec<Vec<String>> = rows
         .iter()

@@ -23,13 +23,13 @@ use kaohe_proto::{PackIdentity, SigningKeyPair};
 use kaohe_rulepacks::abi::{self, AbiError, UnitInput, UnitOutput};
 use kaohe_rulepacks::interp::Interpreter;
 use kaohe_rulepacks::manifest::{IndicatorKind, Manifest, Round};
+use kaohe_rulepacks::rubric::decimal::format_hundredths;
 use kaohe_rulepacks::runtime::{LoadedPack, RuntimeError};
 use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
 use sha2::{Digest as _, Sha256};
 
 use crate::outbox::{self, NewEntry};
 use crate::store::{Actor, PackInfo, Scope, Store, StoreError, UnitInfo, get_u64, sql_u64};
-use crate::value;
 
 /// Units per call into the pack.
 pub const MAX_BATCH: usize = 1_000;
@@ -372,7 +372,7 @@ pub fn summary(manifest: &Manifest, results: &[UnitResult]) -> String {
             ];
             row.extend(groups.iter().map(|&g| {
                 scores[g]
-                    .map(value::format_hundredths)
+                    .map(format_hundredths)
                     .unwrap_or_else(|| "—".into())
             }));
             let problems = r.problems(manifest);
@@ -602,6 +602,7 @@ mod tests {
     use crate::outbox::{Event, Outcome, State};
     use crate::store::{EvidenceWrite, SourceKind};
     use crate::testutil::{TEST_RUBRIC, actor, store_with_pack, test_manifest};
+    use crate::value;
 
     fn interpreter() -> Interpreter {
         let rubric = kaohe_rulepacks::rubric::compile("test-rubric.toml", TEST_RUBRIC)

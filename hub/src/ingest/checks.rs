@@ -133,13 +133,6 @@ pub fn method_label(method: &str) -> String {
     }
 }
 
-/// Points written the way officials read them: hundredths as `3.99`.
-pub fn points(hundredths: i64) -> String {
-    let sign = if hundredths < 0 { "-" } else { "" };
-    let abs = hundredths.unsigned_abs();
-    format!("{sign}{}.{:02}", abs / 100, abs % 100)
-}
-
 /// The instant each round's report deadline passes: the end of the
 /// deadline day in Beijing time (UTC+8; China keeps no daylight saving).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,12 +234,5 @@ mod tests {
         };
         let err = RoundDeadlines::of(&s, 2022).unwrap_err();
         assert!(err.contains("第二季度"), "{err}");
-    }
-
-    #[test]
-    fn points_are_shown_in_hundredths() {
-        assert_eq!(points(399), "3.99");
-        assert_eq!(points(400), "4.00");
-        assert_eq!(points(-5), "-0.05");
     }
 }

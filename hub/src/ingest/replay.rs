@@ -25,9 +25,10 @@ use kaohe_proto::model::{Rejection, RejectionCode};
 use kaohe_proto::submission::Submission;
 use kaohe_rulepacks::abi::{self, UnitInput, UnitOutput, UnitStatus};
 use kaohe_rulepacks::manifest::{self, Manifest};
+use kaohe_rulepacks::rubric::decimal::format_hundredths_fixed;
 
 use super::ActivePack;
-use super::checks::{method_label, points};
+use super::checks::method_label;
 
 /// One submission to replay, with what the hub's roster says of its unit.
 #[derive(Debug, Clone, Copy)]
@@ -251,7 +252,7 @@ pub fn compare(manifest: &Manifest, r: &Replayed<'_>, out: &UnitOutput) -> Resul
                         r.unit(),
                         ind.id,
                         ind.name,
-                        points(*expected)
+                        format_hundredths_fixed(*expected)
                     ),
                     format!("submission.methods[{b}].scores"),
                 ));
@@ -263,9 +264,9 @@ pub fn compare(manifest: &Manifest, r: &Replayed<'_>, out: &UnitOutput) -> Resul
                         r.unit(),
                         ind.id,
                         ind.name,
-                        points(*got),
-                        points(*expected),
-                        points(got.saturating_sub(*expected).saturating_abs())
+                        format_hundredths_fixed(*got),
+                        format_hundredths_fixed(*expected),
+                        format_hundredths_fixed(got.saturating_sub(*expected).saturating_abs())
                     ),
                     format!("submission.methods[{b}].scores[{}]", ind.id),
                 ));
@@ -290,7 +291,7 @@ pub fn compare(manifest: &Manifest, r: &Replayed<'_>, out: &UnitOutput) -> Resul
                         ind.id,
                         ind.name,
                         clause.id,
-                        points(*expected)
+                        format_hundredths_fixed(*expected)
                     ),
                     format!("submission.methods[{b}].clauses"),
                 ));
@@ -303,8 +304,8 @@ pub fn compare(manifest: &Manifest, r: &Replayed<'_>, out: &UnitOutput) -> Resul
                         ind.id,
                         ind.name,
                         clause.id,
-                        points(c.amount),
-                        points(*expected)
+                        format_hundredths_fixed(c.amount),
+                        format_hundredths_fixed(*expected)
                     ),
                     format!("submission.methods[{b}].clauses[{}]", clause.id),
                 ));
