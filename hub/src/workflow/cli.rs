@@ -297,7 +297,7 @@ pub fn run(
                 published_on,
                 recipients,
             };
-            let report = results::to_report(&c, &o, &data.manifest, &meta);
+            let report = results::to_report(&c, &o, data.manifest(), &meta);
             let written = export::write_all(&report, &out, &ExportOptions { font })
                 .context("导出考核结果（export）")?;
             for p in written {
@@ -318,7 +318,7 @@ pub fn run(
             let c = data.consolidate()?;
             let on = on.unwrap_or_else(|| results::beijing_date(actor.at));
             let notices =
-                workflow::notify(&mut conn, &cal, &data.manifest, &c, &units, on, &actor)?;
+                workflow::notify(&mut conn, &cal, data.manifest(), &c, &units, on, &actor)?;
             if let Some(out) = &out {
                 std::fs::create_dir_all(out)
                     .with_context(|| format!("创建目录 {}", out.display()))?;
@@ -357,7 +357,7 @@ pub fn run(
             let filed = workflow::object(
                 &mut conn,
                 &cal,
-                &data.manifest,
+                data.manifest(),
                 year,
                 &unit,
                 &reason,
@@ -402,7 +402,7 @@ pub fn run(
             let mut conn = open(dir)?;
             let data = load(&conn, year)?;
             let n =
-                workflow::history::import_history_file(&mut conn, &file, &data.manifest, &actor)?;
+                workflow::history::import_history_file(&mut conn, &file, data.manifest(), &actor)?;
             println!(
                 "已导入往年考核结果 {n} 条（imported），来自 {}",
                 file.display()
@@ -436,7 +436,7 @@ pub fn run(
             let r = rectification::record(
                 &mut conn,
                 &c,
-                &data.manifest,
+                data.manifest(),
                 &o,
                 &unit,
                 kind,
@@ -459,7 +459,7 @@ pub fn run(
             let data = load(&conn, year)?;
             let c = data.consolidate()?;
             let o = data.outcomes(&c);
-            let rows = rectification::status(&conn, &c, &data.manifest, &o)?;
+            let rows = rectification::status(&conn, &c, data.manifest(), &o)?;
             print!("{}", rectification::render(year, &rows));
         }
         Command::Excuse {
@@ -552,7 +552,7 @@ pub fn render_results(
     data: &YearData,
     category: Option<&str>,
 ) -> String {
-    let manifest = &data.manifest;
+    let manifest = data.manifest();
     let mut out = format!(
         "{} 年度考核结果（规则包 {}-{} 第 {} 版）\n",
         c.year, c.pack.id, c.pack.year, c.pack.version
