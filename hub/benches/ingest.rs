@@ -118,13 +118,13 @@ fn main() {
         .collect();
     let inputs: Vec<abi::UnitInput> = replayed
         .iter()
-        .map(|r| replay::unit_input(&active.manifest, r).expect("maps"))
+        .map(|r| replay::unit_input(active.pack.manifest(), r).expect("maps"))
         .collect();
     let encoded: Vec<(Vec<u8>, u32)> = inputs
         .chunks(BATCH)
         .map(|c| {
             (
-                abi::encode_evaluate_input(&active.manifest, c).expect("encodes"),
+                abi::encode_evaluate_input(active.pack.manifest(), c).expect("encodes"),
                 c.len() as u32,
             )
         })
@@ -132,14 +132,18 @@ fn main() {
     let t = Instant::now();
     let mut units = 0;
     for (input, k) in &encoded {
-        active.module.call_evaluate(input, *k).expect("evaluates");
+        active
+            .pack
+            .loaded()
+            .call_evaluate(input, *k)
+            .expect("evaluates");
         units += *k as usize;
     }
     let eval = rate(units, t);
     let t = Instant::now();
     let mut passed = 0;
     for chunk in replayed.chunks(BATCH) {
-        passed += replay::replay_batch(&active, chunk)
+        passed += replay::replay_batch(&active.pack, chunk)
             .iter()
             .filter(|v| v.is_ok())
             .count();

@@ -4,10 +4,11 @@
 //! [`consolidate`] is a pure function of its [`ConsolidationInput`] (the
 //! manifest, the year's roster, the accepted current per-method results and
 //! the recorded decisions) and of the pack's `kaohe_finalise`, passed in as a
-//! callback ([`pack_finaliser`] in production, the reference interpreter in
-//! tests). It reads no clock, no file and no database; every collection in
-//! the output is sorted, so serialising the same inputs twice gives the same
-//! bytes (RELIABILITY.md promise 4).
+//! function ([`Pack::finalise`](kaohe_rulepacks::pack::Pack::finalise) in
+//! production, the reference interpreter in tests). It reads no clock, no
+//! file and no database; every collection in the output is sorted, so
+//! serialising the same inputs twice gives the same bytes (RELIABILITY.md
+//! promise 4).
 //!
 //! Per unit (roster order):
 //! 1. the reports it must receive are every (method, round) of a method that
@@ -43,7 +44,7 @@ use std::fmt;
 
 use kaohe_rulepacks::abi::{self, FinaliseInput, FinaliseOutput, UnitOutput, UnitStatus};
 use kaohe_rulepacks::manifest::{IndicatorKind, Manifest, Round};
-use kaohe_rulepacks::runtime::LoadedPack;
+use kaohe_rulepacks::rubric::decimal::format_hundredths;
 use serde::{Deserialize, Serialize};
 
 use crate::registry::units::{ResponsibleAssessor, UnitRecord, YearRoster};
@@ -417,20 +418,6 @@ pub fn expected_reports(manifest: &Manifest, category: usize) -> Vec<(usize, Rou
         }
     }
     out
-}
-
-/// The production finaliser: the pack's `kaohe_finalise` in the sandbox,
-/// the whole batch in one call.
-pub fn pack_finaliser<'a>(
-    manifest: &'a Manifest,
-    pack: &'a LoadedPack,
-) -> impl Fn(&[FinaliseInput]) -> Result<Vec<FinaliseOutput>, String> + 'a {
-    move |units| {
-        let n = u32::try_from(units.len()).map_err(|_| "批次过大（batch too large）".to_owned())?;
-        let input = abi::encode_finalise_input(manifest, units).map_err(|e| e.to_string())?;
-        let output = pack.call_finalise(&input, n).map_err(|e| e.to_string())?;
-        abi::decode_finalise_output(manifest, units.len(), &output).map_err(|e| e.to_string())
-    }
 }
 
 /// Consolidates the year; see the module docs.
@@ -909,8 +896,8 @@ fn finalised(
     if let Some(o) = &over {
         notes.push(format!(
             "减分上限经记录的决定调整为 {} 分（原则上 {} 分）：{}",
-            kaohe_rulepacks::doc::points_text(o.cap),
-            kaohe_rulepacks::doc::points_text(manifest.composition.penalty_cap),
+            format_hundredths(o.cap),
+            format_hundredths(manifest.composition.penalty_cap),
             o.reason
         ));
     }
@@ -1069,13 +1056,6 @@ fn method_label(manifest: &Manifest, id: &str) -> String {
         Some(m) => format!("{}（{}）", manifest.methods[m].name, id),
         None => format!("未知考核方式 {id}"),
     }
-}
-
-/// A total as officials read it: hundredths as `98.90`.
-pub fn score_text(hundredths: i64) -> String {
-    let sign = if hundredths < 0 { "-" } else { "" };
-    let a = hundredths.unsigned_abs();
-    format!("{sign}{}.{:02}", a / 100, a % 100)
 }
 
 /// The Chinese display of a responsible assessor: the county-level

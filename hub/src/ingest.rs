@@ -47,6 +47,10 @@
 //! committed since — so a node revoked, a pack published or a roster
 //! replaced a moment ago is already in force for the next batch.
 //!
+//! The current packs are [`ActivePack`]s: the [`Pack`] loaded under its
+//! stored identity, with the round deadlines of its schedule; a pack that
+//! cannot be loaded is a [`PackUnavailable`] that refuses whatever names it.
+//!
 //! Layout: [`checks`] (stages 4–5 and the deadline, pure), [`replay`]
 //! (stage 6: evidence → ABI input → comparison, pure apart from the
 //! sandboxed pack call), [`store`] (the SQL of stage 7 and of receipts).
@@ -68,8 +72,8 @@ use kaohe_proto::submission::{
     compare_sequence,
 };
 use kaohe_proto::{PackIdentity, pb};
-use kaohe_rulepacks::manifest::Manifest;
-use kaohe_rulepacks::runtime::{LoadedPack, Runtime};
+use kaohe_rulepacks::pack::{Pack, PackError};
+use kaohe_rulepacks::runtime::Runtime;
 use rusqlite::{Connection, TransactionBehavior};
 use serde_json::json;
 
@@ -81,7 +85,7 @@ use crate::registry::nodes::{self, NodeRecord, NodeState};
 use crate::registry::units::{self, YearRoster};
 use crate::results::beijing_date;
 
-pub use checks::RoundDeadlines;
+pub use checks::{DeadlineError, RoundDeadlines};
 
 /// Audit action of a refused submission.
 pub const ACTION_REJECT: &str = "submission.reject";
@@ -322,53 +326,53 @@ impl Candidate {
     }
 }
 
-/// A current pack the hub can replay: loaded once, kept while current.
+/// A current pack the hub can replay: loaded once, kept while current,
+/// with the round deadlines its schedule gives (lateness is judged by
+/// them at commit).
+#[derive(Debug)]
 pub struct ActivePack {
-    pub identity: PackIdentity,
-    pub manifest: Manifest,
-    pub module: LoadedPack,
+    pub pack: Pack,
     pub deadlines: RoundDeadlines,
 }
 
-impl std::fmt::Debug for ActivePack {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ActivePack")
-            .field("identity", &self.identity)
-            .finish_non_exhaustive()
-    }
+/// Why the current pack of an (id, year) cannot be replayed here: every
+/// submission naming it is refused with this reason until it is fixed.
+#[derive(Debug, thiserror::Error)]
+pub enum PackUnavailable {
+    #[error("汇总中心不能使用该规则包（the hub cannot use the pack）：{0}")]
+    Pack(#[from] PackError),
+    #[error("规则包 {pack}：{source}")]
+    Deadlines {
+        pack: PackIdentity,
+        #[source]
+        source: DeadlineError,
+    },
+    #[error("规则包 {0} 的模块缺失（module missing）")]
+    ModuleMissing(PackIdentity),
 }
 
 impl ActivePack {
-    /// Loads a stored pack into the sandbox and reads its manifest; the
-    /// manifest must name the stored identity and give usable deadlines.
+    /// Loads a stored pack under its stored identity ([`Pack::load`]) and
+    /// computes its round deadlines.
     pub fn load(
         runtime: &Runtime,
         identity: &PackIdentity,
         module: &[u8],
-    ) -> Result<ActivePack, String> {
-        let loaded = runtime
-            .load(module)
-            .map_err(|e| format!("汇总中心无法加载规则包 {identity}（cannot load pack）：{e}"))?;
-        let manifest = Manifest::from_json(loaded.manifest_json())
-            .map_err(|e| format!("规则包 {identity} 的清单不可用（unusable manifest）：{e}"))?;
-        let pack = &manifest.pack;
-        if pack.id != identity.id
-            || pack.year != u32::from(identity.year)
-            || pack.version != identity.version
-        {
-            return Err(format!(
-                "规则包 {identity} 的清单写明的是 {}-{} 第 {} 版（manifest names another pack）",
-                pack.id, pack.year, pack.version
-            ));
-        }
-        let deadlines = RoundDeadlines::of(&manifest.schedule, identity.year)
-            .map_err(|e| format!("规则包 {identity}：{e}"))?;
-        Ok(ActivePack {
-            identity: identity.clone(),
-            manifest,
-            module: loaded,
-            deadlines,
-        })
+    ) -> Result<ActivePack, PackUnavailable> {
+        let pack = Pack::load(runtime, module, identity)?;
+        let deadlines =
+            RoundDeadlines::of(&pack.manifest().schedule, identity.year).map_err(|source| {
+                PackUnavailable::Deadlines {
+                    pack: identity.clone(),
+                    source,
+                }
+            })?;
+        Ok(ActivePack { pack, deadlines })
+    }
+
+    /// Id, year, version and module SHA-256.
+    pub fn identity(&self) -> &PackIdentity {
+        self.pack.identity()
     }
 }
 
@@ -382,7 +386,7 @@ pub struct RegistrySnapshot {
     pub nodes: Arc<NodeDirectory>,
     pub rosters: BTreeMap<i32, YearRoster>,
     /// Current pack per (id, year); `Err` when it cannot be replayed here.
-    pub packs: HashMap<(String, u16), Result<Arc<ActivePack>, String>>,
+    pub packs: HashMap<(String, u16), Result<Arc<ActivePack>, PackUnavailable>>,
 }
 
 impl RegistrySnapshot {
@@ -408,7 +412,7 @@ impl RegistrySnapshot {
             let id = &summary.identity;
             let key = (id.id.clone(), id.year);
             let kept = match self.packs.remove(&key) {
-                Some(Ok(active)) if active.identity == *id => Some(Ok(active)),
+                Some(Ok(active)) if active.identity() == id => Some(Ok(active)),
                 _ => None,
             };
             let entry = match kept {
@@ -418,7 +422,7 @@ impl RegistrySnapshot {
                         crate::registry::packs::pack_version(conn, &id.id, id.year, id.version)?;
                     match stored {
                         Some(stored) => ActivePack::load(runtime, id, &stored.module).map(Arc::new),
-                        None => Err(format!("规则包 {id} 的模块缺失（module missing）")),
+                        None => Err(PackUnavailable::ModuleMissing(id.clone())),
                     }
                 }
             };
@@ -486,7 +490,7 @@ enum Slot {
 
 struct Checked {
     submission: VerifiedSubmission,
-    pack: Arc<ActivePack>,
+    active: Arc<ActivePack>,
     unit_name: String,
     /// The unit's category in this year's roster.
     category: String,
@@ -585,7 +589,10 @@ impl Committer {
         let mut groups: HashMap<PackIdentity, Vec<usize>> = HashMap::new();
         for (i, slot) in slots.iter().enumerate() {
             if let Slot::Checked(c) = slot {
-                groups.entry(c.pack.identity.clone()).or_default().push(i);
+                groups
+                    .entry(c.active.identity().clone())
+                    .or_default()
+                    .push(i);
             }
         }
         for members in groups.into_values() {
@@ -593,7 +600,7 @@ impl Committer {
             let mut batch = Vec::with_capacity(members.len());
             for &i in &members {
                 if let Slot::Checked(c) = &slots[i] {
-                    pack.get_or_insert_with(|| Arc::clone(&c.pack));
+                    pack.get_or_insert_with(|| Arc::clone(&c.active));
                     batch.push(replay::Replayed {
                         submission: &c.submission.submission,
                         unit_name: &c.unit_name,
@@ -602,7 +609,7 @@ impl Committer {
                 }
             }
             let Some(pack) = pack else { continue };
-            let verdicts = replay::replay_batch(&pack, &batch);
+            let verdicts = replay::replay_batch(&pack.pack, &batch);
             drop(batch);
             for (&i, verdict) in members.iter().zip(verdicts) {
                 if let Err(rejection) = verdict
@@ -636,7 +643,7 @@ impl Committer {
                     }
                     // A correction made in the review is not a late report.
                     let late = !checked.revises_objection
-                        && checked.pack.deadlines.is_late(v.submission.round, now);
+                        && checked.active.deadlines.is_late(v.submission.round, now);
                     *slot = Slot::Accepted(Accepted {
                         checked,
                         candidate: position,
@@ -853,7 +860,7 @@ fn stage_1_to_5(
         }
         None => None,
     };
-    if let Err(r) = checks::check_pack(sub, pack.map(|p| &p.identity)) {
+    if let Err(r) = checks::check_pack(sub, pack.map(|p| p.identity())) {
         return Ok(Err(about(r.into())));
     }
     let Some(pack) = pack else {
@@ -874,7 +881,7 @@ fn stage_1_to_5(
     };
     Ok(Ok(Slot::Checked(Checked {
         submission: verified.clone(),
-        pack: Arc::clone(pack),
+        active: Arc::clone(pack),
         unit_name: unit.name.clone(),
         category: unit.category.clone(),
         revises_objection,

@@ -36,13 +36,11 @@
 
 use std::collections::BTreeMap;
 
-use kaohe_rulepacks::doc::points_text;
 use kaohe_rulepacks::manifest::Manifest;
+use kaohe_rulepacks::rubric::decimal::{format_hundredths, format_hundredths_fixed};
 use serde::{Deserialize, Serialize};
 
-use crate::consolidate::{
-    Assessment, Consolidation, Scored, UnitResult, assessor_label, score_text,
-};
+use crate::consolidate::{Assessment, Consolidation, Scored, UnitResult, assessor_label};
 
 /// One earlier year's approved results (assessed units only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,7 +212,7 @@ pub fn outcomes(current: &Consolidation, history: &[YearResults], manifest: &Man
             Assessment::Excused { .. } => continue,
         };
         let grade_name = &s.grade_name;
-        let total = score_text(s.total);
+        let total = format_hundredths_fixed(s.total);
         if rules.letter_grades.contains(&s.grade) {
             add(
                 u,
@@ -252,9 +250,9 @@ pub fn outcomes(current: &Consolidation, history: &[YearResults], manifest: &Man
                     NoticeKind::WarningNotice,
                     format!(
                         "总分{total}分，比{year}年{}分下降{}分（达到{}分），退步较大",
-                        score_text(last.total),
-                        score_text(drop),
-                        points_text(rules.big_regression_points)
+                        format_hundredths_fixed(last.total),
+                        format_hundredths_fixed(drop),
+                        format_hundredths(rules.big_regression_points)
                     ),
                 );
             } else if let (Some(was), Some(now)) = (

@@ -4,18 +4,20 @@
 //! and the signature file (the protobuf `Envelope` that `kaohe pack sign`
 //! writes), verifies them with [`verify_pack`] under the trust policy of
 //! `hub.toml` (k of n authority keys; no rollback below a version this hub
-//! already holds), loads the module into the sandbox and reads its manifest
-//! — a pack the hub cannot replay is never activated — and only then stores
+//! already holds), loads the module into the sandbox under the verified
+//! identity ([`Pack::load`]) and computes its round deadlines — a pack the
+//! hub cannot replay is never activated — and only then stores
 //! it as the current version ([`publish_pack`]), which flags the results of
 //! the version it replaces for re-evaluation.
 
-use kaohe_proto::Envelope;
+use kaohe_proto::{Envelope, PackIdentity};
+use kaohe_rulepacks::pack::{Pack, PackError};
 use kaohe_rulepacks::runtime::Runtime;
 use kaohe_rulepacks::sign::{Expectation, PackTrustError, TrustPolicy, VerifiedPack, verify_pack};
 use rusqlite::Connection;
 
 use crate::audit::Actor;
-use crate::ingest::ActivePack;
+use crate::ingest::{DeadlineError, RoundDeadlines};
 use crate::registry::StoreError;
 use crate::registry::packs::{self, PublishOutcome, PublishPackError, publish_pack};
 
@@ -27,7 +29,13 @@ pub enum PublishError {
     #[error("规则包未通过签名核验，未发布（pack not trusted, not published）：{0}")]
     Trust(#[from] PackTrustError),
     #[error("规则包未发布：{0}")]
-    Unusable(String),
+    Unusable(#[from] PackError),
+    #[error("规则包未发布：规则包 {pack}：{source}")]
+    Deadlines {
+        pack: PackIdentity,
+        #[source]
+        source: DeadlineError,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -57,7 +65,13 @@ pub fn publish_signed(
             accepted: &accepted,
         },
     )?;
-    ActivePack::load(runtime, &verified.identity, module).map_err(PublishError::Unusable)?;
+    let pack = Pack::load(runtime, module, &verified.identity)?;
+    RoundDeadlines::of(&pack.manifest().schedule, verified.identity.year).map_err(|source| {
+        PublishError::Deadlines {
+            pack: verified.identity.clone(),
+            source,
+        }
+    })?;
     let outcome = publish_pack(conn, &verified.identity, module, signature_file, actor)?;
     Ok((verified, outcome))
 }

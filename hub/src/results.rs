@@ -19,7 +19,8 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use jiff::tz::{self, TimeZone};
 use kaohe_rulepacks::manifest::{Manifest, Round};
-use kaohe_rulepacks::runtime::{LoadedPack, Runtime};
+use kaohe_rulepacks::pack::{Pack, PackError};
+use kaohe_rulepacks::runtime::Runtime;
 use rusqlite::{Connection, params};
 
 use crate::consolidate::{
@@ -53,7 +54,7 @@ pub enum ResultsError {
     )]
     SeveralPacks { year: i32, ids: Vec<String> },
     #[error("规则包不可用（unusable pack）：{0}")]
-    Pack(String),
+    Pack(#[from] PackError),
     #[error("数据库中的上报结果已损坏（corrupt stored result）：{0}")]
     Corrupt(String),
     #[error("{0}")]
@@ -63,8 +64,8 @@ pub enum ResultsError {
 /// Everything one year's consolidation is computed from.
 pub struct YearData {
     pub year: i32,
-    pub manifest: Manifest,
-    pub pack: LoadedPack,
+    /// The year's current pack; its manifest is the year's.
+    pub pack: Pack,
     pub roster: YearRoster,
     pub results: Vec<AcceptedResult>,
     pub decisions: Decisions,
@@ -82,23 +83,27 @@ impl std::fmt::Debug for YearData {
 }
 
 impl YearData {
+    /// The year's pack manifest.
+    pub fn manifest(&self) -> &Manifest {
+        self.pack.manifest()
+    }
+
     /// Runs the consolidation with the pack's own finaliser.
     pub fn consolidate(&self) -> Result<Consolidation, ResultsError> {
         let input = ConsolidationInput {
-            manifest: &self.manifest,
+            manifest: self.manifest(),
             roster: &self.roster,
             results: &self.results,
             decisions: &self.decisions,
         };
-        Ok(consolidate::consolidate(
-            &input,
-            consolidate::pack_finaliser(&self.manifest, &self.pack),
-        )?)
+        Ok(consolidate::consolidate(&input, |units| {
+            self.pack.finalise(units)
+        })?)
     }
 
     /// The use of results of `c` against the earlier years.
     pub fn outcomes(&self, c: &Consolidation) -> Outcomes {
-        outcome::outcomes(c, &self.history, &self.manifest)
+        outcome::outcomes(c, &self.history, self.manifest())
     }
 }
 
@@ -129,15 +134,13 @@ pub fn load_year(
     let year16 = u16::try_from(year).map_err(|_| ResultsError::NoPack { year })?;
     let stored =
         packs::current_pack(conn, &pack_id, year16)?.ok_or(ResultsError::NoPack { year })?;
-    let active = crate::ingest::ActivePack::load(runtime, &stored.identity, &stored.module)
-        .map_err(ResultsError::Pack)?;
+    let pack = Pack::load(runtime, &stored.module, &stored.identity)?;
     let results = load_results(conn, year, &pack_id)?;
     let decisions = load_decisions(conn, year)?;
     let history = load_history(conn, year)?;
     Ok(YearData {
         year,
-        manifest: active.manifest,
-        pack: active.module,
+        pack,
         roster,
         results,
         decisions,

@@ -1416,7 +1416,7 @@ mod workflow {
             published_on: "2023年3月1日".into(),
             recipients: String::new(),
         };
-        let report = results::to_report(&c, &o, &data.manifest, &meta);
+        let report = results::to_report(&c, &o, data.manifest(), &meta);
         assert_eq!(report.categories.len(), 1);
         let rows = &report.categories[0].rows;
         assert_eq!((rows[0].unit_id.as_str(), rows[0].rank), ("t1", Some(1)));
@@ -1446,7 +1446,7 @@ mod workflow {
         let notices = wf::notify(
             &mut conn,
             &cal,
-            &data.manifest,
+            data.manifest(),
             &c,
             &["t2".into()],
             jiff::civil::date(2022, 9, 30),
@@ -1461,7 +1461,7 @@ mod workflow {
         let again = wf::notify(
             &mut conn,
             &cal,
-            &data.manifest,
+            data.manifest(),
             &c,
             &["t2".into()],
             jiff::civil::date(2022, 10, 10),
@@ -1475,7 +1475,7 @@ mod workflow {
         let t1 = wf::notify(
             &mut conn,
             &cal,
-            &data.manifest,
+            data.manifest(),
             &c,
             &[],
             jiff::civil::date(2022, 10, 10),
@@ -1488,7 +1488,7 @@ mod workflow {
         let t1 = wf::notify(
             &mut conn,
             &cal,
-            &data.manifest,
+            data.manifest(),
             &c,
             &["t1".into()],
             jiff::civil::date(2022, 10, 10),
@@ -1521,7 +1521,7 @@ mod workflow {
         let filed = wf::object(
             &mut conn,
             &cal,
-            &data.manifest,
+            data.manifest(),
             2022,
             "t2",
             "第二次专题学习有记录",
@@ -1542,7 +1542,7 @@ mod workflow {
         let err = wf::object(
             &mut conn,
             &cal,
-            &data.manifest,
+            data.manifest(),
             2022,
             "t2",
             "迟到的异议",
@@ -1609,7 +1609,7 @@ mod workflow {
         wf::object(
             &mut conn,
             &cal,
-            &data.manifest,
+            data.manifest(),
             2022,
             "t1",
             "名次有误",
@@ -1687,11 +1687,11 @@ mod workflow {
         let mut conn = db::open_existing(&s.dir).unwrap();
 
         // Before notification nobody owes: the problems were not yet fed back.
-        assert!(rect::owed(&c, &data.manifest, &BTreeSet::new(), None).is_empty());
+        assert!(rect::owed(&c, data.manifest(), &BTreeSet::new(), None).is_empty());
         wf::notify(
             &mut conn,
             &Calendar::builtin(),
-            &data.manifest,
+            data.manifest(),
             &c,
             &[],
             jiff::civil::date(2022, 9, 30),
@@ -1699,7 +1699,7 @@ mod workflow {
         )
         .unwrap();
         let notified = rect::notified(&conn, 2022).unwrap();
-        let owed = rect::owed(&c, &data.manifest, &notified, None);
+        let owed = rect::owed(&c, data.manifest(), &notified, None);
         assert_eq!(owed.len(), 1, "{owed:?}");
         assert_eq!(owed[0].unit_id, "t2");
         assert_eq!(owed[0].why_zh(), "扣分 1 项");
@@ -1716,7 +1716,7 @@ mod workflow {
         let err = rect::record(
             &mut conn,
             &c,
-            &data.manifest,
+            data.manifest(),
             &o,
             "t2",
             Kind::Report,
@@ -1734,7 +1734,7 @@ mod workflow {
         let err = rect::record(
             &mut conn,
             &c,
-            &data.manifest,
+            data.manifest(),
             &o,
             "t1",
             Kind::Plan,
@@ -1754,7 +1754,7 @@ mod workflow {
         let first = rect::record(
             &mut conn,
             &c,
-            &data.manifest,
+            data.manifest(),
             &o,
             "t2",
             Kind::Plan,
@@ -1765,14 +1765,14 @@ mod workflow {
         .unwrap();
         assert_eq!(first.sha256.len(), 64);
         assert_eq!(first.size, plan.bytes.len());
-        let rows = rect::status(&conn, &c, &data.manifest, &o).unwrap();
+        let rows = rect::status(&conn, &c, data.manifest(), &o).unwrap();
         let text = rect::render(2022, &rows);
         assert!(text.contains("2022年11月1日"), "{text}");
         assert!(text.contains("未报告"), "{text}");
         rect::record(
             &mut conn,
             &c,
-            &data.manifest,
+            data.manifest(),
             &o,
             "t2",
             Kind::Plan,
@@ -1784,7 +1784,7 @@ mod workflow {
         rect::record(
             &mut conn,
             &c,
-            &data.manifest,
+            data.manifest(),
             &o,
             "t2",
             Kind::Report,
@@ -1795,7 +1795,7 @@ mod workflow {
         .unwrap();
         assert_eq!(count(&s.dir, none), 3);
 
-        let rows = rect::status(&conn, &c, &data.manifest, &o).unwrap();
+        let rows = rect::status(&conn, &c, data.manifest(), &o).unwrap();
         assert_eq!(rows.len(), 1);
         let t2 = &rows[0];
         assert_eq!(t2.unit_id, "t2");
@@ -1877,7 +1877,7 @@ mod workflow {
         )
         .unwrap();
         let err =
-            import_history_file(&mut conn, &bad, &data.manifest, &at("2022-09-01")).unwrap_err();
+            import_history_file(&mut conn, &bad, data.manifest(), &at("2022-09-01")).unwrap_err();
         assert!(err.to_string().contains("第3行第4列"), "{err}");
         assert!(err.to_string().contains("特优"), "{err}");
         assert_eq!(
@@ -1893,7 +1893,7 @@ mod workflow {
         )
         .unwrap();
         assert_eq!(
-            import_history_file(&mut conn, &good, &data.manifest, &at("2022-09-01")).unwrap(),
+            import_history_file(&mut conn, &good, data.manifest(), &at("2022-09-01")).unwrap(),
             2
         );
         assert_eq!(
@@ -1967,7 +1967,7 @@ mod workflow {
         wf::notify(
             &mut conn,
             &cal,
-            &data.manifest,
+            data.manifest(),
             &c,
             &[],
             jiff::civil::date(2022, 9, 30),
@@ -1997,7 +1997,7 @@ mod workflow {
         wf::object(
             &mut conn,
             &cal,
-            &data.manifest,
+            data.manifest(),
             2022,
             "t2",
             "第二次专题学习有记录",
@@ -2089,7 +2089,7 @@ mod workflow {
         wf::notify(
             &mut conn,
             &cal,
-            &data.manifest,
+            data.manifest(),
             &c,
             &["t2".into()],
             jiff::civil::date(2022, 9, 30),
@@ -2099,7 +2099,7 @@ mod workflow {
         wf::object(
             &mut conn,
             &cal,
-            &data.manifest,
+            data.manifest(),
             2022,
             "t2",
             "有异议",
@@ -2257,7 +2257,7 @@ mod result_service {
         let notices = wf::notify(
             &mut conn,
             &Calendar::builtin(),
-            &data.manifest,
+            data.manifest(),
             &c,
             &["t2".into()],
             jiff::civil::date(2022, 11, 21),

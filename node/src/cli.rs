@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, anyhow, bail};
 use kaohe_proto::SigningKeyPair;
 use kaohe_rulepacks::manifest::{Assessor, Round};
+use kaohe_rulepacks::pack::Pack;
 use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
 
 use crate::client::{self, Timeouts};
@@ -611,7 +612,7 @@ fn cmd_history(dir: &Path, a: HistoryArgs) -> anyhow::Result<()> {
             .as_ref()
             .and_then(|p| p.manifest.fields.iter().find(|f| f.id == field_id))
             .map(|f| value::display(f, v))
-            .unwrap_or_else(|| value::format_hundredths(v)),
+            .unwrap_or_else(|| kaohe_rulepacks::rubric::decimal::format_hundredths(v)),
     };
     let table: Vec<Vec<String>> = rows
         .iter()
@@ -677,12 +678,10 @@ fn cmd_evaluate(dir: &Path, a: EvaluateArgs, submit: Option<bool>) -> anyhow::Re
         })?;
     let runtime = Runtime::new(RuntimeConfig::default())
         .context("启动规则包运行环境（start the pack runtime）")?;
-    let loaded = runtime
-        .load(&module)
-        .with_context(|| format!("加载规则包 {}（load the pack）", pack.identity))?;
-    let embedded = kaohe_rulepacks::manifest::Manifest::from_json(loaded.manifest_json())
-        .context("读取规则包内嵌清单（read the embedded manifest）")?;
-    if embedded != pack.manifest {
+    let loaded = Pack::load(&runtime, &module, &pack.identity)?;
+    // The jobs are built from the stored manifest and the pack reads its
+    // own: they must be the same.
+    if loaded.manifest() != &pack.manifest {
         bail!(
             "规则包 {} 内嵌的清单与证据库中的不一致（embedded manifest differs）",
             pack.identity
@@ -727,8 +726,7 @@ fn cmd_evaluate(dir: &Path, a: EvaluateArgs, submit: Option<bool>) -> anyhow::Re
             );
             continue;
         }
-        let round_results =
-            evaluate::run(&loaded, &pack.manifest, jobs).context("评分（evaluate）")?;
+        let round_results = evaluate::run(&loaded, jobs).context("评分（evaluate）")?;
         print!("{}", evaluate::summary(&pack.manifest, &round_results));
         results.extend(round_results);
     }

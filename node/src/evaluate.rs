@@ -7,9 +7,11 @@
 //!   itself — the default value with `present(f)` false, or status 1 for a
 //!   required field — exactly as the hub's replay will. Substituting the
 //!   default here would make `present(f)` lie.
-//! - [`evaluate_units`] is the one door to scoring: any [`Evaluator`] — the
-//!   sandboxed wasm pack ([`LoadedPack`]) or the reference
-//!   [`Interpreter`] — in batches of [`MAX_BATCH`] units.
+//! - [`evaluate_units`] is the one door to scoring: any
+//!   [`Evaluator`] — the sandboxed [`Pack`](kaohe_rulepacks::pack::Pack),
+//!   loaded under the active pack's identity, or the reference
+//!   [`Interpreter`](kaohe_rulepacks::interp::Interpreter) — in batches of
+//!   [`MAX_BATCH`] units.
 //! - [`submit`] signs one envelope per (unit, round, method set) with the
 //!   node's next sequence number and writes evaluation, envelope and counter
 //!   in **one transaction**. A unit whose evaluation is unchanged since its
@@ -20,71 +22,26 @@ use std::collections::BTreeMap;
 
 use kaohe_proto::submission::{FiredClause, MethodBlock, Submission};
 use kaohe_proto::{PackIdentity, SigningKeyPair};
-use kaohe_rulepacks::abi::{self, AbiError, UnitInput, UnitOutput};
-use kaohe_rulepacks::interp::Interpreter;
+use kaohe_rulepacks::abi::{UnitInput, UnitOutput};
 use kaohe_rulepacks::manifest::{IndicatorKind, Manifest, Round};
-use kaohe_rulepacks::runtime::{LoadedPack, RuntimeError};
+use kaohe_rulepacks::pack::{Evaluator, PackError};
+use kaohe_rulepacks::rubric::decimal::format_hundredths;
 use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
 use sha2::{Digest as _, Sha256};
 
 use crate::outbox::{self, NewEntry};
 use crate::store::{Actor, PackInfo, Scope, Store, StoreError, UnitInfo, get_u64, sql_u64};
-use crate::value;
 
 /// Units per call into the pack.
 pub const MAX_BATCH: usize = 1_000;
 
-/// Something that scores a batch as ABI.md §2 says.
-pub trait Evaluator {
-    fn evaluate_batch(
-        &self,
-        manifest: &Manifest,
-        inputs: &[UnitInput],
-    ) -> Result<Vec<UnitOutput>, EvaluateError>;
-}
-
-impl Evaluator for LoadedPack {
-    fn evaluate_batch(
-        &self,
-        manifest: &Manifest,
-        inputs: &[UnitInput],
-    ) -> Result<Vec<UnitOutput>, EvaluateError> {
-        let bytes = abi::encode_evaluate_input(manifest, inputs).map_err(EvaluateError::Encode)?;
-        let n =
-            u32::try_from(inputs.len()).map_err(|_| EvaluateError::Encode(AbiError::TooLarge))?;
-        let out = self.call_evaluate(&bytes, n)?;
-        abi::decode_evaluate_output(manifest, inputs.len(), &out).map_err(EvaluateError::Output)
-    }
-}
-
-impl Evaluator for Interpreter {
-    fn evaluate_batch(
-        &self,
-        manifest: &Manifest,
-        inputs: &[UnitInput],
-    ) -> Result<Vec<UnitOutput>, EvaluateError> {
-        if self.manifest() != manifest {
-            return Err(EvaluateError::ManifestMismatch);
-        }
-        Ok(self.evaluate(inputs))
-    }
-}
-
 /// Scoring failed for the whole batch (a unit's own error is its status).
 #[derive(Debug, thiserror::Error)]
 pub enum EvaluateError {
-    #[error("不能编码规则包输入（cannot encode the pack input）：{0}")]
-    Encode(AbiError),
-    #[error("规则包运行失败（the rule pack failed）：{0}")]
-    Runtime(#[from] RuntimeError),
-    #[error("规则包输出不合规（malformed pack output）：{0}")]
-    Output(AbiError),
+    #[error(transparent)]
+    Pack(#[from] PackError),
     #[error("规则包返回 {found} 个单位的结果，应为 {expected} 个（wrong number of results）")]
     Count { expected: usize, found: usize },
-    #[error(
-        "规则包内嵌的清单与证据库中的清单不一致（the pack's manifest differs from the stored one）"
-    )]
-    ManifestMismatch,
     #[error(
         "单位 {unit_id} 的类别 {category_id} 不在规则包中（unit category unknown to the pack）"
     )]
@@ -99,12 +56,11 @@ pub enum EvaluateError {
 /// Scores `inputs` with `pack`, [`MAX_BATCH`] units per call.
 pub fn evaluate_units(
     pack: &dyn Evaluator,
-    manifest: &Manifest,
     inputs: &[UnitInput],
 ) -> Result<Vec<UnitOutput>, EvaluateError> {
     let mut out = Vec::with_capacity(inputs.len());
     for chunk in inputs.chunks(MAX_BATCH) {
-        let got = pack.evaluate_batch(manifest, chunk)?;
+        let got = pack.evaluate(chunk)?;
         if got.len() != chunk.len() {
             return Err(EvaluateError::Count {
                 expected: chunk.len(),
@@ -228,14 +184,11 @@ pub fn job(
     }
 }
 
-/// Evaluates `jobs` with `pack`.
-pub fn run(
-    pack: &dyn Evaluator,
-    manifest: &Manifest,
-    jobs: Vec<Job>,
-) -> Result<Vec<UnitResult>, EvaluateError> {
+/// Evaluates `jobs` with `pack`; the jobs must have been built with its
+/// manifest.
+pub fn run(pack: &dyn Evaluator, jobs: Vec<Job>) -> Result<Vec<UnitResult>, EvaluateError> {
     let inputs: Vec<UnitInput> = jobs.iter().map(|j| j.input.clone()).collect();
-    let outputs = evaluate_units(pack, manifest, &inputs)?;
+    let outputs = evaluate_units(pack, &inputs)?;
     Ok(jobs
         .into_iter()
         .zip(outputs)
@@ -372,7 +325,7 @@ pub fn summary(manifest: &Manifest, results: &[UnitResult]) -> String {
             ];
             row.extend(groups.iter().map(|&g| {
                 scores[g]
-                    .map(value::format_hundredths)
+                    .map(format_hundredths)
                     .unwrap_or_else(|| "—".into())
             }));
             let problems = r.problems(manifest);
@@ -602,6 +555,9 @@ mod tests {
     use crate::outbox::{Event, Outcome, State};
     use crate::store::{EvidenceWrite, SourceKind};
     use crate::testutil::{TEST_RUBRIC, actor, store_with_pack, test_manifest};
+    use crate::value;
+    use kaohe_rulepacks::abi;
+    use kaohe_rulepacks::interp::Interpreter;
 
     fn interpreter() -> Interpreter {
         let rubric = kaohe_rulepacks::rubric::compile("test-rubric.toml", TEST_RUBRIC)
@@ -659,7 +615,7 @@ mod tests {
             !jobs[0].evidence.contains_key("q_study"),
             "daily fields are not annual evidence"
         );
-        let results = run(&interpreter(), &m, jobs).unwrap();
+        let results = run(&interpreter(), jobs).unwrap();
         let score = |r: &UnitResult, id: &str| r.output.indicators[m.indicator_index(id).unwrap()];
         // justice: plan ok, no problems (default 0), report 未公开 −1 → L2 = 2;
         // L3 = 90 × 3 / 100 = 2.7; N1a: 6 cases > 5 → 0.
@@ -698,7 +654,6 @@ mod tests {
         let scope = store.scope(2022).unwrap();
         let results = run(
             &interpreter(),
-            &m,
             jobs(&store, &m, &scope, Round::Annual, None).unwrap(),
         )
         .unwrap();
@@ -736,7 +691,6 @@ mod tests {
         // Nothing changed: nothing new is signed.
         let again = run(
             &interpreter(),
-            &m,
             jobs(&store, &m, &scope, Round::Annual, None).unwrap(),
         )
         .unwrap();
@@ -750,7 +704,6 @@ mod tests {
         set(&mut store, "xiaodian", Round::Annual, "sup_plan", 100);
         let changed = run(
             &interpreter(),
-            &m,
             jobs(&store, &m, &scope, Round::Annual, None).unwrap(),
         )
         .unwrap();
@@ -769,7 +722,6 @@ mod tests {
         let scope = store.scope(2022).unwrap();
         let results = run(
             &interpreter(),
-            &m,
             jobs(&store, &m, &scope, Round::Annual, None).unwrap(),
         )
         .unwrap();
@@ -922,7 +874,7 @@ mod tests {
     /// Issue "Assessor node" §5: the node's own path — pack installed after
     /// verification, evidence written through the import's checks and
     /// [`Store::apply_evidence`], inputs built by [`jobs`] from the store,
-    /// scored by [`evaluate_units`] with the wasm [`LoadedPack`] — reproduces
+    /// scored by [`evaluate_units`] with the wasm `Pack` — reproduces
     /// every hand-worked Baofeng 2022 fixture (error fixtures included).
     #[test]
     fn the_nodes_evaluation_of_the_2022_fixtures_matches_their_expected_sheets() {
@@ -930,6 +882,7 @@ mod tests {
         use crate::layout::Layout;
         use crate::testutil::{config_pinning, unit};
         use kaohe_rulepacks::fixture::{self, Fixture};
+        use kaohe_rulepacks::pack::Pack;
         use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
 
         let root =
@@ -957,12 +910,13 @@ mod tests {
             &actor("王"),
         )
         .unwrap();
-        // Loaded as `kaohe node evaluate` does: the module from the store.
+        // Loaded as `kaohe node evaluate` does: the module from the store,
+        // under the active pack's identity.
         let pack = store.active_pack(2022).unwrap().expect("active 2022 pack");
         let m = &pack.manifest;
         let stored = store.pack_module(&pack.identity).unwrap().unwrap();
-        let loaded = runtime.load(&stored).unwrap();
-        assert_eq!(&Manifest::from_json(loaded.manifest_json()).unwrap(), m);
+        let loaded = Pack::load(&runtime, &stored, &pack.identity).unwrap();
+        assert_eq!(loaded.manifest(), m);
 
         // One unit per fixture, of its category; every method in scope.
         let unit_id = |i: usize| format!("fx{:02}", i + 1);
@@ -1041,16 +995,10 @@ mod tests {
                     assert_eq!(job.input.category, w.category, "{}", f.name);
                     inputs.push(job.input);
                 }
-                evaluate_units(&loaded, m, &inputs)
+                evaluate_units(&loaded, &inputs)
             };
             // The sheet is the hub's step; the same loaded pack finalises.
-            let finalise =
-                |units: &[abi::FinaliseInput]| -> Result<Vec<abi::FinaliseOutput>, String> {
-                    let bytes = abi::encode_finalise_input(m, units).map_err(|e| e.to_string())?;
-                    let n = u32::try_from(units.len()).map_err(|e| e.to_string())?;
-                    let out = loaded.call_finalise(&bytes, n).map_err(|e| e.to_string())?;
-                    abi::decode_finalise_output(m, units.len(), &out).map_err(|e| e.to_string())
-                };
+            let finalise = |units: &[abi::FinaliseInput]| loaded.finalise(units);
             if let Err(diffs) = fixture::check(f, evaluate, finalise) {
                 let lines: Vec<String> = diffs.iter().map(ToString::to_string).collect();
                 failures.push(format!(

@@ -27,7 +27,8 @@
 //! - [`import`]: `kaohe node import` / `set` — every problem at once, then one
 //!   transaction;
 //! - [`evaluate`]: ABI inputs from stored evidence, [`evaluate::evaluate_units`]
-//!   (the wasm pack, or any [`evaluate::Evaluator`]), per-method results;
+//!   (the wasm pack, or any [`kaohe_rulepacks::pack::Evaluator`]),
+//!   per-method results;
 //! - [`outbox`]: the outbox state machine (pure) and its SQL; sequence
 //!   numbers, ordered claiming, superseding, retry times, re-evaluations;
 //! - [`client`]: the gRPC connection to the hub — TLS with the configured

@@ -1032,7 +1032,7 @@ mod tests {
             .into_iter()
             .filter(|j| values.iter().any(|(u, _)| *u == j.unit.unit_id))
             .collect();
-        let results = evaluate::run(&interp, &m, jobs).unwrap();
+        let results = evaluate::run(&interp, jobs).unwrap();
         let key = SigningKeyPair::from_seed(&[5; 32]);
         evaluate::submit(store, &key, &pack, &results, &actor("王"))
             .unwrap()

@@ -9,10 +9,11 @@
 //!    least k pinned authorities over a statement naming this module's
 //!    SHA-256, id, year and version, and it is no rollback against the packs
 //!    this node already holds;
-//! 3. the embedded manifest parses strictly ([`Manifest::from_json`]);
-//! 4. the module loads in the sandbox ([`Runtime::load`]: no imports, the
-//!    ABI exports, limits) — a pack that cannot run is never activated;
-//! 5. [`Store::install_pack`] stores module, manifest and envelope and
+//! 3. the module loads in the sandbox under the verified identity
+//!    ([`Pack::load`]: no imports, the ABI exports, limits; the embedded
+//!    manifest parses strictly and names that identity) — a pack that
+//!    cannot run is never activated;
+//! 4. [`Store::install_pack`] stores module, manifest and envelope and
 //!    switches the active pack in one transaction.
 //!
 //! `kaohe node sync` calls [`install`] with what `FetchPack` returned;
@@ -21,8 +22,8 @@
 //! under the one it replaces (same transaction).
 
 use kaohe_proto::{Envelope, KeyId, PackIdentity};
-use kaohe_rulepacks::manifest::{Manifest, ManifestError};
-use kaohe_rulepacks::runtime::{Runtime, RuntimeError};
+use kaohe_rulepacks::pack::{Pack, PackError};
+use kaohe_rulepacks::runtime::Runtime;
 use kaohe_rulepacks::sign::{self, Expectation, PackTrustError, PolicyError, TrustPolicy};
 
 use crate::config::NodeConfig;
@@ -53,12 +54,8 @@ pub enum InstallError {
     Policy(#[from] PolicyError),
     #[error("规则包未通过核验，未启用（pack refused, not activated）：{0}")]
     Trust(#[from] PackTrustError),
-    #[error("规则包内嵌清单无效，未启用（embedded manifest invalid, not activated）：{0}")]
-    Manifest(String),
-    #[error(
-        "规则包无法在沙箱中加载，未启用（the pack does not load in the sandbox, not activated）：{0}"
-    )]
-    Runtime(#[from] RuntimeError),
+    #[error("规则包不能使用，未启用（the pack cannot be used, not activated）：{0}")]
+    Pack(#[from] PackError),
     #[error(transparent)]
     Store(#[from] InstallPackError),
 }
@@ -66,12 +63,6 @@ pub enum InstallError {
 impl From<StoreError> for InstallError {
     fn from(e: StoreError) -> Self {
         InstallError::Store(InstallPackError::Store(e))
-    }
-}
-
-impl From<ManifestError> for InstallError {
-    fn from(e: ManifestError) -> Self {
-        InstallError::Manifest(e.to_string())
     }
 }
 
@@ -102,14 +93,7 @@ pub fn install(
             accepted: &accepted,
         },
     )?;
-    let manifest =
-        Manifest::from_json(sign::manifest_section(module).map_err(InstallError::Manifest)?)?;
-    let loaded = runtime.load(module)?;
-    if Manifest::from_json(loaded.manifest_json())? != manifest {
-        return Err(InstallError::Manifest(
-            "沙箱读出的清单与模块中的不一致（the runtime read another manifest）".into(),
-        ));
-    }
+    let pack = Pack::load(runtime, module, &verified.identity)?;
     let replaced = store
         .active_pack(verified.identity.year)?
         .map(|p| p.identity)
@@ -118,7 +102,7 @@ pub fn install(
         &NewPack {
             identity: &verified.identity,
             module,
-            manifest: &manifest,
+            manifest: pack.manifest(),
             signature: envelope,
         },
         actor,

@@ -20,8 +20,7 @@ use std::path::{Path, PathBuf};
 use kaohe_proto::model::{
     Date, MAX_OBJECTION_MATERIAL_BYTES, Objection, ObjectionHeader, ObjectionReceipt, UnitResult,
 };
-
-use crate::value::format_hundredths;
+use kaohe_rulepacks::rubric::decimal::{format_hundredths, format_hundredths_fixed};
 
 /// The file name of several materials bundled into one archive.
 pub const BUNDLE_NAME: &str = "异议材料.zip";
@@ -48,7 +47,7 @@ pub fn render_results(year: u16, results: &[UnitResult]) -> String {
                 r.round.name_zh().to_string(),
                 r.status.name_zh().to_string(),
                 r.scores
-                    .map(|s| total_text(s.total))
+                    .map(|s| format_hundredths_fixed(s.total))
                     .unwrap_or_else(|| "未考核".into()),
                 r.grade
                     .map(|g| g.name_zh().to_string())
@@ -253,26 +252,10 @@ pub fn objection(unit: &str, year: u16, reason: &str, material: Material) -> Obj
     )
 }
 
-/// A total as the hub prints it: two decimals, `98.90`.
-fn total_text(hundredths: i64) -> String {
-    let sign = if hundredths < 0 { "-" } else { "" };
-    let a = hundredths.unsigned_abs();
-    format!("{sign}{}.{:02}", a / 100, a % 100)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use kaohe_proto::model::{ObjectionAssembler, ObjectionPart, ResultStatus};
-
-    #[test]
-    fn totals_print_with_two_decimals_as_the_hub_prints_them() {
-        assert_eq!(total_text(4690), "46.90");
-        assert_eq!(total_text(10200), "102.00");
-        assert_eq!(total_text(9187), "91.87");
-        assert_eq!(total_text(5), "0.05");
-        assert_eq!(total_text(-25), "-0.25");
-    }
 
     #[test]
     fn several_materials_travel_as_one_archive_that_reassembles_exactly() {

@@ -285,7 +285,7 @@ mod tests {
         let pack = store.active_pack(2022).unwrap().unwrap();
         let module = store.pack_module(&pack.identity).unwrap().unwrap();
         let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
-        let loaded = runtime.load(&module).unwrap();
+        let loaded = kaohe_rulepacks::pack::Pack::load(&runtime, &module, &pack.identity).unwrap();
         let scope = store.scope(2022).unwrap();
         let only = vec!["satisfaction".to_string()];
         let jobs = evaluate::jobs(store, &pack.manifest, &scope, Round::Annual, Some(&only))
@@ -293,7 +293,7 @@ mod tests {
             .into_iter()
             .filter(|j| j.unit.unit_id == "justice")
             .collect();
-        let results = evaluate::run(&loaded, &pack.manifest, jobs).unwrap();
+        let results = evaluate::run(&loaded, jobs).unwrap();
         let report = evaluate::submit(store, key, &pack, &results, &actor("王")).unwrap();
         report.queued[0].1
     }

@@ -25,7 +25,7 @@
 //! (written as the choice's label).
 
 use kaohe_rulepacks::manifest::{Field, FieldType};
-use kaohe_rulepacks::rubric::decimal::{LiteralError, parse_hundredths};
+use kaohe_rulepacks::rubric::decimal::{LiteralError, format_hundredths, parse_hundredths};
 
 /// The text written for a true `bool` value.
 pub const YES: &str = "是";
@@ -131,19 +131,6 @@ pub fn display(field: &Field, value: i64) -> String {
             .and_then(|i| field.choices.get(i))
             .cloned()
             .unwrap_or_else(|| format!("#{value}")),
-    }
-}
-
-/// Hundredths as decimal text without trailing zeros: `1250` → `12.5`,
-/// `300` → `3`, `-25` → `-0.25`.
-pub fn format_hundredths(v: i64) -> String {
-    let sign = if v < 0 { "-" } else { "" };
-    let a = v.unsigned_abs();
-    let (int, frac) = (a / 100, a % 100);
-    match frac {
-        0 => format!("{sign}{int}"),
-        f if f % 10 == 0 => format!("{sign}{int}.{}", f / 10),
-        f => format!("{sign}{int}.{f:02}"),
     }
 }
 
@@ -421,14 +408,5 @@ mod tests {
         ));
         assert_eq!(display(&c, 100), "一般");
         assert_eq!(display(&b, 100), "是");
-    }
-
-    #[test]
-    fn hundredths_are_written_back_without_trailing_zeros() {
-        assert_eq!(format_hundredths(1250), "12.5");
-        assert_eq!(format_hundredths(300), "3");
-        assert_eq!(format_hundredths(-25), "-0.25");
-        assert_eq!(format_hundredths(5), "0.05");
-        assert_eq!(format_hundredths(i64::MIN), "-92233720368547758.08");
     }
 }

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 
-use crate::abi::{FinaliseInput, FinaliseOutput, UnitInput, UnitOutput, merge_outputs};
+use crate::abi::{FinaliseOutput, UnitOutput, merge_outputs};
 use crate::fixture::Evidence;
 use crate::interp::Interpreter;
 use crate::manifest::{IndicatorKind, Manifest, Round};
+use crate::pack::Evaluator;
 use crate::rubric::decimal::Points;
 use crate::rubric::{CheckedRubric, LoadError};
 
@@ -68,10 +69,10 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Eval { rubric, evidence } if rubric.extension().is_some_and(|e| e == "wasm") => {
-            let pack = crate::sign::command::WasmPack::load(&rubric)?;
-            let m = pack.manifest();
-            let ev = Evidence::load(&evidence, m).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let (text, ok) = eval_report_with(m, &ev, |u| pack.evaluate(u), |u| pack.finalise(u));
+            let pack = crate::sign::command::load_pack_file(&rubric)?;
+            let ev =
+                Evidence::load(&evidence, pack.manifest()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (text, ok) = eval_report(&pack, &ev);
             print!("{text}");
             if !ok {
                 bail!("求值失败（evaluation failed），见上（see above）");
@@ -180,25 +181,11 @@ pub fn check_report(r: &CheckedRubric) -> String {
 }
 
 /// The Chinese score sheet of one unit's evidence, and whether evaluation
-/// succeeded.
-pub fn eval_report(interp: &Interpreter, ev: &Evidence) -> (String, bool) {
-    eval_report_with(
-        interp.manifest(),
-        ev,
-        |u| Ok(interp.evaluate(u)),
-        |u| Ok(interp.finalise(u)),
-    )
-}
-
-/// [`eval_report`] through any evaluator: the reference interpreter or a
+/// succeeded, through any evaluator: the reference interpreter or a
 /// compiled pack in the runtime. An evaluator that fails is reported in
 /// the text.
-pub fn eval_report_with(
-    m: &Manifest,
-    ev: &Evidence,
-    evaluate: impl FnOnce(&[UnitInput]) -> anyhow::Result<Vec<UnitOutput>>,
-    finalise: impl FnOnce(&[FinaliseInput]) -> anyhow::Result<Vec<FinaliseOutput>>,
-) -> (String, bool) {
+pub fn eval_report(evaluator: &dyn Evaluator, ev: &Evidence) -> (String, bool) {
+    let m = evaluator.manifest();
     let c = ev.category;
     let mut s = String::new();
     let cat = &m.categories[c];
@@ -218,7 +205,7 @@ pub fn eval_report_with(
     let _ = writeln!(s, "类别（category）：{}（{}）", cat.name, cat.id);
     let _ = writeln!(s, "考核方式（methods）：{}", methods.join("、"));
     let units = ev.units();
-    let outs = match evaluate(&units) {
+    let outs = match evaluator.evaluate(&units) {
         Ok(outs) if outs.len() == units.len() => outs,
         Ok(outs) => {
             let _ = writeln!(
@@ -230,7 +217,7 @@ pub fn eval_report_with(
             return (s, false);
         }
         Err(e) => {
-            let _ = writeln!(s, "  求值失败（evaluation failed）：{e:#}");
+            let _ = writeln!(s, "  求值失败（evaluation failed）：{e}");
             return (s, false);
         }
     };
@@ -278,7 +265,7 @@ pub fn eval_report_with(
             let _ = writeln!(s, "    {} {}  {}", pad(&ind.id, 8), pad(&ind.name, 40), v);
         }
     }
-    let out: FinaliseOutput = match finalise(std::slice::from_ref(&input)).as_deref() {
+    let out: FinaliseOutput = match evaluator.finalise(std::slice::from_ref(&input)).as_deref() {
         Ok([out]) => *out,
         Ok(outs) => {
             let _ = writeln!(
@@ -289,7 +276,7 @@ pub fn eval_report_with(
             return (s, false);
         }
         Err(e) => {
-            let _ = writeln!(s, "  定档失败（finalise failed）：{e:#}");
+            let _ = writeln!(s, "  定档失败（finalise failed）：{e}");
             return (s, false);
         }
     };

@@ -26,6 +26,7 @@ use rust_xlsxwriter::{
 };
 
 use crate::manifest::{Category, Indicator, IndicatorKind, Manifest};
+use crate::rubric::decimal::format_hundredths;
 
 /// The sheet names that are not categories.
 pub const OVERVIEW_SHEET: &str = "说明";
@@ -92,18 +93,6 @@ fn split_row(line: &str) -> Vec<String> {
 
 fn clean_markdown(text: &str) -> String {
     text.replace("**", "").replace('`', "")
-}
-
-/// Points in hundredths as an official writes them: `4`, `2.5`, `0.75`.
-pub fn points_text(hundredths: i64) -> String {
-    let sign = if hundredths < 0 { "-" } else { "" };
-    let a = hundredths.unsigned_abs();
-    let (whole, frac) = (a / 100, a % 100);
-    match frac {
-        0 => format!("{sign}{whole}"),
-        f if f % 10 == 0 => format!("{sign}{whole}.{}", f / 10),
-        f => format!("{sign}{whole}.{f:02}"),
-    }
 }
 
 /// One row of a category's rubric, as both renderings show it.
@@ -191,16 +180,18 @@ fn grade_line(m: &Manifest) -> String {
     let g = &m.composition.grades;
     let mut parts = Vec::new();
     for (i, band) in g.iter().enumerate() {
-        let lo = points_text(band.min);
+        let lo = format_hundredths(band.min);
         match i.checked_sub(1).and_then(|j| g.get(j)) {
             None => parts.push(format!("{} {lo}分及以上", band.name)),
-            Some(above) if i + 1 == g.len() => {
-                parts.push(format!("{} 低于{}分", band.name, points_text(above.min)))
-            }
+            Some(above) if i + 1 == g.len() => parts.push(format!(
+                "{} 低于{}分",
+                band.name,
+                format_hundredths(above.min)
+            )),
             Some(above) => parts.push(format!(
                 "{} {lo}分及以上、低于{}分",
                 band.name,
-                points_text(above.min)
+                format_hundredths(above.min)
             )),
         }
     }
@@ -239,7 +230,7 @@ pub fn category_doc(m: &Manifest, c: usize) -> Option<CategoryDoc> {
                 IndicatorKind::Scored => {
                     sum += points;
                     has_scored = true;
-                    (points_text(points), Some(points))
+                    (format_hundredths(points), Some(points))
                 }
                 IndicatorKind::Bonus => ("加分".to_string(), None),
                 IndicatorKind::Penalty => ("减分".to_string(), None),
@@ -262,15 +253,15 @@ pub fn category_doc(m: &Manifest, c: usize) -> Option<CategoryDoc> {
                 "{}、{}（{}分）",
                 ordinal(sections.len()),
                 group.name,
-                points_text(sum)
+                format_hundredths(sum)
             )
         } else {
             format!(
                 "{}、{}（加分累计不超过{}分，扣分累计原则上不超过{}分）",
                 ordinal(sections.len()),
                 group.name,
-                points_text(m.composition.bonus_cap),
-                points_text(m.composition.penalty_cap)
+                format_hundredths(m.composition.bonus_cap),
+                format_hundredths(m.composition.penalty_cap)
             )
         };
         sections.push(Section { heading, rows });
@@ -280,13 +271,13 @@ pub fn category_doc(m: &Manifest, c: usize) -> Option<CategoryDoc> {
     let conversion = if m.composition.normalise && applicable < full {
         format!(
             "应考分值{}分，不足{}分，按“实得分 × {} ÷ {}”换算（四舍五入到0.01分）后再计加减分",
-            points_text(applicable),
-            points_text(full),
-            points_text(full),
-            points_text(applicable)
+            format_hundredths(applicable),
+            format_hundredths(full),
+            format_hundredths(full),
+            format_hundredths(applicable)
         )
     } else {
-        format!("应考分值{}分", points_text(applicable))
+        format!("应考分值{}分", format_hundredths(applicable))
     };
     let ranked = if category.ranked {
         "评定等次并排名"
@@ -327,16 +318,16 @@ pub fn overview(m: &Manifest) -> Vec<(String, String)> {
             "计分".to_string(),
             format!(
                 "百分制（满分{}分）。各指标扣分扣完为止；实际考核内容不足{}分的，按实得分换算为百分制后，再加加分、减减分。",
-                points_text(comp.full_marks),
-                points_text(comp.full_marks)
+                format_hundredths(comp.full_marks),
+                format_hundredths(comp.full_marks)
             ),
         ),
         (
             "加减分".to_string(),
             format!(
                 "加分累计不超过{}分；扣分累计原则上不超过{}分；情节严重的，不得被评为{}等次。",
-                points_text(comp.bonus_cap),
-                points_text(comp.penalty_cap),
+                format_hundredths(comp.bonus_cap),
+                format_hundredths(comp.penalty_cap),
                 m.composition
                     .grades
                     .iter()
@@ -364,7 +355,7 @@ pub fn overview(m: &Manifest) -> Vec<(String, String)> {
             format!(
                 "排名最后{}名和比上年退步{}分及以上的通报警示；连续{}年优秀的报请通报表扬或奖励；考核结果抄送{}。",
                 o.warn_bottom,
-                points_text(o.big_regression_points),
+                format_hundredths(o.big_regression_points),
                 o.commend_consecutive_excellent,
                 o.copy_list.join("、")
             ),
@@ -484,7 +475,7 @@ pub fn category_table(m: &Manifest) -> (Vec<String>, Vec<Vec<String>>) {
                     .map(|g| format!("{g} {}", group_name(m, g)))
                     .collect::<Vec<_>>()
                     .join("\n"),
-                points_text(m.applicable_points(c)),
+                format_hundredths(m.applicable_points(c)),
                 if cat.ranked { "排名" } else { "只评等次" }.to_string(),
                 cat.assessor.name_zh().to_string(),
             ]
@@ -839,7 +830,7 @@ pub fn html(m: &Manifest, notes: &[NoteTable]) -> String {
         let _ = writeln!(
             h,
             "<tr class=\"s\"><td></td><td>合计（应考分值）</td><td class=\"c\">{}</td><td></td><td></td></tr>\n</table>",
-            points_text(doc.applicable)
+            format_hundredths(doc.applicable)
         );
     }
     if !notes.is_empty() {
@@ -872,14 +863,6 @@ fn html_table(h: &mut String, header: &[String], rows: &[Vec<String>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn points_are_written_as_officials_write_them() {
-        assert_eq!(points_text(400), "4");
-        assert_eq!(points_text(250), "2.5");
-        assert_eq!(points_text(75), "0.75");
-        assert_eq!(points_text(-1010), "-10.1");
-    }
 
     #[test]
     fn note_tables_keep_their_headings() {

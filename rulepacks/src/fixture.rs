@@ -2,8 +2,10 @@
 //! checker that runs a fixture through any evaluator and reports every
 //! difference in Chinese and English.
 //!
-//! [`check`] is generic over the evaluator so the same fixtures run through
-//! the reference interpreter and through the WebAssembly runtime.
+//! [`check_with`] takes any [`Evaluator`] so the same fixtures run through
+//! the reference interpreter and through a compiled [`Pack`](crate::pack::Pack);
+//! [`check`] takes the two entry points as functions, for evaluators made
+//! up in tests.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,6 +15,7 @@ use toml::de::{DeTable, DeValue};
 
 use crate::abi::{FinaliseInput, FinaliseOutput, UnitInput, UnitOutput, UnitStatus, merge_outputs};
 use crate::manifest::{Flag, IndicatorKind, Manifest, Round};
+use crate::pack::Evaluator;
 use crate::rubric::decimal::Points;
 use crate::rubric::error::{CompileError, Expect, RefKind};
 use crate::rubric::reader::{Ctx, Num, Tbl, number_of};
@@ -942,14 +945,12 @@ fn finalise_sheet<E: fmt::Display>(
     }
 }
 
-/// Runs a fixture through the reference interpreter.
-pub fn check_with_interpreter(
-    fixture: &Fixture,
-    interp: &crate::interp::Interpreter,
-) -> Result<(), Vec<Difference>> {
+/// Runs a fixture through an evaluator: the reference interpreter or a
+/// compiled pack.
+pub fn check_with(fixture: &Fixture, evaluator: &dyn Evaluator) -> Result<(), Vec<Difference>> {
     check(
         fixture,
-        |u| Ok::<_, std::convert::Infallible>(interp.evaluate(u)),
-        |u| Ok::<_, std::convert::Infallible>(interp.finalise(u)),
+        |u| evaluator.evaluate(u),
+        |u| evaluator.finalise(u),
     )
 }

@@ -3,7 +3,8 @@
 //! differential-tested against and the baseline they are benchmarked
 //! against, so it is built for speed too: names are resolved to indices once
 //! at load, each formula is flattened to stack bytecode, and the per-unit
-//! loop allocates nothing beyond its output.
+//! loop allocates nothing beyond its output. It implements
+//! [`Evaluator`], so whatever takes a pack can take it instead.
 
 use crate::abi::{
     BatchError, FinaliseInput, FinaliseOutput, HEADER_LEN, RawFinaliseInput, RawUnitInput, Sheet,
@@ -11,6 +12,7 @@ use crate::abi::{
     encode_evaluate_output, encode_finalise_output,
 };
 use crate::manifest::{Field, FieldType, Flag, IndicatorKind, Manifest, Missing};
+use crate::pack::{Evaluator, PackError};
 use crate::rubric::{BinOp, CheckedRubric, Expr, Formula, Rule};
 
 /// A loaded rubric, ready to evaluate batches.
@@ -23,6 +25,22 @@ pub struct Interpreter {
     all_methods: u32,
     clause_count: usize,
     serious_bar: usize,
+}
+
+/// The interpreter never fails a whole batch: every fault is a unit's
+/// status, as in a pack.
+impl Evaluator for Interpreter {
+    fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    fn evaluate(&self, units: &[UnitInput]) -> Result<Vec<UnitOutput>, PackError> {
+        Ok(Interpreter::evaluate(self, units))
+    }
+
+    fn finalise(&self, units: &[FinaliseInput]) -> Result<Vec<FinaliseOutput>, PackError> {
+        Ok(Interpreter::finalise(self, units))
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -14,6 +14,9 @@
 //!   over the evaluator;
 //! - [`compile`]: the rubric compiler to a WebAssembly pack (`kaohe pack build`);
 //! - [`runtime`]: the wasmtime sandbox that runs compiled packs (ABI.md);
+//! - [`pack`]: a compiled pack loaded with its manifest and identity — the
+//!   one way to load a pack and call it — and the [`pack::Evaluator`] trait
+//!   that it and the interpreter implement;
 //! - [`sign`]: pack statements, k-of-n authority signatures, the trust
 //!   policy and `verify_pack` (ABI.md §8), with `kaohe pack keygen | sign |
 //!   verify | inspect` in [`sign::command`];
@@ -31,6 +34,7 @@ pub mod doc;
 pub mod fixture;
 pub mod interp;
 pub mod manifest;
+pub mod pack;
 pub mod rubric;
 pub mod runtime;
 pub mod sign;

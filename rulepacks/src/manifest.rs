@@ -13,6 +13,7 @@
 //! position here, and the ABI speaks only in those indices).
 
 use std::collections::HashSet;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +61,13 @@ pub struct PackInfo {
     pub version: u32,
     pub title: String,
     pub issuer: String,
+}
+
+/// `baofeng-2022 v1`, as [`PackIdentity`](kaohe_proto::PackIdentity) writes it.
+impl fmt::Display for PackInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{} v{}", self.id, self.year, self.version)
+    }
 }
 
 /// Deterministic budgets (ABI.md §6).

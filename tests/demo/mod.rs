@@ -25,6 +25,7 @@ use kaohe_rulepacks::abi::merge_outputs;
 use kaohe_rulepacks::fixture::Evidence;
 use kaohe_rulepacks::interp::Interpreter;
 use kaohe_rulepacks::manifest::{FieldType, Manifest, Round};
+use kaohe_rulepacks::rubric::decimal::format_hundredths_fixed;
 
 const YEARS: [u16; 2] = [2022, 2023];
 /// The categories the scheme grades and ranks (1, 4, 7).
@@ -190,10 +191,10 @@ fn compare(year: u16, ours: &independent::Results, export: &export::Export) {
         if (mine.total, &mine.grade, mine.rank) != (theirs.total, &theirs.grade, theirs.rank) {
             problems.push(format!(
                 "{u}：解释器 总分 {} 等次 {} 名次 {:?}；导出 总分 {} 等次 {} 名次 {:?}",
-                points(mine.total),
+                format_hundredths_fixed(mine.total),
                 mine.grade,
                 mine.rank,
-                points(theirs.total),
+                format_hundredths_fixed(theirs.total),
                 theirs.grade,
                 theirs.rank
             ));
@@ -203,10 +204,10 @@ fn compare(year: u16, ours: &independent::Results, export: &export::Export) {
         {
             problems.push(format!(
                 "{u}：排名表 总分 {} 等次 {} 名次 {:?}，解释器 {} {} {:?}",
-                points(sheet.total),
+                format_hundredths_fixed(sheet.total),
                 sheet.grade,
                 sheet.rank,
-                points(mine.total),
+                format_hundredths_fixed(mine.total),
                 mine.grade,
                 mine.rank
             ));
@@ -998,14 +999,4 @@ fn repo(path: &str) -> PathBuf {
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
-}
-
-/// Hundredths as the export shows them: `88.30`.
-fn points(h: i64) -> String {
-    format!(
-        "{}{}.{:02}",
-        if h < 0 { "-" } else { "" },
-        h.abs() / 100,
-        h.abs() % 100
-    )
 }

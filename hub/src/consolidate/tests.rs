@@ -712,7 +712,8 @@ fn the_compiled_pack_consolidates_to_the_same_bytes_as_the_interpreter() {
         ..RuntimeConfig::default()
     })
     .unwrap();
-    let pack = runtime.load(&wasm).unwrap();
-    let with_pack = consolidate(&g.input(), pack_finaliser(g.manifest(), &pack)).unwrap();
+    let pack = kaohe_rulepacks::pack::Pack::load_as_found(&runtime, &wasm).unwrap();
+    assert_eq!(pack.manifest(), g.manifest());
+    let with_pack = consolidate(&g.input(), |units| pack.finalise(units)).unwrap();
     assert_eq!(with_pack.to_json(), g.consolidate().to_json());
 }

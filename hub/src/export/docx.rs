@@ -20,7 +20,9 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
 use super::ExportError;
-use super::model::{OutcomeKind, Report, UnitBreakdown, points};
+use kaohe_rulepacks::rubric::decimal::format_hundredths_fixed;
+
+use super::model::{OutcomeKind, Report, UnitBreakdown};
 
 /// One draft: its file name under `letters/` and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,9 +122,13 @@ fn file_name(stem: &str) -> String {
 
 /// "总分95.50分，等次为良好" when the unit was assessed.
 fn result_phrase(report: &Report, unit_id: &str) -> Option<String> {
-    report
-        .row_of(unit_id)
-        .map(|r| format!("考核总分{}分，等次为{}", points(r.total), r.grade_name))
+    report.row_of(unit_id).map(|r| {
+        format!(
+            "考核总分{}分，等次为{}",
+            format_hundredths_fixed(r.total),
+            r.grade_name
+        )
+    })
 }
 
 /// "根据2022年度…考核结果，你单位考核总分79.80分，等次为合格。"
@@ -203,13 +209,16 @@ fn problem_lines(b: &UnitBreakdown) -> Vec<String> {
             format!(
                 "{}（分值{}分，得分{}分）{reasons}。",
                 i.name,
-                points(i.points),
-                points(i.score)
+                format_hundredths_fixed(i.points),
+                format_hundredths_fixed(i.score)
             )
         })
         .collect();
     if b.penalty > 0 {
-        out.push(format!("加减分评定扣{}分。", points(b.penalty)));
+        out.push(format!(
+            "加减分评定扣{}分。",
+            format_hundredths_fixed(b.penalty)
+        ));
     }
     out
 }

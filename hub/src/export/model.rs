@@ -191,13 +191,6 @@ impl Unassessed {
     }
 }
 
-/// `9550` → `95.50`, `-300` → `-3.00`.
-pub fn points(hundredths: i64) -> String {
-    let sign = if hundredths < 0 { "-" } else { "" };
-    let abs = hundredths.unsigned_abs();
-    format!("{sign}{}.{:02}", abs / 100, abs % 100)
-}
-
 impl Report {
     /// Every row of every category, with its category.
     pub fn all_rows(&self) -> impl Iterator<Item = (&CategoryTable, &Row)> {
@@ -266,20 +259,5 @@ impl Report {
              再上新台阶。"
                 .to_string(),
         ]
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn points_show_two_decimals_and_sign() {
-        assert_eq!(points(9550), "95.50");
-        assert_eq!(points(7), "0.07");
-        assert_eq!(points(0), "0.00");
-        assert_eq!(points(-300), "-3.00");
-        assert_eq!(points(-5), "-0.05");
-        assert_eq!(points(10000), "100.00");
     }
 }

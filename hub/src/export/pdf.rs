@@ -23,7 +23,9 @@ use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 
 use super::ExportError;
 use super::font::{Font, deflate};
-use super::model::{OutcomeKind, Report, points};
+use kaohe_rulepacks::rubric::decimal::format_hundredths_fixed;
+
+use super::model::{OutcomeKind, Report};
 
 const MM: f32 = 72.0 / 25.4;
 const PAGE_W: f32 = 210.0 * MM;
@@ -219,7 +221,7 @@ fn notice(report: &Report, l: &mut Layout) -> Result<(), ExportError> {
                     vec![
                         r.rank.map(|n| n.to_string()).unwrap_or_default(),
                         r.unit_name.clone(),
-                        points(r.total),
+                        format_hundredths_fixed(r.total),
                         r.grade_name.clone(),
                         if r.late {
                             "迟报".to_string()

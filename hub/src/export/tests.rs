@@ -6,6 +6,8 @@ use std::io::{Cursor, Read};
 
 use calamine::{Data, Reader, Xlsx};
 
+use kaohe_rulepacks::rubric::decimal::format_hundredths_fixed;
+
 use super::model::*;
 use super::*;
 
@@ -465,7 +467,12 @@ fn long_tables_break_across_pages_with_the_header_repeated() {
         .collect();
     // The 80 rows run over at least two pages, each starting with the header.
     // A table row reads rank, name, score (the grade lists name them too).
-    let table_row = |i: u32| format!("{i}第{i}测试镇{}", points(10000 - i64::from(i) * 10));
+    let table_row = |i: u32| {
+        format!(
+            "{i}第{i}测试镇{}",
+            format_hundredths_fixed(10000 - i64::from(i) * 10)
+        )
+    };
     let with_rows: Vec<usize> = (0..pages.len())
         .filter(|&p| (1..=80).any(|i| pages[p].contains(&table_row(i))))
         .collect();

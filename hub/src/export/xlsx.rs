@@ -123,7 +123,10 @@ impl<'a> Sheet<'a> {
 
     /// A score in hundredths, shown `0.00`.
     fn points(&mut self, row: u32, col: u16, hundredths: i64) -> Result<(), XlsxError> {
-        self.grow(col, &super::model::points(hundredths));
+        self.grow(
+            col,
+            &kaohe_rulepacks::rubric::decimal::format_hundredths_fixed(hundredths),
+        );
         // Display only: the f64 is the decimal the hundredths denote.
         self.ws
             .write_number_with_format(row, col, hundredths as f64 / 100.0, &self.f.number)?;

@@ -133,11 +133,28 @@ pub fn method_label(method: &str) -> String {
     }
 }
 
-/// Points written the way officials read them: hundredths as `3.99`.
-pub fn points(hundredths: i64) -> String {
-    let sign = if hundredths < 0 { "-" } else { "" };
-    let abs = hundredths.unsigned_abs();
-    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+/// A pack's schedule names a report deadline that is no instant: the pack
+/// cannot be used to judge lateness, so the hub does not activate it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeadlineError {
+    #[error("{} 的上报期限年份超出范围（deadline year out of range）", round.name_zh())]
+    YearOutOfRange { round: manifest::Round },
+    #[error(
+        "{} 的上报期限 {year}-{month}-{day} 不是有效日期（invalid deadline）：{reason}",
+        round.name_zh()
+    )]
+    InvalidDate {
+        round: manifest::Round,
+        year: i16,
+        month: u8,
+        day: u8,
+        reason: String,
+    },
+    #[error("{} 的上报期限无法换算（deadline out of range）：{reason}", round.name_zh())]
+    OutOfRange {
+        round: manifest::Round,
+        reason: String,
+    },
 }
 
 /// The instant each round's report deadline passes: the end of the
@@ -150,33 +167,28 @@ pub struct RoundDeadlines {
 
 impl RoundDeadlines {
     /// The deadlines of a pack's schedule for its year.
-    pub fn of(schedule: &Schedule, year: u16) -> Result<RoundDeadlines, String> {
+    pub fn of(schedule: &Schedule, year: u16) -> Result<RoundDeadlines, DeadlineError> {
         let beijing = TimeZone::fixed(tz::offset(8));
         let mut ends = [Timestamp::UNIX_EPOCH; 5];
         for round in manifest::Round::ALL {
             let d = schedule.round_deadlines.get(round);
-            let y = i16::try_from(u32::from(year) + u32::from(d.next_year)).map_err(|_| {
-                format!(
-                    "{} 的上报期限年份超出范围（deadline year out of range）",
-                    round.name_zh()
-                )
-            })?;
+            let y = i16::try_from(u32::from(year) + u32::from(d.next_year))
+                .map_err(|_| DeadlineError::YearOutOfRange { round })?;
             let day = Date::new(y, d.month as i8, d.day as i8).map_err(|e| {
-                format!(
-                    "{} 的上报期限 {y}-{}-{} 不是有效日期（invalid deadline）：{e}",
-                    round.name_zh(),
-                    d.month,
-                    d.day
-                )
+                DeadlineError::InvalidDate {
+                    round,
+                    year: y,
+                    month: d.month,
+                    day: d.day,
+                    reason: e.to_string(),
+                }
             })?;
             let end = day
                 .tomorrow()
                 .and_then(|t| t.to_zoned(beijing.clone()))
-                .map_err(|e| {
-                    format!(
-                        "{} 的上报期限无法换算（deadline out of range）：{e}",
-                        round.name_zh()
-                    )
+                .map_err(|e| DeadlineError::OutOfRange {
+                    round,
+                    reason: e.to_string(),
                 })?;
             ends[round.code() as usize] = end.timestamp();
         }
@@ -239,14 +251,7 @@ mod tests {
             day: 30,
             next_year: false,
         };
-        let err = RoundDeadlines::of(&s, 2022).unwrap_err();
+        let err = RoundDeadlines::of(&s, 2022).unwrap_err().to_string();
         assert!(err.contains("第二季度"), "{err}");
-    }
-
-    #[test]
-    fn points_are_shown_in_hundredths() {
-        assert_eq!(points(399), "3.99");
-        assert_eq!(points(400), "4.00");
-        assert_eq!(points(-5), "-0.05");
     }
 }

@@ -19,15 +19,18 @@
 //!
 //! One `kaohe_evaluate` call replays a whole batch; if the call fails (a
 //! trap, fuel), each unit is replayed alone so one bad unit refuses only
-//! itself.
+//! itself. The evaluator is the current [`Pack`](kaohe_rulepacks::pack::Pack)
+//! in production; anything implementing [`Evaluator`] (the reference
+//! interpreter) replays the same way.
 
 use kaohe_proto::model::{Rejection, RejectionCode};
 use kaohe_proto::submission::Submission;
-use kaohe_rulepacks::abi::{self, UnitInput, UnitOutput, UnitStatus};
+use kaohe_rulepacks::abi::{UnitInput, UnitOutput, UnitStatus};
 use kaohe_rulepacks::manifest::{self, Manifest};
+use kaohe_rulepacks::pack::{Evaluator, PackError};
+use kaohe_rulepacks::rubric::decimal::format_hundredths_fixed;
 
-use super::ActivePack;
-use super::checks::{method_label, points};
+use super::checks::method_label;
 
 /// One submission to replay, with what the hub's roster says of its unit.
 #[derive(Debug, Clone, Copy)]
@@ -46,8 +49,8 @@ impl Replayed<'_> {
 }
 
 /// Replays a batch under one pack: one verdict per submission, in order.
-pub fn replay_batch(pack: &ActivePack, batch: &[Replayed<'_>]) -> Vec<Result<(), Rejection>> {
-    let manifest = &pack.manifest;
+pub fn replay_batch(pack: &dyn Evaluator, batch: &[Replayed<'_>]) -> Vec<Result<(), Rejection>> {
+    let manifest = pack.manifest();
     let inputs: Vec<Result<UnitInput, Rejection>> =
         batch.iter().map(|r| unit_input(manifest, r)).collect();
     let ready: Vec<UnitInput> = inputs
@@ -55,57 +58,39 @@ pub fn replay_batch(pack: &ActivePack, batch: &[Replayed<'_>]) -> Vec<Result<(),
         .filter_map(|i| i.as_ref().ok())
         .cloned()
         .collect();
-    let in_order: Vec<Result<UnitOutput, String>> = match evaluate(pack, &ready) {
-        Ok(outs) => outs.into_iter().map(Ok).collect(),
+    let in_order: Vec<Result<Option<UnitOutput>, PackError>> = match pack.evaluate(&ready) {
+        Ok(outs) if outs.len() == ready.len() => outs.into_iter().map(|o| Ok(Some(o))).collect(),
         // Find the unit that broke the batch: each alone.
-        Err(_) => ready
+        _ => ready
             .iter()
-            .map(|u| {
-                evaluate(pack, std::slice::from_ref(u)).and_then(|mut o: Vec<UnitOutput>| {
-                    o.pop()
-                        .ok_or_else(|| "规则包没有输出（no output）".to_owned())
-                })
-            })
+            .map(|u| pack.evaluate(std::slice::from_ref(u)).map(|mut o| o.pop()))
             .collect(),
     };
-    let mut outputs: Vec<Result<UnitOutput, String>> = in_order.into_iter().rev().collect();
+    let mut outputs: Vec<Result<Option<UnitOutput>, PackError>> =
+        in_order.into_iter().rev().collect();
     batch
         .iter()
         .zip(inputs)
         .map(|(r, input)| {
             input?;
             match outputs.pop() {
-                Some(Ok(output)) => compare(manifest, r, &output),
+                Some(Ok(Some(output))) => compare(manifest, r, &output),
                 Some(Err(e)) => Err(Rejection {
                     code: RejectionCode::ReplayMismatch,
                     message: format!(
                         "{}：规则包 {} 复算时出错，无法核对上报分数（the pack failed while replaying）：{e}",
                         r.unit(),
-                        pack.identity
+                        manifest.pack
                     ),
                     field: Some("submission.methods".to_owned()),
                 }),
-                None => Err(Rejection::new(
+                Some(Ok(None)) | None => Err(Rejection::new(
                     RejectionCode::ReplayMismatch,
                     format!("{}：复算结果缺失（replay output missing）", r.unit()),
                 )),
             }
         })
         .collect()
-}
-
-fn evaluate(pack: &ActivePack, units: &[UnitInput]) -> Result<Vec<UnitOutput>, String> {
-    if units.is_empty() {
-        return Ok(Vec::new());
-    }
-    let manifest = &pack.manifest;
-    let n = u32::try_from(units.len()).map_err(|_| "批次过大（batch too large）".to_owned())?;
-    let input = abi::encode_evaluate_input(manifest, units).map_err(|e| e.to_string())?;
-    let output = pack
-        .module
-        .call_evaluate(&input, n)
-        .map_err(|e| e.to_string())?;
-    abi::decode_evaluate_output(manifest, units.len(), &output).map_err(|e| e.to_string())
 }
 
 /// The ABI input of one submission (see the module docs for the mapping).
@@ -251,7 +236,7 @@ pub fn compare(manifest: &Manifest, r: &Replayed<'_>, out: &UnitOutput) -> Resul
                         r.unit(),
                         ind.id,
                         ind.name,
-                        points(*expected)
+                        format_hundredths_fixed(*expected)
                     ),
                     format!("submission.methods[{b}].scores"),
                 ));
@@ -263,9 +248,9 @@ pub fn compare(manifest: &Manifest, r: &Replayed<'_>, out: &UnitOutput) -> Resul
                         r.unit(),
                         ind.id,
                         ind.name,
-                        points(*got),
-                        points(*expected),
-                        points(got.saturating_sub(*expected).saturating_abs())
+                        format_hundredths_fixed(*got),
+                        format_hundredths_fixed(*expected),
+                        format_hundredths_fixed(got.saturating_sub(*expected).saturating_abs())
                     ),
                     format!("submission.methods[{b}].scores[{}]", ind.id),
                 ));
@@ -290,7 +275,7 @@ pub fn compare(manifest: &Manifest, r: &Replayed<'_>, out: &UnitOutput) -> Resul
                         ind.id,
                         ind.name,
                         clause.id,
-                        points(*expected)
+                        format_hundredths_fixed(*expected)
                     ),
                     format!("submission.methods[{b}].clauses"),
                 ));
@@ -303,8 +288,8 @@ pub fn compare(manifest: &Manifest, r: &Replayed<'_>, out: &UnitOutput) -> Resul
                         ind.id,
                         ind.name,
                         clause.id,
-                        points(c.amount),
-                        points(*expected)
+                        format_hundredths_fixed(c.amount),
+                        format_hundredths_fixed(*expected)
                     ),
                     format!("submission.methods[{b}].clauses[{}]", clause.id),
                 ));

@@ -318,7 +318,7 @@ impl ResultService for Shared {
             workflow::object(
                 &mut conn,
                 &cal,
-                &data.manifest,
+                data.manifest(),
                 year,
                 &header.unit_id,
                 &header.reason,

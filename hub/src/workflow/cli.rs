@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use jiff::Timestamp;
 use jiff::civil::Date;
+use kaohe_rulepacks::rubric::decimal::{format_hundredths_fixed, parse_hundredths};
 use rusqlite::Connection;
 
 use crate::audit::Actor;
 use crate::calendar::format_date_zh;
 use crate::cli::{open, read_capped};
-use crate::consolidate::{Assessment, Consolidation, score_text};
+use crate::consolidate::{Assessment, Consolidation};
 use crate::export::{self, ExportOptions};
 use crate::outcome::Outcomes;
 use crate::registry::calendar_years;
@@ -296,7 +297,7 @@ pub fn run(
                 published_on,
                 recipients,
             };
-            let report = results::to_report(&c, &o, &data.manifest, &meta);
+            let report = results::to_report(&c, &o, data.manifest(), &meta);
             let written = export::write_all(&report, &out, &ExportOptions { font })
                 .context("导出考核结果（export）")?;
             for p in written {
@@ -317,7 +318,7 @@ pub fn run(
             let c = data.consolidate()?;
             let on = on.unwrap_or_else(|| results::beijing_date(actor.at));
             let notices =
-                workflow::notify(&mut conn, &cal, &data.manifest, &c, &units, on, &actor)?;
+                workflow::notify(&mut conn, &cal, data.manifest(), &c, &units, on, &actor)?;
             if let Some(out) = &out {
                 std::fs::create_dir_all(out)
                     .with_context(|| format!("创建目录 {}", out.display()))?;
@@ -356,7 +357,7 @@ pub fn run(
             let filed = workflow::object(
                 &mut conn,
                 &cal,
-                &data.manifest,
+                data.manifest(),
                 year,
                 &unit,
                 &reason,
@@ -401,7 +402,7 @@ pub fn run(
             let mut conn = open(dir)?;
             let data = load(&conn, year)?;
             let n =
-                workflow::history::import_history_file(&mut conn, &file, &data.manifest, &actor)?;
+                workflow::history::import_history_file(&mut conn, &file, data.manifest(), &actor)?;
             println!(
                 "已导入往年考核结果 {n} 条（imported），来自 {}",
                 file.display()
@@ -435,7 +436,7 @@ pub fn run(
             let r = rectification::record(
                 &mut conn,
                 &c,
-                &data.manifest,
+                data.manifest(),
                 &o,
                 &unit,
                 kind,
@@ -458,7 +459,7 @@ pub fn run(
             let data = load(&conn, year)?;
             let c = data.consolidate()?;
             let o = data.outcomes(&c);
-            let rows = rectification::status(&conn, &c, &data.manifest, &o)?;
+            let rows = rectification::status(&conn, &c, data.manifest(), &o)?;
             print!("{}", rectification::render(year, &rows));
         }
         Command::Excuse {
@@ -488,7 +489,7 @@ pub fn run(
             workflow::override_cap(&mut conn, year, &unit, hundredths, &reason, &actor)?;
             println!(
                 "已记录：{unit} {year} 年度扣分上限调整为 {} 分，原因：{}",
-                score_text(hundredths),
+                format_hundredths_fixed(hundredths),
                 reason.trim()
             );
         }
@@ -528,22 +529,19 @@ fn load(conn: &Connection, year: i32) -> anyhow::Result<YearData> {
     Ok(results::load_year(conn, &runtime, year)?)
 }
 
-/// `15` → 1500, `12.5` → 1250, `0.05` → 5.
+/// Points as an official types them (`15`, `12.5`, `0.05`) → hundredths,
+/// read by the one parser of decimal literals; negative points are refused.
 pub fn parse_points(text: &str) -> anyhow::Result<i64> {
     let t = text.trim();
-    let bad = || anyhow::anyhow!("分数 {t:?} 无效，应为如 15 或 12.5 的非负数（invalid points）");
-    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
-    if int.is_empty()
-        || frac.len() > 2
-        || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit())
-    {
-        return Err(bad());
+    match parse_hundredths(t) {
+        Ok(v) if v >= 0 => Ok(v),
+        Ok(_) => Err(anyhow::anyhow!(
+            "分数 {t:?} 无效，应为如 15 或 12.5 的非负数（invalid points）"
+        )),
+        Err(e) => Err(anyhow::anyhow!(
+            "分数 {t:?} 无效，应为如 15 或 12.5 的非负数（invalid points）：{e}"
+        )),
     }
-    let int: i64 = int.parse().map_err(|_| bad())?;
-    let frac: i64 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
-    int.checked_mul(100)
-        .and_then(|v| v.checked_add(frac))
-        .ok_or_else(bad)
 }
 
 /// The `hub results` text: ranking tables of ranked categories, grade
@@ -554,7 +552,7 @@ pub fn render_results(
     data: &YearData,
     category: Option<&str>,
 ) -> String {
-    let manifest = &data.manifest;
+    let manifest = data.manifest();
     let mut out = format!(
         "{} 年度考核结果（规则包 {}-{} 第 {} 版）\n",
         c.year, c.pack.id, c.pack.year, c.pack.version
@@ -580,7 +578,7 @@ pub fn render_results(
                         format!("{}{}", e.rank, if e.tied { "（并列）" } else { "" }),
                         e.unit_id.clone(),
                         e.name.clone(),
-                        score_text(e.total),
+                        format_hundredths_fixed(e.total),
                         grade_name(manifest, &e.grade),
                         if late { "迟报".into() } else { String::new() },
                     ]

@@ -34,13 +34,14 @@ pub mod rectification;
 
 use jiff::civil::Date;
 use kaohe_rulepacks::manifest::{Manifest, ReviewRuns, Schedule};
+use kaohe_rulepacks::rubric::decimal::format_hundredths_fixed;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use crate::audit::{self, Actor};
 use crate::calendar::{Calendar, CalendarError, format_date_zh};
-use crate::consolidate::{Assessment, Consolidation, UnitResult, score_text};
+use crate::consolidate::{Assessment, Consolidation, UnitResult};
 use crate::outcome::YearResults;
 use crate::results::beijing_date;
 use crate::table;
@@ -178,7 +179,10 @@ pub fn notice_text(
                 .map(|x| manifest.indicators[x].name.clone())
                 .unwrap_or_default();
             let points = match (idx, cat) {
-                (Some(x), Some(k)) => manifest.points(x, k).map(score_text).unwrap_or_default(),
+                (Some(x), Some(k)) => manifest
+                    .points(x, k)
+                    .map(format_hundredths_fixed)
+                    .unwrap_or_default(),
                 _ => String::new(),
             };
             let reasons: Vec<String> = s
@@ -190,7 +194,7 @@ pub fn notice_text(
                         "{}（{}，{}分）",
                         f.reason,
                         f.round.name_zh(),
-                        score_text(f.amount)
+                        format_hundredths_fixed(f.amount)
                     )
                 })
                 .collect();
@@ -198,7 +202,7 @@ pub fn notice_text(
                 i.indicator_id.clone(),
                 name,
                 points,
-                score_text(i.score),
+                format_hundredths_fixed(i.score),
                 if reasons.is_empty() {
                     "—".into()
                 } else {
@@ -223,10 +227,10 @@ pub fn notice_text(
     ));
     text.push_str(&format!(
         "\n换算后得分 {}，加分 {}，扣分 {}，总分 {}，等次：{}。\n",
-        score_text(s.converted),
-        score_text(s.bonus),
-        score_text(s.penalty),
-        score_text(s.total),
+        format_hundredths_fixed(s.converted),
+        format_hundredths_fixed(s.bonus),
+        format_hundredths_fixed(s.penalty),
+        format_hundredths_fixed(s.total),
         s.grade_name
     ));
     for note in &s.notes {

@@ -5,6 +5,9 @@
 //! text. `2.5` is `250`; `2.50` and `2.500` are `250` too (trailing zeros
 //! carry no precision); `2.555` is refused. Exponents, `inf` and `nan` are
 //! refused.
+//!
+//! The other direction lives here too: [`Points`] is the one formatter of
+//! hundredths ([`format_hundredths`], [`format_hundredths_fixed`]).
 
 use std::fmt;
 
@@ -80,18 +83,23 @@ pub fn parse_whole_hundredths(text: &str) -> Result<i64, LiteralError> {
     Ok(v)
 }
 
-/// Hundredths written as points the way an official writes them: `93.5`,
-/// `3`, `-0.25`.
+/// Hundredths written as points: the one formatter of scores in kaohe.
+///
+/// `{}` writes them the way an official writes points, without trailing
+/// zeros: `93.5`, `3`, `-0.25` (rubric text, evidence values, the published
+/// rubric). `{:.2}` — any precision — writes exactly two decimals, the way
+/// result tables and exports show totals: `93.50`, `3.00`, `-0.25`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Points(pub i64);
 
 impl fmt::Display for Points {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = i128::from(self.0);
-        let sign = if v < 0 { "-" } else { "" };
-        let a = v.abs();
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let a = self.0.unsigned_abs();
         let (int, frac) = (a / 100, a % 100);
-        if frac == 0 {
+        if f.precision().is_some() {
+            write!(f, "{sign}{int}.{frac:02}")
+        } else if frac == 0 {
             write!(f, "{sign}{int}")
         } else if frac % 10 == 0 {
             write!(f, "{sign}{int}.{}", frac / 10)
@@ -99,6 +107,17 @@ impl fmt::Display for Points {
             write!(f, "{sign}{int}.{frac:02}")
         }
     }
+}
+
+/// Hundredths as an official writes points: `1250` → `12.5`, `300` → `3`.
+pub fn format_hundredths(hundredths: i64) -> String {
+    Points(hundredths).to_string()
+}
+
+/// Hundredths with exactly two decimals, as results and exports show
+/// them: `9890` → `98.90`, `-300` → `-3.00`.
+pub fn format_hundredths_fixed(hundredths: i64) -> String {
+    format!("{:.2}", Points(hundredths))
 }
 
 #[cfg(test)]
@@ -152,5 +171,35 @@ mod tests {
         assert_eq!(Points(205).to_string(), "2.05");
         assert_eq!(Points(0).to_string(), "0");
         assert_eq!(Points(i64::MIN).to_string(), "-92233720368547758.08");
+        // As the published rubric (`doc::points_text`) and the node's
+        // evidence values (`value::format_hundredths`) wrote them.
+        assert_eq!(format_hundredths(400), "4");
+        assert_eq!(format_hundredths(250), "2.5");
+        assert_eq!(format_hundredths(75), "0.75");
+        assert_eq!(format_hundredths(-1010), "-10.1");
+        assert_eq!(format_hundredths(1250), "12.5");
+        assert_eq!(format_hundredths(5), "0.05");
+        assert_eq!(format_hundredths(i64::MIN), "-92233720368547758.08");
+    }
+
+    #[test]
+    fn display_with_two_decimals() {
+        // As results, replay messages, exports and the node's copy of the
+        // hub's results wrote them.
+        assert_eq!(format_hundredths_fixed(399), "3.99");
+        assert_eq!(format_hundredths_fixed(400), "4.00");
+        assert_eq!(format_hundredths_fixed(-5), "-0.05");
+        assert_eq!(format_hundredths_fixed(9550), "95.50");
+        assert_eq!(format_hundredths_fixed(-300), "-3.00");
+        assert_eq!(format_hundredths_fixed(0), "0.00");
+        assert_eq!(format!("{:.2}", Points(9890)), "98.90");
+        assert_eq!(format_hundredths_fixed(7), "0.07");
+        assert_eq!(format_hundredths_fixed(10000), "100.00");
+        assert_eq!(format_hundredths_fixed(4690), "46.90");
+        assert_eq!(format_hundredths_fixed(10200), "102.00");
+        assert_eq!(format_hundredths_fixed(9187), "91.87");
+        assert_eq!(format_hundredths_fixed(5), "0.05");
+        assert_eq!(format_hundredths_fixed(-25), "-0.25");
+        assert_eq!(format_hundredths_fixed(i64::MIN), "-92233720368547758.08");
     }
 }

@@ -1,5 +1,6 @@
-//! `kaohe pack keygen | sign | verify | inspect`, and the runtime path of
-//! `kaohe pack eval PACK.wasm`: the file edge around [`crate::sign`].
+//! `kaohe pack keygen | sign | verify | inspect`, and the file read of
+//! `kaohe pack eval PACK.wasm` ([`load_pack_file`], a [`Pack`]): the file
+//! edge around [`crate::sign`].
 //!
 //! The signature file (`PACK.wasm.sig` by default) is the pack envelope in
 //! its protobuf encoding (`kaohe.v1.Envelope`, [`Envelope::to_protobuf`]),
@@ -22,13 +23,10 @@ use super::{
     Expectation, PackStatement, TrustPolicy, VerifiedPack, add_signature, manifest_section, sha256,
     sign_pack, verify_pack,
 };
-use crate::abi::{
-    FinaliseInput, FinaliseOutput, UnitInput, UnitOutput, decode_evaluate_output,
-    decode_finalise_output, encode_evaluate_input, encode_finalise_input,
-};
 use crate::manifest::Manifest;
+use crate::pack::Pack;
 use crate::rubric::decimal::Points;
-use crate::runtime::{Counts, LoadedPack, Runtime, RuntimeConfig};
+use crate::runtime::{Counts, Runtime, RuntimeConfig};
 
 /// Signature files larger than this are refused unread (a statement is at
 /// most 16 KiB, plus at most 16 signatures).
@@ -400,49 +398,15 @@ fn manifest_summary(s: &mut String, json: &[u8]) {
     let _ = writeln!(s, "  等次（grades）：{}", grades.join("；"));
 }
 
-/// A compiled pack loaded in the runtime with its typed manifest: the
-/// evaluator `kaohe pack eval PACK.wasm` uses.
-#[derive(Debug)]
-pub struct WasmPack {
-    pack: LoadedPack,
-    manifest: Manifest,
-}
-
-impl WasmPack {
-    /// Reads, checks and compiles a pack with the default runtime limits;
-    /// its manifest must be a complete manifest v1.
-    pub fn load(path: &Path) -> anyhow::Result<WasmPack> {
-        let module = read_module(path)?;
-        let runtime =
-            Runtime::new(RuntimeConfig::default()).context("启动运行时（start the runtime）")?;
-        let pack = runtime
-            .load(&module)
-            .with_context(|| format!("加载规则包（load the pack）{}", path.display()))?;
-        let manifest = Manifest::from_json(pack.manifest_json())
-            .context("读取规则包清单（read the pack's manifest）")?;
-        Ok(WasmPack { pack, manifest })
-    }
-
-    /// The pack's manifest.
-    pub fn manifest(&self) -> &Manifest {
-        &self.manifest
-    }
-
-    /// One `kaohe_evaluate` batch through the sandbox.
-    pub fn evaluate(&self, units: &[UnitInput]) -> anyhow::Result<Vec<UnitOutput>> {
-        let n = u32::try_from(units.len()).context("批次过大（batch too large）")?;
-        let input = encode_evaluate_input(&self.manifest, units)?;
-        let out = self.pack.call_evaluate(&input, n)?;
-        Ok(decode_evaluate_output(&self.manifest, units.len(), &out)?)
-    }
-
-    /// One `kaohe_finalise` batch through the sandbox.
-    pub fn finalise(&self, units: &[FinaliseInput]) -> anyhow::Result<Vec<FinaliseOutput>> {
-        let n = u32::try_from(units.len()).context("批次过大（batch too large）")?;
-        let input = encode_finalise_input(&self.manifest, units)?;
-        let out = self.pack.call_finalise(&input, n)?;
-        Ok(decode_finalise_output(&self.manifest, units.len(), &out)?)
-    }
+/// Reads a compiled pack file and loads it in a runtime with the default
+/// limits, taking it for whatever pack its manifest names: the pack of
+/// `kaohe pack eval PACK.wasm`.
+pub fn load_pack_file(path: &Path) -> anyhow::Result<Pack> {
+    let module = read_module(path)?;
+    let runtime =
+        Runtime::new(RuntimeConfig::default()).context("启动运行时（start the runtime）")?;
+    Pack::load_as_found(&runtime, &module)
+        .with_context(|| format!("加载规则包（load the pack）{}", path.display()))
 }
 
 /// Reads a module file, refusing one larger than the protocol carries.

@@ -1,5 +1,5 @@
 //! The compiler against the reference interpreter. Compiled packs run
-//! through the real runtime (`runtime::LoadedPack`) must answer byte for
+//! through the real runtime (`pack::Pack`, `runtime::LoadedPack`) must answer byte for
 //! byte what `Interpreter::evaluate_bytes` / `finalise_bytes` answer:
 //!
 //! - the Baofeng 2022 rubric with random evidence (every category and
@@ -10,7 +10,7 @@
 //! - an exhaustive grid of i64 edge values through every arithmetic
 //!   operator, and a rubric with astronomically large points (128-bit
 //!   normalisation);
-//! - every hand-worked fixture, through `fixture::check`;
+//! - every hand-worked fixture, through `fixture::check_with`;
 //! - the same units in batches of 1, 7, 1000 and shuffled.
 //!
 //! No test asserts on durations.
@@ -22,13 +22,13 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
-use kaohe_rulepacks::abi::{self, FinaliseInput, UnitInput, UnitOutput};
+use kaohe_rulepacks::abi::{self, FinaliseInput, UnitOutput};
 use kaohe_rulepacks::compile;
 use kaohe_rulepacks::fixture::{self, Fixture};
 use kaohe_rulepacks::interp::Interpreter;
 use kaohe_rulepacks::manifest::{Field, FieldType, IndicatorKind, Manifest, Missing, Round};
 use kaohe_rulepacks::rubric::{self, CheckedRubric};
-use kaohe_rulepacks::runtime::{LoadedPack, Runtime, RuntimeConfig, RuntimeError};
+use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig, RuntimeError};
 
 // ---------------------------------------------------------------- helpers
 
@@ -53,30 +53,32 @@ fn compile_src(src: &str) -> CheckedRubric {
 struct Pack {
     manifest: Manifest,
     interp: Interpreter,
-    loaded: LoadedPack,
+    compiled: kaohe_rulepacks::pack::Pack,
 }
 
 impl Pack {
     fn new(rubric: &CheckedRubric) -> Pack {
         let wasm = compile::compile(rubric).expect("compiles");
-        let loaded = runtime().load(&wasm).expect("the runtime loads the pack");
+        let compiled = kaohe_rulepacks::pack::Pack::load_as_found(runtime(), &wasm)
+            .expect("the runtime loads the pack");
+        assert_eq!(compiled.manifest(), &rubric.manifest);
         Pack {
             manifest: rubric.manifest.clone(),
             interp: Interpreter::new(rubric),
-            loaded,
+            compiled,
         }
     }
 
     /// Both answers to an evaluate input: output bytes or the batch code.
     fn evaluate(&self, input: &[u8], n: usize) -> (Result<Vec<u8>, i64>, Result<Vec<u8>, i64>) {
         let want = self.interp.evaluate_bytes(input).map_err(|e| e.code());
-        let got = answer(self.loaded.call_evaluate(input, n as u32));
+        let got = answer(self.compiled.loaded().call_evaluate(input, n as u32));
         (got, want)
     }
 
     fn finalise(&self, input: &[u8], n: usize) -> (Result<Vec<u8>, i64>, Result<Vec<u8>, i64>) {
         let want = self.interp.finalise_bytes(input).map_err(|e| e.code());
-        let got = answer(self.loaded.call_finalise(input, n as u32));
+        let got = answer(self.compiled.loaded().call_finalise(input, n as u32));
         (got, want)
     }
 
@@ -152,25 +154,6 @@ impl Pack {
             g.len(),
             w.len()
         ))
-    }
-
-    /// Runs typed evaluate input through the runtime (for `fixture::check`).
-    fn run_evaluate(&self, units: &[UnitInput]) -> Result<Vec<UnitOutput>, String> {
-        let input = abi::encode_evaluate_input(&self.manifest, units).map_err(|e| e.to_string())?;
-        let bytes = self
-            .loaded
-            .call_evaluate(&input, units.len() as u32)
-            .map_err(|e| e.to_string())?;
-        abi::decode_evaluate_output(&self.manifest, units.len(), &bytes).map_err(|e| e.to_string())
-    }
-
-    fn run_finalise(&self, units: &[FinaliseInput]) -> Result<Vec<abi::FinaliseOutput>, String> {
-        let input = abi::encode_finalise_input(&self.manifest, units).map_err(|e| e.to_string())?;
-        let bytes = self
-            .loaded
-            .call_finalise(&input, units.len() as u32)
-            .map_err(|e| e.to_string())?;
-        abi::decode_finalise_output(&self.manifest, units.len(), &bytes).map_err(|e| e.to_string())
     }
 }
 
@@ -617,14 +600,12 @@ fn every_fixture_passes_through_the_runtime() {
             .expect("fixtures load");
         assert!(!fixtures.is_empty(), "{dir}: no fixtures");
         for fx in &fixtures {
-            if let Err(diffs) =
-                fixture::check(fx, |u| pack.run_evaluate(u), |u| pack.run_finalise(u))
-            {
+            if let Err(diffs) = fixture::check_with(fx, &pack.compiled) {
                 let lines: Vec<String> = diffs.iter().map(ToString::to_string).collect();
                 panic!("{dir}/{}: {}", fx.name, lines.join("\n"));
             }
             // And the interpreter agrees with the fixture too (the oracle).
-            fixture::check_with_interpreter(fx, &pack.interp)
+            fixture::check_with(fx, &pack.interp)
                 .unwrap_or_else(|d| panic!("{dir}/{}: interpreter: {d:?}", fx.name));
             checked += 1;
         }
@@ -674,7 +655,8 @@ fn batch_size_and_order_do_not_change_a_units_bytes() {
 
     let run = |batch: &[RawUnit]| -> Vec<Vec<u8>> {
         let bytes = pack
-            .loaded
+            .compiled
+            .loaded()
             .call_evaluate(&encode_units(m, batch), batch.len() as u32)
             .expect("batch runs");
         bytes.chunks(rec).map(<[u8]>::to_vec).collect()
@@ -1731,7 +1713,7 @@ fn build_writes_a_pack_the_runtime_loads() {
     );
     let wasm = std::fs::read(&out).expect("written");
     let loaded = runtime().load(&wasm).expect("loads");
-    assert_eq!(loaded.digest(), pack.loaded.digest());
+    assert_eq!(loaded.digest(), pack.compiled.digest());
     assert_eq!(
         std::fs::read_dir(dir.path()).expect("dir").count(),
         1,

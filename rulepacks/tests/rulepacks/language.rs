@@ -1392,7 +1392,7 @@ mod fixtures {
             Fixture::load_dir(&dir.join("fixtures"), &r.manifest).unwrap_or_else(|e| panic!("{e}"));
         let mut failures = String::new();
         for f in &all {
-            if let Err(diffs) = fixture::check_with_interpreter(f, &i) {
+            if let Err(diffs) = fixture::check_with(f, &i) {
                 failures += &format!("{}（{}）：\n", f.name, f.title);
                 for d in diffs {
                     failures += &format!("  {d}\n");
@@ -1434,7 +1434,7 @@ mod fixtures {
         let r = mini();
         let f =
             Fixture::parse("x.toml", "x.toml", text, &r.manifest).unwrap_or_else(|e| panic!("{e}"));
-        fixture::check_with_interpreter(&f, &Interpreter::new(&r)).expect_err("differences")
+        fixture::check_with(&f, &Interpreter::new(&r)).expect_err("differences")
     }
 
     #[test]

@@ -6,9 +6,12 @@
 //! - `runtime`: the wasmtime sandbox with the hand-written and hostile
 //!   `.wat` guests, every limit obeyed and broken;
 //! - `compile`: the compiler, differentially tested against the interpreter;
+//! - `pack`: `pack::Pack` — loading under an identity, its typed errors, and
+//!   agreement with the interpreter through `pack::Evaluator`;
 //! - `sign`: pack statements, k-of-n trust policies and their refusals.
 
 mod compile;
 mod language;
+mod pack;
 mod runtime;
 mod sign;

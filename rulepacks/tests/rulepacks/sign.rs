@@ -7,12 +7,13 @@
 use std::path::{Path, PathBuf};
 
 use kaohe_proto::{Envelope, PackIdentity, SigningKeyPair};
-use kaohe_rulepacks::cli::{eval_report, eval_report_with};
+use kaohe_rulepacks::cli::eval_report;
 use kaohe_rulepacks::fixture::Evidence;
 use kaohe_rulepacks::interp::Interpreter;
 use kaohe_rulepacks::runtime::{MANIFEST_SECTION, Runtime, RuntimeConfig};
 use kaohe_rulepacks::sign::command::{
-    WasmPack, default_sig_path, inspect_files, keygen, sign_files, verify_files, verify_report,
+    default_sig_path, inspect_files, keygen, load_pack_file, sign_files, verify_files,
+    verify_report,
 };
 use kaohe_rulepacks::sign::{
     Expectation, MAX_STATEMENT_BYTES, PACK_STATEMENT_TYPE, PackStatement, PackTrustError,
@@ -818,7 +819,7 @@ fn the_compiled_baofeng_pack_signs_inspects_and_evaluates_like_the_interpreter()
     }
 
     // `kaohe pack eval PACK.wasm` prints the same sheet as the interpreter.
-    let wasm = WasmPack::load(&pack).unwrap();
+    let wasm = load_pack_file(&pack).unwrap();
     assert_eq!(wasm.manifest(), m);
     let interp = Interpreter::new(&checked);
     for fixture in [
@@ -826,7 +827,7 @@ fn the_compiled_baofeng_pack_signs_inspects_and_evaluates_like_the_interpreter()
         "17-government-fail-both-flags.toml",
     ] {
         let ev = Evidence::load(&root.join("fixtures").join(fixture), m).unwrap();
-        let through_runtime = eval_report_with(m, &ev, |u| wasm.evaluate(u), |u| wasm.finalise(u));
+        let through_runtime = eval_report(&wasm, &ev);
         assert_eq!(through_runtime, eval_report(&interp, &ev), "{fixture}");
         assert!(through_runtime.1, "{fixture}: {}", through_runtime.0);
     }

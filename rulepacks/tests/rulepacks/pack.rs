@@ -1,0 +1,266 @@
+//! `pack::Pack`, the one way to load a compiled pack and call it: the
+//! identity it is loaded under, its typed errors, and agreement with the
+//! reference interpreter through the `Evaluator` trait.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use kaohe_proto::PackIdentity;
+use kaohe_rulepacks::abi::{UnitOutput, merge_outputs};
+use kaohe_rulepacks::fixture::{self, Fixture};
+use kaohe_rulepacks::interp::Interpreter;
+use kaohe_rulepacks::manifest::{Manifest, Round};
+use kaohe_rulepacks::pack::{Evaluator, Pack, PackError};
+use kaohe_rulepacks::rubric::{self, CheckedRubric};
+use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig, RuntimeError};
+use kaohe_rulepacks::{compile, sign};
+
+fn mini_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mini")
+}
+
+fn runtime() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| Runtime::new(RuntimeConfig::default()).expect("runtime"))
+}
+
+/// The mini rubric and its compiled module.
+fn mini() -> (CheckedRubric, Vec<u8>) {
+    let r = rubric::load(&mini_dir().join("rubric.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let wasm = compile::compile(&r).expect("the mini rubric compiles");
+    (r, wasm)
+}
+
+/// The identity a module's own manifest names.
+fn identity_of(m: &Manifest, module: &[u8]) -> PackIdentity {
+    PackIdentity {
+        id: m.pack.id.clone(),
+        year: u16::try_from(m.pack.year).unwrap(),
+        version: m.pack.version,
+        module_sha256: sign::sha256(module),
+    }
+}
+
+/// A `.wat` fixture with its manifest section replaced by `manifest`
+/// (every byte escaped, so any JSON fits the WAT string).
+fn wat_with_manifest(name: &str, manifest: &Manifest) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/wat")
+        .join(format!("{name}.wat"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text
+        .find("(@custom \"kaohe-manifest\"")
+        .expect("a manifest section");
+    let end = start + text[start..].find(")\n").expect("its end") + 1;
+    let escaped: String = manifest
+        .to_canonical_json()
+        .iter()
+        .map(|b| format!("\\{b:02x}"))
+        .collect();
+    let text = format!(
+        "{}(@custom \"kaohe-manifest\" \"{escaped}\"){}",
+        &text[..start],
+        &text[end..]
+    );
+    wat::parse_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn a_pack_loads_under_its_own_identity_and_refuses_another_naming_both() {
+    let (r, wasm) = mini();
+    let id = identity_of(&r.manifest, &wasm);
+
+    let pack = Pack::load(runtime(), &wasm, &id).expect("loads under its own identity");
+    assert_eq!(pack.identity(), &id);
+    assert_eq!(pack.digest(), &id.module_sha256);
+    assert_eq!(pack.manifest(), &r.manifest);
+
+    // Another version of the same module: refused, naming both packs.
+    let v2 = PackIdentity {
+        version: 2,
+        ..id.clone()
+    };
+    let e = Pack::load(runtime(), &wasm, &v2).unwrap_err();
+    assert!(
+        matches!(&e, PackError::IdentityMismatch { expected, found }
+            if **expected == v2 && found.version == 1),
+        "{e:?}"
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("规则包 mini-2022 v2") && msg.contains("mini-2022 第 1 版"),
+        "{msg}"
+    );
+
+    // Another id, or another year: refused the same way.
+    for other in [
+        PackIdentity {
+            id: "baofeng".into(),
+            ..id.clone()
+        },
+        PackIdentity {
+            year: 2023,
+            ..id.clone()
+        },
+    ] {
+        let e = Pack::load(runtime(), &wasm, &other).unwrap_err();
+        assert!(matches!(e, PackError::IdentityMismatch { .. }), "{e:?}");
+        assert!(e.to_string().contains(&other.to_string()), "{e}");
+    }
+
+    // A module whose bytes are not the ones named: refused before compiling.
+    let mut changed = wasm.clone();
+    let last = changed.len() - 1;
+    changed[last] ^= 1;
+    let e = Pack::load(runtime(), &changed, &id).unwrap_err();
+    assert!(
+        matches!(&e, PackError::ModuleMismatch { pack, found }
+            if **pack == id && *found == sign::sha256(&changed)),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("规则包 mini-2022 v1"), "{e}");
+
+    // Without an expectation the identity is the manifest's own.
+    let found = Pack::load_as_found(runtime(), &wasm).expect("loads");
+    assert_eq!(found.identity(), &id);
+}
+
+#[test]
+fn a_module_that_is_no_pack_is_a_load_or_manifest_error_naming_it() {
+    let (r, _) = mini();
+    // No exports at all: the sandbox refuses it.
+    let empty = wat::parse_str("(module)").unwrap();
+    let e = Pack::load(runtime(), &empty, &identity_of(&r.manifest, &empty)).unwrap_err();
+    assert!(
+        matches!(&e, PackError::Load { pack, .. } if pack == "mini-2022 v1"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("无法加载规则包 mini-2022 v1"), "{e}");
+
+    // A pack the runtime accepts whose manifest is not a complete v1 one.
+    let bad_output = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/wat/bad-output.wat"),
+    )
+    .unwrap();
+    let module = wat::parse_str(&bad_output).unwrap();
+    let e = Pack::load_as_found(runtime(), &module).unwrap_err();
+    assert!(matches!(e, PackError::Manifest { .. }), "{e:?}");
+    assert!(
+        e.to_string()
+            .contains(&hex::encode(sign::sha256(&module))[..16]),
+        "the module is named by its digest: {e}"
+    );
+}
+
+#[test]
+fn malformed_evaluate_output_is_the_typed_error_naming_the_pack() {
+    let (r, _) = mini();
+    let m = &r.manifest;
+    let units = fixture::Evidence::load(&mini_dir().join("fixtures/01-town-full.toml"), m)
+        .unwrap()
+        .units();
+
+    // `bad-output.wat` answers 16 bytes at 2048: too short for the mini
+    // manifest's units. The runtime catches the length.
+    let short = wat_with_manifest("bad-output", m);
+    let pack = Pack::load(runtime(), &short, &identity_of(m, &short)).expect("loads");
+    let e = pack.evaluate(&units).unwrap_err();
+    assert!(
+        matches!(&e, PackError::MalformedOutput { pack, reason }
+            if pack == "mini-2022 v1" && reason.contains("输出长度 16")),
+        "{e:?}"
+    );
+
+    // The right length, but every byte 0xff: the status word is no status
+    // the ABI defines. The decoder catches it, with the same error.
+    let record = m.evaluate_output_record();
+    let garbage = format!(
+        r#"(module
+          (@custom "kaohe-manifest" "{}")
+          (memory (export "memory") 4)
+          (func (export "kaohe_abi_version") (result i32) (i32.const 1))
+          (func (export "kaohe_alloc") (param i32) (result i32) (i32.const 1024))
+          (func (export "kaohe_evaluate") (param $p i32) (param $len i32) (result i64)
+            (local $out i32)
+            (local.set $out (i32.mul (i32.load offset=8 (local.get $p)) (i32.const {record})))
+            (memory.fill (i32.const 131072) (i32.const 0xff) (local.get $out))
+            (i64.or (i64.shl (i64.const 131072) (i64.const 32))
+                    (i64.extend_i32_u (local.get $out))))
+          (func (export "kaohe_finalise") (param i32 i32) (result i64) (i64.const -1)))"#,
+        m.to_canonical_json()
+            .iter()
+            .map(|b| format!("\\{b:02x}"))
+            .collect::<String>()
+    );
+    let garbage = wat::parse_str(&garbage).unwrap();
+    let pack = Pack::load(runtime(), &garbage, &identity_of(m, &garbage)).expect("loads");
+    let e = pack.evaluate(&units).unwrap_err();
+    assert!(
+        matches!(&e, PackError::MalformedOutput { pack, reason }
+            if pack == "mini-2022 v1" && reason.contains("第 0 个单位不合规")),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .contains("规则包 mini-2022 v1 的输出不符合 ABI"),
+        "{e}"
+    );
+
+    // A pack refusing the batch (finalise returns −1, bad magic) is a
+    // runtime error, not malformed output.
+    let sheet = pack.finalise(&[kaohe_rulepacks::abi::FinaliseInput {
+        category: 0,
+        scores: vec![None; m.indicators.len()],
+        penalty_cap_override: None,
+    }]);
+    assert!(
+        matches!(
+            sheet,
+            Err(PackError::Runtime {
+                source: RuntimeError::BadInput(_),
+                ..
+            })
+        ),
+        "{sheet:?}"
+    );
+    // An empty batch is answered without calling the pack.
+    assert_eq!(pack.evaluate(&[]).unwrap(), Vec::<UnitOutput>::new());
+}
+
+#[test]
+fn the_pack_and_the_interpreter_agree_through_the_evaluator_trait() {
+    let (r, wasm) = mini();
+    let pack = Pack::load(runtime(), &wasm, &identity_of(&r.manifest, &wasm)).expect("loads");
+    let interp = Interpreter::new(&r);
+    let evaluators: [&dyn Evaluator; 2] = [&pack, &interp];
+    assert_eq!(evaluators[0].manifest(), evaluators[1].manifest());
+
+    let fixtures = Fixture::load_dir(&mini_dir().join("fixtures"), &r.manifest).unwrap();
+    assert_eq!(fixtures.len(), 6);
+    for f in &fixtures {
+        let units = f.evidence.units();
+        let [by_pack, by_interp] = evaluators.map(|e| e.evaluate(&units).unwrap());
+        assert_eq!(by_pack, by_interp, "{}", f.name);
+        for e in evaluators {
+            fixture::check_with(f, e).unwrap_or_else(|d| panic!("{}: {d:?}", f.name));
+        }
+        if by_pack.iter().all(|o| o.status.is_ok()) {
+            let rounds: Vec<(Round, &UnitOutput)> = f
+                .evidence
+                .rounds
+                .iter()
+                .map(|(round, _)| *round)
+                .zip(&by_pack)
+                .collect();
+            let sheet = merge_outputs(
+                &r.manifest,
+                f.evidence.category as u32,
+                &rounds,
+                f.evidence.penalty_cap_override,
+            )
+            .unwrap();
+            let [a, b] = evaluators.map(|e| e.finalise(std::slice::from_ref(&sheet)).unwrap());
+            assert_eq!(a, b, "{}", f.name);
+        }
+    }
+}
