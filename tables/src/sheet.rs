@@ -49,7 +49,8 @@ mod csv;
 mod xlsx;
 
 use std::fmt;
-use std::path::Path;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
 
 pub use self::csv::decode_text;
 use crate::text;
@@ -323,6 +324,17 @@ pub struct Workbook {
 }
 
 impl Workbook {
+    /// What to tell the official about [`Workbook::hidden`]: `None` when
+    /// every sheet was visible.
+    pub fn hidden_note(hidden: &[String]) -> Option<String> {
+        (!hidden.is_empty()).then(|| {
+            format!(
+                "隐藏的工作表未读取（hidden sheets not read）：{}",
+                quoted(hidden)
+            )
+        })
+    }
+
     /// The one table of a one-table file: the first visible sheet, refused
     /// if another sheet is visible too (see the module docs).
     pub fn single(&self) -> Result<&Grid, ReadError> {
@@ -338,6 +350,52 @@ impl Workbook {
                 .collect(),
         })
     }
+}
+
+/// An official's file as taken from disk: its bytes (which the import
+/// records by SHA-256) and the format its name says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    pub bytes: Vec<u8>,
+    pub format: Format,
+}
+
+/// The file could not be taken from disk.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("不能读取文件 {path}（cannot read the file）：{source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// An unsupported extension, or a file over [`Limits::max_file_bytes`].
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
+/// Takes the file at `path` from disk: its format by extension, refused
+/// unread when larger than [`Limits::max_file_bytes`] (and never more than
+/// that read, however the file grows meanwhile). [`read`] then reads it.
+pub fn load(path: &Path, limits: &Limits) -> Result<Loaded, LoadError> {
+    let format = Format::from_path(path)?;
+    let io = |source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    if size > limits.max_file_bytes {
+        return Err(ReadError::TooLarge {
+            size,
+            max: limits.max_file_bytes,
+        }
+        .into());
+    }
+    let mut bytes = Vec::new();
+    file.take(limits.max_file_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    Ok(Loaded { bytes, format })
 }
 
 /// Bytes an OLE compound file starts with: an old `.xls`, or an `.xlsx`
@@ -394,6 +452,30 @@ mod tests {
         assert_eq!(Format::from_path(Path::new("a.txt")), Ok(Format::Csv));
         let err = Format::from_path(Path::new("名册.xls")).unwrap_err();
         assert!(err.to_string().contains("另存为 .xlsx"), "{err}");
+    }
+
+    #[test]
+    fn a_file_is_loaded_by_its_extension_and_refused_unread_when_too_large() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("名册.csv");
+        std::fs::write(&csv, "单位编号\nt1\n").unwrap();
+        let loaded = load(&csv, &Limits::default()).unwrap();
+        assert_eq!(loaded.format, Format::Csv);
+        assert_eq!(loaded.bytes, "单位编号\nt1\n".as_bytes());
+        let small = Limits {
+            max_file_bytes: 4,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            load(&csv, &small),
+            Err(LoadError::Read(ReadError::TooLarge { max: 4, .. }))
+        ));
+        assert!(matches!(
+            load(&dir.path().join("名册.xls"), &Limits::default()),
+            Err(LoadError::Read(ReadError::UnsupportedFormat { .. }))
+        ));
+        let err = load(&dir.path().join("无此文件.csv"), &Limits::default()).unwrap_err();
+        assert!(err.to_string().contains("无此文件.csv"), "{err}");
     }
 
     #[test]
