@@ -32,9 +32,7 @@ use std::fmt;
 use std::path::Path;
 
 use kaohe_rulepacks::manifest::Round;
-use kaohe_tables::sheet::{
-    self, Cell, Format, Grid, Limits, LoadError, Place, ReadError, TextEncoding,
-};
+use kaohe_tables::sheet::{self, Cell, Format, Grid, Limits, LoadError, ReadError, TextEncoding};
 use kaohe_tables::text::{column_letters, echo};
 use sha2::{Digest as _, Sha256};
 
@@ -43,9 +41,6 @@ use crate::layout::{
 };
 use crate::store::{Actor, ApplyError, ApplySummary, EvidenceWrite, SourceKind, Store, StoreError};
 use crate::value::{self, Input, ValueError};
-
-/// Problems listed in an error's message; the error keeps them all.
-pub const MAX_PROBLEMS_SHOWN: usize = 200;
 
 /// Rows searched for the header rows.
 const HEADER_SEARCH_ROWS: usize = 6;
@@ -294,19 +289,17 @@ impl fmt::Display for Rule {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let place = Place {
-            sheet: self.sheet.as_deref(),
+        let at = sheet::Location {
+            sheet: self.sheet.clone(),
             row: self.row,
             column: self.column,
+            header: self.header.clone(),
         };
-        let mut shown = if place.is_empty() {
-            String::new()
-        } else {
-            place.to_string()
+        let place = at.place();
+        let mut shown = match (&self.header, place.is_empty()) {
+            (None, true) => String::new(),
+            _ => at.to_string(),
         };
-        if let Some(h) = &self.header {
-            shown.push_str(&format!("「{h}」"));
-        }
         if let Some(u) = &self.unit {
             if !shown.is_empty() {
                 shown.push(' ');
@@ -355,22 +348,12 @@ pub enum ImportError {
 }
 
 fn invalid_message(file: &str, problems: &[Problem]) -> String {
-    let mut out = format!(
-        "{file} 有 {} 处问题，未导入任何数据（{} problems; nothing was imported）：",
+    format!(
+        "{file} 有 {} 处问题，未导入任何数据（{} problems; nothing was imported）：{}",
         problems.len(),
-        problems.len()
-    );
-    for p in problems.iter().take(MAX_PROBLEMS_SHOWN) {
-        out.push_str("\n  ");
-        out.push_str(&p.to_string());
-    }
-    if problems.len() > MAX_PROBLEMS_SHOWN {
-        out.push_str(&format!(
-            "\n  ……另有 {} 处问题未列出",
-            problems.len() - MAX_PROBLEMS_SHOWN
-        ));
-    }
-    out
+        problems.len(),
+        sheet::problem_lines(problems)
+    )
 }
 
 /// What an import did.

@@ -192,6 +192,41 @@ impl Grid {
     }
 }
 
+/// Where a problem is, kept with the problem: a [`Place`] and, when known,
+/// the header of its column (as written in the file, or the expected one).
+/// Shown as `工作表「名册」第3行B列「单位名称」`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Location {
+    /// Sheet name (`.xlsx` only).
+    pub sheet: Option<String>,
+    /// 1-based row.
+    pub row: Option<usize>,
+    /// 0-based column.
+    pub column: Option<usize>,
+    pub header: Option<String>,
+}
+
+impl Location {
+    pub fn place(&self) -> Place<'_> {
+        Place {
+            sheet: self.sheet.as_deref(),
+            row: self.row,
+            column: self.column,
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let place = self.place();
+        match &self.header {
+            Some(header) if place.is_empty() => write!(f, "「{header}」"),
+            Some(header) => write!(f, "{place}「{header}」"),
+            None => write!(f, "{place}"),
+        }
+    }
+}
+
 /// Where something is in a file, as the official sees it:
 /// `工作表「名册」第3行B列` in a workbook, `第3行第2列` in a CSV file, `文件`
 /// when nothing narrower is known.
@@ -288,6 +323,28 @@ pub enum ReadError {
     Encoding,
     #[error("CSV 第 {row} 行无法解析（malformed CSV）：{detail}")]
     Csv { row: usize, detail: String },
+}
+
+/// Problems a refusal lists; the error value keeps them all.
+pub const PROBLEMS_SHOWN: usize = 200;
+
+/// The problems of a refused file as the lines of its message, one
+/// indented line each, at most [`PROBLEMS_SHOWN`] and then how many more:
+/// a file bad in every row must not print a message as long as the file.
+pub fn problem_lines<P: fmt::Display>(problems: &[P]) -> String {
+    let mut out = String::new();
+    for p in problems.iter().take(PROBLEMS_SHOWN) {
+        out.push_str("\n  - ");
+        out.push_str(&p.to_string());
+    }
+    if let Some(more) = problems
+        .len()
+        .checked_sub(PROBLEMS_SHOWN)
+        .filter(|n| *n > 0)
+    {
+        out.push_str(&format!("\n  …… 另有 {more} 处问题未列出（{more} more）"));
+    }
+    out
 }
 
 fn quoted(names: &[String]) -> String {
@@ -442,6 +499,20 @@ mod tests {
         assert_eq!(at(Some("年度"), None, None), "工作表「年度」");
         assert_eq!(at(None, Some(8), None), "第8行");
         assert_eq!(at(None, None, None), "文件");
+        let with_header = |sheet: Option<&str>, row, column| {
+            Location {
+                sheet: sheet.map(str::to_string),
+                row,
+                column,
+                header: Some("单位名称".into()),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            with_header(Some("名册"), Some(3), Some(1)),
+            "工作表「名册」第3行B列「单位名称」"
+        );
+        assert_eq!(with_header(None, None, None), "「单位名称」");
     }
 
     #[test]
@@ -476,6 +547,22 @@ mod tests {
         ));
         let err = load(&dir.path().join("无此文件.csv"), &Limits::default()).unwrap_err();
         assert!(err.to_string().contains("无此文件.csv"), "{err}");
+    }
+
+    #[test]
+    fn problem_lines_stop_at_the_cap_and_count_the_rest() {
+        let few = problem_lines(&["第2行：甲", "第3行：乙"]);
+        assert_eq!(few, "\n  - 第2行：甲\n  - 第3行：乙");
+        let many: Vec<String> = (1..=PROBLEMS_SHOWN + 5)
+            .map(|i| format!("第{i}行"))
+            .collect();
+        let text = problem_lines(&many);
+        assert_eq!(text.lines().count(), 1 + PROBLEMS_SHOWN + 1);
+        assert!(
+            text.contains("第200行") && !text.contains("第201行"),
+            "{text}"
+        );
+        assert!(text.ends_with("另有 5 处问题未列出（5 more）"), "{text}");
     }
 
     #[test]

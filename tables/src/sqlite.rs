@@ -298,6 +298,15 @@ pub fn schema_version(conn: &Connection) -> rusqlite::Result<u32> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
 }
 
+/// The database's tables by name, sorted (SQLite's own included): what the
+/// migrations left.
+pub fn table_names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?;
+    let names = stmt.query_map([], |r| r.get(0))?;
+    names.collect()
+}
+
 /// Each row `PRAGMA foreign_key_check` reports, in words.
 fn foreign_key_violations(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
@@ -343,16 +352,6 @@ mod tests {
         migrations: &[TEST.migrations[0], "DELETE FROM unit WHERE id = 't1';"],
     };
 
-    fn names(conn: &Connection, kind: &str) -> Vec<String> {
-        let mut stmt = conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = ?1 ORDER BY name")
-            .unwrap();
-        stmt.query_map([kind], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    }
-
     fn v1_with_rows(path: &Path) {
         let conn = TEST.open_at(path, 1, Missing::Create).unwrap();
         conn.execute_batch(
@@ -379,7 +378,7 @@ mod tests {
         assert_eq!(pragma("journal_mode"), "Text(\"wal\")");
         assert_eq!(pragma("synchronous"), "Integer(2)", "synchronous = FULL");
         assert_eq!(pragma("foreign_keys"), "Integer(1)");
-        assert_eq!(names(&conn, "table"), ["evidence", "unit"]);
+        assert_eq!(table_names(&conn).unwrap(), ["evidence", "unit"]);
         TEST.integrity_check(&conn).unwrap();
     }
 
@@ -461,7 +460,7 @@ mod tests {
         );
         let raw = Connection::open(&path).unwrap();
         assert_eq!(schema_version(&raw).unwrap(), 0);
-        assert_eq!(names(&raw, "table"), ["evidence"]);
+        assert_eq!(table_names(&raw).unwrap(), ["evidence"]);
     }
 
     #[test]

@@ -32,9 +32,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use kaohe_tables::sheet::{
-    self, Cell, Format, Grid, Limits, LoadError, Place, ReadError, Workbook,
-};
+pub use kaohe_tables::sheet::Location;
+use kaohe_tables::sheet::{self, Cell, Format, Grid, Limits, LoadError, ReadError, Workbook};
 use kaohe_tables::text::{self, Fold, column_letters, echo};
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
@@ -59,8 +58,6 @@ pub const LIMITS: Limits = Limits {
     max_rows: MAX_ROWS + HEADER_SEARCH_ROWS,
     ..Limits::DEFAULT
 };
-/// Problems shown in an error message; the error value keeps them all.
-pub const MAX_PROBLEMS_SHOWN: usize = 200;
 
 const HEADER_SEARCH_ROWS: usize = 10;
 const MAX_ID_CHARS: usize = 64;
@@ -133,33 +130,6 @@ impl Field {
 impl fmt::Display for Field {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}（{}）", self.header_zh(), self.header_en())
-    }
-}
-
-/// Where a problem is: sheet (`.xlsx` only), row and column as the user sees
-/// them (1-based rows, column letters for `.xlsx`), and the column's header.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Location {
-    pub sheet: Option<String>,
-    pub row: Option<usize>,
-    /// 0-based column index.
-    pub column: Option<usize>,
-    /// The header of that column, as written in the file (or the expected one).
-    pub header: Option<String>,
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let place = Place {
-            sheet: self.sheet.as_deref(),
-            row: self.row,
-            column: self.column,
-        };
-        match &self.header {
-            Some(header) if place.is_empty() => write!(f, "「{header}」"),
-            Some(header) => write!(f, "{place}「{header}」"),
-            None => write!(f, "{place}"),
-        }
     }
 }
 
@@ -261,8 +231,7 @@ impl fmt::Display for ProblemKind {
             }
             ProblemKind::UnknownHeader { text } => write!(
                 f,
-                "未知表头「{}」（unknown header）；应为：{}",
-                echo(text),
+                "未知表头「{text}」（unknown header）；应为：{}",
                 expected_headers()
             ),
             ProblemKind::DuplicateHeader {
@@ -289,8 +258,7 @@ impl fmt::Display for ProblemKind {
             }
             ProblemKind::BadId { field, value } => write!(
                 f,
-                "{field}「{}」格式不对：只能用英文字母、数字、下划线、点和连字符，以字母或数字开头，最长 {MAX_ID_CHARS} 个字符（bad id syntax）",
-                echo(value)
+                "{field}「{value}」格式不对：只能用英文字母、数字、下划线、点和连字符，以字母或数字开头，最长 {MAX_ID_CHARS} 个字符（bad id syntax）"
             ),
             ProblemKind::ReservedId { value } => write!(
                 f,
@@ -298,8 +266,7 @@ impl fmt::Display for ProblemKind {
             ),
             ProblemKind::BadCategory { value } => write!(
                 f,
-                "类别「{}」格式不对：应为规则包中的类别编号，小写英文字母开头，只含小写字母、数字和下划线，如 township（bad category id）",
-                echo(value)
+                "类别「{value}」格式不对：应为规则包中的类别编号，小写英文字母开头，只含小写字母、数字和下划线，如 township（bad category id）"
             ),
             ProblemKind::TooLong { field, max } => {
                 write!(f, "{field} 超过 {max} 个字符（too long）")
@@ -324,13 +291,11 @@ impl fmt::Display for ProblemKind {
             }
             ProblemKind::UnknownAssessorUnit { id } => write!(
                 f,
-                "考核主体「{}」既不是依法治县办、国资局、卫健委，也不是本文件中的单位编号（unknown assessor）",
-                echo(id)
+                "考核主体「{id}」既不是依法治县办、国资局、卫健委，也不是本文件中的单位编号（unknown assessor）"
             ),
             ProblemKind::Formula { formula } => write!(
                 f,
-                "单元格是公式 ={}，请改为直接填写内容（formula where a value belongs）",
-                echo(formula)
+                "单元格是公式 ={formula}，请改为直接填写内容（formula where a value belongs）"
             ),
         }
     }
@@ -562,7 +527,7 @@ fn validate(
             }
             None => problems.push(ImportProblem {
                 location: sheet_loc(Some(header_row.number), Some(col), None),
-                kind: ProblemKind::UnknownHeader { text },
+                kind: ProblemKind::UnknownHeader { text: shown(&text) },
             }),
         }
     }
@@ -622,7 +587,7 @@ fn validate(
                 row_problems.push(ImportProblem {
                     location: sheet_loc(Some(row.number), Some(*col), Some(header.clone())),
                     kind: ProblemKind::Formula {
-                        formula: formula.clone(),
+                        formula: shown(formula),
                     },
                 });
             }
@@ -667,7 +632,12 @@ fn validate(
                 }
             };
             if !is_category_id(&value) {
-                report(loc, ProblemKind::BadCategory { value });
+                report(
+                    loc,
+                    ProblemKind::BadCategory {
+                        value: shown(&value),
+                    },
+                );
                 return None;
             }
             Some(value)
@@ -680,7 +650,7 @@ fn validate(
                     loc,
                     ProblemKind::BadId {
                         field: Field::Parent,
-                        value: v,
+                        value: shown(&v),
                     },
                 );
                 Err(())
@@ -732,7 +702,7 @@ fn validate(
                     if is_unit_id(&code) {
                         Some(ResponsibleAssessor::Unit(code))
                     } else {
-                        report(loc, ProblemKind::UnknownAssessorUnit { id: text });
+                        report(loc, ProblemKind::UnknownAssessorUnit { id: shown(&text) });
                         None
                     }
                 }
@@ -893,7 +863,13 @@ fn required_code(
     match code_of(cell) {
         Ok(Some(v)) if is_unit_id(&v) => Some(v),
         Ok(Some(v)) => {
-            report(loc.clone(), ProblemKind::BadId { field, value: v });
+            report(
+                loc.clone(),
+                ProblemKind::BadId {
+                    field,
+                    value: shown(&v),
+                },
+            );
             None
         }
         Ok(None) => {
@@ -1010,6 +986,12 @@ pub fn is_category_id(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
+/// A cell's text as a problem quotes it: at most [`text::ECHO_CHARS`]
+/// characters (a 1 MB cell must not make a 1 MB message).
+fn shown(cell_text: &str) -> String {
+    echo(cell_text).into_owned()
+}
+
 fn column_name(xlsx: bool, col: usize) -> String {
     if xlsx {
         format!("{}列", column_letters(col))
@@ -1035,23 +1017,12 @@ fn join_years(years: &[i32]) -> String {
 }
 
 fn format_problems(problems: &[ImportProblem]) -> String {
-    let mut out = format!(
-        "共 {} 处问题，未写入任何数据（{} problems, nothing written）：",
+    format!(
+        "共 {} 处问题，未写入任何数据（{} problems, nothing written）：{}",
         problems.len(),
-        problems.len()
-    );
-    for p in problems.iter().take(MAX_PROBLEMS_SHOWN) {
-        out.push_str("\n  - ");
-        out.push_str(&p.to_string());
-    }
-    if problems.len() > MAX_PROBLEMS_SHOWN {
-        out.push_str(&format!(
-            "\n  …… 另有 {} 处问题未列出（{} more）",
-            problems.len() - MAX_PROBLEMS_SHOWN,
-            problems.len() - MAX_PROBLEMS_SHOWN
-        ));
-    }
-    out
+        problems.len(),
+        sheet::problem_lines(problems)
+    )
 }
 
 #[cfg(test)]

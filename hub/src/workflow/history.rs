@@ -37,7 +37,7 @@ pub enum HistoryImportError {
     },
     #[error("{0}")]
     File(#[from] ReadError),
-    #[error("往年结果文件有 {} 处问题，未写入任何数据（nothing written）：\n{}", .0.len(), .0.join("\n"))]
+    #[error("往年结果文件有 {} 处问题，未写入任何数据（nothing written）：{}", .0.len(), sheet::problem_lines(.0))]
     Invalid(Vec<String>),
     #[error("数据库读写失败，未写入任何数据（database error, nothing written）：{0}")]
     Sqlite(#[from] rusqlite::Error),
