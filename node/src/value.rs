@@ -191,8 +191,8 @@ pub fn choices_text(field: &Field) -> String {
 }
 
 /// Maps full-width digits and signs to ASCII and trims blanks (ASCII,
-/// ideographic and no-break spaces). Returns the text and whether anything
-/// other than trimming changed it.
+/// ideographic and no-break spaces, a stray BOM: [`text::trim`]). Returns
+/// the text and whether anything other than trimming changed it.
 pub fn normalise(raw: &str) -> (String, bool) {
     match text::fold_width(text::trim(raw), Fold::Numbers) {
         std::borrow::Cow::Borrowed(t) => (t.to_string(), false),
