@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 mod demo;
 mod federation;
+mod roster;
 
 fn kaohe(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kaohe"))

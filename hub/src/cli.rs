@@ -10,6 +10,8 @@ use anyhow::{Context, bail};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::{self, TimeZone};
+use kaohe_tables::sheet::Workbook;
+use kaohe_tables::terminal;
 use rusqlite::Connection;
 
 use crate::audit::{self, Actor};
@@ -25,7 +27,6 @@ use crate::registry::packs;
 use crate::registry::scope::Scope;
 use crate::registry::{import, units};
 use crate::server::{self, Hub, ServeOptions, TlsFiles};
-use crate::table;
 
 /// 汇总中心（hub）：登记考核对象和节点、发布规则包、接收上报、查看进度、管理工作日日历。
 #[derive(Debug, clap::Args)]
@@ -332,7 +333,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .collect();
             print!(
                 "{}",
-                table::render(
+                terminal::render(
                     &[
                         "规则包",
                         "年度",
@@ -409,6 +410,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
             if !s.removed.is_empty() {
                 println!("已删除（removed）：{}", s.removed.join("、"));
+            }
+            if let Some(note) = Workbook::hidden_note(&outcome.hidden_sheets) {
+                println!("{note}");
             }
         }
         Command::Units(UnitsCommand::List { year }) => {
@@ -530,7 +534,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .collect();
             print!(
                 "{}",
-                table::render(
+                terminal::render(
                     &["序号", "时间（北京）", "操作人", "操作", "对象", "详情"],
                     &rows
                 )
@@ -651,7 +655,7 @@ fn show_progress(conn: &Connection, year: i32) -> anyhow::Result<()> {
     println!("{year} 年度上报进度（progress）");
     print!(
         "{}",
-        table::render(
+        terminal::render(
             &[
                 "节点",
                 "所用规则包",
@@ -748,7 +752,7 @@ fn list_units(conn: &Connection, year: i32) -> anyhow::Result<()> {
         .collect();
     print!(
         "{}",
-        table::render(
+        terminal::render(
             &[
                 "单位编号",
                 "单位名称",
@@ -789,7 +793,7 @@ fn list_nodes(conn: &Connection) -> anyhow::Result<()> {
         .collect();
     print!(
         "{}",
-        table::render(
+        terminal::render(
             &["密钥编号", "节点名称", "考核主体", "状态", "授权范围"],
             &rows
         )
@@ -876,7 +880,7 @@ fn show_calendar(conn: &Connection, calendar: &Calendar, year: i32) -> anyhow::R
             ]
         })
         .collect();
-    print!("{}", table::render(&["节日", "放假", "调休上班"], &rows));
+    print!("{}", terminal::render(&["节日", "放假", "调休上班"], &rows));
     println!();
     println!(
         "全年工作日 {} 天（working days）",

@@ -1,26 +1,23 @@
 //! 数据库（database）：数据目录中的 `hub.db`（SQLite）。
 //!
-//! The schema version lives in `PRAGMA user_version`; [`MIGRATIONS`] is an
-//! ordered list, migration *i* (0-based) takes the database from version *i*
-//! to *i + 1*, and all pending migrations run in one `BEGIN IMMEDIATE`
-//! transaction. A database whose version is newer than this code knows is
-//! refused **before anything is written to it** (not even the switch to WAL,
-//! which rewrites the file header).
-//!
-//! Settings on every connection: WAL journal, `synchronous = FULL` (a commit
-//! is on disk before a receipt is issued), foreign keys on, a busy timeout so
-//! the CLI and the server can share the file.
+//! [`MIGRATIONS`] is the hub's schema; opening, the pragmas (WAL,
+//! `synchronous = FULL`: a commit is on disk before a receipt is issued;
+//! foreign keys; a busy timeout so the CLI and the server can share the
+//! file), migrating and the integrity check are [`kaohe_tables::sqlite`]'s.
+//! All pending migrations run in one `BEGIN IMMEDIATE` transaction with
+//! foreign keys off and a `foreign_key_check` before commit, so a migration
+//! may rebuild a table others refer to; a database whose version is newer
+//! than this code knows is refused **before anything is written to it**.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use kaohe_tables::sqlite::{self, Missing, Schema};
+use rusqlite::Connection;
+
+pub use kaohe_tables::sqlite::IntegrityError;
 
 /// The database file inside the hub's data directory.
 pub const DB_FILE: &str = "hub.db";
-
-/// How long a connection waits for another writer before giving up.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Ordered schema migrations; index *i* upgrades version *i* to *i + 1*.
 ///
@@ -327,8 +324,14 @@ pub const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// The hub's schema: its migrations, and its name in messages.
+pub const SCHEMA: Schema = Schema {
+    noun: "数据库",
+    migrations: MIGRATIONS,
+};
+
 /// The schema version this code writes and understands.
-pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+pub const SCHEMA_VERSION: u32 = SCHEMA.version();
 
 /// Opening (and migrating) the hub database failed.
 #[derive(Debug, thiserror::Error)]
@@ -342,48 +345,8 @@ pub enum OpenError {
         "数据目录 {dir} 中没有数据库 {DB_FILE}，请先运行 `kaohe hub init`（no database: run `kaohe hub init` first）"
     )]
     NotInitialised { dir: PathBuf },
-    #[error("不能打开数据库 {path}（cannot open database）：{source}")]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-    #[error("{path} 不是 kaohe 能读的 SQLite 数据库（not a SQLite database）：{source}")]
-    NotADatabase {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-    #[error(
-        "数据库 {path} 的结构版本是 {found}，比本程序支持的 {supported} 新；请升级 kaohe，数据库未作任何改动（database schema {found} is newer than supported {supported}; nothing was changed）"
-    )]
-    NewerSchema {
-        path: PathBuf,
-        found: u32,
-        supported: u32,
-    },
-    #[error("数据库 {path} 不能切换到 WAL 日志模式，实际为 {mode}（cannot enable WAL）")]
-    NoWal { path: PathBuf, mode: String },
-    #[error("设置数据库 {path} 失败（cannot configure database）：{source}")]
-    Configure {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-    #[error(
-        "数据库 {path} 升级到结构版本 {version} 失败，已回滚（migration to schema {version} failed, rolled back）：{source}"
-    )]
-    Migrate {
-        path: PathBuf,
-        version: u32,
-        source: rusqlite::Error,
-    },
-}
-
-/// `PRAGMA integrity_check` found problems, or could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum IntegrityError {
-    #[error("数据库完整性检查发现问题（integrity check failed）：{}", problems.join("；"))]
-    Corrupt { problems: Vec<String> },
-    #[error("数据库完整性检查无法运行（integrity check could not run）：{0}")]
-    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Database(#[from] sqlite::OpenError),
 }
 
 /// Opens `DATA_DIR/hub.db`, creating the directory and the database if needed,
@@ -416,122 +379,18 @@ pub fn open(path: &Path) -> Result<Connection, OpenError> {
 
 /// Runs `PRAGMA integrity_check` (and the foreign key check).
 pub fn integrity_check(conn: &Connection) -> Result<(), IntegrityError> {
-    let mut problems = Vec::new();
-    let mut stmt = conn.prepare("PRAGMA integrity_check")?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    for row in rows {
-        let line = row?;
-        if line != "ok" {
-            problems.push(line);
-        }
-    }
-    let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(format!(
-            "表 {} 第 {} 行引用了 {} 中不存在的记录（foreign key violation）",
-            r.get::<_, String>(0)?,
-            r.get::<_, Option<i64>>(1)?.unwrap_or_default(),
-            r.get::<_, String>(2)?
-        ))
-    })?;
-    for row in rows {
-        problems.push(row?);
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(IntegrityError::Corrupt { problems })
-    }
+    SCHEMA.integrity_check(conn)
 }
 
 /// The schema version recorded in the database.
 pub fn schema_version(conn: &Connection) -> rusqlite::Result<u32> {
-    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+    sqlite::schema_version(conn)
 }
 
 /// Opens and migrates up to `target` (≤ [`SCHEMA_VERSION`]); tests use a
 /// lower target to build old-schema snapshots.
 pub(crate) fn open_at_version(path: &Path, target: u32) -> Result<Connection, OpenError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|source| OpenError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let configure = |source| OpenError::Configure {
-        path: path.to_path_buf(),
-        source,
-    };
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(configure)?;
-
-    // Read-only look first: nothing below this line may run on a newer file.
-    let found = schema_version(&conn).map_err(|source| OpenError::NotADatabase {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if found > SCHEMA_VERSION {
-        return Err(OpenError::NewerSchema {
-            path: path.to_path_buf(),
-            found,
-            supported: SCHEMA_VERSION,
-        });
-    }
-
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(configure)?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(OpenError::NoWal {
-            path: path.to_path_buf(),
-            mode,
-        });
-    }
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-        .map_err(configure)?;
-
-    migrate(conn, path, target)
-}
-
-fn migrate(mut conn: Connection, path: &Path, target: u32) -> Result<Connection, OpenError> {
-    let target = target.min(SCHEMA_VERSION);
-    let fail = |version, source| OpenError::Migrate {
-        path: path.to_path_buf(),
-        version,
-        source,
-    };
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|e| fail(target, e))?;
-    // Another process may have migrated between the first look and the lock.
-    let current = schema_version(&tx).map_err(|e| fail(target, e))?;
-    if current > SCHEMA_VERSION {
-        return Err(OpenError::NewerSchema {
-            path: path.to_path_buf(),
-            found: current,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    if current >= target {
-        tx.rollback().map_err(|e| fail(target, e))?;
-        return Ok(conn);
-    }
-    for (index, sql) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .take(target as usize)
-        .skip(current as usize)
-    {
-        let version = index as u32 + 1;
-        tx.execute_batch(sql).map_err(|e| fail(version, e))?;
-        tx.pragma_update(None, "user_version", version)
-            .map_err(|e| fail(version, e))?;
-    }
-    tx.commit().map_err(|e| fail(target, e))?;
-    Ok(conn)
+    Ok(SCHEMA.open_at(path, target, Missing::Create)?)
 }
 
 #[cfg(test)]
@@ -539,50 +398,43 @@ mod tests {
     use super::*;
 
     fn table_names(conn: &Connection) -> Vec<String> {
-        let mut stmt = conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-            .unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+        sqlite::table_names(conn).unwrap()
     }
 
+    /// Every table of the schema (the connection's pragmas, and foreign keys
+    /// off while migrating, are tested in `kaohe_tables::sqlite`).
     #[test]
-    fn fresh_database_is_migrated_to_the_latest_schema_with_wal_and_foreign_keys() {
+    fn fresh_database_is_migrated_to_the_latest_schema() {
         let dir = tempfile::tempdir().unwrap();
         let conn = create(&dir.path().join("data")).unwrap();
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(mode, "wal");
+        assert_eq!(
+            table_names(&conn),
+            [
+                "approvals",
+                "audit_log",
+                "calendar_years",
+                "history_results",
+                "nodes",
+                "notifications",
+                "objection_materials",
+                "objections",
+                "pack_reevaluations",
+                "packs",
+                "publications",
+                "receipt_batches",
+                "recorded_decisions",
+                "rectifications",
+                "results",
+                "sqlite_sequence",
+                "submissions",
+                "units",
+            ]
+        );
         let fk: i64 = conn
             .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(fk, 1);
-        let sync: i64 = conn
-            .query_row("PRAGMA synchronous", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(sync, 2, "synchronous = FULL");
-        let tables = table_names(&conn);
-        for t in [
-            "audit_log",
-            "calendar_years",
-            "nodes",
-            "pack_reevaluations",
-            "packs",
-            "units",
-            "receipt_batches",
-            "submissions",
-            "results",
-            "rectifications",
-        ] {
-            assert!(tables.iter().any(|n| n == t), "{t} missing from {tables:?}");
-        }
-        for t in ["result_scores", "result_clauses"] {
-            assert!(!tables.iter().any(|n| n == t), "{t} still in {tables:?}");
-        }
+        assert_eq!(fk, 1, "on again after migrating");
         integrity_check(&conn).unwrap();
     }
 
@@ -601,44 +453,6 @@ mod tests {
         assert!(matches!(err, OpenError::NotInitialised { .. }));
         assert!(err.to_string().contains("kaohe hub init"), "{err}");
         assert!(!dir.path().join(DB_FILE).exists());
-    }
-
-    #[test]
-    fn newer_database_is_refused_and_left_byte_for_byte_untouched() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(DB_FILE);
-        drop(open(&path).unwrap());
-        {
-            // A future kaohe wrote this database; simulate it with a raw connection.
-            let raw = Connection::open(&path).unwrap();
-            raw.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-                .unwrap();
-            raw.execute_batch("PRAGMA journal_mode = DELETE").unwrap();
-        }
-        let before = std::fs::read(&path).unwrap();
-
-        let err = open(&path).unwrap_err();
-        match &err {
-            OpenError::NewerSchema {
-                found, supported, ..
-            } => {
-                assert_eq!(*found, SCHEMA_VERSION + 1);
-                assert_eq!(*supported, SCHEMA_VERSION);
-            }
-            other => panic!("expected NewerSchema, got {other:?}"),
-        }
-        let msg = err.to_string();
-        assert!(msg.contains(&path.display().to_string()), "{msg}");
-        assert!(msg.contains("未作任何改动"), "{msg}");
-
-        let after = std::fs::read(&path).unwrap();
-        assert!(before == after, "the newer database file was modified");
-        // Still in the journal mode the newer program left it in.
-        let raw = Connection::open(&path).unwrap();
-        let mode: String = raw
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(mode, "delete");
     }
 
     #[test]
@@ -816,37 +630,5 @@ mod tests {
                 "{scores} {clauses}: {err}"
             );
         }
-    }
-
-    #[test]
-    fn a_failing_migration_rolls_back_every_step() {
-        // Schema 1 already has a table the second migration would create:
-        // migration 2 fails and the database stays at version 1, unchanged.
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(DB_FILE);
-        {
-            let old = open_at_version(&path, 1).unwrap();
-            old.execute_batch("CREATE TABLE calendar_years (x INTEGER)")
-                .unwrap();
-        }
-        let err = open(&path).unwrap_err();
-        assert!(
-            matches!(err, OpenError::Migrate { version: 2, .. }),
-            "{err:?}"
-        );
-        let raw = Connection::open(&path).unwrap();
-        assert_eq!(schema_version(&raw).unwrap(), 1);
-        assert!(!table_names(&raw).iter().any(|t| t == "packs"));
-    }
-
-    #[test]
-    fn a_file_that_is_not_sqlite_is_refused_and_not_overwritten() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(DB_FILE);
-        let junk = b"this is a spreadsheet, not a database; ".repeat(40);
-        std::fs::write(&path, &junk).unwrap();
-        let err = open(&path).unwrap_err();
-        assert!(matches!(err, OpenError::NotADatabase { .. }), "{err:?}");
-        assert_eq!(std::fs::read(&path).unwrap(), junk);
     }
 }

@@ -10,13 +10,14 @@
 //! receipts ([`ingest`]), over gRPC ([`server`]).
 //!
 //! Layout:
-//! - [`db`]: opening `DATA_DIR/hub.db` — WAL, `synchronous = FULL`, foreign
-//!   keys, busy timeout; schema migrations by `PRAGMA user_version`; a newer
-//!   database is refused untouched; `integrity_check`.
+//! - [`db`]: `DATA_DIR/hub.db` — the schema's migrations, opened, migrated
+//!   and checked by [`kaohe_tables::sqlite`] (WAL, `synchronous = FULL`,
+//!   foreign keys; a newer database refused untouched; `integrity_check`).
 //! - [`audit`]: the append-only audit log and the [`Actor`](audit::Actor)
 //!   (operator + time) every change carries.
-//! - [`registry`]: units per year and their import from Excel/CSV, nodes and
-//!   their scopes, rule pack versions, imported calendar years.
+//! - [`registry`]: units per year and their import from Excel/CSV (read by
+//!   [`kaohe_tables::sheet`]), nodes and their scopes, rule pack versions,
+//!   imported calendar years.
 //! - [`calendar`]: statutory holidays and make-up workdays, working-day and
 //!   calendar-day deadlines. Pure.
 //! - [`ingest`]: the submission pipeline — signature, payload, identity,
@@ -30,8 +31,7 @@
 //!   list from approved results and earlier years. Pure.
 //! - [`clock`]: the hub's clock, injectable; [`config`]: `hub.toml`
 //!   (pack authorities) and the receipt key.
-//! - [`cli`]: `kaohe hub …`.
-//! - [`table`]: CJK-aligned text tables for the CLI.
+//! - [`cli`]: `kaohe hub …` (its text tables are [`kaohe_tables::terminal`]'s).
 //! - [`results`]: the year's inputs read from the database, consolidated
 //!   with the current pack, mapped onto the export model.
 //! - [`workflow`]: feedback notices with working-day deadlines, objections
@@ -72,5 +72,4 @@ pub mod publish;
 pub mod registry;
 pub mod results;
 pub mod server;
-pub mod table;
 pub mod workflow;

@@ -1893,7 +1893,9 @@ mod workflow {
         )
         .unwrap();
         assert_eq!(
-            import_history_file(&mut conn, &good, data.manifest(), &at("2022-09-01")).unwrap(),
+            import_history_file(&mut conn, &good, data.manifest(), &at("2022-09-01"))
+                .unwrap()
+                .rows,
             2
         );
         assert_eq!(

@@ -14,6 +14,7 @@ use kaohe_proto::SigningKeyPair;
 use kaohe_rulepacks::manifest::{Assessor, Round};
 use kaohe_rulepacks::pack::Pack;
 use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
+use kaohe_tables::sheet::{Limits, Workbook};
 
 use crate::client::{self, Timeouts};
 use crate::config::NodeConfig;
@@ -28,7 +29,6 @@ use crate::store::{Actor, Store};
 use crate::sync;
 use crate::template::{self, CsvEncoding, Prefill};
 use crate::value;
-use crate::workbook::Limits;
 
 /// 考核节点（assessor node）：初始化、填报模板、导入证据、评分、签名提交。
 #[derive(Debug, clap::Args)]
@@ -462,7 +462,7 @@ fn cmd_pack_list(dir: &Path) -> anyhow::Result<()> {
         .collect();
     print!(
         "{}",
-        crate::table::render(
+        kaohe_tables::terminal::render(
             &["年度", "规则包", "版本", "SHA-256（前8字节）", "状态"],
             &rows
         )
@@ -574,6 +574,9 @@ fn cmd_import(dir: &Path, a: ImportArgs) -> anyhow::Result<()> {
     if let Some(e) = report.encoding {
         println!("  文字编码（encoding）：{}", e.name());
     }
+    if let Some(note) = Workbook::hidden_note(&report.hidden_sheets) {
+        println!("  {note}");
+    }
     if report.normalised > 0 {
         println!(
             "  {} 个单元格含全角数字或符号，已按半角读取（full-width digits read as ASCII）",
@@ -631,7 +634,7 @@ fn cmd_history(dir: &Path, a: HistoryArgs) -> anyhow::Result<()> {
         .collect();
     print!(
         "{}",
-        crate::table::render(
+        kaohe_tables::terminal::render(
             &[
                 "时间（UTC）",
                 "操作人",
@@ -1066,7 +1069,7 @@ fn cmd_status(dir: &Path, a: StatusArgs) -> anyhow::Result<()> {
     println!();
     print!(
         "{}",
-        crate::table::render(
+        kaohe_tables::terminal::render(
             &["待发送", "发送中", "待重发", "已接收", "被拒绝", "已作废"],
             &[vec![
                 c.to_send.to_string(),
@@ -1150,7 +1153,7 @@ fn cmd_status(dir: &Path, a: StatusArgs) -> anyhow::Result<()> {
         );
         print!(
             "{}",
-            crate::table::render(
+            kaohe_tables::terminal::render(
                 &[
                     "序号",
                     "单位",
@@ -1259,7 +1262,7 @@ fn cmd_outbox(dir: &Path) -> anyhow::Result<()> {
         .collect();
     print!(
         "{}",
-        crate::table::render(
+        kaohe_tables::terminal::render(
             &[
                 "序号",
                 "单位",

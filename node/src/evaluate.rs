@@ -338,7 +338,7 @@ pub fn summary(manifest: &Manifest, results: &[UnitResult]) -> String {
         })
         .collect();
     let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
-    let mut out = crate::table::render(&header_refs, &rows);
+    let mut out = kaohe_tables::terminal::render(&header_refs, &rows);
     let legend: Vec<String> = groups
         .iter()
         .map(|&g| format!("{} = {}", manifest.groups[g].id, manifest.groups[g].name))

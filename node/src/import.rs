@@ -1,6 +1,6 @@
 //! 证据导入（evidence import）：`kaohe node import` 与 `kaohe node set`。
 //!
-//! **All or nothing.** The whole file is read ([`crate::workbook`]) and
+//! **All or nothing.** The whole file is read ([`kaohe_tables::sheet`]) and
 //! checked against the [`Layout`] first; every problem is reported at once,
 //! each naming the sheet, row, column (with its header), unit and the rule
 //! broken ([`Problem`]); nothing is written unless the whole file is valid.
@@ -29,10 +29,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::io::Read as _;
 use std::path::Path;
 
 use kaohe_rulepacks::manifest::Round;
+use kaohe_tables::sheet::{self, Cell, Format, Grid, Limits, LoadError, ReadError, TextEncoding};
+use kaohe_tables::text::{column_letters, echo};
 use sha2::{Digest as _, Sha256};
 
 use crate::layout::{
@@ -40,10 +41,6 @@ use crate::layout::{
 };
 use crate::store::{Actor, ApplyError, ApplySummary, EvidenceWrite, SourceKind, Store, StoreError};
 use crate::value::{self, Input, ValueError};
-use crate::workbook::{self, Cell, Format, Grid, Limits, ReadError, TextEncoding};
-
-/// Problems listed in an error's message; the error keeps them all.
-pub const MAX_PROBLEMS_SHOWN: usize = 200;
 
 /// Rows searched for the header rows.
 const HEADER_SEARCH_ROWS: usize = 6;
@@ -188,14 +185,17 @@ impl fmt::Display for Rule {
             Rule::MissingColumn { header, id } => {
                 write!(f, "缺少列「{header}」（{id}）（missing column）")
             }
-            Rule::UnknownColumn { text } => write!(f, "不认识的列「{text}」（unknown column）"),
+            Rule::UnknownColumn { text } => {
+                write!(f, "不认识的列「{}」（unknown column）", echo(text))
+            }
             Rule::RenamedHeader {
                 found,
                 expected,
                 id,
             } => write!(
                 f,
-                "表头「{found}」与字段编号 {id} 不符，应为「{expected}」；请勿修改或移动表头（renamed or moved header）"
+                "表头「{}」与字段编号 {id} 不符，应为「{expected}」；请勿修改或移动表头（renamed or moved header）",
+                echo(found)
             ),
             Rule::DuplicateColumn { id, first } => {
                 write!(
@@ -228,7 +228,7 @@ impl fmt::Display for Rule {
                 f,
                 "单位编号须为文本，实为{found}；请把该列设为文本格式后重填（number where text belongs）"
             ),
-            Rule::UnknownUnit { id } => write!(f, "单位编号 {id} 不存在（unknown unit）"),
+            Rule::UnknownUnit { id } => write!(f, "单位编号 {} 不存在（unknown unit）", echo(id)),
             Rule::OutOfScope { id, year } => {
                 write!(
                     f,
@@ -237,11 +237,13 @@ impl fmt::Display for Rule {
             }
             Rule::NameMismatch { found, expected } => write!(
                 f,
-                "单位名称「{found}」与单位编号不符，应为「{expected}」（unit name does not match the id）"
+                "单位名称「{}」与单位编号不符，应为「{expected}」（unit name does not match the id）",
+                echo(found)
             ),
             Rule::BadRound { found } => write!(
                 f,
-                "轮次「{found}」无效，应为本模板中的 年度 或 第一季度至第四季度（invalid round）"
+                "轮次「{}」无效，应为本模板中的 年度 或 第一季度至第四季度（invalid round）",
+                echo(found)
             ),
             Rule::DuplicateRow { first } => write!(
                 f,
@@ -249,7 +251,8 @@ impl fmt::Display for Rule {
             ),
             Rule::Formula { formula } => write!(
                 f,
-                "单元格是公式 ={formula}，请改为直接填写数值（formula where a value belongs）"
+                "单元格是公式 ={}，请改为直接填写数值（formula where a value belongs）",
+                echo(formula)
             ),
             Rule::ErrorValue { value } => write!(f, "单元格是错误值 {value}（Excel error value）"),
             Rule::Value(e) => write!(f, "{e}"),
@@ -286,33 +289,27 @@ impl fmt::Display for Rule {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut parts = Vec::new();
-        if let Some(s) = &self.sheet {
-            parts.push(format!("工作表「{s}」"));
-        }
-        if let Some(r) = self.row {
-            parts.push(format!("第{r}行"));
-        }
-        let header = self
-            .header
-            .as_ref()
-            .map(|h| format!("「{h}」"))
-            .unwrap_or_default();
-        match self.column {
-            Some(c) if self.sheet.is_some() => {
-                parts.push(format!("{}列{header}", column_letters(c)))
-            }
-            Some(c) => parts.push(format!("第{}列{header}", c + 1)),
-            None if !header.is_empty() => parts.push(header),
-            None => {}
-        }
+        let at = sheet::Location {
+            sheet: self.sheet.clone(),
+            row: self.row,
+            column: self.column,
+            header: self.header.clone(),
+        };
+        let place = at.place();
+        let mut shown = match (&self.header, place.is_empty()) {
+            (None, true) => String::new(),
+            _ => at.to_string(),
+        };
         if let Some(u) = &self.unit {
-            parts.push(format!("单位 {u}"));
+            if !shown.is_empty() {
+                shown.push(' ');
+            }
+            shown.push_str(&format!("单位 {}", echo(u)));
         }
-        if parts.is_empty() {
+        if shown.is_empty() {
             f.write_str("文件")
         } else {
-            f.write_str(&parts.join(" "))
+            f.write_str(&shown)
         }
     }
 }
@@ -331,8 +328,6 @@ pub enum ImportError {
         path: String,
         source: std::io::Error,
     },
-    #[error("文件 {path} 须为 .xlsx 或 .csv（unsupported file type）")]
-    UnknownFormat { path: String },
     #[error("{file}：{source}")]
     Read { file: String, source: ReadError },
     #[error("{year} 年还没有启用的规则包，请先同步（no active pack for the year: sync first）")]
@@ -353,22 +348,12 @@ pub enum ImportError {
 }
 
 fn invalid_message(file: &str, problems: &[Problem]) -> String {
-    let mut out = format!(
-        "{file} 有 {} 处问题，未导入任何数据（{} problems; nothing was imported）：",
+    format!(
+        "{file} 有 {} 处问题，未导入任何数据（{} problems; nothing was imported）：{}",
         problems.len(),
-        problems.len()
-    );
-    for p in problems.iter().take(MAX_PROBLEMS_SHOWN) {
-        out.push_str("\n  ");
-        out.push_str(&p.to_string());
-    }
-    if problems.len() > MAX_PROBLEMS_SHOWN {
-        out.push_str(&format!(
-            "\n  ……另有 {} 处问题未列出",
-            problems.len() - MAX_PROBLEMS_SHOWN
-        ));
-    }
-    out
+        problems.len(),
+        sheet::problem_lines(problems)
+    )
 }
 
 /// What an import did.
@@ -383,6 +368,8 @@ pub struct ImportReport {
     pub normalised: usize,
     /// CSV only: how the text was decoded.
     pub encoding: Option<TextEncoding>,
+    /// Hidden sheets of the workbook, which were not read.
+    pub hidden_sheets: Vec<String>,
     pub sha256: [u8; 32],
 }
 
@@ -405,33 +392,30 @@ pub fn import_file(
     progress: &mut dyn FnMut(usize),
 ) -> Result<ImportReport, ImportError> {
     let shown = path.display().to_string();
-    let format = Format::from_path(path).ok_or_else(|| ImportError::UnknownFormat {
-        path: shown.clone(),
+    let loaded = sheet::load(path, limits).map_err(|e| match e {
+        LoadError::Io { source, .. } => ImportError::Io {
+            path: shown.clone(),
+            source,
+        },
+        LoadError::Read(source) => ImportError::Read {
+            file: shown.clone(),
+            source,
+        },
     })?;
-    let io = |source| ImportError::Io {
-        path: shown.clone(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let size = file.metadata().map_err(io)?.len();
-    if size > limits.max_file_bytes {
-        return Err(ImportError::Read {
-            file: shown,
-            source: ReadError::TooLarge {
-                size,
-                max: limits.max_file_bytes,
-            },
-        });
-    }
-    let mut bytes = Vec::new();
-    file.take(limits.max_file_bytes.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| shown.clone());
-    import_bytes(store, &name, &bytes, format, year, actor, limits, progress)
+    import_bytes(
+        store,
+        &name,
+        &loaded.bytes,
+        loaded.format,
+        year,
+        actor,
+        limits,
+        progress,
+    )
 }
 
 /// Imports a file's bytes; `file_name` is used in messages and the history.
@@ -454,7 +438,7 @@ pub fn import_bytes(
         .ok_or(ImportError::NoPack { year })?;
     let scope = store.scope(year)?;
     let layout = Layout::new(&pack.manifest, &scope)?;
-    let book = workbook::read(bytes, format, limits).map_err(|source| ImportError::Read {
+    let book = sheet::read(bytes, format, limits).map_err(|source| ImportError::Read {
         file: file_name.to_string(),
         source,
     })?;
@@ -480,6 +464,7 @@ pub fn import_bytes(
         blocks: plan.blocks,
         normalised: plan.normalised,
         encoding: book.encoding,
+        hidden_sheets: book.hidden,
         sha256,
     })
 }
@@ -1327,20 +1312,6 @@ fn unquote(t: &str) -> &str {
     }
 }
 
-/// `0` → `A`, `25` → `Z`, `26` → `AA`.
-pub fn column_letters(mut c: usize) -> String {
-    let mut out = Vec::new();
-    loop {
-        out.push(b'A' + (c % 26) as u8);
-        if c < 26 {
-            break;
-        }
-        c = c / 26 - 1;
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1348,18 +1319,9 @@ mod tests {
     use crate::template::{self, CsvEncoding, Prefill};
     use crate::testutil::{
         T, actor, header_rows, sample_scope, store_with_pack, test_manifest, unit, xlsx,
+        xlsx_hiding,
     };
-    use T::{B, E, F, N, S};
-
-    #[test]
-    fn column_letters_count_like_excel() {
-        assert_eq!(column_letters(0), "A");
-        assert_eq!(column_letters(25), "Z");
-        assert_eq!(column_letters(26), "AA");
-        assert_eq!(column_letters(27), "AB");
-        assert_eq!(column_letters(701), "ZZ");
-        assert_eq!(column_letters(702), "AAA");
-    }
+    use T::{B, D, E, F, N, S};
 
     fn sheet(name: &str, rows: Vec<Vec<T>>) -> crate::testutil::Sheet {
         crate::testutil::Sheet {
@@ -1697,7 +1659,7 @@ mod tests {
         }
         .to_string();
         assert!(
-            msg.contains("未导入任何数据") && msg.contains("工作表「年度」 第5行 G列"),
+            msg.contains("未导入任何数据") && msg.contains("工作表「年度」第5行G列"),
             "{msg}"
         );
         assert_eq!(
@@ -1760,6 +1722,107 @@ mod tests {
         });
         assert_eq!(ps.len(), 6, "{ps:?}");
         assert!(store.evidence(2022).unwrap().is_empty());
+    }
+
+    /// Issue #14: a refused cell is echoed short and as an official reads
+    /// it — 1E+308, not 309 digits; a date, not its serial number; a 1 MB
+    /// text cut to its first 100 characters.
+    #[test]
+    fn refused_cells_are_echoed_short_and_as_officials_read_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store_with_pack(dir.path());
+        let book = xlsx(&[sheet(
+            "年度",
+            rows(
+                Round::Annual,
+                vec![vec![
+                    S("justice"),
+                    S("县司法局"),
+                    S("是"),
+                    N(1e308),
+                    S("按时公开"),
+                    N(3.0),
+                    D(2024, 1, 8),
+                ]],
+            ),
+        )]);
+        let err = import(&mut store, "v.xlsx", &book, Format::Xlsx).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("「1E+308」数值过大"), "{msg}");
+        assert!(!msg.contains("0000000000"), "{msg}");
+        assert!(msg.contains("不能填日期 2024-01-08"), "{msg}");
+
+        let huge = "九".repeat(1_000_000);
+        let text = csv_text(&[&format!(
+            "justice,县司法局,年度,是,{huge},按时公开,3,95.5,,"
+        )]);
+        let err = import(&mut store, "v.csv", text.as_bytes(), Format::Csv).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(&"九".repeat(100)), "{}", &msg[..300]);
+        assert!(msg.contains("共 1000000 个字符"), "{}", &msg[..300]);
+        assert!(msg.len() < 2_000, "{} bytes", msg.len());
+        assert!(store.evidence(2022).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_old_xls_renamed_xlsx_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store_with_pack(dir.path());
+        let mut xls = vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+        xls.resize(4096, 0);
+        let err = import(&mut store, "2022.xlsx", &xls, Format::Xlsx).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ImportError::Read {
+                    source: ReadError::OldXls,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains("2022.xlsx") && msg.contains("旧版"), "{msg}");
+    }
+
+    /// The one rule for sheets: a hidden sheet is never read (here a hidden
+    /// 第一季度 with values that would be refused), and the report names it.
+    #[test]
+    fn a_hidden_sheet_is_never_read_and_is_named_in_the_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store_with_pack(dir.path());
+        let annual = sheet(
+            "年度",
+            rows(
+                Round::Annual,
+                vec![vec![
+                    S("justice"),
+                    S("县司法局"),
+                    S("是"),
+                    N(0.0),
+                    S("按时公开"),
+                    N(3.0),
+                    N(95.5),
+                ]],
+            ),
+        );
+        let hidden = sheet(
+            "第一季度",
+            rows(
+                Round::Q1,
+                vec![vec![S("justice"), S("县司法局"), S("很多"), S("很多")]],
+            ),
+        );
+        let book = xlsx_hiding(&[hidden, annual], &["第一季度"]);
+        let report = import(&mut store, "h.xlsx", &book, Format::Xlsx).unwrap();
+        assert_eq!(report.hidden_sheets, ["第一季度"]);
+        let rounds: BTreeSet<Round> = store
+            .evidence(2022)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.round)
+            .collect();
+        assert_eq!(rounds, BTreeSet::from([Round::Annual]));
     }
 
     #[test]
@@ -2050,7 +2113,7 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(
-            shown.starts_with("第4行 第3列「轮次」 单位 xiaodian："),
+            shown.starts_with("第4行第3列「轮次」 单位 xiaodian："),
             "{shown}"
         );
         assert!(store.evidence(2022).unwrap().is_empty());
@@ -2281,7 +2344,7 @@ mod tests {
         let report = import(&mut store, "empty.xlsx", &bytes, Format::Xlsx).unwrap();
         assert_eq!(report.summary, ApplySummary::default());
 
-        let book = workbook::read(&bytes, Format::Xlsx, &Limits::default()).unwrap();
+        let book = sheet::read(&bytes, Format::Xlsx, &Limits::default()).unwrap();
         let names: Vec<_> = book
             .grids
             .iter()

@@ -22,8 +22,6 @@
 //!   by template and import;
 //! - [`template`]: `kaohe node template` — the `.xlsx` (validation, locked
 //!   unit columns, notes sheet) and CSV templates;
-//! - [`workbook`]: `.xlsx` / CSV bytes → cell grids, with size caps, the
-//!   zip-bomb check and encoding detection;
 //! - [`import`]: `kaohe node import` / `set` — every problem at once, then one
 //!   transaction;
 //! - [`evaluate`]: ABI inputs from stored evidence, [`evaluate::evaluate_units`]
@@ -40,8 +38,12 @@
 //! - [`deliver`]: one delivery pass — claim in order, `SubmitStream`,
 //!   record each chunk's outcomes as they arrive, backoff for the rest;
 //! - [`cli`]: `kaohe node …`, the only place with `anyhow`, the clock and
-//!   the terminal;
-//! - [`table`]: CJK-aligned text tables for the CLI.
+//!   the terminal.
+//!
+//! Reading the officials' `.xlsx` / CSV files (size and zip caps, formulas
+//! kept as formulas, hidden sheets never read), opening and migrating
+//! `node.db`, and the CLI's text tables are [`kaohe_tables`]'s, shared with
+//! the hub.
 //!
 //! **Architecture Invariant:** evidence values are integers (hundredths)
 //! from the moment a cell is read; no `f64` reaches the store or the pack.
@@ -77,11 +79,9 @@ pub mod pack;
 pub mod review;
 pub mod store;
 pub mod sync;
-pub mod table;
 pub mod template;
 pub mod tls;
 pub mod value;
-pub mod workbook;
 
 #[cfg(test)]
 mod testutil;

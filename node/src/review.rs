@@ -60,7 +60,7 @@ pub fn render_results(year: u16, results: &[UnitResult]) -> String {
             ]
         })
         .collect();
-    let mut out = crate::table::render(
+    let mut out = kaohe_tables::terminal::render(
         &[
             "单位",
             "轮次",
@@ -91,7 +91,7 @@ pub fn render_results(year: u16, results: &[UnitResult]) -> String {
         out.push_str("\n没有扣分或加分原因（no reasons）\n");
     } else {
         out.push_str("\n得分变动原因（reasons）：\n");
-        out.push_str(&crate::table::render(
+        out.push_str(&kaohe_tables::terminal::render(
             &["单位", "指标", "条款", "分值", "原因"],
             &reasons,
         ));

@@ -5,18 +5,12 @@
 //! entered with its full change history, and (written by `submit`) the
 //! evaluations with the signed envelopes of the outbox.
 //!
-//! Settings on every connection: WAL journal, `synchronous = FULL` (a
-//! committed import or outbox entry is on disk), foreign keys on, a busy
-//! timeout so two `kaohe node` commands can share the file.
-//!
-//! The schema version lives in `PRAGMA user_version`; [`MIGRATIONS`] is an
-//! ordered list, migration *i* (0-based) takes the database from version *i*
-//! to *i + 1*, and all pending migrations run in one `BEGIN IMMEDIATE`
-//! transaction. A database newer than this code is refused **before
-//! anything is written to it** (not even the switch to WAL). Foreign keys
-//! are switched off while migrations run (a table rebuild must be able to
-//! drop the old table) and `PRAGMA foreign_key_check` must come back empty
-//! before the migration commits — SQLite's documented procedure.
+//! Opening, the pragmas (WAL, `synchronous = FULL`: a committed import or
+//! outbox entry is on disk; foreign keys; a busy timeout so two `kaohe node`
+//! commands can share the file), migrating and the integrity check are
+//! [`kaohe_tables::sqlite`]'s: [`MIGRATIONS`] run in one transaction with
+//! foreign keys off and a `foreign_key_check` before commit, and a store
+//! newer than this code is refused before anything is written to it.
 //!
 //! ## Schema (version 2)
 //!
@@ -41,18 +35,15 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use kaohe_proto::{Envelope, PackIdentity};
 use kaohe_rulepacks::manifest::{Manifest, Round};
-use rusqlite::{Connection, OpenFlags, OptionalExtension as _, TransactionBehavior, params};
+use kaohe_tables::sqlite::{self, Missing, Schema};
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use sha2::{Digest as _, Sha256};
 
 /// The database file inside the node's data directory.
 pub const DB_FILE: &str = "node.db";
-
-/// How long a connection waits for another writer before giving up.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often (in written rows) [`Store::apply_evidence`] reports progress.
 pub const PROGRESS_EVERY: usize = 500;
@@ -257,8 +248,14 @@ pub const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// The store's schema: its migrations, and its name in messages.
+pub const SCHEMA: Schema = Schema {
+    noun: "证据库",
+    migrations: MIGRATIONS,
+};
+
 /// The schema version this code writes and understands.
-pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+pub const SCHEMA_VERSION: u32 = SCHEMA.version();
 
 /// The node's evidence store.
 #[derive(Debug)]
@@ -402,39 +399,8 @@ pub enum OpenError {
         "证据库 {path} 已存在，不会覆盖（the evidence store already exists and is not overwritten）"
     )]
     AlreadyExists { path: PathBuf },
-    #[error("不能打开证据库 {path}（cannot open the evidence store）：{source}")]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-    #[error("{path} 不是 kaohe 能读的 SQLite 数据库（not a SQLite database）：{source}")]
-    NotADatabase {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-    #[error(
-        "证据库 {path} 的结构版本是 {found}，比本程序支持的 {supported} 新；请升级 kaohe，证据库未作任何改动（store schema {found} is newer than supported {supported}; nothing was changed）"
-    )]
-    NewerSchema {
-        path: PathBuf,
-        found: u32,
-        supported: u32,
-    },
-    #[error("证据库 {path} 不能切换到 WAL 日志模式，实际为 {mode}（cannot enable WAL）")]
-    NoWal { path: PathBuf, mode: String },
-    #[error("设置证据库 {path} 失败（cannot configure the evidence store）：{source}")]
-    Configure {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-    #[error(
-        "证据库 {path} 升级到结构版本 {version} 失败，已回滚（migration to schema {version} failed, rolled back）：{source}"
-    )]
-    Migrate {
-        path: PathBuf,
-        version: u32,
-        source: rusqlite::Error,
-    },
+    #[error(transparent)]
+    Database(#[from] sqlite::OpenError),
 }
 
 /// A read or a simple write of the store failed.
@@ -446,14 +412,7 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// `PRAGMA integrity_check` found problems, or could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum IntegrityError {
-    #[error("证据库完整性检查发现问题（integrity check failed）：{}", problems.join("；"))]
-    Corrupt { problems: Vec<String> },
-    #[error("证据库完整性检查无法运行（integrity check could not run）：{0}")]
-    Sqlite(#[from] rusqlite::Error),
-}
+pub use kaohe_tables::sqlite::IntegrityError;
 
 /// Installing a pack was refused.
 #[derive(Debug, thiserror::Error)]
@@ -550,36 +509,12 @@ impl Store {
 
     /// The schema version recorded in the file.
     pub fn schema_version(&self) -> Result<u32, StoreError> {
-        Ok(schema_version(&self.conn)?)
+        Ok(sqlite::schema_version(&self.conn)?)
     }
 
     /// `PRAGMA integrity_check` and the foreign key check.
     pub fn integrity_check(&self) -> Result<(), IntegrityError> {
-        let mut problems = Vec::new();
-        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
-        for row in stmt.query_map([], |r| r.get::<_, String>(0))? {
-            let line = row?;
-            if line != "ok" {
-                problems.push(line);
-            }
-        }
-        let mut stmt = self.conn.prepare("PRAGMA foreign_key_check")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(format!(
-                "表 {} 第 {} 行引用了 {} 中不存在的记录（foreign key violation）",
-                r.get::<_, String>(0)?,
-                r.get::<_, Option<i64>>(1)?.unwrap_or_default(),
-                r.get::<_, String>(2)?
-            ))
-        })?;
-        for row in rows {
-            problems.push(row?);
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(IntegrityError::Corrupt { problems })
-        }
+        SCHEMA.integrity_check(&self.conn)
     }
 
     // ------------------------------------------------------------ scope --
@@ -1143,125 +1078,18 @@ fn unit_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UnitInfo> {
     })
 }
 
-fn schema_version(conn: &Connection) -> rusqlite::Result<u32> {
-    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
-}
-
 /// Opens and migrates up to `target`; tests use a lower target to build
 /// old-schema snapshots.
 pub(crate) fn open_at_version(path: &Path, target: u32, create: bool) -> Result<Store, OpenError> {
-    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    if create {
-        flags |= OpenFlags::SQLITE_OPEN_CREATE;
-    }
-    let conn = Connection::open_with_flags(path, flags).map_err(|source| OpenError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let configure = |source| OpenError::Configure {
-        path: path.to_path_buf(),
-        source,
+    let missing = if create {
+        Missing::Create
+    } else {
+        Missing::Refuse
     };
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(configure)?;
-    // Read-only look first: nothing below may run on a newer file.
-    let found = schema_version(&conn).map_err(|source| OpenError::NotADatabase {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if found > SCHEMA_VERSION {
-        return Err(OpenError::NewerSchema {
-            path: path.to_path_buf(),
-            found,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(configure)?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(OpenError::NoWal {
-            path: path.to_path_buf(),
-            mode,
-        });
-    }
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-        .map_err(configure)?;
-    let conn = migrate(conn, path, target)?;
     Ok(Store {
-        conn,
+        conn: SCHEMA.open_at(path, target, missing)?,
         path: path.to_path_buf(),
     })
-}
-
-fn migrate(mut conn: Connection, path: &Path, target: u32) -> Result<Connection, OpenError> {
-    let fail = |version, source| OpenError::Migrate {
-        path: path.to_path_buf(),
-        version,
-        source,
-    };
-    // Off outside the transaction (the pragma is a no-op inside one), so a
-    // migration may rebuild a table others refer to; checked before commit.
-    conn.pragma_update(None, "foreign_keys", false)
-        .map_err(|e| fail(target, e))?;
-    let result = run_migrations(&mut conn, path, target);
-    let restored = conn.pragma_update(None, "foreign_keys", true);
-    result?;
-    restored.map_err(|e| fail(target, e))?;
-    Ok(conn)
-}
-
-fn run_migrations(conn: &mut Connection, path: &Path, target: u32) -> Result<(), OpenError> {
-    let target = target.min(SCHEMA_VERSION);
-    let fail = |version, source| OpenError::Migrate {
-        path: path.to_path_buf(),
-        version,
-        source,
-    };
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|e| fail(target, e))?;
-    // Another process may have migrated between the first look and the lock.
-    let current = schema_version(&tx).map_err(|e| fail(target, e))?;
-    if current > SCHEMA_VERSION {
-        return Err(OpenError::NewerSchema {
-            path: path.to_path_buf(),
-            found: current,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    if current >= target {
-        tx.rollback().map_err(|e| fail(target, e))?;
-        return Ok(());
-    }
-    for (index, sql) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .take(target as usize)
-        .skip(current as usize)
-    {
-        let version = index as u32 + 1;
-        tx.execute_batch(sql).map_err(|e| fail(version, e))?;
-        tx.pragma_update(None, "user_version", version)
-            .map_err(|e| fail(version, e))?;
-    }
-    let violations: i64 = tx
-        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
-            r.get(0)
-        })
-        .map_err(|e| fail(target, e))?;
-    if violations > 0 {
-        return Err(fail(
-            target,
-            rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
-                Some(format!(
-                    "迁移后有 {violations} 处外键引用不存在的记录（{violations} foreign key violations after migrating）"
-                )),
-            ),
-        ));
-    }
-    tx.commit().map_err(|e| fail(target, e))?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -1269,47 +1097,29 @@ mod tests {
     use super::*;
     use crate::testutil::{actor, sample_scope};
 
-    fn table_names(conn: &Connection) -> Vec<String> {
-        let mut stmt = conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-            .unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    }
-
     #[test]
-    fn a_new_store_has_wal_full_sync_foreign_keys_and_every_table() {
+    fn a_new_store_has_every_table() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::create(&dir.path().join(DB_FILE)).unwrap();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-        let q = |sql: &str| -> String {
-            store
-                .conn
-                .query_row(sql, [], |r| r.get::<_, rusqlite::types::Value>(0))
-                .map(|v| format!("{v:?}"))
-                .unwrap()
-        };
-        assert_eq!(q("PRAGMA journal_mode"), "Text(\"wal\")");
-        assert_eq!(q("PRAGMA synchronous"), "Integer(2)", "synchronous = FULL");
-        assert_eq!(q("PRAGMA foreign_keys"), "Integer(1)");
-        let tables = table_names(&store.conn);
-        for t in [
-            "counters",
-            "evaluations",
-            "evidence",
-            "evidence_history",
-            "evidence_sources",
-            "outbox",
-            "outbox_transitions",
-            "packs",
-            "scope_methods",
-            "scope_units",
-            "units",
-        ] {
-            assert!(tables.iter().any(|n| n == t), "{t} missing from {tables:?}");
-        }
+        assert_eq!(
+            sqlite::table_names(&store.conn).unwrap(),
+            [
+                "counters",
+                "evaluations",
+                "evidence",
+                "evidence_history",
+                "evidence_sources",
+                "node_meta",
+                "outbox",
+                "outbox_transitions",
+                "packs",
+                "scope_methods",
+                "scope_units",
+                "sqlite_sequence",
+                "units",
+            ]
+        );
         store.integrity_check().unwrap();
     }
 
@@ -1331,47 +1141,6 @@ mod tests {
     }
 
     #[test]
-    fn a_newer_store_is_refused_and_left_byte_for_byte_untouched() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(DB_FILE);
-        drop(Store::create(&path).unwrap());
-        {
-            let raw = Connection::open(&path).unwrap();
-            raw.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-                .unwrap();
-            raw.execute_batch("PRAGMA journal_mode = DELETE").unwrap();
-        }
-        let before = std::fs::read(&path).unwrap();
-        let err = Store::open(&path).unwrap_err();
-        assert!(
-            matches!(err, OpenError::NewerSchema { found, supported, .. }
-                if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION),
-            "{err:?}"
-        );
-        assert!(err.to_string().contains("未作任何改动"), "{err}");
-        assert!(
-            std::fs::read(&path).unwrap() == before,
-            "the newer store was modified"
-        );
-        let raw = Connection::open(&path).unwrap();
-        let mode: String = raw
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(mode, "delete");
-    }
-
-    #[test]
-    fn a_file_that_is_not_sqlite_is_refused_and_not_overwritten() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(DB_FILE);
-        let junk = b"not a database, an evidence spreadsheet; ".repeat(40);
-        std::fs::write(&path, &junk).unwrap();
-        let err = Store::open(&path).unwrap_err();
-        assert!(matches!(err, OpenError::NotADatabase { .. }), "{err:?}");
-        assert_eq!(std::fs::read(&path).unwrap(), junk);
-    }
-
-    #[test]
     fn an_unmigrated_store_is_brought_to_the_current_schema() {
         // Version 0 is an empty SQLite file (what a crash during `init`
         // before the first migration committed leaves behind).
@@ -1379,11 +1148,16 @@ mod tests {
         let path = dir.path().join(DB_FILE);
         drop(open_at_version(&path, 0, true).unwrap());
         let raw = Connection::open(&path).unwrap();
-        assert_eq!(schema_version(&raw).unwrap(), 0);
+        assert_eq!(sqlite::schema_version(&raw).unwrap(), 0);
         drop(raw);
         let store = Store::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-        assert!(table_names(&store.conn).iter().any(|t| t == "outbox"));
+        assert!(
+            sqlite::table_names(&store.conn)
+                .unwrap()
+                .iter()
+                .any(|t| t == "outbox")
+        );
     }
 
     #[test]

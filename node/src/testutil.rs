@@ -384,6 +384,8 @@ pub enum T {
     N(f64),
     B(bool),
     F(&'static str),
+    /// A date (year, month, day), formatted as a date in Excel.
+    D(u16, u8, u8),
     E,
 }
 
@@ -396,10 +398,26 @@ pub struct Sheet {
 
 /// Writes sheets to `.xlsx` bytes with rust_xlsxwriter.
 pub fn xlsx(sheets: &[Sheet]) -> Vec<u8> {
+    xlsx_hiding(sheets, &[])
+}
+
+/// Writes sheets to `.xlsx` bytes, the sheets named in `hidden` hidden (the
+/// first sheet not hidden is the active one).
+pub fn xlsx_hiding(sheets: &[Sheet], hidden: &[&str]) -> Vec<u8> {
     let mut book = rust_xlsxwriter::Workbook::new();
-    for s in sheets {
+    let active = sheets
+        .iter()
+        .position(|s| !hidden.contains(&s.name.as_str()));
+    let date_format = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
+    let date = |y, m, d| rust_xlsxwriter::ExcelDateTime::from_ymd(y, m, d).expect("date");
+    for (i, s) in sheets.iter().enumerate() {
         let ws = book.add_worksheet();
         ws.set_name(&s.name).expect("sheet name");
+        if hidden.contains(&s.name.as_str()) {
+            ws.set_hidden(true);
+        } else if Some(i) == active {
+            ws.set_active(true);
+        }
         for (r, row) in s.rows.iter().enumerate() {
             for (c, cell) in row.iter().enumerate() {
                 let (r, c) = (r as u32, c as u16);
@@ -409,6 +427,10 @@ pub fn xlsx(sheets: &[Sheet]) -> Vec<u8> {
                     T::N(n) => drop(ws.write_number(r, c, *n).expect("write")),
                     T::B(b) => drop(ws.write_boolean(r, c, *b).expect("write")),
                     T::F(f) => drop(ws.write_formula(r, c, *f).expect("write")),
+                    T::D(y, m, d) => drop(
+                        ws.write_datetime_with_format(r, c, date(*y, *m, *d), &date_format)
+                            .expect("write"),
+                    ),
                     T::E => {}
                 }
             }

@@ -26,6 +26,7 @@
 
 use kaohe_rulepacks::manifest::{Field, FieldType};
 use kaohe_rulepacks::rubric::decimal::{LiteralError, format_hundredths, parse_hundredths};
+use kaohe_tables::text::{self, Fold, echo};
 
 /// The text written for a true `bool` value.
 pub const YES: &str = "是";
@@ -52,29 +53,30 @@ pub struct Parsed {
     pub normalised: bool,
 }
 
-/// Why a value was refused. Every message says what was found and what the
-/// field expects, in Chinese with the English beside it.
+/// Why a value was refused. Every message says what was found (at most
+/// [`text::ECHO_CHARS`] characters of it) and what the field expects, in
+/// Chinese with the English beside it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValueError {
     #[error("未填写（empty）")]
     Empty,
-    #[error("「{found}」不是数字，此项须填{expected}（text where a number belongs）")]
+    #[error("「{}」不是数字，此项须填{expected}（text where a number belongs）", echo(.found))]
     NotANumber { found: String, expected: String },
-    #[error("此项须填{expected}，不能填{found}（wrong type）")]
+    #[error("此项须填{expected}，不能填{}（wrong type）", echo(.found))]
     WrongType { found: String, expected: String },
-    #[error("「{found}」小数超过两位（more than 2 decimals）")]
+    #[error("「{}」小数超过两位（more than 2 decimals）", echo(.found))]
     TooManyDecimals { found: String },
-    #[error("「{found}」不是整数，此项须填整数（must be a whole number）")]
+    #[error("「{}」不是整数，此项须填整数（must be a whole number）", echo(.found))]
     NotWhole { found: String },
-    #[error("「{found}」不支持科学计数法（exponents are not accepted）")]
+    #[error("「{}」不支持科学计数法（exponents are not accepted）", echo(.found))]
     Exponent { found: String },
-    #[error("「{found}」数值过大（number too large）")]
+    #[error("「{}」数值过大（number too large）", echo(.found))]
     TooLarge { found: String },
-    #[error("「{found}」超出取值范围，须在 {range} 之间（out of range）")]
+    #[error("「{}」超出取值范围，须在 {range} 之间（out of range）", echo(.found))]
     OutOfRange { found: String, range: String },
-    #[error("「{found}」不是可选项，须为 {choices} 之一（not one of the choices）")]
+    #[error("「{}」不是可选项，须为 {choices} 之一（not one of the choices）", echo(.found))]
     NotAChoice { found: String, choices: String },
-    #[error("「{found}」须填「是」或「否」（must be 是 or 否）")]
+    #[error("「{}」须填「是」或「否」（must be 是 or 否）", echo(.found))]
     NotABool { found: String },
 }
 
@@ -92,13 +94,20 @@ pub fn parse(field: &Field, input: Input<'_>) -> Result<Parsed, ValueError> {
             Ok(Parsed { value, normalised })
         }
         Input::Number(n) => {
+            // From 10^17 on, hundredths overflow i64 whatever the field: say
+            // so with the number as Excel shows it (1E+308), not its digits.
+            if n.abs() >= 1e17 && matches!(field.kind, FieldType::Count | FieldType::Decimal) {
+                return Err(ValueError::TooLarge {
+                    found: text::number(n),
+                });
+            }
             let text = number_text(n);
             let value = match field.kind {
                 FieldType::Count | FieldType::Decimal => parse_number(field, &text)?,
                 FieldType::Choice => parse_choice(field, &text)?,
                 FieldType::Bool => {
                     return Err(ValueError::WrongType {
-                        found: format!("数字 {text}"),
+                        found: format!("数字 {}", text::number(n)),
                         expected: expected(field),
                     });
                 }
@@ -169,31 +178,13 @@ pub fn choices_text(field: &Field) -> String {
 }
 
 /// Maps full-width digits and signs to ASCII and trims blanks (ASCII,
-/// ideographic and no-break spaces). Returns the text and whether anything
-/// other than trimming changed it.
+/// ideographic and no-break spaces, a stray BOM: [`text::trim`]). Returns
+/// the text and whether anything other than trimming changed it.
 pub fn normalise(raw: &str) -> (String, bool) {
-    let trimmed = raw.trim_matches(|c: char| c.is_whitespace() || c == '\u{3000}' || c == '\u{a0}');
-    let mut changed = false;
-    let text = trimmed
-        .chars()
-        .map(|c| {
-            let mapped = match c {
-                '０'..='９' => char::from_u32(u32::from(c) - u32::from('０') + u32::from('0')),
-                '．' => Some('.'),
-                '－' | '−' => Some('-'),
-                '＋' => Some('+'),
-                _ => None,
-            };
-            match mapped {
-                Some(m) => {
-                    changed = true;
-                    m
-                }
-                None => c,
-            }
-        })
-        .collect();
-    (text, changed)
+    match text::fold_width(text::trim(raw), Fold::Numbers) {
+        std::borrow::Cow::Borrowed(t) => (t.to_string(), false),
+        std::borrow::Cow::Owned(t) => (t, true),
+    }
 }
 
 /// The shortest decimal text that reads back as `n` (never an exponent).

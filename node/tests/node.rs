@@ -29,9 +29,9 @@ use kaohe_node::import;
 use kaohe_node::store::{
     Actor, EvidenceRow, HistoryRow, NewPack, PROGRESS_EVERY, Scope, Store, UnitInfo,
 };
-use kaohe_node::workbook::{Format, Limits};
 use kaohe_proto::{Envelope, PackIdentity, SigningKeyPair};
 use kaohe_rulepacks::manifest::Round;
+use kaohe_tables::sheet::{Format, Limits};
 use sha2::Digest as _;
 
 mod deadlines;

@@ -404,16 +404,7 @@ type RawNode = (
 );
 
 fn raw_node(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawNode> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-    ))
+    RawNode::try_from(r)
 }
 
 fn decode_node(raw: RawNode) -> Result<NodeRecord, StoreError> {

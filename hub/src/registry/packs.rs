@@ -221,16 +221,7 @@ pub fn pending_reevaluations(conn: &Connection) -> Result<Vec<Reevaluation>, Sto
         "SELECT seq, pack_id, year, superseded_version, current_version, requested_at
          FROM pack_reevaluations WHERE completed_at IS NULL ORDER BY seq",
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, u16>(2)?,
-            r.get::<_, u32>(3)?,
-            r.get::<_, u32>(4)?,
-            r.get::<_, String>(5)?,
-        ))
-    })?;
+    let rows = stmt.query_map([], |r| <(i64, String, u16, u32, u32, String)>::try_from(r))?;
     let mut out = Vec::new();
     for row in rows {
         let (seq, pack_id, year, superseded_version, current_version, at) = row?;
@@ -285,16 +276,7 @@ pub fn list_packs(conn: &Connection) -> Result<Vec<PackSummary>, StoreError> {
          FROM packs ORDER BY pack_id, year, version",
     )?;
     let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, u16>(1)?,
-            r.get::<_, u32>(2)?,
-            r.get::<_, Vec<u8>>(3)?,
-            r.get::<_, i64>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, String>(6)?,
-            r.get::<_, bool>(7)?,
-        ))
+        <(String, u16, u32, Vec<u8>, i64, String, String, bool)>::try_from(r)
     })?;
     let mut out = Vec::new();
     for row in rows {
@@ -328,19 +310,7 @@ fn load(
                  FROM packs WHERE {condition}"
             ),
             params,
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, u16>(1)?,
-                    r.get::<_, u32>(2)?,
-                    r.get::<_, Vec<u8>>(3)?,
-                    r.get::<_, Vec<u8>>(4)?,
-                    r.get::<_, Vec<u8>>(5)?,
-                    r.get::<_, String>(6)?,
-                    r.get::<_, String>(7)?,
-                    r.get::<_, bool>(8)?,
-                ))
-            },
+            |r| <(String, u16, u32, Vec<u8>, Vec<u8>, Vec<u8>, String, String, bool)>::try_from(r),
         )
         .optional()?;
     let Some((id, year, version, sha, module, envelope, at, by, is_current)) = row else {

@@ -11,6 +11,8 @@ use anyhow::{Context, bail};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use kaohe_rulepacks::rubric::decimal::{format_hundredths_fixed, parse_hundredths};
+use kaohe_tables::sheet::Workbook;
+use kaohe_tables::terminal;
 use rusqlite::Connection;
 
 use crate::audit::Actor;
@@ -21,7 +23,6 @@ use crate::export::{self, ExportOptions};
 use crate::outcome::Outcomes;
 use crate::registry::calendar_years;
 use crate::results::{self, NoticeMeta, YearData};
-use crate::table;
 use crate::workflow::{self, Decision, Material, rectification};
 
 #[derive(Debug, clap::Subcommand)]
@@ -401,12 +402,16 @@ pub fn run(
             let actor = with_now(&now, actor()?);
             let mut conn = open(dir)?;
             let data = load(&conn, year)?;
-            let n =
+            let done =
                 workflow::history::import_history_file(&mut conn, &file, data.manifest(), &actor)?;
             println!(
-                "已导入往年考核结果 {n} 条（imported），来自 {}",
+                "已导入往年考核结果 {} 条（imported），来自 {}",
+                done.rows,
                 file.display()
             );
+            if let Some(note) = Workbook::hidden_note(&done.hidden_sheets) {
+                println!("{note}");
+            }
         }
         Command::Rectification(RectificationCommand::Record {
             year,
@@ -584,7 +589,7 @@ pub fn render_results(
                     ]
                 })
                 .collect();
-            out.push_str(&table::render(
+            out.push_str(&terminal::render(
                 &["名次", "编号", "单位", "总分", "等次", "备注"],
                 &rows,
             ));
@@ -603,7 +608,7 @@ pub fn render_results(
                     vec![g.name.clone(), names.len().to_string(), names.join("、")]
                 })
                 .collect();
-            out.push_str(&table::render(&["等次", "单位数", "单位"], &rows));
+            out.push_str(&terminal::render(&["等次", "单位数", "单位"], &rows));
         }
     }
     let late: Vec<Vec<String>> = c
@@ -624,7 +629,10 @@ pub fn render_results(
         .collect();
     if !late.is_empty() {
         out.push_str("\n【迟报单位】（已计入考核）\n");
-        out.push_str(&table::render(&["编号", "单位", "上报", "提交日期"], &late));
+        out.push_str(&terminal::render(
+            &["编号", "单位", "上报", "提交日期"],
+            &late,
+        ));
     }
     let mut missing = Vec::new();
     for u in &c.units {
@@ -652,7 +660,7 @@ pub fn render_results(
     }
     if !missing.is_empty() {
         out.push_str("\n【未考核单位】（不计 0 分）\n");
-        out.push_str(&table::render(
+        out.push_str(&terminal::render(
             &["编号", "单位", "状态", "缺少什么 / 原因"],
             &missing,
         ));
@@ -672,7 +680,7 @@ pub fn render_results(
         .collect();
     if !notices.is_empty() {
         out.push_str("\n【结果运用】\n");
-        out.push_str(&table::render(
+        out.push_str(&terminal::render(
             &["类别", "单位", "发出单位", "原因"],
             &notices,
         ));

@@ -6,7 +6,9 @@
 //!
 //! **All or nothing**: every row is checked first and every problem is
 //! reported with its sheet, row and column; nothing is written unless all
-//! rows are valid. Grades are matched against the manifest of the year the
+//! rows are valid. The file is read by [`kaohe_tables::sheet`] as the
+//! roster is ([`crate::registry::import::LIMITS`]): one visible sheet,
+//! hidden sheets never read, formulas refused. Grades are matched against the manifest of the year the
 //! history serves, by grade id (`excellent`) or Chinese name (`优秀`), and
 //! stored as ids. A row for a (year, unit) already stored replaces it. One
 //! audit record (`history.import`) with the file's name and SHA-256.
@@ -15,13 +17,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use kaohe_rulepacks::manifest::Manifest;
+use kaohe_tables::sheet::{self, Cell, Format, LoadError, Place, ReadError};
+use kaohe_tables::text::{self, Fold, echo};
 use rusqlite::{Connection, params};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use super::action;
 use crate::audit::{self, Actor};
-use crate::registry::import::{self, FileFormat, ReadUnitsError, column_letters};
+use crate::registry::import::LIMITS;
 
 /// Importing history failed; nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +36,8 @@ pub enum HistoryImportError {
         source: std::io::Error,
     },
     #[error("{0}")]
-    File(#[from] ReadUnitsError),
-    #[error("往年结果文件有 {} 处问题，未写入任何数据（nothing written）：\n{}", .0.len(), .0.join("\n"))]
+    File(#[from] ReadError),
+    #[error("往年结果文件有 {} 处问题，未写入任何数据（nothing written）：{}", .0.len(), sheet::problem_lines(.0))]
     Invalid(Vec<String>),
     #[error("数据库读写失败，未写入任何数据（database error, nothing written）：{0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -98,42 +102,79 @@ pub struct HistoryRow {
     pub grade: String,
 }
 
+/// What an import stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryImport {
+    /// Rows stored.
+    pub rows: usize,
+    /// Hidden sheets of the workbook, which were not read.
+    pub hidden_sheets: Vec<String>,
+}
+
 /// Parses and checks a history file's bytes. Pure.
 pub fn parse_history(
     bytes: &[u8],
-    format: FileFormat,
+    format: Format,
     manifest: &Manifest,
 ) -> Result<Vec<HistoryRow>, HistoryImportError> {
-    let (sheet, rows) = import::read_text_grid(bytes, format)?;
-    let xlsx = sheet.is_some();
+    check_history(&sheet::read(bytes, format, &LIMITS)?, manifest)
+}
+
+fn check_history(
+    book: &sheet::Workbook,
+    manifest: &Manifest,
+) -> Result<Vec<HistoryRow>, HistoryImportError> {
+    let grid = book.single()?;
     let place = |row: usize, col: Option<usize>| {
-        let mut s = sheet
-            .as_ref()
-            .map(|n| format!("工作表「{n}」"))
-            .unwrap_or_default();
-        s.push_str(&format!("第{row}行"));
-        if let Some(c) = col {
-            s.push_str(&if xlsx {
-                format!("{}列", column_letters(c))
-            } else {
-                format!("第{}列", c + 1)
-            });
+        Place {
+            sheet: grid.sheet.as_deref(),
+            row: Some(row),
+            column: col,
         }
-        s
+        .to_string()
     };
     let mut problems = Vec::new();
+    // Each row with content as text; a formula is refused where it stands
+    // and its row is not checked further.
+    let mut rows: Vec<(usize, BTreeMap<usize, String>)> = Vec::new();
+    let mut formula_rows = Vec::new();
+    for (r, cells) in grid.rows.iter().enumerate() {
+        let mut texts = BTreeMap::new();
+        for (c, cell) in cells.iter().enumerate() {
+            let shown = match cell {
+                _ if cell.is_empty() => continue,
+                Cell::Text(t) => text::fold_width(text::trim(t), Fold::All).into_owned(),
+                Cell::Number(n) => text::number(*n),
+                Cell::Formula(f) => {
+                    problems.push(format!(
+                        "{}：单元格是公式 ={}，请改为直接填写内容（formula where a value belongs）",
+                        place(r + 1, Some(c)),
+                        echo(f)
+                    ));
+                    formula_rows.push(r + 1);
+                    continue;
+                }
+                other => other.describe(),
+            };
+            texts.insert(c, shown);
+        }
+        if !texts.is_empty() {
+            rows.push((r + 1, texts));
+        }
+    }
     let header = rows
         .iter()
         .take(10)
         .position(|(_, cells)| cells.values().filter(|t| header_col(t).is_some()).count() >= 2);
     let Some(h) = header else {
-        return Err(HistoryImportError::Invalid(vec![format!(
+        problems.push(format!(
             "{}找不到表头：须有 单位编号、年度、总分、等次 四列（no header row）",
-            sheet
-                .as_ref()
-                .map(|n| format!("工作表「{n}」"))
-                .unwrap_or_else(|| "文件".into())
-        )]));
+            Place {
+                sheet: grid.sheet.as_deref(),
+                ..Place::default()
+            }
+        ));
+        return Err(HistoryImportError::Invalid(problems));
     };
     let (header_row, header_cells) = &rows[h];
     let mut cols: BTreeMap<usize, Col> = BTreeMap::new();
@@ -163,6 +204,9 @@ pub fn parse_history(
     let mut out = Vec::new();
     let mut seen: BTreeMap<(i32, String), usize> = BTreeMap::new();
     for (number, cells) in &rows[h + 1..] {
+        if formula_rows.contains(number) {
+            continue;
+        }
         let get = |want: Col| {
             cols.iter()
                 .find(|(_, c)| **c == want)
@@ -184,7 +228,10 @@ pub fn parse_history(
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
         if !unit_ok {
-            bad(uc, format!("单位编号「{unit}」无效（invalid unit id）"));
+            bad(
+                uc,
+                format!("单位编号「{}」无效（invalid unit id）", echo(unit)),
+            );
         }
         let year_v = year
             .parse::<i32>()
@@ -193,14 +240,20 @@ pub fn parse_history(
         if year_v.is_none() {
             bad(
                 yc,
-                format!("年度「{year}」无效，须为 2000–2100 的年份（invalid year）"),
+                format!(
+                    "年度「{}」无效，须为 2000–2100 的年份（invalid year）",
+                    echo(year)
+                ),
             );
         }
         let total_v = parse_total(total);
         if total_v.is_none() {
             bad(
                 tc,
-                format!("总分「{total}」无效，须为 0–200 分、至多两位小数（invalid total）"),
+                format!(
+                    "总分「{}」无效，须为 0–200 分、至多两位小数（invalid total）",
+                    echo(total)
+                ),
             );
         }
         let grade_v = manifest
@@ -212,7 +265,10 @@ pub fn parse_history(
         if grade_v.is_none() {
             bad(
                 gc,
-                format!("等次「{grade}」不是规则包的等次之一：{grade_names}（unknown grade）"),
+                format!(
+                    "等次「{}」不是规则包的等次之一：{grade_names}（unknown grade）",
+                    echo(grade)
+                ),
             );
         }
         if let (true, Some(year), Some(total), Some(grade)) = (unit_ok, year_v, total_v, grade_v) {
@@ -243,28 +299,23 @@ pub fn parse_history(
     }
 }
 
-/// Reads, checks and stores `path`; returns the rows stored.
+/// Reads, checks and stores `path`.
 pub fn import_history_file(
     conn: &mut Connection,
     path: &Path,
     manifest: &Manifest,
     actor: &Actor,
-) -> Result<usize, HistoryImportError> {
-    let format = FileFormat::from_path(path)?;
-    let read_err = |source| HistoryImportError::Read {
-        path: path.display().to_string(),
-        source,
-    };
-    let size = std::fs::metadata(path).map_err(read_err)?.len();
-    if size > import::MAX_FILE_BYTES {
-        return Err(ReadUnitsError::TooLarge {
-            size,
-            max: import::MAX_FILE_BYTES,
-        }
-        .into());
-    }
-    let bytes = std::fs::read(path).map_err(read_err)?;
-    let rows = parse_history(&bytes, format, manifest)?;
+) -> Result<HistoryImport, HistoryImportError> {
+    let loaded = sheet::load(path, &LIMITS).map_err(|e| match e {
+        LoadError::Io { path, source } => HistoryImportError::Read {
+            path: path.display().to_string(),
+            source,
+        },
+        LoadError::Read(e) => e.into(),
+    })?;
+    let bytes = loaded.bytes;
+    let book = sheet::read(&bytes, loaded.format, &LIMITS)?;
+    let rows = check_history(&book, manifest)?;
     let file = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -289,5 +340,8 @@ pub fn import_history_file(
         &json!({"file": file, "sha256": sha, "rows": rows.len(), "years": years}),
     )?;
     tx.commit()?;
-    Ok(rows.len())
+    Ok(HistoryImport {
+        rows: rows.len(),
+        hidden_sheets: book.hidden,
+    })
 }

@@ -35,6 +35,7 @@ pub mod rectification;
 use jiff::civil::Date;
 use kaohe_rulepacks::manifest::{Manifest, ReviewRuns, Schedule};
 use kaohe_rulepacks::rubric::decimal::format_hundredths_fixed;
+use kaohe_tables::terminal;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
@@ -44,7 +45,6 @@ use crate::calendar::{Calendar, CalendarError, format_date_zh};
 use crate::consolidate::{Assessment, Consolidation, UnitResult};
 use crate::outcome::YearResults;
 use crate::results::beijing_date;
-use crate::table;
 
 /// Audit actions of the workflow.
 pub mod action {
@@ -221,7 +221,7 @@ pub fn notice_text(
         id = u.unit_id,
         on = format_date_zh(d.notified_on),
     );
-    text.push_str(&table::render(
+    text.push_str(&terminal::render(
         &["指标", "名称", "分值", "得分", "扣分原因"],
         &rows,
     ));

@@ -21,6 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use kaohe_rulepacks::manifest::{IndicatorKind, Manifest};
+use kaohe_tables::terminal;
 use rusqlite::{Connection, params};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
@@ -30,7 +31,6 @@ use crate::audit::{self, Actor};
 use crate::consolidate::{Assessment, Consolidation};
 use crate::outcome::{NoticeKind, Outcomes};
 use crate::results::beijing_day;
-use crate::table;
 
 /// Audit actions of rectification.
 pub mod action {
@@ -439,7 +439,7 @@ pub fn render(year: i32, rows: &[Status]) -> String {
             ]
         })
         .collect();
-    out.push_str(&table::render(
+    out.push_str(&terminal::render(
         &["编号", "单位", "整改原因", "整改方案", "整改情况报告"],
         &cells,
     ));

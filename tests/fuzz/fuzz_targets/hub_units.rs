@@ -1,9 +1,10 @@
 #![no_main]
 //! The hub's units import (名册): CSV text (any encoding) or an xlsx, read
-//! and checked against a fixed set of other years' ids.
+//! with the hub's limits and checked against a fixed set of other years' ids.
 use std::collections::BTreeMap;
 
-use kaohe_hub::registry::import::{FileFormat, parse_units, read_text_grid};
+use kaohe_hub::registry::import::{LIMITS, parse_units};
+use kaohe_tables::sheet::{self, Format};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -11,9 +12,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let format = if sel % 2 == 0 {
-        FileFormat::Csv
+        Format::Csv
     } else {
-        FileFormat::Xlsx
+        Format::Xlsx
     };
     let other_years: BTreeMap<String, Vec<i32>> = BTreeMap::from([
         ("101".to_string(), vec![2023]),
@@ -29,5 +30,5 @@ fuzz_target!(|data: &[u8]| {
             let _ = e.to_string();
         }
     }
-    let _ = read_text_grid(rest, format).map(|(_, rows)| rows.len());
+    let _ = sheet::read(rest, format, &LIMITS).map(|book| book.single().map(|g| g.rows.len()).ok());
 });

@@ -1,6 +1,6 @@
 #![no_main]
 use kaohe_fuzz::node::{known, layout, parts, xlsx_with};
-use kaohe_node::workbook::{self, Format, Limits};
+use kaohe_tables::sheet::{self as workbook, Format, Limits};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
