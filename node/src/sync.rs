@@ -270,7 +270,7 @@ mod tests {
                 id: m.pack.id.clone(),
                 year: u16::try_from(m.pack.year).unwrap(),
                 version: m.pack.version,
-                module_sha256: sign::sha256(&module),
+                module_sha256: kaohe_rulepacks::pack::sha256(&module),
             }
         };
         FetchedPack {
@@ -356,7 +356,7 @@ mod tests {
         tampered_module[last] ^= 1;
         let tampered = FetchedPack {
             identity: PackIdentity {
-                module_sha256: sign::sha256(&tampered_module),
+                module_sha256: kaohe_rulepacks::pack::sha256(&tampered_module),
                 ..good.identity.clone()
             },
             module: tampered_module,

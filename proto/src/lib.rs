@@ -26,10 +26,11 @@
 //! - [`receipt`] — [`Receipt`], [`ReceiptBatch`]: one hub signature per
 //!   committed batch.
 //! - [`tlog`] — the year's transparency log, pure: the tree over stored
-//!   complete subtrees and its proofs, C2SP signed notes, checkpoints,
-//!   cosignatures and proof bundles.
-//! - [`model`] — validated request and response types of every RPC, and
-//!   [`model::Rejection`] with its gRPC status mapping.
+//!   complete subtrees and its proofs, C2SP signed notes and trusted keys,
+//!   checkpoints, cosignatures and proof bundles.
+//! - [`model`] — validated request and response types of every RPC, one
+//!   module per family, and [`model::Rejection`] with its gRPC status
+//!   mapping.
 //! - [`call_auth`] — signed calls: how a node identifies itself on the
 //!   calls that carry no signed payload.
 //!

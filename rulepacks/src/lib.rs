@@ -15,8 +15,9 @@
 //! - [`compile`]: the rubric compiler to a WebAssembly pack (`kaohe pack build`);
 //! - [`runtime`]: the wasmtime sandbox that runs compiled packs (ABI.md);
 //! - [`pack`]: a compiled pack loaded with its manifest and identity — the
-//!   one way to load a pack and call it — and the [`pack::Evaluator`] trait
-//!   that it and the interpreter implement;
+//!   one way to load a pack and call it — the [`pack::Evaluator`] trait
+//!   that it and the interpreter implement, and [`pack::sha256`], the
+//!   module digest an identity names;
 //! - [`sign`]: pack statements, k-of-n authority signatures, the trust
 //!   policy and `verify_pack` (ABI.md §8), with `kaohe pack keygen | sign |
 //!   verify | inspect` in [`sign::command`];

@@ -16,9 +16,11 @@
 //!   verified pack), [`Pack::load_as_found`] (whatever a file holds, for
 //!   `kaohe pack eval`), [`Pack::evaluate`], [`Pack::finalise`];
 //! - [`Evaluator`]: the trait both the pack and the interpreter implement;
-//! - [`PackError`]: every way loading or calling can fail.
+//! - [`PackError`]: every way loading or calling can fail;
+//! - [`sha256`]: the module digest an identity names (signing uses it too).
 
 use kaohe_proto::PackIdentity;
+use sha2::{Digest as _, Sha256};
 
 use crate::abi::{
     AbiError, FinaliseInput, FinaliseOutput, UnitInput, UnitOutput, decode_evaluate_output,
@@ -26,7 +28,6 @@ use crate::abi::{
 };
 use crate::manifest::{Manifest, ManifestError, PackInfo};
 use crate::runtime::{LoadedPack, Runtime, RuntimeError};
-use crate::sign::sha256;
 
 /// What scores a batch as ABI.md §2–§3 say: the sandboxed [`Pack`] or the
 /// reference [`Interpreter`](crate::interp::Interpreter).
@@ -109,6 +110,11 @@ pub enum PackError {
     /// content).
     #[error("规则包 {pack} 的输出不符合 ABI（malformed output）：{reason}")]
     MalformedOutput { pack: String, reason: String },
+}
+
+/// SHA-256 of a module's bytes: the digest a [`PackIdentity`] names.
+pub fn sha256(module: &[u8]) -> [u8; 32] {
+    Sha256::digest(module).into()
 }
 
 impl Pack {

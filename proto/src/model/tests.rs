@@ -1,7 +1,12 @@
+use sha2::{Digest as _, Sha256};
+
 use super::*;
+use crate::envelope::{Digest, Envelope};
 use crate::keys::SigningKeyPair;
+use crate::pb;
 use crate::receipt::{ReceiptBatch, ReceiptItem};
-use crate::submission::{SUBMISSION_PAYLOAD_TYPE, verify_submission};
+use crate::submission::{PackIdentity, Round, SUBMISSION_PAYLOAD_TYPE, verify_submission};
+use crate::validate::Problem;
 
 fn identity(module: &[u8]) -> PackIdentity {
     PackIdentity {

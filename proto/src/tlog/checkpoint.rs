@@ -14,9 +14,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use crate::keys::SigningKeyPair;
 use crate::merkle::Hash;
 
-use super::note::{
-    KeyName, KeyNameError, NoteError, NoteKeyId, NoteVerifier, OpenError, SignedNote, VerifierKind,
-};
+use super::note::{KeyName, KeyNameError, NoteError, NoteKeyId, SignedNote};
+use super::verifier::{NoteVerifier, OpenError, VerifierKind};
 
 /// A log's tree head.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 //! the checkpoint's note text; the note signature is
 //! `key ID (4) || timestamp (u64, big-endian) || Ed25519 signature (64)`,
 //! the key ID derived with type byte `0x04`. Witnesses (kaohe's nodes) sign
-//! with [`cosign`]; [`super::note::NoteVerifier::cosignature_v1`] checks.
+//! with [`cosign`]; [`super::verifier::NoteVerifier::cosignature_v1`] checks.
 
 use crate::keys::{PublicKey, SigningKeyPair};
 
@@ -75,7 +75,8 @@ pub(crate) fn verify(key: &PublicKey, checkpoint_text: &str, signature: &[u8]) -
 
 #[cfg(test)]
 mod tests {
-    use super::super::note::{NoteVerifier, OpenError, SignedNote, VerifierKind, open};
+    use super::super::note::SignedNote;
+    use super::super::verifier::{NoteVerifier, OpenError, VerifierKind, open};
     use super::*;
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD as BASE64;

@@ -18,7 +18,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use crate::merkle::{self, Hash, InclusionError, MAX_INCLUSION_PATH};
 
 use super::checkpoint::{OpenCheckpointError, VerifiedCheckpoint};
-use super::note::{MAX_NOTE_BYTES, NoteError, NoteVerifier, SignedNote};
+use super::note::{MAX_NOTE_BYTES, NoteError, SignedNote};
+use super::verifier::NoteVerifier;
 
 /// The first line of a proof bundle.
 pub const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";

@@ -20,11 +20,11 @@ use kaohe_proto::model::MAX_PACK_MODULE_BYTES;
 use kaohe_proto::{Envelope, PublicKey, SigningKeyPair};
 
 use super::{
-    Expectation, PackStatement, TrustPolicy, VerifiedPack, add_signature, manifest_section, sha256,
+    Expectation, PackStatement, TrustPolicy, VerifiedPack, add_signature, manifest_section,
     sign_pack, verify_pack,
 };
 use crate::manifest::Manifest;
-use crate::pack::Pack;
+use crate::pack::{Pack, sha256};
 use crate::rubric::decimal::Points;
 use crate::runtime::{Counts, Runtime, RuntimeConfig};
 

@@ -7,13 +7,13 @@ use std::sync::OnceLock;
 
 use kaohe_proto::PackIdentity;
 use kaohe_rulepacks::abi::{UnitOutput, merge_outputs};
+use kaohe_rulepacks::compile;
 use kaohe_rulepacks::fixture::{self, Fixture};
 use kaohe_rulepacks::interp::Interpreter;
 use kaohe_rulepacks::manifest::{Manifest, Round};
-use kaohe_rulepacks::pack::{Evaluator, Pack, PackError};
+use kaohe_rulepacks::pack::{Evaluator, Pack, PackError, sha256};
 use kaohe_rulepacks::rubric::{self, CheckedRubric};
 use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig, RuntimeError};
-use kaohe_rulepacks::{compile, sign};
 
 fn mini_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mini")
@@ -37,7 +37,7 @@ fn identity_of(m: &Manifest, module: &[u8]) -> PackIdentity {
         id: m.pack.id.clone(),
         year: u16::try_from(m.pack.year).unwrap(),
         version: m.pack.version,
-        module_sha256: sign::sha256(module),
+        module_sha256: sha256(module),
     }
 }
 
@@ -115,7 +115,7 @@ fn a_pack_loads_under_its_own_identity_and_refuses_another_naming_both() {
     let e = Pack::load(runtime(), &changed, &id).unwrap_err();
     assert!(
         matches!(&e, PackError::ModuleMismatch { pack, found }
-            if **pack == id && *found == sign::sha256(&changed)),
+            if **pack == id && *found == sha256(&changed)),
         "{e:?}"
     );
     assert!(e.to_string().contains("规则包 mini-2022 v1"), "{e}");
@@ -146,8 +146,7 @@ fn a_module_that_is_no_pack_is_a_load_or_manifest_error_naming_it() {
     let e = Pack::load_as_found(runtime(), &module).unwrap_err();
     assert!(matches!(e, PackError::Manifest { .. }), "{e:?}");
     assert!(
-        e.to_string()
-            .contains(&hex::encode(sign::sha256(&module))[..16]),
+        e.to_string().contains(&hex::encode(sha256(&module))[..16]),
         "the module is named by its digest: {e}"
     );
 }

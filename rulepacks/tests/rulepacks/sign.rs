@@ -10,6 +10,7 @@ use kaohe_proto::{Envelope, PackIdentity, SigningKeyPair};
 use kaohe_rulepacks::cli::eval_report;
 use kaohe_rulepacks::fixture::Evidence;
 use kaohe_rulepacks::interp::Interpreter;
+use kaohe_rulepacks::pack::sha256;
 use kaohe_rulepacks::runtime::{MANIFEST_SECTION, Runtime, RuntimeConfig};
 use kaohe_rulepacks::sign::command::{
     default_sig_path, inspect_files, keygen, load_pack_file, sign_files, verify_files,
@@ -17,8 +18,7 @@ use kaohe_rulepacks::sign::command::{
 };
 use kaohe_rulepacks::sign::{
     Expectation, MAX_STATEMENT_BYTES, PACK_STATEMENT_TYPE, PackStatement, PackTrustError,
-    PolicyError, SignError, TrustPolicy, add_signature, manifest_section, sha256, sign_pack,
-    verify_pack,
+    PolicyError, SignError, TrustPolicy, add_signature, manifest_section, sign_pack, verify_pack,
 };
 use kaohe_rulepacks::{compile, rubric};
 

@@ -24,7 +24,9 @@
 //!   [`tree::consistency_proof`] over a [`tree::HashReader`];
 //!   [`tree::MemoryTree`]. Verification is in [`crate::merkle`].
 //! - [`note`] — signed notes: [`note::SignedNote`], [`note::KeyName`],
-//!   [`note::NoteVerifier`] and its verifier-key text form.
+//!   parsed strictly and signed with Ed25519.
+//! - [`verifier`] — trusted keys: [`verifier::NoteVerifier`] and its
+//!   verifier-key text form; [`verifier::open`] → [`verifier::VerifiedNote`].
 //! - [`checkpoint`] — [`checkpoint::Checkpoint`] (origin, size, root), signed
 //!   by the log; [`checkpoint::open`] → [`checkpoint::VerifiedCheckpoint`].
 //! - [`cosignature`] — witnesses' timestamped cosignatures:
@@ -36,3 +38,4 @@ pub mod cosignature;
 pub mod note;
 pub mod proof;
 pub mod tree;
+pub mod verifier;

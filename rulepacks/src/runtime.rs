@@ -103,135 +103,43 @@
 //! [`LoadedPack::call_trivial`] is a fresh store + instantiation + a call to
 //! `kaohe_abi_version`: the fixed cost every batch pays before any rubric
 //! work, for the same module and therefore the same memory.
+//!
+//! ## Layout
+//!
+//! - here: [`Runtime`] (load) and [`LoadedPack`] (call), the resolved ABI
+//!   exports and the bounded compilation;
+//! - `config`: [`RuntimeConfig`] and its defaults, the checks on it, the
+//!   wasmtime `Config` and pooling allocator it gives;
+//! - `inspect`: the static load-time checks of a module's bytes;
+//! - `limits`: the store limiter, the gate on stores alive at once, the
+//!   epoch ticker, and how a failure is classified;
+//! - `cache`: the compiled-module cache;
+//! - `error`: [`RuntimeError`] and [`BadInputCode`].
 
 mod cache;
+mod config;
 mod error;
 mod inspect;
+mod limits;
 
-use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::thread;
 
 use sha2::{Digest, Sha256};
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, ModuleExport,
-    PoolingAllocationConfig, ResourceLimiter, Store, Trap, TypedFunc, WasmBacktraceDetails,
-    WasmFeatures, WasmParams, WasmResults,
+    Engine, InstancePre, Linker, Module, ModuleExport, Store, TypedFunc, WasmParams, WasmResults,
 };
 
 pub use cache::CacheOutcome;
+pub use config::{Allocator, RuntimeConfig};
 pub use error::{BadInputCode, RuntimeError};
 pub use inspect::{Counts, MANIFEST_SECTION};
 
 use cache::ModuleCache;
+use config::{check_config, engine_config};
 use inspect::{StaticCaps, inspect};
-
-const WASM_PAGE: u64 = 65_536;
-const MIB: u64 = 1024 * 1024;
-
-/// How instances get their memories and tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Allocator {
-    /// Pre-reserved slots, reused across stores (the default).
-    Pooling,
-    /// `mmap` per instantiation, `munmap` when the store drops.
-    OnDemand,
-}
-
-/// Limits and settings of a [`Runtime`]. `Default` gives the documented
-/// production values.
-#[derive(Debug, Clone)]
-pub struct RuntimeConfig {
-    /// Cap on an instance's linear memory, in bytes; a multiple of 64 KiB,
-    /// at most 4 GiB. Default 64 MiB.
-    pub memory_cap_bytes: u64,
-    /// Cap on the size of a pack's wasm bytes. Default 8 MiB.
-    pub max_module_bytes: usize,
-    /// Cap on the elements of the pack's table. Default 10 000.
-    pub max_table_elements: u32,
-    /// Wasm stack available to a call, in bytes. Default 512 KiB.
-    pub max_wasm_stack_bytes: usize,
-    /// Wasm fuel every call gets regardless of its size (it also covers a
-    /// start function and the load-time `kaohe_abi_version` call).
-    /// Default 10 000 000.
-    pub wasm_fuel_base: u64,
-    /// Wasm fuel per unit when the manifest names no
-    /// `limits.wasm_fuel_per_unit`. Default 1 000 000.
-    pub default_wasm_fuel_per_unit: u64,
-    /// The most wasm fuel per unit a manifest may ask for; a pack asking
-    /// more is refused at load. Default 100 000 000.
-    pub max_wasm_fuel_per_unit: u64,
-    /// Interval at which the ticker thread advances the epoch. Default 10 ms.
-    pub epoch_tick: Duration,
-    /// Epoch ticks every call gets before the deadline traps. Default 500
-    /// (5 s at the default tick).
-    pub deadline_ticks: u64,
-    /// Fuel per additional deadline tick: the deadline of a call is
-    /// `deadline_ticks + fuel / fuel_per_deadline_tick` ticks. `0` adds
-    /// nothing. Default 1 000 000 (i.e. assumes wasm runs at least 100
-    /// million fuel per second; it runs several times faster).
-    pub fuel_per_deadline_tick: u64,
-    /// Bound on compiling one module. Default 60 s.
-    pub compile_timeout: Duration,
-    /// Stores that may exist at once; further calls wait. Also the number
-    /// of pooling slots. Default 16.
-    pub max_concurrent_instances: u32,
-    /// Instance allocation strategy. Default [`Allocator::Pooling`].
-    pub allocator: Allocator,
-    /// Reserve 4 GiB of address space (plus wasmtime's 32 MiB guard) per
-    /// linear memory so that compiled code needs no explicit bounds checks:
-    /// every 32-bit address lands in the reservation, and whatever lies
-    /// beyond the accessible size traps on a guard page. The memory cap is
-    /// enforced by the limiter either way. `false` reserves only
-    /// `memory_cap_bytes` (plus guard) and compiles explicit checks, for
-    /// hosts that restrict address space. Default `true`.
-    pub elide_bounds_checks: bool,
-    /// Bytes at the bottom of each pooled linear memory kept resident when
-    /// a store drops: they are reset with `memset` instead of being
-    /// released with `madvise` and page-faulted in again by the next batch.
-    /// Trade-off: up to `max_concurrent_instances` × this much memory stays
-    /// resident while the runtime lives, and every store's drop `memset`s
-    /// the memory's accessible size up to this bound (about 25 µs per MiB
-    /// measured here, far cheaper than a page fault per 4 KiB; a trivial
-    /// call pays ~1 µs more, zeroing the pack's initial memory). Should
-    /// cover a typical large batch (input + output + the pack's data, about
-    /// 2.9 KB per unit for the 2022 pack, so 8 MiB holds ~2,500 units);
-    /// memory beyond it is released as before. Pooling only. Default 8 MiB.
-    pub memory_keep_resident_bytes: usize,
-    /// The same for each pooled table. Default 128 KiB (a table of the
-    /// default 10 000 elements).
-    pub table_keep_resident_bytes: usize,
-    /// Directory for compiled modules; `None` (the default) disables the
-    /// cache.
-    pub cache_dir: Option<PathBuf>,
-}
-
-impl Default for RuntimeConfig {
-    fn default() -> Self {
-        Self {
-            memory_cap_bytes: 64 * MIB,
-            max_module_bytes: 8 * MIB as usize,
-            max_table_elements: 10_000,
-            max_wasm_stack_bytes: 512 * 1024,
-            wasm_fuel_base: 10_000_000,
-            default_wasm_fuel_per_unit: 1_000_000,
-            max_wasm_fuel_per_unit: 100_000_000,
-            epoch_tick: Duration::from_millis(10),
-            deadline_ticks: 500,
-            fuel_per_deadline_tick: 1_000_000,
-            compile_timeout: Duration::from_secs(60),
-            max_concurrent_instances: 16,
-            allocator: Allocator::Pooling,
-            elide_bounds_checks: true,
-            memory_keep_resident_bytes: 8 * MIB as usize,
-            table_keep_resident_bytes: 128 * 1024,
-            cache_dir: None,
-        }
-    }
-}
+use limits::{CallState, CapLimiter, Gate, Permit, Phase, Ticker, classify};
 
 /// Which pack entry point a call runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -683,254 +591,4 @@ struct Session<'a> {
     store: Store<CallState>,
     instance: wasmtime::Instance,
     _permit: Permit<'a>,
-}
-
-/// Per-store data: only the limiter.
-struct CallState {
-    limiter: CapLimiter,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum LimitHit {
-    Memory,
-    Table { elements: usize },
-}
-
-/// Traps on growth beyond the caps and records which cap was hit, so the
-/// failure is reported as `OutOfMemory` / `TableTooLarge` whatever shape
-/// the trap takes. Growth beyond a module's own declared maximum (below
-/// the cap) fails the standard way, `memory.grow` returning −1.
-struct CapLimiter {
-    memory_cap: usize,
-    table_cap: usize,
-    hit: Option<LimitHit>,
-}
-
-impl ResourceLimiter for CapLimiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.memory_cap {
-            self.hit = Some(LimitHit::Memory);
-            wasmtime::bail!("memory cap of {} bytes exceeded", self.memory_cap);
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.table_cap {
-            self.hit = Some(LimitHit::Table { elements: desired });
-            wasmtime::bail!("table cap of {} elements exceeded", self.table_cap);
-        }
-        Ok(true)
-    }
-
-    fn instances(&self) -> usize {
-        1
-    }
-
-    fn tables(&self) -> usize {
-        1
-    }
-
-    fn memories(&self) -> usize {
-        1
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Instantiate,
-    Call,
-}
-
-/// Maps a wasmtime error to the runtime's error kinds: a recorded limit
-/// first, then the trap code; anything else is a trap message (during a
-/// call) or an instantiation failure.
-fn classify(err: wasmtime::Error, state: &CallState, cap_bytes: u64, phase: Phase) -> RuntimeError {
-    match state.limiter.hit {
-        Some(LimitHit::Memory) => return RuntimeError::OutOfMemory { cap_bytes },
-        Some(LimitHit::Table { elements }) => {
-            return RuntimeError::TableTooLarge {
-                elements: elements as u64,
-                cap: state.limiter.table_cap as u64,
-            };
-        }
-        None => {}
-    }
-    match err.downcast_ref::<Trap>() {
-        Some(Trap::OutOfFuel) => RuntimeError::OutOfFuel,
-        Some(Trap::Interrupt) => RuntimeError::DeadlineExceeded,
-        Some(Trap::StackOverflow) => RuntimeError::StackOverflow,
-        Some(trap) => RuntimeError::Trap(trap.to_string()),
-        None if phase == Phase::Instantiate => RuntimeError::Instantiate(format!("{err:#}")),
-        None => RuntimeError::Trap(format!("{err:#}")),
-    }
-}
-
-fn check_config(config: &RuntimeConfig) -> Result<(), RuntimeError> {
-    let bad = |what: &str| Err(RuntimeError::Config(what.to_owned()));
-    if config.memory_cap_bytes == 0
-        || !config.memory_cap_bytes.is_multiple_of(WASM_PAGE)
-        || config.memory_cap_bytes > 4 * 1024 * MIB
-    {
-        return bad(
-            "memory_cap_bytes 须为 64 KiB 的正整数倍且不超过 4 GiB / memory_cap_bytes must be a positive multiple of 64 KiB, at most 4 GiB",
-        );
-    }
-    if config.max_concurrent_instances == 0 {
-        return bad(
-            "max_concurrent_instances 须大于 0 / max_concurrent_instances must be positive",
-        );
-    }
-    if config.epoch_tick.is_zero() {
-        return bad("epoch_tick 须大于 0 / epoch_tick must be positive");
-    }
-    if config.max_wasm_stack_bytes == 0 {
-        return bad("max_wasm_stack_bytes 须大于 0 / max_wasm_stack_bytes must be positive");
-    }
-    Ok(())
-}
-
-/// Address space reserved per linear memory (wasmtime adds its guard
-/// region): 4 GiB when bounds checks are elided, else just the cap.
-fn memory_reservation(config: &RuntimeConfig) -> u64 {
-    if config.elide_bounds_checks {
-        (4 * 1024 * MIB).max(config.memory_cap_bytes)
-    } else {
-        config.memory_cap_bytes
-    }
-}
-
-fn engine_config(config: &RuntimeConfig) -> Config {
-    let mut c = Config::new();
-    c.consume_fuel(true)
-        .epoch_interruption(true)
-        .cranelift_nan_canonicalization(true)
-        // Spelled out rather than left to crate features, which other
-        // crates of the workspace could unify on.
-        .wasm_features(WasmFeatures::THREADS, false)
-        .wasm_features(WasmFeatures::SHARED_EVERYTHING_THREADS, false)
-        .wasm_simd(false)
-        .wasm_relaxed_simd(false)
-        .wasm_multi_memory(false)
-        .wasm_memory64(false)
-        .max_wasm_stack(config.max_wasm_stack_bytes)
-        .parallel_compilation(true)
-        // Independent of the environment, so the compatibility hash (the
-        // cache key) is too.
-        .wasm_backtrace_details(WasmBacktraceDetails::Disable)
-        .wasm_backtrace_max_frames(NonZeroUsize::new(16))
-        .memory_reservation(memory_reservation(config))
-        .memory_may_move(false);
-    if config.allocator == Allocator::Pooling {
-        let slots = config.max_concurrent_instances;
-        let mut pool = PoolingAllocationConfig::new();
-        pool.total_core_instances(slots)
-            .total_memories(slots)
-            .total_tables(slots)
-            .max_unused_warm_slots(slots)
-            .max_memories_per_module(1)
-            .max_tables_per_module(1)
-            .max_memory_size(usize::try_from(config.memory_cap_bytes).unwrap_or(usize::MAX))
-            .table_elements(config.max_table_elements as usize)
-            .linear_memory_keep_resident(config.memory_keep_resident_bytes)
-            .table_keep_resident(config.table_keep_resident_bytes)
-            // PAGEMAP_SCAN (reset only the dirtied pages, Linux ≥ 6.7) was
-            // measured slower here: the ioctl costs more than the `memset`
-            // of a small pack's initial memory it saves. Spelled out since
-            // wasmtime's default may change.
-            .pagemap_scan(Enabled::No);
-        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    }
-    c
-}
-
-/// A counting semaphore bounding the stores alive at once.
-struct Gate {
-    free: Mutex<u32>,
-    freed: Condvar,
-}
-
-struct Permit<'a> {
-    gate: &'a Gate,
-}
-
-impl Gate {
-    fn new(slots: u32) -> Self {
-        Self {
-            free: Mutex::new(slots),
-            freed: Condvar::new(),
-        }
-    }
-
-    fn acquire(&self) -> Permit<'_> {
-        // Nothing panics while the lock is held, so poisoning carries no
-        // broken invariant; recover the guard.
-        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
-        while *free == 0 {
-            free = self
-                .freed
-                .wait(free)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        *free -= 1;
-        Permit { gate: self }
-    }
-}
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        *self
-            .gate
-            .free
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) += 1;
-        self.gate.freed.notify_one();
-    }
-}
-
-/// The thread that advances the engine's epoch every tick; stopped and
-/// joined on drop.
-struct Ticker {
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Ticker {
-    fn start(engine: Engine, tick: Duration) -> Result<Self, RuntimeError> {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = thread::Builder::new()
-            .name("kaohe-epoch".to_owned())
-            .spawn(move || {
-                // Waiting on the channel (not sleeping) lets drop stop the
-                // thread at once: dropping the sender disconnects it.
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
-                    engine.increment_epoch();
-                }
-            })
-            .map_err(|e| RuntimeError::Config(format!("spawn epoch ticker: {e}")))?;
-        Ok(Self {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            // The thread cannot panic; a join error would only repeat one.
-            let _ = thread.join();
-        }
-    }
 }

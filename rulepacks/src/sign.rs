@@ -32,7 +32,6 @@ pub mod command;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 use wasmparser::{Encoding, Parser, Payload};
 
 use kaohe_proto::envelope::{DEFAULT_MAX_SIGNATURES, Limits};
@@ -41,6 +40,7 @@ use kaohe_proto::{
     Digest, Envelope, EnvelopeError, KeyId, PackIdentity, PublicKey, Signature, SigningKeyPair,
 };
 
+use crate::pack::sha256;
 use crate::runtime::MANIFEST_SECTION;
 
 /// Payload type of a signed pack statement.
@@ -621,11 +621,6 @@ pub fn add_signature(
     let sig = key.sign(&envelope.pae());
     envelope.signatures.push(Signature { key_id: id, sig });
     Ok(statement)
-}
-
-/// SHA-256 of a module's bytes.
-pub fn sha256(module: &[u8]) -> [u8; 32] {
-    Sha256::digest(module).into()
 }
 
 /// The bytes of a module's one `kaohe-manifest` custom section, read with

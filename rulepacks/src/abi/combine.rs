@@ -1,0 +1,136 @@
+//! The host-side quarter combination (ABI.md §7) and the merge of
+//! per-round outputs into the sheet that is finalised.
+
+use super::{FinaliseInput, MergeError, UnitOutput};
+use crate::manifest::{Combine, IndicatorKind, Manifest, Round};
+
+/// Rounds the exact quotient `n / d` half away from zero (四舍五入).
+/// `None` when `d == 0`.
+pub fn div_round(n: i128, d: i128) -> Option<i128> {
+    if d == 0 {
+        return None;
+    }
+    let q = n / d;
+    let r = n % d;
+    // |r| < |d|, so 2|r| cannot overflow an i128 built from i64 operands.
+    if 2 * r.abs() >= d.abs() {
+        Some(if (n < 0) == (d < 0) { q + 1 } else { q - 1 })
+    } else {
+        Some(q)
+    }
+}
+
+/// ABI.md §7: the annual score of a quarterly indicator from its quarter
+/// scores (`None` = not evaluated that quarter). `points` is the indicator's
+/// points for the unit's category. Returns `None` when no quarter was
+/// evaluated.
+///
+/// | kind | mean | sum | last |
+/// |---|---|---|---|
+/// | scored | mean of the evaluated quarters, rounded | `points − Σ (points − qᵢ)`, clamped to `0..=points` (deductions accumulate) | latest evaluated quarter |
+/// | bonus, penalty | mean, rounded | `min(Σ qᵢ, points)` | latest |
+/// | flag | raised if raised in any quarter | same | same |
+pub fn combine_quarters(
+    combine: Combine,
+    kind: IndicatorKind,
+    points: i64,
+    quarters: [Option<i64>; 4],
+) -> Option<i64> {
+    let present: Vec<i64> = quarters.iter().flatten().copied().collect();
+    if present.is_empty() {
+        return None;
+    }
+    if kind == IndicatorKind::Flag {
+        return Some(if present.iter().any(|&q| q != 0) {
+            100
+        } else {
+            0
+        });
+    }
+    let sum: i128 = present.iter().map(|&q| i128::from(q)).sum();
+    let k = present.len() as i128;
+    let (p, sum) = (i128::from(points), sum);
+    let v = match combine {
+        Combine::Mean => div_round(sum, k).unwrap_or(0),
+        Combine::Last => i128::from(*present.last().unwrap_or(&0)),
+        Combine::Sum => match kind {
+            IndicatorKind::Scored => (p - (p * k - sum)).clamp(0, p.max(0)),
+            _ => sum.min(p),
+        },
+    };
+    // Every case is bounded by the inputs or by `points`, so it fits an i64.
+    Some(i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX }))
+}
+
+/// Merges a unit's per-round evaluate outputs (from any number of nodes and
+/// methods) into the finalise input: annual-round indicators are taken as
+/// they are, quarterly indicators are combined with [`combine_quarters`].
+/// An indicator scored twice in the same round is a conflict; an indicator
+/// not scored in any round stays absent (finalise then reports it).
+pub fn merge_outputs(
+    manifest: &Manifest,
+    category: u32,
+    outputs: &[(Round, &UnitOutput)],
+    penalty_cap_override: Option<i64>,
+) -> Result<FinaliseInput, MergeError> {
+    let c = category as usize;
+    if c >= manifest.categories.len() {
+        return Err(MergeError::Category(category));
+    }
+    let ni = manifest.indicators.len();
+    let mut annual: Vec<Option<i64>> = vec![None; ni];
+    let mut quarters: Vec<[Option<i64>; 4]> = vec![[None; 4]; ni];
+    for (round, out) in outputs {
+        let rid = round.id();
+        if !out.status.is_ok() {
+            return Err(MergeError::Failed {
+                round: rid,
+                code: out.status.code(),
+            });
+        }
+        if out.indicators.len() != ni {
+            return Err(MergeError::Shape { round: rid });
+        }
+        for (i, score) in out.indicators.iter().enumerate() {
+            let Some(score) = *score else { continue };
+            let ind = &manifest.indicators[i];
+            let quarterly = manifest
+                .indicator_method(i)
+                .is_some_and(|m| manifest.methods[m].quarterly);
+            if quarterly != round.is_quarter() || !manifest.applies(i, c) {
+                return Err(MergeError::WrongRound {
+                    indicator: ind.id.clone(),
+                    round: rid,
+                });
+            }
+            let slot = match round {
+                Round::Annual => &mut annual[i],
+                q => &mut quarters[i][q.code() as usize - 1],
+            };
+            if slot.replace(score).is_some() {
+                return Err(MergeError::Conflict {
+                    indicator: ind.id.clone(),
+                    round: rid,
+                });
+            }
+        }
+    }
+    let mut scores = annual;
+    for (i, q) in quarters.into_iter().enumerate() {
+        let Some(m) = manifest.indicator_method(i) else {
+            continue;
+        };
+        let (Some(combine), Some(points)) = (manifest.methods[m].combine, manifest.points(i, c))
+        else {
+            continue;
+        };
+        if manifest.methods[m].quarterly {
+            scores[i] = combine_quarters(combine, manifest.indicators[i].kind, points, q);
+        }
+    }
+    Ok(FinaliseInput {
+        category,
+        penalty_cap_override,
+        scores,
+    })
+}
