@@ -784,7 +784,7 @@ fn cmd_evaluate(dir: &Path, a: EvaluateArgs, submit: Option<bool>) -> anyhow::Re
     Ok(())
 }
 
-fn print_reevaluations(year: u16, list: &[crate::outbox::Reevaluation], active: &str) {
+fn print_reevaluations(year: u16, list: &[crate::store::Reevaluation], active: &str) {
     println!(
         "{year} 年规则包已更新为 {active}，以下 {} 项结果须按新版重新评价（results to evaluate again under the new pack）：",
         list.len()

@@ -38,8 +38,8 @@ use tokio_stream::StreamExt as _;
 
 use crate::client::{self, Call, HubClient};
 use crate::config::NodeConfig;
-use crate::outbox::{Entry, Outcome, RETRY_MAX_SECONDS, Settled, State, retry_delay};
-use crate::store::{Store, StoreError};
+use crate::outbox::{Entry, Outcome, RETRY_MAX_SECONDS, State, retry_delay};
+use crate::store::{Settled, Store, StoreError};
 
 /// Most entries sent on one `SubmitStream` call.
 pub const MAX_PER_STREAM: usize = 2_000;

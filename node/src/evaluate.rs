@@ -26,11 +26,9 @@ use kaohe_rulepacks::abi::{UnitInput, UnitOutput};
 use kaohe_rulepacks::manifest::{IndicatorKind, Manifest, Round};
 use kaohe_rulepacks::pack::{Evaluator, PackError};
 use kaohe_rulepacks::rubric::decimal::format_hundredths;
-use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
 use sha2::{Digest as _, Sha256};
 
-use crate::outbox::{self, NewEntry};
-use crate::store::{Actor, PackInfo, Scope, Store, StoreError, UnitInfo, get_u64, sql_u64};
+use crate::store::{Actor, NewEvaluation, PackInfo, Scope, Store, StoreError, UnitInfo};
 
 /// Units per call into the pack.
 pub const MAX_BATCH: usize = 1_000;
@@ -369,12 +367,6 @@ pub enum SubmitError {
     Store(#[from] StoreError),
 }
 
-impl From<rusqlite::Error> for SubmitError {
-    fn from(e: rusqlite::Error) -> Self {
-        SubmitError::Store(StoreError::Sqlite(e))
-    }
-}
-
 /// Signs and queues the successful results in one transaction.
 pub fn submit(
     store: &mut Store,
@@ -385,16 +377,8 @@ pub fn submit(
 ) -> Result<SubmitReport, SubmitError> {
     let manifest = &pack.manifest;
     let year = pack.identity.year;
-    let at = actor.at.to_string();
     let mut report = SubmitReport::default();
-    let tx = store
-        .conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut sequence: u64 = tx.query_row(
-        "SELECT value FROM counters WHERE name = 'sequence'",
-        [],
-        |r| get_u64(r, 0),
-    )?;
+    let mut queue = store.queue()?;
     for r in results {
         let unit_id = &r.job.unit.unit_id;
         if !r.output.status.is_ok() {
@@ -416,21 +400,12 @@ pub fn submit(
             &evidence_json,
             &result_json,
         );
-        let last: Option<Vec<u8>> = tx
-            .query_row(
-                "SELECT e.content_sha256 FROM evaluations e JOIN outbox o ON o.evaluation_id = e.id
-                 WHERE e.unit_id = ?1 AND e.year = ?2 AND e.round = ?3 AND e.methods = ?4
-                   AND o.state NOT IN ('rejected', 'superseded')
-                 ORDER BY e.id DESC LIMIT 1",
-                params![unit_id, year, r.job.round.id(), methods],
-                |row| row.get(0),
-            )
-            .optional()?;
+        let last = queue.last_content(unit_id, year, r.job.round, &methods)?;
         if last.as_deref() == Some(content.as_slice()) {
             report.unchanged.push(unit_id.clone());
             continue;
         }
-        sequence += 1;
+        let sequence = queue.next_sequence();
         let submission = Submission {
             pack: pack.identity.clone(),
             unit_id: unit_id.clone(),
@@ -453,47 +428,23 @@ pub fn submit(
                 unit_id: unit_id.clone(),
                 reason: "envelope without signature".into(),
             })?;
-        tx.execute(
-            "INSERT INTO evaluations (unit_id, year, round, methods, pack_id, pack_year, pack_version,
-                                      evidence, result, content_sha256, evaluated_at, evaluated_by)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![
+        queue.push(
+            &NewEvaluation {
                 unit_id,
-                year,
-                r.job.round.id(),
-                methods,
-                pack.identity.id,
-                pack.identity.year,
-                pack.identity.version,
-                evidence_json,
-                result_json,
-                content.as_slice(),
-                at,
-                actor.operator,
-            ],
-        )?;
-        let evaluation_id = tx.last_insert_rowid();
-        outbox::insert(
-            &tx,
-            &NewEntry {
-                sequence,
-                evaluation_id,
-                unit_id,
-                year,
                 round: r.job.round,
                 methods: &methods,
-                envelope: &envelope,
-                signature,
-                at: &at,
+                pack: &pack.identity,
+                evidence: &evidence_json,
+                result: &result_json,
+                content_sha256: &content,
+                actor,
             },
+            &envelope,
+            signature,
         )?;
         report.queued.push((unit_id.clone(), sequence));
     }
-    tx.execute(
-        "UPDATE counters SET value = ?1 WHERE name = 'sequence'",
-        [sql_u64(sequence)?],
-    )?;
-    tx.commit()?;
+    queue.commit()?;
     Ok(report)
 }
 
@@ -779,7 +730,7 @@ mod tests {
             )
             .unwrap_err();
         assert!(
-            matches!(err, crate::outbox::RecordError::Transition(t) if t.event == Event::Failed)
+            matches!(err, crate::store::RecordError::Transition(t) if t.event == Event::Failed)
         );
         // A crash while sending: recovery puts the entry back to retry.
         let claimed = store.claim(10, &now).unwrap();
@@ -789,8 +740,8 @@ mod tests {
         assert_eq!((counts.retry, counts.rejected, counts.sending), (1, 1, 0));
         assert_eq!(store.outbox(Some(State::Retry)).unwrap()[0].attempts, 2);
         // Entries and evaluations are never deleted.
-        assert!(store.conn.execute("DELETE FROM outbox", []).is_err());
-        assert!(store.conn.execute("DELETE FROM evaluations", []).is_err());
+        assert!(store.conn().execute("DELETE FROM outbox", []).is_err());
+        assert!(store.conn().execute("DELETE FROM evaluations", []).is_err());
     }
 
     #[test]
@@ -825,7 +776,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                crate::outbox::RecordError::Receipt(crate::outbox::ReceiptMismatch::Digest { .. })
+                crate::store::RecordError::Receipt(crate::outbox::ReceiptMismatch::Digest { .. })
             ),
             "{err:?}"
         );
@@ -844,7 +795,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                crate::outbox::RecordError::Receipt(crate::outbox::ReceiptMismatch::Invalid(_))
+                crate::store::RecordError::Receipt(crate::outbox::ReceiptMismatch::Invalid(_))
             ),
             "{err:?}"
         );
