@@ -16,8 +16,8 @@ use kaohe_rulepacks::pack::Pack;
 use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
 use kaohe_tables::sheet::{Limits, Workbook};
 
-use crate::client::{self, Timeouts};
-use crate::config::NodeConfig;
+use crate::client;
+use crate::config::{NodeConfig, Timeouts};
 use crate::deliver::{self, ChunkReport, DeliverOptions, PassReport};
 use crate::evaluate;
 use crate::import;

@@ -267,12 +267,7 @@ pub async fn deliver_pass(
         Err(e) => Err(CallFailure {
             transient: !matches!(
                 e,
-                client::ConnectError::Address { .. }
-                    | client::ConnectError::NoCaCert
-                    | client::ConnectError::CaCert { .. }
-                    | client::ConnectError::ClientCert { .. }
-                    | client::ConnectError::Tls(_)
-                    | client::ConnectError::Crl { .. }
+                client::ConnectError::Address { .. } | client::ConnectError::Tls(_)
             ),
             message: e.to_string(),
         }),
@@ -490,7 +485,7 @@ async fn stream(
 
 const SUBMIT_STREAM: Call = Call::Stream("SubmitStream");
 
-/// The stream's overall deadline ([`client::Timeouts::stream`]) passed.
+/// The stream's overall deadline ([`crate::config::Timeouts::stream`]) passed.
 fn deadline_failure(hub: &HubClient) -> CallFailure {
     CallFailure {
         transient: true,
