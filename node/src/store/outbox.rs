@@ -81,7 +81,8 @@ pub enum Settled {
 /// A recorded transition: from (none for the first), to, when, why.
 pub type Transition = (Option<State>, State, String, String);
 
-/// A new entry, written by `submit` inside its transaction.
+/// A new entry, written by [`Queue::push`](super::Queue::push) inside a
+/// submit's transaction.
 #[derive(Debug, Clone)]
 pub(super) struct NewEntry<'a> {
     pub sequence: u64,
