@@ -43,37 +43,8 @@ use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
-use crate::config::HubConfig;
-
-/// Deadlines of the node's calls: `node.toml` `[hub]`
-/// `connect_timeout_secs`, `call_timeout_secs`, `stream_timeout_secs`
-/// (checked by `config`; these defaults when absent).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Timeouts {
-    /// Establishing the connection (TCP + TLS + HTTP/2).
-    pub connect: Duration,
-    /// One unary call; also how long a stream may take to be answered at all.
-    pub call: Duration,
-    /// One `SubmitStream` call, from the first envelope to the last chunk.
-    pub stream: Duration,
-}
-
-/// Default [`Timeouts::connect`], seconds.
-pub const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 10;
-/// Default [`Timeouts::call`], seconds.
-pub const DEFAULT_CALL_TIMEOUT_SECS: u64 = 60;
-/// Default [`Timeouts::stream`], seconds.
-pub const DEFAULT_STREAM_TIMEOUT_SECS: u64 = 600;
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            connect: Duration::from_secs(DEFAULT_CONNECT_TIMEOUT_SECS),
-            call: Duration::from_secs(DEFAULT_CALL_TIMEOUT_SECS),
-            stream: Duration::from_secs(DEFAULT_STREAM_TIMEOUT_SECS),
-        }
-    }
-}
+use crate::config::{HubConfig, Timeouts};
+use crate::tls::{TlsConnect, TlsError};
 
 /// What an official reads when a call's deadline passed: the hub did not
 /// answer `call` within `limit`, and nothing is lost.
@@ -93,24 +64,9 @@ pub enum ConnectError {
         address: String,
         source: tonic::transport::Error,
     },
-    #[error("读取汇总中心 CA 证书 {path} 失败（cannot read the hub CA certificate）：{source}")]
-    CaCert {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error(
-        "读取节点客户端证书或私钥 {path} 失败（cannot read the node's client certificate or key）：{source}"
-    )]
-    ClientCert {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("节点配置使用 https 但没有 ca_cert（https without a CA certificate）")]
-    NoCaCert,
-    #[error("TLS 设置无效（invalid TLS settings）：{0}")]
-    Tls(String),
-    #[error("读取证书吊销列表 {path} 失败（cannot read the CRL, hub.crl）：{detail}")]
-    Crl { path: String, detail: String },
+    /// The TLS settings (CA, client certificate, CRL) cannot be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error(
         "无法连接汇总中心 {address}，已保存的内容不受影响，稍后重试（cannot reach the hub; nothing is lost, retry later）：{detail}"
     )]
@@ -307,7 +263,7 @@ pub async fn connect(hub: &HubConfig, timeouts: &Timeouts) -> Result<HubClient, 
     // tonic's own TLS cannot): the channel dials "http" to it and keeps
     // "https" as the requests' origin.
     let (dial, connector) = if hub.tls {
-        let connector = crate::tls::TlsConnect::new(hub)?;
+        let connector = TlsConnect::new(hub)?;
         (
             hub.address.replacen("https://", "http://", 1),
             Some(connector),
@@ -322,7 +278,7 @@ pub async fn connect(hub: &HubConfig, timeouts: &Timeouts) -> Result<HubClient, 
     let endpoint = Endpoint::from_shared(dial)
         .map_err(address_error)?
         .origin(hub.address.parse().map_err(|e: http::uri::InvalidUri| {
-            ConnectError::Tls(format!("{}：{e}", hub.address))
+            ConnectError::Tls(TlsError::Invalid(format!("{}：{e}", hub.address)))
         })?)
         .timeout(timeouts.call)
         .tcp_nodelay(true)

@@ -38,8 +38,8 @@ use tokio_stream::StreamExt as _;
 
 use crate::client::{self, Call, HubClient};
 use crate::config::NodeConfig;
-use crate::outbox::{Entry, Outcome, RETRY_MAX_SECONDS, Settled, State, retry_delay};
-use crate::store::{Store, StoreError};
+use crate::outbox::{Entry, Outcome, RETRY_MAX_SECONDS, State, retry_delay};
+use crate::store::{Settled, Store, StoreError};
 
 /// Most entries sent on one `SubmitStream` call.
 pub const MAX_PER_STREAM: usize = 2_000;
@@ -267,12 +267,7 @@ pub async fn deliver_pass(
         Err(e) => Err(CallFailure {
             transient: !matches!(
                 e,
-                client::ConnectError::Address { .. }
-                    | client::ConnectError::NoCaCert
-                    | client::ConnectError::CaCert { .. }
-                    | client::ConnectError::ClientCert { .. }
-                    | client::ConnectError::Tls(_)
-                    | client::ConnectError::Crl { .. }
+                client::ConnectError::Address { .. } | client::ConnectError::Tls(_)
             ),
             message: e.to_string(),
         }),
@@ -490,7 +485,7 @@ async fn stream(
 
 const SUBMIT_STREAM: Call = Call::Stream("SubmitStream");
 
-/// The stream's overall deadline ([`client::Timeouts::stream`]) passed.
+/// The stream's overall deadline ([`crate::config::Timeouts::stream`]) passed.
 fn deadline_failure(hub: &HubClient) -> CallFailure {
     CallFailure {
         transient: true,

@@ -8,13 +8,16 @@
 //! signs each result into a durable outbox for delivery to the county hub.
 //!
 //! Layout:
-//! - [`config`]: `node.toml` — hub address, TLS trust, pinned pack-authority
-//!   keys and threshold, name, assessor; checked before anything connects;
+//! - [`config`]: `node.toml` — hub address, TLS trust, deadlines
+//!   ([`config::Timeouts`]), pinned pack-authority keys and threshold,
+//!   name, assessor; checked before anything connects (`config/parse`,
+//!   `files`, `problems`, `render`);
 //! - [`init`]: `kaohe node init` — data directory, Ed25519 key (0600),
 //!   config, store;
 //! - [`store`]: `node.db` — WAL, `synchronous = FULL`, `user_version`
-//!   migrations; scope, packs, evidence with its change history,
-//!   evaluations, outbox;
+//!   migrations; one module per table group owning its SQL: `scope`,
+//!   `packs`, `evidence` (with its change history), `evaluations` (a
+//!   submit's [`store::Queue`]), `outbox`;
 //! - [`value`]: exact decimal text → hundredths per field type (no floats);
 //! - [`pack`]: `kaohe node pack install` — k-of-n authority signatures,
 //!   no rollback, sandbox load, then activation;
@@ -23,27 +26,38 @@
 //! - [`template`]: `kaohe node template` — the `.xlsx` (validation, locked
 //!   unit columns, notes sheet) and CSV templates;
 //! - [`import`]: `kaohe node import` / `set` — every problem at once, then one
-//!   transaction;
+//!   transaction (`import/problem`, `check` with `check/columns` and
+//!   `check/row`, `set`);
 //! - [`evaluate`]: ABI inputs from stored evidence, [`evaluate::evaluate_units`]
 //!   (the wasm pack, or any [`kaohe_rulepacks::pack::Evaluator`]),
-//!   per-method results;
-//! - [`outbox`]: the outbox state machine (pure) and its SQL; sequence
-//!   numbers, ordered claiming, superseding, retry times, re-evaluations;
-//! - [`client`]: the gRPC connection to the hub — TLS with the configured
-//!   CA, deadlines on every call, signed calls that follow the hub's clock;
+//!   per-method results; `evaluate/submit` signs and queues, `summary`
+//!   renders;
+//! - [`outbox`]: the outbox's rules, pure — the state machine, the order
+//!   entries leave in ([`outbox::plan_claim`]), retry times, the receipt
+//!   check; the store applies them;
+//! - [`tls`]: the rustls connector to the hub — `hub.ca_cert` only, the
+//!   client certificate, the county CA's CRL;
+//! - [`client`]: the gRPC connection to the hub — through [`tls`], deadlines
+//!   on every call, signed calls that follow the hub's clock;
 //! - [`review`]: `kaohe node results` and `object` — the hub's results as
 //!   tables, objection material (one file, or several bundled as a zip);
 //! - [`sync`]: `kaohe node sync` — packs (verified k of n, never rolled
 //!   back) and the delegated scope;
 //! - [`deliver`]: one delivery pass — claim in order, `SubmitStream`,
 //!   record each chunk's outcomes as they arrive, backoff for the rest;
-//! - [`cli`]: `kaohe node …`, the only place with `anyhow`, the clock and
-//!   the terminal.
+//! - [`cli`]: `kaohe node …`, one file per command under `cli/`; the only
+//!   place with `anyhow`, the clock and the terminal.
 //!
 //! Reading the officials' `.xlsx` / CSV files (size and zip caps, formulas
 //! kept as formulas, hidden sheets never read), opening and migrating
 //! `node.db`, and the CLI's text tables are [`kaohe_tables`]'s, shared with
 //! the hub.
+//!
+//! **Architecture Invariant:** only [`store`] runs SQL; the connection is
+//! private to it, and its modules depend on [`outbox`]'s rules, never the
+//! reverse. No two modules of this crate name each other
+//! (`.ci/module-cycles.py`): `config` is plain data that `tls` and
+//! `client` are built from.
 //!
 //! **Architecture Invariant:** evidence values are integers (hundredths)
 //! from the moment a cell is read; no `f64` reaches the store or the pack.

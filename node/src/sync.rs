@@ -29,9 +29,8 @@ use kaohe_rulepacks::runtime::Runtime;
 
 use crate::client::{CallError, HubClient};
 use crate::config::NodeConfig;
-use crate::outbox::Reevaluation;
 use crate::pack::{self, InstallError, Installed};
-use crate::store::{Actor, Scope, ScopeError, Store, StoreError, UnitInfo};
+use crate::store::{Actor, Reevaluation, Scope, ScopeError, Store, StoreError, UnitInfo};
 
 /// `node_meta` name of the last completed sync (RFC 3339).
 pub const LAST_SYNC: &str = "last_sync";

@@ -30,30 +30,39 @@ use hyper_util::rt::TokioIo;
 use rustls::client::WebPkiServerVerifier;
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tonic::codegen::http::Uri;
 
-use crate::client::ConnectError;
-use crate::config::HubConfig;
+use crate::config::{HubConfig, parse_crl};
 
 /// The ALPN protocol gRPC runs over.
 const H2: &[u8] = b"h2";
 
-/// Reads a certificate revocation list, PEM (`-----BEGIN X509 CRL-----`)
-/// or DER, and checks that it parses; the reason in Chinese otherwise.
-pub fn parse_crl(bytes: &[u8]) -> Result<CertificateRevocationListDer<'static>, String> {
-    let der = if bytes.windows(10).any(|w| w == b"-----BEGIN") {
-        CertificateRevocationListDer::from_pem_slice(bytes)
-            .map_err(|e| format!("不是 PEM 格式的证书吊销列表 / not a PEM CRL: {e}"))?
-    } else {
-        CertificateRevocationListDer::from(bytes.to_vec())
-    };
-    webpki::OwnedCertRevocationList::from_der(der.as_ref())
-        .map_err(|e| format!("不是有效的证书吊销列表 / not a valid CRL: {e:?}"))?;
-    Ok(der)
+/// The TLS settings named in the config cannot be used (nothing was
+/// sent).
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("读取汇总中心 CA 证书 {path} 失败（cannot read the hub CA certificate）：{source}")]
+    CaCert {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "读取节点客户端证书或私钥 {path} 失败（cannot read the node's client certificate or key）：{source}"
+    )]
+    ClientCert {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("节点配置使用 https 但没有 ca_cert（https without a CA certificate）")]
+    NoCaCert,
+    #[error("TLS 设置无效（invalid TLS settings）：{0}")]
+    Invalid(String),
+    #[error("读取证书吊销列表 {path} 失败（cannot read the CRL, hub.crl）：{detail}")]
+    Crl { path: String, detail: String },
 }
 
 /// Opens TCP and TLS to the hub for tonic (see the module docs).
@@ -70,9 +79,9 @@ pub struct TlsConnect {
 impl TlsConnect {
     /// The connector for `hub` (which must be https): reads the CA, the
     /// client certificate and key, and the CRL named in the config.
-    pub fn new(hub: &HubConfig) -> Result<TlsConnect, ConnectError> {
-        let ca = hub.ca_cert.as_ref().ok_or(ConnectError::NoCaCert)?;
-        let ca_pem = std::fs::read(ca).map_err(|source| ConnectError::CaCert {
+    pub fn new(hub: &HubConfig) -> Result<TlsConnect, TlsError> {
+        let ca = hub.ca_cert.as_ref().ok_or(TlsError::NoCaCert)?;
+        let ca_pem = std::fs::read(ca).map_err(|source| TlsError::CaCert {
             path: ca.display().to_string(),
             source,
         })?;
@@ -87,11 +96,11 @@ impl TlsConnect {
         let mut verifier =
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
         if let Some(path) = &hub.crl {
-            let bytes = std::fs::read(path).map_err(|source| ConnectError::Crl {
+            let bytes = std::fs::read(path).map_err(|source| TlsError::Crl {
                 path: path.display().to_string(),
                 detail: source.to_string(),
             })?;
-            let crl = parse_crl(&bytes).map_err(|detail| ConnectError::Crl {
+            let crl = parse_crl(&bytes).map_err(|detail| TlsError::Crl {
                 path: path.display().to_string(),
                 detail,
             })?;
@@ -111,7 +120,7 @@ impl TlsConnect {
             None => builder.with_no_client_auth(),
             Some(identity) => {
                 let read = |path: &std::path::Path| {
-                    std::fs::read(path).map_err(|source| ConnectError::ClientCert {
+                    std::fs::read(path).map_err(|source| TlsError::ClientCert {
                         path: path.display().to_string(),
                         source,
                     })
@@ -140,8 +149,8 @@ impl TlsConnect {
     }
 }
 
-fn invalid(detail: String) -> ConnectError {
-    ConnectError::Tls(detail)
+fn invalid(detail: String) -> TlsError {
+    TlsError::Invalid(detail)
 }
 
 impl tower_service::Service<Uri> for TlsConnect {
@@ -182,22 +191,5 @@ impl tower_service::Service<Uri> for TlsConnect {
             }
             Ok(TokioIo::new(tls))
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_file_that_is_no_crl_is_refused_in_both_encodings() {
-        let pem = b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n";
-        let err = parse_crl(pem).unwrap_err();
-        assert!(err.contains("证书吊销列表"), "{err}");
-        let err = parse_crl(b"\x30\x03\x02\x01\x01").unwrap_err();
-        assert!(err.contains("不是有效的证书吊销列表"), "{err}");
-        let err = parse_crl(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
-            .unwrap_err();
-        assert!(err.contains("PEM"), "{err}");
     }
 }

@@ -1,0 +1,121 @@
+//! `kaohe node evaluate`: score the year's units with the active pack and
+//! show the results; nothing is saved (`submit` shares the scoring).
+
+use std::path::Path;
+
+use anyhow::{Context as _, anyhow, bail};
+use kaohe_rulepacks::manifest::Round;
+use kaohe_rulepacks::pack::Pack;
+use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
+
+use super::{actor, open, parse_round, print_reevaluations};
+use crate::evaluate::{self, UnitResult};
+use crate::store::{PackInfo, Store};
+
+#[derive(Debug, clap::Args)]
+pub(super) struct EvaluateArgs {
+    /// 考核年度（assessment year）
+    #[arg(long, value_name = "年度")]
+    pub(super) year: u16,
+    /// 轮次：annual 或 Q1–Q4（round）
+    #[arg(long, value_parser = parse_round, value_name = "轮次", default_value = "annual")]
+    pub(super) round: Round,
+    /// 只评这些考核方式，可重复（only these methods; repeatable）
+    #[arg(long = "method", value_name = "方式")]
+    pub(super) methods: Vec<String>,
+    /// 操作人（默认为当前登录用户）（operator; default: the login user）
+    #[arg(long, value_name = "姓名")]
+    pub(super) operator: Option<String>,
+}
+
+/// Runs `kaohe node evaluate`: the scores are shown, nothing is saved.
+pub(super) fn run(dir: &Path, a: EvaluateArgs) -> anyhow::Result<()> {
+    let (_config, store) = open(dir)?;
+    // `evaluate` and `submit` take the same arguments, the operator too.
+    actor(a.operator.clone())?;
+    score(&store, &a, false)?;
+    Ok(())
+}
+
+/// Scores the asked-for round with the year's active pack and shows the
+/// results. `submitting`: results computed under an earlier pack of the
+/// year are evaluated again too (otherwise only named).
+pub(super) fn score(
+    store: &Store,
+    a: &EvaluateArgs,
+    submitting: bool,
+) -> anyhow::Result<(PackInfo, Vec<UnitResult>)> {
+    let pack = store
+        .active_pack(a.year)
+        .context("读取规则包（read the pack）")?
+        .ok_or_else(|| {
+            anyhow!(
+                "{} 年还没有启用的规则包，请先同步（no active pack: sync first）",
+                a.year
+            )
+        })?;
+    let module = store
+        .pack_module(&pack.identity)
+        .context("读取规则包模块（read the pack module）")?
+        .ok_or_else(|| {
+            anyhow!(
+                "证据库中缺少规则包模块 {}（pack module missing）",
+                pack.identity
+            )
+        })?;
+    let runtime = Runtime::new(RuntimeConfig::default())
+        .context("启动规则包运行环境（start the pack runtime）")?;
+    let loaded = Pack::load(&runtime, &module, &pack.identity)?;
+    // The jobs are built from the stored manifest and the pack reads its
+    // own: they must be the same.
+    if loaded.manifest() != &pack.manifest {
+        bail!(
+            "规则包 {} 内嵌的清单与证据库中的不一致（embedded manifest differs）",
+            pack.identity
+        );
+    }
+    // Results computed under an earlier pack of the year: evaluated again
+    // now (by `submit`, whatever round was asked for).
+    let again = store
+        .reevaluations(a.year)
+        .context("查找需重新评价的结果（find results to evaluate again）")?;
+    let mut rounds = vec![a.round];
+    if !again.is_empty() {
+        print_reevaluations(a.year, &again, &pack.identity.to_string());
+        if submitting {
+            for r in &again {
+                if !rounds.contains(&r.round) {
+                    rounds.push(r.round);
+                }
+            }
+        } else {
+            println!(
+                "提交（kaohe node submit）时将按新版一并重新评价（submit evaluates them again）"
+            );
+        }
+        println!();
+    }
+    let scope = store
+        .scope(a.year)
+        .context("读取考核范围（read the scope）")?;
+    let only = (!a.methods.is_empty()).then_some(a.methods.as_slice());
+    let mut results = Vec::new();
+    for (i, round) in rounds.iter().enumerate() {
+        // The asked-for round honours --method; a re-evaluation redoes all.
+        let only = if i == 0 { only } else { None };
+        let jobs = evaluate::jobs(store, &pack.manifest, &scope, *round, only)
+            .context("准备评分输入（build the inputs）")?;
+        if jobs.is_empty() {
+            println!(
+                "{} {} 没有需要评分的单位和考核方式（nothing to evaluate）",
+                a.year,
+                round.name_zh()
+            );
+            continue;
+        }
+        let round_results = evaluate::run(&loaded, jobs).context("评分（evaluate）")?;
+        print!("{}", evaluate::summary(&pack.manifest, &round_results));
+        results.extend(round_results);
+    }
+    Ok((pack, results))
+}

@@ -1,0 +1,86 @@
+//! `kaohe node sync`: packs (verified k of n, never rolled back) and the
+//! delegated scope from the hub.
+
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use kaohe_proto::SigningKeyPair;
+use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
+
+use super::{actor, open, print_reevaluations, print_superseded, tokio_runtime};
+use crate::client;
+use crate::sync;
+
+#[derive(Debug, clap::Args)]
+pub(super) struct SyncArgs {
+    /// 操作人（默认为当前登录用户）（operator; default: the login user）
+    #[arg(long, value_name = "姓名")]
+    operator: Option<String>,
+}
+
+pub(super) fn run(dir: &Path, a: SyncArgs) -> anyhow::Result<()> {
+    let (config, mut store) = open(dir)?;
+    let key =
+        SigningKeyPair::load(&config.key_file).context("读取节点私钥（load the node key）")?;
+    let actor = actor(a.operator)?;
+    let runtime = Runtime::new(RuntimeConfig::default())
+        .context("启动规则包运行环境（start the pack runtime）")?;
+    let report = tokio_runtime()?.block_on(async {
+        let hub = client::connect(&config.hub, &config.hub.timeouts)
+            .await
+            .context("连接汇总中心（connect to the hub）")?;
+        let now = || jiff::Timestamp::now().as_second();
+        let report = sync::sync(&mut store, &config, &key, &runtime, &hub, &actor, &now)
+            .await
+            .context("同步（sync）")?;
+        if let Some(offset) = hub.clock_offset()
+            && offset.abs() > 60
+        {
+            println!(
+                "注意：本机时钟与汇总中心相差约 {offset} 秒，已按汇总中心时间签名；请校准时钟（the node's clock is off; signed with the hub's time）"
+            );
+        }
+        anyhow::Ok(report)
+    })?;
+    for (year, units, methods) in &report.scopes {
+        println!("{year} 年考核范围（scope）：{units} 个单位，{methods} 种考核方式");
+    }
+    for year in &report.dropped_years {
+        println!("{year} 年已不在本节点的授权范围内，本地范围已清空（year no longer delegated）");
+    }
+    for id in &report.up_to_date {
+        println!("规则包已是最新（up to date）：{id}");
+    }
+    for installed in &report.installed {
+        println!(
+            "已核验并启用规则包（pack verified and activated）：{}　{}（{} 个签发机构签名）",
+            installed.identity,
+            installed.title,
+            installed.signers.len()
+        );
+        print_superseded(installed);
+    }
+    for year in &report.no_pack {
+        println!("汇总中心尚无 {year} 年的当前规则包（no current pack yet）");
+    }
+    for (year, list) in &report.reevaluate {
+        let active = store
+            .active_pack(*year)?
+            .map(|p| p.identity.to_string())
+            .unwrap_or_default();
+        print_reevaluations(*year, list, &active);
+        println!(
+            "  下次 `kaohe node submit --year {year}` 时自动按新版重新评价并提交（done by the next submit）"
+        );
+    }
+    for (pack, why) in &report.refused {
+        println!("未启用规则包（pack refused）{pack}：{why}");
+    }
+    if !report.refused.is_empty() {
+        bail!(
+            "{} 个规则包未通过核验，未启用；各年度仍使用原规则包（packs refused; the last good ones stay）",
+            report.refused.len()
+        );
+    }
+    Ok(())
+}
