@@ -397,6 +397,14 @@ impl Consolidation {
         // Plain structs, string-keyed maps only: serialising cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
     }
+
+    /// SHA-256 (hex) of [`to_json`](Consolidation::to_json): what an
+    /// approval records, and what is compared with the record later to
+    /// tell whether the year changed since it was approved.
+    pub fn sha256(&self) -> String {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(self.to_json()))
+    }
 }
 
 /// The reports a unit of category `category` must receive, in manifest

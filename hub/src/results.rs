@@ -7,9 +7,11 @@
 //! current pack of the year, the roster, the **current** accepted results
 //! with their scores and fired clauses, the recorded decisions, earlier
 //! years' approved results) and [`YearData::consolidate`] runs the pack's
-//! `kaohe_finalise`. Recomputing from the same database gives the same
-//! consolidation bytes (RELIABILITY.md promise 4); the approval stores their
-//! SHA-256 ([`crate::workflow`]).
+//! `kaohe_finalise`. [`consolidate_year`] does both and adds the outcomes:
+//! the one way every command and call that shows, notifies, approves,
+//! exports or rectifies a year gets it. Recomputing from the same database
+//! gives the same consolidation bytes (RELIABILITY.md promise 4); the
+//! approval stores their SHA-256 ([`Consolidation::sha256`]).
 //!
 //! [`to_report`] is pure: consolidation + outcomes + manifest + the notice's
 //! metadata → the export model.
@@ -105,6 +107,42 @@ impl YearData {
     pub fn outcomes(&self, c: &Consolidation) -> Outcomes {
         outcome::outcomes(c, &self.history, self.manifest())
     }
+}
+
+/// A year consolidated from the database as it is now, with the use of
+/// results.
+#[derive(Debug)]
+pub struct ConsolidatedYear {
+    /// What the consolidation was computed from (the pack among it).
+    pub data: YearData,
+    pub consolidation: Consolidation,
+    /// The use of results of `consolidation` against the earlier years.
+    pub outcomes: Outcomes,
+}
+
+impl ConsolidatedYear {
+    /// The year's pack manifest.
+    pub fn manifest(&self) -> &Manifest {
+        self.data.manifest()
+    }
+}
+
+/// Loads the year ([`load_year`]), consolidates it with its pack and
+/// derives the outcomes. No clock is read: the answer is a function of the
+/// database alone, so nothing here needs "now".
+pub fn consolidate_year(
+    conn: &Connection,
+    runtime: &Runtime,
+    year: i32,
+) -> Result<ConsolidatedYear, ResultsError> {
+    let data = load_year(conn, runtime, year)?;
+    let consolidation = data.consolidate()?;
+    let outcomes = data.outcomes(&consolidation);
+    Ok(ConsolidatedYear {
+        data,
+        consolidation,
+        outcomes,
+    })
 }
 
 /// Reads the year's inputs; see the module docs.

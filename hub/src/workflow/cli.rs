@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use kaohe_rulepacks::rubric::decimal::{format_hundredths_fixed, parse_hundredths};
+use kaohe_rulepacks::runtime::Runtime;
 use kaohe_tables::sheet::Workbook;
 use kaohe_tables::terminal;
 use rusqlite::Connection;
@@ -18,11 +19,10 @@ use rusqlite::Connection;
 use crate::audit::Actor;
 use crate::calendar::format_date_zh;
 use crate::cli::{open, read_capped};
-use crate::consolidate::{Assessment, Consolidation};
+use crate::consolidate::Assessment;
 use crate::export::{self, ExportOptions};
-use crate::outcome::Outcomes;
 use crate::registry::calendar_years;
-use crate::results::{self, NoticeMeta, YearData};
+use crate::results::{self, ConsolidatedYear, NoticeMeta, YearData};
 use crate::workflow::{self, Decision, Material, rectification};
 
 #[derive(Debug, clap::Subcommand)]
@@ -254,13 +254,11 @@ pub fn run(
     match command {
         Command::Results { year, category } => {
             let conn = open(dir)?;
-            let data = load(&conn, year)?;
-            let c = data.consolidate()?;
-            let o = data.outcomes(&c);
-            print!("{}", render_results(&c, &o, &data, category.as_deref()));
-            if let Some((doc, at, digest)) = workflow::approval_digest(&conn, year)? {
-                let now = hex::encode(sha2_digest(&c.to_json()));
-                if now == digest {
+            let y = consolidate(&conn, year)?;
+            print!("{}", render_results(&y, category.as_deref()));
+            if let Some(approval) = workflow::approval_record(&conn, year)? {
+                let (doc, at) = (&approval.doc_number, &approval.approved_at);
+                if approval.approves(&y.consolidation) {
                     println!("\n已审定（文号 {doc}，{at}），当前汇总与审定时一致。");
                 } else {
                     println!(
@@ -279,7 +277,12 @@ pub fn run(
             recipients,
         } => {
             let conn = open(dir)?;
-            let Some((doc_number, approved_at, _)) = workflow::approval_digest(&conn, year)? else {
+            let Some(workflow::Approval {
+                doc_number,
+                approved_at,
+                ..
+            }) = workflow::approval_record(&conn, year)?
+            else {
                 bail!("{year} 年度考核结果尚未审定，不能导出通报（not approved）");
             };
             let published_at = workflow::publication(&conn, year)?.unwrap_or(approved_at);
@@ -287,9 +290,7 @@ pub fn run(
                 .parse::<Timestamp>()
                 .map(results::beijing_day)
                 .unwrap_or(published_at);
-            let data = load(&conn, year)?;
-            let c = data.consolidate()?;
-            let o = data.outcomes(&c);
+            let y = consolidate(&conn, year)?;
             let meta = NoticeMeta {
                 county,
                 scheme_name,
@@ -298,7 +299,7 @@ pub fn run(
                 published_on,
                 recipients,
             };
-            let report = results::to_report(&c, &o, data.manifest(), &meta);
+            let report = results::to_report(&y.consolidation, &y.outcomes, y.manifest(), &meta);
             let written = export::write_all(&report, &out, &ExportOptions { font })
                 .context("导出考核结果（export）")?;
             for p in written {
@@ -315,11 +316,17 @@ pub fn run(
             let actor = with_now(&now, actor()?);
             let mut conn = open(dir)?;
             let cal = calendar_years::effective_calendar(&conn)?;
-            let data = load(&conn, year)?;
-            let c = data.consolidate()?;
+            let y = consolidate(&conn, year)?;
             let on = on.unwrap_or_else(|| results::beijing_date(actor.at));
-            let notices =
-                workflow::notify(&mut conn, &cal, data.manifest(), &c, &units, on, &actor)?;
+            let notices = workflow::notify(
+                &mut conn,
+                &cal,
+                y.manifest(),
+                &y.consolidation,
+                &units,
+                on,
+                &actor,
+            )?;
             if let Some(out) = &out {
                 std::fs::create_dir_all(out)
                     .with_context(|| format!("创建目录 {}", out.display()))?;
@@ -435,14 +442,12 @@ pub fn run(
                 bytes: read_capped(&path, workflow::MAX_MATERIAL_BYTES as u64)?,
             };
             let mut conn = open(dir)?;
-            let data = load(&conn, year)?;
-            let c = data.consolidate()?;
-            let o = data.outcomes(&c);
+            let y = consolidate(&conn, year)?;
             let r = rectification::record(
                 &mut conn,
-                &c,
-                data.manifest(),
-                &o,
+                &y.consolidation,
+                y.manifest(),
+                &y.outcomes,
                 &unit,
                 kind,
                 &material,
@@ -461,10 +466,8 @@ pub fn run(
         }
         Command::Rectification(RectificationCommand::List { year }) => {
             let conn = open(dir)?;
-            let data = load(&conn, year)?;
-            let c = data.consolidate()?;
-            let o = data.outcomes(&c);
-            let rows = rectification::status(&conn, &c, data.manifest(), &o)?;
+            let y = consolidate(&conn, year)?;
+            let rows = rectification::status(&conn, &y.consolidation, y.manifest(), &y.outcomes)?;
             print!("{}", rectification::render(year, &rows));
         }
         Command::Excuse {
@@ -505,9 +508,8 @@ pub fn run(
         } => {
             let actor = with_now(&now, actor()?);
             let mut conn = open(dir)?;
-            let data = load(&conn, year)?;
-            let c = data.consolidate()?;
-            let digest = workflow::approve(&mut conn, &c, &doc_number, &actor)?;
+            let y = consolidate(&conn, year)?;
+            let digest = workflow::approve(&mut conn, &y.consolidation, &doc_number, &actor)?;
             println!(
                 "已记录 {year} 年度考核结果审定，文号 {}，汇总 SHA-256 {digest}（approved）",
                 doc_number.trim()
@@ -523,15 +525,18 @@ pub fn run(
     Ok(())
 }
 
-fn sha2_digest(bytes: &[u8]) -> [u8; 32] {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(bytes).into()
+fn runtime() -> anyhow::Result<Runtime> {
+    Runtime::new(Default::default()).context("启动规则包运行环境（start the pack runtime）")
 }
 
+/// The year's inputs, for the commands that need only its manifest.
 fn load(conn: &Connection, year: i32) -> anyhow::Result<YearData> {
-    let runtime = kaohe_rulepacks::runtime::Runtime::new(Default::default())
-        .context("启动规则包运行环境（start the pack runtime）")?;
-    Ok(results::load_year(conn, &runtime, year)?)
+    Ok(results::load_year(conn, &runtime()?, year)?)
+}
+
+/// The year consolidated now, with its outcomes.
+fn consolidate(conn: &Connection, year: i32) -> anyhow::Result<ConsolidatedYear> {
+    Ok(results::consolidate_year(conn, &runtime()?, year)?)
 }
 
 /// Points as an official types them (`15`, `12.5`, `0.05`) → hundredths,
@@ -551,13 +556,8 @@ pub fn parse_points(text: &str) -> anyhow::Result<i64> {
 
 /// The `hub results` text: ranking tables of ranked categories, grade
 /// counts of the others, late and not-assessed units, outcomes. Pure.
-pub fn render_results(
-    c: &Consolidation,
-    o: &Outcomes,
-    data: &YearData,
-    category: Option<&str>,
-) -> String {
-    let manifest = data.manifest();
+pub fn render_results(y: &ConsolidatedYear, category: Option<&str>) -> String {
+    let (c, o, manifest) = (&y.consolidation, &y.outcomes, y.manifest());
     let mut out = format!(
         "{} 年度考核结果（规则包 {}-{} 第 {} 版）\n",
         c.year, c.pack.id, c.pack.year, c.pack.version

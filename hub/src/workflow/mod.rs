@@ -574,16 +574,36 @@ pub fn approval(conn: &Connection, year: i32) -> rusqlite::Result<Option<(String
     .optional()
 }
 
-/// The approval record of `year`: doc number, time and the SHA-256 of the
-/// approved consolidation.
-pub fn approval_digest(
-    conn: &Connection,
-    year: i32,
-) -> rusqlite::Result<Option<(String, String, String)>> {
+/// The approval of a year as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    pub doc_number: String,
+    /// RFC 3339, the hub's time of the act.
+    pub approved_at: String,
+    /// [`Consolidation::sha256`] of the consolidation approved.
+    pub consolidation_sha256: String,
+}
+
+impl Approval {
+    /// Whether `c` is the consolidation that was approved: nothing that
+    /// counts changed since.
+    pub fn approves(&self, c: &Consolidation) -> bool {
+        self.consolidation_sha256 == c.sha256()
+    }
+}
+
+/// The approval record of `year`, if approved.
+pub fn approval_record(conn: &Connection, year: i32) -> rusqlite::Result<Option<Approval>> {
     conn.query_row(
         "SELECT doc_number, approved_at, consolidation_sha256 FROM approvals WHERE year = ?1",
         [year],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        |r| {
+            Ok(Approval {
+                doc_number: r.get(0)?,
+                approved_at: r.get(1)?,
+                consolidation_sha256: r.get(2)?,
+            })
+        },
     )
     .optional()
 }
@@ -720,7 +740,7 @@ pub fn approve(
     if !unassessed.is_empty() {
         return Err(WorkflowError::Unassessed { units: unassessed });
     }
-    let digest = hex::encode(Sha256::digest(c.to_json()));
+    let digest = c.sha256();
     let results = serde_json::to_string(&YearResults::from_consolidation(c)).unwrap_or_default();
     tx.execute(
         "INSERT INTO approvals (year, doc_number, approved_at, operator, consolidation_sha256, results)
@@ -783,6 +803,36 @@ mod tests {
         assert_eq!(d.review_request, date(2024, 10, 16));
         let d = deadlines(&cal, &schedule(ReviewRuns::Alongside), date(2024, 9, 27)).unwrap();
         assert_eq!(d.review_request, d.verification);
+    }
+
+    #[test]
+    fn an_approval_recognises_the_consolidation_it_approved_and_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::db::create(dir.path()).unwrap();
+        let mut c = crate::consolidate::golden::county().consolidate();
+        // Approval refuses unassessed units; what is approved here is the rest.
+        c.units
+            .retain(|u| !matches!(u.assessment, Assessment::NotAssessed { .. }));
+        let actor = Actor::new("tester", "2023-01-10T02:00:00Z".parse().unwrap());
+        let digest = approve(&mut conn, &c, "宝法治办〔2023〕1号", &actor).unwrap();
+        let record = approval_record(&conn, c.year).unwrap().unwrap();
+        assert_eq!(record.doc_number, "宝法治办〔2023〕1号");
+        assert_eq!(record.consolidation_sha256, digest);
+        assert!(record.approves(&c));
+
+        // One total changed after approval: no longer what was approved.
+        let mut changed = c.clone();
+        let scored = changed
+            .units
+            .iter_mut()
+            .find_map(|u| match &mut u.assessment {
+                Assessment::Assessed(s) => Some(s),
+                _ => None,
+            })
+            .unwrap();
+        scored.total += 1;
+        assert!(!record.approves(&changed));
+        assert_eq!(approval_record(&conn, c.year + 1).unwrap(), None);
     }
 
     #[test]
