@@ -78,12 +78,11 @@ use rusqlite::{Connection, TransactionBehavior};
 use serde_json::json;
 
 use crate::audit::{self, Actor};
-use crate::calendar::format_date_zh;
+use crate::calendar::{beijing_date, format_date_zh};
 use crate::clock::Clock;
 use crate::registry::StoreError;
 use crate::registry::nodes::{self, NodeRecord, NodeState};
 use crate::registry::units::{self, YearRoster};
-use crate::results::beijing_date;
 
 pub use checks::{DeadlineError, RoundDeadlines};
 

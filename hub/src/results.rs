@@ -19,21 +19,21 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use jiff::tz::{self, TimeZone};
 use kaohe_rulepacks::manifest::{Manifest, Round};
 use kaohe_rulepacks::pack::{Pack, PackError};
 use kaohe_rulepacks::runtime::Runtime;
 use rusqlite::{Connection, params};
 
+use crate::calendar::beijing_day;
 use crate::consolidate::{
     self, AcceptedResult, Assessment, ConsolidateError, Consolidation, ConsolidationInput,
     Decisions, Excusal, ExcusalScope, PenaltyCapOverride,
 };
+use crate::db::result_columns;
 use crate::export::model::{
     self as m, CategoryTable, IndicatorLine, LateUnit, OutcomeKind, OutcomeRow, Report, Row,
     Unassessed, UnitBreakdown,
 };
-use crate::ingest::store;
 use crate::outcome::{self, NoticeKind, Outcomes, PastResult, YearResults};
 use crate::registry::StoreError;
 use crate::registry::packs;
@@ -222,12 +222,12 @@ pub fn load_results(
             row?;
         let round = Round::from_id(&round)
             .ok_or_else(|| ResultsError::Corrupt(format!("上报 {sid} 的轮次 {round} 无效")))?;
-        let scores = store::parse_scores(&scores).map_err(|e| {
+        let scores = result_columns::parse_scores(&scores).map_err(|e| {
             ResultsError::Corrupt(format!(
                 "上报 {sid} 方法 {method_id} 的指标得分（scores）：{e}"
             ))
         })?;
-        let clauses = store::parse_clauses(&clauses)
+        let clauses = result_columns::parse_clauses(&clauses)
             .map_err(|e| {
                 ResultsError::Corrupt(format!(
                     "上报 {sid} 方法 {method_id} 的扣分条款（clauses）：{e}"
@@ -560,15 +560,4 @@ pub fn to_report(
         unassessed,
         copy_to: o.copy_list.iter().map(|r| r.recipient.clone()).collect(),
     }
-}
-
-/// `2023年1月21日` in Beijing time.
-pub fn beijing_day(ts: Timestamp) -> String {
-    let d = ts.to_zoned(TimeZone::fixed(tz::offset(8))).date();
-    format!("{}年{}月{}日", d.year(), d.month(), d.day())
-}
-
-/// The date in Beijing of an instant.
-pub fn beijing_date(ts: Timestamp) -> jiff::civil::Date {
-    ts.to_zoned(TimeZone::fixed(tz::offset(8))).date()
 }

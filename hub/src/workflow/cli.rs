@@ -17,7 +17,7 @@ use kaohe_tables::terminal;
 use rusqlite::Connection;
 
 use crate::audit::Actor;
-use crate::calendar::format_date_zh;
+use crate::calendar::{self, format_date_zh};
 use crate::cli::{open, read_capped};
 use crate::consolidate::Assessment;
 use crate::export::{self, ExportOptions};
@@ -288,7 +288,7 @@ pub fn run(
             let published_at = workflow::publication(&conn, year)?.unwrap_or(approved_at);
             let published_on = published_at
                 .parse::<Timestamp>()
-                .map(results::beijing_day)
+                .map(calendar::beijing_day)
                 .unwrap_or(published_at);
             let y = consolidate(&conn, year)?;
             let meta = NoticeMeta {
@@ -317,7 +317,7 @@ pub fn run(
             let mut conn = open(dir)?;
             let cal = calendar_years::effective_calendar(&conn)?;
             let y = consolidate(&conn, year)?;
-            let on = on.unwrap_or_else(|| results::beijing_date(actor.at));
+            let on = on.unwrap_or_else(|| calendar::beijing_date(actor.at));
             let notices = workflow::notify(
                 &mut conn,
                 &cal,
@@ -622,7 +622,7 @@ pub fn render_results(y: &ConsolidatedYear, category: Option<&str>) -> String {
                 l.unit_name.clone(),
                 format!("{}{}", l.method_name, l.round.name_zh()),
                 Timestamp::from_second(l.received_at)
-                    .map(results::beijing_day)
+                    .map(calendar::beijing_day)
                     .unwrap_or_default(),
             ]
         })

@@ -41,10 +41,9 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use crate::audit::{self, Actor};
-use crate::calendar::{Calendar, CalendarError, format_date_zh};
+use crate::calendar::{Calendar, CalendarError, beijing_date, format_date_zh};
 use crate::consolidate::{Assessment, Consolidation, UnitResult};
 use crate::outcome::YearResults;
-use crate::results::beijing_date;
 
 /// Audit actions of the workflow.
 pub mod action {
