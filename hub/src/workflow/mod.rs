@@ -28,7 +28,6 @@
 //! "Now" is the [`Actor`]'s time, read at the CLI edge (`--now`); dates are
 //! Beijing dates.
 
-pub mod cli;
 pub mod history;
 pub mod rectification;
 
