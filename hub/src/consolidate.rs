@@ -621,9 +621,6 @@ pub fn consolidate<E: fmt::Display>(
     })
 }
 
-
-
-
 /// Results of one unit in a fixed order (method, round, node, time), so
 /// nothing downstream depends on the order the caller passed them in.
 fn result_order(manifest: &Manifest, a: &AcceptedResult, b: &AcceptedResult) -> std::cmp::Ordering {
