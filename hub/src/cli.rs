@@ -11,7 +11,7 @@
 //! [`export`], [`notify`], [`review`], [`history`], [`rectification`],
 //! [`excuse`], [`override_cap`] (`override`, a Rust keyword),
 //! [`approve`], [`publish_results`]. This file holds the command list,
-//! the dispatch and what several commands share ([`Invocation`], [`Now`]).
+//! the dispatch and what several commands share (`Invocation`, [`Now`]).
 
 pub mod approve;
 pub mod audit;

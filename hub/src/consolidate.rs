@@ -30,10 +30,10 @@
 //!    manifest's excellent quota, when it sets one, is applied here
 //!    ([`rank`]).
 //!
-//! Layout: [`decisions`] — the recorded decisions checked once;
-//! [`sheet`] — steps 1–3 for one unit; [`rank`] — competition ranking, the
-//! excellent quota and the quarterly leaderboard; [`tier`] — the tiered
-//! view per parent unit.
+//! Layout: `decisions` — the recorded decisions checked once; `sheet` —
+//! steps 1–3 for one unit; [`rank`] — competition ranking, the excellent
+//! quota and the quarterly leaderboard; `tier` — the tiered view per parent
+//! unit.
 
 mod decisions;
 pub mod rank;

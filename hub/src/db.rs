@@ -9,7 +9,7 @@
 //! may rebuild a table others refer to; a database whose version is newer
 //! than this code knows is refused **before anything is written to it**.
 //!
-//! Layout: [`migrations`] (the schema, one migration per version),
+//! Layout: `migrations` (the schema, one migration per version),
 //! [`result_columns`] (the JSON encoding of `results.scores` and
 //! `results.clauses`: written by ingest, read by results).
 

@@ -38,7 +38,7 @@
 //!    correction arriving while its unit's objection is undecided is a
 //!    review correction, never late).
 //!    **Only after the commit** are the receipts built: one
-//!    [`ReceiptBatch`] signature per committed batch.
+//!    [`ReceiptBatch`](kaohe_proto::receipt::ReceiptBatch) signature per committed batch.
 //!
 //! Stages 1–3 are pure CPU work and run in parallel outside the writer
 //! ([`Candidate::verify`]); stages 4–7 run in the single writer
@@ -47,7 +47,7 @@
 //! committed since — so a node revoked, a pack published or a roster
 //! replaced a moment ago is already in force for the next batch.
 //!
-//! The current packs are [`ActivePack`]s: the [`Pack`] loaded under its
+//! The current packs are [`ActivePack`]s: the [`Pack`](kaohe_rulepacks::pack::Pack) loaded under its
 //! stored identity, with the round deadlines of its schedule; a pack that
 //! cannot be loaded is a [`PackUnavailable`] that refuses whatever names it.
 //!

@@ -2,7 +2,8 @@
 //! 决定，用当前规则包汇总（[`consolidate`]），并映射为导出模型
 //! ([`export::Report`](crate::export::Report))。
 //!
-//! This is the IO shell around the pure [`consolidate`] and [`outcomes`]:
+//! This is the IO shell around the pure [`consolidate`] and
+//! [`outcomes`](crate::outcome::outcomes):
 //! [`load_year`] reads everything a consolidation is a function of (the
 //! current pack of the year, the roster, the **current** accepted results
 //! with their scores and fired clauses, the recorded decisions, earlier

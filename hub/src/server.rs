@@ -2,7 +2,7 @@
 //!
 //! [`Hub::start`] opens the database, loads the receipt key, the pack
 //! runtime and the current packs, and starts the **single writer** thread
-//! (the [`Committer`]); [`Hub::serve`] then answers on a bound listener
+//! (the [`Committer`](crate::ingest::Committer)); [`Hub::serve`] then answers on a bound listener
 //! until `shutdown` resolves. `kaohe hub serve` binds, prints the address
 //! (and writes `DATA_DIR/hub.addr`) once the hub is ready, and serves until
 //! SIGTERM or ctrl-c.
@@ -17,7 +17,7 @@
 //!   the end of the stream); `GetReceipt` (signed call, own digests only).
 //! - `PackService`: `ListPacks`, `FetchPack` from the packs table.
 //! - `UnitService`: `ListMyUnits` for the calling node.
-//! - `ResultService`: `ListResults` and `FileObjection` ([`results`]).
+//! - `ResultService`: `ListResults` and `FileObjection` (`results`).
 //!
 //! **Identifying the caller** of `ListMyUnits` and `GetReceipt`: a signed
 //! call ([`kaohe_proto::call_auth`]) — the node's key id, its clock and an
@@ -31,7 +31,7 @@
 //! `UNAUTHENTICATED` ([`ClientCrl`]; the file is re-read when replaced).
 //!
 //! Limits: every message is bounded (`max_decoding_message_size`
-//! = [`MAX_ENVELOPE_MESSAGE_BYTES`] for envelopes; an oversize one is
+//! = [`MAX_ENVELOPE_MESSAGE_BYTES`](kaohe_proto::model::MAX_ENVELOPE_MESSAGE_BYTES) for envelopes; an oversize one is
 //! refused by the transport with `OUT_OF_RANGE` before the hub reads it),
 //! concurrent streams per connection and requests per connection are
 //! capped, every unary call has a server deadline, a stream that sends
@@ -42,7 +42,7 @@
 //!
 //! **Hub time**: every response of every service — answers and error
 //! statuses alike, the `UNAUTHENTICATED` of a skewed signed call
-//! included — carries [`call_auth::HUB_TIME_METADATA_KEY`] with the
+//! included — carries [`HUB_TIME_METADATA_KEY`](kaohe_proto::call_auth::HUB_TIME_METADATA_KEY) with the
 //! hub's [`Clock`] in unix seconds ([`HubTimeLayer`]), so that a node
 //! signs its next call with the time the hub checks against, also when
 //! the hub runs on an injected clock (`--now`, `--clock-offset`).
@@ -52,13 +52,13 @@
 //! in-flight unary calls finish, then the writer drains its queue, stores
 //! the pending signed heads and closes the database.
 //!
-//! Layout: [`serve`] (starting and serving: [`ServeOptions`], [`Hub`],
-//! the address file), [`writer`] (the single writer thread and its jobs),
-//! [`limits`] (the bounds and deadlines, the hub-time layer), [`auth`]
-//! (signed calls and client certificates), one module per service —
-//! [`submissions`], [`packs`], [`units`], [`results`] — and [`crl`] (the
+//! Layout: `serve` (starting and serving: [`ServeOptions`], [`Hub`], the
+//! address file), `writer` (the single writer thread and its jobs),
+//! `limits` (the bounds and deadlines, the hub-time layer), `auth` (signed
+//! calls and client certificates), one module per service —
+//! `submissions`, `packs`, `units`, `results` — and `crl` (the
 //! client-certificate revocation list). This file holds what every service
-//! handle shares ([`Shared`]) and the statuses they have in common.
+//! handle shares (`Shared`) and the statuses they have in common.
 
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 

@@ -16,8 +16,8 @@
 //! the next line instead. Full lines are justified by spreading the slack
 //! over the character gaps.
 //!
-//! Layout: [`layout`] (the first pass), [`linebreak`] (the Chinese line
-//! breaking it measures with), [`write`] (the second pass). This file
+//! Layout: `layout` (the first pass), `linebreak` (the Chinese line
+//! breaking it measures with), `write` (the second pass). This file
 //! holds the page geometry and what the notice says, in order.
 
 mod layout;
