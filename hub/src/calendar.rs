@@ -30,13 +30,19 @@
 //! notice gives 2022-12-31 off): dates from December of the previous year to
 //! January of the next are accepted. Two loaded notices may not disagree
 //! about a date.
+//!
+//! Dates are Beijing dates: an instant becomes one by [`beijing_date`]
+//! (UTC+8, no daylight saving since 1991), which is how the hub's clock
+//! meets the calendar's deadlines.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::LazyLock;
 
+use jiff::Timestamp;
 use jiff::ToSpan;
 use jiff::civil::{Date, Weekday};
+use jiff::tz::{self, TimeZone};
 use serde::Deserialize;
 
 /// The year files compiled into the binary.
@@ -280,6 +286,17 @@ pub fn weekday_zh(day: Weekday) -> &'static str {
         Weekday::Saturday => "星期六",
         Weekday::Sunday => "星期日",
     }
+}
+
+/// `2023年1月21日` in Beijing time.
+pub fn beijing_day(ts: Timestamp) -> String {
+    let d = beijing_date(ts);
+    format!("{}年{}月{}日", d.year(), d.month(), d.day())
+}
+
+/// The date in Beijing of an instant.
+pub fn beijing_date(ts: Timestamp) -> Date {
+    ts.to_zoned(TimeZone::fixed(tz::offset(8))).date()
 }
 
 fn is_weekend(date: Date) -> bool {

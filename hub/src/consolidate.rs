@@ -20,19 +20,25 @@
 //!    never a silent 0; a missing quarter is a gap too (only an excused
 //!    quarter is left out of the combination, RUBRIC.md §6);
 //! 3. the per-method results are merged into one sheet
-//!    ([`abi::merge_outputs`], quarters combined per the manifest), every
-//!    applicable indicator must be present, and the whole year is finalised
-//!    by the pack in one batch (with a recorded penalty-cap override);
+//!    ([`merge_outputs`](kaohe_rulepacks::abi::merge_outputs), quarters
+//!    combined per the manifest), every applicable indicator must be
+//!    present, and the whole year is finalised by the pack in one batch
+//!    (with a recorded penalty-cap override);
 //! 4. ranked categories are ranked by total, descending; equal totals share
 //!    a rank and the next rank skips (1, 2, 2, 4); display order among equals
 //!    is by unit id; units not assessed or excused are listed apart; the
 //!    manifest's excellent quota, when it sets one, is applied here
 //!    ([`rank`]).
 //!
-//! Layout: [`rank`] — competition ranking, the excellent quota and the
-//! quarterly leaderboard.
+//! Layout: `decisions` — the recorded decisions checked once; `sheet` —
+//! steps 1–3 for one unit; [`rank`] — competition ranking, the excellent
+//! quota and the quarterly leaderboard; `tier` — the tiered view per parent
+//! unit.
 
+mod decisions;
 pub mod rank;
+mod sheet;
+mod tier;
 
 #[cfg(test)]
 pub(crate) mod golden;
@@ -42,12 +48,11 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use kaohe_rulepacks::abi::{self, FinaliseInput, FinaliseOutput, UnitOutput, UnitStatus};
+use kaohe_rulepacks::abi::{FinaliseInput, FinaliseOutput};
 use kaohe_rulepacks::manifest::{IndicatorKind, Manifest, Round};
-use kaohe_rulepacks::rubric::decimal::format_hundredths;
 use serde::{Deserialize, Serialize};
 
-use crate::registry::units::{ResponsibleAssessor, UnitRecord, YearRoster};
+use crate::registry::units::{ResponsibleAssessor, YearRoster};
 
 /// Everything a consolidation is computed from. Nothing else is read.
 #[derive(Debug, Clone, Copy)]
@@ -397,6 +402,14 @@ impl Consolidation {
         // Plain structs, string-keyed maps only: serialising cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
     }
+
+    /// SHA-256 (hex) of [`to_json`](Consolidation::to_json): what an
+    /// approval records, and what is compared with the record later to
+    /// tell whether the year changed since it was approved.
+    pub fn sha256(&self) -> String {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(self.to_json()))
+    }
 }
 
 /// The reports a unit of category `category` must receive, in manifest
@@ -497,7 +510,7 @@ pub fn consolidate<E: fmt::Display>(
                 reason: (*reason).to_owned(),
             }
         } else if let Some(c) = category {
-            match prepare(
+            match sheet::prepare(
                 manifest,
                 unit,
                 c,
@@ -559,7 +572,7 @@ pub fn consolidate<E: fmt::Display>(
     }
     for ((sheet, output), (at, used)) in batch.iter().zip(&outputs).zip(&batch_units) {
         let unit = &roster.units[&units[*at].unit_id];
-        units[*at].assessment = finalised(manifest, unit, sheet, output, used, &decisions);
+        units[*at].assessment = sheet::finalised(manifest, unit, sheet, output, used, &decisions);
     }
 
     let rankings = rank::rank_categories(manifest, &mut units);
@@ -570,7 +583,7 @@ pub fn consolidate<E: fmt::Display>(
         &decisions.excused_quarters,
         &decisions.excused_units,
     );
-    let tiers = tiers(manifest, roster, &units, &mut problems);
+    let tiers = tier::tiers(manifest, roster, &units, &mut problems);
     completeness.missing.sort_by(|a, b| {
         (&a.unit_id, method_pos(manifest, &a.method_id), a.round).cmp(&(
             &b.unit_id,
@@ -606,418 +619,6 @@ pub fn consolidate<E: fmt::Display>(
         completeness,
         problems: problems.into_iter().collect(),
     })
-}
-
-/// The decisions, checked against the manifest and roster once.
-pub(crate) struct CheckedDecisions<'a> {
-    pub(crate) excused_units: BTreeMap<&'a str, &'a str>,
-    /// (unit, method index, round) → reason.
-    pub(crate) excused_quarters: BTreeMap<(&'a str, usize, Round), &'a str>,
-    overrides: &'a BTreeMap<String, PenaltyCapOverride>,
-}
-
-impl Decisions {
-    fn checked<'a>(
-        &'a self,
-        manifest: &Manifest,
-        roster: &YearRoster,
-        problems: &mut BTreeSet<String>,
-    ) -> CheckedDecisions<'a> {
-        let mut excused_units = BTreeMap::new();
-        let mut excused_quarters = BTreeMap::new();
-        for e in &self.excusals {
-            if roster.get(&e.unit_id).is_none() {
-                problems.insert(format!(
-                    "免考决定所指单位 {} 不在名册中，未生效（excusal names an unknown unit）",
-                    e.unit_id
-                ));
-                continue;
-            }
-            match &e.scope {
-                ExcusalScope::Unit => {
-                    excused_units.insert(e.unit_id.as_str(), e.reason.as_str());
-                }
-                ExcusalScope::Quarter { method_id, round } => {
-                    match manifest.method_index(method_id) {
-                        Some(m) if manifest.methods[m].quarterly && round.is_quarter() => {
-                            excused_quarters
-                                .insert((e.unit_id.as_str(), m, *round), e.reason.as_str());
-                        }
-                        _ => {
-                            problems.insert(format!(
-                                "单位 {} 的免报决定（{}{}）不是按季度考核的方式的某一季度，未生效（excusal must name a quarter of a quarterly method）",
-                                e.unit_id,
-                                method_label(manifest, method_id),
-                                round.name_zh()
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-        for (unit, o) in &self.penalty_cap_overrides {
-            if roster.get(unit).is_none() {
-                problems.insert(format!(
-                    "减分上限决定所指单位 {unit} 不在名册中，未生效（override names an unknown unit）"
-                ));
-            } else if o.cap < 0 {
-                problems.insert(format!(
-                    "单位 {unit} 的减分上限决定为负数，未生效（negative penalty cap）"
-                ));
-            }
-        }
-        CheckedDecisions {
-            excused_units,
-            excused_quarters,
-            overrides: &self.penalty_cap_overrides,
-        }
-    }
-}
-
-impl CheckedDecisions<'_> {
-    fn penalty_cap(&self, unit: &str) -> Option<&PenaltyCapOverride> {
-        self.overrides.get(unit).filter(|o| o.cap >= 0)
-    }
-}
-
-/// Everything before the pack: expected reports, gaps, the merged sheet.
-fn prepare<'r>(
-    manifest: &Manifest,
-    unit: &UnitRecord,
-    category: usize,
-    results: &[&'r AcceptedResult],
-    decisions: &CheckedDecisions<'_>,
-    completeness: &mut Completeness,
-    problems: &mut BTreeSet<String>,
-) -> Result<(FinaliseInput, Vec<&'r AcceptedResult>), Vec<Gap>> {
-    let expected = expected_reports(manifest, category);
-    let mut received: BTreeMap<(usize, Round), Vec<&AcceptedResult>> = BTreeMap::new();
-    for &r in results {
-        let key = manifest.method_index(&r.method_id).map(|m| (m, r.round));
-        match key {
-            Some(key) if expected.contains(&key) => received.entry(key).or_default().push(r),
-            _ => {
-                problems.insert(format!(
-                    "单位 {}（{}）的{}{}结果不是本类别应报的结果，未计入（report not expected for the category）",
-                    unit.id,
-                    unit.name,
-                    method_label(manifest, &r.method_id),
-                    r.round.name_zh()
-                ));
-            }
-        }
-    }
-    let mut gaps = Vec::new();
-    let mut used: Vec<&'r AcceptedResult> = Vec::new();
-    for &(m, round) in &expected {
-        let method = &manifest.methods[m];
-        let label = format!("{}（{}）{}", method.name, method.id, round.name_zh());
-        let got = received.get(&(m, round)).map_or(&[][..], Vec::as_slice);
-        if decisions
-            .excused_quarters
-            .contains_key(&(unit.id.as_str(), m, round))
-        {
-            completeness.excused_reports += 1;
-            if !got.is_empty() {
-                problems.insert(format!(
-                    "单位 {}（{}）的{}已决定免报，收到的结果未计入（excused report not counted）",
-                    unit.id, unit.name, label
-                ));
-            }
-            continue;
-        }
-        completeness.expected += 1;
-        match got {
-            [] => {
-                completeness.missing.push(MissingReport {
-                    unit_id: unit.id.clone(),
-                    unit_name: unit.name.clone(),
-                    assessor: unit.assessor.as_stored().to_owned(),
-                    method_id: method.id.clone(),
-                    method_name: method.name.clone(),
-                    round,
-                });
-                gaps.push(Gap {
-                    message: format!("{label}结果未报送（report missing）"),
-                    what: GapKind::MissingReport {
-                        method_id: method.id.clone(),
-                        round,
-                    },
-                });
-            }
-            [one] => {
-                completeness.received += 1;
-                used.push(one);
-            }
-            many => {
-                completeness.received += 1;
-                let nodes: Vec<String> = many.iter().map(|r| r.node_id.clone()).collect();
-                gaps.push(Gap {
-                    message: format!(
-                        "{label}结果由 {} 个节点重复上报（{}），须裁定采用哪一份（reported twice）",
-                        nodes.len(),
-                        nodes.join("、")
-                    ),
-                    what: GapKind::DuplicateReport {
-                        method_id: method.id.clone(),
-                        round,
-                        nodes,
-                    },
-                });
-            }
-        }
-    }
-    let mut outputs = Vec::with_capacity(used.len());
-    for r in &used {
-        match unit_output(manifest, r) {
-            Ok(o) => outputs.push((r.round, o)),
-            Err(mut g) => gaps.append(&mut g),
-        }
-    }
-    if !gaps.is_empty() {
-        return Err(gaps);
-    }
-    let pairs: Vec<(Round, &UnitOutput)> = outputs.iter().map(|(r, o)| (*r, o)).collect();
-    let cap = decisions.penalty_cap(&unit.id).map(|o| o.cap);
-    let sheet = abi::merge_outputs(manifest, category as u32, &pairs, cap).map_err(|e| {
-        vec![Gap {
-            message: format!("各方式结果无法合并为得分表（cannot merge）：{e}"),
-            what: GapKind::Merge {
-                detail: e.to_string(),
-            },
-        }]
-    })?;
-    let missing: Vec<Gap> = manifest
-        .applicable_indicators(category)
-        .filter(|&i| sheet.scores[i].is_none())
-        .map(|i| {
-            let ind = &manifest.indicators[i];
-            Gap {
-                message: format!(
-                    "缺少指标 {}（{}）的得分（indicator missing）",
-                    ind.id, ind.name
-                ),
-                what: GapKind::MissingIndicator {
-                    indicator_id: ind.id.clone(),
-                },
-            }
-        })
-        .collect();
-    if missing.is_empty() {
-        Ok((sheet, used))
-    } else {
-        Err(missing)
-    }
-}
-
-/// An accepted result as the ABI's per-round output.
-fn unit_output(manifest: &Manifest, r: &AcceptedResult) -> Result<UnitOutput, Vec<Gap>> {
-    let mut out = UnitOutput {
-        status: UnitStatus::Ok,
-        fuel_used: 0,
-        indicators: vec![None; manifest.indicators.len()],
-        clauses: vec![None; manifest.clause_count()],
-    };
-    let mut gaps = Vec::new();
-    let label = format!(
-        "{}{}",
-        method_label(manifest, &r.method_id),
-        r.round.name_zh()
-    );
-    let mut unknown = |id: &str, what: &str| {
-        gaps.push(Gap {
-            message: format!("{label}结果含{what} {id}（unknown score）"),
-            what: GapKind::UnknownScore {
-                method_id: r.method_id.clone(),
-                round: r.round,
-                id: id.to_owned(),
-            },
-        });
-    };
-    for (id, &score) in &r.scores {
-        match manifest.indicator_index(id) {
-            Some(i) if manifest.indicators[i].method == r.method_id => {
-                out.indicators[i] = Some(score);
-            }
-            Some(_) => unknown(id, "不属于该考核方式的指标"),
-            None => unknown(id, "规则包中没有的指标"),
-        }
-    }
-    for (id, &amount) in &r.clauses {
-        match manifest.clause_index(id) {
-            Some((k, i)) if manifest.indicators[i].method == r.method_id => {
-                out.clauses[k] = Some(amount);
-            }
-            Some(_) => unknown(id, "不属于该考核方式的条款"),
-            None => unknown(id, "规则包中没有的条款"),
-        }
-    }
-    if gaps.is_empty() { Ok(out) } else { Err(gaps) }
-}
-
-/// The pack's answer for one unit as its assessment.
-fn finalised(
-    manifest: &Manifest,
-    unit: &UnitRecord,
-    sheet: &FinaliseInput,
-    output: &FinaliseOutput,
-    used: &[&AcceptedResult],
-    decisions: &CheckedDecisions<'_>,
-) -> Assessment {
-    let s = match output.result() {
-        Ok(s) => s,
-        Err(status) => {
-            return Assessment::NotAssessed {
-                gaps: vec![Gap {
-                    message: format!(
-                        "规则包拒绝定稿（the pack refused the sheet）：{}",
-                        status.describe(manifest)
-                    ),
-                    what: GapKind::Finalise {
-                        detail: status.describe(manifest),
-                    },
-                }],
-            };
-        }
-    };
-    let grade = &manifest.composition.grades[s.grade as usize];
-    let mut notes = Vec::new();
-    for ((u, m, round), reason) in &decisions.excused_quarters {
-        if *u == unit.id {
-            notes.push(format!(
-                "{}{}经决定免报（{}），年度得分按其余季度合并",
-                manifest.methods[*m].name,
-                round.name_zh(),
-                reason
-            ));
-        }
-    }
-    let over = decisions.penalty_cap(&unit.id).cloned();
-    if let Some(o) = &over {
-        notes.push(format!(
-            "减分上限经记录的决定调整为 {} 分（原则上 {} 分）：{}",
-            format_hundredths(o.cap),
-            format_hundredths(manifest.composition.penalty_cap),
-            o.reason
-        ));
-    }
-    if s.serious_case {
-        notes.push(format!(
-            "情节严重，不得评为{}",
-            manifest
-                .grade_index(&manifest.composition.serious_case_bars)
-                .map(|g| manifest.composition.grades[g].name.as_str())
-                .unwrap_or_default()
-        ));
-    }
-    let indicators = manifest
-        .applicable_indicators(sheet.category as usize)
-        .filter_map(|i| {
-            sheet.scores[i].map(|score| IndicatorScore {
-                indicator_id: manifest.indicators[i].id.clone(),
-                score,
-            })
-        })
-        .collect();
-    let mut fired: Vec<(Round, usize, FiredClause)> = Vec::new();
-    for r in used {
-        for (id, &amount) in &r.clauses {
-            if let Some((k, i)) = manifest.clause_index(id)
-                && let Some((_, clause)) = manifest.clause(k)
-            {
-                fired.push((
-                    r.round,
-                    k,
-                    FiredClause {
-                        round: r.round,
-                        indicator_id: manifest.indicators[i].id.clone(),
-                        clause_id: id.clone(),
-                        amount,
-                        reason: clause.reason.clone(),
-                    },
-                ));
-            }
-        }
-    }
-    fired.sort_by_key(|f| (f.0, f.1));
-    Assessment::Assessed(Scored {
-        applicable: s.applicable,
-        raw: s.raw,
-        converted: s.converted,
-        bonus: s.bonus,
-        penalty: s.penalty,
-        total: s.total,
-        grade: grade.id.clone(),
-        grade_name: grade.name.clone(),
-        serious_case: s.serious_case,
-        major_problem: s.major_problem,
-        rank: None,
-        penalty_cap_override: over,
-        notes,
-        indicators,
-        fired: fired.into_iter().map(|(_, _, f)| f).collect(),
-    })
-}
-
-fn tiers(
-    manifest: &Manifest,
-    roster: &YearRoster,
-    units: &[UnitResult],
-    problems: &mut BTreeSet<String>,
-) -> Vec<Tier> {
-    let mut children: BTreeMap<&str, Vec<&UnitResult>> = BTreeMap::new();
-    for u in units {
-        if let Some(p) = &u.parent {
-            children.entry(p.as_str()).or_default().push(u);
-        }
-    }
-    children
-        .into_iter()
-        .map(|(parent, kids)| {
-            let parent_name = match roster.get(parent) {
-                Some(p) => p.name.clone(),
-                None => {
-                    problems.insert(format!(
-                        "上级单位 {parent} 不在名册中，其下属单位仍单列（parent not on the roster）"
-                    ));
-                    String::new()
-                }
-            };
-            let mut grades: Vec<GradeCount> = manifest
-                .composition
-                .grades
-                .iter()
-                .map(|g| GradeCount {
-                    grade: g.id.clone(),
-                    name: g.name.clone(),
-                    count: 0,
-                })
-                .collect();
-            let (mut assessed, mut not_assessed, mut excused) = (0, 0, 0);
-            for k in &kids {
-                match &k.assessment {
-                    Assessment::Assessed(s) => {
-                        assessed += 1;
-                        if let Some(g) = grades.iter_mut().find(|g| g.grade == s.grade) {
-                            g.count += 1;
-                        }
-                    }
-                    Assessment::NotAssessed { .. } => not_assessed += 1,
-                    Assessment::Excused { .. } => excused += 1,
-                }
-            }
-            Tier {
-                parent_id: parent.to_owned(),
-                parent_name,
-                units: kids.iter().map(|k| k.unit_id.clone()).collect(),
-                total: kids.len() as u32,
-                assessed,
-                not_assessed,
-                excused,
-                grades,
-            }
-        })
-        .collect()
 }
 
 /// Results of one unit in a fixed order (method, round, node, time), so

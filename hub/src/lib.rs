@@ -12,17 +12,21 @@
 //! Layout:
 //! - [`db`]: `DATA_DIR/hub.db` — the schema's migrations, opened, migrated
 //!   and checked by [`kaohe_tables::sqlite`] (WAL, `synchronous = FULL`,
-//!   foreign keys; a newer database refused untouched; `integrity_check`).
+//!   foreign keys; a newer database refused untouched; `integrity_check`);
+//!   the JSON encoding of a result row's scores and clauses, which ingest
+//!   writes and results reads.
 //! - [`audit`]: the append-only audit log and the [`Actor`](audit::Actor)
 //!   (operator + time) every change carries.
 //! - [`registry`]: units per year and their import from Excel/CSV (read by
 //!   [`kaohe_tables::sheet`]), nodes and their scopes, rule pack versions,
 //!   imported calendar years.
 //! - [`calendar`]: statutory holidays and make-up workdays, working-day and
-//!   calendar-day deadlines. Pure.
-//! - [`ingest`]: the submission pipeline — signature, payload, identity,
-//!   pack, scope, replay, commit — and receipts; the single writer.
-//! - [`server`]: the tonic services, limits, signed calls, shutdown.
+//!   calendar-day deadlines, the Beijing date of an instant. Pure.
+//! - [`ingest`]: the submission pipeline — signature, payload, identity
+//!   (`verify`), pack, scope, replay, commit (`committer`, against a
+//!   registry `snapshot`) — and receipts; the single writer.
+//! - [`server`]: an edge — the serve loop, the writer thread, one module
+//!   per tonic service, limits and deadlines, signed calls, shutdown.
 //! - [`publish`]: verifying and activating a signed pack.
 //! - [`progress`]: per-node reporting progress.
 //! - [`consolidate`]: the year's accepted results → sheets, grades, rankings,
@@ -31,9 +35,12 @@
 //!   list from approved results and earlier years. Pure.
 //! - [`clock`]: the hub's clock, injectable; [`config`]: `hub.toml`
 //!   (pack authorities) and the receipt key.
-//! - [`cli`]: `kaohe hub …` (its text tables are [`kaohe_tables::terminal`]'s).
+//! - [`cli`]: an edge — `kaohe hub …`, one module per command (its text
+//!   tables are [`kaohe_tables::terminal`]'s).
 //! - [`results`]: the year's inputs read from the database, consolidated
-//!   with the current pack, mapped onto the export model.
+//!   with the current pack with its outcomes
+//!   ([`consolidate_year`](results::consolidate_year), the one way every
+//!   command and call gets a year's results), mapped onto the export model.
 //! - [`workflow`]: feedback notices with working-day deadlines, objections
 //!   and review decisions, excusals and penalty-cap overrides, approval,
 //!   publication, earlier years' results, rectification plans and reports
@@ -45,6 +52,10 @@
 //! [`Scope::check`](registry::scope::Scope::check) do no IO and read no
 //! clock; "now" enters only at the CLI/server edge as an
 //! [`Actor`](audit::Actor).
+//!
+//! **Architecture Invariant:** [`cli`] and [`server`] are edges: no library
+//! module's code names them, and both call the same library functions. No two
+//! sibling modules name each other (`.ci/module-cycles.py`).
 //!
 //! **Architecture Invariant:** every registry change and its audit record
 //! commit in the same transaction; the audit log cannot be updated or

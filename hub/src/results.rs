@@ -2,14 +2,17 @@
 //! 决定，用当前规则包汇总（[`consolidate`]），并映射为导出模型
 //! ([`export::Report`](crate::export::Report))。
 //!
-//! This is the IO shell around the pure [`consolidate`] and [`outcomes`]:
+//! This is the IO shell around the pure [`consolidate`] and
+//! [`outcomes`](crate::outcome::outcomes):
 //! [`load_year`] reads everything a consolidation is a function of (the
 //! current pack of the year, the roster, the **current** accepted results
 //! with their scores and fired clauses, the recorded decisions, earlier
 //! years' approved results) and [`YearData::consolidate`] runs the pack's
-//! `kaohe_finalise`. Recomputing from the same database gives the same
-//! consolidation bytes (RELIABILITY.md promise 4); the approval stores their
-//! SHA-256 ([`crate::workflow`]).
+//! `kaohe_finalise`. [`consolidate_year`] does both and adds the outcomes:
+//! the one way every command and call that shows, notifies, approves,
+//! exports or rectifies a year gets it. Recomputing from the same database
+//! gives the same consolidation bytes (RELIABILITY.md promise 4); the
+//! approval stores their SHA-256 ([`Consolidation::sha256`]).
 //!
 //! [`to_report`] is pure: consolidation + outcomes + manifest + the notice's
 //! metadata → the export model.
@@ -17,21 +20,21 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use jiff::tz::{self, TimeZone};
 use kaohe_rulepacks::manifest::{Manifest, Round};
 use kaohe_rulepacks::pack::{Pack, PackError};
 use kaohe_rulepacks::runtime::Runtime;
 use rusqlite::{Connection, params};
 
+use crate::calendar::beijing_day;
 use crate::consolidate::{
     self, AcceptedResult, Assessment, ConsolidateError, Consolidation, ConsolidationInput,
     Decisions, Excusal, ExcusalScope, PenaltyCapOverride,
 };
+use crate::db::result_columns;
 use crate::export::model::{
     self as m, CategoryTable, IndicatorLine, LateUnit, OutcomeKind, OutcomeRow, Report, Row,
     Unassessed, UnitBreakdown,
 };
-use crate::ingest::store;
 use crate::outcome::{self, NoticeKind, Outcomes, PastResult, YearResults};
 use crate::registry::StoreError;
 use crate::registry::packs;
@@ -105,6 +108,42 @@ impl YearData {
     pub fn outcomes(&self, c: &Consolidation) -> Outcomes {
         outcome::outcomes(c, &self.history, self.manifest())
     }
+}
+
+/// A year consolidated from the database as it is now, with the use of
+/// results.
+#[derive(Debug)]
+pub struct ConsolidatedYear {
+    /// What the consolidation was computed from (the pack among it).
+    pub data: YearData,
+    pub consolidation: Consolidation,
+    /// The use of results of `consolidation` against the earlier years.
+    pub outcomes: Outcomes,
+}
+
+impl ConsolidatedYear {
+    /// The year's pack manifest.
+    pub fn manifest(&self) -> &Manifest {
+        self.data.manifest()
+    }
+}
+
+/// Loads the year ([`load_year`]), consolidates it with its pack and
+/// derives the outcomes. No clock is read: the answer is a function of the
+/// database alone, so nothing here needs "now".
+pub fn consolidate_year(
+    conn: &Connection,
+    runtime: &Runtime,
+    year: i32,
+) -> Result<ConsolidatedYear, ResultsError> {
+    let data = load_year(conn, runtime, year)?;
+    let consolidation = data.consolidate()?;
+    let outcomes = data.outcomes(&consolidation);
+    Ok(ConsolidatedYear {
+        data,
+        consolidation,
+        outcomes,
+    })
 }
 
 /// Reads the year's inputs; see the module docs.
@@ -184,12 +223,12 @@ pub fn load_results(
             row?;
         let round = Round::from_id(&round)
             .ok_or_else(|| ResultsError::Corrupt(format!("上报 {sid} 的轮次 {round} 无效")))?;
-        let scores = store::parse_scores(&scores).map_err(|e| {
+        let scores = result_columns::parse_scores(&scores).map_err(|e| {
             ResultsError::Corrupt(format!(
                 "上报 {sid} 方法 {method_id} 的指标得分（scores）：{e}"
             ))
         })?;
-        let clauses = store::parse_clauses(&clauses)
+        let clauses = result_columns::parse_clauses(&clauses)
             .map_err(|e| {
                 ResultsError::Corrupt(format!(
                     "上报 {sid} 方法 {method_id} 的扣分条款（clauses）：{e}"
@@ -522,15 +561,4 @@ pub fn to_report(
         unassessed,
         copy_to: o.copy_list.iter().map(|r| r.recipient.clone()).collect(),
     }
-}
-
-/// `2023年1月21日` in Beijing time.
-pub fn beijing_day(ts: Timestamp) -> String {
-    let d = ts.to_zoned(TimeZone::fixed(tz::offset(8))).date();
-    format!("{}年{}月{}日", d.year(), d.month(), d.day())
-}
-
-/// The date in Beijing of an instant.
-pub fn beijing_date(ts: Timestamp) -> jiff::civil::Date {
-    ts.to_zoned(TimeZone::fixed(tz::offset(8))).date()
 }

@@ -10,8 +10,8 @@
 //!   per (node, unit, year, round, method), older ones kept with
 //!   `superseded_by`; `needs_reevaluation` when its pack was superseded;
 //!   the replayed indicator scores and fired clauses ride on the row as
-//!   compact JSON in key order ([`scores_json`], [`clauses_json`]), so the
-//!   single writer inserts one row per result, not one per indicator.
+//!   compact JSON in key order ([`result_columns`](crate::db::result_columns)), so the single writer
+//!   inserts one row per result, not one per indicator.
 //!
 //! A receipt is never stored as such: it is a deterministic function of
 //! the batch's leaves, its commit time and the hub key (Ed25519 signatures
@@ -19,16 +19,16 @@
 //! bytes; the signed head is also stored, which keeps receipts stable even
 //! if the hub key is later replaced.
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use kaohe_proto::envelope::{Digest, Envelope};
 use kaohe_proto::keys::{KeyId, SigningKeyPair};
 use kaohe_proto::merkle;
 use kaohe_proto::receipt::{Receipt, ReceiptBatch, ReceiptItem, ReceiptLeaf};
-use kaohe_proto::submission::{FiredClause, Round, VerifiedSubmission};
+use kaohe_proto::submission::{Round, VerifiedSubmission};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::db::result_columns::{clauses_json, scores_json};
 use crate::registry::StoreError;
 
 /// What one current result is kept per.
@@ -249,41 +249,6 @@ pub fn insert_submissions(
         }
     }
     Ok(())
-}
-
-/// A result's indicator scores as stored in `results.scores`: a compact
-/// JSON object in indicator-id order, `{"L1":400,"L2":300}` (hundredths).
-pub fn scores_json(scores: &BTreeMap<String, i64>) -> serde_json::Result<String> {
-    serde_json::to_string(scores)
-}
-
-/// A result's fired clauses as stored in `results.clauses`: a compact JSON
-/// array in clause-id order of `[clause id, amount (hundredths), reason]`.
-pub fn clauses_json(clauses: &BTreeMap<String, FiredClause>) -> serde_json::Result<String> {
-    let rows: Vec<(&str, i64, &str)> = clauses
-        .iter()
-        .map(|(id, c)| (id.as_str(), c.amount, c.reason.as_str()))
-        .collect();
-    serde_json::to_string(&rows)
-}
-
-/// Reads `results.scores` back (see [`scores_json`]).
-pub fn parse_scores(json: &str) -> serde_json::Result<BTreeMap<String, i64>> {
-    serde_json::from_str(json)
-}
-
-/// Reads `results.clauses` back (see [`clauses_json`]): clause id → the
-/// fired clause. A clause id twice is refused, not silently collapsed.
-pub fn parse_clauses(json: &str) -> serde_json::Result<BTreeMap<String, FiredClause>> {
-    let rows: Vec<(String, i64, String)> = serde_json::from_str(json)?;
-    let mut out = BTreeMap::new();
-    for (id, amount, reason) in rows {
-        if out.contains_key(&id) {
-            return Err(serde::de::Error::custom(format!("clause {id} twice")));
-        }
-        out.insert(id, FiredClause { amount, reason });
-    }
-    Ok(out)
 }
 
 fn to_sql(e: serde_json::Error) -> rusqlite::Error {

@@ -4,7 +4,7 @@
 //! - **`ListResults`** (signed call): for every unit of the year's roster in
 //!   the caller's scope, the unit's consolidated standing as far as the hub
 //!   knows now — recomputed from the database with the year's current pack
-//!   ([`results::load_year`]), the same numbers `kaohe hub results` shows:
+//!   ([`results::consolidate_year`]), the same numbers `kaohe hub results` shows:
 //!   scores, grade, rank, every fired clause as a reason, and the
 //!   verification and review-request deadlines once the unit was notified.
 //!   The status follows the workflow: published → approved → an undecided
@@ -33,7 +33,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::{Shared, field_status, store_status};
 use crate::audit::Actor;
-use crate::consolidate::{Assessment, Consolidation};
+use crate::consolidate::Assessment;
 use crate::registry::calendar_years;
 use crate::registry::nodes::NodeRecord;
 use crate::registry::units::{self, YearRoster};
@@ -191,8 +191,9 @@ fn list(
     if mine.is_empty() {
         return Ok(ListResultsResponse::default());
     }
-    let data = results::load_year(conn, runtime, year).map_err(results_status)?;
-    let c: Consolidation = data.consolidate().map_err(results_status)?;
+    let c = results::consolidate_year(conn, runtime, year)
+        .map_err(results_status)?
+        .consolidation;
     let mut out = Vec::new();
     for id in &mine {
         let Some(u) = c.unit(id) else { continue };

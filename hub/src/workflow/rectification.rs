@@ -28,9 +28,9 @@ use sha2::{Digest as _, Sha256};
 
 use super::{MAX_MATERIAL_BYTES, Material, approval};
 use crate::audit::{self, Actor};
+use crate::calendar::beijing_day;
 use crate::consolidate::{Assessment, Consolidation};
 use crate::outcome::{NoticeKind, Outcomes};
-use crate::results::beijing_day;
 
 /// Audit actions of rectification.
 pub mod action {

@@ -1,0 +1,34 @@
+//! `kaohe hub approve`: the year's approval (审定), recording the SHA-256
+//! of the consolidation approved.
+
+use super::{Invocation, Now, consolidate};
+use crate::workflow;
+
+#[derive(Debug, clap::Args)]
+pub struct ApproveArgs {
+    /// 考核年度（assessment year）
+    #[arg(long, value_name = "年度")]
+    pub year: i32,
+    /// 审定文号（document number），如 宝法治办〔2023〕1号
+    #[arg(long, value_name = "文号")]
+    pub doc_number: String,
+    #[command(flatten)]
+    pub now: Now,
+}
+
+pub(super) fn run(inv: &Invocation, args: ApproveArgs) -> anyhow::Result<()> {
+    let ApproveArgs {
+        year,
+        doc_number,
+        now,
+    } = args;
+    let actor = inv.actor_at(&now)?;
+    let mut conn = inv.open()?;
+    let y = consolidate(&conn, year)?;
+    let digest = workflow::approve(&mut conn, &y.consolidation, &doc_number, &actor)?;
+    println!(
+        "已记录 {year} 年度考核结果审定，文号 {}，汇总 SHA-256 {digest}（approved）",
+        doc_number.trim()
+    );
+    Ok(())
+}

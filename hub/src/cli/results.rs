@@ -1,0 +1,188 @@
+//! `kaohe hub results`: a year consolidated now — rankings, grades, late
+//! and unassessed units, the use of results — and whether it is still what
+//! was approved.
+
+use jiff::Timestamp;
+use kaohe_rulepacks::manifest::Manifest;
+use kaohe_rulepacks::rubric::decimal::format_hundredths_fixed;
+use kaohe_tables::terminal;
+
+use super::{Invocation, consolidate};
+use crate::calendar;
+use crate::consolidate::Assessment;
+use crate::results::ConsolidatedYear;
+use crate::workflow;
+
+#[derive(Debug, clap::Args)]
+pub struct ResultsArgs {
+    /// 考核年度（assessment year）
+    #[arg(long, value_name = "年度")]
+    pub year: i32,
+    /// 只显示这一类别（category id）
+    #[arg(long, value_name = "类别")]
+    pub category: Option<String>,
+}
+
+pub(super) fn run(
+    inv: &Invocation,
+    ResultsArgs { year, category }: ResultsArgs,
+) -> anyhow::Result<()> {
+    let conn = inv.open()?;
+    let y = consolidate(&conn, year)?;
+    print!("{}", render_results(&y, category.as_deref()));
+    if let Some(approval) = workflow::approval_record(&conn, year)? {
+        let (doc, at) = (&approval.doc_number, &approval.approved_at);
+        if approval.approves(&y.consolidation) {
+            println!("\n已审定（文号 {doc}，{at}），当前汇总与审定时一致。");
+        } else {
+            println!(
+                "\n注意：已审定（文号 {doc}，{at}），但当前汇总与审定时不同（审定后有改动）。"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The `hub results` text: ranking tables of ranked categories, grade
+/// counts of the others, late and not-assessed units, outcomes. Pure.
+pub fn render_results(y: &ConsolidatedYear, category: Option<&str>) -> String {
+    let (c, o, manifest) = (&y.consolidation, &y.outcomes, y.manifest());
+    let mut out = format!(
+        "{} 年度考核结果（规则包 {}-{} 第 {} 版）\n",
+        c.year, c.pack.id, c.pack.year, c.pack.version
+    );
+    for cat in &manifest.categories {
+        if category.is_some_and(|x| x != cat.id) {
+            continue;
+        }
+        let units: Vec<_> = c.units.iter().filter(|u| u.category == cat.id).collect();
+        if units.is_empty() {
+            continue;
+        }
+        if let Some(r) = c.ranking(&cat.id).filter(|_| cat.ranked) {
+            out.push_str(&format!("\n【{}】评定等次并排名\n", cat.name));
+            let rows: Vec<Vec<String>> = r
+                .entries
+                .iter()
+                .map(|e| {
+                    let late = c
+                        .unit(&e.unit_id)
+                        .is_some_and(|u| !u.late_reports.is_empty());
+                    vec![
+                        format!("{}{}", e.rank, if e.tied { "（并列）" } else { "" }),
+                        e.unit_id.clone(),
+                        e.name.clone(),
+                        format_hundredths_fixed(e.total),
+                        grade_name(manifest, &e.grade),
+                        if late { "迟报".into() } else { String::new() },
+                    ]
+                })
+                .collect();
+            out.push_str(&terminal::render(
+                &["名次", "编号", "单位", "总分", "等次", "备注"],
+                &rows,
+            ));
+        } else {
+            out.push_str(&format!("\n【{}】只评定等次\n", cat.name));
+            let rows: Vec<Vec<String>> = manifest
+                .composition
+                .grades
+                .iter()
+                .map(|g| {
+                    let names: Vec<&str> = units
+                        .iter()
+                        .filter(|u| u.scored().is_some_and(|s| s.grade == g.id))
+                        .map(|u| u.name.as_str())
+                        .collect();
+                    vec![g.name.clone(), names.len().to_string(), names.join("、")]
+                })
+                .collect();
+            out.push_str(&terminal::render(&["等次", "单位数", "单位"], &rows));
+        }
+    }
+    let late: Vec<Vec<String>> = c
+        .completeness
+        .late
+        .iter()
+        .filter(|l| category.is_none_or(|x| c.unit(&l.unit_id).is_some_and(|u| u.category == x)))
+        .map(|l| {
+            vec![
+                l.unit_id.clone(),
+                l.unit_name.clone(),
+                format!("{}{}", l.method_name, l.round.name_zh()),
+                Timestamp::from_second(l.received_at)
+                    .map(calendar::beijing_day)
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    if !late.is_empty() {
+        out.push_str("\n【迟报单位】（已计入考核）\n");
+        out.push_str(&terminal::render(
+            &["编号", "单位", "上报", "提交日期"],
+            &late,
+        ));
+    }
+    let mut missing = Vec::new();
+    for u in &c.units {
+        if category.is_some_and(|x| x != u.category) {
+            continue;
+        }
+        match &u.assessment {
+            Assessment::NotAssessed { gaps } => missing.push(vec![
+                u.unit_id.clone(),
+                u.name.clone(),
+                "未考核".into(),
+                gaps.iter()
+                    .map(|g| g.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("；"),
+            ]),
+            Assessment::Excused { reason } => missing.push(vec![
+                u.unit_id.clone(),
+                u.name.clone(),
+                "免于考核".into(),
+                reason.clone(),
+            ]),
+            Assessment::Assessed(_) => {}
+        }
+    }
+    if !missing.is_empty() {
+        out.push_str("\n【未考核单位】（不计 0 分）\n");
+        out.push_str(&terminal::render(
+            &["编号", "单位", "状态", "缺少什么 / 原因"],
+            &missing,
+        ));
+    }
+    let notices: Vec<Vec<String>> = o
+        .notices
+        .iter()
+        .filter(|n| category.is_none_or(|x| c.unit(&n.unit_id).is_some_and(|u| u.category == x)))
+        .map(|n| {
+            vec![
+                n.kind.name_zh().to_string(),
+                n.unit_name.clone(),
+                n.issued_by.clone(),
+                n.reasons.join("；"),
+            ]
+        })
+        .collect();
+    if !notices.is_empty() {
+        out.push_str("\n【结果运用】\n");
+        out.push_str(&terminal::render(
+            &["类别", "单位", "发出单位", "原因"],
+            &notices,
+        ));
+    }
+    out
+}
+
+fn grade_name(manifest: &Manifest, id: &str) -> String {
+    manifest
+        .composition
+        .grades
+        .iter()
+        .find(|g| g.id == id)
+        .map(|g| g.name.clone())
+        .unwrap_or_else(|| id.to_owned())
+}

@@ -1,0 +1,296 @@
+//! Steps 1–3 of the module docs for one unit: the reports it must receive
+//! and the gaps, the per-method results merged into one sheet for the
+//! pack ([`prepare`]), and the pack's answer read back as its assessment
+//! ([`finalised`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kaohe_rulepacks::abi::{self, FinaliseInput, FinaliseOutput, UnitOutput, UnitStatus};
+use kaohe_rulepacks::manifest::{Manifest, Round};
+use kaohe_rulepacks::rubric::decimal::format_hundredths;
+
+use super::decisions::CheckedDecisions;
+use super::{
+    AcceptedResult, Assessment, Completeness, FiredClause, Gap, GapKind, IndicatorScore,
+    MissingReport, Scored, expected_reports, method_label,
+};
+use crate::registry::units::UnitRecord;
+
+/// Everything before the pack: expected reports, gaps, the merged sheet.
+pub(super) fn prepare<'r>(
+    manifest: &Manifest,
+    unit: &UnitRecord,
+    category: usize,
+    results: &[&'r AcceptedResult],
+    decisions: &CheckedDecisions<'_>,
+    completeness: &mut Completeness,
+    problems: &mut BTreeSet<String>,
+) -> Result<(FinaliseInput, Vec<&'r AcceptedResult>), Vec<Gap>> {
+    let expected = expected_reports(manifest, category);
+    let mut received: BTreeMap<(usize, Round), Vec<&AcceptedResult>> = BTreeMap::new();
+    for &r in results {
+        let key = manifest.method_index(&r.method_id).map(|m| (m, r.round));
+        match key {
+            Some(key) if expected.contains(&key) => received.entry(key).or_default().push(r),
+            _ => {
+                problems.insert(format!(
+                    "单位 {}（{}）的{}{}结果不是本类别应报的结果，未计入（report not expected for the category）",
+                    unit.id,
+                    unit.name,
+                    method_label(manifest, &r.method_id),
+                    r.round.name_zh()
+                ));
+            }
+        }
+    }
+    let mut gaps = Vec::new();
+    let mut used: Vec<&'r AcceptedResult> = Vec::new();
+    for &(m, round) in &expected {
+        let method = &manifest.methods[m];
+        let label = format!("{}（{}）{}", method.name, method.id, round.name_zh());
+        let got = received.get(&(m, round)).map_or(&[][..], Vec::as_slice);
+        if decisions
+            .excused_quarters
+            .contains_key(&(unit.id.as_str(), m, round))
+        {
+            completeness.excused_reports += 1;
+            if !got.is_empty() {
+                problems.insert(format!(
+                    "单位 {}（{}）的{}已决定免报，收到的结果未计入（excused report not counted）",
+                    unit.id, unit.name, label
+                ));
+            }
+            continue;
+        }
+        completeness.expected += 1;
+        match got {
+            [] => {
+                completeness.missing.push(MissingReport {
+                    unit_id: unit.id.clone(),
+                    unit_name: unit.name.clone(),
+                    assessor: unit.assessor.as_stored().to_owned(),
+                    method_id: method.id.clone(),
+                    method_name: method.name.clone(),
+                    round,
+                });
+                gaps.push(Gap {
+                    message: format!("{label}结果未报送（report missing）"),
+                    what: GapKind::MissingReport {
+                        method_id: method.id.clone(),
+                        round,
+                    },
+                });
+            }
+            [one] => {
+                completeness.received += 1;
+                used.push(one);
+            }
+            many => {
+                completeness.received += 1;
+                let nodes: Vec<String> = many.iter().map(|r| r.node_id.clone()).collect();
+                gaps.push(Gap {
+                    message: format!(
+                        "{label}结果由 {} 个节点重复上报（{}），须裁定采用哪一份（reported twice）",
+                        nodes.len(),
+                        nodes.join("、")
+                    ),
+                    what: GapKind::DuplicateReport {
+                        method_id: method.id.clone(),
+                        round,
+                        nodes,
+                    },
+                });
+            }
+        }
+    }
+    let mut outputs = Vec::with_capacity(used.len());
+    for r in &used {
+        match unit_output(manifest, r) {
+            Ok(o) => outputs.push((r.round, o)),
+            Err(mut g) => gaps.append(&mut g),
+        }
+    }
+    if !gaps.is_empty() {
+        return Err(gaps);
+    }
+    let pairs: Vec<(Round, &UnitOutput)> = outputs.iter().map(|(r, o)| (*r, o)).collect();
+    let cap = decisions.penalty_cap(&unit.id).map(|o| o.cap);
+    let sheet = abi::merge_outputs(manifest, category as u32, &pairs, cap).map_err(|e| {
+        vec![Gap {
+            message: format!("各方式结果无法合并为得分表（cannot merge）：{e}"),
+            what: GapKind::Merge {
+                detail: e.to_string(),
+            },
+        }]
+    })?;
+    let missing: Vec<Gap> = manifest
+        .applicable_indicators(category)
+        .filter(|&i| sheet.scores[i].is_none())
+        .map(|i| {
+            let ind = &manifest.indicators[i];
+            Gap {
+                message: format!(
+                    "缺少指标 {}（{}）的得分（indicator missing）",
+                    ind.id, ind.name
+                ),
+                what: GapKind::MissingIndicator {
+                    indicator_id: ind.id.clone(),
+                },
+            }
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok((sheet, used))
+    } else {
+        Err(missing)
+    }
+}
+
+/// An accepted result as the ABI's per-round output.
+fn unit_output(manifest: &Manifest, r: &AcceptedResult) -> Result<UnitOutput, Vec<Gap>> {
+    let mut out = UnitOutput {
+        status: UnitStatus::Ok,
+        fuel_used: 0,
+        indicators: vec![None; manifest.indicators.len()],
+        clauses: vec![None; manifest.clause_count()],
+    };
+    let mut gaps = Vec::new();
+    let label = format!(
+        "{}{}",
+        method_label(manifest, &r.method_id),
+        r.round.name_zh()
+    );
+    let mut unknown = |id: &str, what: &str| {
+        gaps.push(Gap {
+            message: format!("{label}结果含{what} {id}（unknown score）"),
+            what: GapKind::UnknownScore {
+                method_id: r.method_id.clone(),
+                round: r.round,
+                id: id.to_owned(),
+            },
+        });
+    };
+    for (id, &score) in &r.scores {
+        match manifest.indicator_index(id) {
+            Some(i) if manifest.indicators[i].method == r.method_id => {
+                out.indicators[i] = Some(score);
+            }
+            Some(_) => unknown(id, "不属于该考核方式的指标"),
+            None => unknown(id, "规则包中没有的指标"),
+        }
+    }
+    for (id, &amount) in &r.clauses {
+        match manifest.clause_index(id) {
+            Some((k, i)) if manifest.indicators[i].method == r.method_id => {
+                out.clauses[k] = Some(amount);
+            }
+            Some(_) => unknown(id, "不属于该考核方式的条款"),
+            None => unknown(id, "规则包中没有的条款"),
+        }
+    }
+    if gaps.is_empty() { Ok(out) } else { Err(gaps) }
+}
+
+/// The pack's answer for one unit as its assessment.
+pub(super) fn finalised(
+    manifest: &Manifest,
+    unit: &UnitRecord,
+    sheet: &FinaliseInput,
+    output: &FinaliseOutput,
+    used: &[&AcceptedResult],
+    decisions: &CheckedDecisions<'_>,
+) -> Assessment {
+    let s = match output.result() {
+        Ok(s) => s,
+        Err(status) => {
+            return Assessment::NotAssessed {
+                gaps: vec![Gap {
+                    message: format!(
+                        "规则包拒绝定稿（the pack refused the sheet）：{}",
+                        status.describe(manifest)
+                    ),
+                    what: GapKind::Finalise {
+                        detail: status.describe(manifest),
+                    },
+                }],
+            };
+        }
+    };
+    let grade = &manifest.composition.grades[s.grade as usize];
+    let mut notes = Vec::new();
+    for ((u, m, round), reason) in &decisions.excused_quarters {
+        if *u == unit.id {
+            notes.push(format!(
+                "{}{}经决定免报（{}），年度得分按其余季度合并",
+                manifest.methods[*m].name,
+                round.name_zh(),
+                reason
+            ));
+        }
+    }
+    let over = decisions.penalty_cap(&unit.id).cloned();
+    if let Some(o) = &over {
+        notes.push(format!(
+            "减分上限经记录的决定调整为 {} 分（原则上 {} 分）：{}",
+            format_hundredths(o.cap),
+            format_hundredths(manifest.composition.penalty_cap),
+            o.reason
+        ));
+    }
+    if s.serious_case {
+        notes.push(format!(
+            "情节严重，不得评为{}",
+            manifest
+                .grade_index(&manifest.composition.serious_case_bars)
+                .map(|g| manifest.composition.grades[g].name.as_str())
+                .unwrap_or_default()
+        ));
+    }
+    let indicators = manifest
+        .applicable_indicators(sheet.category as usize)
+        .filter_map(|i| {
+            sheet.scores[i].map(|score| IndicatorScore {
+                indicator_id: manifest.indicators[i].id.clone(),
+                score,
+            })
+        })
+        .collect();
+    let mut fired: Vec<(Round, usize, FiredClause)> = Vec::new();
+    for r in used {
+        for (id, &amount) in &r.clauses {
+            if let Some((k, i)) = manifest.clause_index(id)
+                && let Some((_, clause)) = manifest.clause(k)
+            {
+                fired.push((
+                    r.round,
+                    k,
+                    FiredClause {
+                        round: r.round,
+                        indicator_id: manifest.indicators[i].id.clone(),
+                        clause_id: id.clone(),
+                        amount,
+                        reason: clause.reason.clone(),
+                    },
+                ));
+            }
+        }
+    }
+    fired.sort_by_key(|f| (f.0, f.1));
+    Assessment::Assessed(Scored {
+        applicable: s.applicable,
+        raw: s.raw,
+        converted: s.converted,
+        bonus: s.bonus,
+        penalty: s.penalty,
+        total: s.total,
+        grade: grade.id.clone(),
+        grade_name: grade.name.clone(),
+        serious_case: s.serious_case,
+        major_problem: s.major_problem,
+        rank: None,
+        penalty_cap_override: over,
+        notes,
+        indicators,
+        fired: fired.into_iter().map(|(_, _, f)| f).collect(),
+    })
+}

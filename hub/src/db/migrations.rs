@@ -1,0 +1,307 @@
+//! The hub's schema as ordered migrations ([`MIGRATIONS`]), applied through
+//! [`super::SCHEMA`].
+
+/// Ordered schema migrations; index *i* upgrades version *i* to *i + 1*.
+///
+/// Never edit a migration that has shipped: append a new one.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: registry — audit log (append-only), units per year, nodes.
+    r#"
+    CREATE TABLE audit_log (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        time     TEXT NOT NULL,
+        operator TEXT NOT NULL,
+        action   TEXT NOT NULL,
+        subject  TEXT NOT NULL,
+        detail   TEXT NOT NULL CHECK (json_valid(detail))
+    ) STRICT;
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN
+        SELECT RAISE(ABORT, '审计日志只能追加，不能修改（audit_log is append-only: UPDATE refused）');
+    END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN
+        SELECT RAISE(ABORT, '审计日志只能追加，不能删除（audit_log is append-only: DELETE refused）');
+    END;
+
+    CREATE TABLE units (
+        year                   INTEGER NOT NULL,
+        id                     TEXT NOT NULL,
+        name                   TEXT NOT NULL,
+        category               TEXT NOT NULL,
+        parent_id              TEXT,
+        supervising_department TEXT,
+        assessor               TEXT NOT NULL,
+        PRIMARY KEY (year, id),
+        FOREIGN KEY (year, parent_id) REFERENCES units (year, id)
+            DEFERRABLE INITIALLY DEFERRED
+    ) STRICT;
+    CREATE INDEX units_parent ON units (year, parent_id);
+
+    CREATE TABLE nodes (
+        key_id            TEXT PRIMARY KEY,
+        public_key        TEXT NOT NULL UNIQUE,
+        name              TEXT NOT NULL,
+        assessor          TEXT NOT NULL CHECK (assessor IN
+            ('county_office', 'sasac', 'health_commission', 'township', 'county_unit')),
+        scope             TEXT NOT NULL CHECK (json_valid(scope)),
+        added_at          TEXT NOT NULL,
+        revoked_at        TEXT,
+        revocation_reason TEXT,
+        CHECK ((revoked_at IS NULL) = (revocation_reason IS NULL))
+    ) STRICT;
+    "#,
+    // 2: rule packs (all versions kept, one current per (pack, year)), the
+    //    re-evaluation requests a new version leaves behind, imported
+    //    calendar years.
+    r#"
+    CREATE TABLE packs (
+        pack_id       TEXT NOT NULL,
+        year          INTEGER NOT NULL,
+        version       INTEGER NOT NULL CHECK (version >= 1),
+        module_sha256 BLOB NOT NULL CHECK (length(module_sha256) = 32),
+        module        BLOB NOT NULL,
+        envelope      BLOB NOT NULL,
+        published_at  TEXT NOT NULL,
+        published_by  TEXT NOT NULL,
+        is_current    INTEGER NOT NULL CHECK (is_current IN (0, 1)),
+        PRIMARY KEY (pack_id, year, version)
+    ) STRICT;
+    CREATE UNIQUE INDEX packs_one_current ON packs (pack_id, year) WHERE is_current = 1;
+
+    CREATE TABLE pack_reevaluations (
+        seq                INTEGER PRIMARY KEY AUTOINCREMENT,
+        pack_id            TEXT NOT NULL,
+        year               INTEGER NOT NULL,
+        superseded_version INTEGER NOT NULL,
+        current_version    INTEGER NOT NULL,
+        requested_at       TEXT NOT NULL,
+        completed_at       TEXT,
+        FOREIGN KEY (pack_id, year, superseded_version) REFERENCES packs (pack_id, year, version),
+        FOREIGN KEY (pack_id, year, current_version) REFERENCES packs (pack_id, year, version)
+    ) STRICT;
+
+    CREATE TABLE calendar_years (
+        year        INTEGER PRIMARY KEY,
+        source      TEXT NOT NULL,
+        sha256      TEXT NOT NULL,
+        imported_at TEXT NOT NULL,
+        imported_by TEXT NOT NULL
+    ) STRICT;
+    "#,
+    // 3: ingestion — committed batches (receipt heads), accepted
+    //    submissions, their results per method with scores and fired
+    //    clauses. Supersession keeps history: exactly one current result
+    //    per (node, unit, year, round, method).
+    r#"
+    CREATE TABLE receipt_batches (
+        batch_id    INTEGER PRIMARY KEY,
+        commit_time INTEGER NOT NULL,
+        tree_size   INTEGER NOT NULL CHECK (tree_size >= 1),
+        hub_key_id  TEXT NOT NULL,
+        signed_head BLOB
+    ) STRICT;
+
+    CREATE TABLE submissions (
+        id           INTEGER PRIMARY KEY,
+        digest       BLOB NOT NULL UNIQUE CHECK (length(digest) = 32),
+        node_id      TEXT NOT NULL REFERENCES nodes (key_id),
+        sequence     INTEGER NOT NULL CHECK (sequence >= 1),
+        unit_id      TEXT NOT NULL,
+        year         INTEGER NOT NULL,
+        round        TEXT NOT NULL CHECK (round IN ('Q1', 'Q2', 'Q3', 'Q4', 'annual')),
+        pack_id      TEXT NOT NULL,
+        pack_version INTEGER NOT NULL,
+        created_at   INTEGER NOT NULL,
+        committed_at INTEGER NOT NULL,
+        late         INTEGER NOT NULL CHECK (late IN (0, 1)),
+        batch_id     INTEGER NOT NULL REFERENCES receipt_batches (batch_id),
+        leaf_index   INTEGER NOT NULL CHECK (leaf_index >= 0),
+        envelope     BLOB NOT NULL,
+        UNIQUE (node_id, sequence),
+        UNIQUE (batch_id, leaf_index),
+        FOREIGN KEY (pack_id, year, pack_version) REFERENCES packs (pack_id, year, version),
+        FOREIGN KEY (year, unit_id) REFERENCES units (year, id)
+    ) STRICT;
+
+    CREATE TABLE results (
+        submission_id      INTEGER NOT NULL REFERENCES submissions (id),
+        method_id          TEXT NOT NULL,
+        node_id            TEXT NOT NULL,
+        unit_id            TEXT NOT NULL,
+        year               INTEGER NOT NULL,
+        round              TEXT NOT NULL,
+        sequence           INTEGER NOT NULL,
+        pack_id            TEXT NOT NULL,
+        pack_version       INTEGER NOT NULL,
+        late               INTEGER NOT NULL CHECK (late IN (0, 1)),
+        is_current         INTEGER NOT NULL CHECK (is_current IN (0, 1)),
+        superseded_by      INTEGER REFERENCES submissions (id),
+        needs_reevaluation INTEGER NOT NULL DEFAULT 0 CHECK (needs_reevaluation IN (0, 1)),
+        PRIMARY KEY (submission_id, method_id),
+        CHECK ((is_current = 1) = (superseded_by IS NULL))
+    ) STRICT, WITHOUT ROWID;
+    CREATE UNIQUE INDEX results_one_current
+        ON results (node_id, unit_id, year, round, method_id) WHERE is_current = 1;
+    CREATE INDEX results_by_pack
+        ON results (pack_id, year, pack_version) WHERE is_current = 1;
+
+    CREATE TABLE result_scores (
+        submission_id INTEGER NOT NULL,
+        method_id     TEXT NOT NULL,
+        indicator_id  TEXT NOT NULL,
+        score         INTEGER NOT NULL,
+        PRIMARY KEY (submission_id, indicator_id),
+        FOREIGN KEY (submission_id, method_id) REFERENCES results (submission_id, method_id)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE result_clauses (
+        submission_id INTEGER NOT NULL,
+        method_id     TEXT NOT NULL,
+        clause_id     TEXT NOT NULL,
+        amount        INTEGER NOT NULL,
+        reason        TEXT NOT NULL,
+        PRIMARY KEY (submission_id, clause_id),
+        FOREIGN KEY (submission_id, method_id) REFERENCES results (submission_id, method_id)
+    ) STRICT, WITHOUT ROWID;
+    "#,
+    // 4: workflow — feedback notices with their deadlines, objections
+    //    (复核申请) with their materials and decisions, recorded decisions
+    //    (penalty-cap overrides, excusals; the latest per unit and kind is in
+    //    force, earlier ones kept), the yearly approval (审定) and publication,
+    //    and earlier years' approved results imported for the use of results.
+    r#"
+    CREATE TABLE notifications (
+        year                     INTEGER NOT NULL,
+        unit_id                  TEXT NOT NULL,
+        notified_on              TEXT NOT NULL,
+        verification_deadline    TEXT NOT NULL,
+        review_request_deadline  TEXT NOT NULL,
+        notified_at              TEXT NOT NULL,
+        operator                 TEXT NOT NULL,
+        notice                   TEXT NOT NULL,
+        PRIMARY KEY (year, unit_id),
+        FOREIGN KEY (year, unit_id) REFERENCES units (year, id)
+    ) STRICT;
+
+    CREATE TABLE objections (
+        id                 INTEGER PRIMARY KEY,
+        year               INTEGER NOT NULL,
+        unit_id            TEXT NOT NULL,
+        reason             TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+        filed_at           TEXT NOT NULL,
+        filed_at_unix      INTEGER NOT NULL,
+        filed_by           TEXT NOT NULL,
+        decision_deadline  TEXT NOT NULL,
+        decision           TEXT CHECK (decision IN ('upheld', 'revised')),
+        decided_at         TEXT,
+        decided_by         TEXT,
+        decision_note      TEXT,
+        revised_submission INTEGER REFERENCES submissions (id),
+        CHECK ((decision IS NULL) = (decided_at IS NULL)),
+        CHECK ((decision = 'revised') = (revised_submission IS NOT NULL)),
+        FOREIGN KEY (year, unit_id) REFERENCES notifications (year, unit_id)
+    ) STRICT;
+
+    CREATE TABLE objection_materials (
+        objection_id INTEGER NOT NULL REFERENCES objections (id),
+        file_name    TEXT NOT NULL,
+        sha256       TEXT NOT NULL CHECK (length(sha256) = 64),
+        size         INTEGER NOT NULL CHECK (size >= 0),
+        content      BLOB NOT NULL,
+        PRIMARY KEY (objection_id, file_name)
+    ) STRICT;
+
+    CREATE TABLE recorded_decisions (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        year        INTEGER NOT NULL,
+        unit_id     TEXT NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('penalty_cap', 'excusal')),
+        cap         INTEGER CHECK (cap IS NULL OR cap >= 0),
+        reason      TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+        recorded_at TEXT NOT NULL,
+        operator    TEXT NOT NULL,
+        CHECK ((kind = 'penalty_cap') = (cap IS NOT NULL)),
+        FOREIGN KEY (year, unit_id) REFERENCES units (year, id)
+    ) STRICT;
+
+    CREATE TABLE approvals (
+        year                 INTEGER PRIMARY KEY,
+        doc_number           TEXT NOT NULL CHECK (length(trim(doc_number)) > 0),
+        approved_at          TEXT NOT NULL,
+        operator             TEXT NOT NULL,
+        consolidation_sha256 TEXT NOT NULL,
+        results              TEXT NOT NULL CHECK (json_valid(results))
+    ) STRICT;
+
+    CREATE TABLE publications (
+        year         INTEGER PRIMARY KEY REFERENCES approvals (year),
+        published_at TEXT NOT NULL,
+        operator     TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE history_results (
+        year        INTEGER NOT NULL,
+        unit_id     TEXT NOT NULL,
+        total       INTEGER NOT NULL,
+        grade       TEXT NOT NULL,
+        source      TEXT NOT NULL,
+        imported_at TEXT NOT NULL,
+        PRIMARY KEY (year, unit_id)
+    ) STRICT;
+    "#,
+    // 5: rectification (整改) — plans and reports received per unit with
+    //    their material (size, SHA-256, content). Append-only: a corrected
+    //    plan is a new row, the latest of each kind counts. Who owes one is
+    //    derived from the consolidation and outcomes, not stored.
+    r#"
+    CREATE TABLE rectifications (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        year        INTEGER NOT NULL,
+        unit_id     TEXT NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('plan', 'report')),
+        received_at TEXT NOT NULL,
+        operator    TEXT NOT NULL,
+        note        TEXT,
+        file_name   TEXT NOT NULL CHECK (length(file_name) > 0),
+        sha256      TEXT NOT NULL CHECK (length(sha256) = 64),
+        size        INTEGER NOT NULL CHECK (size > 0 AND size <= 20971520),
+        content     BLOB NOT NULL CHECK (length(content) = size),
+        FOREIGN KEY (year, unit_id) REFERENCES units (year, id)
+    ) STRICT;
+    CREATE INDEX rectifications_unit ON rectifications (year, unit_id, kind);
+    CREATE TRIGGER rectifications_no_update BEFORE UPDATE ON rectifications
+    BEGIN
+        SELECT RAISE(ABORT, '整改记录只能追加，不能修改（rectifications are append-only: UPDATE refused）');
+    END;
+    CREATE TRIGGER rectifications_no_delete BEFORE DELETE ON rectifications
+    BEGIN
+        SELECT RAISE(ABORT, '整改记录只能追加，不能删除（rectifications are append-only: DELETE refused）');
+    END;
+    "#,
+    // 6: each result carries its replayed indicator scores and fired
+    //    clauses itself, as compact JSON in key order (integer hundredths):
+    //    `scores` = `{"L1":400,…}`, `clauses` = `[["C2b",100,"reason"],…]`.
+    //    One row per result instead of one per indicator and clause is most
+    //    of the single writer's work saved. The rows of `result_scores` and
+    //    `result_clauses` are moved in, then the two tables dropped.
+    r#"
+    ALTER TABLE results ADD COLUMN scores TEXT NOT NULL DEFAULT '{}'
+        CHECK (json_valid(scores) AND json_type(scores) = 'object');
+    ALTER TABLE results ADD COLUMN clauses TEXT NOT NULL DEFAULT '[]'
+        CHECK (json_valid(clauses) AND json_type(clauses) = 'array');
+    UPDATE results SET
+        scores = coalesce((
+            SELECT json_group_object(s.indicator_id, s.score ORDER BY s.indicator_id)
+            FROM result_scores s
+            WHERE s.submission_id = results.submission_id AND s.method_id = results.method_id
+        ), '{}'),
+        clauses = coalesce((
+            SELECT json_group_array(json_array(c.clause_id, c.amount, c.reason) ORDER BY c.clause_id)
+            FROM result_clauses c
+            WHERE c.submission_id = results.submission_id AND c.method_id = results.method_id
+        ), '[]');
+    DROP TABLE result_scores;
+    DROP TABLE result_clauses;
+    "#,
+];

@@ -1,0 +1,43 @@
+//! How a result's replayed scores and fired clauses are stored on its
+//! `results` row (migration 6): compact JSON in key order. Ingest writes
+//! them, results reads them back; both go through here so the two never
+//! disagree on the encoding.
+
+use std::collections::BTreeMap;
+
+use kaohe_proto::submission::FiredClause;
+
+/// A result's indicator scores as stored in `results.scores`: a compact
+/// JSON object in indicator-id order, `{"L1":400,"L2":300}` (hundredths).
+pub fn scores_json(scores: &BTreeMap<String, i64>) -> serde_json::Result<String> {
+    serde_json::to_string(scores)
+}
+
+/// A result's fired clauses as stored in `results.clauses`: a compact JSON
+/// array in clause-id order of `[clause id, amount (hundredths), reason]`.
+pub fn clauses_json(clauses: &BTreeMap<String, FiredClause>) -> serde_json::Result<String> {
+    let rows: Vec<(&str, i64, &str)> = clauses
+        .iter()
+        .map(|(id, c)| (id.as_str(), c.amount, c.reason.as_str()))
+        .collect();
+    serde_json::to_string(&rows)
+}
+
+/// Reads `results.scores` back (see [`scores_json`]).
+pub fn parse_scores(json: &str) -> serde_json::Result<BTreeMap<String, i64>> {
+    serde_json::from_str(json)
+}
+
+/// Reads `results.clauses` back (see [`clauses_json`]): clause id → the
+/// fired clause. A clause id twice is refused, not silently collapsed.
+pub fn parse_clauses(json: &str) -> serde_json::Result<BTreeMap<String, FiredClause>> {
+    let rows: Vec<(String, i64, String)> = serde_json::from_str(json)?;
+    let mut out = BTreeMap::new();
+    for (id, amount, reason) in rows {
+        if out.contains_key(&id) {
+            return Err(serde::de::Error::custom(format!("clause {id} twice")));
+        }
+        out.insert(id, FiredClause { amount, reason });
+    }
+    Ok(out)
+}

@@ -1,0 +1,236 @@
+use super::*;
+
+fn table_names(conn: &Connection) -> Vec<String> {
+    sqlite::table_names(conn).unwrap()
+}
+
+/// Every table of the schema (the connection's pragmas, and foreign keys
+/// off while migrating, are tested in `kaohe_tables::sqlite`).
+#[test]
+fn fresh_database_is_migrated_to_the_latest_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = create(&dir.path().join("data")).unwrap();
+    assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
+    assert_eq!(
+        table_names(&conn),
+        [
+            "approvals",
+            "audit_log",
+            "calendar_years",
+            "history_results",
+            "nodes",
+            "notifications",
+            "objection_materials",
+            "objections",
+            "pack_reevaluations",
+            "packs",
+            "publications",
+            "receipt_batches",
+            "recorded_decisions",
+            "rectifications",
+            "results",
+            "sqlite_sequence",
+            "submissions",
+            "units",
+        ]
+    );
+    let fk: i64 = conn
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(fk, 1, "on again after migrating");
+    integrity_check(&conn).unwrap();
+}
+
+#[test]
+fn reopening_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(create(dir.path()).unwrap());
+    let conn = open_existing(dir.path()).unwrap();
+    assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
+}
+
+#[test]
+fn open_existing_without_init_says_run_init_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = open_existing(dir.path()).unwrap_err();
+    assert!(matches!(err, OpenError::NotInitialised { .. }));
+    assert!(err.to_string().contains("kaohe hub init"), "{err}");
+    assert!(!dir.path().join(DB_FILE).exists());
+}
+
+#[test]
+fn upgrade_from_a_version_1_snapshot_keeps_data_and_adds_later_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    {
+        // Snapshot of a hub that ran schema 1: a unit and an audit record.
+        let old = open_at_version(&path, 1).unwrap();
+        assert_eq!(schema_version(&old).unwrap(), 1);
+        assert!(!table_names(&old).iter().any(|t| t == "packs"));
+        old.execute(
+                "INSERT INTO units (year, id, name, category, parent_id, supervising_department, assessor)
+                 VALUES (2024, 'xiaodian', '肖旗乡', 'township', NULL, NULL, 'county_office')",
+                [],
+            )
+            .unwrap();
+        old.execute(
+            "INSERT INTO audit_log (time, operator, action, subject, detail)
+                 VALUES ('2024-01-02T03:04:05Z', 'wang', 'units.import', 'year:2024', '{}')",
+            [],
+        )
+        .unwrap();
+    }
+    let conn = open(&path).unwrap();
+    assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
+    let name: String = conn
+        .query_row(
+            "SELECT name FROM units WHERE year = 2024 AND id = 'xiaodian'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(name, "肖旗乡");
+    let audit: i64 = conn
+        .query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(audit, 1);
+    assert!(table_names(&conn).iter().any(|t| t == "packs"));
+    integrity_check(&conn).unwrap();
+}
+
+#[test]
+fn upgrade_from_a_version_5_snapshot_moves_scores_and_clauses_onto_results() {
+    use std::collections::BTreeMap;
+
+    use kaohe_proto::submission::FiredClause;
+
+    use super::result_columns as store;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    // A reason an official might type: quotes, a backslash, a newline.
+    let awkward = "会议记录缺\"签字\"，见附件\\2\n另扣";
+    {
+        // Snapshot of a hub that ran schema 5: one submission with two
+        // methods (scores and clauses each), an older one of the same
+        // unit superseded by it, and a result with no clause fired.
+        let old = open_at_version(&path, 5).unwrap();
+        assert_eq!(schema_version(&old).unwrap(), 5);
+        old.execute_batch(&format!(
+                "INSERT INTO units (year, id, name, category, parent_id, supervising_department, assessor)
+                 VALUES (2022, 't1', '肖旗乡', 'township', NULL, NULL, 'county_office');
+                 INSERT INTO nodes (key_id, public_key, name, assessor, scope, added_at)
+                 VALUES ('n1', 'pk1', '县依法治县办', 'county_office', '{{}}', '2022-01-01T00:00:00Z');
+                 INSERT INTO packs (pack_id, year, version, module_sha256, module, envelope,
+                     published_at, published_by, is_current)
+                 VALUES ('p', 2022, 1, zeroblob(32), x'00', x'00', '2022-01-01T00:00:00Z', 'wang', 1);
+                 INSERT INTO receipt_batches (batch_id, commit_time, tree_size, hub_key_id)
+                 VALUES (1, 1670000000, 2, 'hub');
+                 INSERT INTO submissions (id, digest, node_id, sequence, unit_id, year, round,
+                     pack_id, pack_version, created_at, committed_at, late, batch_id, leaf_index, envelope)
+                 VALUES (1, zeroblob(32), 'n1', 1, 't1', 2022, 'annual', 'p', 1, 1, 1670000000, 0, 1, 0, x'00'),
+                        (2, randomblob(32), 'n1', 2, 't1', 2022, 'annual', 'p', 1, 2, 1670000000, 1, 1, 1, x'00');
+                 INSERT INTO results (submission_id, method_id, node_id, unit_id, year, round, sequence,
+                     pack_id, pack_version, late, is_current, superseded_by)
+                 VALUES (1, 'daily', 'n1', 't1', 2022, 'annual', 1, 'p', 1, 0, 0, 2),
+                        (2, 'daily', 'n1', 't1', 2022, 'annual', 2, 'p', 1, 1, 1, NULL),
+                        (2, 'survey', 'n1', 't1', 2022, 'annual', 2, 'p', 1, 1, 1, NULL);
+                 INSERT INTO result_scores (submission_id, method_id, indicator_id, score)
+                 VALUES (1, 'daily', 'L1', 0),
+                        (2, 'daily', 'L2', 300), (2, 'daily', 'L10', -50), (2, 'daily', 'L1', 400),
+                        (2, 'survey', 'S1', 1250);
+                 INSERT INTO result_clauses (submission_id, method_id, clause_id, amount, reason)
+                 VALUES (1, 'daily', 'L1a', 400, '未学习'),
+                        (2, 'daily', 'L2b', 100, '{awkward}'), (2, 'daily', 'L10a', 50, '迟报');",
+                awkward = awkward.replace('\'', "''")
+            ))
+            .unwrap();
+    }
+    let conn = open(&path).unwrap();
+    assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
+    let tables = table_names(&conn);
+    assert!(!tables.iter().any(|t| t == "result_scores"), "{tables:?}");
+    assert!(!tables.iter().any(|t| t == "result_clauses"), "{tables:?}");
+    integrity_check(&conn).unwrap();
+
+    let scores = |pairs: &[(&str, i64)]| -> BTreeMap<String, i64> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    };
+    let clauses = |rows: &[(&str, i64, &str)]| -> BTreeMap<String, FiredClause> {
+        rows.iter()
+            .map(|(k, amount, reason)| {
+                let c = FiredClause {
+                    amount: *amount,
+                    reason: reason.to_string(),
+                };
+                (k.to_string(), c)
+            })
+            .collect()
+    };
+    let expected = [
+        (
+            1,
+            "daily",
+            scores(&[("L1", 0)]),
+            clauses(&[("L1a", 400, "未学习")]),
+        ),
+        (
+            2,
+            "daily",
+            scores(&[("L1", 400), ("L10", -50), ("L2", 300)]),
+            clauses(&[("L10a", 50, "迟报"), ("L2b", 100, awkward)]),
+        ),
+        (2, "survey", scores(&[("S1", 1250)]), clauses(&[])),
+    ];
+    let mut stmt = conn
+        .prepare("SELECT submission_id, method_id, scores, clauses FROM results ORDER BY 1, 2")
+        .unwrap();
+    let rows: Vec<(i64, String, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows.len(), expected.len());
+    for (row, (sid, method, want_scores, want_clauses)) in rows.iter().zip(&expected) {
+        assert_eq!((row.0, row.1.as_str()), (*sid, *method));
+        // Byte for byte what ingestion writes for the same result.
+        assert_eq!(row.2, store::scores_json(want_scores).unwrap());
+        assert_eq!(row.3, store::clauses_json(want_clauses).unwrap());
+        assert_eq!(&store::parse_scores(&row.2).unwrap(), want_scores);
+        assert_eq!(&store::parse_clauses(&row.3).unwrap(), want_clauses);
+    }
+    assert_eq!(rows[2].3, "[]");
+
+    // What consolidation reads: the current results, nothing lost.
+    let current = crate::results::load_results(&conn, 2022, "p").unwrap();
+    assert_eq!(current.len(), 2);
+    assert_eq!(current[0].scores, expected[1].2);
+    let amounts: BTreeMap<String, i64> = [("L10a".to_string(), 50), ("L2b".to_string(), 100)]
+        .into_iter()
+        .collect();
+    assert_eq!(current[0].clauses, amounts);
+    assert!(current[0].late);
+    assert_eq!(current[1].scores, expected[2].2);
+    assert!(current[1].clauses.is_empty());
+}
+
+#[test]
+fn result_json_that_is_not_an_object_or_array_is_refused_by_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = create(dir.path()).unwrap();
+    // No parent rows needed: the CHECK fires before foreign keys matter.
+    for (scores, clauses) in [("[]", "[]"), ("{}", "{}"), ("{", "[]"), ("{}", "not json")] {
+        let err = conn
+            .execute(
+                "INSERT INTO results (submission_id, method_id, node_id, unit_id, year, round,
+                         sequence, pack_id, pack_version, late, is_current, scores, clauses)
+                     VALUES (1, 'daily', 'n', 'u', 2022, 'annual', 1, 'p', 1, 0, 1, ?1, ?2)",
+                [scores, clauses],
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("CHECK"),
+            "{scores} {clauses}: {err}"
+        );
+    }
+}

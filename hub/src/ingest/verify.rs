@@ -1,0 +1,211 @@
+//! Stages 1–3, pure CPU work run in parallel outside the writer: the
+//! signature by a registered, active node, the payload decoded once, the
+//! signer as the payload's node (and the client certificate's).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kaohe_proto::envelope::{Digest, Envelope, EnvelopeError, KeyLookup, Limits};
+use kaohe_proto::keys::{KeyId, PublicKey};
+use kaohe_proto::model::{Rejection, RejectionCode};
+use kaohe_proto::pb;
+use kaohe_proto::submission::{
+    SUBMISSION_PAYLOAD_TYPE, Submission, SubmissionError, VerifiedSubmission,
+};
+use rusqlite::Connection;
+
+use super::{PeerIdentity, Refusal};
+use crate::registry::StoreError;
+use crate::registry::nodes::{self, NodeRecord, NodeState};
+
+/// Every registered node by key id, revoked ones included (a signature by
+/// a revoked node still verifies; stage 1 then refuses it as revoked).
+#[derive(Debug, Clone, Default)]
+pub struct NodeDirectory {
+    nodes: HashMap<KeyId, NodeRecord>,
+}
+
+impl NodeDirectory {
+    /// The directory of these nodes.
+    pub fn new(list: impl IntoIterator<Item = NodeRecord>) -> NodeDirectory {
+        NodeDirectory {
+            nodes: list.into_iter().map(|n| (n.key_id.clone(), n)).collect(),
+        }
+    }
+
+    /// Loads every registered node.
+    pub fn load(conn: &Connection) -> Result<NodeDirectory, StoreError> {
+        Ok(NodeDirectory::new(nodes::list_nodes(conn)?))
+    }
+
+    /// The node with this key id.
+    pub fn get(&self, id: &KeyId) -> Option<&NodeRecord> {
+        self.nodes.get(id)
+    }
+}
+
+impl KeyLookup for NodeDirectory {
+    fn lookup(&self, id: &KeyId) -> Option<PublicKey> {
+        self.nodes.get(id).map(|n| n.public_key)
+    }
+}
+
+/// Stages 1–3 for one envelope: strict signature by a registered, active
+/// node; decode and validate once; `node_id` is the signer (and the client
+/// certificate's node, if any).
+pub fn verify_envelope(
+    envelope: &Envelope,
+    nodes: &NodeDirectory,
+    peer: Option<&dyn PeerIdentity>,
+) -> Result<VerifiedSubmission, Refusal> {
+    let refuse = |e: &SubmissionError| Refusal {
+        rejection: Rejection::from(e),
+        node: None,
+        unit: None,
+    };
+    // Stage 1: signature, key, node active.
+    if envelope.signatures.len() != 1 {
+        return Err(refuse(&SubmissionError::SignerCount(
+            envelope.signatures.len(),
+        )));
+    }
+    let verified = envelope
+        .verify_with(SUBMISSION_PAYLOAD_TYPE, nodes, 1, &Limits::default())
+        .map_err(|e| {
+            let mut r = refuse(&SubmissionError::Envelope(e.clone()));
+            if let EnvelopeError::UnknownKey(id) = &e {
+                r.rejection.message = format!(
+                    "{}；请先在汇总中心登记该节点（kaohe hub node add），或改用已登记的密钥（register the node first）",
+                    r.rejection.message
+                );
+                r.node = Some(id.clone());
+            }
+            r
+        })?;
+    let signer = verified
+        .signers
+        .first()
+        .cloned()
+        .ok_or_else(|| refuse(&SubmissionError::SignerCount(0)))?;
+    let node = nodes.get(&signer).ok_or_else(|| {
+        refuse(&SubmissionError::Envelope(EnvelopeError::UnknownKey(
+            signer.clone(),
+        )))
+    })?;
+    check_active(node)?;
+    // Stage 2: decode once, validate.
+    let submission = Submission::decode(verified.payload).map_err(|e| {
+        let mut r = refuse(&e);
+        r.node = Some(signer.clone());
+        r
+    })?;
+    // Stage 3: identity.
+    let about = |r: Refusal| r.about(Some(&signer), Some(&submission.unit_id));
+    if submission.node_id != signer {
+        return Err(about(refuse(&SubmissionError::IdentityMismatch {
+            payload: submission.node_id.clone(),
+            signer: signer.clone(),
+        })));
+    }
+    if let Some(peer) = peer
+        && !peer.is_node(&signer)
+    {
+        return Err(about(Refusal::new(
+            RejectionCode::IdentityMismatch,
+            format!(
+                "连接所用的客户端证书（{}）不属于签名节点 {signer}（{}）：每个节点须使用自己的证书（the client certificate is not the signing node's）",
+                peer.describe(),
+                node.name
+            ),
+            None,
+        )));
+    }
+    Ok(VerifiedSubmission {
+        submission,
+        digest: verified.digest,
+        node_id: signer,
+    })
+}
+
+pub(super) fn check_active(node: &NodeRecord) -> Result<(), Refusal> {
+    if let NodeState::Revoked { at, reason } = &node.state {
+        let refusal = nodes::NodeRefusal::Revoked {
+            key_id: node.key_id.clone(),
+            name: node.name.clone(),
+            at: *at,
+            reason: reason.clone(),
+        };
+        return Err(Refusal {
+            rejection: Rejection {
+                code: RejectionCode::UnknownKey,
+                message: format!("{refusal}；该节点的上报一律拒收"),
+                field: Some("signatures".to_owned()),
+            },
+            node: Some(node.key_id.clone()),
+            unit: None,
+        });
+    }
+    Ok(())
+}
+
+/// One envelope after stages 1–3, on its way to the writer.
+#[derive(Clone)]
+pub struct Candidate {
+    /// Position in its call (0 for `Submit`, the stream index otherwise).
+    pub index: u64,
+    /// SHA-256 of the PAE bytes as received.
+    pub digest: Digest,
+    /// The envelope, when it converted.
+    pub envelope: Option<Envelope>,
+    /// The outcome of stages 1–3.
+    pub verified: Result<VerifiedSubmission, Refusal>,
+    /// The connection's client certificate, kept for a second look.
+    pub peer: Option<Arc<dyn PeerIdentity>>,
+}
+
+impl std::fmt::Debug for Candidate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Candidate")
+            .field("index", &self.index)
+            .field("digest", &self.digest)
+            .field("verified", &self.verified.as_ref().map(|v| &v.node_id))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Candidate {
+    /// Converts a wire envelope and runs stages 1–3.
+    pub fn verify(
+        index: u64,
+        wire: pb::Envelope,
+        nodes: &NodeDirectory,
+        peer: Option<Arc<dyn PeerIdentity>>,
+    ) -> Candidate {
+        // The digest of the bytes as received, also for an envelope that
+        // does not convert (its outcome must still name it).
+        let digest = Digest::of_pae(&wire.payload_type, &wire.payload);
+        match Envelope::try_from(wire) {
+            Ok(envelope) => {
+                let verified = verify_envelope(&envelope, nodes, peer.as_deref());
+                Candidate {
+                    index,
+                    digest,
+                    envelope: Some(envelope),
+                    verified,
+                    peer,
+                }
+            }
+            Err(e) => Candidate {
+                index,
+                digest,
+                envelope: None,
+                verified: Err(Refusal {
+                    rejection: Rejection::from(e.within("envelope")),
+                    node: None,
+                    unit: None,
+                }),
+                peer,
+            },
+        }
+    }
+}

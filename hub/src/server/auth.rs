@@ -1,0 +1,98 @@
+//! Who is calling: the client certificate of the connection (mTLS), and
+//! the node of a signed call, checked against its registered key, its
+//! state and its certificate (see the module docs of [`super`]).
+
+use std::sync::Arc;
+
+use kaohe_proto::call_auth::CallCredentials;
+use kaohe_proto::keys::KeyId;
+use tonic::transport::CertificateDer;
+use tonic::{Request, Status};
+
+use super::{NODE_CERT_DOMAIN, Shared, store_status};
+use crate::ingest::PeerIdentity;
+use crate::registry::nodes::{self, NodeRecord, NodeState};
+
+/// A client certificate (mTLS).
+struct CertPeer {
+    der: CertificateDer<'static>,
+}
+
+impl PeerIdentity for CertPeer {
+    fn is_node(&self, node: &KeyId) -> bool {
+        let name = format!("{node}.{NODE_CERT_DOMAIN}");
+        let Ok(server_name) = rustls_pki_types::ServerName::try_from(name.as_str()) else {
+            return false;
+        };
+        webpki::EndEntityCert::try_from(&self.der)
+            .and_then(|cert| cert.verify_is_valid_for_subject_name(&server_name))
+            .is_ok()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "证书摘要 {}",
+            hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(&self.der)[..8])
+        )
+    }
+}
+
+impl Shared {
+    pub(super) fn peer<T>(
+        &self,
+        request: &Request<T>,
+    ) -> Result<Option<Arc<dyn PeerIdentity>>, Status> {
+        if !self.mtls {
+            return Ok(None);
+        }
+        let der = request
+            .peer_certs()
+            .and_then(|certs| certs.first().cloned())
+            .ok_or_else(|| {
+                Status::unauthenticated(
+                    "汇总中心要求客户端证书，连接未出示证书（client certificate required）",
+                )
+            })?;
+        Ok(Some(Arc::new(CertPeer { der })))
+    }
+
+    /// Identifies the caller of a signed call (see the module docs).
+    pub(super) async fn caller<T>(
+        &self,
+        request: &Request<T>,
+        path: &'static str,
+    ) -> Result<NodeRecord, Status> {
+        let creds = CallCredentials::from_metadata(request.metadata())
+            .map_err(|e| Status::unauthenticated(e.to_string()))?;
+        let peer = self.peer(request)?;
+        let id = creds.node.clone();
+        let node = self
+            .read(move |conn| nodes::node_by_key_id(conn, &id).map_err(store_status))
+            .await?
+            .ok_or_else(|| {
+                Status::unauthenticated(format!(
+                    "节点 {} 未在汇总中心登记（node not registered）",
+                    creds.node
+                ))
+            })?;
+        creds
+            .verify(&node.public_key, path, self.clock.now().as_second())
+            .map_err(|e| Status::unauthenticated(e.to_string()))?;
+        if let NodeState::Revoked { at, reason } = &node.state {
+            return Err(Status::permission_denied(format!(
+                "节点 {}（{}）已于 {at} 被吊销，原因：{reason}（node revoked）",
+                node.name, node.key_id
+            )));
+        }
+        if let Some(peer) = peer
+            && !peer.is_node(&node.key_id)
+        {
+            return Err(Status::permission_denied(format!(
+                "客户端证书（{}）不属于节点 {}（client certificate is not this node's）",
+                peer.describe(),
+                node.key_id
+            )));
+        }
+        Ok(node)
+    }
+}
