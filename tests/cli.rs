@@ -5,18 +5,33 @@
 //! status and its Chinese output.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 mod demo;
 mod federation;
 mod roster;
 
+/// Runs `kaohe <args>` to completion (no stdin, no `KAOHE_LOG`).
 fn kaohe(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kaohe"))
         .args(args)
         .env_remove("KAOHE_LOG")
+        .stdin(Stdio::null())
         .output()
         .expect("run the kaohe binary")
+}
+
+/// Runs `kaohe <args>`, which must succeed; returns its stdout.
+fn kaohe_ok(args: &[&str]) -> String {
+    let o = kaohe(args);
+    assert!(
+        o.status.success(),
+        "kaohe {args:?} failed ({}):\n{}\n{}",
+        o.status,
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
 }
 
 fn stdout(o: &Output) -> String {

@@ -99,7 +99,7 @@ fn federation_refuses_a_unit_moved_out_of_the_nodes_scope() {
     );
     assert_eq!(f.outbox_count("rejected"), 1);
     assert_eq!(f.hub_rows("submissions"), 2);
-    assert_eq!(f.receipts_are_at_the_hub(), 2);
+    assert_eq!(f.receipts_are_at_the_hub().held, 2);
     f.finish();
 }
 
@@ -201,7 +201,7 @@ fn federation_refuses_a_revoked_node() {
         p[5].starts_with(&format!("2：UNKNOWN_KEY×2（最近：{who}")),
         "{progress}"
     );
-    assert_eq!(f.receipts_are_at_the_hub(), 2);
+    assert_eq!(f.receipts_are_at_the_hub().held, 2);
     f.finish();
 }
 
@@ -313,6 +313,6 @@ fn federation_refuses_results_of_a_superseded_pack_version() {
         ),
         ["u0001 v3", "u0002 v3"]
     );
-    assert_eq!(f.receipts_are_at_the_hub(), 4);
+    assert_eq!(f.receipts_are_at_the_hub().held, 4);
     f.finish();
 }
