@@ -42,15 +42,13 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn repo(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(path)
-        .to_string_lossy()
-        .into_owned()
+/// A file of this repository.
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
 fn rubric_2022() -> String {
-    repo("rulepacks/baofeng-2022/rubric.toml")
+    path_str(&repo("rulepacks/baofeng-2022/rubric.toml")).to_owned()
 }
 
 /// The public key `kaohe pack keygen` printed (`ed25519:…`).
@@ -142,7 +140,7 @@ fn pack_check_names_file_line_and_column_of_each_error() {
 #[test]
 fn pack_eval_prints_the_chinese_score_sheet() {
     let fixture = repo("rulepacks/baofeng-2022/fixtures/10-court-major-problem.toml");
-    let o = kaohe(&["pack", "eval", &rubric_2022(), &fixture]);
+    let o = kaohe(&["pack", "eval", &rubric_2022(), path_str(&fixture)]);
     let text = stdout(&o);
     for needle in [
         "换算得分（converted）",
@@ -245,8 +243,8 @@ fn pack_build_sign_verify_and_eval_through_the_runtime() {
     // The compiled pack and the interpreter print the same sheet.
     for fixture in ["01-township-full.toml", "13-hospital-serious-case.toml"] {
         let ev = repo(&format!("rulepacks/baofeng-2022/fixtures/{fixture}"));
-        let by_interp = kaohe(&["pack", "eval", &rubric_2022(), &ev]);
-        let by_wasm = kaohe(&["pack", "eval", path_str(&pack), &ev]);
+        let by_interp = kaohe(&["pack", "eval", &rubric_2022(), path_str(&ev)]);
+        let by_wasm = kaohe(&["pack", "eval", path_str(&pack), path_str(&ev)]);
         let sheet = |o: &Output| {
             let t = stdout(o);
             t[t.find("—— 汇总").expect("a finalised sheet")..].to_owned()
