@@ -8,7 +8,7 @@
 //! name, other key), an expired one or an unreadable one stops the start.
 //! A replaced CRL file is picked up without a restart. "Signed by another
 //! authority" is `with_mtls_the_client_certificate_must_name_the_signing_node`
-//! (below) and the node-side tests.
+//! (below) and, on the node's side, `tests/federation/certs.rs`.
 //!
 //! Certificates come from the one test CA (`pki`); the hub is the real
 //! in-process server on 127.0.0.1, reached over real TLS connections.
