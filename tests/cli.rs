@@ -3,6 +3,11 @@
 //! One integration-test binary for the root package (STYLE.md): each test
 //! runs `CARGO_BIN_EXE_kaohe` in a temporary directory and asserts on its exit
 //! status and its Chinese output.
+//!
+//! Layout: this file holds the helpers every part runs the binary with and
+//! the tests of single commands (help, command-line mistakes, packs);
+//! `roster/`: `kaohe hub units import` and the workbooks that once got past
+//! it; `federation/`: a hub and a node together; `demo/`: `kaohe demo`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
