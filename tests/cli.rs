@@ -3,20 +3,40 @@
 //! One integration-test binary for the root package (STYLE.md): each test
 //! runs `CARGO_BIN_EXE_kaohe` in a temporary directory and asserts on its exit
 //! status and its Chinese output.
+//!
+//! Layout: this file holds the helpers every part runs the binary with and
+//! the tests of single commands (help, command-line mistakes, packs);
+//! `roster/`: `kaohe hub units import` and the workbooks that once got past
+//! it; `federation/`: a hub and a node together; `demo/`: `kaohe demo`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 mod demo;
 mod federation;
 mod roster;
 
+/// Runs `kaohe <args>` to completion (no stdin, no `KAOHE_LOG`).
 fn kaohe(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kaohe"))
         .args(args)
         .env_remove("KAOHE_LOG")
+        .stdin(Stdio::null())
         .output()
         .expect("run the kaohe binary")
+}
+
+/// Runs `kaohe <args>`, which must succeed; returns its stdout.
+fn kaohe_ok(args: &[&str]) -> String {
+    let o = kaohe(args);
+    assert!(
+        o.status.success(),
+        "kaohe {args:?} failed ({}):\n{}\n{}",
+        o.status,
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
 }
 
 fn stdout(o: &Output) -> String {
@@ -27,15 +47,13 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn repo(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(path)
-        .to_string_lossy()
-        .into_owned()
+/// A file of this repository.
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
 fn rubric_2022() -> String {
-    repo("rulepacks/baofeng-2022/rubric.toml")
+    path_str(&repo("rulepacks/baofeng-2022/rubric.toml")).to_owned()
 }
 
 /// The public key `kaohe pack keygen` printed (`ed25519:…`).
@@ -127,7 +145,7 @@ fn pack_check_names_file_line_and_column_of_each_error() {
 #[test]
 fn pack_eval_prints_the_chinese_score_sheet() {
     let fixture = repo("rulepacks/baofeng-2022/fixtures/10-court-major-problem.toml");
-    let o = kaohe(&["pack", "eval", &rubric_2022(), &fixture]);
+    let o = kaohe(&["pack", "eval", &rubric_2022(), path_str(&fixture)]);
     let text = stdout(&o);
     for needle in [
         "换算得分（converted）",
@@ -230,8 +248,8 @@ fn pack_build_sign_verify_and_eval_through_the_runtime() {
     // The compiled pack and the interpreter print the same sheet.
     for fixture in ["01-township-full.toml", "13-hospital-serious-case.toml"] {
         let ev = repo(&format!("rulepacks/baofeng-2022/fixtures/{fixture}"));
-        let by_interp = kaohe(&["pack", "eval", &rubric_2022(), &ev]);
-        let by_wasm = kaohe(&["pack", "eval", path_str(&pack), &ev]);
+        let by_interp = kaohe(&["pack", "eval", &rubric_2022(), path_str(&ev)]);
+        let by_wasm = kaohe(&["pack", "eval", path_str(&pack), path_str(&ev)]);
         let sheet = |o: &Output| {
             let t = stdout(o);
             t[t.find("—— 汇总").expect("a finalised sheet")..].to_owned()

@@ -1,26 +1,61 @@
-//! The whole federation through the real `kaohe` binary: a pack authority,
-//! a county hub and an assessor node, every one a separate process driven
-//! only through the commands an official would type (`kaohe pack …`,
-//! `kaohe hub …`, `kaohe node …`). The tests read the hub's and the node's
-//! SQLite files read-only to check what was stored; they never write them.
+//! The whole federation through the real `kaohe` binary: two pack
+//! authorities, a county hub and an assessor node, every one a separate
+//! process driven through the commands an official would type (`kaohe pack
+//! …`, `kaohe hub …`, `kaohe node …`). The tests read the hub's SQLite file
+//! read-only to check what was stored, and what the node holds through
+//! `kaohe_node`'s store; only where a fault must strike at an exact point
+//! of a delivery (a chunk recorded, then a kill) do they run the node's
+//! delivery pass in-process ([`Federation::deliver_pass`]).
 //!
 //! Layout:
-//! - this file: [`Federation`] (authority key, hub data directory and its
-//!   `kaohe hub serve` child, one node), the helpers they share;
-//! - `refusals`: out of scope, revoked node, superseded pack version —
-//!   refused with the hub's Chinese reason, nothing stored;
+//! - this file: [`Federation`] (the authorities' keys, the hub's data
+//!   directory and its `kaohe hub serve` child, one node), the helpers they
+//!   share; `pki`: the root tests' one test CA; `read`: reading what the
+//!   commands printed (table rows, sections) and what the databases hold;
+//! - `refusals`: one table of refusals — out of scope, revoked node,
+//!   superseded pack version — each with the hub's Chinese reason at the
+//!   node, nothing stored;
+//! - `offline`: sync, a hub that is down while the node submits, delivery
+//!   once it is up, a permanent refusal, the same envelope again, a node
+//!   clock hours off, results and objections;
 //! - `hub_killed`: the hub SIGKILLed in the middle of a 2,000-envelope
 //!   stream, restarted, everything stored exactly once;
+//! - `node_killed`: the node, then the hub, killed mid-stream at a recorded
+//!   chunk;
+//! - `packs`: a corrected pack, under-signed then signed by both authorities,
+//!   replacing results not yet sent;
 //! - `late`: a node offline across a round's deadline catches up; its
-//!   reports are accepted and marked late (迟报), the on-time ones are not.
+//!   reports are accepted and marked late (迟报), the on-time ones are not;
+//! - `certs`: TLS and mTLS between node and hub, and every certificate
+//!   fault the node must refuse or be refused for;
+//! - `deadlines`: delivering to a hub that never answers.
 
+mod certs;
+mod deadlines;
 mod hub_killed;
 mod late;
+mod node_killed;
+mod offline;
+mod packs;
+mod pki;
+mod read;
 mod refusals;
 
+use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use kaohe_node::config::NodeConfig;
+use kaohe_node::deliver::{self, ChunkReport, DeliverOptions, DeliveryLock, PassReport};
+use kaohe_node::outbox::{Entry, State};
+use kaohe_node::store::Store;
+use kaohe_proto::PublicKey;
+
+use crate::path_str as s;
+use crate::{kaohe, kaohe_ok};
+use read::{cells, count, integrity_ok, outbox_table, read_only, row, section, strings};
 
 /// The operator every hub command records.
 pub const OPERATOR: &str = "县依法治县办测试员";
@@ -33,29 +68,6 @@ pub const ANNUAL_NOW: &str = "2023-01-16T10:00:00+08:00";
 /// guard against a hang, never a timing assertion.
 pub const POLL_LIMIT: Duration = Duration::from_secs(300);
 
-/// Runs `kaohe <args>` to completion.
-pub fn kaohe(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kaohe"))
-        .args(args)
-        .env_remove("KAOHE_LOG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the kaohe binary")
-}
-
-/// Runs `kaohe <args>`, which must succeed; returns its stdout.
-pub fn kaohe_ok(args: &[&str]) -> String {
-    let o = kaohe(args);
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "kaohe {args:?} failed ({}):\n{out}\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
-}
-
 /// stdout and stderr of a finished command, together.
 pub fn all_output(o: &Output) -> String {
     format!(
@@ -63,10 +75,6 @@ pub fn all_output(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-pub fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
 }
 
 /// The `ed25519:…` key on the first line of `out` that mentions `label`.
@@ -111,6 +119,17 @@ impl Unit {
             assessor: "依法治县办",
         }
     }
+
+    /// A county enterprise (category 8): never in the node's scope, which
+    /// is the county's government departments.
+    pub fn enterprise() -> Unit {
+        Unit {
+            id: "qiye01".into(),
+            name: "宝丰县某国有企业".into(),
+            category: "enterprise",
+            assessor: "依法治县办",
+        }
+    }
 }
 
 /// The roster CSV `kaohe hub units import` reads.
@@ -125,13 +144,19 @@ pub fn roster_csv(units: &[Unit]) -> String {
     csv
 }
 
-/// A county: the pack authority's key, the hub's data directory (and its
-/// server while it runs) and one assessor node delegated the county's
-/// government departments, all under one temporary directory.
+/// A pack authority's key, made with `kaohe pack keygen`.
+pub struct Authority {
+    pub key: PathBuf,
+    pub public: String,
+}
+
+/// A county: two pack authorities (the hub pins both with threshold 1, the
+/// node with threshold 2), the hub's data directory (and its server while
+/// it runs) and one assessor node delegated the county's government
+/// departments, all under one temporary directory.
 pub struct Federation {
     pub tmp: tempfile::TempDir,
-    pub authority_key: PathBuf,
-    pub authority: String,
+    pub authorities: [Authority; 2],
     pub hub_dir: PathBuf,
     pub receipt_key: String,
     pub node_dir: PathBuf,
@@ -143,24 +168,26 @@ pub struct Federation {
 }
 
 impl Federation {
-    /// `kaohe pack keygen/build/sign` (the Baofeng 2022 rubric, v1), `kaohe
-    /// hub init`, the authority pinned in `hub.toml`, `pack publish`, the
-    /// roster of `n` government departments, `kaohe node init` and `kaohe
-    /// hub node add` for categories `government_department`, `methods`,
-    /// year 2022. The hub is not serving yet.
+    /// `kaohe pack keygen` twice, `kaohe hub init`, both authorities pinned
+    /// in `hub.toml` (threshold 1), the Baofeng 2022 rubric built as v1 and
+    /// signed by both (`pack build/sign`), `pack publish`, the roster of `n`
+    /// government departments, `kaohe node init` pinning both authorities
+    /// (threshold 2) and the hub's receipt key, and `kaohe hub node add` for
+    /// categories `government_department`, `methods`, year 2022. The hub is
+    /// not serving yet.
     pub fn new(n: usize, methods: &str) -> Federation {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_path_buf();
-        let authority_key = root.join("authority.key");
-        let authority = key_in(
-            &kaohe_ok(&["pack", "keygen", "-o", s(&authority_key)]),
-            "公钥",
-        );
+        let authority = |stem: &str| {
+            let key = root.join(format!("authority-{stem}.key"));
+            let public = key_in(&kaohe_ok(&["pack", "keygen", "-o", s(&key)]), "公钥");
+            Authority { key, public }
+        };
+        let authorities = [authority("a"), authority("b")];
         let hub_dir = root.join("hub");
         let mut f = Federation {
             tmp,
-            authority_key,
-            authority,
+            authorities,
             receipt_key: String::new(),
             node_dir: root.join("node"),
             node_key: String::new(),
@@ -173,8 +200,8 @@ impl Federation {
         std::fs::write(
             f.hub_dir.join("hub.toml"),
             format!(
-                "[packs]\nauthorities = [\"{}\"]\nthreshold = 1\n",
-                f.authority
+                "[packs]\nauthorities = [\"{}\", \"{}\"]\nthreshold = 1\n",
+                f.authorities[0].public, f.authorities[1].public
             ),
         )
         .unwrap();
@@ -196,7 +223,11 @@ impl Federation {
             "--assessor",
             "county_office",
             "--authority-key",
-            &f.authority,
+            &f.authorities[0].public,
+            "--authority-key",
+            &f.authorities[1].public,
+            "--threshold",
+            "2",
             "--hub-receipt-key",
             &f.receipt_key,
         ]);
@@ -230,9 +261,19 @@ impl Federation {
         self.tmp.path()
     }
 
-    /// The Baofeng 2022 rubric as `version`, compiled and signed by the
-    /// authority with `kaohe pack build` and `kaohe pack sign`.
+    /// The ids of [`Federation::units`], in order.
+    pub fn unit_ids(&self) -> Vec<String> {
+        self.units.iter().map(|u| u.id.clone()).collect()
+    }
+
+    /// The Baofeng 2022 rubric as `version`, compiled and signed by both
+    /// authorities with `kaohe pack build` and `kaohe pack sign`.
     pub fn build_pack(&self, version: u32) -> PathBuf {
+        self.build_pack_signed_by(version, &[&self.authorities[0], &self.authorities[1]])
+    }
+
+    /// [`Federation::build_pack`], signed by `signers` only.
+    pub fn build_pack_signed_by(&self, version: u32, signers: &[&Authority]) -> PathBuf {
         let src = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("rulepacks/baofeng-2022/rubric.toml"),
         )
@@ -246,7 +287,11 @@ impl Federation {
         std::fs::write(&rubric, src).unwrap();
         let wasm = self.root().join(format!("baofeng-2022-v{version}.wasm"));
         kaohe_ok(&["pack", "build", s(&rubric), "-o", s(&wasm)]);
-        kaohe_ok(&["pack", "sign", s(&wasm), "--key", s(&self.authority_key)]);
+        let mut sign = vec!["pack", "sign", s(&wasm)];
+        for a in signers {
+            sign.extend(["--key", s(&a.key)]);
+        }
+        kaohe_ok(&sign);
         wasm
     }
 
@@ -277,8 +322,26 @@ impl Federation {
 
     /// `kaohe hub serve --listen 127.0.0.1:0 --now <now>` (the real clock
     /// when `now` is `None`); waits for the address file, then points the
-    /// node at the new address (port 0: it changes on every start).
+    /// node at the new address over http (port 0: it changes on every
+    /// start).
     pub fn start_hub(&mut self, now: Option<&str>) -> String {
+        let addr = self.serve(now, &[]);
+        self.point_node_at(&format!("http://{addr}"), &[]);
+        addr
+    }
+
+    /// Starts the hub on the real clock with `serve_args` (its TLS files,
+    /// see [`pki::TestCa::serve_args`]) and points the node at it over
+    /// https with the given `[hub]` files (`ca_cert`, `client_cert`, …).
+    pub fn start_tls_hub(&mut self, serve_args: &[OsString], files: &[(&str, PathBuf)]) {
+        let addr = self.serve(None, serve_args);
+        let port = addr.rsplit(':').next().unwrap();
+        self.point_node_at(&format!("https://127.0.0.1:{port}"), files);
+    }
+
+    /// Spawns `kaohe hub serve` and returns its address once the hub wrote
+    /// it (it writes it after binding).
+    fn serve(&mut self, now: Option<&str>, extra: &[OsString]) -> String {
         assert!(self.server.is_none(), "the hub is already serving");
         let addr_file = self.hub_dir.join(kaohe_hub::server::ADDR_FILE);
         let _ = std::fs::remove_file(&addr_file);
@@ -293,6 +356,7 @@ impl Federation {
         }
         let child = Command::new(env!("CARGO_BIN_EXE_kaohe"))
             .args(self.hub_args(&args))
+            .args(extra)
             .env_remove("KAOHE_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().unwrap()))
@@ -300,7 +364,7 @@ impl Federation {
             .spawn()
             .expect("spawn kaohe hub serve");
         self.server = Some(child);
-        let addr = poll("the hub's address file", || {
+        poll("the hub's address file", || {
             if let Some(status) = self.server.as_mut().unwrap().try_wait().unwrap() {
                 panic!(
                     "kaohe hub serve exited ({status}):\n{}",
@@ -311,12 +375,9 @@ impl Federation {
                 .ok()
                 .map(|t| t.trim().to_owned())
                 .filter(|t| !t.is_empty())
-        });
-        self.point_node_at(&addr);
-        addr
+        })
     }
 
-    /// SIGTERM, as systemd stops it: the hub shuts down cleanly.
     /// Stops the hub cleanly and checks both databases' integrity: how
     /// every test ends.
     pub fn finish(mut self) {
@@ -325,6 +386,7 @@ impl Federation {
         integrity_ok(&self.node_db());
     }
 
+    /// SIGTERM, as systemd stops it: the hub shuts down cleanly.
     pub fn stop_hub(&mut self) {
         let mut child = self.server.take().expect("the hub is serving");
         let status = Command::new("kill")
@@ -348,21 +410,54 @@ impl Federation {
         assert!(!exit.success(), "SIGKILLed, yet {exit}");
     }
 
-    fn point_node_at(&self, addr: &str) {
+    /// Rewrites node.toml's `[hub]` as its official would: `address =
+    /// <url>`, then `files` (`ca_cert`, `client_cert`, `client_key`, `crl`)
+    /// in place of any earlier ones. The rewritten config must pass the
+    /// node's check.
+    fn point_node_at(&self, url: &str, files: &[(&str, PathBuf)]) {
         let path = self.node_dir.join("node.toml");
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("\naddress = "), "{text}");
-        let text: Vec<String> = text
-            .lines()
-            .map(|l| {
-                if l.starts_with("address = ") {
-                    format!("address = \"http://{addr}\"")
-                } else {
-                    l.to_owned()
+        let mut out = Vec::new();
+        for l in text.lines() {
+            if ["ca_cert =", "client_cert =", "client_key =", "crl ="]
+                .iter()
+                .any(|k| l.starts_with(k))
+            {
+                continue;
+            }
+            if l.starts_with("address = ") {
+                out.push(format!("address = \"{url}\""));
+                for (k, p) in files {
+                    out.push(format!("{k} = {:?}", p.display().to_string()));
                 }
-            })
+            } else {
+                out.push(l.to_owned());
+            }
+        }
+        std::fs::write(&path, out.join("\n") + "\n").unwrap();
+        self.config();
+    }
+
+    /// Sets `key` of node.toml's `[hub]` to the file `path`, replacing the
+    /// line if there is one (the rewritten config must pass the check).
+    pub fn set_hub_file(&self, key: &str, path: &Path) {
+        let file = self.node_dir.join("node.toml");
+        let text = std::fs::read_to_string(&file).unwrap();
+        let line = format!("{key} = {:?}", path.display().to_string());
+        let mut out: Vec<String> = text
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{key} =")))
+            .map(str::to_string)
             .collect();
-        std::fs::write(&path, text.join("\n") + "\n").unwrap();
+        let at = out
+            .iter()
+            .position(|l| l.starts_with("address = "))
+            .unwrap()
+            + 1;
+        out.insert(at, line);
+        std::fs::write(&file, out.join("\n") + "\n").unwrap();
+        self.config();
     }
 
     fn node_args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
@@ -379,6 +474,17 @@ impl Federation {
     /// `kaohe node …`, whatever its outcome.
     pub fn node_output(&self, args: &[&str]) -> Output {
         kaohe(&self.node_args(args))
+    }
+
+    /// `kaohe node …`, which must fail; returns what it printed.
+    pub fn node_fails(&self, args: &[&str]) -> String {
+        let o = self.node_output(args);
+        let text = all_output(&o);
+        assert!(
+            !o.status.success(),
+            "kaohe node {args:?} succeeded:\n{text}"
+        );
+        text
     }
 
     /// `kaohe node …` as a child process (stdout and stderr to `log`).
@@ -413,6 +519,11 @@ impl Federation {
         assert!(out.contains("已导入"), "{out}");
     }
 
+    /// `kaohe node submit --year 2022` (the annual round), delivered at once.
+    pub fn submit(&self) -> String {
+        self.node(&["submit", "--year", "2022", "--operator", "王科员"])
+    }
+
     /// `kaohe node submit --year 2022 --round <round>`, queued only.
     pub fn queue(&self, round: &str) -> String {
         self.node(&[
@@ -425,6 +536,32 @@ impl Federation {
             "王科员",
             "--no-deliver",
         ])
+    }
+
+    /// The node's configuration, as the node reads and checks it.
+    pub fn config(&self) -> NodeConfig {
+        NodeConfig::load_from_dir(&self.node_dir).unwrap()
+    }
+
+    /// The node's store, through `kaohe_node`.
+    pub fn store(&self) -> Store {
+        Store::open(&self.config().store_file).unwrap()
+    }
+
+    /// The node's outbox, oldest first.
+    pub fn entries(&self) -> Vec<Entry> {
+        self.store().outbox(None).unwrap()
+    }
+
+    /// Years with a synced scope.
+    pub fn scope_years(&self) -> Vec<u16> {
+        self.store().scope_years().unwrap()
+    }
+
+    /// One delivery pass of the node in-process, with an observer of each
+    /// recorded chunk.
+    pub fn deliver_pass(&self, observer: &mut dyn FnMut(&ChunkReport)) -> PassReport {
+        deliver_pass(&self.config(), &DeliverOptions::default(), observer)
     }
 
     /// The hub's database, read-only.
@@ -451,38 +588,83 @@ impl Federation {
         count(&self.hub_db(), &format!("SELECT count(*) FROM {table}"), [])
     }
 
-    /// Every outbox entry the node holds a receipt for is in the hub's
-    /// database under the same digest, node and sequence; returns how
-    /// many receipts the node holds.
-    pub fn receipts_are_at_the_hub(&self) -> usize {
-        let node = self.node_db();
-        let hub = self.hub_db();
-        let key_id: String = node
-            .query_row("SELECT DISTINCT key_id FROM outbox", [], |r| r.get(0))
+    /// The hub's accepted submissions by digest.
+    pub fn hub_submissions(&self) -> BTreeMap<Vec<u8>, Stored> {
+        let conn = self.hub_db();
+        let mut stmt = conn
+            .prepare(
+                "SELECT digest, node_id, sequence, pack_version, committed_at, leaf_index
+                 FROM submissions",
+            )
             .unwrap();
-        let mut stmt = node
-            .prepare("SELECT sequence, digest FROM outbox WHERE state = 'accepted'")
-            .unwrap();
-        let held: Vec<(i64, Vec<u8>)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        for (sequence, digest) in &held {
-            let stored: Option<(String, i64)> = hub
-                .query_row(
-                    "SELECT node_id, sequence FROM submissions WHERE digest = ?1",
-                    [digest],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+        stmt.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                Stored {
+                    node_id: r.get(1)?,
+                    sequence: r.get(2)?,
+                    pack_version: r.get(3)?,
+                    committed_at: r.get(4)?,
+                    leaf_index: r.get(5)?,
+                },
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    /// Every receipt the node holds verifies under the hub's receipt key
+    /// and is in the hub's database for exactly that commit — the same
+    /// digest, node, sequence, pack version, commit time and leaf — and no
+    /// digest is stored twice.
+    pub fn receipts_are_at_the_hub(&self) -> Receipts {
+        let hub_key: PublicKey = self.receipt_key.parse().unwrap();
+        let at_hub = self.hub_submissions();
+        let mut held = 0;
+        for e in self.entries().iter().filter(|e| e.state == State::Accepted) {
+            let receipt = e.decoded_receipt().unwrap().unwrap();
+            kaohe_node::outbox::check_receipt(e, &receipt, &hub_key).unwrap();
+            let stored = at_hub.get(e.digest.0.as_slice()).unwrap_or_else(|| {
+                panic!(
+                    "the node holds a receipt for #{} that the hub did not store",
+                    e.sequence
                 )
-                .ok();
+            });
             assert_eq!(
-                stored,
-                Some((key_id.clone(), *sequence)),
-                "the node holds a receipt for #{sequence} that the hub did not store"
+                (stored.node_id.as_str(), stored.sequence),
+                (
+                    self.node_key_id.as_str(),
+                    i64::try_from(e.sequence).unwrap()
+                ),
+                "#{}: stored for another node or sequence",
+                e.sequence
             );
+            assert_eq!(
+                (stored.pack_version, stored.committed_at, stored.leaf_index),
+                (
+                    e.pack_version,
+                    receipt.leaf.commit_time,
+                    i64::try_from(receipt.leaf_index).unwrap()
+                ),
+                "#{}: the receipt names another commit than the stored one",
+                e.sequence
+            );
+            held += 1;
         }
-        held.len()
+        let (rows, distinct): (i64, i64) = self
+            .hub_db()
+            .query_row(
+                "SELECT count(*), count(DISTINCT digest) FROM submissions",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(rows, distinct);
+        Receipts {
+            held,
+            stored: usize::try_from(rows).unwrap(),
+        }
     }
 }
 
@@ -496,73 +678,57 @@ impl Drop for Federation {
     }
 }
 
-pub fn read_only(path: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .unwrap_or_else(|e| panic!("open {} read-only: {e}", path.display()))
+/// One row of the hub's `submissions`.
+#[derive(Debug)]
+pub struct Stored {
+    pub node_id: String,
+    pub sequence: i64,
+    pub pack_version: u32,
+    pub committed_at: i64,
+    pub leaf_index: i64,
 }
 
-pub fn count<P: rusqlite::Params>(conn: &rusqlite::Connection, sql: &str, params: P) -> i64 {
-    conn.query_row(sql, params, |r| r.get(0))
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+/// What [`Federation::receipts_are_at_the_hub`] counted.
+#[derive(Debug, Clone, Copy)]
+pub struct Receipts {
+    /// Receipts the node holds.
+    pub held: usize,
+    /// Submissions the hub stored.
+    pub stored: usize,
 }
 
-pub fn strings(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
-    let mut stmt = conn.prepare(sql).unwrap();
-    stmt.query_map([], |r| r.get(0))
+/// One delivery pass of the node whose configuration is `config`, run
+/// in-process: what `kaohe node deliver` does, with an observer of each
+/// recorded chunk.
+pub fn deliver_pass(
+    config: &NodeConfig,
+    options: &DeliverOptions,
+    observer: &mut dyn FnMut(&ChunkReport),
+) -> PassReport {
+    let hub_key: PublicKey = config.hub.receipt_key.expect("receipt key pinned");
+    let lock = DeliveryLock::acquire(&config.store_file).unwrap();
+    let mut store = Store::open(&config.store_file).unwrap();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
         .unwrap()
-        .collect::<Result<_, _>>()
+        .block_on(deliver::deliver_pass(
+            &lock,
+            &mut store,
+            config,
+            &hub_key,
+            options,
+            &jiff::Timestamp::now,
+            observer,
+        ))
         .unwrap()
 }
 
-/// The cells of the table row of `text` whose first cell is `first`
-/// (tables pad their columns with at least two spaces).
-pub fn row<'a>(text: &'a str, first: &str) -> Vec<&'a str> {
-    text.lines()
-        .map(cells)
-        .find(|c| c.first() == Some(&first))
-        .unwrap_or_else(|| panic!("no row {first:?} in:\n{text}"))
-}
-
-/// The counts of `kaohe node status`: 待发送 发送中 待重发 已接收 被拒绝 已作废.
-pub fn outbox_table(status: &str) -> Vec<&str> {
-    let mut lines = status.lines().skip_while(|l| !l.starts_with("待发送"));
-    assert_eq!(
-        lines.next().map(cells),
-        Some(vec![
-            "待发送",
-            "发送中",
-            "待重发",
-            "已接收",
-            "被拒绝",
-            "已作废"
-        ]),
-        "{status}"
-    );
-    lines.nth(1).map(cells).unwrap_or_default()
-}
-
-/// The cells of one table line.
-pub fn cells(line: &str) -> Vec<&str> {
-    line.split("  ")
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .collect()
-}
-
-/// The block of `text` from the line starting with `heading` to the next
-/// blank line.
-pub fn section<'a>(text: &'a str, heading: &str) -> &'a str {
-    let start = text
-        .find(heading)
-        .unwrap_or_else(|| panic!("no {heading:?} in:\n{text}"));
-    let rest = &text[start..];
-    &rest[..rest.find("\n\n").unwrap_or(rest.len())]
-}
-
-/// `PRAGMA integrity_check` says `ok`.
-pub fn integrity_ok(conn: &rusqlite::Connection) {
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
+/// Outbox entries by state.
+pub fn states(entries: &[Entry]) -> BTreeMap<&'static str, usize> {
+    let mut m = BTreeMap::new();
+    for e in entries {
+        *m.entry(e.state.id()).or_insert(0) += 1;
+    }
+    m
 }

@@ -8,166 +8,14 @@
 //! name, other key), an expired one or an unreadable one stops the start.
 //! A replaced CRL file is picked up without a restart. "Signed by another
 //! authority" is `with_mtls_the_client_certificate_must_name_the_signing_node`
-//! and the node-side tests.
+//! (below) and, on the node's side, `tests/federation/certs.rs`.
 //!
-//! Certificates are made here with rcgen; the hub is the real in-process
-//! server on 127.0.0.1, reached over real TLS connections.
+//! Certificates come from the one test CA (`pki`); the hub is the real
+//! in-process server on 127.0.0.1, reached over real TLS connections.
 
 use super::*;
-use kaohe_hub::server::{NODE_CERT_DOMAIN, ServeError, TlsFiles};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertificateRevocationListParams, CertifiedIssuer, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams,
-    SerialNumber, date_time_ymd,
-};
-
-/// Both test CAs carry this name: a CRL of the other one differs only in
-/// its key, so only the signature check can tell them apart.
-const CA_NAME: &str = "宝丰县考核 CA";
-
-/// A CA that keeps its key (to issue leaves and sign CRLs), writing PEM
-/// files into `dir`.
-struct TestCa {
-    ca: CertifiedIssuer<'static, KeyPair>,
-    dir: PathBuf,
-    stem: &'static str,
-}
-
-/// How a client certificate differs from a good one.
-#[derive(Default, Clone, Copy)]
-struct Leaf {
-    serial: u64,
-    /// Valid 1999–2000 only.
-    expired: bool,
-    /// Valid from 2099 only.
-    not_yet_valid: bool,
-    /// Extended key usage ServerAuth instead of ClientAuth.
-    server_auth_only: bool,
-    /// `basicConstraints CA:TRUE`.
-    ca: bool,
-}
-
-/// A client certificate's PEM files.
-struct ClientFiles {
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-impl TestCa {
-    fn new(dir: &Path, stem: &'static str) -> TestCa {
-        std::fs::create_dir_all(dir).unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, CA_NAME);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        std::fs::write(dir.join(format!("{stem}.pem")), ca.pem()).unwrap();
-        TestCa {
-            ca,
-            dir: dir.to_path_buf(),
-            stem,
-        }
-    }
-
-    fn ca_file(&self) -> PathBuf {
-        self.dir.join(format!("{}.pem", self.stem))
-    }
-
-    fn ca_pem(&self) -> String {
-        self.ca.pem()
-    }
-
-    /// A server certificate for `localhost`: (cert, key).
-    fn server(&self) -> (PathBuf, PathBuf) {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let cert = params.signed_by(&key, &self.ca).unwrap();
-        let stem = format!("{}-server", self.stem);
-        self.write(&stem, &cert.pem(), &key.serialize_pem())
-    }
-
-    /// A client certificate naming `node` (`<key id>.node.kaohe`).
-    fn client(&self, node: &SigningKeyPair, stem: &str, leaf: Leaf) -> ClientFiles {
-        let key = KeyPair::generate().unwrap();
-        let name = format!("{}.{NODE_CERT_DOMAIN}", node.key_id());
-        let mut params = CertificateParams::new(vec![name]).unwrap();
-        params.serial_number = Some(SerialNumber::from(leaf.serial));
-        params.extended_key_usages = vec![if leaf.server_auth_only {
-            ExtendedKeyUsagePurpose::ServerAuth
-        } else {
-            ExtendedKeyUsagePurpose::ClientAuth
-        }];
-        if leaf.expired {
-            params.not_before = date_time_ymd(1999, 1, 1);
-            params.not_after = date_time_ymd(2000, 1, 1);
-        }
-        if leaf.not_yet_valid {
-            params.not_before = date_time_ymd(2099, 1, 1);
-            params.not_after = date_time_ymd(2100, 1, 1);
-        }
-        if leaf.ca {
-            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            params.key_usages = vec![
-                KeyUsagePurpose::KeyCertSign,
-                KeyUsagePurpose::DigitalSignature,
-            ];
-        }
-        let cert = params.signed_by(&key, &self.ca).unwrap();
-        let (cert, key) = self.write(stem, &cert.pem(), &key.serialize_pem());
-        ClientFiles { cert, key }
-    }
-
-    /// A CRL revoking `serials`, valid until 1 January `valid_until`, as
-    /// PEM or DER in `file`.
-    fn crl(
-        &self,
-        file: &str,
-        serials: &[u64],
-        number: u64,
-        valid_until: i32,
-        pem: bool,
-    ) -> PathBuf {
-        let params = CertificateRevocationListParams {
-            this_update: date_time_ymd(2020, 1, 1),
-            next_update: date_time_ymd(valid_until, 1, 1),
-            crl_number: SerialNumber::from(number),
-            issuing_distribution_point: None,
-            revoked_certs: serials
-                .iter()
-                .map(|s| RevokedCertParams {
-                    serial_number: SerialNumber::from(*s),
-                    revocation_time: date_time_ymd(2020, 6, 1),
-                    reason_code: None,
-                    invalidity_date: None,
-                })
-                .collect(),
-            key_identifier_method: KeyIdMethod::Sha256,
-        };
-        let crl = params.signed_by(&self.ca).unwrap();
-        let path = self.dir.join(file);
-        if pem {
-            std::fs::write(&path, crl.pem().unwrap()).unwrap();
-        } else {
-            std::fs::write(&path, crl.der()).unwrap();
-        }
-        path
-    }
-
-    fn write(&self, stem: &str, cert: &str, key: &str) -> (PathBuf, PathBuf) {
-        let (c, k) = (
-            self.dir.join(format!("{stem}.pem")),
-            self.dir.join(format!("{stem}.key")),
-        );
-        std::fs::write(&c, cert).unwrap();
-        std::fs::write(&k, key).unwrap();
-        (c, k)
-    }
-}
+use crate::pki::{ClientFiles, Leaf, TestCa};
+use kaohe_hub::server::{ServeError, TlsFiles};
 
 fn tls_files(ca: &TestCa, crl: Option<PathBuf>) -> TlsFiles {
     let (cert, key) = ca.server();
@@ -188,20 +36,23 @@ enum Refused {
     Status(tonic::Status),
 }
 
-/// A TLS channel to `running` trusting `ca`, presenting `client`.
+/// A TLS channel to `running` trusting `ca`, presenting `client` (or no
+/// client certificate).
 async fn channel(
     running: &Running,
     ca: &TestCa,
-    client: &ClientFiles,
+    client: Option<&ClientFiles>,
 ) -> Result<tonic::transport::Channel, Refused> {
     use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
-    let tls = ClientTlsConfig::new()
+    let mut tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(ca.ca_pem()))
-        .domain_name("localhost")
-        .identity(Identity::from_pem(
+        .domain_name("localhost");
+    if let Some(client) = client {
+        tls = tls.identity(Identity::from_pem(
             std::fs::read(&client.cert).unwrap(),
             std::fs::read(&client.key).unwrap(),
         ));
+    }
     Endpoint::from_shared(format!("https://127.0.0.1:{}", running.addr.port()))
         .unwrap()
         .tls_config(tls)
@@ -219,7 +70,7 @@ async fn submit_as(
     node: &SigningKeyPair,
     unit: &str,
 ) -> Result<Receipt, Refused> {
-    let channel = channel(running, ca, client).await?;
+    let channel = channel(running, ca, Some(client)).await?;
     let envelope = signed(&submission(node, &running.setup.pack, unit, 1), node);
     let receipt = SubmissionServiceClient::new(channel)
         .submit(envelope)
@@ -235,7 +86,7 @@ async fn list_packs_as(
     ca: &TestCa,
     client: &ClientFiles,
 ) -> Result<ListPacksResponse, Refused> {
-    let channel = channel(running, ca, client).await?;
+    let channel = channel(running, ca, Some(client)).await?;
     let list = PackServiceClient::new(channel)
         .list_packs(pb::ListPacksRequest { year: 2022 })
         .await
@@ -332,6 +183,77 @@ async fn a_ca_certificate_used_as_a_client_certificate_is_refused() {
         ..Leaf::default()
     })
     .await;
+}
+
+/// Over mTLS the client certificate names the node: node A's envelope over
+/// its own certificate is accepted; node C's envelope, or a call C signed,
+/// over A's connection is refused; a connection without a client
+/// certificate is not served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_mtls_the_client_certificate_must_name_the_signing_node() {
+    let setup = setup();
+    let pack = setup.pack.clone();
+    let ca = TestCa::new(&setup.dir.join("pki"), "county-ca");
+    let (a, c) = (node_key(1), node_key(3));
+    let cert_a = ca.client(
+        &a,
+        "a",
+        Leaf {
+            serial: 1,
+            ..Leaf::default()
+        },
+    );
+    let files = tls_files(&ca, None);
+    let running = start_with(setup, move |o| o.tls = Some(files)).await;
+
+    // Node A over its own certificate: accepted.
+    let own = channel(&running, &ca, Some(&cert_a)).await.unwrap();
+    let mut client = SubmissionServiceClient::new(own.clone());
+    let receipt = client
+        .submit(signed(&submission(&a, &pack, "t1", 1), &a))
+        .await
+        .expect("accepted over mTLS")
+        .into_inner();
+    Receipt::try_from(receipt)
+        .unwrap()
+        .verify(&running.hub_key)
+        .unwrap();
+
+    // Node C's envelope sent over node A's connection: refused, nothing stored.
+    let before = running.dump();
+    let status = client
+        .submit(signed(&submission(&c, &pack, "t2", 1), &c))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    let r = Rejection::from_status(&status).unwrap();
+    assert_eq!(r.code, RejectionCode::IdentityMismatch);
+    assert!(r.message.contains("客户端证书"), "{}", r.message);
+    assert_eq!(running.dump(), before);
+
+    // A signed call by C over A's certificate: refused.
+    let mut units = UnitServiceClient::new(own);
+    let mut request = tonic::Request::new(pb::ListMyUnitsRequest { year: 2022 });
+    call_auth::sign_call(&mut request, &c, paths::LIST_MY_UNITS, running.now());
+    assert_eq!(
+        units.list_my_units(request).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+
+    // No client certificate: the hub does not serve the connection.
+    let refused = match channel(&running, &ca, None).await {
+        Err(_) => true,
+        Ok(none) => SubmissionServiceClient::new(none)
+            .submit(signed(&submission(&a, &pack, "t2", 2), &a))
+            .await
+            .is_err(),
+    };
+    assert!(
+        refused,
+        "a connection without a client certificate must not be served"
+    );
+    assert_eq!(running.dump(), before);
+    running.stop().await;
 }
 
 fn assert_revoked(refused: Result<impl std::fmt::Debug, Refused>, serial: &str) {

@@ -1,0 +1,327 @@
+//! The byte codec of ABI.md: round trips, refusals of malformed batches
+//! and outputs, quarter combination and merging.
+
+use super::*;
+use proptest::prelude::*;
+
+fn units(m: &Manifest) -> Vec<UnitInput> {
+    let mut v = vec![None; m.fields.len()];
+    v[m.field_index("has_plan").expect("f")] = Some(100);
+    vec![
+        UnitInput {
+            category: 1,
+            round: Round::Annual,
+            methods: m.all_methods_mask(),
+            values: v.clone(),
+        },
+        UnitInput {
+            category: 0,
+            round: Round::Q2,
+            methods: 1,
+            values: {
+                let mut x = v;
+                x[0] = Some(0);
+                x
+            },
+        },
+    ]
+}
+
+#[test]
+fn roundtrip_and_byte_level_interpreter() {
+    let r = mini();
+    let m = &r.manifest;
+    let i = Interpreter::new(&r);
+    let u = units(m);
+    let bytes = abi::encode_evaluate_input(m, &u).expect("encode");
+    assert_eq!(bytes.len(), 16 + 2 * m.evaluate_input_record());
+    assert_eq!(&bytes[..4], b"KHEV");
+    let raw = abi::decode_evaluate_input(m, &bytes).expect("decode");
+    assert_eq!(
+        raw,
+        u.iter().map(abi::RawUnitInput::from).collect::<Vec<_>>()
+    );
+    let typed = i.evaluate(&u);
+    let out = i.evaluate_bytes(&bytes).expect("evaluate");
+    assert_eq!(
+        abi::decode_evaluate_output(m, 2, &out).expect("valid output"),
+        typed
+    );
+    assert_eq!(typed[1].indicators[0], Some(700), "Q2: no sessions → L1 7");
+    assert_eq!(typed[1].clauses[0], Some(300));
+
+    let f = FinaliseInput {
+        category: 1,
+        penalty_cap_override: Some(0),
+        scores: vec![
+            Some(1000),
+            Some(3000),
+            None,
+            None,
+            Some(0),
+            Some(0),
+            Some(0),
+            Some(0),
+        ],
+    };
+    let fb = abi::encode_finalise_input(m, std::slice::from_ref(&f)).expect("encode");
+    let fout = i.finalise_bytes(&fb).expect("finalise");
+    assert_eq!(fout.len(), 72);
+    assert_eq!(
+        abi::decode_finalise_output(m, 1, &fout).expect("valid"),
+        i.finalise(&[f])
+    );
+}
+
+#[test]
+fn encoder_refuses_a_wrong_value_count() {
+    let r = mini();
+    let mut u = units(&r.manifest);
+    u[1].values.pop();
+    assert!(matches!(
+        abi::encode_evaluate_input(&r.manifest, &u),
+        Err(abi::AbiError::ValueCount { unit: 1, .. })
+    ));
+}
+
+#[test]
+fn batch_errors_in_order() {
+    let r = mini();
+    let m = &r.manifest;
+    let i = Interpreter::new(&r);
+    let good = abi::encode_evaluate_input(m, &units(m)).expect("encode");
+    let bad = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = good.clone();
+        f(&mut b);
+        i.evaluate_bytes(&b).expect_err("refused")
+    };
+    assert_eq!(bad(&|b| b.truncate(15)), abi::BatchError::BadLength);
+    assert_eq!(bad(&|b| b[0] = b'X'), abi::BatchError::BadMagic);
+    assert_eq!(bad(&|b| b[4] = 2), abi::BatchError::WrongAbi);
+    assert_eq!(bad(&|b| b[12] = 99), abi::BatchError::CountsDisagree);
+    assert_eq!(bad(&|b| b.push(0)), abi::BatchError::BadLength);
+    assert_eq!(bad(&|b| b[8] = 3), abi::BatchError::BadLength);
+    assert_eq!(
+        abi::BatchError::from_code(-4),
+        Some(abi::BatchError::CountsDisagree)
+    );
+    assert_eq!(i.finalise_bytes(&good), Err(abi::BatchError::BadMagic));
+}
+
+#[test]
+fn malformed_outputs_are_refused() {
+    let r = mini();
+    let m = &r.manifest;
+    let i = Interpreter::new(&r);
+    let out = i
+        .evaluate_bytes(&abi::encode_evaluate_input(m, &units(m)).expect("e"))
+        .expect("o");
+    let rec = m.evaluate_output_record();
+    let refused = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = out.clone();
+        f(&mut b);
+        abi::decode_evaluate_output(m, 2, &b).is_err()
+    };
+    assert!(
+        refused(&|b| {
+            b.pop();
+        }),
+        "short"
+    );
+    assert!(refused(&|b| b[0] = 9), "unknown status");
+    assert!(refused(&|b| b[0] = 5), "finalise-only status");
+    assert!(refused(&|b| b[16] = 2), "state 2");
+    assert!(refused(&|b| b[rec] = 2), "failed unit with scores");
+    assert!(
+        refused(&|b| b[8..16].copy_from_slice(&u64::MAX.to_le_bytes())),
+        "fuel above budget"
+    );
+    // indicator 0 of unit 0 not evaluated but with a score
+    // unit 0's L2 (index 1) evaluated: clear its state, keep its score
+    assert!(refused(&|b| b[32] = 0), "score without state");
+    // score above the indicator's points (L1 = 10 points)
+    assert!(
+        refused(&|b| b[rec + 24..rec + 32].copy_from_slice(&1001i64.to_le_bytes())),
+        "score out of range"
+    );
+    assert!(!refused(&|_| {}), "the original is fine");
+
+    let fout = i
+        .finalise_bytes(
+            &abi::encode_finalise_input(
+                m,
+                &[FinaliseInput {
+                    category: 1,
+                    penalty_cap_override: None,
+                    scores: vec![
+                        Some(1000),
+                        Some(3000),
+                        None,
+                        None,
+                        Some(0),
+                        Some(0),
+                        Some(0),
+                        Some(0),
+                    ],
+                }],
+            )
+            .expect("e"),
+        )
+        .expect("o");
+    let frefused = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = fout.clone();
+        f(&mut b);
+        abi::decode_finalise_output(m, 1, &b).is_err()
+    };
+    assert!(!frefused(&|_| {}));
+    assert!(
+        frefused(&|b| b[48] ^= 1),
+        "total ≠ converted + bonus − penalty"
+    );
+    assert!(frefused(&|b| b[56] = 9), "grade out of range");
+    assert!(frefused(&|b| b[64] = 4), "flags out of range");
+    assert!(frefused(&|b| b[0] = 1), "evaluate-only status");
+}
+
+#[test]
+fn combine_quarters_table() {
+    use kaohe_rulepacks::manifest::{Combine, IndicatorKind as K};
+    let q = |a: [Option<i64>; 4]| a;
+    assert_eq!(
+        abi::combine_quarters(
+            Combine::Mean,
+            K::Scored,
+            1000,
+            q([Some(700), Some(1000), Some(800), None])
+        ),
+        Some(833)
+    );
+    assert_eq!(
+        abi::combine_quarters(
+            Combine::Mean,
+            K::Scored,
+            1000,
+            q([Some(1), Some(2), None, None])
+        ),
+        Some(2),
+        "1.5 → 2"
+    );
+    assert_eq!(
+        abi::combine_quarters(
+            Combine::Sum,
+            K::Scored,
+            1000,
+            q([Some(700), Some(1000), Some(800), Some(1000)])
+        ),
+        Some(500)
+    );
+    assert_eq!(
+        abi::combine_quarters(
+            Combine::Sum,
+            K::Scored,
+            1000,
+            q([Some(0), Some(0), Some(0), Some(0)])
+        ),
+        Some(0)
+    );
+    assert_eq!(
+        abi::combine_quarters(
+            Combine::Sum,
+            K::Bonus,
+            500,
+            q([Some(200), Some(200), Some(200), None])
+        ),
+        Some(500)
+    );
+    assert_eq!(
+        abi::combine_quarters(
+            Combine::Last,
+            K::Scored,
+            1000,
+            q([Some(700), Some(900), None, None])
+        ),
+        Some(900)
+    );
+    assert_eq!(
+        abi::combine_quarters(
+            Combine::Mean,
+            K::Flag,
+            0,
+            q([Some(0), Some(100), Some(0), None])
+        ),
+        Some(100)
+    );
+    assert_eq!(
+        abi::combine_quarters(Combine::Mean, K::Scored, 1000, q([None; 4])),
+        None
+    );
+}
+
+#[test]
+fn merge_refuses_conflicts() {
+    let r = mini();
+    let m = &r.manifest;
+    let out = Interpreter::new(&r).evaluate(&units(m));
+    let a = &out[0];
+    assert!(matches!(
+        abi::merge_outputs(m, 1, &[(Round::Annual, a), (Round::Annual, a)], None),
+        Err(abi::MergeError::Conflict { .. })
+    ));
+    assert!(matches!(
+        abi::merge_outputs(m, 1, &[(Round::Q1, a)], None),
+        Err(abi::MergeError::WrongRound { .. })
+    ));
+    assert!(matches!(
+        abi::merge_outputs(m, 9, &[], None),
+        Err(abi::MergeError::Category(9))
+    ));
+}
+
+proptest! {
+    /// Whatever the bytes, the interpreter answers without panicking, and
+    /// its answer always passes the output decoder's checks.
+    #[test]
+    fn interpreter_output_is_always_well_formed(
+        cat in 0u32..4, round in 0u32..6, methods in 0u32..10, reserved in 0u32..2,
+        fields in proptest::collection::vec((0i64..3, prop_oneof![Just(0i64), Just(100), -200i64..20_000, any::<i64>()]), 10),
+    ) {
+        let r = mini();
+        let m = &r.manifest;
+        let i = Interpreter::new(&r);
+        let mut b = Vec::new();
+        b.extend_from_slice(b"KHEV");
+        for x in [1u32, 1, m.fields.len() as u32, cat, round, methods, reserved] {
+            b.extend_from_slice(&x.to_le_bytes());
+        }
+        for (p, v) in fields {
+            b.extend_from_slice(&p.to_le_bytes());
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        let out = i.evaluate_bytes(&b).expect("well-formed batch");
+        let decoded = abi::decode_evaluate_output(m, 1, &out);
+        prop_assert!(decoded.is_ok(), "{:?}", decoded);
+    }
+
+    #[test]
+    fn finalise_output_is_always_well_formed(
+        cat in 0u32..4, flags in 0u32..3, cap in -5i64..2000,
+        scores in proptest::collection::vec((0i64..3, prop_oneof![Just(0i64), Just(100), 0i64..5000, any::<i64>()]), 8),
+    ) {
+        let r = mini();
+        let m = &r.manifest;
+        let i = Interpreter::new(&r);
+        let mut b = Vec::new();
+        b.extend_from_slice(b"KHFI");
+        for x in [1u32, 1, 8, cat, flags] {
+            b.extend_from_slice(&x.to_le_bytes());
+        }
+        b.extend_from_slice(&cap.to_le_bytes());
+        for (p, v) in scores {
+            b.extend_from_slice(&p.to_le_bytes());
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        let out = i.finalise_bytes(&b).expect("well-formed batch");
+        let decoded = abi::decode_finalise_output(m, 1, &out);
+        prop_assert!(decoded.is_ok(), "{:?}", decoded);
+    }
+}

@@ -1,0 +1,135 @@
+//! What the demo prints at the end, as an official would look: rankings,
+//! grades, late and unassessed units, outcomes, and where the files are.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+
+use super::{Demo, YEARS, Year, county, evidence};
+
+impl Demo {
+    /// What an official looks at: rankings, grades, late and unassessed
+    /// units, outcomes, and where the files are.
+    pub(super) fn report(&self, first: &Year, y: &Year) -> Result<()> {
+        let k = &self.k;
+        let year = y.year;
+        println!("\n五、考核结果（示例数据）");
+        let out = k.hub(&["results", "--year", first.year, "--category", "township"])?;
+        if let Some(ranking) = sections(&out)
+            .into_iter()
+            .find(|s| s.starts_with('【') && s.contains("排名\n"))
+        {
+            println!("\n{} 年度第1类排名（供对照）{ranking}", first.year);
+        }
+        for (n, category) in [
+            (1, "township"),
+            (4, "government_department"),
+            (7, "stationed_unit"),
+        ] {
+            let out = k.hub(&["results", "--year", year, "--category", category])?;
+            let ranking = sections(&out)
+                .into_iter()
+                .find(|s| s.starts_with('【') && s.contains("排名\n"))
+                .ok_or_else(|| anyhow!("第{n}类没有排名表（no ranking）：\n{out}"))?;
+            println!("\n{year} 年度第{n}类排名 {ranking}");
+        }
+        let all = k.hub(&["results", "--year", year])?;
+        println!("\n{year} 年度其他类别等次：");
+        for s in sections(&all) {
+            if s.lines().next().is_some_and(|l| l.contains("只评定等次")) {
+                println!("\n{s}");
+            }
+        }
+        println!("\n{year} 年度迟报和未考核单位、结果运用：");
+        for title in ["【迟报", "【未考核单位】", "【结果运用"] {
+            let found: Vec<&str> = sections(&all)
+                .into_iter()
+                .filter(|s| s.starts_with(title))
+                .collect();
+            if found.is_empty() {
+                println!("\n{title}】无");
+            }
+            for s in found {
+                println!("\n{s}");
+            }
+        }
+
+        println!("\n示例中特意安排的情形（scripted cases）：");
+        for u in county::units() {
+            let mut said = Vec::new();
+            for y in &YEARS {
+                let why = evidence::script(u.id, y.year.parse()?).why;
+                if !why.is_empty() && !said.contains(&why) {
+                    said.push(why);
+                }
+            }
+            if !said.is_empty() {
+                println!("  {}（{}）：{}", u.name, u.id, said.join("；"));
+            }
+        }
+        let unreported = county::units()
+            .into_iter()
+            .find(|u| u.id == county::UNREPORTED)
+            .map_or(county::UNREPORTED, |u| u.name);
+        println!(
+            "  {unreported}（{}）：两年均未报送任何结果，显示为未考核，审定前记录免于考核",
+            county::UNREPORTED
+        );
+        println!("  赵庄镇节点：2023 年第三季度离线，第四季度补报，其村（社区）第三季度迟报");
+
+        println!("\n六、文件位置");
+        for y in &YEARS {
+            let exports = self.dir.join(format!("exports-{}", y.year));
+            for (what, ext) in [
+                ("Excel 工作簿", "xlsx"),
+                ("PDF 通报", "pdf"),
+                ("Word 文书", "docx"),
+            ] {
+                let files = files_with(&exports, ext)?;
+                println!("  {} 年度 {what}：{} 个", y.year, files.len());
+                for f in files.iter().take(2) {
+                    println!("    {}", f.display());
+                }
+                if files.len() > 2 {
+                    println!("    ……（另 {} 个）", files.len() - 2);
+                }
+            }
+            println!(
+                "  {} 年度通报反馈：{}",
+                y.year,
+                self.dir.join(format!("notices-{}", y.year)).display()
+            );
+        }
+        println!("  县 CA 与证书：{}", self.dir.join("ca").display());
+        println!("  汇总中心数据目录：{}", self.hub_dir.display());
+        println!("  节点数据目录：{}", self.dir.join("nodes").display());
+        println!("  每一步的命令与输出：{}", self.k.log.display());
+        Ok(())
+    }
+}
+
+/// The blank-line separated blocks of a command's output, trimmed.
+fn sections(out: &str) -> Vec<&str> {
+    out.split("\n\n")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Files named `*.ext` in `dir` and its subdirectories (`letters/`…), sorted.
+fn files_with(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).with_context(|| format!("读取 {}", d.display()))? {
+            let p = e?.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p.extension().is_some_and(|x| x == ext) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
