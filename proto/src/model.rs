@@ -17,11 +17,14 @@
 //! - `results` — `ListResults`: [`UnitResult`], [`Scores`], [`Grade`],
 //!   [`ResultStatus`], [`Rank`];
 //! - `objections` — `FileObjection`: [`ObjectionHeader`], [`ObjectionPart`],
-//!   [`ObjectionAssembler`], [`Objection`], [`ObjectionReceipt`].
+//!   [`ObjectionAssembler`], [`Objection`], [`ObjectionReceipt`];
+//! - `log` — `GetCheckpoint` and `AddCosignature`: how nodes witness the
+//!   year's transparency log.
 //!
 //! The limits below are shared by every family.
 
 mod date;
+mod log;
 mod objections;
 mod packs;
 mod results;
@@ -29,6 +32,9 @@ mod submit;
 mod units;
 
 pub use date::Date;
+pub use log::{
+    AddCosignatureRequest, AddCosignatureResponse, GetCheckpointRequest, GetCheckpointResponse,
+};
 pub use objections::{
     Objection, ObjectionAssembler, ObjectionHeader, ObjectionPart, ObjectionReceipt,
 };
