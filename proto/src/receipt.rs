@@ -409,9 +409,8 @@ impl TryFrom<pb::LogInclusion> for LogInclusion {
                 ));
             }
         };
-        let proof = TlogProof::parse(&m.proof).map_err(|e| {
-            FieldError::invalid("proof", e.to_string(), "not a C2SP tlog-proof")
-        })?;
+        let proof = TlogProof::parse(&m.proof)
+            .map_err(|e| FieldError::invalid("proof", e.to_string(), "not a C2SP tlog-proof"))?;
         Ok(LogInclusion { leaf, proof })
     }
 }
@@ -747,7 +746,11 @@ mod tests {
         let mut bad = good;
         bad.log.as_mut().unwrap().leaf = Leaf::Rollover(crate::tlog::leaf::RolloverLeaf {
             year: 2021,
-            checkpoint: String::new(),
+            head: crate::tlog::leaf::TreeHead {
+                size: 1,
+                root: [0; 32],
+            },
+            checkpoint: None,
         })
         .to_bytes();
         assert_eq!(Receipt::try_from(bad).unwrap_err().field, "log.leaf");

@@ -100,15 +100,31 @@ pub struct AuditLeaf {
     pub carried: Option<Value>,
 }
 
-/// The previous year's checkpoint, carried into the next year's log.
+/// The previous year's log as it stood when the next year's log started:
+/// the first leaf of every year's log but the first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RolloverLeaf {
     /// The previous year.
     pub year: u16,
-    /// Its checkpoint as a signed note (hub signature and the witnesses'
-    /// cosignatures known when the new year's log started), verbatim.
-    pub checkpoint: String,
+    /// Its log's size and root then: what the rest of the new year's log
+    /// (and every checkpoint of it) commits the previous year's log to.
+    pub head: TreeHead,
+    /// That checkpoint as the hub signed it, with the cosignatures it had,
+    /// when the hub had signed one of exactly that size; verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
+}
+
+/// A tree's size and root, as a leaf names a state of a log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreeHead {
+    /// Number of leaves.
+    pub size: u64,
+    /// RFC 9162 root hash of those leaves, lowercase hex.
+    #[serde(with = "hash_hex")]
+    pub root: Hash,
 }
 
 /// Why bytes are not a kaohe leaf.
@@ -118,7 +134,9 @@ pub enum LeafError {
     #[error("日志叶有 {0} 字节，超过上限（log leaf of {0} bytes is too large）")]
     TooLarge(usize),
     /// The first line is not `kaohe-leaf/v1 <kind>`.
-    #[error("日志叶首行须为 `kaohe-leaf/v1 <类型>`（log leaf must start with `kaohe-leaf/v1 <kind>`）")]
+    #[error(
+        "日志叶首行须为 `kaohe-leaf/v1 <类型>`（log leaf must start with `kaohe-leaf/v1 <kind>`）"
+    )]
     Header,
     /// A kind this version does not know.
     #[error("日志叶类型 {0:?} 未知（unknown log leaf kind）")]
@@ -237,8 +255,7 @@ pub fn log_verifier(hub: &PublicKey, year: u16) -> NoteVerifier {
 /// The key name under which node `node` cosigns checkpoints:
 /// `kaohe.witness/<key id>`.
 pub fn witness_name(node: &KeyId) -> KeyName {
-    KeyName::new(format!("kaohe.witness/{node}"))
-        .expect("a key id makes a valid key name")
+    KeyName::new(format!("kaohe.witness/{node}")).expect("a key id makes a valid key name")
 }
 
 /// The trusted key of node `node`'s cosignatures.
@@ -266,6 +283,28 @@ mod digest_hex {
             return Err(serde::de::Error::custom("digest must be lowercase hex"));
         }
         text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+mod hash_hex {
+    use super::Hash;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(h))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Hash, D::Error> {
+        let text = String::deserialize(d)?;
+        let mut out = [0u8; 32];
+        if text.bytes().any(|b| b.is_ascii_uppercase())
+            || hex::decode_to_slice(&text, &mut out).is_err()
+        {
+            return Err(serde::de::Error::custom(
+                "root must be 64 lowercase hex characters",
+            ));
+        }
+        Ok(out)
     }
 }
 
@@ -331,7 +370,9 @@ mod tests {
         let bytes = leaf.to_bytes();
         let text = std::str::from_utf8(&bytes).unwrap();
         assert!(
-            text.contains(r#""detail":{"name":"县\"办\"","scope":{"methods":["daily"],"years":[2022]}}"#),
+            text.contains(
+                r#""detail":{"name":"县\"办\"","scope":{"methods":["daily"],"years":[2022]}}"#
+            ),
             "{text}"
         );
         assert!(!text.contains("carried"), "{text}");
@@ -349,7 +390,11 @@ mod tests {
             (good.replacen("}", ",\"extra\":1}", 1), "unknown field"),
             (
                 good.replacen("\"commit_time\":1666000000,", "", 1)
-                    .replacen("\"year\":2022", "\"year\":2022,\"commit_time\":1666000000", 1),
+                    .replacen(
+                        "\"year\":2022",
+                        "\"year\":2022,\"commit_time\":1666000000",
+                        1,
+                    ),
                 "keys out of order",
             ),
             (good.replace("ab", "AB"), "uppercase hex"),
@@ -359,6 +404,29 @@ mod tests {
         for (bytes, what) in cases {
             assert!(Leaf::parse(bytes.as_bytes()).is_err(), "{what}: {bytes}");
         }
+    }
+
+    #[test]
+    fn a_rollover_leaf_names_the_previous_head_and_may_carry_its_checkpoint() {
+        let mut leaf = RolloverLeaf {
+            year: 2022,
+            head: TreeHead {
+                size: 7,
+                root: [0x11; 32],
+            },
+            checkpoint: None,
+        };
+        let bytes = Leaf::Rollover(leaf.clone()).to_bytes();
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            format!(
+                "kaohe-leaf/v1 rollover\n{{\"head\":{{\"root\":\"{}\",\"size\":7}},\"year\":2022}}",
+                "11".repeat(32)
+            )
+        );
+        leaf.checkpoint = Some("note\n".into());
+        let bytes = Leaf::Rollover(leaf.clone()).to_bytes();
+        assert_eq!(Leaf::parse(&bytes).unwrap(), Leaf::Rollover(leaf));
     }
 
     #[test]
