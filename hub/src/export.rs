@@ -8,6 +8,8 @@
 //! - `pdf`: the notice typeset on A4 (CJK line breaking with 禁则, ruled
 //!   tables with repeated headers), `font`: the embedded subset font.
 //! - `docx`: 法治建议书, 约谈通知, 通报警示, 通报表扬 drafts.
+//! - [`proofs`]: one proof bundle per unit (`proofs/<unit-id>.json`) and
+//!   the pack modules they name, for `kaohe verify`.
 //!
 //! **Architecture Invariant:** rendering is a pure function of the report
 //! (and the font): no clock, no randomness — the same report gives the same
@@ -25,6 +27,7 @@ mod docx;
 mod font;
 pub mod model;
 mod pdf;
+pub mod proofs;
 mod xlsx;
 
 pub use docx::Letter;

@@ -410,8 +410,8 @@ fn append_to_log(
     }
     let mut checkpoints: HashMap<u16, tlog::LogCheckpoint> = HashMap::new();
     for (_, leaf) in &placed {
-        if !checkpoints.contains_key(&leaf.year) {
-            checkpoints.insert(leaf.year, log.checkpoint(leaf.year, key, now)?);
+        if let std::collections::hash_map::Entry::Vacant(e) = checkpoints.entry(leaf.year) {
+            e.insert(log.checkpoint(leaf.year, key, now)?);
         }
     }
     placed

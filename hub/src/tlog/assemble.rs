@@ -13,7 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use jiff::Timestamp;
 use kaohe_proto::keys::SigningKeyPair;
-use kaohe_proto::tlog::leaf::{AuditLeaf, Leaf, RolloverLeaf};
+use kaohe_proto::tlog::leaf::{AuditLeaf, Leaf, RolloverLeaf, TreeHead};
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::Value;
 
@@ -26,6 +26,9 @@ use super::{LogCheckpoint, LogError, consistency_proof, cosigned_note};
 #[derive(Debug)]
 pub struct BundleSet {
     pub year: u16,
+    /// The log head the approval names: what the approved results were
+    /// computed from.
+    pub approval_head: TreeHead,
     pub checkpoint: LogCheckpoint,
     /// Witnesses that cosigned `checkpoint`.
     pub cosignatures: u32,
@@ -103,13 +106,22 @@ pub fn bundles(
         .rev()
         .find(|l| l.audit().is_some_and(|a| a.action == "results.approve"))
         .ok_or(BundleError::NotApproved { year })?;
-    let approval_size = approval
+    let approval_head = approval
         .audit()
-        .and_then(|a| a.carried.as_ref()?.pointer("/checkpoint/size")?.as_u64())
+        .and_then(|a| {
+            let head = a.carried.as_ref()?.get("checkpoint")?;
+            let mut root = [0u8; 32];
+            hex::decode_to_slice(head.get("root")?.as_str()?, &mut root).ok()?;
+            Some(TreeHead {
+                size: head.get("size")?.as_u64()?,
+                root,
+            })
+        })
         .ok_or_else(|| BundleError::Leaf {
             index: approval.index,
             detail: "审定叶没有日志检查点（the approval leaf names no log head）".into(),
         })?;
+    let approval_size = approval_head.size;
     let roster: Vec<String> = audits
         .iter()
         .rev()
@@ -276,6 +288,7 @@ pub fn bundles(
     }
     Ok(BundleSet {
         year,
+        approval_head,
         checkpoint,
         cosignatures,
         signed_now,
