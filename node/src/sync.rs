@@ -18,7 +18,11 @@
 //! 4. a newer version activated for a year supersedes the unsent outbox
 //!    entries computed under the old one (never sent) and
 //!    [`Store::reevaluations`] lists the results to evaluate again, which
-//!    the next `evaluate`/`submit` of that year does.
+//!    the next `evaluate`/`submit` of that year does;
+//! 5. with the hub's key pinned, each year's transparency log is witnessed
+//!    ([`witness`]): a checkpoint consistent with the last one stored is
+//!    kept and cosigned; an inconsistent one is kept as evidence beside it
+//!    and stops delivery.
 //!
 //! A node that synced once keeps working offline: everything is in the
 //! store.
@@ -31,6 +35,7 @@ use crate::client::{CallError, HubClient};
 use crate::config::NodeConfig;
 use crate::pack::{self, InstallError, Installed};
 use crate::store::{Actor, Reevaluation, Scope, ScopeError, Store, StoreError, UnitInfo};
+use crate::witness::{self, YearWitness};
 
 /// `node_meta` name of the last completed sync (RFC 3339).
 pub const LAST_SYNC: &str = "last_sync";
@@ -52,6 +57,9 @@ pub struct SyncReport {
     pub no_pack: Vec<u16>,
     /// Per year: the results to evaluate again under its active pack.
     pub reevaluate: Vec<(u16, Vec<Reevaluation>)>,
+    /// Per year: what witnessing the hub's log found (none without a
+    /// pinned hub key).
+    pub witness: Vec<(u16, YearWitness)>,
 }
 
 /// The sync stopped (what it did before stays; run it again).
@@ -71,6 +79,8 @@ pub enum SyncError {
     Scope(#[from] ScopeError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Witness(#[from] witness::WitnessError),
 }
 
 /// Runs a sync (see the module docs). `now` is the node's clock.
@@ -202,6 +212,16 @@ pub async fn sync(
         if !list.is_empty() {
             report.reevaluate.push((year, list));
         }
+    }
+
+    // The hub's log of every year in scope and every year witnessed before.
+    if let Some(hub_key) = config.hub.receipt_key {
+        let mut logs = years.clone();
+        logs.extend(store.witnessed_years()?);
+        logs.sort_unstable();
+        logs.dedup();
+        report.witness =
+            witness::witness(store, hub, &hub_key, key, &logs, now, &actor.at.to_string()).await?;
     }
     store.set_meta(LAST_SYNC, &actor.at.to_string())?;
     Ok(report)

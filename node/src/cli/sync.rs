@@ -10,6 +10,7 @@ use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
 use super::{actor, open, print_reevaluations, print_superseded, tokio_runtime};
 use crate::client;
 use crate::sync;
+use crate::witness::{self, Verdict, YearWitness};
 
 #[derive(Debug, clap::Args)]
 pub(super) struct SyncArgs {
@@ -76,6 +77,13 @@ pub(super) fn run(dir: &Path, a: SyncArgs) -> anyhow::Result<()> {
     for (pack, why) in &report.refused {
         println!("未启用规则包（pack refused）{pack}：{why}");
     }
+    let inconsistent = print_witness(&report.witness);
+    if let Some(why) = witness::delivery_stopped(&store)? {
+        println!("警告（warning）：{why}");
+        bail!(
+            "汇总中心的透明日志与本节点见证的不一致（{inconsistent} 个年度为本次发现），已停止送达（the hub's log is inconsistent: delivery stopped）"
+        );
+    }
     if !report.refused.is_empty() {
         bail!(
             "{} 个规则包未通过核验，未启用；各年度仍使用原规则包（packs refused; the last good ones stay）",
@@ -83,4 +91,41 @@ pub(super) fn run(dir: &Path, a: SyncArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Prints what witnessing found per year; returns how many years were
+/// found inconsistent now.
+fn print_witness(found: &[(u16, YearWitness)]) -> usize {
+    let mut inconsistent = 0;
+    for (year, w) in found {
+        match w {
+            YearWitness::NoLog => {}
+            YearWitness::Cosigned {
+                verdict,
+                size,
+                cosignatures,
+            } => {
+                let what = match verdict {
+                    Verdict::First => format!("首次见证，{size} 条记录"),
+                    Verdict::Grew { from } => {
+                        format!("由 {from} 条增至 {size} 条，与本节点上次见证的一致")
+                    }
+                    _ => format!("{size} 条记录，与本节点上次见证的一致"),
+                };
+                println!(
+                    "{year} 年透明日志（log）：{what}，已副署（共 {cosignatures} 个见证节点副署）（consistent; cosigned）"
+                );
+            }
+            YearWitness::Inconsistent { reason, evidence } => {
+                inconsistent += 1;
+                println!(
+                    "警告（warning）：{reason}。证据 #{evidence}：本节点已见证的和汇总中心出示的两份签名检查点均已保存（evidence kept）"
+                );
+            }
+            YearWitness::Failed(e) => {
+                println!("未能见证 {year} 年透明日志（log not witnessed this time）：{e}");
+            }
+        }
+    }
+    inconsistent
 }
