@@ -143,9 +143,33 @@ impl Demo {
             y.approve,
         ])?);
         print_first(&k.hub(&["publish-results", "--year", year, "--now", y.publish])?);
+        // 各节点同步：见证并副署本年度透明日志的最终检查点
+        for n in &self.nodes {
+            k.node(&self.node_dir(n), &["sync", "--operator", OPERATOR])?;
+        }
         let exports = self.dir.join(format!("exports-{year}"));
         k.hub(&["export", "--year", year, "--out", s(&exports)])?;
+        self.verify_one(authorities, &exports)?;
         Ok(hub)
+    }
+
+    /// `kaohe verify` on one unit's proof bundle, offline, as anyone
+    /// holding the published keys would run it; prints its verdict.
+    fn verify_one(&self, authorities: &[(PathBuf, String)], exports: &Path) -> Result<()> {
+        let bundle = exports.join(format!("proofs/{}.json", evidence::OBJECTION.0));
+        let required = format!("{}-of", self.witness_keys.len().div_ceil(2));
+        let mut args = vec!["verify", s(&bundle), "--hub", &self.hub_key];
+        for (_, public) in authorities {
+            args.extend(["--authority", public]);
+        }
+        args.extend(["--witnesses", &required]);
+        args.extend(self.witness_keys.iter().map(String::as_str));
+        let out = self.k.run(&args)?;
+        println!("  离线核验证明包（kaohe verify {}）：", bundle.display());
+        for l in out.lines() {
+            println!("  {l}");
+        }
+        Ok(())
     }
 
     /// The county office objects to one 2023 result on its unit's behalf,

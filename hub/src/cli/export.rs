@@ -8,8 +8,10 @@ use jiff::Timestamp;
 
 use super::{Invocation, consolidate};
 use crate::calendar;
+use crate::consolidate::Assessment;
 use crate::export::{self, ExportOptions};
 use crate::results::{self, NoticeMeta};
+use crate::tlog::bundle::PublishedResult;
 use crate::{config, tlog, workflow};
 
 #[derive(Debug, clap::Args)]
@@ -75,7 +77,19 @@ pub(super) fn run(inv: &Invocation, args: ExportArgs) -> anyhow::Result<()> {
         recipients,
     };
     let mut report = results::to_report(&y.consolidation, &y.outcomes, y.manifest(), &meta);
-    let proofs = proof_bundles(inv, &conn, year)?;
+    let mut proofs = proof_bundles(inv, &conn, year)?;
+    for bundle in &mut proofs.bundles {
+        bundle.published = y
+            .consolidation
+            .units
+            .iter()
+            .find(|u| u.unit_id == bundle.unit_id)
+            .map(|u| PublishedResult {
+                total: u.scored().map(|s| s.total),
+                grade: u.scored().map(|s| s.grade.clone()),
+                excused: matches!(u.assessment, Assessment::Excused { .. }),
+            });
+    }
     report.closing.push(checkpoint_paragraph(&proofs));
     let written = export::write_all(&report, &out, &ExportOptions { font })
         .context("导出考核结果（export）")?;

@@ -264,6 +264,7 @@ pub fn bundles(
             approval_consistency: approval_consistency.clone(),
             envelopes: plan.envelopes.iter().map(|e| BASE64.encode(e)).collect(),
             modules: Vec::new(),
+            published: None,
         });
     }
 

@@ -63,6 +63,24 @@ pub struct ProofBundle {
     /// Pack modules (base64), when carried in the bundle.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub modules: Vec<String>,
+    /// What the exported documents say of the unit. Not authenticated:
+    /// `kaohe verify` compares it with the approval and with its own
+    /// recomputation, so a result changed in the hub's database after the
+    /// approval shows up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<PublishedResult>,
+}
+
+/// A unit's result as the exported documents show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedResult {
+    /// Total, hundredths; absent when the unit was not scored.
+    pub total: Option<i64>,
+    /// Grade id; absent when the unit was not scored.
+    pub grade: Option<String>,
+    /// Excused (免于考核).
+    pub excused: bool,
 }
 
 /// A leaf with its inclusion proof.
@@ -206,6 +224,11 @@ mod tests {
             approval_consistency: vec![hex::encode([2; 32])],
             envelopes: vec![BASE64.encode(b"env")],
             modules: vec![],
+            published: Some(PublishedResult {
+                total: Some(8_512),
+                grade: Some("good".into()),
+                excused: false,
+            }),
         }
     }
 
