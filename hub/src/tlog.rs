@@ -86,6 +86,10 @@ pub enum LogError {
     #[error("{year} 年还没有透明日志（no log for {year} yet）")]
     NoLog { year: u16 },
     #[error(
+        "{year} 年透明日志的前 {size} 条记录与本汇总中心已签署的检查点不符：数据库中的日志被改动，不再签署（the stored log no longer gives the root the hub signed: it was edited）"
+    )]
+    Tampered { year: u16, size: u64 },
+    #[error(
         "审计记录 {action}（{subject}）缺少{what}，无法确定记入哪一年的透明日志（the audit record names no year for the log）"
     )]
     NoYear {
@@ -256,6 +260,14 @@ impl<'c> Appender<'c> {
             return Err(LogError::NoLog { year });
         }
         if let Some(row) = store::checkpoint_at(conn, year, head.size)? {
+            // The hub's own check: a tree that no longer gives the root it
+            // signed was edited in the database; never sign over that.
+            if row.root != head.root {
+                return Err(LogError::Tampered {
+                    year,
+                    size: head.size,
+                });
+            }
             return LogCheckpoint::from_row(year, row);
         }
         let note = Checkpoint {

@@ -44,9 +44,9 @@ pub use result::UnitVerdict;
 /// 离线核验单位年度证明包：日志包含证明、见证副署、签名、授权范围、复算与汇总（verify a proof bundle offline）
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// 证明包（proof bundle: exports-<年度>/proofs/<单位编号>.json）
-    #[arg(value_name = "证明包")]
-    bundle: PathBuf,
+    /// 证明包，可列多个（proof bundles: exports-<年度>/proofs/<单位编号>.json）
+    #[arg(value_name = "证明包", required = true)]
+    bundles: Vec<PathBuf>,
     /// 汇总中心公钥 ed25519:…（`kaohe hub init` 显示的回执公钥）（the hub's public key）
     #[arg(long, value_name = "公钥")]
     hub: PublicKey,
@@ -59,7 +59,7 @@ pub struct Args {
     /// 见证节点：「K-of」后列出受信节点公钥，要求至少 K 个副署，如 --witnesses 2-of ed25519:… ed25519:…（K of these witness keys must have cosigned）
     #[arg(long, value_name = "K-of 公钥", num_args = 2..)]
     witnesses: Vec<String>,
-    /// 查找规则包模块（按 SHA-256）的目录，默认为证明包所在目录（folder with the pack modules; default: the bundle's folder）
+    /// 查找规则包模块（按 SHA-256）的目录，默认为各证明包所在目录（folder with the pack modules; default: each bundle's folder）
     #[arg(long, value_name = "目录")]
     packs: Option<PathBuf>,
 }
@@ -198,16 +198,18 @@ pub struct Verified {
     pub unit: UnitVerdict,
 }
 
-/// Verifies a bundle's bytes; `packs_dir` is where modules are looked for.
+/// Verifies a bundle's bytes; `packs_dir` is where modules are looked for;
+/// `compiled` keeps compiled packs for the next bundle.
 pub fn verify(
     bytes: &[u8],
     policy: &Policy,
     packs_dir: &Path,
     runtime: &Runtime,
+    compiled: &mut result::Compiled,
 ) -> Result<Verified, VerifyError> {
     let bundle = ProofBundle::parse(bytes)?;
     let log = log::prove_log(&bundle, policy)?;
-    let unit = result::verify_result(&bundle, &log, policy, packs_dir, runtime)?;
+    let unit = result::verify_result(&bundle, &log, policy, packs_dir, runtime, compiled)?;
     Ok(Verified {
         year: bundle.year,
         unit_id: bundle.unit_id,
@@ -256,18 +258,42 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         witnesses,
         witnesses_required,
     };
-    let bytes = std::fs::read(&a.bundle)
-        .with_context(|| format!("读取证明包 {}（read the bundle）", a.bundle.display()))?;
-    let packs_dir = a.packs.unwrap_or_else(|| {
-        a.bundle
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-    });
     let runtime = Runtime::new(RuntimeConfig::default())
         .context("启动规则包运行环境（start the pack runtime）")?;
-    let v = verify(&bytes, &policy, &packs_dir, &runtime)
-        .with_context(|| format!("核验未通过（verification failed）：{}", a.bundle.display()))?;
-    print(&v, &policy);
+    let mut compiled = result::Compiled::new();
+    let mut failed = 0;
+    for path in &a.bundles {
+        let packs_dir = a.packs.clone().unwrap_or_else(|| {
+            path.parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        });
+        let outcome = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("读取证明包失败（cannot read the bundle）：{e}"))
+            .and_then(|bytes| {
+                Ok(verify(
+                    &bytes,
+                    &policy,
+                    &packs_dir,
+                    &runtime,
+                    &mut compiled,
+                )?)
+            });
+        match outcome {
+            Ok(v) => print(&v, &policy),
+            Err(e) => {
+                failed += 1;
+                println!("核验未通过（verification failed）：{}", path.display());
+                println!("  {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} 个证明包未通过核验（共 {} 个）（{failed} of {} bundles failed）",
+            a.bundles.len(),
+            a.bundles.len()
+        );
+    }
     Ok(())
 }
 

@@ -92,6 +92,7 @@ pub fn verify_result(
     policy: &Policy,
     packs_dir: &Path,
     runtime: &Runtime,
+    compiled: &mut Compiled,
 ) -> Result<UnitVerdict, VerifyError> {
     let year = bundle.year;
     let unit = bundle.unit_id.as_str();
@@ -204,7 +205,8 @@ pub fn verify_result(
         dir: packs_dir,
         policy,
         runtime,
-        loaded: HashMap::new(),
+        trusted: HashMap::new(),
+        compiled,
     };
 
     // The unit's submissions: envelope, signer, scope, pack, replay.
@@ -491,7 +493,7 @@ pub fn verify_result(
         unit_name: record.name.clone(),
         submissions: counted.len(),
         pack: pack_id,
-        pack_signers: *signers,
+        pack_signers: signers,
         doc_number,
         scored,
         published_checked: bundle.published.is_some(),
@@ -499,7 +501,11 @@ pub fn verify_result(
     })
 }
 
-/// The packs the bundle names, each checked and loaded once.
+/// Compiled packs, kept across the bundles one run verifies (compiling a
+/// module is the slow part; trusting it is checked again per bundle).
+pub type Compiled = HashMap<PackIdentity, Pack>;
+
+/// The packs the bundle names, each checked once.
 struct Packs<'a> {
     year: u16,
     published: &'a [(Placed, PackIdentity, Envelope)],
@@ -507,22 +513,33 @@ struct Packs<'a> {
     dir: &'a Path,
     policy: &'a Policy,
     runtime: &'a Runtime,
-    loaded: HashMap<PackIdentity, (Pack, usize)>,
+    /// Pack → how many authorities signed it, once trusted for this bundle.
+    trusted: HashMap<PackIdentity, usize>,
+    compiled: &'a mut Compiled,
 }
 
 impl Packs<'_> {
     /// The pack `identity`: published in the log, its module found by its
     /// digest, its statement signed by enough authorities; with how many
     /// signed.
-    fn get(&mut self, identity: &PackIdentity) -> Result<&(Pack, usize), VerifyError> {
-        if !self.loaded.contains_key(identity) {
-            let loaded = self.load(identity)?;
-            self.loaded.insert(identity.clone(), loaded);
+    fn get(&mut self, identity: &PackIdentity) -> Result<(&Pack, usize), VerifyError> {
+        if !self.trusted.contains_key(identity) {
+            let (module, signers) = self.trust(identity)?;
+            if !self.compiled.contains_key(identity) {
+                let pack = Pack::load(self.runtime, &module, identity).map_err(|e| {
+                    VerifyError::PackTrust {
+                        pack: identity.to_string(),
+                        detail: e.to_string(),
+                    }
+                })?;
+                self.compiled.insert(identity.clone(), pack);
+            }
+            self.trusted.insert(identity.clone(), signers);
         }
-        Ok(&self.loaded[identity])
+        Ok((&self.compiled[identity], self.trusted[identity]))
     }
 
-    fn load(&self, identity: &PackIdentity) -> Result<(Pack, usize), VerifyError> {
+    fn trust(&self, identity: &PackIdentity) -> Result<(Vec<u8>, usize), VerifyError> {
         let (_, _, statement) = self
             .published
             .iter()
@@ -554,8 +571,7 @@ impl Packs<'_> {
         if verified.identity != *identity {
             return Err(trust(format!("签名声明的是 {}", verified.identity)));
         }
-        let pack = Pack::load(self.runtime, module, identity).map_err(|e| trust(e.to_string()))?;
-        Ok((pack, verified.signers.len()))
+        Ok((module.clone(), verified.signers.len()))
     }
 }
 

@@ -28,18 +28,25 @@
 //!   reports are accepted and marked late (迟报), the on-time ones are not;
 //! - `certs`: TLS and mTLS between node and hub, and every certificate
 //!   fault the node must refuse or be refused for;
-//! - `deadlines`: delivering to a hub that never answers.
+//! - `deadlines`: delivering to a hub that never answers;
+//! - `log`: the year's transparency log as the node witnesses it — a
+//!   rewritten history and a forked log refused on the next sync, delivery
+//!   stopped until an official resolves it, nothing lost; `tamper`: a
+//!   hub's files changed as someone with access would (shared with the
+//!   demo's tests).
 
 mod certs;
 mod deadlines;
 mod hub_killed;
 mod late;
+mod log;
 mod node_killed;
 mod offline;
 mod packs;
 mod pki;
 mod read;
 mod refusals;
+pub mod tamper;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

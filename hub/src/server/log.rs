@@ -31,6 +31,10 @@ use crate::tlog::{self, CosignError, LogError};
 fn log_status(e: LogError) -> Status {
     match e {
         LogError::NoLog { .. } => Status::not_found(e.to_string()),
+        LogError::Tampered { .. } => {
+            tracing::error!("{e}");
+            Status::failed_precondition(e.to_string())
+        }
         other => {
             tracing::error!("{other}");
             Status::unavailable(format!("{other}；请稍后重试（retry later）"))

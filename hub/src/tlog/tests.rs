@@ -517,3 +517,25 @@ fn cosignatures_of_registered_witnesses_are_kept_and_published_with_the_checkpoi
         Err(CosignError::BadCosignature { .. })
     ));
 }
+
+#[test]
+fn a_tree_edited_under_a_signed_checkpoint_is_never_signed_again() {
+    let (_dir, conn) = db();
+    import_units(&conn, 2022).unwrap();
+    import_units(&conn, 2022).unwrap();
+    checkpoint(&conn, 2022, &hub(), at()).unwrap();
+    conn.execute_batch("DROP TRIGGER log_hashes_no_update")
+        .unwrap();
+    conn.execute(
+        "UPDATE log_hashes SET hash = zeroblob(32) WHERE year = 2022 AND level = 1 AND idx = 0",
+        [],
+    )
+    .unwrap();
+    assert!(matches!(
+        checkpoint(&conn, 2022, &hub(), at()),
+        Err(LogError::Tampered {
+            year: 2022,
+            size: 2
+        })
+    ));
+}
