@@ -6,7 +6,8 @@
 //! [`outcomes`](crate::outcome::outcomes):
 //! [`load_year`] reads everything a consolidation is a function of (the
 //! current pack of the year, the roster, the **current** accepted results
-//! with their scores and fired clauses, the recorded decisions, earlier
+//! with their scores and fired clauses — of a slot two nodes reported,
+//! only the one a ruling (裁定) chose — the recorded decisions, earlier
 //! years' approved results) and [`YearData::consolidate`] runs the pack's
 //! `kaohe_finalise`. [`consolidate_year`] does both and adds the outcomes:
 //! the one way every command and call that shows, notifies, approves,
@@ -174,7 +175,11 @@ pub fn load_year(
     let stored =
         packs::current_pack(conn, &pack_id, year16)?.ok_or(ResultsError::NoPack { year })?;
     let pack = Pack::load(runtime, &stored.module, &stored.identity)?;
-    let results = load_results(conn, year, &pack_id)?;
+    let mut results = load_results(conn, year, &pack_id)?;
+    crate::workflow::ruling::apply(
+        &crate::workflow::ruling::in_force(conn, year)?,
+        &mut results,
+    );
     let decisions = load_decisions(conn, year)?;
     let history = load_history(conn, year)?;
     Ok(YearData {

@@ -20,6 +20,8 @@
 //! - [`history`]: earlier years' results imported from Excel/CSV.
 //! - [`rectification`]: who owes a rectification plan (整改方案), derived
 //!   from the consolidation and outcomes; plans and reports received.
+//! - [`ruling`]: 裁定 — which node's report stands where two nodes
+//!   reported one slot.
 //!
 //! **Invariant:** every transition and its audit record (with the operator)
 //! commit in one transaction; a refused transition changes nothing.
@@ -32,6 +34,7 @@ pub mod history;
 mod notice;
 pub mod rectification;
 mod review;
+pub mod ruling;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
@@ -54,6 +57,7 @@ pub mod action {
     pub const APPROVE: &str = "results.approve";
     pub const PUBLISH: &str = "results.publish";
     pub const HISTORY_IMPORT: &str = "history.import";
+    pub const RULING: &str = "results.ruling";
 }
 
 /// Largest material file accepted with an objection.

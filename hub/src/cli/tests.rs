@@ -4,7 +4,7 @@ use clap::Parser;
 use jiff::civil::date;
 
 use super::calendar::CalendarCommand;
-use super::node::NodeCommand;
+use super::node::{NodeCommand, ScopeArgs};
 use super::units::UnitsCommand;
 use super::{Args, Command, run};
 use crate::registry::nodes::AssessorKind;
@@ -41,17 +41,16 @@ fn node_add_parses_comma_separated_scope_lists() {
     match cli.args.command {
         Command::Node(NodeCommand::Add {
             assessor,
-            methods,
-            years,
-            subtrees,
-            categories,
+            scope,
+            own_unit,
             ..
         }) => {
             assert_eq!(assessor, AssessorKind::HealthCommission);
-            assert_eq!(methods, vec!["daily", "field_inspection"]);
-            assert_eq!(years, vec![2024, 2025]);
-            assert_eq!(subtrees, vec!["wjw"]);
-            assert!(categories.is_empty());
+            assert_eq!(scope.methods, vec!["daily", "field_inspection"]);
+            assert_eq!(scope.years, vec![2024, 2025]);
+            assert_eq!(scope.subtrees, vec!["wjw"]);
+            assert!(scope.categories.is_empty());
+            assert!(!own_unit);
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -109,12 +108,28 @@ fn commands_run_end_to_end_against_a_data_directory() {
     run(args(Command::Node(NodeCommand::Add {
         name: "肖旗乡节点".into(),
         assessor: AssessorKind::Township,
+        assessor_unit: Some("t1".into()),
         key: crate::registry::nodes::tests::key(9),
-        categories: vec![],
-        subtrees: vec!["t1".into()],
-        units: vec![],
-        methods: vec!["daily".into()],
-        years: vec![2024],
+        scope: ScopeArgs {
+            categories: vec![],
+            subtrees: vec!["t1".into()],
+            units: vec![],
+            methods: vec!["daily".into()],
+            years: vec![2024],
+        },
+        own_unit: false,
+    })))
+    .unwrap();
+    run(args(Command::Node(NodeCommand::Edit {
+        node: "肖旗乡节点".into(),
+        categories: None,
+        subtrees: Some(vec![String::new()]),
+        units: Some(vec!["t1v1".into()]),
+        methods: None,
+        years: None,
+        own_unit: None,
+        assessor_unit: None,
+        reason: "只授权村".into(),
     })))
     .unwrap();
     run(args(Command::Node(NodeCommand::Revoke {
@@ -151,6 +166,7 @@ fn commands_run_end_to_end_against_a_data_directory() {
         vec![
             "tester units.import",
             "tester node.add",
+            "tester node.edit",
             "tester node.revoke"
         ]
     );

@@ -79,15 +79,13 @@ fn check_unit_scope(
     unit: &str,
 ) -> Result<(), Status> {
     let covered = node.scope.years.contains(&i32::from(year))
-        && roster
-            .get(unit)
-            .is_some_and(|u| node.scope.covers_unit(u, roster));
+        && roster.get(unit).is_some_and(|u| node.may_report(u, roster));
     if covered {
         Ok(())
     } else {
         Err(Status::permission_denied(format!(
             "单位 {unit} 的 {year} 年度考核不在节点 {}（{}）的委托范围内（unit not in the node's scope）",
-            node.name, node.key_id
+            node.name, node.id
         )))
     }
 }
@@ -179,13 +177,13 @@ fn list(
     if !node.scope.years.contains(&year) {
         return Err(Status::permission_denied(format!(
             "{year} 年度不在节点 {}（{}）的委托范围内（year not in the node's scope）",
-            node.name, node.key_id
+            node.name, node.id
         )));
     }
     let roster = units::load_roster(conn, year).map_err(store_status)?;
     let mine: Vec<String> = roster
         .iter()
-        .filter(|u| node.scope.covers_unit(u, &roster))
+        .filter(|u| node.may_report(u, &roster))
         .map(|u| u.id.clone())
         .collect();
     if mine.is_empty() {
@@ -315,7 +313,7 @@ impl ResultService for Shared {
                 }],
                 _ => Vec::new(),
             };
-            let actor = Actor::new(format!("node/{}", node.key_id), now);
+            let actor = Actor::new(format!("node/{}", node.id), now);
             workflow::object(
                 &mut conn,
                 &cal,

@@ -123,7 +123,7 @@ impl SubmissionService for Shared {
                     "没有摘要为 {digest} 的已提交上报（no committed submission with this digest）"
                 ))
             })?;
-        if stored.node_id != node.key_id {
+        if stored.node_id != node.id {
             return Err(Status::permission_denied(
                 "该摘要属于另一节点的上报（the digest belongs to another node's submission）",
             ));
