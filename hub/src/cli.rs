@@ -9,7 +9,7 @@
 //! [`audit`], [`pack`], [`serve`], [`progress`], [`backup`] (`backup` and
 //! `restore`), then the results and the review workflow: [`results`],
 //! [`export`], [`notify`], [`review`], [`history`], [`rectification`],
-//! [`excuse`], [`override_cap`] (`override`, a Rust keyword),
+//! [`excuse`], [`ruling`] (裁定), [`override_cap`] (`override`, a Rust keyword),
 //! [`approve`], [`publish_results`]. This file holds the command list,
 //! the dispatch and what several commands share (`Invocation`, [`Now`]).
 
@@ -30,6 +30,7 @@ pub mod publish_results;
 pub mod rectification;
 pub mod results;
 pub mod review;
+pub mod ruling;
 pub mod serve;
 pub mod units;
 
@@ -107,6 +108,8 @@ pub enum Command {
     Rectification(rectification::RectificationCommand),
     /// 记录某单位本年度免于考核及其原因（excuse a unit）
     Excuse(excuse::ExcuseArgs),
+    /// 裁定：同一单位同一考核方式和轮次由两个以上节点上报时，采用哪个节点的上报（rule on a double report）
+    Ruling(ruling::RulingArgs),
     /// 记录某单位扣分上限的调整及其原因（override the penalty cap）
     Override(override_cap::OverrideArgs),
     /// 记录县委、县政府审定考核结果（approve, once a year）
@@ -140,6 +143,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::History(command) => history::run(&inv, command),
         Command::Rectification(command) => rectification::run(&inv, command),
         Command::Excuse(a) => excuse::run(&inv, a),
+        Command::Ruling(a) => ruling::run(&inv, a),
         Command::Override(a) => override_cap::run(&inv, a),
         Command::Approve(a) => approve::run(&inv, a),
         Command::PublishResults(a) => publish_results::run(&inv, a),

@@ -2,6 +2,8 @@
 //! and unassessed units, the use of results — and whether it is still what
 //! was approved.
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
 use kaohe_rulepacks::manifest::Manifest;
 use kaohe_rulepacks::rubric::decimal::format_hundredths_fixed;
@@ -9,7 +11,8 @@ use kaohe_tables::terminal;
 
 use super::{Invocation, consolidate};
 use crate::calendar;
-use crate::consolidate::Assessment;
+use crate::consolidate::{Assessment, GapKind};
+use crate::registry::nodes;
 use crate::results::ConsolidatedYear;
 use crate::workflow;
 
@@ -30,6 +33,11 @@ pub(super) fn run(
     let conn = inv.open()?;
     let y = consolidate(&conn, year)?;
     print!("{}", render_results(&y, category.as_deref()));
+    let names: BTreeMap<String, String> = nodes::list_nodes(&conn)?
+        .into_iter()
+        .map(|n| (n.id.to_string(), n.name))
+        .collect();
+    print!("{}", render_rulings_needed(&y, &names));
     if let Some(approval) = workflow::approval_record(&conn, year)? {
         let (doc, at) = (&approval.doc_number, &approval.approved_at);
         if approval.approves(&y.consolidation) {
@@ -175,6 +183,61 @@ pub fn render_results(y: &ConsolidatedYear, category: Option<&str>) -> String {
         ));
     }
     out
+}
+
+/// For every slot two or more nodes reported: which nodes, and the
+/// `kaohe hub ruling` command that settles it. Empty when there is none.
+pub fn render_rulings_needed(y: &ConsolidatedYear, node_names: &BTreeMap<String, String>) -> String {
+    let c = &y.consolidation;
+    let mut out = String::new();
+    for u in &c.units {
+        let Assessment::NotAssessed { gaps } = &u.assessment else {
+            continue;
+        };
+        for gap in gaps {
+            let GapKind::DuplicateReport {
+                method_id,
+                round,
+                nodes,
+            } = &gap.what
+            else {
+                continue;
+            };
+            if out.is_empty() {
+                out.push_str(
+                    "\n【待裁定的重复上报】同一项结果由两个以上节点上报，须由县依法治县办裁定采用哪一份（kaohe hub ruling）：\n",
+                );
+            }
+            let named: Vec<String> = nodes
+                .iter()
+                .map(|id| match node_names.get(id) {
+                    Some(name) => format!("「{name}」（{id}）"),
+                    None => id.clone(),
+                })
+                .collect();
+            out.push_str(&format!(
+                "  {}（{}）{}{}：{}\n    kaohe hub ruling --year {} --unit {} --round {} --method {method_id} --node <节点编号> --reason <理由>\n",
+                u.name,
+                u.unit_id,
+                method_label(y.manifest(), method_id),
+                round.name_zh(),
+                named.join("、"),
+                c.year,
+                u.unit_id,
+                round.id(),
+            ));
+        }
+    }
+    out
+}
+
+fn method_label(manifest: &Manifest, id: &str) -> String {
+    manifest
+        .methods
+        .iter()
+        .find(|m| m.id == id)
+        .map(|m| m.name.clone())
+        .unwrap_or_else(|| id.to_owned())
 }
 
 fn grade_name(manifest: &Manifest, id: &str) -> String {
