@@ -187,7 +187,10 @@ pub fn render_results(y: &ConsolidatedYear, category: Option<&str>) -> String {
 
 /// For every slot two or more nodes reported: which nodes, and the
 /// `kaohe hub ruling` command that settles it. Empty when there is none.
-pub fn render_rulings_needed(y: &ConsolidatedYear, node_names: &BTreeMap<String, String>) -> String {
+pub fn render_rulings_needed(
+    y: &ConsolidatedYear,
+    node_names: &BTreeMap<String, String>,
+) -> String {
     let c = &y.consolidation;
     let mut out = String::new();
     for u in &c.units {

@@ -268,3 +268,158 @@ pub fn apply(rulings: &[Ruling], results: &mut Vec<AcceptedResult>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::registry::nodes::tests::key;
+    use crate::registry::nodes::{AssessorKind, NewNode, add_node};
+    use crate::registry::scope::Scope;
+    use crate::registry::units::{RosterSource, replace_year, tests::unit};
+
+    fn actor() -> Actor {
+        Actor::new("wang", "2024-12-01T01:00:00Z".parse().unwrap())
+    }
+
+    /// Unit t1 of 2024 whose daily Q1 two nodes reported (submissions 1
+    /// and 2); returns the two node ids.
+    fn reported_twice(conn: &mut Connection) -> (String, String) {
+        replace_year(
+            conn,
+            2024,
+            &[unit(2024, "t1", "township", None)],
+            &RosterSource {
+                file: "u.csv".into(),
+                sha256: "00".into(),
+            },
+            &actor(),
+        )
+        .unwrap();
+        let mut ids = Vec::new();
+        for (name, seed) in [("甲节点", 1), ("乙节点", 2)] {
+            let node = add_node(
+                conn,
+                NewNode {
+                    name: name.into(),
+                    assessor: AssessorKind::CountyOffice,
+                    assessor_unit: None,
+                    public_key: key(seed),
+                    scope: Scope {
+                        categories: ["township".into()].into(),
+                        methods: ["daily".into()].into(),
+                        years: [2024].into(),
+                        ..Scope::default()
+                    },
+                },
+                &actor(),
+            )
+            .unwrap();
+            ids.push(node.id.to_string());
+        }
+        conn.execute_batch(&format!(
+            "INSERT INTO packs VALUES ('p', 2024, 1, zeroblob(32), x'00', x'00', 't', 'o', 1);
+             INSERT INTO receipt_batches (batch_id, commit_time, tree_size, hub_key_id) VALUES (1, 0, 2, 'h');
+             INSERT INTO submissions (id, digest, node_id, sequence, unit_id, year, round, pack_id,
+                 pack_version, created_at, committed_at, late, batch_id, leaf_index, envelope)
+               VALUES (1, zeroblob(32), '{a}', 1, 't1', 2024, 'Q1', 'p', 1, 0, 0, 0, 1, 0, x'00'),
+                      (2, randomblob(32), '{b}', 1, 't1', 2024, 'Q1', 'p', 1, 0, 0, 0, 1, 1, x'00');
+             INSERT INTO results (submission_id, method_id, node_id, unit_id, year, round, sequence,
+                 pack_id, pack_version, late, is_current, scores)
+               VALUES (1, 'daily', '{a}', 't1', 2024, 'Q1', 1, 'p', 1, 0, 1, '{{\"D1\":100}}'),
+                      (2, 'daily', '{b}', 't1', 2024, 'Q1', 1, 'p', 1, 0, 1, '{{\"D1\":200}}');",
+            a = ids[0],
+            b = ids[1]
+        ))
+        .unwrap();
+        (ids[0].clone(), ids[1].clone())
+    }
+
+    fn slot() -> Slot<'static> {
+        Slot {
+            year: 2024,
+            unit_id: "t1",
+            round: Round::Q1,
+            method_id: "daily",
+        }
+    }
+
+    #[test]
+    fn a_double_report_is_settled_by_a_ruling_that_names_the_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::db::create(dir.path()).unwrap();
+        let (a, b) = reported_twice(&mut conn);
+        let mut results = crate::results::load_results(&conn, 2024, "p").unwrap();
+        assert_eq!(results.len(), 2);
+        assert!(matches!(
+            rule(&mut conn, slot(), "乙节点", " ", &actor()),
+            Err(RulingError::EmptyReason)
+        ));
+        let r = rule(
+            &mut conn,
+            slot(),
+            "乙节点",
+            "乙为名册所列考核主体",
+            &actor(),
+        )
+        .unwrap();
+        assert_eq!((r.node_id.as_str(), r.submission_id), (b.as_str(), 2));
+        let rulings = in_force(&conn, 2024).unwrap();
+        assert_eq!(rulings, vec![r]);
+        apply(&rulings, &mut results);
+        assert_eq!(results.len(), 1);
+        assert_eq!(results[0].node_id, b);
+        assert_eq!(results[0].scores, BTreeMap::from([("D1".to_string(), 200)]));
+        // A later ruling of the same slot replaces it; both stay recorded.
+        rule(&mut conn, slot(), &a, "复查后改用甲", &actor()).unwrap();
+        let rulings = in_force(&conn, 2024).unwrap();
+        assert_eq!(rulings.len(), 1);
+        assert_eq!(rulings[0].node_id, a);
+        let log = audit::recent(&conn, 1).unwrap();
+        assert_eq!(log[0].action, action::RULING);
+        assert_eq!(log[0].detail["reason"], serde_json::json!("复查后改用甲"));
+    }
+
+    #[test]
+    fn a_ruling_is_refused_where_there_is_nothing_to_rule_or_after_approval() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::db::create(dir.path()).unwrap();
+        reported_twice(&mut conn);
+        let q2 = Slot {
+            round: Round::Q2,
+            ..slot()
+        };
+        let err = rule(&mut conn, q2, "甲节点", "理由", &actor()).unwrap_err();
+        assert!(err.to_string().contains("没有节点上报"), "{err}");
+        add_node(
+            &mut conn,
+            NewNode {
+                name: "丙节点".into(),
+                assessor: AssessorKind::CountyOffice,
+                assessor_unit: None,
+                public_key: key(3),
+                scope: Scope {
+                    categories: ["township".into()].into(),
+                    methods: ["daily".into()].into(),
+                    years: [2024].into(),
+                    ..Scope::default()
+                },
+            },
+            &actor(),
+        )
+        .unwrap();
+        let err = rule(&mut conn, slot(), "丙节点", "理由", &actor()).unwrap_err();
+        assert!(matches!(err, RulingError::NotAReporter { .. }), "{err}");
+        assert!(err.to_string().contains("「甲节点」"), "{err}");
+        conn.execute(
+            "INSERT INTO approvals (year, doc_number, approved_at, operator, consolidation_sha256, results)
+             VALUES (2024, '宝法办〔2025〕1号', '2025-01-20T02:00:00Z', 'wang', 'x', '{}')",
+            [],
+        )
+        .unwrap();
+        let err = rule(&mut conn, slot(), "甲节点", "理由", &actor()).unwrap_err();
+        assert!(err.to_string().contains("宝法办〔2025〕1号"), "{err}");
+        assert!(in_force(&conn, 2024).unwrap().is_empty());
+    }
+}
