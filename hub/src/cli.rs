@@ -232,6 +232,34 @@ fn runtime() -> anyhow::Result<Runtime> {
     Runtime::new(Default::default()).context("启动规则包运行环境（start the pack runtime）")
 }
 
+/// The year's one current pack, loaded; `None` when the year has none (or
+/// several), for the registry commands that check against it.
+fn year_pack(
+    conn: &Connection,
+    runtime: &Runtime,
+    year: i32,
+) -> anyhow::Result<Option<kaohe_rulepacks::pack::Pack>> {
+    use crate::registry::packs;
+    let Ok(year16) = u16::try_from(year) else {
+        return Ok(None);
+    };
+    let current: Vec<_> = packs::list_packs(conn)?
+        .into_iter()
+        .filter(|p| p.is_current && p.identity.year == year16)
+        .collect();
+    let [one] = current.as_slice() else {
+        return Ok(None);
+    };
+    let Some(stored) = packs::current_pack(conn, &one.identity.id, year16)? else {
+        return Ok(None);
+    };
+    Ok(Some(kaohe_rulepacks::pack::Pack::load(
+        runtime,
+        &stored.module,
+        &stored.identity,
+    )?))
+}
+
 /// The year's inputs, for the commands that need only its manifest.
 fn load(conn: &Connection, year: i32) -> anyhow::Result<YearData> {
     Ok(year_results::load_year(conn, &runtime()?, year)?)

@@ -6,11 +6,10 @@ use std::collections::BTreeSet;
 use kaohe_tables::terminal;
 use rusqlite::Connection;
 
-use super::{Invocation, beijing, runtime};
+use super::{Invocation, beijing, runtime, year_pack};
 use crate::registry::coverage::{self, Required};
 use crate::registry::nodes::change::{self, NodeEdit};
 use crate::registry::nodes::{self, AssessorKind, NewNode, NodeRecord, NodeState};
-use crate::registry::packs;
 use crate::registry::scope::Scope;
 use crate::registry::units;
 
@@ -339,23 +338,10 @@ fn required_methods(
     started: &mut Option<kaohe_rulepacks::runtime::Runtime>,
     year: i32,
 ) -> anyhow::Result<Option<Required>> {
-    let Ok(year16) = u16::try_from(year) else {
-        return Ok(None);
-    };
-    let current: Vec<_> = packs::list_packs(conn)?
-        .into_iter()
-        .filter(|p| p.is_current && p.identity.year == year16)
-        .collect();
-    let [one] = current.as_slice() else {
-        return Ok(None);
-    };
-    let Some(stored) = packs::current_pack(conn, &one.identity.id, year16)? else {
-        return Ok(None);
-    };
     let runtime = match started {
         Some(r) => r,
         None => started.insert(runtime()?),
     };
-    let pack = kaohe_rulepacks::pack::Pack::load(runtime, &stored.module, &stored.identity)?;
-    Ok(Some(crate::consolidate::required_methods(pack.manifest())))
+    Ok(year_pack(conn, runtime, year)?
+        .map(|pack| crate::consolidate::required_methods(pack.manifest())))
 }
