@@ -320,6 +320,7 @@ fn prepare(dir: &std::path::Path, node: &SigningKeyPair, n: usize) -> PackIdenti
         NewNode {
             name: "基准节点".into(),
             assessor: AssessorKind::CountyOffice,
+            assessor_unit: None,
             public_key: node.public().to_string(),
             scope: Scope {
                 categories: ["township".to_string()].into(),

@@ -174,6 +174,7 @@ fn setup() -> Setup {
             NewNode {
                 name: name.into(),
                 assessor: AssessorKind::CountyOffice,
+                assessor_unit: None,
                 public_key: node_key(seed).public().to_string(),
                 scope: Scope {
                     categories: ["township".to_string()].into(),

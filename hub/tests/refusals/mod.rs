@@ -54,7 +54,7 @@ const REFUSALS: &[Refusal] = &[
             let conn = h.running().conn();
             assert_eq!(progress::unidentified_refusals(&conn).unwrap(), 2);
             let report = progress::report(&conn, 2022).unwrap();
-            let a_progress = report.iter().find(|p| p.node.key_id == a.key_id()).unwrap();
+            let a_progress = report.iter().find(|p| p.node.id == a.key_id()).unwrap();
             assert_eq!(a_progress.rejected_total(), 0);
             assert_eq!((a_progress.reported, a_progress.expected), (1, 2));
         },
@@ -289,7 +289,7 @@ const REFUSALS: &[Refusal] = &[
             // `kaohe hub progress` shows the refusals against node A, with reasons.
             let a = node_key(1);
             let report = progress::report(&h.running().conn(), 2022).unwrap();
-            let a_progress = report.iter().find(|p| p.node.key_id == a.key_id()).unwrap();
+            let a_progress = report.iter().find(|p| p.node.id == a.key_id()).unwrap();
             assert_eq!(a_progress.rejected_total(), 3);
             assert_eq!(
                 a_progress.rejected[0].code,
