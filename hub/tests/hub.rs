@@ -14,6 +14,8 @@
 //! - `submissions`: accepted, idempotent, late, streamed, receipts kept
 //!   over a restart;
 //! - `refusals`: one table of bad submissions and what the hub answers;
+//! - `identity`: a key rotated mid-year, a unit the roster gives to
+//!   another assessor;
 //! - `deadlines`: streams that stall;
 //! - `certs`: mTLS, client certificates and their revocation list (the
 //!   certificates from `pki`, the hub tests' one test CA);
@@ -58,6 +60,7 @@ use tonic::Code;
 mod backup;
 mod certs;
 mod deadlines;
+mod identity;
 mod pki;
 mod refusals;
 mod result_service;

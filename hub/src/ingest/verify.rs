@@ -178,7 +178,7 @@ pub(super) fn check_key(
         return Err(about(Rejection {
             code: RejectionCode::UnknownKey,
             message: format!(
-                "节点 {}（{}）的密钥 {signer} 已于 {} 更换为 {}（{reason}），旧密钥不能再上报；请在节点上改用新密钥（kaohe node rotate-key adopt）后重新提交（key retired）",
+                "节点 {}（{}）的密钥 {signer} 已于 {}更换为 {}（{reason}），旧密钥不能再上报；请在节点上改用新密钥（kaohe node rotate-key adopt）后重新提交（key retired）",
                 node.name,
                 node.id,
                 crate::calendar::format_date_zh(crate::calendar::beijing_date(*at)),
