@@ -16,6 +16,8 @@
 //! - `refusals`: one table of bad submissions and what the hub answers;
 //! - `identity`: a key rotated mid-year, a unit the roster gives to
 //!   another assessor;
+//! - `wire`: raw frames that are not protobuf or too large, in a stream
+//!   and alone; an unregistered key's signed call;
 //! - `deadlines`: streams that stall;
 //! - `certs`: mTLS, client certificates and their revocation list (the
 //!   certificates from `pki`, the hub tests' one test CA);
@@ -66,6 +68,7 @@ mod refusals;
 mod result_service;
 mod submissions;
 mod support;
+mod wire;
 mod workflow;
 
 use support::{PACK_ID, abi_pack};

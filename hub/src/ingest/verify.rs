@@ -226,6 +226,31 @@ impl std::fmt::Debug for Candidate {
 }
 
 impl Candidate {
+    /// A message of a stream that is not a protobuf envelope: refused as
+    /// `INVALID` in its place, named by the SHA-256 of its bytes.
+    pub fn undecodable(
+        index: u64,
+        digest: Digest,
+        reason: &str,
+        peer: Option<Arc<dyn PeerIdentity>>,
+    ) -> Candidate {
+        Candidate {
+            index,
+            digest,
+            envelope: None,
+            verified: Err(Refusal::new(
+                RejectionCode::Invalid,
+                format!(
+                    "数据流中第 {} 条消息不是有效的 protobuf 信封（Envelope），未作处理；其余上报照常处理。请核对发送方所用的 kaohe 版本（message {} of the stream is not a protobuf Envelope: {reason}）",
+                    index + 1,
+                    index
+                ),
+                Some("envelope"),
+            )),
+            peer,
+        }
+    }
+
     /// Converts a wire envelope and runs stages 1–3.
     pub fn verify(
         index: u64,

@@ -237,6 +237,23 @@ const REFUSALS: &[Refusal] = &[
         },
     },
     Refusal {
+        case: "a fired clause whose reason is not the rubric's, the numbers right",
+        start: Start::FreshHub,
+        build: |h| {
+            let a = node_key(1);
+            let mut s = submission(&a, &h.pack(), "t1", 1);
+            s.methods = vec![daily_block(1, true)];
+            s.methods[0].clauses.get_mut("L1a").unwrap().reason =
+                "专题学习少于2次，酌情扣分".into();
+            signed(&s, &a)
+        },
+        code: Code::InvalidArgument,
+        rejection: Some(RejectionCode::ReplayMismatch),
+        field: Some("submission.methods[0].clauses[L1a].reason"),
+        words: || words(&["t1", "L1a", "酌情扣分", "专题学习少于2次，扣2分"]),
+        then: |_| {},
+    },
+    Refusal {
         case: "a score one hundredth off the replay",
         start: Start::FreshHub,
         build: |h| {
