@@ -53,11 +53,11 @@ use crate::results::{self as year_results, ConsolidatedYear, YearData};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// 数据目录（data directory），其中保存数据库 hub.db
-    #[arg(long, default_value = "kaohe-hub", value_name = "目录")]
+    #[arg(long, default_value = "kaohe-hub", value_name = "目录", global = true)]
     pub data_dir: PathBuf,
 
-    /// 操作人（operator），记入审计日志；默认为环境变量 USER
-    #[arg(long, value_name = "姓名")]
+    /// 操作人（operator），记入审计日志；默认为环境变量 USER；可写在任何子命令之后
+    #[arg(long, value_name = "姓名", global = true)]
     pub operator: Option<String>,
 
     #[command(subcommand)]

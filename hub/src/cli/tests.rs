@@ -56,6 +56,37 @@ fn node_add_parses_comma_separated_scope_lists() {
     }
 }
 
+/// `--operator` and `--data-dir` are accepted after the subcommand too,
+/// where an official writes them last (and are listed in its help).
+#[test]
+fn operator_and_data_dir_are_accepted_after_the_subcommand() {
+    let cli = Cli::try_parse_from([
+        "hub",
+        "node",
+        "revoke",
+        "肖旗乡节点",
+        "--reason",
+        "测试",
+        "--operator",
+        "李四",
+        "--data-dir",
+        "/tmp/hub-x",
+    ])
+    .unwrap();
+    assert_eq!(cli.args.operator.as_deref(), Some("李四"));
+    assert_eq!(cli.args.data_dir, PathBuf::from("/tmp/hub-x"));
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    // Global arguments reach the subcommands when the command is built.
+    cmd.build();
+    let help = cmd
+        .find_subcommand_mut("node")
+        .and_then(|n| n.find_subcommand_mut("revoke"))
+        .unwrap()
+        .render_long_help()
+        .to_string();
+    assert!(help.contains("--operator"), "{help}");
+}
+
 #[test]
 fn deadline_parses_an_iso_date() {
     let cli = Cli::try_parse_from([

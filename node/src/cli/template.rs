@@ -34,7 +34,7 @@ pub(super) struct TemplateArgs {
     #[arg(long)]
     force: bool,
     /// 输出文件（output file）
-    #[arg(short, long, value_name = "文件")]
+    #[arg(short = 'o', long = "out", alias = "output", value_name = "文件")]
     output: PathBuf,
 }
 
