@@ -58,6 +58,14 @@ fn open_existing_without_init_says_run_init_and_creates_nothing() {
     assert!(matches!(err, OpenError::NotInitialised { .. }));
     assert!(err.to_string().contains("kaohe hub init"), "{err}");
     assert!(!dir.path().join(DB_FILE).exists());
+    // A mistyped --data-dir is the likely cause: it is named first, and
+    // init is offered only for a new hub.
+    let typo = dir.path().join("hbu");
+    let text = open_existing(&typo).unwrap_err().to_string();
+    assert!(text.contains("（该目录不存在）"), "{text}");
+    assert!(text.contains("请核对 --data-dir 是否写对"), "{text}");
+    assert!(text.contains("只有新建汇总中心时"), "{text}");
+    assert!(!typo.exists());
 }
 
 #[test]
