@@ -524,6 +524,17 @@ impl Federation {
         self.node(&["submit", "--year", "2022", "--operator", "王科员"])
     }
 
+    /// `kaohe node submit --year 2022` with the hub down: everything is
+    /// queued, and the command fails like `deliver`, saying how many
+    /// entries wait and why in Chinese (no English OS tail).
+    pub fn submit_hub_down(&self) -> String {
+        let err = self.node_fails(&["submit", "--year", "2022", "--operator", "王科员"]);
+        assert!(err.contains("份提交未能送达，已保存待重发"), "{err}");
+        assert!(err.contains("无法连接汇总中心"), "{err}");
+        assert!(!err.contains("Connection refused"), "{err}");
+        err
+    }
+
     /// `kaohe node submit --year 2022 --round <round>`, queued only.
     pub fn queue(&self, round: &str) -> String {
         self.node(&[

@@ -7,7 +7,7 @@
 use kaohe_proto::model::SubmitOutcome;
 use prost::bytes::BufMut as _;
 use sha2::{Digest as _, Sha256};
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::{Codec, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 
 use super::*;

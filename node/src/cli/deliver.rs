@@ -112,7 +112,7 @@ pub(super) fn fail_if_undelivered(store: &Store, r: &PassReport) -> anyhow::Resu
     let pending = store.outbox_counts()?.pending();
     if pending > 0 && (r.call_error.is_some() || !r.failed.is_empty()) {
         bail!(
-            "{pending} 份提交未能送达，已保存在发件箱待重发；稍后运行 kaohe node deliver（{pending} entries not delivered; kept for retry）"
+            "{pending} 份提交未能送达，已保存待重发；稍后运行 kaohe node deliver（{pending} entries not delivered; kept for retry）"
         );
     }
     Ok(())
