@@ -52,15 +52,27 @@ pub struct UnitGaps {
 }
 
 impl UnitGaps {
-    /// One line for an official.
+    /// One line for an official: the missing reports grouped by why.
     pub fn line(&self) -> String {
-        let parts: Vec<String> = self
-            .gaps
-            .iter()
-            .map(|(method, rounds, why)| {
-                let rounds: Vec<&str> = rounds.iter().map(|r| r.name_zh()).collect();
-                format!("{method}{}：{}", rounds.join("、"), why.text())
-            })
+        let mut by_why: BTreeMap<&Why, Vec<String>> = BTreeMap::new();
+        for (method, rounds, why) in &self.gaps {
+            let rounds = if rounds.as_slice() == Round::QUARTERS {
+                "各季度".to_string()
+            } else {
+                rounds
+                    .iter()
+                    .map(|r| r.name_zh())
+                    .collect::<Vec<_>>()
+                    .join("、")
+            };
+            by_why
+                .entry(why)
+                .or_default()
+                .push(format!("{method}{rounds}"));
+        }
+        let parts: Vec<String> = by_why
+            .into_iter()
+            .map(|(why, reports)| format!("{}（{}）", reports.join("、"), why.text()))
             .collect();
         format!(
             "{}（{}）未考核：缺 {}",
@@ -192,10 +204,8 @@ mod tests {
         assert_eq!(all.len(), 3, "nothing reported: every unit lacks something");
         let line = all.iter().find(|g| g.unit_id == "xiaodian").unwrap().line();
         assert!(line.starts_with("肖旗乡（xiaodian）未考核：缺 "), "{line}");
-        assert!(
-            line.contains("第一季度、第二季度、第三季度、第四季度：本节点尚未上报"),
-            "{line}"
-        );
+        assert!(line.contains("各季度"), "{line}");
+        assert!(line.contains("本节点尚未上报"), "{line}");
 
         // Daily delivered for every quarter, one method pending, one refused.
         let mut outbox: Vec<Entry> = Round::QUARTERS

@@ -28,7 +28,10 @@
 //!   reports are accepted and marked late (迟报), the on-time ones are not;
 //! - `certs`: TLS and mTLS between node and hub, and every certificate
 //!   fault the node must refuse or be refused for;
-//! - `deadlines`: delivering to a hub that never answers.
+//! - `deadlines`: delivering to a hub that never answers;
+//! - `scope`: a township node and the roster — its own township refused
+//!   unless the scope says so, warnings at registration, a scope edited
+//!   mid-year, why a unit is not assessed.
 
 mod certs;
 mod deadlines;
@@ -40,6 +43,7 @@ mod packs;
 mod pki;
 mod read;
 mod refusals;
+mod scope;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -106,6 +110,8 @@ pub struct Unit {
     pub id: String,
     pub name: String,
     pub category: &'static str,
+    /// 上级单位 (empty: none).
+    pub parent: &'static str,
     pub assessor: &'static str,
 }
 
@@ -116,6 +122,7 @@ impl Unit {
             id: format!("u{i:04}"),
             name: format!("宝丰县测试局{i:04}"),
             category: "government_department",
+            parent: "",
             assessor: "依法治县办",
         }
     }
@@ -127,6 +134,7 @@ impl Unit {
             id: "qiye01".into(),
             name: "宝丰县某国有企业".into(),
             category: "enterprise",
+            parent: "",
             assessor: "依法治县办",
         }
     }
@@ -137,8 +145,8 @@ pub fn roster_csv(units: &[Unit]) -> String {
     let mut csv = String::from("单位编号,单位名称,类别,上级单位,主管部门,考核主体\n");
     for u in units {
         csv.push_str(&format!(
-            "{},{},{},,,{}\n",
-            u.id, u.name, u.category, u.assessor
+            "{},{},{},{},,{}\n",
+            u.id, u.name, u.category, u.parent, u.assessor
         ));
     }
     csv
@@ -164,6 +172,9 @@ pub struct Federation {
     /// The node's key id, as the hub names the node in its messages.
     pub node_key_id: String,
     pub units: Vec<Unit>,
+    /// What `kaohe hub node add` printed when the node was registered
+    /// (its warnings among it).
+    pub registered: String,
     server: Option<Child>,
 }
 
@@ -176,6 +187,26 @@ impl Federation {
     /// categories `government_department`, `methods`, year 2022. The hub is
     /// not serving yet.
     pub fn new(n: usize, methods: &str) -> Federation {
+        Federation::with(
+            (1..=n).map(Unit::department).collect(),
+            "county_office",
+            &[
+                "--assessor",
+                "county_office",
+                "--categories",
+                "government_department",
+                "--methods",
+                methods,
+                "--years",
+                "2022",
+            ],
+        )
+    }
+
+    /// [`Federation::new`] with another roster and node: `units` imported,
+    /// the node initialised as `init_assessor` and registered with
+    /// `kaohe hub node add --name … --key … <register>`.
+    pub fn with(units: Vec<Unit>, init_assessor: &str, register: &[&str]) -> Federation {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_path_buf();
         let authority = |stem: &str| {
@@ -193,7 +224,8 @@ impl Federation {
             node_key: String::new(),
             node_key_id: String::new(),
             hub_dir,
-            units: (1..=n).map(Unit::department).collect(),
+            units,
+            registered: String::new(),
             server: None,
         };
         f.receipt_key = key_in(&f.hub(&["init"]), "回执公钥");
@@ -211,50 +243,47 @@ impl Federation {
         let units = f.units.clone();
         f.import_roster(&units);
 
+        let node_dir = f.node_dir.clone();
+        (f.node_key, f.node_key_id) = f.init_node(&node_dir, NODE_NAME, init_assessor);
+        let key = f.node_key.clone();
+        let mut add = vec!["node", "add", "--name", NODE_NAME, "--key", &key];
+        add.extend_from_slice(register);
+        let out = f.hub(&add);
+        assert!(out.contains("已登记节点"), "{out}");
+        f.registered = out;
+        f
+    }
+
+    /// `kaohe node init` of a node in `dir` pinning both authorities
+    /// (threshold 2) and the hub's receipt key; returns its public key and
+    /// key id.
+    pub fn init_node(&self, dir: &Path, name: &str, assessor: &str) -> (String, String) {
         let out = kaohe_ok(&[
             "node",
             "--data-dir",
-            s(&f.node_dir),
+            s(dir),
             "init",
             "--hub",
             "http://127.0.0.1:1",
             "--name",
-            NODE_NAME,
+            name,
             "--assessor",
-            "county_office",
+            assessor,
             "--authority-key",
-            &f.authorities[0].public,
+            &self.authorities[0].public,
             "--authority-key",
-            &f.authorities[1].public,
+            &self.authorities[1].public,
             "--threshold",
             "2",
             "--hub-receipt-key",
-            &f.receipt_key,
+            &self.receipt_key,
         ]);
-        f.node_key = key_in(&out, "公钥");
-        f.node_key_id = out
+        let key_id = out
             .lines()
             .find_map(|l| l.split_once("密钥标识（key id）："))
             .map(|(_, id)| id.trim().to_owned())
             .unwrap_or_else(|| panic!("no key id in:\n{out}"));
-        let out = f.hub(&[
-            "node",
-            "add",
-            "--name",
-            NODE_NAME,
-            "--assessor",
-            "county_office",
-            "--key",
-            &f.node_key.clone(),
-            "--categories",
-            "government_department",
-            "--methods",
-            methods,
-            "--years",
-            "2022",
-        ]);
-        assert!(out.contains("已登记节点"), "{out}");
-        f
+        (key_in(&out, "公钥"), key_id)
     }
 
     pub fn root(&self) -> &Path {
@@ -415,27 +444,7 @@ impl Federation {
     /// in place of any earlier ones. The rewritten config must pass the
     /// node's check.
     fn point_node_at(&self, url: &str, files: &[(&str, PathBuf)]) {
-        let path = self.node_dir.join("node.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains("\naddress = "), "{text}");
-        let mut out = Vec::new();
-        for l in text.lines() {
-            if ["ca_cert =", "client_cert =", "client_key =", "crl ="]
-                .iter()
-                .any(|k| l.starts_with(k))
-            {
-                continue;
-            }
-            if l.starts_with("address = ") {
-                out.push(format!("address = \"{url}\""));
-                for (k, p) in files {
-                    out.push(format!("{k} = {:?}", p.display().to_string()));
-                }
-            } else {
-                out.push(l.to_owned());
-            }
-        }
-        std::fs::write(&path, out.join("\n") + "\n").unwrap();
+        point_dir_at(&self.node_dir, url, files);
         self.config();
     }
 
@@ -742,4 +751,31 @@ pub fn states(entries: &[Entry]) -> BTreeMap<&'static str, usize> {
         *m.entry(e.state.id()).or_insert(0) += 1;
     }
     m
+}
+
+/// Rewrites the `[hub]` of the node.toml in `dir` as its official would:
+/// `address = <url>`, then `files` (`ca_cert`, `client_cert`,
+/// `client_key`, `crl`) in place of any earlier ones.
+pub fn point_dir_at(dir: &Path, url: &str, files: &[(&str, PathBuf)]) {
+    let path = dir.join("node.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\naddress = "), "{text}");
+    let mut out = Vec::new();
+    for l in text.lines() {
+        if ["ca_cert =", "client_cert =", "client_key =", "crl ="]
+            .iter()
+            .any(|k| l.starts_with(k))
+        {
+            continue;
+        }
+        if l.starts_with("address = ") {
+            out.push(format!("address = \"{url}\""));
+            for (k, p) in files {
+                out.push(format!("{k} = {:?}", p.display().to_string()));
+            }
+        } else {
+            out.push(l.to_owned());
+        }
+    }
+    std::fs::write(&path, out.join("\n") + "\n").unwrap();
 }
