@@ -29,6 +29,8 @@
 //! - `certs`: TLS and mTLS between node and hub, and every certificate
 //!   fault the node must refuse or be refused for;
 //! - `deadlines`: delivering to a hub that never answers;
+//! - `keys`: a key rotated mid-year (history and sequence kept, no clash),
+//!   a double report settled by a ruling (裁定);
 //! - `scope`: a township node and the roster — its own township refused
 //!   unless the scope says so, warnings at registration, a scope edited
 //!   mid-year, why a unit is not assessed.
@@ -36,6 +38,7 @@
 mod certs;
 mod deadlines;
 mod hub_killed;
+mod keys;
 mod late;
 mod node_killed;
 mod offline;
