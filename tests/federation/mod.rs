@@ -31,6 +31,8 @@
 //! - `deadlines`: delivering to a hub that never answers;
 //! - `keys`: a key rotated mid-year (history and sequence kept, no clash),
 //!   a double report settled by a ruling (裁定);
+//! - `wire`: a frame that is not protobuf, in a stream and alone, against
+//!   the real `kaohe hub serve`;
 //! - `scope`: a township node and the roster — its own township refused
 //!   unless the scope says so, warnings at registration, a scope edited
 //!   mid-year, why a unit is not assessed.
@@ -47,6 +49,7 @@ mod pki;
 mod read;
 mod refusals;
 mod scope;
+mod wire;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
