@@ -31,6 +31,9 @@
 //! - `deadlines`: delivering to a hub that never answers;
 //! - `keys`: a key rotated mid-year (history and sequence kept, no clash),
 //!   a double report settled by a ruling (裁定);
+//! - `roster`: a roster refused for a category the year's pack does not
+//!   know and an unknown 考核主体; a name with full-width digits stored as
+//!   the node's template writes it;
 //! - `wire`: a frame that is not protobuf, in a stream and alone, against
 //!   the real `kaohe hub serve`;
 //! - `scope`: a township node and the roster — its own township refused
@@ -48,6 +51,7 @@ mod packs;
 mod pki;
 mod read;
 mod refusals;
+mod roster;
 mod scope;
 mod wire;
 
