@@ -254,6 +254,8 @@ fn raw_inserts(
             .iter()
             .enumerate()
             .map(|(i, v)| ingest::store::NewSubmission {
+                // The node's first key signed: its id is the node's.
+                node: &v.node_id,
                 verified: v,
                 envelope: &envelopes[b * BATCH + i],
                 leaf: i,

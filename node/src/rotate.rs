@@ -63,8 +63,9 @@ pub enum RotateError {
     )]
     NotRegistered {
         key_id: KeyId,
-        public_key: PublicKey,
-        source: CallError,
+        /// `ed25519:…`, as the county office types it.
+        public_key: String,
+        source: Box<CallError>,
     },
     #[error(
         "汇总中心把新密钥认作 {hub}，不是本节点的新密钥 {ours}；本节点仍使用原密钥（the hub identified another key）"
@@ -136,8 +137,8 @@ pub async fn adopt(
         .await
         .map_err(|source| RotateError::NotRegistered {
             key_id: next.key_id(),
-            public_key: next.public(),
-            source,
+            public_key: next.public().to_string(),
+            source: Box::new(source),
         })?;
     if answer.node_id != next.key_id() {
         return Err(RotateError::Identity {
