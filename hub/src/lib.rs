@@ -77,6 +77,7 @@ pub mod consolidate;
 pub mod db;
 pub mod export;
 pub mod ingest;
+pub mod lock;
 pub mod outcome;
 pub mod progress;
 pub mod publish;

@@ -10,8 +10,8 @@ use kaohe_tables::terminal;
 use super::{Invocation, consolidate};
 use crate::calendar;
 use crate::consolidate::Assessment;
+use crate::lock::{self, Approval};
 use crate::results::ConsolidatedYear;
-use crate::workflow;
 
 #[derive(Debug, clap::Args)]
 pub struct ResultsArgs {
@@ -30,17 +30,64 @@ pub(super) fn run(
     let conn = inv.open()?;
     let y = consolidate(&conn, year)?;
     print!("{}", render_results(&y, category.as_deref()));
-    if let Some(approval) = workflow::approval_record(&conn, year)? {
-        let (doc, at) = (&approval.doc_number, &approval.approved_at);
-        if approval.approves(&y.consolidation) {
-            println!("\n已审定（文号 {doc}，{at}），当前汇总与审定时一致。");
-        } else {
-            println!(
-                "\n注意：已审定（文号 {doc}，{at}），但当前汇总与审定时不同（审定后有改动）。"
-            );
+    print!(
+        "{}",
+        render_approvals(&lock::of_year(&conn, year)?, &y.consolidation.sha256())
+    );
+    Ok(())
+}
+
+/// The year's approvals, oldest first, and whether the one in force still
+/// approves the year as it consolidates now (`digest`). Pure.
+pub fn render_approvals(approvals: &[Approval], digest: &str) -> String {
+    let mut out = String::new();
+    if approvals.is_empty() {
+        return out;
+    }
+    out.push_str("\n【审定记录】\n");
+    let doc_of = |id: i64| {
+        approvals
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| a.doc_number.clone())
+            .unwrap_or_else(|| id.to_string())
+    };
+    for a in approvals {
+        let replaces = a
+            .replaces
+            .map(|id| format!("，替代文号 {}", doc_of(id)))
+            .unwrap_or_default();
+        match &a.reopened {
+            Some(r) => out.push_str(&format!(
+                "文号 {}：{} 审定{replaces}；已于 {} 由 {} 撤销审定，原因：{}\n",
+                a.doc_number,
+                a.approved_on(),
+                beijing_at(&r.at),
+                r.by,
+                r.reason
+            )),
+            None if a.approves(digest) => out.push_str(&format!(
+                "文号 {}：{} 审定{replaces}（现行），当前汇总与审定时一致。\n",
+                a.doc_number,
+                a.approved_on()
+            )),
+            None => out.push_str(&format!(
+                "注意：文号 {}：{} 审定{replaces}（现行），但当前汇总与审定时不同，导出将被拒绝。\n",
+                a.doc_number,
+                a.approved_on()
+            )),
         }
     }
-    Ok(())
+    if approvals.iter().all(|a| a.reopened.is_some()) {
+        out.push_str("审定已撤销，须重新审定（kaohe hub approve）后才能导出和公布。\n");
+    }
+    out
+}
+
+fn beijing_at(at: &str) -> String {
+    at.parse::<Timestamp>()
+        .map(calendar::beijing_day)
+        .unwrap_or_else(|_| at.to_owned())
 }
 
 /// The `hub results` text: ranking tables of ranked categories, grade

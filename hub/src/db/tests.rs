@@ -202,7 +202,7 @@ fn upgrade_from_a_version_5_snapshot_moves_scores_and_clauses_onto_results() {
     assert_eq!(rows[2].3, "[]");
 
     // What consolidation reads: the current results, nothing lost.
-    let current = crate::results::load_results(&conn, 2022, "p").unwrap();
+    let current = crate::results::load_results(&conn, 2022, "p", 1).unwrap();
     assert_eq!(current.len(), 2);
     assert_eq!(current[0].scores, expected[1].2);
     let amounts: BTreeMap<String, i64> = [("L10a".to_string(), 50), ("L2b".to_string(), 100)]

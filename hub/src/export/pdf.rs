@@ -16,6 +16,10 @@
 //! the next line instead. Full lines are justified by spreading the slack
 //! over the character gaps.
 //!
+//! Sections: 排名, 等次, 党建引领·比拼四季 (the quarterly leaderboards), 结果
+//! 运用, 迟报和未考核; after a reopening, a paragraph naming the approval
+//! replaced; at the end, the approval's 文号 and digest.
+//!
 //! Layout: `layout` (the first pass), `linebreak` (the Chinese line
 //! breaking it measures with), `write` (the second pass). This file
 //! holds the page geometry and what the notice says, in order.
@@ -192,6 +196,9 @@ fn notice(report: &Report, l: &mut Layout) -> Result<(), ExportError> {
     for (i, p) in report.intro_or_standard().iter().enumerate() {
         l.paragraph(p, &Style::body(), &|| format!("正文开头第 {} 段", i + 1))?;
     }
+    if let Some(text) = report.replaces_text() {
+        l.paragraph(&text, &Style::body(), &|| "替代说明".into())?;
+    }
 
     let mut section = 0;
     let mut heading = |l: &mut Layout, text: &str, reserve: f32| -> Result<(), ExportError> {
@@ -272,6 +279,27 @@ fn notice(report: &Report, l: &mut Layout) -> Result<(), ExportError> {
                 &Style::body(),
                 &|| format!("等次「{grade}」名单"),
             )?;
+        }
+    }
+
+    // 党建引领·比拼四季: one table per ranked category, a column per quarter.
+    if !report.leaderboards.is_empty() {
+        heading(l, "党建引领·比拼四季季度擂台", BODY_LEADING)?;
+        for (i, (category, table)) in leaderboard_tables(report).iter().enumerate() {
+            l.keep(BODY_LEADING + 3.0 * TABLE * 2.0);
+            l.paragraph(
+                &format!("（{}）{category}", cn_number(i + 1)),
+                &Style::body(),
+                &|| format!("季度擂台「{category}」的标题"),
+            )?;
+            l.table(&BOARD_COLUMNS, table, &|row, col| {
+                format!(
+                    "季度擂台「{category}」第 {} 行（{}）",
+                    row + 1,
+                    BOARD_COLUMNS[col].title
+                )
+            })?;
+            l.y += BODY_LEADING * 0.5;
         }
     }
 
@@ -412,8 +440,118 @@ fn notice(report: &Report, l: &mut Layout) -> Result<(), ExportError> {
         )?;
         l.rule(LEFT, PAGE_W - RIGHT, 0.75, false);
     }
+
+    // Which approved result this is: the digest the approval recorded, in
+    // groups of 16 so that it wraps.
+    if !report.approval_sha256.is_empty() {
+        let groups: Vec<String> = report
+            .approval_sha256
+            .as_bytes()
+            .chunks(16)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        l.y += BODY_LEADING * 0.5;
+        l.paragraph(
+            &format!(
+                "审定文号 {}，审定汇总 SHA-256：{}",
+                report.doc_number,
+                groups.join(" ")
+            ),
+            &Style {
+                size: SMALL,
+                leading: SMALL * 1.8,
+                indent: 0.0,
+                ..Style::body()
+            },
+            &|| "审定汇总摘要".into(),
+        )?;
+    }
     Ok(())
 }
+
+/// The leaderboards as one table per category (in report order): a row
+/// per unit, a column per quarter reading `得分（名次）`, `未报` or `免`.
+fn leaderboard_tables(report: &Report) -> Vec<(String, Vec<Vec<String>>)> {
+    let quarters = ["第一季度", "第二季度", "第三季度", "第四季度"];
+    let mut out: Vec<(String, Vec<(String, [String; 4])>)> = Vec::new();
+    for b in &report.leaderboards {
+        let Some(q) = quarters.iter().position(|q| *q == b.quarter) else {
+            continue;
+        };
+        let at = match out.iter().position(|(c, _)| *c == b.category) {
+            Some(at) => at,
+            None => {
+                out.push((b.category.clone(), Vec::new()));
+                out.len() - 1
+            }
+        };
+        let rows = &mut out[at].1;
+        let mut put = |name: &str, cell: String| {
+            let i = match rows.iter().position(|(n, _)| n == name) {
+                Some(i) => i,
+                None => {
+                    rows.push((name.to_owned(), Default::default()));
+                    rows.len() - 1
+                }
+            };
+            rows[i].1[q] = cell;
+        };
+        for r in &b.rows {
+            put(
+                &r.unit_name,
+                format!(
+                    "{}（{}{}）",
+                    format_hundredths_fixed(r.points),
+                    r.rank,
+                    if r.tied { "，并列" } else { "" }
+                ),
+            );
+        }
+        for n in &b.not_reported {
+            put(n, "未报".into());
+        }
+        for n in &b.excused {
+            put(n, "免".into());
+        }
+    }
+    out.into_iter()
+        .map(|(c, rows)| {
+            let rows = rows
+                .into_iter()
+                .map(|(name, cells)| std::iter::once(name).chain(cells).collect())
+                .collect();
+            (c, rows)
+        })
+        .collect()
+}
+
+const BOARD_COLUMNS: [Column; 5] = [
+    Column {
+        title: "单位",
+        share: 0.32,
+        align: Align::Left,
+    },
+    Column {
+        title: "第一季度",
+        share: 0.17,
+        align: Align::Center,
+    },
+    Column {
+        title: "第二季度",
+        share: 0.17,
+        align: Align::Center,
+    },
+    Column {
+        title: "第三季度",
+        share: 0.17,
+        align: Align::Center,
+    },
+    Column {
+        title: "第四季度",
+        share: 0.17,
+        align: Align::Center,
+    },
+];
 
 const RANKING_COLUMNS: [Column; 5] = [
     Column {

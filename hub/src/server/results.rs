@@ -34,6 +34,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::{Shared, field_status, store_status};
 use crate::audit::Actor;
 use crate::consolidate::Assessment;
+use crate::lock;
 use crate::registry::calendar_years;
 use crate::registry::nodes::NodeRecord;
 use crate::registry::units::{self, YearRoster};
@@ -64,6 +65,7 @@ fn workflow_status(e: WorkflowError) -> Status {
             Status::unavailable(format!("{e}；请稍后重试（retry later）"))
         }
         WorkflowError::Empty { .. }
+        | WorkflowError::NoMaterial { .. }
         | WorkflowError::MaterialTooLarge { .. }
         | WorkflowError::DuplicateMaterial { .. } => Status::invalid_argument(e.to_string()),
         WorkflowError::UnknownUnit { .. } => Status::permission_denied(e.to_string()),
@@ -132,9 +134,13 @@ struct Standing {
 }
 
 fn standing(conn: &Connection, year: i32, unit: &str) -> rusqlite::Result<Standing> {
+    let approval = lock::in_force(conn, year)?;
     Ok(Standing {
-        published: workflow::publication(conn, year)?.is_some(),
-        approved: workflow::approval(conn, year)?.is_some(),
+        published: match &approval {
+            Some(a) => lock::publication(conn, a.id)?.is_some(),
+            None => false,
+        },
+        approved: approval.is_some(),
         open_objection: conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM objections WHERE year = ?1 AND unit_id = ?2 AND decision IS NULL)",
             params![year, unit],

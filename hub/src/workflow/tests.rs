@@ -2,6 +2,8 @@ use kaohe_rulepacks::manifest::{ReviewRuns, Schedule};
 
 use super::*;
 use crate::calendar::{Calendar, format_date_zh};
+use crate::consolidate::Assessment;
+use crate::lock::in_force;
 use jiff::civil::date;
 
 fn schedule(runs: ReviewRuns) -> Schedule {
@@ -38,10 +40,10 @@ fn an_approval_recognises_the_consolidation_it_approved_and_no_other() {
         .retain(|u| !matches!(u.assessment, Assessment::NotAssessed { .. }));
     let actor = Actor::new("tester", "2023-01-10T02:00:00Z".parse().unwrap());
     let digest = approve(&mut conn, &c, "宝法治办〔2023〕1号", &actor).unwrap();
-    let record = approval_record(&conn, c.year).unwrap().unwrap();
+    let record = in_force(&conn, c.year).unwrap().unwrap();
     assert_eq!(record.doc_number, "宝法治办〔2023〕1号");
     assert_eq!(record.consolidation_sha256, digest);
-    assert!(record.approves(&c));
+    assert!(record.approves(&c.sha256()));
 
     // One total changed after approval: no longer what was approved.
     let mut changed = c.clone();
@@ -54,8 +56,8 @@ fn an_approval_recognises_the_consolidation_it_approved_and_no_other() {
         })
         .unwrap();
     scored.total += 1;
-    assert!(!record.approves(&changed));
-    assert_eq!(approval_record(&conn, c.year + 1).unwrap(), None);
+    assert!(!record.approves(&changed.sha256()));
+    assert_eq!(in_force(&conn, c.year + 1).unwrap(), None);
 }
 
 #[test]
