@@ -473,7 +473,9 @@ fn notice(report: &Report, l: &mut Layout) -> Result<(), ExportError> {
 /// per unit, a column per quarter reading `得分（名次）`, `未报` or `免`.
 fn leaderboard_tables(report: &Report) -> Vec<(String, Vec<Vec<String>>)> {
     let quarters = ["第一季度", "第二季度", "第三季度", "第四季度"];
-    let mut out: Vec<(String, Vec<(String, [String; 4])>)> = Vec::new();
+    /// A unit's name and its four quarters' cells.
+    type Line = (String, [String; 4]);
+    let mut out: Vec<(String, Vec<Line>)> = Vec::new();
     for b in &report.leaderboards {
         let Some(q) = quarters.iter().position(|q| *q == b.quarter) else {
             continue;
