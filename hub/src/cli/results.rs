@@ -1,6 +1,8 @@
 //! `kaohe hub results`: a year consolidated now — rankings, grades, late
-//! and unassessed units, the use of results — and whether it is still what
-//! was approved.
+//! and unassessed units, results awaiting re-evaluation under a newer pack
+//! (待重新评价), the quarterly leaderboards (党建引领·比拼四季), the use of
+//! results with a warning for commended units without a principal — and
+//! the year's approvals, and whether the one in force still approves it.
 
 use jiff::Timestamp;
 use kaohe_rulepacks::manifest::Manifest;
@@ -10,7 +12,9 @@ use kaohe_tables::terminal;
 use super::{Invocation, consolidate};
 use crate::calendar;
 use crate::consolidate::Assessment;
+use crate::export::model::board_tables;
 use crate::lock::{self, Approval};
+use crate::outcome::NoticeKind;
 use crate::results::ConsolidatedYear;
 
 #[derive(Debug, clap::Args)]
@@ -170,16 +174,23 @@ pub fn render_results(y: &ConsolidatedYear, category: Option<&str>) -> String {
             &late,
         ));
     }
+    let stale = &y.data.reevaluation;
     let mut missing = Vec::new();
     for u in &c.units {
         if category.is_some_and(|x| x != u.category) {
             continue;
         }
+        let awaiting = stale.iter().any(|r| r.unit_id == u.unit_id);
         match &u.assessment {
             Assessment::NotAssessed { gaps } => missing.push(vec![
                 u.unit_id.clone(),
                 u.name.clone(),
-                "未考核".into(),
+                if awaiting {
+                    "待重新评价"
+                } else {
+                    "未考核"
+                }
+                .into(),
                 gaps.iter()
                     .map(|g| g.message.as_str())
                     .collect::<Vec<_>>()
@@ -199,6 +210,53 @@ pub fn render_results(y: &ConsolidatedYear, category: Option<&str>) -> String {
         out.push_str(&terminal::render(
             &["编号", "单位", "状态", "缺少什么 / 原因"],
             &missing,
+        ));
+    }
+    let stale_rows: Vec<Vec<String>> = stale
+        .iter()
+        .filter(|r| category.is_none_or(|x| c.unit(&r.unit_id).is_some_and(|u| u.category == x)))
+        .map(|r| {
+            vec![
+                r.unit_id.clone(),
+                c.unit(&r.unit_id)
+                    .map(|u| u.name.clone())
+                    .unwrap_or_default(),
+                format!(
+                    "{}{}",
+                    method_name(manifest, &r.method_id),
+                    r.round.name_zh()
+                ),
+                format!("第 {} 版", r.computed_under),
+            ]
+        })
+        .collect();
+    if !stale_rows.is_empty() {
+        out.push_str(&format!(
+            "\n【待重新评价】规则包已更新为第 {} 版，下列结果按旧版计算，不计入汇总，审定前须由有关节点同步后按新版重新上报（节点同步时自动完成）\n",
+            c.pack.version
+        ));
+        out.push_str(&terminal::render(
+            &["编号", "单位", "上报", "原按"],
+            &stale_rows,
+        ));
+    }
+    let boards: Vec<_> = crate::results::leaderboards(c)
+        .into_iter()
+        .filter(|b| {
+            category.is_none_or(|x| {
+                manifest
+                    .category_index(x)
+                    .is_some_and(|i| manifest.categories[i].name == b.category)
+            })
+        })
+        .collect();
+    for (name, rows) in board_tables(&boards) {
+        out.push_str(&format!(
+            "\n【党建引领·比拼四季】{name}（季度得分与名次）\n"
+        ));
+        out.push_str(&terminal::render(
+            &["单位", "第一季度", "第二季度", "第三季度", "第四季度"],
+            &rows,
         ));
     }
     let notices: Vec<Vec<String>> = o
@@ -221,7 +279,35 @@ pub fn render_results(y: &ConsolidatedYear, category: Option<&str>) -> String {
             &notices,
         ));
     }
+    // 通报表扬 names the unit and its principal (考核方案 六（二）).
+    let mut unnamed: Vec<String> = o
+        .notices
+        .iter()
+        .filter(|n| n.kind == NoticeKind::Commendation)
+        .filter(|n| category.is_none_or(|x| c.unit(&n.unit_id).is_some_and(|u| u.category == x)))
+        .filter(|n| {
+            y.data
+                .roster
+                .get(&n.unit_id)
+                .is_none_or(|u| u.principal.is_none())
+        })
+        .map(|n| format!("{}（{}）", n.unit_name, n.unit_id))
+        .collect();
+    unnamed.dedup();
+    if !unnamed.is_empty() {
+        out.push_str(&format!(
+            "\n注意：下列受通报表扬的单位在名册中没有登记主要负责人，表扬文书中将留下待填的空白；请在审定前于名册“主要负责人”一列补登后重新导入，或在文书中填写：{}\n",
+            unnamed.join("、")
+        ));
+    }
     out
+}
+
+fn method_name(manifest: &Manifest, id: &str) -> String {
+    manifest
+        .method_index(id)
+        .map(|m| manifest.methods[m].name.clone())
+        .unwrap_or_else(|| id.to_owned())
 }
 
 fn grade_name(manifest: &Manifest, id: &str) -> String {

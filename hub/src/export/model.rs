@@ -7,6 +7,8 @@
 //! names and outcome reasons come from the caller (ultimately from the pack's
 //! manifest): nothing here hard-codes a number of the scheme.
 
+use kaohe_rulepacks::rubric::decimal::format_hundredths_fixed;
+
 /// One year's approved results, as published.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Report {
@@ -80,6 +82,66 @@ pub struct QuarterBoard {
     pub not_reported: Vec<String>,
     /// Names of the units excused for the quarter.
     pub excused: Vec<String>,
+}
+
+/// The leaderboards as one table per category (in their order): a row per
+/// unit, in order of first appearance, then a cell per quarter reading
+/// `得分（名次）`, `未报` (no complete report) or `免` (excused); empty when
+/// the category has no board that quarter.
+pub fn board_tables(boards: &[QuarterBoard]) -> Vec<(String, Vec<Vec<String>>)> {
+    const QUARTERS: [&str; 4] = ["第一季度", "第二季度", "第三季度", "第四季度"];
+    /// A unit's name and its four quarters' cells.
+    type Line = (String, [String; 4]);
+    let mut out: Vec<(String, Vec<Line>)> = Vec::new();
+    for b in boards {
+        let Some(q) = QUARTERS.iter().position(|q| *q == b.quarter) else {
+            continue;
+        };
+        let at = match out.iter().position(|(c, _)| *c == b.category) {
+            Some(at) => at,
+            None => {
+                out.push((b.category.clone(), Vec::new()));
+                out.len() - 1
+            }
+        };
+        let rows = &mut out[at].1;
+        let mut put = |name: &str, cell: String| {
+            let i = match rows.iter().position(|(n, _)| n == name) {
+                Some(i) => i,
+                None => {
+                    rows.push((name.to_owned(), Default::default()));
+                    rows.len() - 1
+                }
+            };
+            rows[i].1[q] = cell;
+        };
+        for r in &b.rows {
+            put(
+                &r.unit_name,
+                format!(
+                    "{}（{}{}）",
+                    format_hundredths_fixed(r.points),
+                    r.rank,
+                    if r.tied { "，并列" } else { "" }
+                ),
+            );
+        }
+        for n in &b.not_reported {
+            put(n, "未报".into());
+        }
+        for n in &b.excused {
+            put(n, "免".into());
+        }
+    }
+    out.into_iter()
+        .map(|(c, rows)| {
+            let rows = rows
+                .into_iter()
+                .map(|(name, cells)| std::iter::once(name).chain(cells).collect())
+                .collect();
+            (c, rows)
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -34,7 +34,7 @@ use self::layout::{Align, Column, Layout, Style};
 use self::write::write_pdf;
 use super::ExportError;
 use super::font::Font;
-use super::model::{OutcomeKind, Report};
+use super::model::{OutcomeKind, Report, board_tables};
 
 const MM: f32 = 72.0 / 25.4;
 const PAGE_W: f32 = 210.0 * MM;
@@ -285,7 +285,7 @@ fn notice(report: &Report, l: &mut Layout) -> Result<(), ExportError> {
     // 党建引领·比拼四季: one table per ranked category, a column per quarter.
     if !report.leaderboards.is_empty() {
         heading(l, "党建引领·比拼四季季度擂台", BODY_LEADING)?;
-        for (i, (category, table)) in leaderboard_tables(report).iter().enumerate() {
+        for (i, (category, table)) in board_tables(&report.leaderboards).iter().enumerate() {
             l.keep(BODY_LEADING + 3.0 * TABLE * 2.0);
             l.paragraph(
                 &format!("（{}）{category}", cn_number(i + 1)),
@@ -467,64 +467,6 @@ fn notice(report: &Report, l: &mut Layout) -> Result<(), ExportError> {
         )?;
     }
     Ok(())
-}
-
-/// The leaderboards as one table per category (in report order): a row
-/// per unit, a column per quarter reading `得分（名次）`, `未报` or `免`.
-fn leaderboard_tables(report: &Report) -> Vec<(String, Vec<Vec<String>>)> {
-    let quarters = ["第一季度", "第二季度", "第三季度", "第四季度"];
-    /// A unit's name and its four quarters' cells.
-    type Line = (String, [String; 4]);
-    let mut out: Vec<(String, Vec<Line>)> = Vec::new();
-    for b in &report.leaderboards {
-        let Some(q) = quarters.iter().position(|q| *q == b.quarter) else {
-            continue;
-        };
-        let at = match out.iter().position(|(c, _)| *c == b.category) {
-            Some(at) => at,
-            None => {
-                out.push((b.category.clone(), Vec::new()));
-                out.len() - 1
-            }
-        };
-        let rows = &mut out[at].1;
-        let mut put = |name: &str, cell: String| {
-            let i = match rows.iter().position(|(n, _)| n == name) {
-                Some(i) => i,
-                None => {
-                    rows.push((name.to_owned(), Default::default()));
-                    rows.len() - 1
-                }
-            };
-            rows[i].1[q] = cell;
-        };
-        for r in &b.rows {
-            put(
-                &r.unit_name,
-                format!(
-                    "{}（{}{}）",
-                    format_hundredths_fixed(r.points),
-                    r.rank,
-                    if r.tied { "，并列" } else { "" }
-                ),
-            );
-        }
-        for n in &b.not_reported {
-            put(n, "未报".into());
-        }
-        for n in &b.excused {
-            put(n, "免".into());
-        }
-    }
-    out.into_iter()
-        .map(|(c, rows)| {
-            let rows = rows
-                .into_iter()
-                .map(|(name, cells)| std::iter::once(name).chain(cells).collect())
-                .collect();
-            (c, rows)
-        })
-        .collect()
 }
 
 const BOARD_COLUMNS: [Column; 5] = [

@@ -11,7 +11,9 @@
 //!   objection (review) → notified (verification) → provisional; a unit
 //!   without a score sheet is not assessed and has no scores. The hub
 //!   consolidates per year, so each result is the annual one; a round in
-//!   the request keeps only that round's reasons.
+//!   the request keeps only that round's reasons. With them, the quarterly
+//!   leaderboards (党建引领·比拼四季) of the ranked categories the caller's
+//!   units are in, every unit of each board listed.
 //! - **`FileObjection`** (client stream, signed call on
 //!   [`FILE_OBJECTION_PATH`]): header, then the material, reassembled by
 //!   [`ObjectionAssembler`] (declared size and SHA-256, chunk and total
@@ -23,8 +25,8 @@
 use std::sync::PoisonError;
 
 use kaohe_proto::model::{
-    self, Grade, ListResultsRequest, ListResultsResponse, ObjectionAssembler, ObjectionPart,
-    ObjectionReceipt, Rank, ResultReason, ResultStatus, Scores,
+    self, BoardEntry, Grade, ListResultsRequest, ListResultsResponse, ObjectionAssembler,
+    ObjectionPart, ObjectionReceipt, QuarterBoard, Rank, ResultReason, ResultStatus, Scores,
 };
 use kaohe_proto::pb::result_service_server::ResultService;
 use kaohe_proto::{Round, pb};
@@ -265,7 +267,40 @@ fn list(
             review_deadline,
         });
     }
-    Ok(ListResultsResponse { results: out })
+    // The leaderboards of the ranked categories the caller's units are in,
+    // whole: a leaderboard is shown to all who compete on it.
+    let categories: std::collections::BTreeSet<&str> = mine
+        .iter()
+        .filter_map(|id| c.unit(id).map(|u| u.category.as_str()))
+        .collect();
+    let leaderboards = c
+        .leaderboards
+        .iter()
+        .filter(|b| categories.contains(b.category.as_str()))
+        .map(|b| QuarterBoard {
+            round: wire_round(b.round),
+            category_id: b.category.clone(),
+            category_name: b.category_name.clone(),
+            max_points: b.max_points,
+            entries: b
+                .entries
+                .iter()
+                .map(|e| BoardEntry {
+                    rank: e.rank,
+                    tied: e.tied,
+                    unit_id: e.unit_id.clone(),
+                    unit_name: e.name.clone(),
+                    points: e.points,
+                })
+                .collect(),
+            not_reported: b.not_reported.clone(),
+            excused: b.excused.clone(),
+        })
+        .collect();
+    Ok(ListResultsResponse {
+        results: out,
+        leaderboards,
+    })
 }
 
 #[tonic::async_trait]
