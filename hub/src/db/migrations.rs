@@ -311,10 +311,12 @@ pub const MIGRATIONS: &[&str] = &[
     //    belongs to one approval. While an approval is in force, new rows
     //    that would change the year's result (a submission, a recorded
     //    decision, an objection, a pack version) are refused by triggers:
-    //    the code checks first and names the 文号 (`approval::locked`);
-    //    the triggers are the backstop for a path that forgets. Only
-    //    inserts are guarded, so a later migration may still backfill a
-    //    column. Units get their principal (主要负责人).
+    //    the code checks first and names the 文号 (`lock::locked`); the
+    //    triggers are the backstop for a path that forgets (their message
+    //    is a literal: an expression in RAISE needs SQLite 3.47, and an
+    //    older sqlite3 could then not read the schema at all). Only inserts
+    //    are guarded, so a later migration may still backfill a column.
+    //    Units get their principal (主要负责人).
     r#"
     CREATE TABLE approvals_v7 (
         id                   INTEGER PRIMARY KEY,
@@ -375,22 +377,22 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER submissions_locked BEFORE INSERT ON submissions
     WHEN EXISTS (SELECT 1 FROM approvals WHERE year = NEW.year AND reopened_at IS NULL)
     BEGIN
-        SELECT RAISE(ABORT, (SELECT NEW.year || ' 年度考核结果已审定（文号 ' || doc_number || '），不再接收上报（year approved: locked）' FROM approvals WHERE year = NEW.year AND reopened_at IS NULL));
+        SELECT RAISE(ABORT, '该年度考核结果已审定，不再接收上报；须先撤销审定（year approved: locked）');
     END;
     CREATE TRIGGER recorded_decisions_locked BEFORE INSERT ON recorded_decisions
     WHEN EXISTS (SELECT 1 FROM approvals WHERE year = NEW.year AND reopened_at IS NULL)
     BEGIN
-        SELECT RAISE(ABORT, (SELECT NEW.year || ' 年度考核结果已审定（文号 ' || doc_number || '），不能再记录决定（year approved: locked）' FROM approvals WHERE year = NEW.year AND reopened_at IS NULL));
+        SELECT RAISE(ABORT, '该年度考核结果已审定，不能再记录决定；须先撤销审定（year approved: locked）');
     END;
     CREATE TRIGGER objections_locked BEFORE INSERT ON objections
     WHEN EXISTS (SELECT 1 FROM approvals WHERE year = NEW.year AND reopened_at IS NULL)
     BEGIN
-        SELECT RAISE(ABORT, (SELECT NEW.year || ' 年度考核结果已审定（文号 ' || doc_number || '），不再受理复核申请（year approved: locked）' FROM approvals WHERE year = NEW.year AND reopened_at IS NULL));
+        SELECT RAISE(ABORT, '该年度考核结果已审定，不再受理复核申请；须先撤销审定（year approved: locked）');
     END;
     CREATE TRIGGER packs_locked BEFORE INSERT ON packs
     WHEN EXISTS (SELECT 1 FROM approvals WHERE year = NEW.year AND reopened_at IS NULL)
     BEGIN
-        SELECT RAISE(ABORT, (SELECT NEW.year || ' 年度考核结果已审定（文号 ' || doc_number || '），不能发布该年度的规则包（year approved: locked）' FROM approvals WHERE year = NEW.year AND reopened_at IS NULL));
+        SELECT RAISE(ABORT, '该年度考核结果已审定，不能发布该年度的规则包；须先撤销审定（year approved: locked）');
     END;
 
     ALTER TABLE units ADD COLUMN principal TEXT CHECK (principal IS NULL OR length(trim(principal)) > 0);
