@@ -107,6 +107,21 @@ fn demo_two_years_over_mtls_agree_with_the_reference_interpreter() {
 
     // 4. TLS and client certificates.
     check_tls(&dir, &hub);
+    // The quarterly leaderboard reaches the nodes (issue #13): the county
+    // office's node reads it with its results.
+    let office = dir.join("nodes/county-office");
+    let results = kaohe_ok(&[
+        "node",
+        "--data-dir",
+        path_str(&office),
+        "results",
+        "--year",
+        "2023",
+    ]);
+    assert!(
+        results.contains("【党建引领·比拼四季】第一季度") && results.contains("（满分"),
+        "节点未收到季度擂台（the node got no leaderboard）：\n{results}"
+    );
     hub.stop();
     assert!(
         text.contains("汇总中心保持运行：https://"),
