@@ -37,7 +37,7 @@
 //! **Invariant:** while an approval is in force ([`crate::lock`]), every
 //! act that would change the year's result — notify, object, decide,
 //! excuse, override, approve again — is refused with
-//! [`Locked`](crate::lock::Locked), naming the approval's 文号, checked
+//! [`Locked`], naming the approval's 文号, checked
 //! inside the act's transaction.
 //! "Now" is the [`Actor`]'s time, read at the CLI edge (`--now`); dates are
 //! Beijing dates.

@@ -11,8 +11,11 @@
 //!
 //! When a newer version becomes current, the results computed under the
 //! version it replaces must be evaluated again: [`mark_results_for_reevaluation`]
-//! is that seam. Today it records the request durably in
-//! `pack_reevaluations`, in the same transaction as the publication.
+//! records the request in `pack_reevaluations` and flags the results, in
+//! the same transaction as the publication. What counts is the version:
+//! [`crate::results`] leaves a result of an older version out of the
+//! consolidation (待重新评价) until its node reports again under the
+//! current one, which the node's next sync does.
 
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
