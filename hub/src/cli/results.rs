@@ -319,3 +319,110 @@ fn grade_name(manifest: &Manifest, id: &str) -> String {
         .map(|g| g.name.clone())
         .unwrap_or_else(|| id.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use kaohe_proto::submission::PackIdentity;
+    use kaohe_rulepacks::manifest::Round;
+    use kaohe_rulepacks::pack::{self, Pack};
+    use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
+
+    use super::*;
+    use crate::results::{Reevaluation, YearData};
+
+    /// The golden county through the compiled 2022 pack, with D6's
+    /// satisfaction computed under an older version and only T1 of the
+    /// commended units (T1, D1, H1) with a principal on the roster.
+    fn golden_year() -> ConsolidatedYear {
+        let g = crate::consolidate::golden::county();
+        let module = kaohe_rulepacks::compile::compile(&g.rubric).unwrap();
+        let m = g.manifest();
+        let identity = PackIdentity {
+            id: m.pack.id.clone(),
+            year: u16::try_from(m.pack.year).unwrap(),
+            version: m.pack.version,
+            module_sha256: pack::sha256(&module),
+        };
+        let runtime = Runtime::new(RuntimeConfig {
+            max_concurrent_instances: 2,
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        let mut roster = g.roster.clone();
+        roster.units.get_mut("T1").unwrap().principal = Some("李某某".into());
+        let data = YearData {
+            year: 2022,
+            pack: Pack::load(&runtime, &module, &identity).unwrap(),
+            roster,
+            results: g.results.clone(),
+            decisions: g.decisions.clone(),
+            history: g.history.clone(),
+            reevaluation: vec![Reevaluation {
+                unit_id: "D6".into(),
+                method_id: "satisfaction".into(),
+                round: Round::Annual,
+                node_id: "n1".into(),
+                computed_under: 1,
+                current: 2,
+            }],
+        };
+        let consolidation = data.consolidate().unwrap();
+        let outcomes = data.outcomes(&consolidation);
+        ConsolidatedYear {
+            data,
+            consolidation,
+            outcomes,
+        }
+    }
+
+    /// Issue #13: the quarterly leaderboard was computed and never shown;
+    /// a superseded pack's result read as plain 未考核; a commendation
+    /// without a principal went unnoticed.
+    #[test]
+    fn results_show_leaderboards_what_awaits_reevaluation_and_commended_units_without_a_principal()
+    {
+        let y = golden_year();
+        let text = render_results(&y, None);
+        let boards: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("【党建引领·比拼四季】"))
+            .collect();
+        assert_eq!(boards.len(), 3, "one per ranked category:\n{text}");
+        assert!(
+            text.contains("第一季度") && text.contains("第四季度"),
+            "{text}"
+        );
+
+        let stale = text
+            .split("\n\n")
+            .find(|s| s.trim_start().starts_with("【待重新评价】"))
+            .unwrap_or_else(|| panic!("no 待重新评价 section:\n{text}"));
+        assert!(stale.contains("D6") && stale.contains("第 1 版"), "{stale}");
+        let d6 = text
+            .lines()
+            .find(|l| l.starts_with("D6 "))
+            .unwrap_or_else(|| panic!("no D6 row:\n{text}"));
+        assert!(d6.contains("待重新评价"), "{d6}");
+
+        let warning = text
+            .lines()
+            .find(|l| l.contains("没有登记主要负责人"))
+            .unwrap_or_else(|| panic!("no principal warning:\n{text}"));
+        assert!(
+            warning.contains("（D1）") && warning.contains("（H1）"),
+            "{warning}"
+        );
+        assert!(!warning.contains("（T1）"), "T1 has one: {warning}");
+
+        // Only the category asked for.
+        let townships = render_results(&y, Some("township"));
+        assert_eq!(
+            townships
+                .lines()
+                .filter(|l| l.starts_with("【党建引领·比拼四季】"))
+                .count(),
+            1
+        );
+        assert!(!townships.contains("【待重新评价】"), "D6 is a department");
+    }
+}
