@@ -217,14 +217,14 @@ pub struct Reevaluation {
 }
 
 impl Reevaluation {
-    /// `大营镇（t2）满意度调查（satisfaction）年度：按第 1 版计算，待按第 2 版重新评价`.
+    /// `大营镇（t2）的 satisfaction 年度结果：按第 1 版计算，待按第 2 版重新评价`.
     pub fn describe(&self, unit_name: Option<&str>) -> String {
         let unit = match unit_name {
             Some(name) => format!("{name}（{}）", self.unit_id),
             None => self.unit_id.clone(),
         };
         format!(
-            "{unit}{}{}：按第 {} 版计算，待按第 {} 版重新评价",
+            "{unit}的 {} {}结果：按第 {} 版计算，待按第 {} 版重新评价",
             self.method_id,
             self.round.name_zh(),
             self.computed_under,

@@ -401,7 +401,7 @@ fn results_of_a_superseded_pack_version_await_reevaluation_and_block_approval() 
     );
     assert_eq!(
         stale[0].describe(Some("杨庄镇")),
-        "杨庄镇（T1）satisfaction年度：按第 1 版计算，待按第 2 版重新评价"
+        "杨庄镇（T1）的 satisfaction 年度结果：按第 1 版计算，待按第 2 版重新评价"
     );
     // Consolidation reads only the current version's results.
     let current = crate::results::load_results(&conn, 2022, "baofeng", 2).unwrap();
