@@ -135,6 +135,7 @@ impl ResultService for Hub {
                 review_deadline: None,
                 not_assessed_because: vec!["日常评价（daily）第一季度结果未报送".into()],
             }],
+            leaderboards: Vec::new(),
         };
         Ok(Response::new(response.into()))
     }

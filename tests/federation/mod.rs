@@ -38,8 +38,13 @@
 //!   the real `kaohe hub serve`;
 //! - `scope`: a township node and the roster — its own township refused
 //!   unless the scope says so, warnings at registration, a scope edited
-//!   mid-year, why a unit is not assessed.
+//!   mid-year, why a unit is not assessed;
+//! - `approval`: 审定 locks the year — every change after it refused naming
+//!   the 文号, the audited reopening and the new approval the exports name;
+//!   a superseded pack's results awaiting re-evaluation until the node's
+//!   next sync resubmits them.
 
+mod approval;
 mod certs;
 mod deadlines;
 mod hub_killed;
@@ -337,6 +342,14 @@ impl Federation {
     /// `kaohe hub --data-dir … --operator … <args>`, which must succeed.
     pub fn hub(&self, args: &[&str]) -> String {
         kaohe_ok(&self.hub_args(args))
+    }
+
+    /// `kaohe hub … <args>`, which must fail; returns what it printed.
+    pub fn hub_fails(&self, args: &[&str]) -> String {
+        let o = kaohe(&self.hub_args(args));
+        let text = all_output(&o);
+        assert!(!o.status.success(), "kaohe hub {args:?} succeeded:\n{text}");
+        text
     }
 
     fn hub_args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {

@@ -12,14 +12,14 @@
 //! ([`in_force`]); earlier ones are kept. [`apply`] drops the other nodes'
 //! results of a ruled slot from a year's results before consolidation.
 //!
-//! A ruling changes the year's result, so it is refused once the year is
-//! approved, naming the approval.
+//! A ruling changes the year's result, so it is refused while the year is
+//! approved ([`crate::lock::locked`], naming the 文号).
 
 use kaohe_rulepacks::manifest::Round;
 use rusqlite::{Connection, params};
 use serde_json::json;
 
-use super::{action, approval};
+use super::action;
 use crate::audit::{self, Actor};
 use crate::consolidate::AcceptedResult;
 use crate::registry::nodes::{FindNodeError, find_node};
@@ -70,14 +70,8 @@ pub enum RulingError {
         round: &'static str,
         candidates: Vec<String>,
     },
-    #[error(
-        "{year} 年度考核结果已于 {at} 审定（文号 {doc_number}），审定后不能再裁定；须先撤销审定（approved: no ruling）"
-    )]
-    Approved {
-        year: i32,
-        at: String,
-        doc_number: String,
-    },
+    #[error(transparent)]
+    Locked(#[from] crate::lock::Locked),
     #[error(transparent)]
     Find(#[from] FindNodeError),
     #[error("数据库读写失败，未作任何改动（database error, nothing changed）：{0}")]
@@ -113,12 +107,8 @@ pub fn rule(
         method_id,
     } = slot;
     let tx = conn.transaction()?;
-    if let Some((at, doc_number)) = approval(&tx, year)? {
-        return Err(RulingError::Approved {
-            year,
-            at,
-            doc_number,
-        });
+    if let Some(locked) = crate::lock::locked(&tx, year)? {
+        return Err(locked.into());
     }
     let known: bool = tx.query_row(
         "SELECT EXISTS (SELECT 1 FROM units WHERE year = ?1 AND id = ?2)",
@@ -350,7 +340,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = crate::db::create(dir.path()).unwrap();
         let (a, b) = reported_twice(&mut conn);
-        let mut results = crate::results::load_results(&conn, 2024, "p").unwrap();
+        let mut results = crate::results::load_results(&conn, 2024, "p", 1).unwrap();
         assert_eq!(results.len(), 2);
         assert!(matches!(
             rule(&mut conn, slot(), "乙节点", " ", &actor()),
