@@ -320,7 +320,7 @@ pub fn record_audit(
         return Ok(Vec::new());
     }
     let open = store::years(conn)?;
-    let years = classify::target_years(event, &open).map_err(|what| LogError::NoYear {
+    let years = classify::target_years(conn, event, &open)?.map_err(|what| LogError::NoYear {
         action: event.action.to_owned(),
         subject: event.subject.to_owned(),
         what,

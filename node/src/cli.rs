@@ -8,7 +8,7 @@
 //!
 //! Layout: one file per command under `cli/` (`init`, `pack`, `template`,
 //! `import`, `set`, `history`, `evaluate`, `submit`, `sync`, `deliver`,
-//! `outbox`, `status`, `results`, `object`, `witness`), each with its arguments and
+//! `outbox`, `status`, `results`, `object`, `witness`, `rotate_key`), each with its arguments and
 //! its `run`; here the command list and what several commands share
 //! (opening the node, the operator, the async runtime, Beijing time).
 
@@ -30,6 +30,7 @@ mod object;
 mod outbox;
 mod pack;
 mod results;
+mod rotate_key;
 mod set;
 mod status;
 mod submit;
@@ -81,6 +82,9 @@ enum Command {
     Object(object::ObjectArgs),
     /// 汇总中心透明日志的见证情况与不一致证据；经核查后处理证据以恢复送达（the hub's log as witnessed; resolve evidence）
     Witness(witness::WitnessArgs),
+    /// 更换节点密钥：prepare 生成新密钥，adopt 在汇总中心登记后改用（rotate the node's key）
+    #[command(subcommand)]
+    RotateKey(rotate_key::RotateKeyCommand),
 }
 
 /// Runs `kaohe node …`.
@@ -102,6 +106,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Results(a) => results::run(dir, a),
         Command::Object(a) => object::run(dir, a),
         Command::Witness(a) => witness::run(dir, a),
+        Command::RotateKey(c) => rotate_key::run(dir, c),
     }
 }
 

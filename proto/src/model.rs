@@ -16,6 +16,8 @@
 //! - `units` — `ListMyUnits`: [`Unit`], the caller's scope;
 //! - `results` — `ListResults`: [`UnitResult`], [`Scores`], [`Grade`],
 //!   [`ResultStatus`], [`Rank`];
+//! - `leaderboard` — the quarterly leaderboards `ListResults` carries:
+//!   [`QuarterBoard`], [`BoardEntry`];
 //! - `objections` — `FileObjection`: [`ObjectionHeader`], [`ObjectionPart`],
 //!   [`ObjectionAssembler`], [`Objection`], [`ObjectionReceipt`];
 //! - `log` — `GetCheckpoint` and `AddCosignature`: how nodes witness the
@@ -25,6 +27,7 @@
 
 mod date;
 mod log;
+mod leaderboard;
 mod objections;
 mod packs;
 mod results;
@@ -35,6 +38,7 @@ pub use date::Date;
 pub use log::{
     AddCosignatureRequest, AddCosignatureResponse, GetCheckpointRequest, GetCheckpointResponse,
 };
+pub use leaderboard::{BoardEntry, QuarterBoard};
 pub use objections::{
     Objection, ObjectionAssembler, ObjectionHeader, ObjectionPart, ObjectionReceipt,
 };

@@ -12,19 +12,20 @@
 //!    the next year's rollover leaf carries), and the log head the approval
 //!    was computed from is a prefix of it;
 //! 4. every submission of the unit was signed by a node whose logged
-//!    registration held the unit and method in scope that year and was not
-//!    revoked before, under a pack published in the log and signed by
+//!    registration (as edited, with its keys as rotated) held the unit and
+//!    method in scope that year and was not revoked before, under a pack published in the log and signed by
 //!    enough authorities (the module found by its SHA-256);
 //! 5. replaying the pack on the signed evidence gives the signed scores;
 //! 6. consolidating the current reports with the logged decisions gives
 //!    the approved total and grade, and the published ones.
 //!
 //! Layout: here the command, the [`Policy`], [`VerifyError`] and
-//! [`verify`]; `log` (2–3), `result` (4–6), `modules` (finding pack
-//! modules by digest).
+//! [`verify`]; `log` (2–3), `result` (4–6), `registry` (the nodes as
+//! logged, for 4), `modules` (finding pack modules by digest).
 
 mod log;
 mod modules;
+mod registry;
 mod result;
 
 #[cfg(test)]
@@ -135,11 +136,19 @@ pub enum VerifyError {
     #[error("上报 {digest} 的签名节点 {node} 在此之前没有登记（signer not registered before it）")]
     Unregistered { node: String, digest: Digest },
     #[error(
-        "上报 {digest} 的签名节点 {node} 已于 {time} 被注销，注销在此上报之前（signer revoked before it）"
+        "上报 {digest} 的签名节点 {node} 已于 {time} 被吊销，吊销在此上报之前（signer revoked before it）"
     )]
     Revoked {
         node: String,
         time: String,
+        digest: Digest,
+    },
+    #[error(
+        "上报 {digest} 由节点 {node} 已更换掉的旧密钥 {key} 签名，更换记入日志在此上报之前（signed with a key retired before it）"
+    )]
+    RetiredKey {
+        key: String,
+        node: String,
         digest: Digest,
     },
     #[error("上报 {digest} 的签名无效（bad signature）：{detail}")]

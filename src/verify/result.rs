@@ -15,12 +15,11 @@ use kaohe_hub::consolidate::{
     PenaltyCapOverride,
 };
 use kaohe_hub::ingest::replay::{Replayed, replay_batch};
-use kaohe_hub::registry::scope::Scope;
 use kaohe_hub::registry::units::{ResponsibleAssessor, UnitRecord, YearRoster};
 use kaohe_hub::tlog::bundle::ProofBundle;
+use kaohe_hub::workflow::ruling::{self, Ruling};
 use kaohe_proto::PackIdentity;
 use kaohe_proto::envelope::{Digest, Envelope};
-use kaohe_proto::keys::{KeyId, PublicKey};
 use kaohe_proto::submission::{Submission, verify_submission};
 use kaohe_proto::tlog::leaf::{Leaf, SubmissionLeaf, TreeHead};
 use kaohe_rulepacks::manifest::Round;
@@ -30,6 +29,7 @@ use kaohe_rulepacks::sign::{Expectation, verify_pack};
 use serde_json::Value;
 
 use super::log::{Placed, ProvedLog};
+use super::registry::Registry;
 use super::{Policy, VerifyError};
 
 /// What the bundle proves of the unit.
@@ -52,12 +52,6 @@ pub struct UnitVerdict {
     pub notes: Vec<String>,
 }
 
-struct Registration {
-    key: PublicKey,
-    scope: Scope,
-    at: (u16, u64),
-}
-
 fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
@@ -76,6 +70,7 @@ fn roster_of(year: u16, leaf: &Placed) -> Option<YearRoster> {
             parent: opt("parent"),
             supervising_department: opt("supervising_department"),
             assessor: ResponsibleAssessor::from_stored(str_of(row, "assessor")?),
+            principal: opt("principal"),
         };
         units.insert(unit.id.clone(), unit);
     }
@@ -119,48 +114,8 @@ pub fn verify_result(
             unit: unit.to_owned(),
         })?;
 
-    // Registrations and revocations, as logged.
-    let mut registered: BTreeMap<KeyId, Registration> = BTreeMap::new();
-    for l in audits("node.add") {
-        let Some(a) = l.audit() else { continue };
-        let key = str_of(&a.detail, "public_key").and_then(|k| PublicKey::parse(k).ok());
-        let scope = a
-            .detail
-            .get("scope")
-            .and_then(|s| serde_json::from_value::<Scope>(s.clone()).ok());
-        let (Some(key), Some(scope)) = (key, scope) else {
-            return Err(VerifyError::LeafBody {
-                year: l.year,
-                index: l.index,
-                detail: "节点登记记录缺少公钥或授权范围（registration without key or scope）"
-                    .into(),
-            });
-        };
-        if str_of(&a.detail, "key_id") != Some(key.key_id().as_str()) {
-            return Err(VerifyError::LeafBody {
-                year: l.year,
-                index: l.index,
-                detail: "节点登记记录的密钥标识与公钥不符（key id does not match the key）".into(),
-            });
-        }
-        registered.insert(
-            key.key_id(),
-            Registration {
-                key,
-                scope,
-                at: l.position(),
-            },
-        );
-    }
-    let revoked: BTreeMap<String, ((u16, u64), String)> = audits("node.revoke")
-        .filter_map(|l| {
-            let a = l.audit()?;
-            Some((
-                str_of(&a.detail, "key_id")?.to_owned(),
-                (l.position(), a.time.clone()),
-            ))
-        })
-        .collect();
+    // The nodes as logged: registrations, scope edits, keys, revocations.
+    let registry = Registry::from_leaves(&log.leaves)?;
 
     // Published packs of the year, as logged.
     let mut published: Vec<(Placed, PackIdentity, Envelope)> = Vec::new();
@@ -232,31 +187,16 @@ pub fn verify_result(
             count: envelopes.len() - own.len(),
         });
     }
-    let mut counted: Vec<(&SubmissionLeaf, Submission)> = Vec::new();
+    let mut counted: Vec<(&SubmissionLeaf, String, Submission)> = Vec::new();
     for (placed, leaf) in &own {
         let envelope = envelopes
             .get(&leaf.digest)
             .ok_or(VerifyError::MissingEnvelope {
                 digest: leaf.digest,
             })?;
-        let node = registered
-            .get(&leaf.signer)
-            .filter(|r| r.at < placed.position())
-            .ok_or_else(|| VerifyError::Unregistered {
-                node: leaf.signer.to_string(),
-                digest: leaf.digest,
-            })?;
-        if let Some((at, time)) = revoked.get(leaf.signer.as_str())
-            && *at < placed.position()
-        {
-            return Err(VerifyError::Revoked {
-                node: leaf.signer.to_string(),
-                time: time.clone(),
-                digest: leaf.digest,
-            });
-        }
+        let (node, key) = registry.signer(&leaf.signer, placed.position(), leaf.digest)?;
         let verified =
-            verify_submission(envelope, &node.key).map_err(|e| VerifyError::BadSignature {
+            verify_submission(envelope, &key).map_err(|e| VerifyError::BadSignature {
                 digest: leaf.digest,
                 detail: e.to_string(),
             })?;
@@ -267,10 +207,9 @@ pub fn verify_result(
             });
         }
         for m in &s.methods {
-            node.scope
-                .check(&record, &m.method_id, i32::from(year), &roster)
+            node.authorize(&record, &m.method_id, i32::from(year), &roster)
                 .map_err(|e| VerifyError::OutOfScope {
-                    node: leaf.signer.to_string(),
+                    node: node.id.to_string(),
                     digest: leaf.digest,
                     detail: e.to_string(),
                 })?;
@@ -291,7 +230,7 @@ pub fn verify_result(
             });
         }
         if before_approval(placed) {
-            counted.push((leaf, s));
+            counted.push((leaf, node.id.to_string(), s));
         } else {
             notes.push(format!(
                 "上报 {} 在审定之后记入日志，不计入审定结果（logged after the approval）",
@@ -302,13 +241,13 @@ pub fn verify_result(
 
     // The current report per (node, round, method): the highest sequence.
     let mut current: BTreeMap<(String, String, String), (u64, AcceptedResult)> = BTreeMap::new();
-    for (leaf, s) in &counted {
+    for (leaf, node, s) in &counted {
         let round = Round::from_id(&s.round.to_string()).ok_or(VerifyError::LeafDiffers {
             digest: leaf.digest,
         })?;
         for m in &s.methods {
             let key = (
-                leaf.signer.to_string(),
+                node.clone(),
                 s.round.to_string(),
                 m.method_id.clone(),
             );
@@ -323,7 +262,7 @@ pub fn verify_result(
                         unit_id: s.unit_id.clone(),
                         round,
                         method_id: m.method_id.clone(),
-                        node_id: leaf.signer.to_string(),
+                        node_id: node.clone(),
                         scores: m.scores.clone(),
                         clauses: m
                             .clauses
@@ -337,7 +276,7 @@ pub fn verify_result(
             );
         }
     }
-    let results: Vec<AcceptedResult> = current.into_values().map(|(_, r)| r).collect();
+    let mut results: Vec<AcceptedResult> = current.into_values().map(|(_, r)| r).collect();
 
     // The decisions recorded for the unit before the approval (the latest
     // of each kind is in force).
@@ -366,6 +305,45 @@ pub fn verify_result(
             reason: str_of(&a.detail, "reason").unwrap_or_default().to_owned(),
         });
     }
+
+    // Rulings (裁定) on the unit's double reports before the approval: the
+    // latest of each (round, method) stands, as at the hub.
+    let mut rulings: BTreeMap<(String, String), Ruling> = BTreeMap::new();
+    for l in audits("results.ruling")
+        .filter(|l| l.year == year && before_approval(l))
+        .filter(|l| l.audit().is_some_and(|a| a.subject == subject))
+    {
+        let a = l.audit().expect("filtered on audit leaves");
+        let d = &a.detail;
+        let (Some(round), Some(method), Some(node)) = (
+            str_of(d, "round").and_then(Round::from_id),
+            str_of(d, "method"),
+            str_of(d, "node"),
+        ) else {
+            return Err(VerifyError::LeafBody {
+                year,
+                index: l.index,
+                detail: "裁定记录缺少轮次、考核方式或节点（ruling without round, method or node）"
+                    .into(),
+            });
+        };
+        rulings.insert(
+            (round.id().to_owned(), method.to_owned()),
+            Ruling {
+                seq: i64::try_from(a.seq).unwrap_or(i64::MAX),
+                year: i32::from(year),
+                unit_id: unit.to_owned(),
+                round,
+                method_id: method.to_owned(),
+                node_id: node.to_owned(),
+                submission_id: d.get("submission").and_then(Value::as_i64).unwrap_or(0),
+                reason: str_of(d, "reason").unwrap_or_default().to_owned(),
+                decided_at: a.time.clone(),
+                operator: a.operator.clone(),
+            },
+        );
+    }
+    ruling::apply(&rulings.into_values().collect::<Vec<_>>(), &mut results);
 
     // The pack in force at the approval: the year's last one published
     // before it.

@@ -111,11 +111,13 @@ impl LogService for Shared {
         let at = self.clock.now();
         let cosignatures = self
             .write(move |conn| {
+                // Only a node's current key witnesses: a retired one may
+                // have been retired because it leaked.
                 let witness = |id: &KeyId| {
                     nodes
                         .get(id)
-                        .filter(|n| n.state == NodeState::Active)
-                        .map(|n| n.public_key)
+                        .filter(|n| n.state == NodeState::Active && n.key.key_id == *id)
+                        .map(|n| n.key.public_key)
                 };
                 tlog::add_cosignatures(conn, &checkpoint, &hub, &witness, at).map_err(cosign_status)
             })

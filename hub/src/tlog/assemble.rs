@@ -152,13 +152,14 @@ pub fn bundles(
     let mut plans = Vec::with_capacity(roster.len());
     for unit in &roster {
         let own: &[&Logged] = by_unit.get(unit.as_str()).map_or(&[], Vec::as_slice);
-        let signers: BTreeSet<String> = own
-            .iter()
-            .filter_map(|l| match &l.leaf {
-                Leaf::Submission(s) => Some(s.signer.to_string()),
-                _ => None,
-            })
-            .collect();
+        // A leaf names the key that signed; registry records name the node
+        // (its first key's id), which a rotated key maps back to.
+        let mut signers = BTreeSet::new();
+        for l in own {
+            if let Leaf::Submission(s) = &l.leaf {
+                signers.insert(node_of_key(conn, s.signer.as_str())?);
+            }
+        }
         let subjects = unit_subjects(year, unit, &signers);
         let mut leaves: Vec<&Logged> = audits
             .iter()
@@ -316,6 +317,17 @@ fn unit_subjects(year: u16, unit: &str, signers: &BTreeSet<String>) -> BTreeSet<
 fn relevant(subject: &str, year: u16, subjects: &BTreeSet<String>) -> bool {
     subjects.contains(subject)
         || (subject.starts_with("pack/") && subject.ends_with(&format!("/{year}")))
+}
+
+/// The node whose key `key_id` is (or was); the key itself when the
+/// database no longer knows it (the bundle then lacks its registration and
+/// `kaohe verify` says so).
+fn node_of_key(conn: &Connection, key_id: &str) -> rusqlite::Result<String> {
+    Ok(conn
+        .prepare_cached("SELECT node_id FROM node_keys WHERE key_id = ?1")?
+        .query_row([key_id], |r| r.get::<_, String>(0))
+        .optional()?
+        .unwrap_or_else(|| key_id.to_owned()))
 }
 
 /// The node a registration leaf registers.

@@ -13,8 +13,9 @@
 //! - [`LeafRule::OfItsYear`]: the year the record names — `detail.year`,
 //!   else the year its subject starts with (`2022/unit`, `2022`); that
 //!   year's log is opened if need be;
-//! - [`LeafRule::OfScopeYears`]: a node's registration: every year of its
-//!   scope whose log is open; when none is, the newest open log of an
+//! - [`LeafRule::OfScopeYears`]: a node's registration, scope edit or key
+//!   rotation: every year of its scope (for an edit, the scope before and
+//!   after; for a rotation, the node's scope as stored) whose log is open; when none is, the newest open log of an
 //!   earlier year (its checkpoint rolls over into the later years' logs,
 //!   so the registration stays provable there); with no such log either,
 //!   the earliest year of the scope is opened. So a registration for
@@ -55,6 +56,8 @@ pub const RULES: &[(&str, LeafRule)] = &[
     // Registry.
     ("units.import", LeafRule::OfItsYear),
     ("node.add", LeafRule::OfScopeYears),
+    ("node.edit", LeafRule::OfScopeYears),
+    ("node.rotate_key", LeafRule::OfScopeYears),
     ("node.revoke", LeafRule::OfEveryOpenYear),
     ("pack.publish", LeafRule::OfItsYear),
     ("calendar.import", LeafRule::OfEveryOpenYear),
@@ -66,6 +69,8 @@ pub const RULES: &[(&str, LeafRule)] = &[
     ("decision.override", LeafRule::OfItsYear),
     ("results.approve", LeafRule::OfItsYear),
     ("results.publish", LeafRule::OfItsYear),
+    ("results.reopen", LeafRule::OfItsYear),
+    ("results.ruling", LeafRule::OfItsYear),
     ("history.import", LeafRule::OfEveryOpenYear),
     (
         "rectification.plan",
@@ -101,7 +106,11 @@ pub fn rule_of(action: &str) -> Option<LeafRule> {
 
 /// Which years' logs the record goes to: (years, whether the first of them
 /// may be opened). The caller opens, appends and carries.
-pub(super) fn target_years(event: &AuditEvent<'_>, open: &[u16]) -> Result<Vec<u16>, &'static str> {
+pub(super) fn target_years(
+    conn: &Connection,
+    event: &AuditEvent<'_>,
+    open: &[u16],
+) -> Result<Result<Vec<u16>, &'static str>, rusqlite::Error> {
     let rule = rule_of(event.action).unwrap_or_else(|| {
         tracing::warn!(
             "审计动作 {} 未在 tlog::classify::RULES 中分类，按其年度（或每个已开启的年度）记入透明日志（unclassified audit action）",
@@ -113,22 +122,20 @@ pub(super) fn target_years(event: &AuditEvent<'_>, open: &[u16]) -> Result<Vec<u
             LeafRule::OfEveryOpenYear
         }
     });
-    Ok(match rule {
+    Ok(Ok(match rule {
         LeafRule::NotALeaf(_) => Vec::new(),
         LeafRule::OfEveryOpenYear => open.to_vec(),
-        LeafRule::OfItsYear => vec![year_named(event).ok_or("年度（year）")?],
+        LeafRule::OfItsYear => match year_named(event) {
+            Some(year) => vec![year],
+            None => return Ok(Err("年度（year）")),
+        },
         LeafRule::OfScopeYears => {
-            let mut named: Vec<u16> = event
-                .detail
-                .pointer("/scope/years")
-                .and_then(Value::as_array)
-                .ok_or("授权年度（scope.years）")?
-                .iter()
-                .filter_map(|y| y.as_u64().and_then(|y| u16::try_from(y).ok()))
-                .collect();
+            let mut named = scope_years(conn, event)?;
             named.sort_unstable();
             named.dedup();
-            let first = *named.first().ok_or("授权年度（scope.years）")?;
+            let Some(&first) = named.first() else {
+                return Ok(Err("授权年度（scope.years）"));
+            };
             let targets: Vec<u16> = named.into_iter().filter(|y| open.contains(y)).collect();
             if !targets.is_empty() {
                 targets
@@ -138,7 +145,43 @@ pub(super) fn target_years(event: &AuditEvent<'_>, open: &[u16]) -> Result<Vec<u
                 vec![first]
             }
         }
-    })
+    }))
+}
+
+/// The years of the node's scope a registry record touches: the scope it
+/// carries (`scope`, or `before` and `after` of an edit), else the stored
+/// scope of the node it names (`node`: a key rotation).
+fn scope_years(conn: &Connection, event: &AuditEvent<'_>) -> rusqlite::Result<Vec<u16>> {
+    let years_of = |scope: &Value| -> Vec<u16> {
+        scope
+            .get("years")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|y| y.as_u64().and_then(|y| u16::try_from(y).ok()))
+            .collect()
+    };
+    let d = event.detail;
+    let carried: Vec<u16> = ["/scope", "/before/scope", "/after/scope"]
+        .into_iter()
+        .filter_map(|p| d.pointer(p))
+        .flat_map(years_of)
+        .collect();
+    if !carried.is_empty() {
+        return Ok(carried);
+    }
+    let Some(node) = d.get("node").and_then(Value::as_str) else {
+        return Ok(Vec::new());
+    };
+    let stored: Option<String> = conn
+        .query_row("SELECT scope FROM nodes WHERE key_id = ?1", [node], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    Ok(stored
+        .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+        .map(|s| years_of(&s))
+        .unwrap_or_default())
 }
 
 /// The year a record names: `detail.year`, else its subject's first
@@ -177,7 +220,7 @@ pub(super) fn carried(
         "results.approve" => {
             let results: Option<String> = conn
                 .query_row(
-                    "SELECT results FROM approvals WHERE year = ?1",
+                    "SELECT results FROM approvals WHERE year = ?1 AND reopened_at IS NULL",
                     [year],
                     |r| r.get(0),
                 )
@@ -195,7 +238,7 @@ pub(super) fn carried(
 /// The year's roster as stored after the import, by unit id.
 fn roster(conn: &Connection, year: u16) -> rusqlite::Result<Vec<Value>> {
     conn.prepare(
-        "SELECT id, name, category, parent_id, supervising_department, assessor
+        "SELECT id, name, category, parent_id, supervising_department, assessor, principal
          FROM units WHERE year = ?1 ORDER BY id",
     )?
     .query_map([year], |r| {
@@ -206,6 +249,7 @@ fn roster(conn: &Connection, year: u16) -> rusqlite::Result<Vec<Value>> {
             "parent": r.get::<_, Option<String>>(3)?,
             "supervising_department": r.get::<_, Option<String>>(4)?,
             "assessor": r.get::<_, String>(5)?,
+            "principal": r.get::<_, Option<String>>(6)?,
         }))
     })?
     .collect()
