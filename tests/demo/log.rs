@@ -2,7 +2,9 @@
 //! outsider would be handed (the hub's, the two authorities', the five
 //! nodes' as witnesses): every bundle of both years verifies; a bundle with
 //! one byte changed is refused; and bundles exported again from copies of
-//! the hub's database — a score changed after the approval, two leaves
+//! the hub's database — a score changed after the approval (the hub then
+//! refuses to export; reopened and approved again, the bundle is refused by
+//! the recomputation), two leaves
 //! swapped, a node's logged scope rewritten with the whole tree recomputed
 //! — are each refused with what does not hold.
 
@@ -165,11 +167,37 @@ pub fn check(dir: &Path, demo_output: &str) {
         )
         .unwrap();
     }
+    // The hub itself refuses to export a year that no longer consolidates
+    // to what was approved …
+    let out = copy.join("exports-2022");
+    let export = kaohe(&export_args(&copy, &out));
+    assert!(
+        !export.status.success()
+            && String::from_utf8_lossy(&export.stderr).contains("时不一致"),
+        "审定后改动的结果应被拒绝导出：{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    // … so an insider reopens and approves again (audited, logged): the
+    // new approval holds the changed score, which replaying the signed
+    // evidence does not give. Checked without witnesses: none has cosigned
+    // the grown log yet, and the recomputation must catch it on its own.
+    let hub = |args: &[&str]| {
+        let mut all = vec!["hub", "--data-dir", s(&copy), "--operator", "审计员"];
+        all.extend_from_slice(args);
+        kaohe_ok(&all);
+    };
+    hub(&["reopen", "--year", "2022", "--reason", "核对数据"]);
+    hub(&["approve", "--year", "2022", "--doc-number", "宝法治办〔2023〕9号"]);
     let exports = export_copy(&copy);
+    let no_witnesses: Vec<String> = policy
+        .iter()
+        .take_while(|a| *a != "--witnesses")
+        .cloned()
+        .collect();
     refused(
         &exports.join("proofs/czj.json"),
-        &policy,
-        "汇总中心数据库中的结果在审定后被改动",
+        &no_witnesses,
+        "审定结果与按日志复算的不一致",
     );
 
     // Two leaves swapped in place (the tree left as it was).
@@ -237,10 +265,9 @@ fn tampered_copy(dir: &Path, name: &str) -> PathBuf {
     copy
 }
 
-/// `kaohe hub export --year 2022` of a copied hub; returns the exports.
-fn export_copy(hub: &Path) -> PathBuf {
-    let out = hub.join("exports-2022");
-    kaohe_ok(&[
+/// The arguments of `kaohe hub export --year 2022` of a copied hub.
+fn export_args<'a>(hub: &'a Path, out: &'a Path) -> [&'a str; 10] {
+    [
         "hub",
         "--data-dir",
         s(hub),
@@ -250,7 +277,13 @@ fn export_copy(hub: &Path) -> PathBuf {
         "--year",
         "2022",
         "--out",
-        s(&out),
-    ]);
+        s(out),
+    ]
+}
+
+/// `kaohe hub export --year 2022` of a copied hub; returns the exports.
+fn export_copy(hub: &Path) -> PathBuf {
+    let out = hub.join("exports-2022");
+    kaohe_ok(&export_args(hub, &out));
     out
 }

@@ -1,5 +1,6 @@
 //! The year's transparency log as the node witnesses it: a history the hub
-//! rewrites, and a log it serves differently (a fork), are each refused by
+//! rewrites, a leaf it removes, and a log it serves differently (a fork),
+//! are each refused by
 //! the node on its next sync with both signed checkpoints kept; delivery
 //! stops (nothing is lost) until an official resolves it; then it resumes.
 
@@ -88,6 +89,41 @@ fn a_rewritten_history_stops_the_node_until_an_official_resolves_it() {
     assert!(out.contains("与本节点上次见证的一致"), "{out}");
     let listed = witness_listing(&f);
     assert!(listed.contains("已处理（resolved）"), "{listed}");
+    f.finish();
+}
+
+/// A leaf removed from the middle of the log (a registration the hub wants
+/// forgotten), the rest moved up and the tree redone: the node that
+/// witnessed the longer log refuses the shorter one and keeps its own
+/// checkpoint; the reports it delivered are still at the hub.
+#[test]
+fn a_removed_leaf_is_refused_by_the_node_that_witnessed_it() {
+    let mut f = Federation::new(2, "satisfaction");
+    f.start_hub(Some(ANNUAL_NOW));
+    f.sync();
+    let units = f.units.clone();
+    f.import_rates(&units, "90");
+    f.submit();
+    let out = f.sync();
+    assert!(out.contains("已副署"), "{out}");
+    let at_hub = f.hub_rows("submissions");
+    let held = f.store().witnessed(2022).unwrap().unwrap();
+    f.stop_hub();
+
+    rewrite_log(&f.hub_dir, 2022, |leaves| {
+        leaves.remove(1);
+    });
+    f.start_hub(Some(ANNUAL_NOW));
+    let text = f.node_fails(&["sync", "--operator", "王科员"]);
+    assert!(
+        text.contains("已记录的内容被删除，历史被改写") && text.contains("停止送达"),
+        "{text}"
+    );
+    let evidence = f.store().log_evidence().unwrap();
+    assert_eq!(evidence.len(), 1);
+    assert_eq!(evidence[0].held, held.checkpoint);
+    assert_eq!(f.store().witnessed(2022).unwrap().unwrap(), held);
+    assert_eq!(f.hub_rows("submissions"), at_hub);
     f.finish();
 }
 

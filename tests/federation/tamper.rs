@@ -8,13 +8,14 @@ use kaohe_proto::tlog::tree::MemoryTree;
 
 /// Rewrites `year`'s log in the hub's database as a hub that means to hide
 /// it would: the append-only triggers dropped, the leaves changed by
-/// `edit`, every subtree hash recomputed, and the checkpoints and
-/// cosignatures of that year removed — so the hub serves a self-consistent
-/// but different history, and signs it anew.
+/// `edit` (in place, or some removed), every subtree hash recomputed, and
+/// the checkpoints and cosignatures of that year removed — so the hub
+/// serves a self-consistent but different history, and signs it anew.
 pub fn rewrite_log(hub_dir: &Path, year: u16, edit: impl FnOnce(&mut Vec<Vec<u8>>)) {
     let conn = rusqlite::Connection::open(hub_dir.join("hub.db")).unwrap();
     conn.execute_batch(
-        "DROP TRIGGER log_leaves_no_update; DROP TRIGGER log_hashes_no_delete;
+        "DROP TRIGGER log_leaves_no_update; DROP TRIGGER log_leaves_no_delete;
+         DROP TRIGGER log_hashes_no_delete;
          DROP TRIGGER log_checkpoints_no_delete; DROP TRIGGER log_cosignatures_no_delete;",
     )
     .unwrap();
@@ -28,7 +29,7 @@ pub fn rewrite_log(hub_dir: &Path, year: u16, edit: impl FnOnce(&mut Vec<Vec<u8>
     let before = leaves.clone();
     edit(&mut leaves);
     assert_ne!(leaves, before, "the edit changed nothing");
-    assert_eq!(leaves.len(), before.len(), "rewrite in place only");
+    assert!(leaves.len() <= before.len(), "rewrite or remove only");
     let tx = conn.unchecked_transaction().unwrap();
     tx.execute("DELETE FROM log_cosignatures WHERE year = ?1", [year])
         .unwrap();
@@ -36,6 +37,11 @@ pub fn rewrite_log(hub_dir: &Path, year: u16, edit: impl FnOnce(&mut Vec<Vec<u8>
         .unwrap();
     tx.execute("DELETE FROM log_hashes WHERE year = ?1", [year])
         .unwrap();
+    tx.execute(
+        "DELETE FROM log_leaves WHERE year = ?1 AND idx >= ?2",
+        rusqlite::params![year, leaves.len() as i64],
+    )
+    .unwrap();
     let mut tree = MemoryTree::new();
     for (i, leaf) in leaves.iter().enumerate() {
         tx.execute(
