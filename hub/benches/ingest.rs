@@ -279,7 +279,10 @@ fn log_appends(
                     commit_time: 1_670_000_000,
                     late: false,
                 });
-                placed.push(log.append(2022, &leaf, None, Some(&v.digest)).expect("append"));
+                placed.push(
+                    log.append(2022, &leaf, None, Some(&v.digest))
+                        .expect("append"),
+                );
             }
             let checkpoint = log.checkpoint(2022, &key, at).expect("checkpoint");
             for index in placed {

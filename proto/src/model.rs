@@ -26,8 +26,8 @@
 //! The limits below are shared by every family.
 
 mod date;
-mod log;
 mod leaderboard;
+mod log;
 mod objections;
 mod packs;
 mod results;
@@ -35,10 +35,10 @@ mod submit;
 mod units;
 
 pub use date::Date;
+pub use leaderboard::{BoardEntry, QuarterBoard};
 pub use log::{
     AddCosignatureRequest, AddCosignatureResponse, GetCheckpointRequest, GetCheckpointResponse,
 };
-pub use leaderboard::{BoardEntry, QuarterBoard};
 pub use objections::{
     Objection, ObjectionAssembler, ObjectionHeader, ObjectionPart, ObjectionReceipt,
 };

@@ -134,7 +134,11 @@ impl Registry {
             .history
             .get_mut(&node)
             .ok_or("授权范围变更记录之前没有该节点的登记（scope edit of an unregistered node）")?;
-        let mut facts = history.last().expect("a history has its registration").1.clone();
+        let mut facts = history
+            .last()
+            .expect("a history has its registration")
+            .1
+            .clone();
         facts.scope = scope;
         facts.assessor_unit = str_of(after, "assessor_unit").map(str::to_owned);
         history.push((at, facts));
@@ -243,4 +247,150 @@ fn node_id(d: &Value, field: &str) -> Result<KeyId, &'static str> {
 
 fn scope_of(v: Option<&Value>) -> Option<Scope> {
     serde_json::from_value(v?.clone()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use kaohe_proto::SigningKeyPair;
+    use kaohe_proto::tlog::leaf::Leaf;
+    use serde_json::json;
+
+    use super::*;
+
+    fn key(seed: u8) -> SigningKeyPair {
+        SigningKeyPair::from_seed(&[seed; 32])
+    }
+
+    fn placed(index: u64, seq: i64, action: &str, detail: Value) -> Placed {
+        Placed {
+            year: 2024,
+            index,
+            leaf: Leaf::Audit(AuditLeaf {
+                seq,
+                time: "2024-03-01T00:00:00Z".into(),
+                operator: "wang".into(),
+                action: action.into(),
+                subject: "node/x".into(),
+                detail,
+                carried: None,
+            }),
+        }
+    }
+
+    fn scope(units: &[&str]) -> Value {
+        json!({"units": units, "methods": ["annual_review"], "years": [2024]})
+    }
+
+    /// A node registered at 0 (key 1), its scope widened at 2, its key
+    /// rotated to key 2 at 4, revoked at 8 — logged twice over (a record
+    /// in two years' logs is one act).
+    fn history() -> Vec<Placed> {
+        let (k1, k2) = (key(1), key(2));
+        let id = k1.key_id().to_string();
+        let mut leaves = vec![
+            placed(
+                0,
+                1,
+                "node.add",
+                json!({
+                    "key_id": id, "public_key": k1.public().to_string(), "name": "司法局",
+                    "assessor": "county_office", "assessor_unit": null, "scope": scope(&["a"]),
+                }),
+            ),
+            placed(
+                2,
+                2,
+                "node.edit",
+                json!({
+                    "node": id, "name": "司法局", "reason": "扩大",
+                    "before": {"scope": scope(&["a"]), "assessor_unit": null},
+                    "after": {"scope": scope(&["a", "b"]), "assessor_unit": null},
+                }),
+            ),
+            placed(
+                4,
+                3,
+                "node.rotate_key",
+                json!({
+                    "node": id, "name": "司法局", "reason": "换钥",
+                    "old_key_id": id, "new_key_id": k2.key_id().to_string(),
+                    "new_public_key": k2.public().to_string(), "first_sequence": 3,
+                }),
+            ),
+            placed(
+                8,
+                4,
+                "node.revoke",
+                json!({"key_id": id, "name": "司法局", "reason": "撤销"}),
+            ),
+        ];
+        let mut again = leaves[2].clone();
+        again.index = 6;
+        leaves.push(again);
+        leaves
+    }
+
+    fn units_of(r: &Registry, key: &KeyId, at: u64) -> Vec<String> {
+        let (node, _) = r.signer(key, (2024, at), Digest([0; 32])).unwrap();
+        node.scope.units.into_iter().collect()
+    }
+
+    #[test]
+    fn a_submission_is_judged_by_the_node_as_it_stood_when_logged() {
+        let r = Registry::from_leaves(&history()).unwrap();
+        let (k1, k2) = (key(1).key_id(), key(2).key_id());
+        assert_eq!(units_of(&r, &k1, 1), ["a"]);
+        assert_eq!(units_of(&r, &k1, 3), ["a", "b"]);
+        // The rotated key is the same node, with the scope it then had.
+        let (node, public) = r.signer(&k2, (2024, 5), Digest([0; 32])).unwrap();
+        assert_eq!((node.id, public), (k1.clone(), key(2).public()));
+        assert_eq!(units_of(&r, &k2, 7), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_retired_key_a_key_not_yet_added_and_a_revoked_node_are_refused() {
+        let r = Registry::from_leaves(&history()).unwrap();
+        let (k1, k2) = (key(1).key_id(), key(2).key_id());
+        let d = Digest([0; 32]);
+        assert!(matches!(
+            r.signer(&k1, (2024, 5), d),
+            Err(VerifyError::RetiredKey { .. })
+        ));
+        assert!(matches!(
+            r.signer(&k2, (2024, 3), d),
+            Err(VerifyError::Unregistered { .. })
+        ));
+        assert!(matches!(
+            r.signer(&k2, (2024, 9), d),
+            Err(VerifyError::Revoked { .. })
+        ));
+        assert!(matches!(
+            r.signer(&key(3).key_id(), (2024, 5), d),
+            Err(VerifyError::Unregistered { .. })
+        ));
+    }
+
+    #[test]
+    fn a_rotation_naming_a_key_that_is_not_its_own_is_refused() {
+        let mut leaves = history();
+        leaves[2] = placed(
+            4,
+            3,
+            "node.rotate_key",
+            json!({
+                "node": key(1).key_id().to_string(),
+                "new_key_id": key(3).key_id().to_string(),
+                "new_public_key": key(2).public().to_string(),
+            }),
+        );
+        leaves.truncate(3);
+        assert!(matches!(
+            Registry::from_leaves(&leaves),
+            Err(VerifyError::LeafBody {
+                year: 2024,
+                index: 4,
+                ..
+            })
+        ));
+    }
 }

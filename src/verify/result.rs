@@ -246,11 +246,7 @@ pub fn verify_result(
             digest: leaf.digest,
         })?;
         for m in &s.methods {
-            let key = (
-                node.clone(),
-                s.round.to_string(),
-                m.method_id.clone(),
-            );
+            let key = (node.clone(), s.round.to_string(), m.method_id.clone());
             if current.get(&key).is_some_and(|(seq, _)| *seq >= s.sequence) {
                 continue;
             }

@@ -172,8 +172,7 @@ pub fn check(dir: &Path, demo_output: &str) {
     let out = copy.join("exports-2022");
     let export = kaohe(&export_args(&copy, &out));
     assert!(
-        !export.status.success()
-            && String::from_utf8_lossy(&export.stderr).contains("时不一致"),
+        !export.status.success() && String::from_utf8_lossy(&export.stderr).contains("时不一致"),
         "审定后改动的结果应被拒绝导出：{}",
         String::from_utf8_lossy(&export.stderr)
     );
@@ -187,7 +186,13 @@ pub fn check(dir: &Path, demo_output: &str) {
         kaohe_ok(&all);
     };
     hub(&["reopen", "--year", "2022", "--reason", "核对数据"]);
-    hub(&["approve", "--year", "2022", "--doc-number", "宝法治办〔2023〕9号"]);
+    hub(&[
+        "approve",
+        "--year",
+        "2022",
+        "--doc-number",
+        "宝法治办〔2023〕9号",
+    ]);
     let exports = export_copy(&copy);
     let no_witnesses: Vec<String> = policy
         .iter()

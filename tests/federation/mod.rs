@@ -64,8 +64,8 @@ mod read;
 mod refusals;
 mod roster;
 mod scope;
-mod wire;
 pub mod tamper;
+mod wire;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
