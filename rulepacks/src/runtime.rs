@@ -12,6 +12,11 @@
 //! ## What a pack is refused for, at load
 //!
 //! - more than [`RuntimeConfig::max_module_bytes`] bytes ([`RuntimeError::TooLarge`]);
+//! - beyond a static limit on its shape ([`RuntimeConfig::compile_limits`]:
+//!   functions, body bytes, code bytes, locals, types, globals, exports,
+//!   data and element segments — [`RuntimeError::ExceedsLimit`]), read from
+//!   the section headers before anything is validated or compiled, so a
+//!   module built to be slow or huge to compile is refused in milliseconds;
 //! - not a valid module for this engine: threads, shared memory, SIMD,
 //!   relaxed SIMD, multi-memory and memory64 are disabled, so modules using
 //!   them are refused ([`RuntimeError::NotAModule`]);
@@ -43,7 +48,7 @@
 //!
 //! | limit | how | error |
 //! |---|---|---|
-//! | wasm fuel `base + n × per_unit` | `Store::set_fuel`, deterministic | [`RuntimeError::OutOfFuel`] |
+//! | wasm fuel `min(base + n × per_unit, max_wasm_fuel_per_call)` | `Store::set_fuel`, deterministic | [`RuntimeError::OutOfFuel`] |
 //! | wall clock | epoch deadline, ticker thread | [`RuntimeError::DeadlineExceeded`] |
 //! | memory | own `ResourceLimiter`: growing beyond the cap **traps** | [`RuntimeError::OutOfMemory`] |
 //! | table elements | same limiter | [`RuntimeError::TableTooLarge`] |
@@ -60,6 +65,10 @@
 //! `deadline_ticks + fuel / fuel_per_deadline_tick` ticks, so that it grows
 //! with the fuel granted and legitimate work runs out of fuel long before it
 //! hits the deadline, keeping results independent of machine speed.
+//! Both stop growing at `max_wasm_fuel_per_call`: a slow pack given a large
+//! batch runs out of fuel within seconds instead of running for minutes
+//! (the hub and a node batch differently, so a batch that runs out is
+//! retried unit by unit by the hub's replay; results never depend on it).
 //! Floats are allowed but NaNs are canonicalised, so they are deterministic
 //! too. The wasm stack limit is deterministic per target architecture
 //! (frame sizes come from Cranelift); callers' threads need at least
@@ -110,6 +119,8 @@
 //!   exports and the bounded compilation;
 //! - `config`: [`RuntimeConfig`] and its defaults, the checks on it, the
 //!   wasmtime `Config` and pooling allocator it gives;
+//! - `compile_limits`: [`CompileLimits`], the shape limits checked before
+//!   compiling;
 //! - `inspect`: the static load-time checks of a module's bytes;
 //! - `limits`: the store limiter, the gate on stores alive at once, the
 //!   epoch ticker, and how a failure is classified;
@@ -117,6 +128,7 @@
 //! - `error`: [`RuntimeError`] and [`BadInputCode`].
 
 mod cache;
+mod compile_limits;
 mod config;
 mod error;
 mod inspect;
@@ -132,7 +144,8 @@ use wasmtime::{
 };
 
 pub use cache::CacheOutcome;
-pub use config::{Allocator, RuntimeConfig};
+pub use compile_limits::CompileLimits;
+pub use config::{Allocator, MODULE_CACHE_DIR, RuntimeConfig};
 pub use error::{BadInputCode, RuntimeError};
 pub use inspect::{Counts, MANIFEST_SECTION};
 
@@ -248,6 +261,7 @@ impl Runtime {
                 cap: config.max_module_bytes,
             });
         }
+        compile_limits::check(wasm, &config.compile_limits)?;
         Module::validate(&shared.engine, wasm)
             .map_err(|e| RuntimeError::NotAModule(format!("{e:#}")))?;
         let inspected = inspect(
@@ -314,12 +328,14 @@ impl LoadedPack {
         self.wasm_fuel_per_unit
     }
 
-    /// Wasm fuel a call with `n_units` units gets: `base + n × per_unit`.
+    /// Wasm fuel a call with `n_units` units gets: `base + n × per_unit`,
+    /// never more than the runtime's `max_wasm_fuel_per_call`.
     pub fn wasm_fuel_for(&self, n_units: u32) -> u64 {
-        self.shared
-            .config
+        let config = &self.shared.config;
+        config
             .wasm_fuel_base
             .saturating_add(u64::from(n_units).saturating_mul(self.wasm_fuel_per_unit))
+            .min(config.max_wasm_fuel_per_call)
     }
 
     /// What the module cache did when this pack was loaded.

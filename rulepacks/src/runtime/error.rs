@@ -77,6 +77,17 @@ pub enum RuntimeError {
     /// The module is bigger than the module size cap.
     #[error("模块过大：{size} 字节，上限 {cap} 字节 / module too large: {size} bytes, cap {cap}")]
     TooLarge { size: usize, cap: usize },
+    /// The module's shape breaks a static limit that bounds compile time
+    /// and memory (functions, body size, locals, …); checked before
+    /// anything is compiled.
+    #[error(
+        "模块超出静态上限，未编译：{what} 为 {found}，上限 {cap} / the module exceeds a static limit and was not compiled: {what} is {found}, cap {cap}"
+    )]
+    ExceedsLimit {
+        what: &'static str,
+        found: u64,
+        cap: u64,
+    },
     /// The module imports something; packs must import nothing.
     #[error(
         "规则包不得导入任何内容，却导入了 {module}.{name} / packs may not import anything, found {module}.{name}"

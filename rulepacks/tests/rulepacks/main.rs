@@ -8,9 +8,12 @@
 //! - `compile`: the compiler, differentially tested against the interpreter;
 //! - `pack`: `pack::Pack` — loading under an identity, its typed errors, and
 //!   agreement with the interpreter through `pack::Evaluator`;
+//! - `compile_limits`: the static shape limits checked before compiling
+//!   and the per-call fuel ceiling;
 //! - `sign`: pack statements, k-of-n trust policies and their refusals.
 
 mod compile;
+mod compile_limits;
 mod language;
 mod pack;
 mod runtime;
