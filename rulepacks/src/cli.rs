@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 
 use crate::abi::{FinaliseOutput, UnitOutput, merge_outputs};
+use crate::decimal::Points;
 use crate::fixture::Evidence;
 use crate::interp::Interpreter;
 use crate::manifest::{IndicatorKind, Manifest, Round};
 use crate::pack::Evaluator;
-use crate::rubric::decimal::Points;
 use crate::rubric::{CheckedRubric, LoadError};
 
 /// 规则包命令（rule pack commands）

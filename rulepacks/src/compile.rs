@@ -198,7 +198,10 @@ impl<'a> Plan<'a> {
                 Ok(n)
             }
         };
-        let eval_in_rec = rec(16 + 16 * nf as u64, "求值输入记录（evaluate input record）")?;
+        let eval_in_rec = rec(
+            m.evaluate_input_record() as u64,
+            "求值输入记录（evaluate input record）",
+        )?;
         let eval_out_rec = rec(
             16 + 16 * (ni as u64 + m.clause_count() as u64),
             "求值输出记录（evaluate output record）",
@@ -240,6 +243,11 @@ impl<'a> Plan<'a> {
             };
             data.extend_from_slice(&applicable.to_le_bytes());
             data.extend_from_slice(&divisor.to_le_bytes());
+        }
+        // Under ABI 1.1 a unit's applicable points can drop below full
+        // marks in any category, so any `applicable × full` may be needed.
+        if m.has_not_applicable() && comp.normalise && i64::try_from(full * full).is_err() {
+            wide_conversion = true;
         }
         // Per category, the applicable indicators as a bit mask.
         let mask_words = ni.div_ceil(64);
@@ -315,7 +323,7 @@ fn assemble(plan: &Plan<'_>) -> Vec<u8> {
     let mut version = Function::new([]);
     version
         .instructions()
-        .i32_const(crate::manifest::ABI_VERSION as i32)
+        .i32_const(plan.rubric.manifest.abi_word() as i32)
         .end();
     for (ty, f) in [
         (0, version),
@@ -453,6 +461,7 @@ fn alloc() -> Function {
 /// `locals` declares the per-unit locals once for the whole function.
 fn batch_function<L>(
     magic: [u8; 4],
+    abi: u32,
     count: u32,
     in_rec: u64,
     out_rec: u64,
@@ -466,7 +475,7 @@ fn batch_function<L>(
     let input = b.local(ValType::I32);
     let o = b.local(ValType::I32);
     let u = b.local(ValType::I32);
-    header_check(&mut b, ptr, len, n, magic, count, in_rec);
+    header_check(&mut b, ptr, len, n, magic, abi, count, in_rec);
     alloc_output(&mut b, n, out, out_rec);
     let l = locals(&mut b);
     b.ins()
@@ -501,7 +510,20 @@ fn batch_function<L>(
     b.finish()
 }
 
-fn header_check(b: &mut Body, ptr: u32, len: u32, n: u32, magic: [u8; 4], count: u32, rec: u64) {
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the header's fields, each checked once in ABI.md §5 order"
+)]
+fn header_check(
+    b: &mut Body,
+    ptr: u32,
+    len: u32,
+    n: u32,
+    magic: [u8; 4],
+    abi: u32,
+    count: u32,
+    rec: u64,
+) {
     let refuse = |b: &mut Body, code: i64| {
         b.if_(BlockType::Empty);
         b.ins().i64_const(code).return_();
@@ -521,7 +543,7 @@ fn header_check(b: &mut Body, ptr: u32, len: u32, n: u32, magic: [u8; 4], count:
     b.ins()
         .local_get(ptr)
         .i32_load(m32(4))
-        .i32_const(crate::manifest::ABI_VERSION as i32)
+        .i32_const(abi as i32)
         .i32_ne();
     refuse(b, crate::abi::BatchError::WrongAbi.code());
     b.ins()

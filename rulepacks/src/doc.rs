@@ -33,8 +33,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use crate::decimal::format_hundredths;
 use crate::manifest::{Category, Indicator, IndicatorKind, Manifest};
-use crate::rubric::decimal::format_hundredths;
 
 /// The sheet names that are not categories.
 pub const OVERVIEW_SHEET: &str = "说明";

@@ -4,8 +4,10 @@
 //! Layout:
 //! - [`rubric`]: the TOML rubric source → [`rubric::CheckedRubric`]
 //!   (RUBRIC.md), with compile errors in Chinese and English;
+//! - [`decimal`]: the one parser and formatter of hundredths (also
+//!   `rubric::decimal`);
 //! - [`manifest`]: what hub and node know about a pack without running it
-//!   (ABI.md §4);
+//!   (ABI.md §4), and the loss reasons of `score =` indicators;
 //! - [`abi`]: the byte layouts of `kaohe_evaluate` / `kaohe_finalise`, the
 //!   quarter combination and the merge into a sheet (ABI.md §2–§7);
 //! - [`interp`]: the reference interpreter — the oracle every compiled pack
@@ -31,6 +33,7 @@
 pub mod abi;
 pub mod cli;
 pub mod compile;
+pub mod decimal;
 pub mod doc;
 pub mod fixture;
 pub mod interp;

@@ -208,7 +208,27 @@ impl Pack {
             .loaded
             .call_evaluate(&input, self.count(units.len())?)
             .map_err(|e| self.runtime(e))?;
-        decode_evaluate_output(&self.manifest, units.len(), &output).map_err(|e| self.output(&e))
+        let outs = decode_evaluate_output(&self.manifest, units.len(), &output)
+            .map_err(|e| self.output(&e))?;
+        // A unit that evaluated reports exactly its marks as not applicable.
+        for (k, (unit, out)) in units.iter().zip(&outs).enumerate() {
+            if !out.status.is_ok() {
+                continue;
+            }
+            let marked = |i: usize| unit.not_applicable.get(i).copied().unwrap_or(false);
+            if let Some(i) =
+                (0..self.manifest.indicators.len()).find(|&i| out.is_not_applicable(i) != marked(i))
+            {
+                return Err(self.output(&AbiError::Malformed {
+                    unit: k,
+                    reason: format!(
+                        "指标 {} 的“不适用”与输入不一致（not-applicable state differs from the input）",
+                        self.manifest.indicators[i].id
+                    ),
+                }));
+            }
+        }
+        Ok(outs)
     }
 
     /// One `kaohe_finalise` batch through the sandbox. An empty batch is

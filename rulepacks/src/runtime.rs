@@ -31,7 +31,8 @@
 //!   memory cap ([`RuntimeError::MemoryTooLarge`]) or table above the table
 //!   cap ([`RuntimeError::TableTooLarge`]) — such a pack could never run;
 //! - not exactly one `kaohe-manifest` custom section holding a UTF-8 JSON
-//!   object with `abi_version == 1`, `manifest_version == 1`, `fields` and
+//!   object with `abi_version == 1`, `manifest_version == 1`, an `abi_minor`
+//!   of 0 (or absent) or 1, `fields` and
 //!   `indicators` arrays, and a `limits.wasm_fuel_per_unit` (if present) no
 //!   higher than [`RuntimeConfig::max_wasm_fuel_per_unit`];
 //! - compilation not finished within [`RuntimeConfig::compile_timeout`]
@@ -42,7 +43,8 @@
 //!   depend on how fast this machine is; the thread gives the caller a
 //!   bound it can rely on.)
 //! - `kaohe_abi_version()` (run, with any start function, under the same
-//!   fuel and deadline as a call) not returning 1.
+//!   fuel and deadline as a call) not returning the ABI word its manifest
+//!   names (1 for ABI 1.0; `0x0001_0001` for 1.1, `abi_minor = 1`).
 //!
 //! ## The limits on every call
 //!
@@ -300,8 +302,9 @@ impl Runtime {
             cache_outcome,
         };
         let found = pack.call_trivial()?;
-        if found != 1 {
-            return Err(RuntimeError::AbiVersionMismatch { found });
+        let expected = pack.counts.abi_word();
+        if found != expected {
+            return Err(RuntimeError::AbiVersionMismatch { found, expected });
         }
         Ok(pack)
     }

@@ -157,7 +157,7 @@ pub(super) fn check(wasm: &[u8], limits: &CompileLimits) -> Result<(), RuntimeEr
             }
             Payload::CodeSectionEntry(body) => {
                 let range = body.range();
-                let size = (range.end - range.start) as u64;
+                let size = range.end - range.start;
                 exceeds(
                     "单个函数体字节数（bytes of one function body）",
                     size,

@@ -119,11 +119,12 @@ pub enum RuntimeError {
         "表元素 {elements} 个超过上限 {cap} / table of {elements} elements exceeds the cap of {cap}"
     )]
     TableTooLarge { elements: u64, cap: u64 },
-    /// `kaohe_abi_version` did not return 1.
+    /// `kaohe_abi_version` did not return the ABI word the manifest names
+    /// (1 for ABI 1.0, `0x0001_0001` for 1.1).
     #[error(
-        "规则包 ABI 版本为 {found}，本程序只支持 1 / pack ABI version is {found}, only 1 is supported"
+        "规则包 ABI 版本为 {found:#x}，清单写明 {expected:#x} / pack ABI version is {found:#x}, its manifest names {expected:#x}"
     )]
-    AbiVersionMismatch { found: i32 },
+    AbiVersionMismatch { found: i32, expected: i32 },
     /// There is no `kaohe-manifest` custom section.
     #[error(
         "缺少清单（自定义段 kaohe-manifest）/ manifest missing (custom section kaohe-manifest)"
@@ -132,9 +133,10 @@ pub enum RuntimeError {
     /// The manifest is not one UTF-8 JSON object with the keys the runtime reads.
     #[error("清单无效 / invalid manifest: {0}")]
     ManifestInvalid(String),
-    /// The manifest declares an unsupported `abi_version` or `manifest_version`.
+    /// The manifest declares an unsupported `abi_version`,
+    /// `manifest_version` or `abi_minor`.
     #[error(
-        "清单 {field} 为 {found}，本程序只支持 1 / manifest {field} is {found}, only 1 is supported"
+        "清单 {field} 为 {found}，本程序不支持 / manifest {field} is {found}, which this program does not support"
     )]
     ManifestVersionMismatch { field: &'static str, found: i64 },
     /// Compilation did not finish within the compile time bound.

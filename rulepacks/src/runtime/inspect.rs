@@ -13,7 +13,8 @@ pub const MANIFEST_SECTION: &str = "kaohe-manifest";
 
 const WASM_PAGE: u64 = 65_536;
 
-/// The record counts the ABI's byte layouts follow from (ABI.md §2, §3).
+/// What the ABI's byte layouts follow from (ABI.md §2, §3): the record
+/// counts and the ABI minor version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
     /// `F`: number of evidence fields.
@@ -22,12 +23,27 @@ pub struct Counts {
     pub indicators: u32,
     /// `K`: number of deduction/award clauses, all indicators concatenated.
     pub clauses: u32,
+    /// The manifest's `abi_minor` (absent: 0); 1 adds the not-applicable
+    /// marks to the evaluate input.
+    pub abi_minor: u32,
 }
 
 impl Counts {
-    /// Input length of `kaohe_evaluate` for `n` units: `16 + n × (16 + 16·F)`.
+    /// Input length of `kaohe_evaluate` for `n` units: `16 + n × (16 +
+    /// 16·F)`, plus `8·I` per unit under ABI 1.1.
     pub fn evaluate_input_len(&self, n: u32) -> u64 {
-        16 + u64::from(n) * (16 + 16 * u64::from(self.fields))
+        let marks = if self.abi_minor >= 1 {
+            8 * u64::from(self.indicators)
+        } else {
+            0
+        };
+        16 + u64::from(n) * (16 + 16 * u64::from(self.fields) + marks)
+    }
+
+    /// What `kaohe_abi_version` must return and every input header carries:
+    /// the major (1) in the low 16 bits, the minor in the high 16.
+    pub fn abi_word(&self) -> i32 {
+        (1 | (self.abi_minor << 16)) as i32
     }
 
     /// Output length of `kaohe_evaluate` for `n` units:
@@ -77,10 +93,23 @@ impl Counts {
                 RuntimeError::ManifestInvalid(format!("{what} 过多 / too many {what}"))
             })
         };
+        let abi_minor = match manifest.get("abi_minor") {
+            None => 0,
+            Some(v) => match v.as_u64() {
+                Some(m) if m <= u64::from(crate::manifest::ABI_MINOR) => m as u32,
+                _ => {
+                    return Err(RuntimeError::ManifestVersionMismatch {
+                        field: "abi_minor",
+                        found: v.as_i64().unwrap_or(-1),
+                    });
+                }
+            },
+        };
         Ok(Self {
             fields: count(fields.len() as u64, "fields")?,
             indicators: count(indicators.len() as u64, "indicators")?,
             clauses: count(clauses, "clauses")?,
+            abi_minor,
         })
     }
 }
@@ -285,7 +314,8 @@ fn check_exports(
 }
 
 /// Checks the manifest is one UTF-8 JSON object with `abi_version == 1`
-/// and `manifest_version == 1`, and reads what the runtime needs from it.
+/// and `manifest_version == 1` (and an `abi_minor` this code speaks), and
+/// reads what the runtime needs from it.
 fn check_manifest(json: &[u8]) -> Result<(Counts, Option<u64>), RuntimeError> {
     let text = std::str::from_utf8(json)
         .map_err(|e| RuntimeError::ManifestInvalid(format!("不是 UTF-8 / not UTF-8: {e}")))?;

@@ -23,9 +23,9 @@ use super::{
     Expectation, PackStatement, TrustPolicy, VerifiedPack, add_signature, manifest_section,
     sign_pack, verify_pack,
 };
+use crate::decimal::Points;
 use crate::manifest::Manifest;
 use crate::pack::{Pack, sha256};
-use crate::rubric::decimal::Points;
 use crate::runtime::{Counts, Runtime, RuntimeConfig};
 
 /// Signature files larger than this are refused unread (a statement is at

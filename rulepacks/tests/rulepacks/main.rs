@@ -10,11 +10,14 @@
 //!   agreement with the interpreter through `pack::Evaluator`;
 //! - `compile_limits`: the static shape limits checked before compiling
 //!   and the per-call fuel ceiling;
+//! - `not_applicable`: items marked not applicable and the per-unit
+//!   conversion, loss reasons of `score =` indicators, the bottom-n share;
 //! - `sign`: pack statements, k-of-n trust policies and their refusals.
 
 mod compile;
 mod compile_limits;
 mod language;
+mod not_applicable;
 mod pack;
 mod runtime;
 mod sign;

@@ -220,7 +220,8 @@ fn abi_pack_loads_with_its_manifest_and_counts() {
         Counts {
             fields: 2,
             indicators: 2,
-            clauses: 1
+            clauses: 1,
+            abi_minor: 0,
         }
     );
     assert_eq!(
