@@ -20,6 +20,8 @@
 //!   one way to load a pack and call it — the [`pack::Evaluator`] trait
 //!   that it and the interpreter implement, and [`pack::sha256`], the
 //!   module digest an identity names;
+//! - [`selftest`]: the fixtures a pack carries and the dry run hosts make
+//!   before activating it;
 //! - [`sign`]: pack statements, k-of-n authority signatures, the trust
 //!   policy and `verify_pack` (ABI.md §8), with `kaohe pack keygen | sign |
 //!   verify | inspect` in [`sign::command`];
@@ -41,4 +43,5 @@ pub mod manifest;
 pub mod pack;
 pub mod rubric;
 pub mod runtime;
+pub mod selftest;
 pub mod sign;

@@ -14,7 +14,8 @@
 //! Layout:
 //! - [`Pack`]: [`Pack::load`] (the identity the caller expects: a stored or
 //!   verified pack), [`Pack::load_as_found`] (whatever a file holds, for
-//!   `kaohe pack eval`), [`Pack::evaluate`], [`Pack::finalise`];
+//!   `kaohe pack eval`), [`Pack::evaluate`], [`Pack::finalise`],
+//!   [`Pack::self_test`] (the dry run before activation);
 //! - [`Evaluator`]: the trait both the pack and the interpreter implement;
 //! - [`PackError`]: every way loading or calling can fail;
 //! - [`sha256`]: the module digest an identity names (signing uses it too).
@@ -28,6 +29,7 @@ use crate::abi::{
 };
 use crate::manifest::{Manifest, ManifestError, PackInfo};
 use crate::runtime::{LoadedPack, Runtime, RuntimeError};
+use crate::selftest::{Passed, SelfTest, SelfTestError};
 
 /// What scores a batch as ABI.md §2–§3 say: the sandboxed [`Pack`] or the
 /// reference [`Interpreter`](crate::interp::Interpreter).
@@ -110,6 +112,13 @@ pub enum PackError {
     /// content).
     #[error("规则包 {pack} 的输出不符合 ABI（malformed output）：{reason}")]
     MalformedOutput { pack: String, reason: String },
+    /// The pack's embedded self-test is unreadable or did not pass.
+    #[error("规则包 {pack}：{source}")]
+    SelfTest {
+        pack: String,
+        #[source]
+        source: SelfTestError,
+    },
 }
 
 /// SHA-256 of a module's bytes: the digest a [`PackIdentity`] names.
@@ -195,6 +204,36 @@ impl Pack {
     /// cache outcome) and for benchmarks of raw calls.
     pub fn loaded(&self) -> &LoadedPack {
         &self.loaded
+    }
+
+    /// Runs the self-test the pack carries (`crate::selftest`): `Ok(None)`
+    /// when it carries none (packs built before self-tests), `Ok(Some)`
+    /// when every byte agreed, `Err` otherwise. Hosts run it before
+    /// activating a pack.
+    pub fn self_test(&self) -> Result<Option<Passed>, PackError> {
+        let Some(bytes) = self.loaded.self_test_bytes() else {
+            return Ok(None);
+        };
+        let failed = |source| PackError::SelfTest {
+            pack: self.identity.to_string(),
+            source,
+        };
+        let test = SelfTest::decode(bytes).map_err(failed)?;
+        let call = |entry| {
+            move |input: &[u8], n: u32| {
+                self.loaded
+                    .call(entry, input, n)
+                    .map(|out| out.bytes)
+                    .map_err(|e| e.to_string())
+            }
+        };
+        test.run(
+            &self.manifest,
+            &call(crate::runtime::Entry::Evaluate),
+            &call(crate::runtime::Entry::Finalise),
+        )
+        .map(Some)
+        .map_err(failed)
     }
 
     /// One `kaohe_evaluate` batch through the sandbox. An empty batch is

@@ -207,6 +207,7 @@ pub struct LoadedPack {
     exports: Exports,
     digest: [u8; 32],
     manifest_json: Vec<u8>,
+    self_test: Option<Vec<u8>>,
     counts: Counts,
     wasm_fuel_per_unit: u64,
     cache_outcome: CacheOutcome,
@@ -297,6 +298,7 @@ impl Runtime {
             exports,
             digest,
             manifest_json: inspected.manifest_json,
+            self_test: inspected.self_test,
             counts: inspected.counts,
             wasm_fuel_per_unit,
             cache_outcome,
@@ -319,6 +321,12 @@ impl LoadedPack {
     /// The raw bytes of the `kaohe-manifest` section (UTF-8 JSON).
     pub fn manifest_json(&self) -> &[u8] {
         &self.manifest_json
+    }
+
+    /// The raw bytes of the `kaohe-selftest` section, if any (read by
+    /// [`crate::selftest::SelfTest::decode`]).
+    pub fn self_test_bytes(&self) -> Option<&[u8]> {
+        self.self_test.as_deref()
     }
 
     /// The record counts read from the manifest.

@@ -7,6 +7,7 @@
 use wasmparser::{CompositeInnerType, ExternalKind, FuncType, Parser, Payload, ValType};
 
 use super::RuntimeError;
+use crate::selftest::SELF_TEST_SECTION;
 
 /// Name of the custom section that carries the manifest (ABI.md §1).
 pub const MANIFEST_SECTION: &str = "kaohe-manifest";
@@ -118,6 +119,8 @@ impl Counts {
 #[derive(Debug)]
 pub(super) struct Inspected {
     pub manifest_json: Vec<u8>,
+    /// The `kaohe-selftest` section, if the module carries one.
+    pub self_test: Option<Vec<u8>>,
     pub counts: Counts,
     /// `limits.wasm_fuel_per_unit` from the manifest, if it names one.
     pub wasm_fuel_per_unit: Option<u64>,
@@ -140,6 +143,7 @@ pub(super) fn inspect(wasm: &[u8], caps: &StaticCaps) -> Result<Inspected, Runti
     let mut tables: Vec<u64> = Vec::new();
     let mut exports: Vec<(String, ExternalKind, u32)> = Vec::new();
     let mut manifests: Vec<Vec<u8>> = Vec::new();
+    let mut self_tests: Vec<Vec<u8>> = Vec::new();
 
     for payload in Parser::new(0).parse_all(wasm) {
         match payload.map_err(not_a_module)? {
@@ -187,6 +191,9 @@ pub(super) fn inspect(wasm: &[u8], caps: &StaticCaps) -> Result<Inspected, Runti
             }
             Payload::CustomSection(reader) if reader.name() == MANIFEST_SECTION => {
                 manifests.push(reader.data().to_vec());
+            }
+            Payload::CustomSection(reader) if reader.name() == SELF_TEST_SECTION => {
+                self_tests.push(reader.data().to_vec());
             }
             _ => {}
         }
@@ -240,9 +247,17 @@ pub(super) fn inspect(wasm: &[u8], caps: &StaticCaps) -> Result<Inspected, Runti
             )));
         }
     };
+    if self_tests.len() > 1 {
+        return Err(RuntimeError::Unsupported(format!(
+            "至多一个 {SELF_TEST_SECTION} 段，实有 {} 个 / at most one {SELF_TEST_SECTION} section is allowed, found {}",
+            self_tests.len(),
+            self_tests.len()
+        )));
+    }
     let (counts, wasm_fuel_per_unit) = check_manifest(&manifest_json)?;
     Ok(Inspected {
         manifest_json,
+        self_test: self_tests.pop(),
         counts,
         wasm_fuel_per_unit,
     })

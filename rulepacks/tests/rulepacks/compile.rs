@@ -692,17 +692,29 @@ fn module_has_the_abi_shape_and_nothing_else() {
 
 #[test]
 fn build_writes_a_pack_the_runtime_loads() {
-    let (r, pack) = baofeng();
+    let (r, _) = baofeng();
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("baofeng-2022.wasm");
-    let report = compile::build(r, &out).expect("builds");
+    let fixtures = root().join("baofeng-2022/fixtures");
+    let report = compile::build(r, &fixtures, &out).expect("builds");
     assert!(
         report.contains("已编译") && report.contains("SHA-256"),
         "{report}"
     );
     let wasm = std::fs::read(&out).expect("written");
     let loaded = runtime().load(&wasm).expect("loads");
-    assert_eq!(loaded.digest(), pack.compiled.digest());
+    // The compiled rubric plus its fixtures as the self-test section, and
+    // nothing else: the same code as the pack without it.
+    let with_test = compile::compile_with_self_test(
+        r,
+        &compile::self_test(
+            r,
+            &Fixture::load_dir(&fixtures, &r.manifest).expect("fixtures"),
+        )
+        .expect("self-test"),
+    )
+    .expect("compiles");
+    assert_eq!(loaded.digest(), &kaohe_rulepacks::pack::sha256(&with_test));
     assert_eq!(
         std::fs::read_dir(dir.path()).expect("dir").count(),
         1,

@@ -12,6 +12,8 @@
 //!   and the per-call fuel ceiling;
 //! - `not_applicable`: items marked not applicable and the per-unit
 //!   conversion, loss reasons of `score =` indicators, the bottom-n share;
+//! - `self_test`: the fixtures a built pack carries and the dry run that
+//!   refuses a pack answering otherwise;
 //! - `sign`: pack statements, k-of-n trust policies and their refusals.
 
 mod compile;
@@ -20,4 +22,5 @@ mod language;
 mod not_applicable;
 mod pack;
 mod runtime;
+mod self_test;
 mod sign;
