@@ -19,6 +19,8 @@
 //!   certificates from `pki`, the hub tests' one test CA);
 //! - `workflow`, `result_service`: results, objections, review, approval;
 //! - `backup`: online backup and restore;
+//! - `self_test`: publishing runs the pack's own self-test first (issue
+//!   #13 §3);
 //! - `support`: the ABI pack with a full manifest (shared with the bench).
 
 use std::collections::BTreeMap;
@@ -61,6 +63,7 @@ mod deadlines;
 mod pki;
 mod refusals;
 mod result_service;
+mod self_test;
 mod submissions;
 mod support;
 mod workflow;

@@ -60,6 +60,7 @@ pub fn results(dir: &Path, year: u16, db: &rusqlite::Connection) -> Results {
             methods: m.all_methods_mask(),
             rounds: rounds.into_iter().collect(),
             penalty_cap_override: caps.get(&unit).copied(),
+            not_applicable: BTreeMap::new(),
         };
         let outs = interp.evaluate(&ev.units());
         for ((round, _), out) in ev.rounds.iter().zip(&outs) {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use jiff::Timestamp;
 
-use super::{Invocation, consolidate};
+use super::Invocation;
 use crate::calendar;
 use crate::export::{self, ExportOptions};
 use crate::results::{self, NoticeMeta};
@@ -65,7 +65,7 @@ pub(super) fn run(inv: &Invocation, args: ExportArgs) -> anyhow::Result<()> {
         .parse::<Timestamp>()
         .map(calendar::beijing_day)
         .unwrap_or(published_at);
-    let y = consolidate(&conn, year)?;
+    let y = inv.consolidate(&conn, year)?;
     let meta = NoticeMeta {
         county,
         scheme_name,

@@ -304,4 +304,15 @@ pub const MIGRATIONS: &[&str] = &[
     DROP TABLE result_scores;
     DROP TABLE result_clauses;
     "#,
+    // 7: a result keeps the items its node marked not applicable (不适用),
+    //    with the reasons — `{"N2_5":"…"}` — and the evidence it was
+    //    replayed on — `{"sat_rate":9650,…}` (present values, hundredths) —
+    //    so a formula's lost points can be explained. Results committed
+    //    before this have no evidence column value (NULL).
+    r#"
+    ALTER TABLE results ADD COLUMN not_applicable TEXT NOT NULL DEFAULT '{}'
+        CHECK (json_valid(not_applicable) AND json_type(not_applicable) = 'object');
+    ALTER TABLE results ADD COLUMN evidence TEXT
+        CHECK (evidence IS NULL OR (json_valid(evidence) AND json_type(evidence) = 'object'));
+    "#,
 ];
