@@ -308,6 +308,7 @@ fn prepare(dir: &std::path::Path, node: &SigningKeyPair, n: usize) -> PackIdenti
             parent: None,
             supervising_department: None,
             assessor: ResponsibleAssessor::CountyOffice,
+            principal: None,
         })
         .collect();
     let source = RosterSource {

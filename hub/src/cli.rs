@@ -10,7 +10,7 @@
 //! `restore`), then the results and the review workflow: [`results`],
 //! [`export`], [`notify`], [`review`], [`history`], [`rectification`],
 //! [`excuse`], [`override_cap`] (`override`, a Rust keyword),
-//! [`approve`], [`publish_results`]. This file holds the command list,
+//! [`approve`], [`reopen`], [`publish_results`]. This file holds the command list,
 //! the dispatch and what several commands share (`Invocation`, [`Now`]).
 
 pub mod approve;
@@ -28,6 +28,7 @@ pub mod pack;
 pub mod progress;
 pub mod publish_results;
 pub mod rectification;
+pub mod reopen;
 pub mod results;
 pub mod review;
 pub mod serve;
@@ -109,8 +110,10 @@ pub enum Command {
     Excuse(excuse::ExcuseArgs),
     /// 记录某单位扣分上限的调整及其原因（override the penalty cap）
     Override(override_cap::OverrideArgs),
-    /// 记录县委、县政府审定考核结果（approve, once a year）
+    /// 记录县委、县政府审定考核结果；审定后该年度结果不能再改动（approve: locks the year）
     Approve(approve::ApproveArgs),
+    /// 撤销审定（重新审定前唯一的更正途径），须写明原因，原审定记录保留（reopen an approved year）
+    Reopen(reopen::ReopenArgs),
     /// 记录考核结果已公布（publish approved results）
     PublishResults(publish_results::PublishResultsArgs),
 }
@@ -142,6 +145,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Excuse(a) => excuse::run(&inv, a),
         Command::Override(a) => override_cap::run(&inv, a),
         Command::Approve(a) => approve::run(&inv, a),
+        Command::Reopen(a) => reopen::run(&inv, a),
         Command::PublishResults(a) => publish_results::run(&inv, a),
     }
 }

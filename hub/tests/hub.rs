@@ -105,6 +105,7 @@ fn unit(year: i32, id: &str, name: &str, category: &str) -> UnitRecord {
         parent: None,
         supervising_department: None,
         assessor: ResponsibleAssessor::CountyOffice,
+        principal: None,
     }
 }
 

@@ -18,10 +18,13 @@
 //!   in **one transaction**. A unit whose evaluation is unchanged since its
 //!   last queued submission is not signed again.
 //! - [`summary`] renders the Chinese result table of `kaohe node evaluate`.
+//! - [`reevaluate`]: after a newer pack version is activated, the results
+//!   computed under the old one scored again from the stored evidence and
+//!   queued (what `sync` does, so no official retypes anything).
 //!
 //! Layout: here the jobs and scoring; `submit` (signing and queueing, the
 //! submission's method blocks), `summary` (the table, group scores and
-//! problems an official reads).
+//! problems an official reads), `again` (re-evaluation under a new pack).
 
 use std::collections::BTreeMap;
 
@@ -31,9 +34,11 @@ use kaohe_rulepacks::pack::{Evaluator, PackError};
 
 use crate::store::{Scope, Store, StoreError, UnitInfo};
 
+mod again;
 mod submit;
 mod summary;
 
+pub use again::{ReevaluateError, Reevaluated, reevaluate};
 pub(crate) use submit::proto_round;
 pub use submit::{SubmitError, SubmitReport, submit};
 pub use summary::summary;

@@ -134,6 +134,7 @@ impl ResultService for Hub {
                 verification_deadline: None,
                 review_deadline: None,
             }],
+            leaderboards: Vec::new(),
         };
         Ok(Response::new(response.into()))
     }

@@ -114,12 +114,14 @@ pub fn units() -> Vec<Unit> {
     ]
 }
 
-/// The roster CSV `kaohe hub units import` reads; every name marked 示例数据.
+/// The roster CSV `kaohe hub units import` reads; every name marked 示例数据,
+/// every unit with a placeholder principal (主要负责人, named in a
+/// commendation).
 pub fn roster_csv() -> String {
-    let mut csv = String::from("单位编号,单位名称,类别,上级单位,主管部门,考核主体\n");
-    for u in units() {
+    let mut csv = String::from("单位编号,单位名称,类别,上级单位,主管部门,考核主体,主要负责人\n");
+    for (i, u) in units().into_iter().enumerate() {
         csv.push_str(&format!(
-            "{},{}{}{SAMPLE},{},{},{},{}\n",
+            "{},{}{}{SAMPLE},{},{},{},{},{}\n",
             u.id,
             if u.name.starts_with('县') {
                 "宝丰"
@@ -130,10 +132,17 @@ pub fn roster_csv() -> String {
             u.category,
             u.parent,
             u.supervising,
-            u.assessor
+            u.assessor,
+            principal(i)
         ));
     }
     csv
+}
+
+/// A placeholder principal, `王某某` …: plainly not a real person.
+fn principal(i: usize) -> String {
+    const SURNAMES: [char; 10] = ['王', '李', '张', '刘', '陈', '杨', '赵', '黄', '周', '吴'];
+    format!("{}某某", SURNAMES[i % SURNAMES.len()])
 }
 
 /// Every method of the 2022 pack.

@@ -34,8 +34,13 @@
 //!   kept (issue #13 §3);
 //! - `certs`: TLS and mTLS between node and hub, and every certificate
 //!   fault the node must refuse or be refused for;
-//! - `deadlines`: delivering to a hub that never answers.
+//! - `deadlines`: delivering to a hub that never answers;
+//! - `approval`: 审定 locks the year — every change after it refused naming
+//!   the 文号, the audited reopening and the new approval the exports name;
+//!   a superseded pack's results awaiting re-evaluation until the node's
+//!   next sync resubmits them.
 
+mod approval;
 mod certs;
 mod deadlines;
 mod hub_killed;
@@ -317,6 +322,14 @@ impl Federation {
     /// `kaohe hub --data-dir … --operator … <args>`, which must succeed.
     pub fn hub(&self, args: &[&str]) -> String {
         kaohe_ok(&self.hub_args(args))
+    }
+
+    /// `kaohe hub … <args>`, which must fail; returns what it printed.
+    pub fn hub_fails(&self, args: &[&str]) -> String {
+        let o = kaohe(&self.hub_args(args));
+        let text = all_output(&o);
+        assert!(!o.status.success(), "kaohe hub {args:?} succeeded:\n{text}");
+        text
     }
 
     fn hub_args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {

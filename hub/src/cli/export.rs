@@ -1,13 +1,17 @@
 //! `kaohe hub export`: the approved results as the workbook, the published
-//! notice (PDF) and the letters (DOCX).
+//! notice (PDF) and the letters (DOCX) — only the approval in force, only
+//! if the year consolidated now is exactly what it approved; each file
+//! carries the approval's digest and, after a reopening, names the
+//! approval it replaces.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use jiff::Timestamp;
 
 use super::Invocation;
 use crate::calendar;
+use crate::export::model::ReplacedApproval;
 use crate::export::{self, ExportOptions};
 use crate::results::{self, NoticeMeta};
 use crate::workflow;
@@ -52,33 +56,63 @@ pub(super) fn run(inv: &Invocation, args: ExportArgs) -> anyhow::Result<()> {
         recipients,
     } = args;
     let conn = inv.open()?;
-    let Some(workflow::Approval {
-        doc_number,
-        approved_at,
-        ..
-    }) = workflow::approval_record(&conn, year)?
-    else {
-        bail!("{year} 年度考核结果尚未审定，不能导出通报（not approved）");
-    };
-    let published_at = workflow::publication(&conn, year)?.unwrap_or(approved_at);
-    let published_on = published_at
-        .parse::<Timestamp>()
-        .map(calendar::beijing_day)
-        .unwrap_or(published_at);
     let y = inv.consolidate(&conn, year)?;
+    // Refused unless the approval in force approves exactly this year.
+    let approved = workflow::approved_for_export(&conn, &y.consolidation)?;
+    let approval = &approved.approval;
+    let published_at = approved
+        .publication
+        .as_ref()
+        .map_or(approval.approved_at.as_str(), |p| p.published_at.as_str());
+    let published_on = day(published_at);
     let meta = NoticeMeta {
         county,
         scheme_name,
         issuer,
-        doc_number,
+        doc_number: approval.doc_number.clone(),
         published_on,
         recipients,
+        approval_sha256: approval.consolidation_sha256.clone(),
+        replaces: approved.replaces.as_ref().map(|old| ReplacedApproval {
+            doc_number: old.doc_number.clone(),
+            approved_on: day(&old.approved_at),
+            reopened_on: old
+                .reopened
+                .as_ref()
+                .map(|r| day(&r.at))
+                .unwrap_or_default(),
+            reason: old
+                .reopened
+                .as_ref()
+                .map(|r| r.reason.clone())
+                .unwrap_or_default(),
+        }),
+        principals: y
+            .data
+            .roster
+            .iter()
+            .filter_map(|u| Some((u.id.clone(), u.principal.clone()?)))
+            .collect(),
     };
     let report = results::to_report(&y.consolidation, &y.outcomes, y.manifest(), &meta);
     let written = export::write_all(&report, &out, &ExportOptions { font })
         .context("导出考核结果（export）")?;
+    if let Some(old) = &meta.replaces {
+        println!(
+            "本次导出依据审定文号 {}，替代已撤销的审定文号 {}",
+            approval.doc_number, old.doc_number
+        );
+    }
     for p in written {
         println!("已写入 {}", p.display());
     }
     Ok(())
+}
+
+/// `2023年3月1日` of an RFC 3339 instant (the stored text if it does not
+/// parse).
+fn day(at: &str) -> String {
+    at.parse::<Timestamp>()
+        .map(calendar::beijing_day)
+        .unwrap_or_else(|_| at.to_owned())
 }

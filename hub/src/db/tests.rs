@@ -202,7 +202,7 @@ fn upgrade_from_a_version_5_snapshot_moves_scores_and_clauses_onto_results() {
     assert_eq!(rows[2].3, "[]");
 
     // What consolidation reads: the current results, nothing lost.
-    let current = crate::results::load_results(&conn, 2022, "p").unwrap();
+    let current = crate::results::load_results(&conn, 2022, "p", 1).unwrap();
     assert_eq!(current.len(), 2);
     assert_eq!(current[0].scores, expected[1].2);
     let amounts: BTreeMap<String, i64> = [("L10a".to_string(), 50), ("L2b".to_string(), 100)]
@@ -233,4 +233,38 @@ fn result_json_that_is_not_an_object_or_array_is_refused_by_the_schema() {
             "{scores} {clauses}: {err}"
         );
     }
+}
+
+/// Migration 7 keeps a year approved and published under schema 6: the
+/// approval in force (and locking the year), its publication attached to
+/// it, and the unit without a principal.
+#[test]
+fn upgrade_from_a_version_6_snapshot_keeps_the_approval_in_force_and_its_publication() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    {
+        let old = open_at_version(&path, 6).unwrap();
+        old.execute_batch(
+            "INSERT INTO units (year, id, name, category, parent_id, supervising_department, assessor)
+             VALUES (2022, 't1', '肖旗乡', 'township', NULL, NULL, 'county_office');
+             INSERT INTO approvals (year, doc_number, approved_at, operator, consolidation_sha256, results)
+             VALUES (2022, '宝法治办〔2023〕1号', '2023-03-01T02:00:00Z', 'wang', 'abc', '{\"year\":2022,\"units\":{}}');
+             INSERT INTO publications (year, published_at, operator)
+             VALUES (2022, '2023-03-02T02:00:00Z', 'wang');",
+        )
+        .unwrap();
+    }
+    let conn = open(&path).unwrap();
+    assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
+    integrity_check(&conn).unwrap();
+    let approval = crate::lock::in_force(&conn, 2022).unwrap().unwrap();
+    assert_eq!(approval.doc_number, "宝法治办〔2023〕1号");
+    assert_eq!((approval.replaces, approval.reopened), (None, None));
+    let published = crate::lock::publication(&conn, approval.id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(published.published_at, "2023-03-02T02:00:00Z");
+    assert!(crate::lock::locked(&conn, 2022).unwrap().is_some());
+    let roster = crate::registry::units::load_roster(&conn, 2022).unwrap();
+    assert_eq!(roster.get("t1").unwrap().principal, None);
 }

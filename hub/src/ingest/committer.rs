@@ -22,6 +22,7 @@ use super::{ACTION_REJECT, Refusal, checks, replay, store};
 use crate::audit::{self, Actor};
 use crate::calendar::{beijing_date, format_date_zh};
 use crate::clock::Clock;
+use crate::lock;
 use crate::registry::StoreError;
 
 /// Committing a batch failed: the transaction was rolled back and nothing
@@ -476,10 +477,11 @@ fn stage_1_to_5(
 }
 
 /// Whether `sub`'s unit may still receive a new result at `now` (see the
-/// module docs, stage 5): refused as [`RejectionCode::Closed`] after the
-/// year's approval or after the unit's review-request deadline, unless an
-/// objection of the unit is undecided (the submission may revise it).
-/// `Ok(true)`: accepted because such an objection is open.
+/// module docs, stage 5): refused as [`RejectionCode::Closed`] while the
+/// year's approval is in force — first, whatever else holds, naming the
+/// 文号 ([`lock::locked`]) — and after the unit's review-request deadline,
+/// unless an objection of the unit is undecided (the submission may revise
+/// it). `Ok(true)`: accepted because such an objection is open.
 pub fn check_window(
     conn: &Connection,
     sub: &Submission,
@@ -487,6 +489,16 @@ pub fn check_window(
     now: Timestamp,
 ) -> Result<Result<bool, Refusal>, CommitError> {
     let year = i32::from(sub.year);
+    if let Some(locked) = lock::locked(conn, year)? {
+        return Ok(Err(Refusal::new(
+            RejectionCode::Closed,
+            format!(
+                "单位 {}（{unit_name}）：{locked}；不再接收新的上报",
+                sub.unit_id
+            ),
+            Some("submission.year"),
+        )));
+    }
     let window = store::review_window(conn, year, &sub.unit_id)?;
     if window.open_objection {
         return Ok(Ok(true));
@@ -501,15 +513,6 @@ pub fn check_window(
             Some("submission.unit_id"),
         )
     };
-    if let Some((at, doc_number)) = &window.approved {
-        let on = at
-            .parse::<Timestamp>()
-            .map(|t| format_date_zh(beijing_date(t)))
-            .unwrap_or_else(|_| at.clone());
-        return Ok(Err(closed(format!(
-            "年度考核结果已于 {on} 审定（文号 {doc_number}）"
-        ))));
-    }
     if let Some(deadline) = &window.review_request_deadline {
         let deadline: jiff::civil::Date = deadline.parse().map_err(|_| {
             rusqlite::Error::InvalidColumnType(

@@ -62,22 +62,17 @@ pub fn is_committed(conn: &Connection, digest: &Digest) -> rusqlite::Result<bool
 }
 
 /// Where the review workflow of one unit's year stands, for the
-/// closed-window check: the approval time (RFC 3339) and document number
-/// of the year, the unit's review-request deadline (ISO date) if it was
-/// notified, and whether an objection of the unit is undecided.
+/// closed-window check (the approval is checked before, by
+/// [`crate::lock::locked`]): the unit's review-request deadline (ISO date)
+/// if it was notified, and whether an objection of the unit is undecided.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReviewWindow {
-    pub approved: Option<(String, String)>,
     pub review_request_deadline: Option<String>,
     pub open_objection: bool,
 }
 
 /// Reads the [`ReviewWindow`] of `unit` in `year`.
 pub fn review_window(conn: &Connection, year: i32, unit: &str) -> rusqlite::Result<ReviewWindow> {
-    let approved = conn
-        .prepare_cached("SELECT approved_at, doc_number FROM approvals WHERE year = ?1")?
-        .query_row([year], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
     let review_request_deadline = conn
         .prepare_cached(
             "SELECT review_request_deadline FROM notifications WHERE year = ?1 AND unit_id = ?2",
@@ -90,7 +85,6 @@ pub fn review_window(conn: &Connection, year: i32, unit: &str) -> rusqlite::Resu
         )?
         .query_row(params![year, unit], |r| r.get(0))?;
     Ok(ReviewWindow {
-        approved,
         review_request_deadline,
         open_objection,
     })

@@ -15,9 +15,10 @@
 //! may be the rest of the roster), and a formula refused wherever it is
 //! (its cached value is whatever the file's author wrote there).
 //! The header row is the first row (among the first ten) that names at least
-//! two known columns; title rows above it are ignored. All six columns are
-//! required, in any order, named in Chinese or English; a trailing
-//! parenthesis is ignored, so `单位编号（id）` works:
+//! two known columns; title rows above it are ignored. The first six
+//! columns are required, the last (主要负责人) optional, in any order, named
+//! in Chinese or English; a trailing parenthesis is ignored, so
+//! `单位编号（id）` works:
 //!
 //! | 中文 | English | value |
 //! |---|---|---|
@@ -27,6 +28,7 @@
 //! | 上级单位 | parent | id of a unit in the same file, or empty |
 //! | 主管部门 | supervising_department | text, or empty |
 //! | 考核主体 | assessor | 依法治县办 / 国资局 / 卫健委 (or `county_office` / `sasac` / `health_commission`), or the id of a unit in the same file |
+//! | 主要负责人 | principal | text, or empty (optional column): named with the unit in a commendation |
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -73,9 +75,13 @@ pub enum Field {
     Parent,
     SupervisingDepartment,
     Assessor,
+    Principal,
 }
 
 impl Field {
+    /// The optional columns: read when present, never missing.
+    pub const OPTIONAL: [Field; 1] = [Field::Principal];
+
     pub const ALL: [Field; 6] = [
         Field::Id,
         Field::Name,
@@ -94,6 +100,7 @@ impl Field {
             Field::Parent => "上级单位",
             Field::SupervisingDepartment => "主管部门",
             Field::Assessor => "考核主体",
+            Field::Principal => "主要负责人",
         }
     }
 
@@ -106,6 +113,7 @@ impl Field {
             Field::Parent => "parent",
             Field::SupervisingDepartment => "supervising_department",
             Field::Assessor => "assessor",
+            Field::Principal => "principal",
         }
     }
 
@@ -117,6 +125,7 @@ impl Field {
             Field::Parent => &["上级单位", "上级单位编号", "parent", "parent_id"],
             Field::SupervisingDepartment => &["主管部门", "supervising_department"],
             Field::Assessor => &["考核主体", "assessor"],
+            Field::Principal => &["主要负责人", "负责人", "principal"],
         }
     }
 
@@ -124,6 +133,7 @@ impl Field {
         let key = header_key(text);
         Field::ALL
             .into_iter()
+            .chain(Field::OPTIONAL)
             .find(|f| f.aliases().iter().any(|a| *a == key))
     }
 }

@@ -11,7 +11,9 @@
 //!   objection (review) → notified (verification) → provisional; a unit
 //!   without a score sheet is not assessed and has no scores. The hub
 //!   consolidates per year, so each result is the annual one; a round in
-//!   the request keeps only that round's reasons.
+//!   the request keeps only that round's reasons. With them, the quarterly
+//!   leaderboards (党建引领·比拼四季) of the ranked categories the caller's
+//!   units are in, every unit of each board listed.
 //! - **`FileObjection`** (client stream, signed call on
 //!   [`FILE_OBJECTION_PATH`]): header, then the material, reassembled by
 //!   [`ObjectionAssembler`] (declared size and SHA-256, chunk and total
@@ -23,8 +25,8 @@
 use std::sync::PoisonError;
 
 use kaohe_proto::model::{
-    self, Grade, ListResultsRequest, ListResultsResponse, ObjectionAssembler, ObjectionPart,
-    ObjectionReceipt, Rank, ResultReason, ResultStatus, Scores,
+    self, BoardEntry, Grade, ListResultsRequest, ListResultsResponse, ObjectionAssembler,
+    ObjectionPart, ObjectionReceipt, QuarterBoard, Rank, ResultReason, ResultStatus, Scores,
 };
 use kaohe_proto::pb::result_service_server::ResultService;
 use kaohe_proto::{Round, pb};
@@ -34,6 +36,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::{Shared, field_status, store_status};
 use crate::audit::Actor;
 use crate::consolidate::Assessment;
+use crate::lock;
 use crate::registry::calendar_years;
 use crate::registry::nodes::NodeRecord;
 use crate::registry::units::{self, YearRoster};
@@ -64,6 +67,7 @@ fn workflow_status(e: WorkflowError) -> Status {
             Status::unavailable(format!("{e}；请稍后重试（retry later）"))
         }
         WorkflowError::Empty { .. }
+        | WorkflowError::NoMaterial { .. }
         | WorkflowError::MaterialTooLarge { .. }
         | WorkflowError::DuplicateMaterial { .. } => Status::invalid_argument(e.to_string()),
         WorkflowError::UnknownUnit { .. } => Status::permission_denied(e.to_string()),
@@ -132,9 +136,13 @@ struct Standing {
 }
 
 fn standing(conn: &Connection, year: i32, unit: &str) -> rusqlite::Result<Standing> {
+    let approval = lock::in_force(conn, year)?;
     Ok(Standing {
-        published: workflow::publication(conn, year)?.is_some(),
-        approved: workflow::approval(conn, year)?.is_some(),
+        published: match &approval {
+            Some(a) => lock::publication(conn, a.id)?.is_some(),
+            None => false,
+        },
+        approved: approval.is_some(),
         open_objection: conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM objections WHERE year = ?1 AND unit_id = ?2 AND decision IS NULL)",
             params![year, unit],
@@ -259,7 +267,40 @@ fn list(
             review_deadline,
         });
     }
-    Ok(ListResultsResponse { results: out })
+    // The leaderboards of the ranked categories the caller's units are in,
+    // whole: a leaderboard is shown to all who compete on it.
+    let categories: std::collections::BTreeSet<&str> = mine
+        .iter()
+        .filter_map(|id| c.unit(id).map(|u| u.category.as_str()))
+        .collect();
+    let leaderboards = c
+        .leaderboards
+        .iter()
+        .filter(|b| categories.contains(b.category.as_str()))
+        .map(|b| QuarterBoard {
+            round: wire_round(b.round),
+            category_id: b.category.clone(),
+            category_name: b.category_name.clone(),
+            max_points: b.max_points,
+            entries: b
+                .entries
+                .iter()
+                .map(|e| BoardEntry {
+                    rank: e.rank,
+                    tied: e.tied,
+                    unit_id: e.unit_id.clone(),
+                    unit_name: e.name.clone(),
+                    points: e.points,
+                })
+                .collect(),
+            not_reported: b.not_reported.clone(),
+            excused: b.excused.clone(),
+        })
+        .collect();
+    Ok(ListResultsResponse {
+        results: out,
+        leaderboards,
+    })
 }
 
 #[tonic::async_trait]

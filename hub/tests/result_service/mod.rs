@@ -151,6 +151,25 @@ async fn a_node_lists_its_units_results_and_files_an_objection_within_the_window
     let status = file(&running, &a, running.now(), parts).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("SHA-256"), "{}", status.message());
+    // Without material (考核方案 六（三）"申请复核并提供证明材料"): refused
+    // with the reason (before issue #13 it was stored).
+    let mut bare = header("t2", "再次申请");
+    bare.material_name = None;
+    bare.media_type = None;
+    let status = file(
+        &running,
+        &a,
+        running.now(),
+        Objection::new(bare, Vec::new()).into_parts(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("证明材料"),
+        "{}",
+        status.message()
+    );
     // Another node's unit (d1 is a department; A assesses townships).
     let parts = Objection::new(header("d1", "不服"), Vec::new()).into_parts();
     let status = file(&running, &a, running.now(), parts).await.unwrap_err();

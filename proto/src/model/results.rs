@@ -2,6 +2,7 @@
 
 use super::MAX_TEXT_CHARS;
 use super::date::{Date, optional_date};
+use super::leaderboard::QuarterBoard;
 use crate::pb;
 use crate::submission::Round;
 use crate::validate::{self, FieldError, Problem, identifier, optional_identifier, text};
@@ -140,6 +141,10 @@ pub struct UnitResult {
 pub struct ListResultsResponse {
     /// One per unit and round.
     pub results: Vec<UnitResult>,
+    /// The quarterly leaderboards (党建引领·比拼四季) of the ranked
+    /// categories of the caller's units; empty from a hub before protocol
+    /// revision 2.
+    pub leaderboards: Vec<QuarterBoard>,
 }
 
 impl TryFrom<pb::ListResultsRequest> for ListResultsRequest {
@@ -363,7 +368,18 @@ impl TryFrom<pb::ListResultsResponse> for ListResultsResponse {
             .enumerate()
             .map(|(i, r)| UnitResult::try_from(r).map_err(|e| e.within(format!("results[{i}]"))))
             .collect::<Result<_, _>>()?;
-        Ok(ListResultsResponse { results })
+        let leaderboards = m
+            .leaderboards
+            .into_iter()
+            .enumerate()
+            .map(|(i, b)| {
+                QuarterBoard::try_from(b).map_err(|e| e.within(format!("leaderboards[{i}]")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ListResultsResponse {
+            results,
+            leaderboards,
+        })
     }
 }
 
@@ -371,6 +387,7 @@ impl From<ListResultsResponse> for pb::ListResultsResponse {
     fn from(r: ListResultsResponse) -> Self {
         pb::ListResultsResponse {
             results: r.results.into_iter().map(Into::into).collect(),
+            leaderboards: r.leaderboards.into_iter().map(Into::into).collect(),
         }
     }
 }

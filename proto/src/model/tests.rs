@@ -361,6 +361,21 @@ fn unit_results_round_trip_and_hold_together() {
     assert_eq!(UnitResult::try_from(wire.clone()), Ok(r));
     let listed = ListResultsResponse {
         results: vec![result()],
+        leaderboards: vec![QuarterBoard {
+            round: Round::Q1,
+            category_id: "township".into(),
+            category_name: "乡镇".into(),
+            max_points: 1000,
+            entries: vec![BoardEntry {
+                rank: 1,
+                tied: false,
+                unit_id: "t1".into(),
+                unit_name: "大营镇".into(),
+                points: 950,
+            }],
+            not_reported: vec![],
+            excused: vec!["t2".into()],
+        }],
     };
     assert_eq!(
         ListResultsResponse::try_from(pb::ListResultsResponse::from(listed.clone())),

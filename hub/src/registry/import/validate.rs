@@ -70,6 +70,7 @@ struct Draft {
     parent: Option<String>,
     supervising_department: Option<String>,
     assessor: ResponsibleAssessor,
+    principal: Option<String>,
 }
 
 pub(super) fn validate(
@@ -313,6 +314,10 @@ pub(super) fn validate(
                 kind => Some(kind),
             }
         });
+        // Optional column: absent reads as no principal.
+        let principal = get(Field::Principal)
+            .map(|(cell, loc)| optional_text(cell, Field::Principal, &loc, &mut report))
+            .unwrap_or(Ok(None));
         let clean_row = row_problems.is_empty();
         problems.extend(row_problems);
         if let Some(id) = &id {
@@ -325,7 +330,8 @@ pub(super) fn validate(
             Some(Ok(parent)),
             Some(Ok(supervising)),
             Some(assessor),
-        ) = (id, name, category, parent, supervising, assessor)
+            Ok(principal),
+        ) = (id, name, category, parent, supervising, assessor, principal)
             && clean_row
         {
             drafts.push(Draft {
@@ -336,6 +342,7 @@ pub(super) fn validate(
                 parent,
                 supervising_department: supervising,
                 assessor,
+                principal,
             });
         }
     }
@@ -435,6 +442,7 @@ pub(super) fn validate(
             parent: d.parent,
             supervising_department: d.supervising_department,
             assessor: d.assessor,
+            principal: d.principal,
         })
         .collect())
 }
