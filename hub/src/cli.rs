@@ -9,7 +9,7 @@
 //! [`audit`], [`pack`], [`serve`], [`progress`], [`backup`] (`backup` and
 //! `restore`), then the results and the review workflow: [`results`],
 //! [`export`], [`notify`], [`review`], [`history`], [`rectification`],
-//! [`excuse`], [`override_cap`] (`override`, a Rust keyword),
+//! [`excuse`], [`ruling`] (裁定), [`override_cap`] (`override`, a Rust keyword),
 //! [`approve`], [`reopen`], [`publish_results`]. This file holds the command list,
 //! the dispatch and what several commands share (`Invocation`, [`Now`]).
 
@@ -31,6 +31,7 @@ pub mod rectification;
 pub mod reopen;
 pub mod results;
 pub mod review;
+pub mod ruling;
 pub mod serve;
 pub mod units;
 
@@ -53,11 +54,11 @@ use crate::results::{self as year_results, ConsolidatedYear, YearData};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// 数据目录（data directory），其中保存数据库 hub.db
-    #[arg(long, default_value = "kaohe-hub", value_name = "目录")]
+    #[arg(long, default_value = "kaohe-hub", value_name = "目录", global = true)]
     pub data_dir: PathBuf,
 
-    /// 操作人（operator），记入审计日志；默认为环境变量 USER
-    #[arg(long, value_name = "姓名")]
+    /// 操作人（operator），记入审计日志；默认为环境变量 USER；可写在任何子命令之后
+    #[arg(long, value_name = "姓名", global = true)]
     pub operator: Option<String>,
 
     #[command(subcommand)]
@@ -108,6 +109,8 @@ pub enum Command {
     Rectification(rectification::RectificationCommand),
     /// 记录某单位本年度免于考核及其原因（excuse a unit）
     Excuse(excuse::ExcuseArgs),
+    /// 裁定：同一单位同一考核方式和轮次由两个以上节点上报时，采用哪个节点的上报（rule on a double report）
+    Ruling(ruling::RulingArgs),
     /// 记录某单位扣分上限的调整及其原因（override the penalty cap）
     Override(override_cap::OverrideArgs),
     /// 记录县委、县政府审定考核结果；审定后该年度结果不能再改动（approve: locks the year）
@@ -143,6 +146,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::History(command) => history::run(&inv, command),
         Command::Rectification(command) => rectification::run(&inv, command),
         Command::Excuse(a) => excuse::run(&inv, a),
+        Command::Ruling(a) => ruling::run(&inv, a),
         Command::Override(a) => override_cap::run(&inv, a),
         Command::Approve(a) => approve::run(&inv, a),
         Command::Reopen(a) => reopen::run(&inv, a),
@@ -225,6 +229,34 @@ fn read_capped(path: &Path, cap: u64) -> anyhow::Result<Vec<u8>> {
 
 fn open(dir: &Path) -> anyhow::Result<Connection> {
     db::open_existing(dir).context("打开数据库（open database）")
+}
+
+/// The year's one current pack, loaded; `None` when the year has none (or
+/// several), for the registry commands that check against it.
+fn year_pack(
+    conn: &Connection,
+    runtime: &Runtime,
+    year: i32,
+) -> anyhow::Result<Option<kaohe_rulepacks::pack::Pack>> {
+    use crate::registry::packs;
+    let Ok(year16) = u16::try_from(year) else {
+        return Ok(None);
+    };
+    let current: Vec<_> = packs::list_packs(conn)?
+        .into_iter()
+        .filter(|p| p.is_current && p.identity.year == year16)
+        .collect();
+    let [one] = current.as_slice() else {
+        return Ok(None);
+    };
+    let Some(stored) = packs::current_pack(conn, &one.identity.id, year16)? else {
+        return Ok(None);
+    };
+    Ok(Some(kaohe_rulepacks::pack::Pack::load(
+        runtime,
+        &stored.module,
+        &stored.identity,
+    )?))
 }
 
 impl Invocation {

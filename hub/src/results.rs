@@ -6,8 +6,9 @@
 //! [`outcomes`](crate::outcome::outcomes):
 //! [`load_year`] reads everything a consolidation is a function of (the
 //! current pack of the year, the roster, the **current** accepted results
-//! computed under that pack version with their scores and fired clauses,
-//! the recorded decisions, earlier years' approved results) and
+//! computed under that pack version with their scores and fired clauses —
+//! of a slot two nodes reported, only the one a ruling (裁定) chose — the
+//! recorded decisions, earlier years' approved results) and
 //! [`YearData::consolidate`] runs the pack's `kaohe_finalise`.
 //!
 //! **A superseded pack's results are never final.** After a newer version
@@ -187,7 +188,11 @@ pub fn load_year(
     let stored =
         packs::current_pack(conn, &pack_id, year16)?.ok_or(ResultsError::NoPack { year })?;
     let pack = Pack::load(runtime, &stored.module, &stored.identity)?;
-    let results = load_results(conn, year, &pack_id, stored.identity.version)?;
+    let mut results = load_results(conn, year, &pack_id, stored.identity.version)?;
+    crate::workflow::ruling::apply(
+        &crate::workflow::ruling::in_force(conn, year)?,
+        &mut results,
+    );
     let decisions = load_decisions(conn, year)?;
     let history = load_history(conn, year)?;
     let reevaluation = awaiting_reevaluation(conn, year)?;

@@ -27,6 +27,8 @@
 //! - [`history`]: earlier years' results imported from Excel/CSV.
 //! - [`rectification`]: who owes a rectification plan (整改方案), derived
 //!   from the consolidation and outcomes; plans and reports received.
+//! - [`ruling`]: 裁定 — which node's report stands where two nodes
+//!   reported one slot.
 //!
 //! Layout: this file (errors, recorded decisions), `notice`, `review`,
 //! `approval` (approve, reopen, publish, export check), [`history`],
@@ -47,6 +49,7 @@ pub mod history;
 mod notice;
 pub mod rectification;
 mod review;
+pub mod ruling;
 
 use rusqlite::{Connection, params};
 use serde_json::json;
@@ -70,6 +73,7 @@ pub mod action {
     pub const REOPEN: &str = "results.reopen";
     pub const PUBLISH: &str = "results.publish";
     pub const HISTORY_IMPORT: &str = "history.import";
+    pub const RULING: &str = "results.ruling";
 }
 
 /// Largest material file accepted with an objection.

@@ -89,6 +89,21 @@ pub fn render_results(year: u16, results: &[UnitResult]) -> String {
             })
         })
         .collect();
+    let unassessed: Vec<Vec<String>> = results
+        .iter()
+        .flat_map(|r| {
+            r.not_assessed_because
+                .iter()
+                .map(|why| vec![r.unit_id.clone(), why.clone()])
+        })
+        .collect();
+    if !unassessed.is_empty() {
+        out.push_str("\n未考核的原因（why units are not assessed）：\n");
+        out.push_str(&kaohe_tables::terminal::render(
+            &["单位", "原因"],
+            &unassessed,
+        ));
+    }
     if reasons.is_empty() {
         out.push_str("\n没有扣分或加分原因（no reasons）\n");
     } else {
@@ -380,8 +395,20 @@ mod tests {
             }],
             verification_deadline: Some(d(3, 8)),
             review_deadline: Some(d(3, 15)),
+            not_assessed_because: Vec::new(),
         };
-        let text = render_results(2022, &[r]);
+        let missing = UnitResult {
+            unit_id: "u0002".into(),
+            status: ResultStatus::NotAssessed,
+            reasons: Vec::new(),
+            verification_deadline: None,
+            review_deadline: None,
+            not_assessed_because: vec![
+                "满意度调查（satisfaction）年度结果未报送：应由考核主体依法治县办上报，但尚无节点获授权上报此方式".into(),
+            ],
+            ..r.clone()
+        };
+        let text = render_results(2022, &[r, missing]);
         for want in [
             "核实中",
             "2023年3月8日",
@@ -389,6 +416,8 @@ mod tests {
             "未考核",
             "-1.5",
             "满意率低于90%",
+            "未考核的原因",
+            "尚无节点获授权上报此方式",
         ] {
             assert!(text.contains(want), "{want} missing:\n{text}");
         }

@@ -163,6 +163,9 @@ pub struct NodeSpec {
     pub dir: &'static str,
     pub name: &'static str,
     pub assessor: &'static str,
+    /// The unit a township node assesses for, as the roster's 考核主体
+    /// column names it.
+    pub assessor_unit: Option<&'static str>,
     pub delegation: Delegation,
 }
 
@@ -181,6 +184,7 @@ pub fn nodes() -> Vec<NodeSpec> {
             dir: "county-office",
             name: "宝丰县委依法治县办（示例数据）",
             assessor: "county_office",
+            assessor_unit: None,
             delegation: Delegation::Categories(
                 "township,party_organ,congress_cppcc,government_department,court_procuratorate,mass_organisation,stationed_unit",
             ),
@@ -189,24 +193,28 @@ pub fn nodes() -> Vec<NodeSpec> {
             dir: "sasac",
             name: "宝丰县国资局（示例数据）",
             assessor: "sasac",
+            assessor_unit: None,
             delegation: Delegation::Categories("enterprise"),
         },
         NodeSpec {
             dir: "health-commission",
             name: "宝丰县卫健委（示例数据）",
             assessor: "health_commission",
+            assessor_unit: None,
             delegation: Delegation::Categories("hospital"),
         },
         NodeSpec {
             dir: "township-xiaoqi",
             name: "宝丰县肖旗乡（示例数据）",
             assessor: "township",
+            assessor_unit: Some("xiaoqi"),
             delegation: Delegation::Units(villages("xiaoqi")),
         },
         NodeSpec {
             dir: LATE_NODE,
             name: "宝丰县赵庄镇（示例数据）",
             assessor: "township",
+            assessor_unit: Some("zhaozhuang"),
             delegation: Delegation::Units(villages("zhaozhuang")),
         },
     ]

@@ -286,6 +286,9 @@ pub fn run(args: Args) -> Result<()> {
             "--years",
             &years,
         ];
+        if let Some(unit) = n.assessor_unit {
+            add.extend(["--assessor-unit", unit]);
+        }
         let units;
         match &n.delegation {
             county::Delegation::Categories(c) => add.extend(["--categories", c]),

@@ -23,7 +23,7 @@ fn a_corrected_pack_replaces_unsent_results_and_the_new_ones_are_accepted() {
     // Two corrections queued while the hub is down.
     f.kill_hub();
     f.import_rates(&f.units[..2], "97");
-    f.submit();
+    f.submit_hub_down();
     let unsent: Vec<Entry> = f
         .entries()
         .into_iter()

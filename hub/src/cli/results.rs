@@ -4,6 +4,8 @@
 //! results with a warning for commended units without a principal — and
 //! the year's approvals, and whether the one in force still approves it.
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
 use kaohe_rulepacks::manifest::Manifest;
 use kaohe_rulepacks::rubric::decimal::format_hundredths_fixed;
@@ -11,10 +13,11 @@ use kaohe_tables::terminal;
 
 use super::Invocation;
 use crate::calendar;
-use crate::consolidate::Assessment;
+use crate::consolidate::{Assessment, GapKind};
 use crate::export::model::board_tables;
 use crate::lock::{self, Approval};
 use crate::outcome::NoticeKind;
+use crate::registry::nodes;
 use crate::results::ConsolidatedYear;
 
 #[derive(Debug, clap::Args)]
@@ -34,6 +37,11 @@ pub(super) fn run(
     let conn = inv.open()?;
     let y = inv.consolidate(&conn, year)?;
     print!("{}", render_results(&y, category.as_deref()));
+    let names: BTreeMap<String, String> = nodes::list_nodes(&conn)?
+        .into_iter()
+        .map(|n| (n.id.to_string(), n.name))
+        .collect();
+    print!("{}", render_rulings_needed(&y, &names));
     print!(
         "{}",
         render_approvals(&lock::of_year(&conn, year)?, &y.consolidation.sha256())
@@ -353,6 +361,55 @@ fn bottom_rule_note(manifest: &Manifest, ranked: usize) -> String {
         "请依法治县办确认：本类别参加排名的只有 {ranked} 个单位，按细则{warned}（至多为参加排名单位数的 {share}%，向下取整），而不是末 {} 名（bottom-n rule for a small ranking: to be confirmed）\n",
         o.warn_bottom
     )
+}
+
+/// For every slot two or more nodes reported: which nodes, and the
+/// `kaohe hub ruling` command that settles it. Empty when there is none.
+pub fn render_rulings_needed(
+    y: &ConsolidatedYear,
+    node_names: &BTreeMap<String, String>,
+) -> String {
+    let c = &y.consolidation;
+    let mut out = String::new();
+    for u in &c.units {
+        let Assessment::NotAssessed { gaps } = &u.assessment else {
+            continue;
+        };
+        for gap in gaps {
+            let GapKind::DuplicateReport {
+                method_id,
+                round,
+                nodes,
+            } = &gap.what
+            else {
+                continue;
+            };
+            if out.is_empty() {
+                out.push_str(
+                    "\n【待裁定的重复上报】同一项结果由两个以上节点上报，须由县依法治县办裁定采用哪一份（kaohe hub ruling）：\n",
+                );
+            }
+            let named: Vec<String> = nodes
+                .iter()
+                .map(|id| match node_names.get(id) {
+                    Some(name) => format!("「{name}」（{id}）"),
+                    None => id.clone(),
+                })
+                .collect();
+            out.push_str(&format!(
+                "  {}（{}）{}{}：{}\n    kaohe hub ruling --year {} --unit {} --round {} --method {method_id} --node <节点编号> --reason <理由>\n",
+                u.name,
+                u.unit_id,
+                method_name(y.manifest(), method_id),
+                round.name_zh(),
+                named.join("、"),
+                c.year,
+                u.unit_id,
+                round.id(),
+            ));
+        }
+    }
+    out
 }
 
 fn method_name(manifest: &Manifest, id: &str) -> String {

@@ -397,7 +397,61 @@ pub const MIGRATIONS: &[&str] = &[
 
     ALTER TABLE units ADD COLUMN principal TEXT CHECK (principal IS NULL OR length(trim(principal)) > 0);
     "#,
-    // 8: a result keeps the items its node marked not applicable (不适用),
+    // 8: a node is an identity with a history of keys, and names the unit
+    //    whose system it assesses; rulings (裁定) on double reports.
+    //    `nodes.key_id` stays the node's id: the key id of its first key,
+    //    which every earlier `submissions.node_id` and `results.node_id`
+    //    already holds. `node_keys` lists each node's keys — exactly one
+    //    current (not retired) — with the first sequence number each may
+    //    sign, so a rotated node's reports keep one identity and one
+    //    sequence. `submissions.signer_key_id` records which key signed.
+    //    `rulings` names, per (unit, year, round, method) reported by
+    //    more than one node, the node whose report stands; the latest
+    //    ruling of a slot is in force, earlier ones are kept; like the
+    //    other inserts that change a year's result, a ruling of an approved
+    //    year is refused by a trigger as a backstop (`lock::locked` first).
+    r#"
+    ALTER TABLE nodes ADD COLUMN assessor_unit TEXT;
+
+    CREATE TABLE node_keys (
+        key_id         TEXT PRIMARY KEY,
+        node_id        TEXT NOT NULL REFERENCES nodes (key_id),
+        public_key     TEXT NOT NULL UNIQUE,
+        first_sequence INTEGER NOT NULL CHECK (first_sequence >= 1),
+        added_at       TEXT NOT NULL,
+        retired_at     TEXT,
+        retired_reason TEXT,
+        CHECK ((retired_at IS NULL) = (retired_reason IS NULL))
+    ) STRICT;
+    CREATE UNIQUE INDEX node_keys_one_current ON node_keys (node_id) WHERE retired_at IS NULL;
+    CREATE INDEX node_keys_by_node ON node_keys (node_id);
+    INSERT INTO node_keys (key_id, node_id, public_key, first_sequence, added_at)
+        SELECT key_id, key_id, public_key, 1, added_at FROM nodes;
+
+    ALTER TABLE submissions ADD COLUMN signer_key_id TEXT REFERENCES node_keys (key_id);
+    UPDATE submissions SET signer_key_id = node_id;
+
+    CREATE TABLE rulings (
+        seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+        year          INTEGER NOT NULL,
+        unit_id       TEXT NOT NULL,
+        round         TEXT NOT NULL CHECK (round IN ('Q1', 'Q2', 'Q3', 'Q4', 'annual')),
+        method_id     TEXT NOT NULL,
+        node_id       TEXT NOT NULL REFERENCES nodes (key_id),
+        submission_id INTEGER NOT NULL REFERENCES submissions (id),
+        reason        TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+        decided_at    TEXT NOT NULL,
+        operator      TEXT NOT NULL,
+        FOREIGN KEY (year, unit_id) REFERENCES units (year, id)
+    ) STRICT;
+    CREATE INDEX rulings_slot ON rulings (year, unit_id, round, method_id);
+    CREATE TRIGGER rulings_locked BEFORE INSERT ON rulings
+    WHEN EXISTS (SELECT 1 FROM approvals WHERE year = NEW.year AND reopened_at IS NULL)
+    BEGIN
+        SELECT RAISE(ABORT, '该年度考核结果已审定，不能再裁定；须先撤销审定（year approved: locked）');
+    END;
+    "#,
+    // 9: a result keeps the items its node marked not applicable (不适用),
     //    with the reasons — `{"N2_5":"…"}` — and the evidence it was
     //    replayed on — `{"sat_rate":9650,…}` (present values, hundredths) —
     //    so a formula's lost points can be explained. Results committed

@@ -23,8 +23,8 @@
 //! | 中文 | English | value |
 //! |---|---|---|
 //! | 单位编号 | id | letters, digits, `_ . -`; full-width digits are accepted |
-//! | 单位名称 | name | text |
-//! | 类别 | category | category id of the rule pack: `township`, `department`… |
+//! | 单位名称 | name | text; full-width digits, `．＋－` stored as ASCII, exactly as a node's template writes and reads the name |
+//! | 类别 | category | category id of the year's rule pack (checked against its categories once the year's pack is published): `township`, `department`… |
 //! | 上级单位 | parent | id of a unit in the same file, or empty |
 //! | 主管部门 | supervising_department | text, or empty |
 //! | 考核主体 | assessor | 依法治县办 / 国资局 / 卫健委 (or `county_office` / `sasac` / `health_commission`), or the id of a unit in the same file |
@@ -226,6 +226,14 @@ pub enum ProblemKind {
     UnknownAssessorUnit {
         id: String,
     },
+    /// A category the year's rule pack does not have.
+    UnknownCategory {
+        value: String,
+        /// The pack, as `id-year 第 n 版`.
+        pack: String,
+        /// Its categories: `id（名称）`.
+        known: Vec<String>,
+    },
     /// A formula: its cached value is whatever the file's author put there.
     Formula {
         formula: String,
@@ -302,7 +310,12 @@ impl fmt::Display for ProblemKind {
             }
             ProblemKind::UnknownAssessorUnit { id } => write!(
                 f,
-                "考核主体「{id}」既不是依法治县办、国资局、卫健委，也不是本文件中的单位编号（unknown assessor）"
+                "考核主体「{id}」既不是依法治县办、国资局、卫健委（或 county_office、sasac、health_commission），也不是本文件中的单位编号；乡镇、县直单位考核其下级时，填该乡镇、单位的单位编号（unknown assessor）"
+            ),
+            ProblemKind::UnknownCategory { value, pack, known } => write!(
+                f,
+                "类别「{value}」不是规则包 {pack} 的考核类别；应为：{}（category not in the year's pack）",
+                known.join("、")
             ),
             ProblemKind::Formula { formula } => write!(
                 f,
@@ -363,11 +376,50 @@ pub struct ImportOutcome {
     pub hidden_sheets: Vec<String>,
 }
 
-/// Reads, checks and stores the roster of `year` from `path`.
+/// The categories of the year's rule pack, which every unit's category
+/// must be one of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackCategories {
+    /// The pack, for messages: `baofeng-2024 第 1 版`.
+    pub pack: String,
+    /// Category id → Chinese name, in the pack's order.
+    pub categories: Vec<(String, String)>,
+}
+
+impl PackCategories {
+    /// The categories of `manifest`'s pack.
+    pub fn of(manifest: &kaohe_rulepacks::manifest::Manifest) -> PackCategories {
+        let p = &manifest.pack;
+        PackCategories {
+            pack: format!("{}-{} 第 {} 版", p.id, p.year, p.version),
+            categories: manifest
+                .categories
+                .iter()
+                .map(|c| (c.id.clone(), c.name.clone()))
+                .collect(),
+        }
+    }
+
+    fn knows(&self, id: &str) -> bool {
+        self.categories.iter().any(|(c, _)| c == id)
+    }
+
+    fn listed(&self) -> Vec<String> {
+        self.categories
+            .iter()
+            .map(|(id, name)| format!("{id}（{name}）"))
+            .collect()
+    }
+}
+
+/// Reads, checks and stores the roster of `year` from `path`; with the
+/// year's pack, every category must be one of its categories (without
+/// one, categories are checked for their form only).
 pub fn import_units_file(
     conn: &mut Connection,
     path: &Path,
     year: i32,
+    pack: Option<&PackCategories>,
     actor: &Actor,
 ) -> Result<ImportOutcome, UnitsImportError> {
     let file_err = |source| UnitsImportError::File {
@@ -381,7 +433,7 @@ pub fn import_units_file(
     let bytes = loaded.bytes;
     let book = sheet::read(&bytes, loaded.format, &LIMITS).map_err(|e| file_err(e.into()))?;
     let other_years = units::ids_in_other_years(conn, year)?;
-    let roster = check_units(&book, year, &other_years).map_err(file_err)?;
+    let roster = check_units(&book, year, &other_years, pack).map_err(file_err)?;
     let source = RosterSource {
         file: path
             .file_name()
@@ -407,16 +459,18 @@ pub fn parse_units(
     other_years: &BTreeMap<String, Vec<i32>>,
 ) -> Result<Vec<UnitRecord>, ReadUnitsError> {
     let book = sheet::read(bytes, format, &LIMITS)?;
-    check_units(&book, year, other_years)
+    check_units(&book, year, other_years, None)
 }
 
 fn check_units(
     book: &Workbook,
     year: i32,
     other_years: &BTreeMap<String, Vec<i32>>,
+    pack: Option<&PackCategories>,
 ) -> Result<Vec<UnitRecord>, ReadUnitsError> {
     let table = Table::of(book.single()?);
-    validate(&table, year, other_years).map_err(|problems| ReadUnitsError::Invalid { problems })
+    validate(&table, year, other_years, pack)
+        .map_err(|problems| ReadUnitsError::Invalid { problems })
 }
 
 fn header_key(s: &str) -> String {

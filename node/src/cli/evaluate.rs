@@ -46,14 +46,8 @@ pub(super) fn score(
     submitting: bool,
 ) -> anyhow::Result<(PackInfo, Vec<UnitResult>)> {
     let pack = store
-        .active_pack(a.year)
-        .context("读取规则包（read the pack）")?
-        .ok_or_else(|| {
-            anyhow!(
-                "{} 年还没有启用的规则包，请先同步（no active pack: sync first）",
-                a.year
-            )
-        })?;
+        .require_pack(a.year)
+        .context("读取规则包（read the pack）")??;
     let module = store
         .pack_module(&pack.identity)
         .context("读取规则包模块（read the pack module）")?

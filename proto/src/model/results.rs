@@ -134,6 +134,9 @@ pub struct UnitResult {
     pub verification_deadline: Option<Date>,
     /// Last working day to request a review.
     pub review_deadline: Option<Date>,
+    /// Why the unit is not assessed (what is missing, who owes it); empty
+    /// unless `status` is [`ResultStatus::NotAssessed`].
+    pub not_assessed_because: Vec<String>,
 }
 
 /// The caller's units' results.
@@ -325,6 +328,19 @@ impl TryFrom<pb::UnitResult> for UnitResult {
             .enumerate()
             .map(|(i, r)| ResultReason::try_from(r).map_err(|e| e.within(format!("reasons[{i}]"))))
             .collect::<Result<_, _>>()?;
+        if !m.not_assessed_because.is_empty() && status != ResultStatus::NotAssessed {
+            return Err(FieldError::invalid(
+                "not_assessed_because",
+                "只有“未考核”的结果才有未考核原因",
+                "only a unit not assessed has reasons for it",
+            ));
+        }
+        let not_assessed_because = m
+            .not_assessed_because
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| text(&format!("not_assessed_because[{i}]"), t, MAX_TEXT_CHARS))
+            .collect::<Result<_, _>>()?;
         Ok(UnitResult {
             unit_id: identifier("unit_id", m.unit_id)?,
             year: validate::year("year", m.year)?,
@@ -336,6 +352,7 @@ impl TryFrom<pb::UnitResult> for UnitResult {
             reasons,
             verification_deadline: optional_date("verification_deadline", m.verification_deadline)?,
             review_deadline: optional_date("review_deadline", m.review_deadline)?,
+            not_assessed_because,
         })
     }
 }
@@ -355,6 +372,7 @@ impl From<UnitResult> for pb::UnitResult {
             reasons: r.reasons.into_iter().map(Into::into).collect(),
             verification_deadline: r.verification_deadline.map(Into::into),
             review_deadline: r.review_deadline.map(Into::into),
+            not_assessed_because: r.not_assessed_because,
         }
     }
 }

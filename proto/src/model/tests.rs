@@ -351,6 +351,7 @@ fn result() -> UnitResult {
         }],
         verification_deadline: Date::new(2023, 1, 30),
         review_deadline: Date::new(2023, 2, 6),
+        not_assessed_because: Vec::new(),
     }
 }
 
@@ -390,6 +391,9 @@ fn unit_results_round_trip_and_hold_together() {
             m.status = pb::ResultStatus::NotAssessed as i32
         }),
         ("scores", |m| m.scores = None),
+        ("not_assessed_because", |m| {
+            m.not_assessed_because = vec!["缺日常评价".into()]
+        }),
         ("scores.total", |m| m.scores.as_mut().unwrap().total += 1),
         ("scores.total", |m| {
             m.scores.as_mut().unwrap().converted = i64::MAX;
