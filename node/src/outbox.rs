@@ -280,7 +280,7 @@ pub enum ReceiptMismatch {
 
 /// Checks a receipt against the entry it should acknowledge: it verifies
 /// with the hub key — its batch head and its inclusion in the year's log
-/// (revision 4: a receipt outside the log is no receipt) — and names the
+/// (revision 5: a receipt outside the log is no receipt) — and names the
 /// entry's digest, unit, year and round.
 pub fn check_receipt(
     entry: &Entry,

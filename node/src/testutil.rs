@@ -483,7 +483,7 @@ pub fn write_crl(pem: &std::path::Path, der: &std::path::Path) {
     std::fs::write(der, crl.der()).unwrap();
 }
 
-/// Receipts of a batch, as a hub of revision 4 gives them: each chained to
+/// Receipts of a batch, as a hub of revision 5 gives them: each chained to
 /// a log of 2022 holding just the batch's submissions, under a checkpoint
 /// signed by `hub`.
 pub fn receipts_in_log(

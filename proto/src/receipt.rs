@@ -8,7 +8,7 @@
 //! inclusion path and the signed head, so anyone holding the hub's public key
 //! can check it offline.
 //!
-//! Since revision 4 a receipt is also chained to the year's transparency
+//! Since revision 5 a receipt is also chained to the year's transparency
 //! log ([`crate::tlog`]): [`Receipt::log`] carries the submission's log leaf
 //! and a C2SP proof of its inclusion under the checkpoint the hub signed at
 //! the end of the batch ([`Receipt::verify_log`]).
@@ -89,7 +89,7 @@ pub struct Receipt {
     pub inclusion_path: Vec<Hash>,
     /// The signed [`BatchHead`].
     pub signed_head: Envelope,
-    /// The submission's place in the year's log (revision 4).
+    /// The submission's place in the year's log (revision 5).
     pub log: Option<LogInclusion>,
 }
 

@@ -265,6 +265,14 @@ pub fn verify_result(
                             .iter()
                             .map(|(id, c)| (id.clone(), c.amount))
                             .collect(),
+                        not_applicable: m.not_applicable.clone(),
+                        // As the hub stores it: the supplied values only.
+                        evidence: Some(
+                            m.evidence
+                                .iter()
+                                .filter_map(|(id, v)| Some((id.clone(), (*v)?)))
+                                .collect(),
+                        ),
                         late: leaf.late,
                         received_at: leaf.commit_time,
                     },

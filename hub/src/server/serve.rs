@@ -53,14 +53,15 @@ pub struct ServeOptions {
 }
 
 impl ServeOptions {
-    /// Defaults for a data directory.
+    /// Defaults for a data directory (compiled packs cached beneath it).
     pub fn new(data_dir: impl Into<PathBuf>, clock: Clock) -> ServeOptions {
+        let data_dir = data_dir.into();
         ServeOptions {
-            data_dir: data_dir.into(),
+            runtime: RuntimeConfig::with_cache_under(&data_dir),
+            data_dir,
             clock,
             tls: None,
             limits: Limits::default(),
-            runtime: RuntimeConfig::default(),
         }
     }
 }
