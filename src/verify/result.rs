@@ -334,7 +334,7 @@ pub fn verify_result(
         rulings.insert(
             (round.id().to_owned(), method.to_owned()),
             Ruling {
-                seq: i64::try_from(a.seq).unwrap_or(i64::MAX),
+                seq: a.seq,
                 year: i32::from(year),
                 unit_id: unit.to_owned(),
                 round,
