@@ -19,7 +19,7 @@
 //! checked and kept ([`add_cosignatures`]) and published with the
 //! checkpoint ([`cosigned_note`]).
 //!
-//! Layout: `store` (the SQL of migration 7 and [`SqlTree`](store::SqlTree),
+//! Layout: `store` (the SQL of migration 10 and [`SqlTree`](store::SqlTree),
 //! the tree over stored subtree hashes), `classify` (the rule per audit
 //! action and what a leaf carries), [`bundle`] (the per-unit proof bundle
 //! `kaohe hub export` writes and `kaohe verify` checks), `assemble`

@@ -1,4 +1,4 @@
-//! The SQL of the log (tables of migration 7, see [`crate::db::MIGRATIONS`])
+//! The SQL of the log (tables of migration 10, see [`crate::db::MIGRATIONS`])
 //! and the tree over `log_hashes` ([`SqlTree`]).
 //!
 //! - `log_leaves`: (year, idx) → kind, the leaf's bytes, the audit record
