@@ -30,7 +30,7 @@ use kaohe_rulepacks::rubric::decimal::format_hundredths_fixed;
 
 use crate::{kaohe, kaohe_ok, path_str, repo, stderr, stdout};
 
-mod export;
+pub(crate) mod export;
 mod independent;
 
 const YEARS: [u16; 2] = [2022, 2023];
@@ -48,11 +48,11 @@ const POLL_LIMIT: Duration = Duration::from_secs(300);
 
 /// One unit's result, from either side.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Row {
-    category: String,
-    total: i64,
-    grade: String,
-    rank: Option<u32>,
+pub(crate) struct Row {
+    pub(crate) category: String,
+    pub(crate) total: i64,
+    pub(crate) grade: String,
+    pub(crate) rank: Option<u32>,
 }
 
 /// The demo runs both years, and every unit's total, grade and rank in the
