@@ -66,7 +66,7 @@ impl Demo {
             }
         }
 
-        println!("\n示例中特意安排的情形（scripted cases）：");
+        println!("\n示例中特意安排的情形：");
         for u in county::units() {
             let mut said = Vec::new();
             for y in &YEARS {
@@ -76,18 +76,17 @@ impl Demo {
                 }
             }
             if !said.is_empty() {
-                println!("  {}（{}）：{}", u.name, u.id, said.join("；"));
+                println!("  {}：{}", county::name_of(u.id), said.join("；"));
             }
         }
-        let unreported = county::units()
-            .into_iter()
-            .find(|u| u.id == county::UNREPORTED)
-            .map_or(county::UNREPORTED, |u| u.name);
         println!(
-            "  {unreported}（{}）：两年均未报送任何结果，显示为未考核，审定前记录免于考核",
-            county::UNREPORTED
+            "  {}：两年均未报送任何结果，显示为未考核，审定前记录免于考核",
+            county::name_of(county::UNREPORTED)
         );
-        println!("  赵庄镇节点：2023 年第三季度离线，第四季度补报，其村（社区）第三季度迟报");
+        println!(
+            "  {}的节点：2023 年第三季度离线，第四季度补报，其村（社区）第三季度迟报",
+            county::name_of("zhaozhuang")
+        );
 
         println!("\n六、文件位置");
         for y in &YEARS {
