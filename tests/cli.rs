@@ -226,6 +226,12 @@ fn pack_build_sign_verify_and_eval_through_the_runtime() {
     let inspect = kaohe(&["pack", "inspect", path_str(&pack)]);
     assert!(inspect.status.success(), "{}", stderr(&inspect));
     assert!(stdout(&inspect).contains("baofeng"), "{}", stdout(&inspect));
+    // The fixtures beside the rubric travel in the pack as its self-test.
+    assert!(
+        stdout(&inspect).contains("自检（self-test）：") && stdout(&inspect).contains("张得分表"),
+        "{}",
+        stdout(&inspect)
+    );
 
     // A changed byte is refused however many authorities signed.
     let mut bytes = std::fs::read(&pack).unwrap();
@@ -258,6 +264,32 @@ fn pack_build_sign_verify_and_eval_through_the_runtime() {
         };
         assert_eq!(sheet(&by_interp), sheet(&by_wasm), "{fixture}");
     }
+
+    // `pack eval` keeps the compiled pack in the user's cache directory:
+    // the second evaluation reads it instead of compiling again.
+    let cache = d.join("cache");
+    let ev = repo("rulepacks/baofeng-2022/fixtures/01-township-full.toml");
+    let eval = || {
+        Command::new(env!("CARGO_BIN_EXE_kaohe"))
+            .args(["pack", "eval", path_str(&pack), path_str(&ev)])
+            .env("XDG_CACHE_HOME", &cache)
+            .env_remove("KAOHE_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let first = eval();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let entries: Vec<PathBuf> = std::fs::read_dir(cache.join("kaohe/module-cache"))
+        .expect("a module cache")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(
+        entries.len() == 1 && entries[0].extension().is_some_and(|x| x == "cwasm"),
+        "{entries:?}"
+    );
+    let second = eval();
+    assert_eq!(stdout(&first), stdout(&second));
 }
 
 /// Command-line mistakes are told in Chinese (clap's own words are

@@ -80,6 +80,12 @@ pub struct AcceptedResult {
     pub scores: BTreeMap<String, i64>,
     /// Fired clause id → amount (hundredths).
     pub clauses: BTreeMap<String, i64>,
+    /// Indicator id → the reason it was marked not applicable (不适用).
+    pub not_applicable: BTreeMap<String, String>,
+    /// Field id → the value it was replayed on (hundredths, supplied values
+    /// only), to explain a formula's lost points; `None` for results
+    /// committed before the hub kept evidence.
+    pub evidence: Option<BTreeMap<String, i64>>,
     /// Committed after the round's deadline (hub clock).
     pub late: bool,
     /// Hub commit time, unix seconds.
@@ -191,6 +197,10 @@ impl UnitResult {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per unit, built once and read by every output; most units are assessed"
+)]
 pub enum Assessment {
     Assessed(Scored),
     /// Something is missing or unusable; `gaps` says exactly what.
@@ -227,6 +237,23 @@ pub struct Scored {
     pub indicators: Vec<IndicatorScore>,
     /// Every fired clause, by round then manifest order.
     pub fired: Vec<FiredClause>,
+    /// The indicators the assessor marked not applicable (不适用) to the
+    /// unit, manifest order: left out of `applicable`, the sheet converted
+    /// over the rest (scheme 五). Printed with the result, reasons and all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_applicable: Vec<NotApplicable>,
+}
+
+/// An indicator marked not applicable to a unit, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotApplicable {
+    pub indicator_id: String,
+    pub name: String,
+    /// The points it would have had (hundredths).
+    pub points: i64,
+    /// The assessor's reason (the reasons of the quarters marked, for a
+    /// quarterly indicator, each once).
+    pub reason: String,
 }
 
 /// A rank among `of` assessed units; `tied` when another unit shares it.
@@ -241,6 +268,11 @@ pub struct Place {
 pub struct IndicatorScore {
     pub indicator_id: String,
     pub score: i64,
+    /// Why a `score =` indicator lost points, in Chinese
+    /// (`Manifest::loss_reason`); a deduction's reasons are its fired
+    /// clauses. `None` when nothing was lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

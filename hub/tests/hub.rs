@@ -23,6 +23,8 @@
 //!   certificates from `pki`, the hub tests' one test CA);
 //! - `workflow`, `result_service`: results, objections, review, approval;
 //! - `backup`: online backup and restore;
+//! - `self_test`: publishing runs the pack's own self-test first (issue
+//!   #13 §3);
 //! - `support`: the ABI pack with a full manifest (shared with the bench).
 
 use std::collections::BTreeMap;
@@ -66,6 +68,7 @@ mod identity;
 mod pki;
 mod refusals;
 mod result_service;
+mod self_test;
 mod submissions;
 mod support;
 mod wire;

@@ -6,11 +6,15 @@
 //! - `reader`: typed access to the spanned TOML tree, unknown-key detection;
 //! - `check`: tables, references, per-category points, composition, schedule;
 //! - [`expr`]: formula lexer, parser, type checker and the checked tree;
-//! - [`decimal`]: exact decimal literals in hundredths;
 //! - [`error`]: compile errors with file, line and column.
+//!
+//! Exact decimal literals in hundredths are [`crate::decimal`], re-exported
+//! here as `rubric::decimal` (the path hub and node use): the manifest's
+//! loss reasons format hundredths too, and the manifest sits below the
+//! rubric.
 
 mod check;
-pub mod decimal;
+pub use crate::decimal;
 pub mod error;
 pub mod expr;
 pub(crate) mod reader;

@@ -63,6 +63,17 @@ const OPERATOR: &str = "演示操作员";
 /// Polls of `hub.addr` before giving up on a starting hub (100 ms apart).
 const HUB_START_POLLS: u32 = 3000;
 
+/// The hand-worked fixtures of a year's rubric, built into the binary: the
+/// pack carries them as its self-test.
+macro_rules! fixtures {
+    ($year:literal: $($name:literal),* $(,)?) => {
+        &[$((
+            $name,
+            include_str!(concat!("../../rulepacks/baofeng-", $year, "/fixtures/", $name)),
+        )),*]
+    };
+}
+
 /// One assessment year of the demo and its fixed instants.
 struct Year {
     year: &'static str,
@@ -70,6 +81,9 @@ struct Year {
     title: &'static str,
     /// The rubric the authorities compile, built into the binary.
     rubric: &'static str,
+    /// Its hand-worked fixtures (file name, text), compiled into the pack as
+    /// its self-test.
+    fixtures: &'static [(&'static str, &'static str)],
     /// The rounds in reporting order, each with the hub's fixed clock while
     /// nodes report it: a few days before the round's deadline (Q1 04-15,
     /// Q2 07-15, Q3 10-15, Q4 01-15, annual 01-31).
@@ -97,6 +111,29 @@ const YEARS: [Year; 2] = [
         year: "2022",
         title: "法治宝丰（法治政府）建设考核细则（2022年度）",
         rubric: include_str!("../../rulepacks/baofeng-2022/rubric.toml"),
+        fixtures: fixtures!("2022":
+            "01-township-full.toml",
+            "02-township-edge-excellent-90.toml",
+            "03-government-edge-good-8999.toml",
+            "04-stationed-edge-good-80.toml",
+            "05-township-edge-pass-7999.toml",
+            "06-government-edge-pass-60.toml",
+            "07-stationed-edge-fail-5999.toml",
+            "08-party-organ-conversion.toml",
+            "09-congress-conversion-edge-90.toml",
+            "10-court-major-problem.toml",
+            "11-mass-org-bonus-cap.toml",
+            "12-enterprise-penalty-cap.toml",
+            "13-hospital-serious-case.toml",
+            "14-village-conversion.toml",
+            "15-error-missing-field.toml",
+            "16-error-division-by-zero.toml",
+            "17-government-fail-both-flags.toml",
+            "18-government-not-applicable-converted.toml",
+            "19-stationed-not-applicable-edge-90.toml",
+            "20-village-online-check-not-applicable.toml",
+            "21-enterprise-penalty-cap-override.toml",
+        ),
         rounds: [
             (Round::Q1, "2022-04-08T10:00:00+08:00"),
             (Round::Q2, "2022-07-08T10:00:00+08:00"),
@@ -118,6 +155,15 @@ const YEARS: [Year; 2] = [
         year: "2023",
         title: "法治宝丰（法治政府）建设考核细则（2023年度）",
         rubric: include_str!("../../rulepacks/baofeng-2023/rubric.toml"),
+        fixtures: fixtures!("2023":
+            "01-township-full.toml",
+            "02-government-new-indicator-deductions.toml",
+            "03-stationed-tightened-hearings-n2-10-clamped.toml",
+            "04-township-edge-excellent-90.toml",
+            "05-government-edge-good-8999.toml",
+            "06-court-moved-points-n3-1-clamped.toml",
+            "07-procuratorate-conversion-edge-90.toml",
+        ),
         rounds: [
             (Round::Q1, "2023-04-10T10:00:00+08:00"),
             (Round::Q2, "2023-07-10T10:00:00+08:00"),
@@ -409,4 +455,27 @@ fn printed_after<'a>(out: &'a str, label: &str) -> Result<&'a str> {
     out.lines()
         .find_map(|l| l.split_once(label).map(|(_, v)| v.trim()))
         .ok_or_else(|| anyhow!("输出中没有「{label}」：\n{out}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::YEARS;
+
+    /// The pack the demo builds carries every fixture of its rubric as its
+    /// self-test: the list compiled into the binary is the directory's.
+    #[test]
+    fn the_demo_builds_each_pack_with_every_fixture_of_its_rubric() {
+        for y in &YEARS {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("rulepacks/baofeng-{}/fixtures", y.year));
+            let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".toml"))
+                .collect();
+            on_disk.sort();
+            let built: Vec<&str> = y.fixtures.iter().map(|(n, _)| *n).collect();
+            assert_eq!(built, on_disk, "{}", y.year);
+        }
+    }
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use jiff::Timestamp;
 
-use super::{Invocation, consolidate};
+use super::Invocation;
 use crate::calendar;
 use crate::export::model::ReplacedApproval;
 use crate::export::{self, ExportOptions};
@@ -56,7 +56,7 @@ pub(super) fn run(inv: &Invocation, args: ExportArgs) -> anyhow::Result<()> {
         recipients,
     } = args;
     let conn = inv.open()?;
-    let y = consolidate(&conn, year)?;
+    let y = inv.consolidate(&conn, year)?;
     // Refused unless the approval in force approves exactly this year.
     let approved = workflow::approved_for_export(&conn, &y.consolidation)?;
     let approval = &approved.approval;

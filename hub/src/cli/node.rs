@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use kaohe_tables::terminal;
 use rusqlite::Connection;
 
-use super::{Invocation, beijing, runtime, year_pack};
+use super::{Invocation, beijing, year_pack};
 use crate::registry::coverage::{self, Required};
 use crate::registry::nodes::change::{self, NodeEdit};
 use crate::registry::nodes::{self, AssessorKind, NewNode, NodeRecord, NodeState};
@@ -153,7 +153,7 @@ pub(super) fn run(inv: &Invocation, command: NodeCommand) -> anyhow::Result<()> 
                 "已登记节点「{}」，节点编号 {}（node registered）\n授权范围：{}",
                 node.name, node.id, node.scope
             );
-            print_warnings(&conn, &node)?;
+            print_warnings(inv, &conn, &node)?;
         }
         NodeCommand::List => {
             let conn = inv.open()?;
@@ -190,7 +190,7 @@ pub(super) fn run(inv: &Invocation, command: NodeCommand) -> anyhow::Result<()> 
                 describe(&edited.before),
                 describe(&edited.after)
             );
-            print_warnings(&conn, &edited.after)?;
+            print_warnings(inv, &conn, &edited.after)?;
         }
         NodeCommand::RotateKey { node, key, reason } => {
             let actor = inv.actor()?;
@@ -297,7 +297,7 @@ fn list_nodes(conn: &Connection) -> anyhow::Result<()> {
 /// Prints what the county office should know about `node`'s scope in
 /// every year it names: no roster yet, unit ids the roster lacks, units
 /// the roster gives to another assessor, required methods nobody reports.
-fn print_warnings(conn: &Connection, node: &NodeRecord) -> anyhow::Result<()> {
+fn print_warnings(inv: &Invocation, conn: &Connection, node: &NodeRecord) -> anyhow::Result<()> {
     let others: Vec<NodeRecord> = nodes::list_nodes(conn)?
         .into_iter()
         .filter(|n| n.id != node.id)
@@ -317,7 +317,7 @@ fn print_warnings(conn: &Connection, node: &NodeRecord) -> anyhow::Result<()> {
                 "单位 {id} 不在 {year} 年度名册中，这一项在该年度不授权任何单位（unit not in the {year} roster）"
             ));
         }
-        let required = required_methods(conn, &mut runtime, year)?;
+        let required = required_methods(inv, conn, &mut runtime, year)?;
         warnings.extend(coverage::registration_warnings(
             node,
             &others,
@@ -334,13 +334,14 @@ fn print_warnings(conn: &Connection, node: &NodeRecord) -> anyhow::Result<()> {
 /// The methods each category must report in `year`, from the year's one
 /// current pack; `None` when there is none (or several).
 fn required_methods(
+    inv: &Invocation,
     conn: &Connection,
     started: &mut Option<kaohe_rulepacks::runtime::Runtime>,
     year: i32,
 ) -> anyhow::Result<Option<Required>> {
     let runtime = match started {
         Some(r) => r,
-        None => started.insert(runtime()?),
+        None => started.insert(inv.runtime()?),
     };
     Ok(year_pack(conn, runtime, year)?
         .map(|pack| crate::consolidate::required_methods(pack.manifest())))

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use kaohe_rulepacks::manifest::Round;
 use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
 
-use super::{Actor, Store, StoreError, parse_round};
+use super::{Actor, MarkWrite, Store, StoreError, parse_round};
 
 /// How often (in written rows) [`Store::apply_evidence`] reports progress.
 pub const PROGRESS_EVERY: usize = 500;
@@ -110,6 +110,20 @@ impl Store {
         actor: &Actor,
         progress: &mut dyn FnMut(usize),
     ) -> Result<ApplySummary, ApplyError> {
+        self.apply_evidence_and_marks(year, writes, &[], source, actor, progress)
+    }
+
+    /// [`Store::apply_evidence`] with not-applicable marks written in the
+    /// same transaction, under the same source.
+    pub fn apply_evidence_and_marks(
+        &mut self,
+        year: u16,
+        writes: &[EvidenceWrite],
+        marks: &[MarkWrite],
+        source: &SourceKind,
+        actor: &Actor,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<ApplySummary, ApplyError> {
         if actor.operator.trim().is_empty() {
             return Err(ApplyError::NoOperator);
         }
@@ -121,12 +135,14 @@ impl Store {
             let mut in_scope =
                 tx.prepare("SELECT 1 FROM scope_units WHERE year = ?1 AND unit_id = ?2")?;
             let mut checked = std::collections::BTreeSet::new();
-            for w in writes {
-                if checked.insert(w.unit_id.as_str())
-                    && !in_scope.exists(params![year, w.unit_id])?
-                {
+            let units = writes
+                .iter()
+                .map(|w| &w.unit_id)
+                .chain(marks.iter().map(|m| &m.unit_id));
+            for unit_id in units {
+                if checked.insert(unit_id.as_str()) && !in_scope.exists(params![year, unit_id])? {
                     return Err(ApplyError::OutOfScope {
-                        unit_id: w.unit_id.clone(),
+                        unit_id: unit_id.clone(),
                         year,
                     });
                 }
@@ -205,6 +221,7 @@ impl Store {
                 }
             }
         }
+        super::marks::write(&tx, year, marks, source_id, &mut summary)?;
         tx.commit()?;
         Ok(summary)
     }
