@@ -42,7 +42,7 @@ impl Demo {
             }
         }
         println!("\n{year} 年度党建引领·比拼四季（季度擂台，各季度得分与名次）：");
-        let boards: Vec<&str> = sections(&all)
+        let boards: Vec<String> = sections(&all)
             .into_iter()
             .filter(|s| s.starts_with("【党建引领·比拼四季】"))
             .collect();
@@ -59,7 +59,7 @@ impl Demo {
             "【不适用的考核内容】",
             "【结果运用",
         ] {
-            let found: Vec<&str> = sections(&all)
+            let found: Vec<String> = sections(&all)
                 .into_iter()
                 .filter(|s| s.starts_with(title))
                 .collect();
@@ -124,12 +124,29 @@ impl Demo {
     }
 }
 
-/// The blank-line separated blocks of a command's output, trimmed.
-fn sections(out: &str) -> Vec<&str> {
+/// The blank-line separated blocks of a command's output, trimmed, each
+/// line without the English gloss the command adds for engineers: the
+/// report is for officials.
+fn sections(out: &str) -> Vec<String> {
     out.split("\n\n")
         .map(str::trim)
         .filter(|s| !s.is_empty())
+        .map(|s| s.lines().map(without_gloss).collect::<Vec<_>>().join("\n"))
         .collect()
+}
+
+/// `line` without a trailing `（English gloss）`: a last parenthesis whose
+/// text is ASCII with a letter in it.
+fn without_gloss(line: &str) -> &str {
+    let Some(open) = line.strip_suffix('）').and_then(|l| l.rfind('（')) else {
+        return line;
+    };
+    let inside = &line[open + '（'.len_utf8()..line.len() - '）'.len_utf8()];
+    if inside.is_ascii() && inside.chars().any(|c| c.is_ascii_alphabetic()) {
+        line[..open].trim_end()
+    } else {
+        line
+    }
 }
 
 /// Files named `*.ext` in `dir` and its subdirectories (`letters/`…), sorted.
@@ -148,4 +165,23 @@ fn files_with(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_gloss;
+
+    #[test]
+    fn only_an_ascii_gloss_at_the_end_is_dropped() {
+        assert_eq!(
+            without_gloss("按细则只对末 1 名通报警示（bottom-n rule: to be confirmed）"),
+            "按细则只对末 1 名通报警示"
+        );
+        assert_eq!(
+            without_gloss("宝丰县肖旗乡（示例数据）"),
+            "宝丰县肖旗乡（示例数据）"
+        );
+        assert_eq!(without_gloss("8.00（1）"), "8.00（1）");
+        assert_eq!(without_gloss("（x）在前（示例）"), "（x）在前（示例）");
+    }
 }
