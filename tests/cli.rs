@@ -7,13 +7,15 @@
 //! Layout: this file holds the helpers every part runs the binary with and
 //! the tests of single commands (help, command-line mistakes, packs);
 //! `roster/`: `kaohe hub units import` and the workbooks that once got past
-//! it; `federation/`: a hub and a node together; `demo/`: `kaohe demo`.
+//! it; `federation/`: a hub and a node together; `demo/`: `kaohe demo`;
+//! `guide/`: every command of `deploy/README.md`, run as written.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 mod demo;
 mod federation;
+mod guide;
 mod roster;
 
 /// Runs `kaohe <args>` to completion (no stdin, no `KAOHE_LOG`).
