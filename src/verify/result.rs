@@ -17,7 +17,7 @@ use kaohe_hub::consolidate::{
 use kaohe_hub::ingest::replay::{Replayed, replay_batch};
 use kaohe_hub::registry::units::{ResponsibleAssessor, UnitRecord, YearRoster};
 use kaohe_hub::tlog::bundle::ProofBundle;
-use kaohe_hub::workflow::ruling::{self, Ruling};
+use kaohe_hub::results::rulings::{self, Ruling};
 use kaohe_proto::PackIdentity;
 use kaohe_proto::envelope::{Digest, Envelope};
 use kaohe_proto::submission::{Submission, verify_submission};
@@ -312,7 +312,7 @@ pub fn verify_result(
 
     // Rulings (裁定) on the unit's double reports before the approval: the
     // latest of each (round, method) stands, as at the hub.
-    let mut rulings: BTreeMap<(String, String), Ruling> = BTreeMap::new();
+    let mut in_force: BTreeMap<(String, String), Ruling> = BTreeMap::new();
     for l in audits("results.ruling")
         .filter(|l| l.year == year && before_approval(l))
         .filter(|l| l.audit().is_some_and(|a| a.subject == subject))
@@ -331,7 +331,7 @@ pub fn verify_result(
                     .into(),
             });
         };
-        rulings.insert(
+        in_force.insert(
             (round.id().to_owned(), method.to_owned()),
             Ruling {
                 seq: a.seq,
@@ -347,7 +347,7 @@ pub fn verify_result(
             },
         );
     }
-    ruling::apply(&rulings.into_values().collect::<Vec<_>>(), &mut results);
+    rulings::apply(&in_force.into_values().collect::<Vec<_>>(), &mut results);
 
     // The pack in force at the approval: the year's last one published
     // before it.
