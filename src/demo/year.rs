@@ -211,9 +211,16 @@ impl Demo {
         args.extend(["--witnesses", &required]);
         args.extend(self.witness_keys.iter().map(String::as_str));
         let out = self.k.run(&args)?;
-        println!("  离线核验证明包（kaohe verify {}）：", bundle.display());
-        for l in out.lines() {
-            println!("  {l}");
+        // Its verdict, in the report's words: the unit by name, no glosses.
+        let mut lines = out.lines();
+        let first = lines.next().unwrap_or_default();
+        let name = first
+            .strip_suffix('）')
+            .and_then(|l| l.rsplit_once('（'))
+            .map_or(evidence::OBJECTION.0, |(_, name)| name);
+        println!("  用 kaohe verify 离线核验「{name}」的证明包：核验通过。");
+        for l in lines {
+            println!("  {}", l.trim().replace("注（note）：", "注："));
         }
         Ok(())
     }

@@ -16,8 +16,8 @@ use kaohe_hub::consolidate::{
 };
 use kaohe_hub::ingest::replay::{Replayed, replay_batch};
 use kaohe_hub::registry::units::{ResponsibleAssessor, UnitRecord, YearRoster};
-use kaohe_hub::tlog::bundle::ProofBundle;
 use kaohe_hub::results::rulings::{self, Ruling};
+use kaohe_hub::tlog::bundle::ProofBundle;
 use kaohe_proto::PackIdentity;
 use kaohe_proto::envelope::{Digest, Envelope};
 use kaohe_proto::submission::{Submission, verify_submission};

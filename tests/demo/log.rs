@@ -86,8 +86,8 @@ fn refused(bundle: &Path, policy: &[String], expect: &str) {
 /// Everything above, on the demo in `dir` (its hub stopped).
 pub fn check(dir: &Path, demo_output: &str) {
     for needle in [
-        "离线核验证明包",
-        "核验通过（verified）",
+        "用 kaohe verify 离线核验「",
+        "」的证明包：核验通过。",
         "5 个受信见证节点副署",
     ] {
         assert!(
