@@ -10,7 +10,8 @@
 //! `restore`), then the results and the review workflow: [`results`],
 //! [`export`], [`notify`], [`review`], [`history`], [`rectification`],
 //! [`excuse`], [`override_cap`] (`override`, a Rust keyword),
-//! [`approve`], [`publish_results`]. This file holds the command list,
+//! [`approve`], [`publish_results`]; [`user`] (the web console's
+//! accounts). This file holds the command list,
 //! the dispatch and what several commands share (`Invocation`, [`Now`]).
 
 pub mod approve;
@@ -32,6 +33,7 @@ pub mod results;
 pub mod review;
 pub mod serve;
 pub mod units;
+pub mod user;
 
 #[cfg(test)]
 mod tests;
@@ -66,7 +68,7 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// 初始化数据目录和数据库，已有数据库则升级结构（initialise or upgrade the database）
-    Init,
+    Init(init::InitArgs),
     /// 考核对象名册（units）：导入、查看
     #[command(subcommand)]
     Units(units::UnitsCommand),
@@ -113,6 +115,9 @@ pub enum Command {
     Approve(approve::ApproveArgs),
     /// 记录考核结果已公布（publish approved results）
     PublishResults(publish_results::PublishResultsArgs),
+    /// 网页控制台账号（console accounts）：新建、重设密码、停用、查看
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 /// Runs one `kaohe hub …` command.
@@ -123,7 +128,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         now: Timestamp::now(),
     };
     match args.command {
-        Command::Init => init::run(&inv),
+        Command::Init(a) => init::run(&inv, a),
         Command::Units(command) => units::run(&inv, command),
         Command::Node(command) => node::run(&inv, command),
         Command::Calendar(command) => calendar::run(&inv, command),
@@ -143,6 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Override(a) => override_cap::run(&inv, a),
         Command::Approve(a) => approve::run(&inv, a),
         Command::PublishResults(a) => publish_results::run(&inv, a),
+        Command::User(command) => user::run(&inv, command),
     }
 }
 

@@ -67,6 +67,7 @@
 //! changes nothing but the audit log.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod audit;
 pub mod backup;
 pub mod calendar;

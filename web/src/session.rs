@@ -55,13 +55,21 @@ pub struct Session<P> {
 impl<P> Session<P> {
     /// Whether a form's token is this session's (constant time).
     pub fn csrf_ok(&self, sent: &str) -> bool {
-        !sent.is_empty() && bool::from(self.csrf.as_bytes().ct_eq(sent.as_bytes()))
+        csrf_matches(&self.csrf, sent)
     }
+}
+
+/// Whether a form's token equals the session's (constant time; an empty
+/// one never does).
+pub fn csrf_matches(expected: &str, sent: &str) -> bool {
+    !sent.is_empty() && bool::from(expected.as_bytes().ct_eq(sent.as_bytes()))
 }
 
 struct Entry<P> {
     principal: P,
     csrf: String,
+    /// A message for the next page shown (after a redirect).
+    flash: Option<(crate::page::Flash, String)>,
     created: Timestamp,
     last_seen: Timestamp,
 }
@@ -103,6 +111,7 @@ impl<P: Clone> Sessions<P> {
             Entry {
                 principal: principal.clone(),
                 csrf: csrf.clone(),
+                flash: None,
                 created: now,
                 last_seen: now,
             },
@@ -130,6 +139,27 @@ impl<P: Clone> Sessions<P> {
             token: token.to_owned(),
             csrf: entry.csrf.clone(),
         })
+    }
+
+    /// Keeps a message for the session's next page (post, redirect, get).
+    pub fn set_flash(&self, token: &str, kind: crate::page::Flash, text: impl Into<String>) {
+        if let Some(e) = self
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(token)
+        {
+            e.flash = Some((kind, text.into()));
+        }
+    }
+
+    /// The kept message, once.
+    pub fn take_flash(&self, token: &str) -> Option<(crate::page::Flash, String)> {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(token)
+            .and_then(|e| e.flash.take())
     }
 
     /// Ends one session (logout).
