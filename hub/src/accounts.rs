@@ -118,7 +118,9 @@ pub struct Account {
 /// Adding or changing an account failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
-    #[error("未知角色 {0:?}：应为 管理员（admin）、审核员（reviewer）或 只读（readonly）（unknown role）")]
+    #[error(
+        "未知角色 {0:?}：应为 管理员（admin）、审核员（reviewer）或 只读（readonly）（unknown role）"
+    )]
     UnknownRole(String),
     #[error("账号名不能为空，也不能含空白或控制字符（bad account name {0:?}）")]
     BadName(String),
@@ -175,13 +177,7 @@ pub fn add(
          VALUES (?1, ?2, ?3, ?4, ?5, ?4)",
         params![name, role.id(), hash, at, actor.operator],
     )?;
-    audit::append(
-        &tx,
-        actor,
-        action::ADD,
-        &name,
-        &json!({"role": role.id()}),
-    )?;
+    audit::append(&tx, actor, action::ADD, &name, &json!({"role": role.id()}))?;
     tx.commit()?;
     find(conn, &name)?.ok_or(AccountError::NotFound(name))
 }
@@ -235,7 +231,13 @@ pub fn disable(
         "UPDATE accounts SET disabled_at = ?1, disabled_reason = ?2 WHERE name = ?3",
         params![actor.at.to_string(), reason, name],
     )?;
-    audit::append(&tx, actor, action::DISABLE, name, &json!({"reason": reason}))?;
+    audit::append(
+        &tx,
+        actor,
+        action::DISABLE,
+        name,
+        &json!({"reason": reason}),
+    )?;
     tx.commit()?;
     Ok(())
 }
@@ -335,7 +337,10 @@ fn dummy_hash() -> &'static str {
 
 fn check_name(name: &str) -> Result<String, AccountError> {
     let n = name.trim();
-    if n.is_empty() || n.chars().any(|c| c.is_whitespace() || c.is_control()) || n.chars().count() > 64 {
+    if n.is_empty()
+        || n.chars().any(|c| c.is_whitespace() || c.is_control())
+        || n.chars().count() > 64
+    {
         return Err(AccountError::BadName(name.to_owned()));
     }
     Ok(n.to_owned())
@@ -401,12 +406,27 @@ mod tests {
         assert!(stored.starts_with("$argon2id$v=19$"), "{stored}");
         assert!(!stored.contains("correct horse"));
 
-        assert_eq!(login(&conn, "wang", "correct horse 1").unwrap().name, "wang");
-        assert!(matches!(login(&conn, "wang", "wrong password"), Err(LoginError::Wrong)));
-        assert!(matches!(login(&conn, "nobody", "correct horse 1"), Err(LoginError::Wrong)));
+        assert_eq!(
+            login(&conn, "wang", "correct horse 1").unwrap().name,
+            "wang"
+        );
+        assert!(matches!(
+            login(&conn, "wang", "wrong password"),
+            Err(LoginError::Wrong)
+        ));
+        assert!(matches!(
+            login(&conn, "nobody", "correct horse 1"),
+            Err(LoginError::Wrong)
+        ));
 
         assert!(matches!(
-            add(&mut conn, "wang", Role::Reviewer, "another pass 2", &actor()),
+            add(
+                &mut conn,
+                "wang",
+                Role::Reviewer,
+                "another pass 2",
+                &actor()
+            ),
             Err(AccountError::Exists(_))
         ));
         assert!(matches!(

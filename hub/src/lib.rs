@@ -74,6 +74,7 @@ pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod consolidate;
 pub mod db;
 pub mod export;

@@ -15,7 +15,10 @@
 //! approval stores their SHA-256 ([`Consolidation::sha256`]).
 //!
 //! [`to_report`] is pure: consolidation + outcomes + manifest + the notice's
-//! metadata → the export model.
+//! metadata → the export model. [`reports`] reads one unit's accepted
+//! submissions (current and superseded) with their evidence and receipts.
+
+pub mod reports;
 
 use std::collections::BTreeMap;
 
@@ -349,6 +352,74 @@ pub struct NoticeMeta {
     /// 成文日期 as printed.
     pub published_on: String,
     pub recipients: String,
+}
+
+/// The defaults of the names a published notice carries beyond the
+/// database (`kaohe hub export`'s and the console's).
+pub const DEFAULT_COUNTY: &str = "宝丰县";
+pub const DEFAULT_SCHEME_NAME: &str = "法治宝丰（法治政府）建设";
+pub const DEFAULT_ISSUER: &str = "中共宝丰县委全面依法治县委员会办公室";
+
+/// The notice's names that the database does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeNames {
+    pub county: String,
+    pub scheme_name: String,
+    pub issuer: String,
+    pub recipients: String,
+}
+
+impl Default for NoticeNames {
+    fn default() -> Self {
+        NoticeNames {
+            county: DEFAULT_COUNTY.into(),
+            scheme_name: DEFAULT_SCHEME_NAME.into(),
+            issuer: DEFAULT_ISSUER.into(),
+            recipients: String::new(),
+        }
+    }
+}
+
+/// The year is not approved: nothing may be exported.
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovedReportError {
+    #[error("{year} 年度考核结果尚未审定，不能导出通报（not approved）")]
+    NotApproved { year: i32 },
+    #[error("数据库读写失败（database error）：{0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// The export model of an approved year: the approval's 文号, the
+/// publication date (or the approval's when not yet published) as the
+/// notice's date, and `names`.
+pub fn approved_report(
+    conn: &Connection,
+    y: &ConsolidatedYear,
+    names: NoticeNames,
+) -> Result<Report, ApprovedReportError> {
+    let year = y.consolidation.year;
+    let Some(approval) = crate::workflow::approval_record(conn, year)? else {
+        return Err(ApprovedReportError::NotApproved { year });
+    };
+    let published_at = crate::workflow::publication(conn, year)?.unwrap_or(approval.approved_at);
+    let published_on = published_at
+        .parse::<Timestamp>()
+        .map(beijing_day)
+        .unwrap_or(published_at);
+    let meta = NoticeMeta {
+        county: names.county,
+        scheme_name: names.scheme_name,
+        issuer: names.issuer,
+        doc_number: approval.doc_number,
+        published_on,
+        recipients: names.recipients,
+    };
+    Ok(to_report(
+        &y.consolidation,
+        &y.outcomes,
+        y.manifest(),
+        &meta,
+    ))
 }
 
 /// Maps a consolidation and its outcomes onto the export model. Pure.

@@ -18,6 +18,8 @@
 //!   year's history.
 //! - [`publish`]: 公布, after approval, once.
 //! - [`history`]: earlier years' results imported from Excel/CSV.
+//! - [`queue`]: what the review desk reads — notices sent, objections with
+//!   their materials and decisions, a material's bytes.
 //! - [`rectification`]: who owes a rectification plan (整改方案), derived
 //!   from the consolidation and outcomes; plans and reports received.
 //!
@@ -30,6 +32,7 @@
 
 pub mod history;
 mod notice;
+pub mod queue;
 pub mod rectification;
 mod review;
 
@@ -328,6 +331,33 @@ pub fn publish(conn: &mut Connection, year: i32, actor: &Actor) -> Result<(), Wo
     audit::append(&tx, actor, action::PUBLISH, &year.to_string(), &json!({}))?;
     tx.commit()?;
     Ok(())
+}
+
+/// Points typed by an official that are not a non-negative number with at
+/// most two decimals.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("分数 {text:?} 无效，应为如 15 或 12.5 的非负数（invalid points）{detail}")]
+pub struct InvalidPoints {
+    pub text: String,
+    detail: String,
+}
+
+/// Points as an official types them (`15`, `12.5`, `0.05`) → hundredths,
+/// read by the one parser of decimal literals; negative points are refused.
+/// The CLI's `--cap` and the console's form both read a cap through it.
+pub fn parse_points(text: &str) -> Result<i64, InvalidPoints> {
+    let t = text.trim();
+    match kaohe_rulepacks::rubric::decimal::parse_hundredths(t) {
+        Ok(v) if v >= 0 => Ok(v),
+        Ok(_) => Err(InvalidPoints {
+            text: t.to_owned(),
+            detail: String::new(),
+        }),
+        Err(e) => Err(InvalidPoints {
+            text: t.to_owned(),
+            detail: format!("：{e}"),
+        }),
+    }
 }
 
 #[cfg(test)]

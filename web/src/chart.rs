@@ -8,7 +8,9 @@ use maud::{Markup, html};
 use crate::fmt;
 
 /// Bar colours, one per series (quarters), readable in grey print too.
-const COLOURS: [&str; 6] = ["#a4161a", "#e07a5f", "#3d5a80", "#81b29a", "#6d597a", "#b08968"];
+const COLOURS: [&str; 6] = [
+    "#a4161a", "#e07a5f", "#3d5a80", "#81b29a", "#6d597a", "#b08968",
+];
 const LABEL_W: i64 = 170;
 const BAR_H: i64 = 11;
 const GAP: i64 = 8;

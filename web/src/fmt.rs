@@ -66,7 +66,10 @@ mod tests {
 
     #[test]
     fn dates_carry_the_weekday_and_times_are_beijing() {
-        assert_eq!(date(jiff::civil::date(2024, 1, 8)), "2024年1月8日（星期一）");
+        assert_eq!(
+            date(jiff::civil::date(2024, 1, 8)),
+            "2024年1月8日（星期一）"
+        );
         let ts: Timestamp = "2024-01-07T18:30:00Z".parse().unwrap();
         assert_eq!(datetime(ts), "2024年1月8日（星期一） 02:30");
         assert_eq!(stored("not a time"), "not a time");

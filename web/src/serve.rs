@@ -145,6 +145,9 @@ mod tests {
         assert!(check_listen(lo6, false).is_ok());
         assert!(check_listen(lan, true).is_ok());
         let err = check_listen(lan, false).unwrap_err().to_string();
-        assert!(err.contains("192.0.2.10:7701") && err.contains("明文"), "{err}");
+        assert!(
+            err.contains("192.0.2.10:7701") && err.contains("明文"),
+            "{err}"
+        );
     }
 }

@@ -120,7 +120,10 @@ mod tests {
         for _ in 0..30 {
             t.failed(&keys);
         }
-        assert_eq!(t.wait(&keys), Some(SignedDuration::from_secs(MAX_WAIT_SECS)));
+        assert_eq!(
+            t.wait(&keys),
+            Some(SignedDuration::from_secs(MAX_WAIT_SECS))
+        );
         t.succeeded("account:wang");
         // The address still waits.
         assert!(t.wait(&keys).is_some());

@@ -81,7 +81,11 @@ pub async fn read(mut mp: Multipart, cap: usize) -> Result<Form, UploadError> {
 
 /// The last path component: some browsers send `C:\…\名册.xlsx`.
 fn base_name(name: &str) -> String {
-    name.rsplit(['/', '\\']).next().unwrap_or(name).trim().to_owned()
+    name.rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(name)
+        .trim()
+        .to_owned()
 }
 
 #[cfg(test)]

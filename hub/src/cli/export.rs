@@ -4,12 +4,10 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use jiff::Timestamp;
 
 use super::{Invocation, consolidate};
-use crate::calendar;
 use crate::export::{self, ExportOptions};
-use crate::results::{self, NoticeMeta};
+use crate::results::{self, NoticeNames};
 use crate::workflow;
 
 #[derive(Debug, clap::Args)]
@@ -24,17 +22,13 @@ pub struct ExportArgs {
     #[arg(long, value_name = "字体文件")]
     pub font: Option<PathBuf>,
     /// 县名（county）
-    #[arg(long, default_value = "宝丰县", value_name = "县名")]
+    #[arg(long, default_value = results::DEFAULT_COUNTY, value_name = "县名")]
     pub county: String,
     /// 考核名称（scheme name, without the year）
-    #[arg(long, default_value = "法治宝丰（法治政府）建设", value_name = "名称")]
+    #[arg(long, default_value = results::DEFAULT_SCHEME_NAME, value_name = "名称")]
     pub scheme_name: String,
     /// 发文机关（issuer）
-    #[arg(
-        long,
-        default_value = "中共宝丰县委全面依法治县委员会办公室",
-        value_name = "机关"
-    )]
+    #[arg(long, default_value = results::DEFAULT_ISSUER, value_name = "机关")]
     pub issuer: String,
     /// 主送机关（recipients）
     #[arg(long, default_value = "", value_name = "机关")]
@@ -52,29 +46,18 @@ pub(super) fn run(inv: &Invocation, args: ExportArgs) -> anyhow::Result<()> {
         recipients,
     } = args;
     let conn = inv.open()?;
-    let Some(workflow::Approval {
-        doc_number,
-        approved_at,
-        ..
-    }) = workflow::approval_record(&conn, year)?
-    else {
+    // Refuse an unapproved year before consolidating it.
+    if workflow::approval_record(&conn, year)?.is_none() {
         bail!("{year} 年度考核结果尚未审定，不能导出通报（not approved）");
-    };
-    let published_at = workflow::publication(&conn, year)?.unwrap_or(approved_at);
-    let published_on = published_at
-        .parse::<Timestamp>()
-        .map(calendar::beijing_day)
-        .unwrap_or(published_at);
+    }
     let y = consolidate(&conn, year)?;
-    let meta = NoticeMeta {
+    let names = NoticeNames {
         county,
         scheme_name,
         issuer,
-        doc_number,
-        published_on,
         recipients,
     };
-    let report = results::to_report(&y.consolidation, &y.outcomes, y.manifest(), &meta);
+    let report = results::approved_report(&conn, &y, names)?;
     let written = export::write_all(&report, &out, &ExportOptions { font })
         .context("导出考核结果（export）")?;
     for p in written {

@@ -7,7 +7,6 @@ use rusqlite::Connection;
 use super::{Invocation, beijing};
 use crate::registry::nodes::{self, AssessorKind, NewNode, NodeState};
 use crate::registry::scope::Scope;
-use crate::registry::units;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum NodeCommand {
@@ -89,7 +88,7 @@ pub(super) fn run(inv: &Invocation, command: NodeCommand) -> anyhow::Result<()> 
                 "已登记节点「{}」，密钥编号 {}（node registered）\n授权范围：{}",
                 node.name, node.key_id, node.scope
             );
-            for warning in scope_warnings(&conn, &node.scope)? {
+            for warning in nodes::scope_warnings(&conn, &node.scope)? {
                 println!("警告（warning）：{warning}");
             }
         }
@@ -152,33 +151,4 @@ fn list_nodes(conn: &Connection) -> anyhow::Result<()> {
         )
     );
     Ok(())
-}
-
-/// Units named in a scope that no roster of the scope's years contains.
-fn scope_warnings(conn: &Connection, scope: &Scope) -> anyhow::Result<Vec<String>> {
-    let mut warnings = Vec::new();
-    let with_roster: Vec<i32> = units::roster_years(conn)?
-        .into_iter()
-        .map(|(y, _)| y)
-        .filter(|y| scope.years.contains(y))
-        .collect();
-    for year in &scope.years {
-        if !with_roster.contains(year) {
-            warnings.push(format!(
-                "尚未导入 {year} 年度名册（no roster for {year} yet）"
-            ));
-        }
-    }
-    for id in scope.subtrees.iter().chain(&scope.units) {
-        let mut found = false;
-        for &year in &with_roster {
-            found |= units::load_unit(conn, year, id)?.is_some();
-        }
-        if !with_roster.is_empty() && !found {
-            warnings.push(format!(
-                "单位 {id} 不在已导入的授权年度名册中，这一项不授权任何单位（unit not in any roster）"
-            ));
-        }
-    }
-    Ok(warnings)
 }

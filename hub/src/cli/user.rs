@@ -124,13 +124,19 @@ pub(super) fn run(inv: &Invocation, command: UserCommand) -> anyhow::Result<()> 
 pub(super) fn first_admin(inv: &Invocation, name: &str) -> anyhow::Result<()> {
     let mut conn = inv.open()?;
     if accounts::has_admin(&conn)? {
-        println!("已有管理员账号，未新建 {}（an administrator exists）", name.trim());
+        println!(
+            "已有管理员账号，未新建 {}（an administrator exists）",
+            name.trim()
+        );
         return Ok(());
     }
     let actor = inv.actor()?;
     let password = accounts::generate_password();
     let account = accounts::add(&mut conn, name, Role::Admin, &password, &actor)?;
-    println!("已新建控制台管理员账号 {}（first administrator）", account.name);
+    println!(
+        "已新建控制台管理员账号 {}（first administrator）",
+        account.name
+    );
     print_generated(&password);
     Ok(())
 }

@@ -449,6 +449,36 @@ fn decode_node(raw: RawNode) -> Result<NodeRecord, StoreError> {
     })
 }
 
+/// Warnings for a scope just registered: years without a roster, and
+/// units named in a scope that no roster of the scope's years contains.
+pub fn scope_warnings(conn: &Connection, scope: &Scope) -> Result<Vec<String>, StoreError> {
+    let mut warnings = Vec::new();
+    let with_roster: Vec<i32> = super::units::roster_years(conn)?
+        .into_iter()
+        .map(|(y, _)| y)
+        .filter(|y| scope.years.contains(y))
+        .collect();
+    for year in &scope.years {
+        if !with_roster.contains(year) {
+            warnings.push(format!(
+                "尚未导入 {year} 年度名册（no roster for {year} yet）"
+            ));
+        }
+    }
+    for id in scope.subtrees.iter().chain(&scope.units) {
+        let mut found = false;
+        for &year in &with_roster {
+            found |= super::units::load_unit(conn, year, id)?.is_some();
+        }
+        if !with_roster.is_empty() && !found {
+            warnings.push(format!(
+                "单位 {id} 不在已导入的授权年度名册中，这一项不授权任何单位（unit not in any roster）"
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
