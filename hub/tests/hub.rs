@@ -19,6 +19,9 @@
 //!   certificates from `pki`, the hub tests' one test CA);
 //! - `workflow`, `result_service`: results, objections, review, approval;
 //! - `backup`: online backup and restore;
+//! - `console`: the web console's router without a socket — every page
+//!   for every role, each action allowed or refused (403, nothing written),
+//!   CSRF, session expiry, login throttling, a refused roster upload;
 //! - `support`: the ABI pack with a full manifest (shared with the bench).
 
 use std::collections::BTreeMap;
@@ -57,6 +60,7 @@ use tonic::Code;
 
 mod backup;
 mod certs;
+mod console;
 mod deadlines;
 mod pki;
 mod refusals;
