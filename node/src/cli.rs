@@ -8,7 +8,8 @@
 //!
 //! Layout: one file per command under `cli/` (`init`, `pack`, `template`,
 //! `import`, `set`, `history`, `evaluate`, `submit`, `sync`, `deliver`,
-//! `outbox`, `status`, `results`, `object`), each with its arguments and
+//! `outbox`, `status`, `results`, `object`, `console`), each with its
+//! arguments and
 //! its `run`; here the command list and what several commands share
 //! (opening the node, the operator, the async runtime, Beijing time).
 
@@ -21,6 +22,7 @@ use crate::config::NodeConfig;
 use crate::layout::Layout;
 use crate::store::{Actor, Store};
 
+mod console;
 mod deliver;
 mod evaluate;
 mod history;
@@ -78,6 +80,8 @@ enum Command {
     Results(results::ResultsArgs),
     /// 对本节点所评单位的考核结果提出异议（申请复核），附证明材料（file an objection with material）
     Object(object::ObjectArgs),
+    /// 在本机启动网页控制台（只监听 127.0.0.1），显示一次性登录链接（the web console on this PC）
+    Console(console::ConsoleArgs),
 }
 
 /// Runs `kaohe node …`.
@@ -98,6 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Status(a) => status::run(dir, a),
         Command::Results(a) => results::run(dir, a),
         Command::Object(a) => object::run(dir, a),
+        Command::Console(a) => console::run(dir, a),
     }
 }
 

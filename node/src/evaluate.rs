@@ -16,9 +16,12 @@
 //!   node's next sequence number and writes evaluation, envelope and counter
 //!   in **one transaction**. A unit whose evaluation is unchanged since its
 //!   last queued submission is not signed again.
+//! - [`score`]: the active pack loaded and checked, a round scored (and,
+//!   when submitting, what an earlier pack computed, again) — what the
+//!   CLI's `evaluate` and `submit` and the console's 评分 page share.
 //! - [`summary`] renders the Chinese result table of `kaohe node evaluate`.
 //!
-//! Layout: here the jobs and scoring; `submit` (signing and queueing, the
+//! Layout: here the jobs and scoring; `score`, `submit` (signing and queueing, the
 //! submission's method blocks), `summary` (the table, group scores and
 //! problems an official reads).
 
@@ -30,9 +33,11 @@ use kaohe_rulepacks::pack::{Evaluator, PackError};
 
 use crate::store::{Scope, Store, StoreError, UnitInfo};
 
+mod score;
 mod submit;
 mod summary;
 
+pub use score::{ScoreError, ScoreRequest, Scored, score};
 pub(crate) use submit::proto_round;
 pub use submit::{SubmitError, SubmitReport, submit};
 pub use summary::summary;

@@ -46,7 +46,10 @@
 //! - [`deliver`]: one delivery pass — claim in order, `SubmitStream`,
 //!   record each chunk's outcomes as they arrive, backoff for the rest;
 //! - [`cli`]: `kaohe node …`, one file per command under `cli/`; the only
-//!   place with `anyhow`, the clock and the terminal.
+//!   place with `anyhow`, the clock and the terminal;
+//! - [`console`]: `kaohe node console`, the assessor's web console on
+//!   127.0.0.1 (状态, 证据, 评分, 结果) — an edge beside the CLI calling the
+//!   same functions.
 //!
 //! Reading the officials' `.xlsx` / CSV files (size and zip caps, formulas
 //! kept as formulas, hidden sheets never read), opening and migrating
@@ -83,6 +86,7 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod deliver;
 pub mod evaluate;
 pub mod import;

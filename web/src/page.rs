@@ -2,6 +2,8 @@
 //! pages share: messages, problem lists, the CSRF field, a confirmation
 //! form, a download link.
 
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
 use crate::assets;
@@ -123,4 +125,31 @@ pub fn table(head: &[&str], rows: impl IntoIterator<Item = Vec<Markup>>) -> Mark
             }
         }
     }
+}
+
+/// A file to download under `file_name` (any script: RFC 5987 encoded),
+/// never cached.
+pub fn download(content_type: &str, file_name: &str, bytes: Vec<u8>) -> Response {
+    let encoded: String = file_name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename*=UTF-8''{encoded}"),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        bytes,
+    )
+        .into_response()
 }

@@ -13,11 +13,12 @@ use kaohe_web::fmt;
 use maud::html;
 use serde::Deserialize;
 
-use super::{Console, PageError, User, csrf, done, download, pick_year, render, year_picker};
+use super::{Console, PageError, User, csrf, done, pick_year, render, year_picker};
 use crate::accounts::Permission;
 use crate::export::{self, ExportOptions};
 use crate::results::{self, NoticeNames};
 use crate::workflow;
+use kaohe_web::page::download;
 
 #[derive(Debug, Deserialize)]
 pub(super) struct Q {

@@ -7,14 +7,14 @@ use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::response::Response;
 use jiff::civil::Date;
+use kaohe_web::page::download;
 use kaohe_web::{fmt, upload};
 use maud::{Markup, html};
 use rusqlite::Connection;
 use serde::Deserialize;
 
 use super::{
-    Console, Inner, MAX_UPLOAD_BYTES, PageError, User, csrf, done, download, pick_year, render,
-    year_picker,
+    Console, Inner, MAX_UPLOAD_BYTES, PageError, User, csrf, done, pick_year, render, year_picker,
 };
 use crate::accounts::Permission;
 use crate::calendar::Calendar;
