@@ -7,11 +7,13 @@
 //! Layout: this file holds the helpers every part runs the binary with and
 //! the tests of single commands (help, command-line mistakes, packs);
 //! `roster/`: `kaohe hub units import` and the workbooks that once got past
-//! it; `federation/`: a hub and a node together; `demo/`: `kaohe demo`.
+//! it; `federation/`: a hub and a node together; `demo/`: `kaohe demo`;
+//! `console/`: both web consoles in a real headless Chromium.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+mod console;
 mod demo;
 mod federation;
 mod roster;
