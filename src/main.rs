@@ -58,7 +58,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("错误（error）：{}", error_text(&e));
+            eprintln!(
+                "错误（error）：{}",
+                kaohe_tables::os_error::chinese(&error_text(&e))
+            );
             ExitCode::FAILURE
         }
     }

@@ -254,6 +254,8 @@ fn raw_inserts(
             .iter()
             .enumerate()
             .map(|(i, v)| ingest::store::NewSubmission {
+                // The node's first key signed: its id is the node's.
+                node: &v.node_id,
                 verified: v,
                 envelope: &envelopes[b * BATCH + i],
                 leaf: i,
@@ -308,6 +310,7 @@ fn prepare(dir: &std::path::Path, node: &SigningKeyPair, n: usize) -> PackIdenti
             parent: None,
             supervising_department: None,
             assessor: ResponsibleAssessor::CountyOffice,
+            principal: None,
         })
         .collect();
     let source = RosterSource {
@@ -320,6 +323,7 @@ fn prepare(dir: &std::path::Path, node: &SigningKeyPair, n: usize) -> PackIdenti
         NewNode {
             name: "基准节点".into(),
             assessor: AssessorKind::CountyOffice,
+            assessor_unit: None,
             public_key: node.public().to_string(),
             scope: Scope {
                 categories: ["township".to_string()].into(),

@@ -31,6 +31,8 @@ pub mod action {
     pub const UNITS_IMPORT: &str = "units.import";
     pub const NODE_ADD: &str = "node.add";
     pub const NODE_REVOKE: &str = "node.revoke";
+    pub const NODE_EDIT: &str = "node.edit";
+    pub const NODE_ROTATE_KEY: &str = "node.rotate_key";
     pub const PACK_PUBLISH: &str = "pack.publish";
     pub const CALENDAR_IMPORT: &str = "calendar.import";
 }

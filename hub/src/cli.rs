@@ -9,8 +9,8 @@
 //! [`audit`], [`pack`], [`serve`], [`progress`], [`backup`] (`backup` and
 //! `restore`), then the results and the review workflow: [`results`],
 //! [`export`], [`notify`], [`review`], [`history`], [`rectification`],
-//! [`excuse`], [`override_cap`] (`override`, a Rust keyword),
-//! [`approve`], [`publish_results`]; [`user`] (the web console's
+//! [`excuse`], [`ruling`] (裁定), [`override_cap`] (`override`, a Rust keyword),
+//! [`approve`], [`reopen`], [`publish_results`]; [`user`] (the web console's
 //! accounts). This file holds the command list,
 //! the dispatch and what several commands share (`Invocation`, [`Now`]).
 
@@ -29,8 +29,10 @@ pub mod pack;
 pub mod progress;
 pub mod publish_results;
 pub mod rectification;
+pub mod reopen;
 pub mod results;
 pub mod review;
+pub mod ruling;
 pub mod serve;
 pub mod units;
 pub mod user;
@@ -54,11 +56,11 @@ use crate::results::{self as year_results, ConsolidatedYear, YearData};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// 数据目录（data directory），其中保存数据库 hub.db
-    #[arg(long, default_value = "kaohe-hub", value_name = "目录")]
+    #[arg(long, default_value = "kaohe-hub", value_name = "目录", global = true)]
     pub data_dir: PathBuf,
 
-    /// 操作人（operator），记入审计日志；默认为环境变量 USER
-    #[arg(long, value_name = "姓名")]
+    /// 操作人（operator），记入审计日志；默认为环境变量 USER；可写在任何子命令之后
+    #[arg(long, value_name = "姓名", global = true)]
     pub operator: Option<String>,
 
     #[command(subcommand)]
@@ -109,10 +111,14 @@ pub enum Command {
     Rectification(rectification::RectificationCommand),
     /// 记录某单位本年度免于考核及其原因（excuse a unit）
     Excuse(excuse::ExcuseArgs),
+    /// 裁定：同一单位同一考核方式和轮次由两个以上节点上报时，采用哪个节点的上报（rule on a double report）
+    Ruling(ruling::RulingArgs),
     /// 记录某单位扣分上限的调整及其原因（override the penalty cap）
     Override(override_cap::OverrideArgs),
-    /// 记录县委、县政府审定考核结果（approve, once a year）
+    /// 记录县委、县政府审定考核结果；审定后该年度结果不能再改动（approve: locks the year）
     Approve(approve::ApproveArgs),
+    /// 撤销审定（重新审定前唯一的更正途径），须写明原因，原审定记录保留（reopen an approved year）
+    Reopen(reopen::ReopenArgs),
     /// 记录考核结果已公布（publish approved results）
     PublishResults(publish_results::PublishResultsArgs),
     /// 网页控制台账号（console accounts）：新建、重设密码、停用、查看
@@ -145,8 +151,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::History(command) => history::run(&inv, command),
         Command::Rectification(command) => rectification::run(&inv, command),
         Command::Excuse(a) => excuse::run(&inv, a),
+        Command::Ruling(a) => ruling::run(&inv, a),
         Command::Override(a) => override_cap::run(&inv, a),
         Command::Approve(a) => approve::run(&inv, a),
+        Command::Reopen(a) => reopen::run(&inv, a),
         Command::PublishResults(a) => publish_results::run(&inv, a),
         Command::User(command) => user::run(&inv, command),
     }
@@ -232,6 +240,16 @@ fn open(dir: &Path) -> anyhow::Result<Connection> {
 /// The pack runtime for one command.
 fn runtime() -> anyhow::Result<Runtime> {
     Runtime::new(Default::default()).context("启动规则包运行环境（start the pack runtime）")
+}
+
+/// The year's one current pack, loaded; `None` when the year has none (or
+/// several), for the registry commands that check against it.
+fn year_pack(
+    conn: &Connection,
+    runtime: &Runtime,
+    year: i32,
+) -> anyhow::Result<Option<kaohe_rulepacks::pack::Pack>> {
+    Ok(crate::registry::warnings::year_pack(conn, runtime, year)?)
 }
 
 /// The year's inputs, for the commands that need only its manifest.

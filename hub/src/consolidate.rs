@@ -433,6 +433,27 @@ pub fn expected_reports(manifest: &Manifest, category: usize) -> Vec<(usize, Rou
     out
 }
 
+/// The methods each category must report ([`expected_reports`], every
+/// round counted once), by category id: what the registry checks a node's
+/// scope against.
+pub fn required_methods(manifest: &Manifest) -> BTreeMap<String, Vec<String>> {
+    manifest
+        .categories
+        .iter()
+        .enumerate()
+        .map(|(c, category)| {
+            let mut methods: Vec<String> = Vec::new();
+            for (m, _) in expected_reports(manifest, c) {
+                let id = &manifest.methods[m].id;
+                if !methods.contains(id) {
+                    methods.push(id.clone());
+                }
+            }
+            (category.id.clone(), methods)
+        })
+        .collect()
+}
+
 /// Consolidates the year; see the module docs.
 pub fn consolidate<E: fmt::Display>(
     input: &ConsolidationInput<'_>,

@@ -44,10 +44,13 @@ pub enum OpenError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Most often a mistyped `--data-dir`: the message must not invite
+    /// creating a second, empty hub there.
     #[error(
-        "数据目录 {dir} 中没有数据库 {DB_FILE}，请先运行 `kaohe hub init`（no database: run `kaohe hub init` first）"
+        "数据目录 {dir}{} 中没有汇总中心的数据库 {DB_FILE}：请核对 --data-dir 是否写对（应为汇总中心的数据目录，如 /var/lib/kaohe/hub）；只有新建汇总中心时才在新目录运行 `kaohe hub init`（no hub database here: check --data-dir; run `kaohe hub init` only to set up a new hub）",
+        if *.dir_exists { "" } else { "（该目录不存在）" }
     )]
-    NotInitialised { dir: PathBuf },
+    NotInitialised { dir: PathBuf, dir_exists: bool },
     #[error(transparent)]
     Database(#[from] sqlite::OpenError),
 }
@@ -69,6 +72,7 @@ pub fn open_existing(data_dir: &Path) -> Result<Connection, OpenError> {
     if !path.is_file() {
         return Err(OpenError::NotInitialised {
             dir: data_dir.to_path_buf(),
+            dir_exists: data_dir.is_dir(),
         });
     }
     open(&path)

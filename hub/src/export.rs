@@ -4,10 +4,12 @@
 //!
 //! Layout:
 //! - [`model`]: the plain input model (strings and `i64` hundredths).
-//! - `xlsx`: 排名 / 等次汇总 / 分项明细 / 结果运用 / 迟报与未考核 sheets.
+//! - `xlsx`: 排名 / 等次汇总 / 分项明细 / 结果运用 / 迟报与未考核 sheets, then
+//!   季度擂台 and 审定信息.
 //! - `pdf`: the notice typeset on A4 (CJK line breaking with 禁则, ruled
 //!   tables with repeated headers), `font`: the embedded subset font.
-//! - `docx`: 法治建议书, 约谈通知, 通报警示, 通报表扬 drafts.
+//! - `docx`: 法治建议书, 约谈通知, 通报警示, 提请通报表扬的请示 drafts, each from
+//!   the assessor of its units.
 //!
 //! **Architecture Invariant:** rendering is a pure function of the report
 //! (and the font): no clock, no randomness — the same report gives the same
@@ -229,6 +231,38 @@ fn validate(report: &Report) -> Result<(), ExportError> {
                 check(r, true, &|| format!("{}的扣分理由", at()))?;
             }
         }
+    }
+    for o in &report.outcomes {
+        let at = || format!("结果运用（单位编号 {}）", o.unit_id);
+        check(&o.issuer, false, &|| format!("{}的发出单位", at()))?;
+        if let Some(p) = &o.principal {
+            check(p, false, &|| format!("{}的主要负责人", at()))?;
+        }
+    }
+    for b in &report.leaderboards {
+        let at = || format!("季度擂台（{}，{}）", b.quarter, b.category);
+        check(&b.quarter, false, &at)?;
+        check(&b.category, false, &at)?;
+        for r in &b.rows {
+            check(&r.unit_id, false, &|| format!("{}的单位编号", at()))?;
+            check(&r.unit_name, false, &|| format!("{}的单位名称", at()))?;
+        }
+        for n in b.not_reported.iter().chain(&b.excused) {
+            check(n, false, &|| format!("{}的单位名称", at()))?;
+        }
+    }
+    check(&report.approval_sha256, false, &|| {
+        "审定汇总摘要".to_string()
+    })?;
+    if let Some(old) = &report.replaces {
+        for (text, what) in [
+            (&old.doc_number, "被替代的审定文号"),
+            (&old.approved_on, "被替代的审定日期"),
+            (&old.reopened_on, "撤销审定日期"),
+        ] {
+            check(text, false, &|| what.to_string())?;
+        }
+        check(&old.reason, true, &|| "撤销审定原因".to_string())?;
     }
     for (what, id, name, note) in report
         .outcomes

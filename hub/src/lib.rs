@@ -41,10 +41,13 @@
 //!   with the current pack with its outcomes
 //!   ([`consolidate_year`](results::consolidate_year), the one way every
 //!   command and call gets a year's results), mapped onto the export model.
+//! - [`lock`]: the approval records (every approval of a year kept, one in
+//!   force) and [`locked`](lock::locked), the one check that an approved
+//!   year refuses a change, naming the approval's 文号.
 //! - [`workflow`]: feedback notices with working-day deadlines, objections
 //!   and review decisions, excusals and penalty-cap overrides, approval,
-//!   publication, earlier years' results, rectification plans and reports
-//!   (整改).
+//!   reopening (撤销审定), publication, earlier years' results,
+//!   rectification plans and reports (整改).
 //! - [`export`]: the results workbook, the published notice (PDF, with an
 //!   embedded CJK font) and letter drafts (DOCX).
 //!
@@ -60,6 +63,11 @@
 //! **Architecture Invariant:** every registry change and its audit record
 //! commit in the same transaction; the audit log cannot be updated or
 //! deleted (triggers raise).
+//!
+//! **Architecture Invariant:** while a year's approval is in force, nothing
+//! that makes its result changes: each writer calls
+//! [`lock::locked`] inside its transaction; the only way back is
+//! [`workflow::reopen`].
 //!
 //! **Architecture Invariant:** one thread writes submissions (the
 //! [`Committer`](ingest::Committer)); a receipt is built only after the
@@ -79,6 +87,7 @@ pub mod consolidate;
 pub mod db;
 pub mod export;
 pub mod ingest;
+pub mod lock;
 pub mod outcome;
 pub mod progress;
 pub mod publish;

@@ -53,11 +53,11 @@ pub fn report(conn: &Connection, year: i32) -> Result<Vec<NodeProgress>, StoreEr
     let roster = units::load_roster(conn, year)?;
     let mut out = Vec::new();
     for node in nodes::list_nodes(conn)? {
-        let id = node.key_id.as_str().to_owned();
+        let id = node.id.as_str().to_owned();
         let expected = if node.scope.years.contains(&year) {
             roster
                 .iter()
-                .filter(|u| node.scope.covers_unit(u, &roster))
+                .filter(|u| node.may_report(u, &roster))
                 .count()
         } else {
             0

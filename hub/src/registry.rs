@@ -7,16 +7,25 @@
 //! - [`import`]: reading a roster from `.xlsx` or CSV, all or nothing.
 //! - [`scope`]: what a node may report on — units × methods × years — and
 //!   the pure [`Scope::check`](scope::Scope::check).
-//! - [`nodes`]: assessor nodes, their keys and revocation.
+//! - [`nodes`]: assessor nodes — an identity with a history of keys, the
+//!   unit a township or county unit node stands for — what the roster lets
+//!   each report ([`NodeRecord::authorize`](nodes::NodeRecord::authorize)),
+//!   editing a scope and rotating a key (`nodes::change`), revocation.
+//! - [`coverage`]: which node reports which method of which unit; the
+//!   warnings at registration and the reasons a unit is not assessed.
 //! - [`packs`]: published rule pack versions, one current per (pack, year).
+//! - [`warnings`]: a node's registration warnings read from the database
+//!   (the year's current pack, the roster, the other nodes).
 //! - [`calendar_years`]: calendar years imported on top of the built-in ones.
 
 pub mod calendar_years;
+pub mod coverage;
 pub mod import;
 pub mod nodes;
 pub mod packs;
 pub mod scope;
 pub mod units;
+pub mod warnings;
 
 /// Reading registry data failed.
 #[derive(Debug, thiserror::Error)]

@@ -6,9 +6,18 @@
 //! [`outcomes`](crate::outcome::outcomes):
 //! [`load_year`] reads everything a consolidation is a function of (the
 //! current pack of the year, the roster, the **current** accepted results
-//! with their scores and fired clauses, the recorded decisions, earlier
-//! years' approved results) and [`YearData::consolidate`] runs the pack's
-//! `kaohe_finalise`. [`consolidate_year`] does both and adds the outcomes:
+//! computed under that pack version with their scores and fired clauses —
+//! of a slot two nodes reported, only the one a ruling (裁定) chose — the
+//! recorded decisions, earlier years' approved results) and
+//! [`YearData::consolidate`] runs the pack's `kaohe_finalise`.
+//!
+//! **A superseded pack's results are never final.** After a newer version
+//! of the year's pack is published, the results computed under the older
+//! one stay on record but are left out of the consolidation — a v1 sheet is
+//! never finalised by v2 — and are listed as 待重新评价
+//! ([`awaiting_reevaluation`], [`YearData::reevaluation`]) until the node
+//! reports again under the new version (the node does that on its next
+//! sync); approval is refused while any remain. [`consolidate_year`] does both and adds the outcomes:
 //! the one way every command and call that shows, notifies, approves,
 //! exports or rectifies a year gets it. Recomputing from the same database
 //! gives the same consolidation bytes (RELIABILITY.md promise 4); the
@@ -23,7 +32,7 @@ pub mod reports;
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use kaohe_rulepacks::manifest::{Manifest, Round};
+use kaohe_rulepacks::manifest::{IndicatorKind, Manifest, Round};
 use kaohe_rulepacks::pack::{Pack, PackError};
 use kaohe_rulepacks::runtime::Runtime;
 use rusqlite::{Connection, params};
@@ -38,10 +47,12 @@ use crate::export::model::{
     self as m, CategoryTable, IndicatorLine, LateUnit, OutcomeKind, OutcomeRow, Report, Row,
     Unassessed, UnitBreakdown,
 };
+#[cfg(doc)]
+use crate::lock;
 use crate::outcome::{self, NoticeKind, Outcomes, PastResult, YearResults};
 use crate::registry::StoreError;
 use crate::registry::packs;
-use crate::registry::units::{self, YearRoster};
+use crate::registry::units::{self, ResponsibleAssessor, YearRoster};
 
 /// Loading or consolidating a year failed.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +88,9 @@ pub struct YearData {
     pub decisions: Decisions,
     /// Earlier years' approved results, oldest first.
     pub history: Vec<YearResults>,
+    /// Current results computed under an older version of the year's pack,
+    /// left out of `results` (待重新评价).
+    pub reevaluation: Vec<Reevaluation>,
 }
 
 impl std::fmt::Debug for YearData {
@@ -177,9 +191,14 @@ pub fn load_year(
     let stored =
         packs::current_pack(conn, &pack_id, year16)?.ok_or(ResultsError::NoPack { year })?;
     let pack = Pack::load(runtime, &stored.module, &stored.identity)?;
-    let results = load_results(conn, year, &pack_id)?;
+    let mut results = load_results(conn, year, &pack_id, stored.identity.version)?;
+    crate::workflow::ruling::apply(
+        &crate::workflow::ruling::in_force(conn, year)?,
+        &mut results,
+    );
     let decisions = load_decisions(conn, year)?;
     let history = load_history(conn, year)?;
+    let reevaluation = awaiting_reevaluation(conn, year)?;
     Ok(YearData {
         year,
         pack,
@@ -187,24 +206,85 @@ pub fn load_year(
         results,
         decisions,
         history,
+        reevaluation,
     })
 }
 
-/// The current accepted per-method results of `year` under `pack_id`.
+/// A current result computed under an older version of the year's pack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reevaluation {
+    pub unit_id: String,
+    pub method_id: String,
+    pub round: Round,
+    /// Key id of the node that reported it (and will report it again).
+    pub node_id: String,
+    /// The version it was computed under.
+    pub computed_under: u32,
+    /// The year's current version.
+    pub current: u32,
+}
+
+impl Reevaluation {
+    /// `大营镇（t2）的 satisfaction 年度结果：按第 1 版计算，待按第 2 版重新评价`.
+    pub fn describe(&self, unit_name: Option<&str>) -> String {
+        let unit = match unit_name {
+            Some(name) => format!("{name}（{}）", self.unit_id),
+            None => self.unit_id.clone(),
+        };
+        format!(
+            "{unit}的 {} {}结果：按第 {} 版计算，待按第 {} 版重新评价",
+            self.method_id,
+            self.round.name_zh(),
+            self.computed_under,
+            self.current
+        )
+    }
+}
+
+/// The year's current results computed under another version than the
+/// current one of their pack, by unit, method and round.
+pub fn awaiting_reevaluation(conn: &Connection, year: i32) -> rusqlite::Result<Vec<Reevaluation>> {
+    let mut stmt = conn.prepare(
+        "SELECT r.unit_id, r.method_id, r.round, r.node_id, r.pack_version, p.version
+         FROM results r
+         JOIN packs p ON p.pack_id = r.pack_id AND p.year = r.year AND p.is_current = 1
+         WHERE r.year = ?1 AND r.is_current = 1 AND r.pack_version <> p.version
+         ORDER BY r.unit_id, r.method_id, r.round, r.node_id",
+    )?;
+    let rows = stmt.query_map([year], |r| {
+        let round: String = r.get(2)?;
+        Ok(Reevaluation {
+            unit_id: r.get(0)?,
+            method_id: r.get(1)?,
+            round: Round::from_id(&round).ok_or_else(|| {
+                rusqlite::Error::InvalidColumnType(2, "round".into(), rusqlite::types::Type::Text)
+            })?,
+            node_id: r.get(3)?,
+            computed_under: r.get(4)?,
+            current: r.get(5)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// The current accepted per-method results of `year` computed under
+/// version `version` of `pack_id` (older versions' are
+/// [`awaiting_reevaluation`]).
 pub fn load_results(
     conn: &Connection,
     year: i32,
     pack_id: &str,
+    version: u32,
 ) -> Result<Vec<AcceptedResult>, ResultsError> {
     let mut out: BTreeMap<(i64, String), AcceptedResult> = BTreeMap::new();
     let mut stmt = conn.prepare(
         "SELECT r.submission_id, r.method_id, r.node_id, r.unit_id, r.round, r.late, s.committed_at,
                 r.scores, r.clauses
          FROM results r JOIN submissions s ON s.id = r.submission_id
-         WHERE r.year = ?1 AND r.pack_id = ?2 AND r.is_current = 1
+         WHERE r.year = ?1 AND r.pack_id = ?2 AND r.pack_version = ?3 AND r.is_current = 1
          ORDER BY r.submission_id, r.method_id",
     )?;
-    let rows = stmt.query_map(params![year, pack_id], |r| {
+    let rows = stmt.query_map(params![year, pack_id, version], |r| {
         Ok((
             (
                 r.get::<_, i64>(0)?,
@@ -303,7 +383,9 @@ pub fn load_decisions(conn: &Connection, year: i32) -> Result<Decisions, Results
 }
 
 /// Earlier years' approved results: imported history, overridden by years
-/// approved on this hub. Oldest first.
+/// approved on this hub — each year's latest approval
+/// ([`lock::last_approved`]), as stored when it was approved, never the
+/// year recomputed now. Oldest first.
 pub fn load_history(conn: &Connection, before: i32) -> Result<Vec<YearResults>, ResultsError> {
     let mut years: BTreeMap<i32, YearResults> = BTreeMap::new();
     let mut stmt = conn.prepare(
@@ -328,8 +410,11 @@ pub fn load_history(conn: &Connection, before: i32) -> Result<Vec<YearResults>, 
             .units
             .insert(unit, PastResult { total, grade });
     }
-    let mut stmt =
-        conn.prepare("SELECT year, results FROM approvals WHERE year < ?1 ORDER BY year")?;
+    let mut stmt = conn.prepare(
+        "SELECT year, results FROM approvals a WHERE year < ?1
+           AND id = (SELECT max(id) FROM approvals b WHERE b.year = a.year)
+         ORDER BY year",
+    )?;
     let rows = stmt.query_map([before], |r| {
         Ok((r.get::<_, i32>(0)?, r.get::<_, String>(1)?))
     })?;
@@ -347,11 +432,32 @@ pub fn load_history(conn: &Connection, before: i32) -> Result<Vec<YearResults>, 
 pub struct NoticeMeta {
     pub county: String,
     pub scheme_name: String,
+    /// The county office as it signs (发文机关); also the issuer of the
+    /// letters to the units it assesses.
     pub issuer: String,
     pub doc_number: String,
     /// 成文日期 as printed.
     pub published_on: String,
     pub recipients: String,
+    /// The approval's digest ([`crate::lock::Approval::consolidation_sha256`]).
+    pub approval_sha256: String,
+    /// The reopened approval the exported one replaces.
+    pub replaces: Option<m::ReplacedApproval>,
+    /// Unit id → principal (主要负责人), from the roster.
+    pub principals: BTreeMap<String, String>,
+}
+
+impl NoticeMeta {
+    /// Who signs what `assessor` (as stored) issues: the county office as
+    /// [`NoticeMeta::issuer`], the county SASAC and health commission under
+    /// the county's name, a unit by its roster name (分级考核).
+    pub fn issuer_of(&self, assessor: &str, names: &BTreeMap<String, String>) -> String {
+        match ResponsibleAssessor::from_stored(assessor) {
+            ResponsibleAssessor::CountyOffice => self.issuer.clone(),
+            ResponsibleAssessor::Unit(id) => names.get(&id).cloned().unwrap_or(id),
+            other => format!("{}{other}", self.county),
+        }
+    }
 }
 
 /// The defaults of the names a published notice carries beyond the
@@ -380,39 +486,51 @@ impl Default for NoticeNames {
     }
 }
 
-/// The year is not approved: nothing may be exported.
-#[derive(Debug, thiserror::Error)]
-pub enum ApprovedReportError {
-    #[error("{year} 年度考核结果尚未审定，不能导出通报（not approved）")]
-    NotApproved { year: i32 },
-    #[error("数据库读写失败（database error）：{0}")]
-    Sqlite(#[from] rusqlite::Error),
-}
-
-/// The export model of an approved year: the approval's 文号, the
-/// publication date (or the approval's when not yet published) as the
-/// notice's date, and `names`.
+/// The export model of the approval in force of `y`'s year: refused
+/// (as [`crate::workflow::approved_for_export`] refuses) unless that
+/// approval approves exactly the year as it consolidates now. The
+/// publication date (or the approval's when not yet published) is the
+/// notice's date; after a reopening the model names the approval it
+/// replaces. `kaohe hub export` and the console's downloads both call it.
 pub fn approved_report(
     conn: &Connection,
     y: &ConsolidatedYear,
     names: NoticeNames,
-) -> Result<Report, ApprovedReportError> {
-    let year = y.consolidation.year;
-    let Some(approval) = crate::workflow::approval_record(conn, year)? else {
-        return Err(ApprovedReportError::NotApproved { year });
-    };
-    let published_at = crate::workflow::publication(conn, year)?.unwrap_or(approval.approved_at);
-    let published_on = published_at
-        .parse::<Timestamp>()
-        .map(beijing_day)
-        .unwrap_or(published_at);
+) -> Result<Report, crate::workflow::WorkflowError> {
+    let approved = crate::workflow::approved_for_export(conn, &y.consolidation)?;
+    let approval = &approved.approval;
+    let published_at = approved
+        .publication
+        .as_ref()
+        .map_or(approval.approved_at.as_str(), |p| p.published_at.as_str());
     let meta = NoticeMeta {
         county: names.county,
         scheme_name: names.scheme_name,
         issuer: names.issuer,
-        doc_number: approval.doc_number,
-        published_on,
+        doc_number: approval.doc_number.clone(),
+        published_on: day(published_at),
         recipients: names.recipients,
+        approval_sha256: approval.consolidation_sha256.clone(),
+        replaces: approved.replaces.as_ref().map(|old| m::ReplacedApproval {
+            doc_number: old.doc_number.clone(),
+            approved_on: day(&old.approved_at),
+            reopened_on: old
+                .reopened
+                .as_ref()
+                .map(|r| day(&r.at))
+                .unwrap_or_default(),
+            reason: old
+                .reopened
+                .as_ref()
+                .map(|r| r.reason.clone())
+                .unwrap_or_default(),
+        }),
+        principals: y
+            .data
+            .roster
+            .iter()
+            .filter_map(|u| Some((u.id.clone(), u.principal.clone()?)))
+            .collect(),
     };
     Ok(to_report(
         &y.consolidation,
@@ -420,6 +538,14 @@ pub fn approved_report(
         y.manifest(),
         &meta,
     ))
+}
+
+/// `2023年3月1日` of an RFC 3339 instant (the stored text if it does not
+/// parse).
+fn day(at: &str) -> String {
+    at.parse::<Timestamp>()
+        .map(beijing_day)
+        .unwrap_or_else(|_| at.to_owned())
 }
 
 /// Maps a consolidation and its outcomes onto the export model. Pure.
@@ -516,6 +642,12 @@ pub fn to_report(
                             name: idx
                                 .map(|x| manifest.indicators[x].name.clone())
                                 .unwrap_or_else(|| i.indicator_id.clone()),
+                            kind: match idx.map(|x| manifest.indicators[x].kind) {
+                                Some(IndicatorKind::Bonus) => m::LineKind::Bonus,
+                                Some(IndicatorKind::Penalty) => m::LineKind::Penalty,
+                                Some(IndicatorKind::Flag) => m::LineKind::Flag,
+                                Some(IndicatorKind::Scored) | None => m::LineKind::Scored,
+                            },
                             points: match (idx, cat) {
                                 (Some(x), Some(k)) => manifest.points(x, k).unwrap_or(0),
                                 _ => 0,
@@ -589,8 +721,17 @@ pub fn to_report(
             at
         ));
     }
+    let names: BTreeMap<String, String> = c
+        .units
+        .iter()
+        .map(|u| (u.unit_id.clone(), u.name.clone()))
+        .collect();
     let mut outcomes = Vec::new();
     for n in &o.notices {
+        let issuer = c
+            .unit(&n.unit_id)
+            .map(|u| meta.issuer_of(&u.assessor, &names))
+            .unwrap_or_else(|| meta.issuer.clone());
         let kinds: &[OutcomeKind] = match n.kind {
             NoticeKind::RecommendationLetter => &[OutcomeKind::RecommendationLetter],
             NoticeKind::WarningNotice => &[OutcomeKind::Warning],
@@ -609,6 +750,8 @@ pub fn to_report(
                 unit_id: n.unit_id.clone(),
                 unit_name: n.unit_name.clone(),
                 reason: n.reasons.join("；"),
+                issuer: issuer.clone(),
+                principal: meta.principals.get(&n.unit_id).cloned(),
             });
         }
     }
@@ -631,5 +774,34 @@ pub fn to_report(
         late_units: late_units.into_values().collect(),
         unassessed,
         copy_to: o.copy_list.iter().map(|r| r.recipient.clone()).collect(),
+        leaderboards: leaderboards(c),
+        approval_sha256: meta.approval_sha256.clone(),
+        replaces: meta.replaces.clone(),
     }
+}
+
+/// The quarterly leaderboards (党建引领·比拼四季) as the export shows them.
+pub fn leaderboards(c: &Consolidation) -> Vec<m::QuarterBoard> {
+    let name = |id: &String| c.unit(id).map(|u| u.name.clone()).unwrap_or(id.clone());
+    c.leaderboards
+        .iter()
+        .map(|b| m::QuarterBoard {
+            quarter: b.round.name_zh().to_owned(),
+            category: b.category_name.clone(),
+            max_points: b.max_points,
+            rows: b
+                .entries
+                .iter()
+                .map(|e| m::BoardRow {
+                    rank: e.rank,
+                    tied: e.tied,
+                    unit_id: e.unit_id.clone(),
+                    unit_name: e.name.clone(),
+                    points: e.points,
+                })
+                .collect(),
+            not_reported: b.not_reported.iter().map(name).collect(),
+            excused: b.excused.iter().map(name).collect(),
+        })
+        .collect()
 }

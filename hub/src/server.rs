@@ -14,7 +14,9 @@
 //!   chunk split over every core, hand it to the writer and go on reading
 //!   while it commits; each chunk's outcomes stream back as soon as its
 //!   batch is committed, in order; a rejected envelope is an outcome, not
-//!   the end of the stream); `GetReceipt` (signed call, own digests only).
+//!   the end of the stream, and so is a message that is not an envelope —
+//!   the stream is read through `frames`' codec); `GetReceipt` (signed
+//!   call, own digests only).
 //! - `PackService`: `ListPacks`, `FetchPack` from the packs table.
 //! - `UnitService`: `ListMyUnits` for the calling node.
 //! - `ResultService`: `ListResults` and `FileObjection` (`results`).
@@ -52,8 +54,13 @@
 //! in-flight unary calls finish, then the writer drains its queue, stores
 //! the pending signed heads and closes the database.
 //!
+//! A message that does not decode is refused `INVALID_ARGUMENT` and an
+//! oversize one `OUT_OF_RANGE`, both with a Chinese reason
+//! ([`WireStatusLayer`], [`wire_status`]).
+//!
 //! Layout: `serve` (starting and serving: [`ServeOptions`], [`Hub`], the
 //! address file), `writer` (the single writer thread and its jobs),
+//! `frames` (messages read by the hub itself, tonic's refusals in Chinese),
 //! `limits` (the bounds and deadlines, the hub-time layer), `auth` (signed
 //! calls and client certificates), one module per service —
 //! `submissions`, `packs`, `units`, `results` — and `crl` (the
@@ -73,6 +80,7 @@ use crate::ingest::NodeDirectory;
 
 mod auth;
 mod crl;
+mod frames;
 mod limits;
 mod packs;
 mod results;
@@ -82,6 +90,7 @@ mod units;
 mod writer;
 
 pub use crl::{ClientCrl, ClientCrlLayer, CrlError};
+pub use frames::{Frame, FrameCodec, SUBMIT_STREAM_PATH, WireStatusLayer, wire_status};
 pub use limits::{HubTime, HubTimeLayer, Limits};
 pub use results::FILE_OBJECTION_PATH;
 pub use serve::{Hub, ServeError, ServeOptions, TlsFiles, write_addr_file};

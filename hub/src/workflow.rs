@@ -6,44 +6,62 @@
 //!   the request window running alongside or after verification as the
 //!   manifest says ([`deadlines`], pure).
 //! - [`object`]: an objection (异议/复核申请) filed by the county office on
-//!   the assessee's behalf, with material (size cap, SHA-256); refused after
-//!   the review-request deadline, naming it.
+//!   the assessee's behalf, with material (at least one file, as 六（三）
+//!   "申请复核并提供证明材料" asks; size cap, SHA-256); refused after the
+//!   review-request deadline, naming it.
 //! - [`decide`]: upheld (维持) or revised (更正: a newer submission for the
 //!   unit must have been committed after the objection; its id is recorded),
 //!   within `review_decision_days` working days of the filing.
 //! - [`excuse`], [`override_cap`]: recorded decisions, each with a reason.
-//! - [`approve`]: 审定, one act per year; refused while an objection is
-//!   undecided or a unit is not assessed and not excused. Stores the
-//!   SHA-256 of the consolidation it approved and the results as next
-//!   year's history.
-//! - [`publish`]: 公布, after approval, once.
+//! - [`approve`]: 审定, refused while an objection is undecided, a unit is
+//!   not assessed and not excused, or a result awaits re-evaluation under a
+//!   newer pack (待重新评价). Stores the SHA-256 of the consolidation it
+//!   approved and the results as next year's history.
+//! - [`reopen`]: 撤销审定, with a reason — the only way to change an
+//!   approved year; the approval is kept, marked reopened, and the next
+//!   approval names it as the one it replaces.
+//! - [`publish`]: 公布, of the approval in force, once.
+//! - [`approved_for_export`]: the approval in force, its publication and
+//!   the approval it replaces — refused unless the year consolidated now is
+//!   exactly what was approved.
 //! - [`history`]: earlier years' results imported from Excel/CSV.
 //! - [`queue`]: what the review desk reads — notices sent, objections with
 //!   their materials and decisions, a material's bytes.
 //! - [`rectification`]: who owes a rectification plan (整改方案), derived
 //!   from the consolidation and outcomes; plans and reports received.
+//! - [`ruling`]: 裁定 — which node's report stands where two nodes
+//!   reported one slot.
+//!
+//! Layout: this file (errors, recorded decisions), `notice`, `review`,
+//! `approval` (approve, reopen, publish, export check), [`history`],
+//! [`rectification`].
 //!
 //! **Invariant:** every transition and its audit record (with the operator)
 //! commit in one transaction; a refused transition changes nothing.
-//! **Invariant:** after approval, a review decision needs a recorded reason
-//! (overrides and excusals always carry one).
+//! **Invariant:** while an approval is in force ([`crate::lock`]), every
+//! act that would change the year's result — notify, object, decide,
+//! excuse, override, approve again — is refused with
+//! [`Locked`], naming the approval's 文号, checked
+//! inside the act's transaction.
 //! "Now" is the [`Actor`]'s time, read at the CLI edge (`--now`); dates are
 //! Beijing dates.
 
+mod approval;
 pub mod history;
 mod notice;
 pub mod queue;
 pub mod rectification;
 mod review;
+pub mod ruling;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use serde_json::json;
 
 use crate::audit::{self, Actor};
 use crate::calendar::CalendarError;
-use crate::consolidate::{Assessment, Consolidation};
-use crate::outcome::YearResults;
+use crate::lock::{self, Locked};
 
+pub use approval::{ApprovedYear, approve, approved_for_export, publish, reopen};
 pub use notice::{Deadlines, FeedbackNotice, deadlines, notice_text, notify};
 pub use review::{Decided, Decision, Filed, Material, decide, object};
 
@@ -55,8 +73,10 @@ pub mod action {
     pub const EXCUSE: &str = "decision.excuse";
     pub const OVERRIDE: &str = "decision.override";
     pub const APPROVE: &str = "results.approve";
+    pub const REOPEN: &str = "results.reopen";
     pub const PUBLISH: &str = "results.publish";
     pub const HISTORY_IMPORT: &str = "history.import";
+    pub const RULING: &str = "results.ruling";
 }
 
 /// Largest material file accepted with an objection.
@@ -100,79 +120,54 @@ pub enum WorkflowError {
     )]
     NoNewSubmission { unit: String, filed: String },
     #[error(
-        "{year} 年度考核结果已于 {at} 审定（文号 {doc_number}），审定后的改动须写明原因（--reason）（change after approval needs a reason）"
+        "{year} 年度考核结果已审定（文号 {doc_number}），审定有效期间不能再次审定；确需更正的，先撤销审定（kaohe hub reopen）（already approved）"
     )]
-    ReasonAfterApproval {
-        year: i32,
-        at: String,
-        doc_number: String,
-    },
-    #[error("{year} 年度考核结果已审定（文号 {doc_number}），每年只审定一次（already approved）")]
     AlreadyApproved { year: i32, doc_number: String },
+    #[error(transparent)]
+    Locked(#[from] Locked),
+    #[error(
+        "单位 {unit} 的复核申请没有附证明材料，不予受理；考核方案 六（三）要求“申请复核并提供证明材料”，请附上材料后重新申请（review request needs material）"
+    )]
+    NoMaterial { unit: String },
+    #[error(
+        "{year} 年度规则包已更新为第 {current} 版，下列结果仍按旧版计算，待重新评价；须待有关节点同步后按新版重新上报，才能审定（results await re-evaluation）：{}",
+        units.join("；")
+    )]
+    AwaitingReevaluation {
+        year: i32,
+        current: u32,
+        units: Vec<String>,
+    },
+    #[error("{year} 年度考核结果没有有效的审定，无可撤销（nothing to reopen）")]
+    NothingToReopen { year: i32 },
+    #[error(
+        "{year} 年度考核结果的审定（文号 {doc_number}）已于 {on} 撤销，须重新审定后才能{what}（reopened: approve again first）"
+    )]
+    Reopened {
+        year: i32,
+        doc_number: String,
+        on: String,
+        what: &'static str,
+    },
+    #[error(
+        "{year} 年度当前汇总结果与审定（文号 {doc_number}，汇总 SHA-256 {approved}）时不一致（现为 {now}），拒绝导出；请查明审定后的改动（results differ from the approval）"
+    )]
+    ApprovalMismatch {
+        year: i32,
+        doc_number: String,
+        approved: String,
+        now: String,
+    },
     #[error("下列单位的复核申请尚未决定，不能审定（open reviews）：{}", units.join("、"))]
     OpenReviews { units: Vec<String> },
     #[error("下列单位未被考核，须先补齐上报或记录免于考核的原因（excuse），才能审定（units not assessed）：{}", units.join("；"))]
     Unassessed { units: Vec<String> },
-    #[error("{year} 年度考核结果尚未审定，不能公布（not approved）")]
-    NotApproved { year: i32 },
+    #[error("{year} 年度考核结果尚未审定，不能{what}（not approved）")]
+    NotApproved { year: i32, what: &'static str },
     #[error("{year} 年度考核结果已于 {at} 公布（already published）")]
     AlreadyPublished { year: i32, at: String },
     #[error("扣分上限须为不小于 0 的分数（invalid cap）")]
     BadCap,
-}
-
-/// (approved_at, doc_number) of `year`, if approved.
-pub fn approval(conn: &Connection, year: i32) -> rusqlite::Result<Option<(String, String)>> {
-    conn.query_row(
-        "SELECT approved_at, doc_number FROM approvals WHERE year = ?1",
-        [year],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .optional()
-}
-
-/// The approval of a year as recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Approval {
-    pub doc_number: String,
-    /// RFC 3339, the hub's time of the act.
-    pub approved_at: String,
-    /// [`Consolidation::sha256`] of the consolidation approved.
-    pub consolidation_sha256: String,
-}
-
-impl Approval {
-    /// Whether `c` is the consolidation that was approved: nothing that
-    /// counts changed since.
-    pub fn approves(&self, c: &Consolidation) -> bool {
-        self.consolidation_sha256 == c.sha256()
-    }
-}
-
-/// The approval record of `year`, if approved.
-pub fn approval_record(conn: &Connection, year: i32) -> rusqlite::Result<Option<Approval>> {
-    conn.query_row(
-        "SELECT doc_number, approved_at, consolidation_sha256 FROM approvals WHERE year = ?1",
-        [year],
-        |r| {
-            Ok(Approval {
-                doc_number: r.get(0)?,
-                approved_at: r.get(1)?,
-                consolidation_sha256: r.get(2)?,
-            })
-        },
-    )
-    .optional()
-}
-
-/// (published_at) of `year`, if published.
-pub fn publication(conn: &Connection, year: i32) -> rusqlite::Result<Option<String>> {
-    conn.query_row(
-        "SELECT published_at FROM publications WHERE year = ?1",
-        [year],
-        |r| r.get(0),
-    )
-    .optional()
 }
 
 fn record_decision(
@@ -199,7 +194,9 @@ fn record_decision(
             unit: unit.into(),
         });
     }
-    let after_approval = approval(&tx, year)?.map(|(_, doc)| doc);
+    if let Some(locked) = lock::locked(&tx, year)? {
+        return Err(locked.into());
+    }
     let (kind, act) = match cap {
         Some(_) => ("penalty_cap", action::OVERRIDE),
         None => ("excusal", action::EXCUSE),
@@ -222,7 +219,7 @@ fn record_decision(
         actor,
         act,
         &format!("{year}/{unit}"),
-        &json!({"cap": cap, "reason": reason, "after_approval": after_approval}),
+        &json!({"cap": cap, "reason": reason}),
     )?;
     tx.commit()?;
     Ok(())
@@ -252,85 +249,6 @@ pub fn override_cap(
         return Err(WorkflowError::BadCap);
     }
     record_decision(conn, year, unit, Some(cap), reason, actor)
-}
-
-/// 审定: records the approval of `c` (the consolidation computed from the
-/// database now) under `doc_number`; see the module docs.
-pub fn approve(
-    conn: &mut Connection,
-    c: &Consolidation,
-    doc_number: &str,
-    actor: &Actor,
-) -> Result<String, WorkflowError> {
-    let doc_number = doc_number.trim();
-    if doc_number.is_empty() {
-        return Err(WorkflowError::Empty { what: "文号" });
-    }
-    let year = c.year;
-    let tx = conn.transaction()?;
-    if let Some((_, doc_number)) = approval(&tx, year)? {
-        return Err(WorkflowError::AlreadyApproved { year, doc_number });
-    }
-    let open: Vec<String> = tx
-        .prepare("SELECT DISTINCT unit_id FROM objections WHERE year = ?1 AND decision IS NULL ORDER BY unit_id")?
-        .query_map([year], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    if !open.is_empty() {
-        return Err(WorkflowError::OpenReviews { units: open });
-    }
-    let unassessed: Vec<String> = c
-        .units
-        .iter()
-        .filter_map(|u| match &u.assessment {
-            Assessment::NotAssessed { gaps } => Some(format!(
-                "{}（{}）：{}",
-                u.name,
-                u.unit_id,
-                gaps.iter()
-                    .map(|g| g.message.as_str())
-                    .collect::<Vec<_>>()
-                    .join("，")
-            )),
-            _ => None,
-        })
-        .collect();
-    if !unassessed.is_empty() {
-        return Err(WorkflowError::Unassessed { units: unassessed });
-    }
-    let digest = c.sha256();
-    let results = serde_json::to_string(&YearResults::from_consolidation(c)).unwrap_or_default();
-    tx.execute(
-        "INSERT INTO approvals (year, doc_number, approved_at, operator, consolidation_sha256, results)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![year, doc_number, actor.at.to_string(), actor.operator, digest, results],
-    )?;
-    audit::append(
-        &tx,
-        actor,
-        action::APPROVE,
-        &year.to_string(),
-        &json!({"doc_number": doc_number, "consolidation_sha256": digest, "pack": format!("{}-{} v{}", c.pack.id, c.pack.year, c.pack.version)}),
-    )?;
-    tx.commit()?;
-    Ok(digest)
-}
-
-/// 公布: after approval, once.
-pub fn publish(conn: &mut Connection, year: i32, actor: &Actor) -> Result<(), WorkflowError> {
-    let tx = conn.transaction()?;
-    if approval(&tx, year)?.is_none() {
-        return Err(WorkflowError::NotApproved { year });
-    }
-    if let Some(at) = publication(&tx, year)? {
-        return Err(WorkflowError::AlreadyPublished { year, at });
-    }
-    tx.execute(
-        "INSERT INTO publications (year, published_at, operator) VALUES (?1, ?2, ?3)",
-        params![year, actor.at.to_string(), actor.operator],
-    )?;
-    audit::append(&tx, actor, action::PUBLISH, &year.to_string(), &json!({}))?;
-    tx.commit()?;
-    Ok(())
 }
 
 /// Points typed by an official that are not a non-negative number with at

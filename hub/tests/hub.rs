@@ -14,6 +14,10 @@
 //! - `submissions`: accepted, idempotent, late, streamed, receipts kept
 //!   over a restart;
 //! - `refusals`: one table of bad submissions and what the hub answers;
+//! - `identity`: a key rotated mid-year, a unit the roster gives to
+//!   another assessor;
+//! - `wire`: raw frames that are not protobuf or too large, in a stream
+//!   and alone; an unregistered key's signed call;
 //! - `deadlines`: streams that stall;
 //! - `certs`: mTLS, client certificates and their revocation list (the
 //!   certificates from `pki`, the hub tests' one test CA);
@@ -62,11 +66,13 @@ mod backup;
 mod certs;
 mod console;
 mod deadlines;
+mod identity;
 mod pki;
 mod refusals;
 mod result_service;
 mod submissions;
 mod support;
+mod wire;
 mod workflow;
 
 use support::{PACK_ID, abi_pack};
@@ -106,6 +112,7 @@ fn unit(year: i32, id: &str, name: &str, category: &str) -> UnitRecord {
         parent: None,
         supervising_department: None,
         assessor: ResponsibleAssessor::CountyOffice,
+        principal: None,
     }
 }
 
@@ -178,6 +185,7 @@ fn setup() -> Setup {
             NewNode {
                 name: name.into(),
                 assessor: AssessorKind::CountyOffice,
+                assessor_unit: None,
                 public_key: node_key(seed).public().to_string(),
                 scope: Scope {
                     categories: ["township".to_string()].into(),

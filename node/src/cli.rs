@@ -8,8 +8,8 @@
 //!
 //! Layout: one file per command under `cli/` (`init`, `pack`, `template`,
 //! `import`, `set`, `history`, `evaluate`, `submit`, `sync`, `deliver`,
-//! `outbox`, `status`, `results`, `object`, `console`), each with its
-//! arguments and
+//! `outbox`, `status`, `results`, `object`, `rotate_key`, `console`), each
+//! with its arguments and
 //! its `run`; here the command list and what several commands share
 //! (opening the node, the operator, the async runtime, Beijing time).
 
@@ -32,6 +32,7 @@ mod object;
 mod outbox;
 mod pack;
 mod results;
+mod rotate_key;
 mod set;
 mod status;
 mod submit;
@@ -80,6 +81,9 @@ enum Command {
     Results(results::ResultsArgs),
     /// 对本节点所评单位的考核结果提出异议（申请复核），附证明材料（file an objection with material）
     Object(object::ObjectArgs),
+    /// 更换节点密钥：prepare 生成新密钥，adopt 在汇总中心登记后改用（rotate the node's key）
+    #[command(subcommand)]
+    RotateKey(rotate_key::RotateKeyCommand),
     /// 在本机启动网页控制台（只监听 127.0.0.1），显示一次性登录链接（the web console on this PC）
     Console(console::ConsoleArgs),
 }
@@ -102,6 +106,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Status(a) => status::run(dir, a),
         Command::Results(a) => results::run(dir, a),
         Command::Object(a) => object::run(dir, a),
+        Command::RotateKey(c) => rotate_key::run(dir, c),
         Command::Console(a) => console::run(dir, a),
     }
 }

@@ -134,7 +134,8 @@ pub fn describe(status: &Status) -> String {
         Code::Cancelled => "调用被取消（CANCELLED）",
         _ => "与汇总中心通信出错",
     };
-    let message = status.message().trim();
+    let message = kaohe_tables::os_error::chinese(status.message().trim());
+    let message = message.trim();
     let text = if message.is_empty() {
         format!("{kind}（{:?}）", status.code())
     } else {
@@ -355,7 +356,9 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         }
         source = s.source();
     }
-    out
+    // The OS error at its end ("Connection refused (os error 111)") in
+    // Chinese: this text is printed as it is, also outside an error.
+    kaohe_tables::os_error::chinese(&out).into_owned()
 }
 
 impl HubClient {

@@ -60,8 +60,8 @@ pub enum ImportError {
     },
     #[error("{file}：{source}")]
     Read { file: String, source: ReadError },
-    #[error("{year} 年还没有启用的规则包，请先同步（no active pack for the year: sync first）")]
-    NoPack { year: u16 },
+    #[error(transparent)]
+    NoPack(#[from] crate::store::NoPack),
     #[error(transparent)]
     Layout(#[from] LayoutError),
     #[error("{}", invalid_message(file, problems))]
@@ -163,9 +163,7 @@ pub fn import_bytes(
     limits: &Limits,
     progress: &mut dyn FnMut(usize),
 ) -> Result<ImportReport, ImportError> {
-    let pack = store
-        .active_pack(year)?
-        .ok_or(ImportError::NoPack { year })?;
+    let pack = store.require_pack(year)??;
     let scope = store.scope(year)?;
     let layout = Layout::new(&pack.manifest, &scope)?;
     let book = sheet::read(bytes, format, limits).map_err(|source| ImportError::Read {

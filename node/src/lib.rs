@@ -45,6 +45,12 @@
 //!   back) and the delegated scope;
 //! - [`deliver`]: one delivery pass — claim in order, `SubmitStream`,
 //!   record each chunk's outcomes as they arrive, backoff for the rest;
+//! - [`standing`]: why a unit in scope is not assessed yet — each required
+//!   report not delegated here, not submitted, pending or refused (pure,
+//!   offline; `kaohe node status`);
+//! - [`rotate`]: `kaohe node rotate-key` — the next key made beside the
+//!   current one, adopted once the hub registered it (outbox delivered,
+//!   sequence untouched);
 //! - [`cli`]: `kaohe node …`, one file per command under `cli/`; the only
 //!   place with `anyhow`, the clock and the terminal;
 //! - [`console`]: `kaohe node console`, the assessor's web console on
@@ -95,6 +101,8 @@ pub mod layout;
 pub mod outbox;
 pub mod pack;
 pub mod review;
+pub mod rotate;
+pub mod standing;
 pub mod store;
 pub mod sync;
 pub mod template;

@@ -3,7 +3,8 @@
 //! - [`render_results`]: `kaohe node results` — the hub's `ListResults`
 //!   answer as a CJK-aligned table (unit, status, scores, grade, rank,
 //!   verification and review-request deadlines as Chinese dates), then each
-//!   unit's reasons;
+//!   unit's reasons; [`render_leaderboards`]: the quarterly leaderboards
+//!   (党建引领·比拼四季) that come with it;
 //! - [`read_material`] and [`objection`]: `kaohe node object` — the
 //!   supporting files read within [`MAX_OBJECTION_MATERIAL_BYTES`] and the
 //!   objection whose header declares their size and SHA-256. The protocol
@@ -18,7 +19,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use kaohe_proto::model::{
-    Date, MAX_OBJECTION_MATERIAL_BYTES, Objection, ObjectionHeader, ObjectionReceipt, UnitResult,
+    Date, MAX_OBJECTION_MATERIAL_BYTES, Objection, ObjectionHeader, ObjectionReceipt, QuarterBoard,
+    UnitResult,
 };
 use kaohe_rulepacks::rubric::decimal::{format_hundredths, format_hundredths_fixed};
 
@@ -87,6 +89,21 @@ pub fn render_results(year: u16, results: &[UnitResult]) -> String {
             })
         })
         .collect();
+    let unassessed: Vec<Vec<String>> = results
+        .iter()
+        .flat_map(|r| {
+            r.not_assessed_because
+                .iter()
+                .map(|why| vec![r.unit_id.clone(), why.clone()])
+        })
+        .collect();
+    if !unassessed.is_empty() {
+        out.push_str("\n未考核的原因（why units are not assessed）：\n");
+        out.push_str(&kaohe_tables::terminal::render(
+            &["单位", "原因"],
+            &unassessed,
+        ));
+    }
     if reasons.is_empty() {
         out.push_str("\n没有扣分或加分原因（no reasons）\n");
     } else {
@@ -95,6 +112,44 @@ pub fn render_results(year: u16, results: &[UnitResult]) -> String {
             &["单位", "指标", "条款", "分值", "原因"],
             &reasons,
         ));
+    }
+    out
+}
+
+/// The quarterly leaderboards (党建引领·比拼四季) `ListResults` carries: per
+/// category and quarter, the units by rank with their points; then who has
+/// no complete report or is excused. Empty when there are none.
+pub fn render_leaderboards(boards: &[QuarterBoard]) -> String {
+    let mut out = String::new();
+    for b in boards {
+        out.push_str(&format!(
+            "\n【党建引领·比拼四季】{}　{}（满分 {} 分）\n",
+            b.round.name_zh(),
+            b.category_name,
+            format_hundredths_fixed(b.max_points)
+        ));
+        let rows: Vec<Vec<String>> = b
+            .entries
+            .iter()
+            .map(|e| {
+                vec![
+                    format!("{}{}", e.rank, if e.tied { "（并列）" } else { "" }),
+                    e.unit_id.clone(),
+                    e.unit_name.clone(),
+                    format_hundredths_fixed(e.points),
+                ]
+            })
+            .collect();
+        out.push_str(&kaohe_tables::terminal::render(
+            &["名次", "编号", "单位", "得分"],
+            &rows,
+        ));
+        if !b.not_reported.is_empty() {
+            out.push_str(&format!("未完整上报：{}\n", b.not_reported.join("、")));
+        }
+        if !b.excused.is_empty() {
+            out.push_str(&format!("免于考核：{}\n", b.excused.join("、")));
+        }
     }
     out
 }
@@ -396,8 +451,20 @@ mod tests {
             }],
             verification_deadline: Some(d(3, 8)),
             review_deadline: Some(d(3, 15)),
+            not_assessed_because: Vec::new(),
         };
-        let text = render_results(2022, &[r]);
+        let missing = UnitResult {
+            unit_id: "u0002".into(),
+            status: ResultStatus::NotAssessed,
+            reasons: Vec::new(),
+            verification_deadline: None,
+            review_deadline: None,
+            not_assessed_because: vec![
+                "满意度调查（satisfaction）年度结果未报送：应由考核主体依法治县办上报，但尚无节点获授权上报此方式".into(),
+            ],
+            ..r.clone()
+        };
+        let text = render_results(2022, &[r, missing]);
         for want in [
             "核实中",
             "2023年3月8日",
@@ -405,9 +472,47 @@ mod tests {
             "未考核",
             "-1.5",
             "满意率低于90%",
+            "未考核的原因",
+            "尚无节点获授权上报此方式",
         ] {
             assert!(text.contains(want), "{want} missing:\n{text}");
         }
         assert!(render_results(2022, &[]).contains("尚无"));
+    }
+
+    #[test]
+    fn the_quarterly_leaderboard_is_shown_by_quarter_with_ranks_and_points() {
+        use kaohe_proto::model::BoardEntry;
+        let entry = |rank, tied, id: &str, name: &str, points| BoardEntry {
+            rank,
+            tied,
+            unit_id: id.into(),
+            unit_name: name.into(),
+            points,
+        };
+        let board = QuarterBoard {
+            round: kaohe_proto::Round::Q3,
+            category_id: "township".into(),
+            category_name: "乡镇（街道）".into(),
+            max_points: 1200,
+            entries: vec![
+                entry(1, true, "t1", "大营镇", 1100),
+                entry(1, true, "t2", "肖旗乡", 1100),
+                entry(3, false, "t3", "石桥镇", 950),
+            ],
+            not_reported: vec!["t4".into()],
+            excused: vec![],
+        };
+        let text = render_leaderboards(&[board]);
+        for want in [
+            "【党建引领·比拼四季】第三季度　乡镇（街道）（满分 12.00 分）",
+            "1（并列）",
+            "肖旗乡",
+            "9.50",
+            "未完整上报：t4",
+        ] {
+            assert!(text.contains(want), "{want} missing:\n{text}");
+        }
+        assert!(render_leaderboards(&[]).is_empty());
     }
 }

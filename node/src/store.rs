@@ -66,7 +66,7 @@ pub use evidence::{
 };
 pub use migrations::MIGRATIONS;
 pub use outbox::{Claim, Counts, RecordError, Settled, Transition};
-pub use packs::{InstallPackError, NewPack, PackInfo};
+pub use packs::{InstallPackError, NewPack, NoPack, PackInfo};
 pub use scope::{Scope, ScopeError, UnitInfo};
 
 /// The database file inside the node's data directory.
@@ -268,6 +268,39 @@ mod tests {
         ));
         let store = Store::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    }
+
+    /// "No pack" says whether the year is in the node's scope at all, so
+    /// an official is not sent to sync for a year no pack will ever cover.
+    #[test]
+    fn a_year_without_a_pack_says_whether_the_node_has_it_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::create(&dir.path().join(DB_FILE)).unwrap();
+        let none = store.require_pack(2022).unwrap().unwrap_err().to_string();
+        assert!(none.contains("尚未同步考核范围"), "{none}");
+        store
+            .replace_scope(&crate::testutil::sample_scope(2022))
+            .unwrap();
+        let wanted = store.require_pack(2022).unwrap().unwrap_err().to_string();
+        assert!(
+            wanted.starts_with("2022 年还没有启用的规则包：请先运行 kaohe node sync"),
+            "{wanted}"
+        );
+        assert!(
+            wanted.contains("汇总中心尚未发布 2022 年的规则包"),
+            "{wanted}"
+        );
+        crate::testutil::install_test_pack(
+            &mut store,
+            &crate::testutil::test_manifest(),
+            b"test module",
+        );
+        assert!(store.require_pack(2022).unwrap().is_ok());
+        let other = store.require_pack(2021).unwrap().unwrap_err().to_string();
+        assert!(
+            other.starts_with("2021 年不在本节点的考核范围内，没有该年度的规则包可用：本节点的考核年度为 2022，已启用规则包的年度为 2022"),
+            "{other}"
+        );
     }
 
     #[test]

@@ -16,19 +16,24 @@
 //!    fails any check is refused with the reason and **the last good pack
 //!    stays active**;
 //! 4. a newer version activated for a year supersedes the unsent outbox
-//!    entries computed under the old one (never sent) and
-//!    [`Store::reevaluations`] lists the results to evaluate again, which
-//!    the next `evaluate`/`submit` of that year does.
+//!    entries computed under the old one (never sent), and the results
+//!    computed under it ([`Store::reevaluations`]) are scored again from
+//!    the stored evidence and queued ([`evaluate::reevaluate`]) — the hub
+//!    holds them as 待重新评价 until they arrive, and no official retypes
+//!    anything. What cannot be evaluated again is listed, for the next
+//!    `submit`.
 //!
 //! A node that synced once keeps working offline: everything is in the
 //! store.
 
 use kaohe_proto::model::{FetchPackRequest, FetchedPack, PackSummary};
 use kaohe_proto::{PackIdentity, SigningKeyPair};
+use kaohe_rulepacks::pack::Pack;
 use kaohe_rulepacks::runtime::Runtime;
 
 use crate::client::{CallError, HubClient};
 use crate::config::NodeConfig;
+use crate::evaluate::{self, Reevaluated};
 use crate::pack::{self, InstallError, Installed};
 use crate::store::{Actor, Reevaluation, Scope, ScopeError, Store, StoreError, UnitInfo};
 
@@ -50,8 +55,12 @@ pub struct SyncReport {
     pub refused: Vec<(String, String)>,
     /// Years in scope for which the hub holds no current pack.
     pub no_pack: Vec<u16>,
-    /// Per year: the results to evaluate again under its active pack.
-    pub reevaluate: Vec<(u16, Vec<Reevaluation>)>,
+    /// Per year: the results evaluated again under its active pack, and
+    /// what was queued.
+    pub reevaluated: Vec<(u16, Reevaluated)>,
+    /// Per year: results still to evaluate again (re-evaluation failed,
+    /// with the reason), for the next `submit`.
+    pub reevaluate: Vec<(u16, Vec<Reevaluation>, String)>,
 }
 
 /// The sync stopped (what it did before stays; run it again).
@@ -198,13 +207,46 @@ pub async fn sync(
     }
 
     for &year in &years {
-        let list = store.reevaluations(year)?;
-        if !list.is_empty() {
-            report.reevaluate.push((year, list));
+        if store.reevaluations(year)?.is_empty() {
+            continue;
+        }
+        match evaluate_again(store, runtime, key, year, actor) {
+            Ok(done) => report.reevaluated.push((year, done)),
+            Err(why) => {
+                let list = store.reevaluations(year)?;
+                report.reevaluate.push((year, list, why));
+            }
         }
     }
     store.set_meta(LAST_SYNC, &actor.at.to_string())?;
     Ok(report)
+}
+
+/// Scores again under the year's active pack what was computed under an
+/// older one, and queues it; `Err` is the reason in Chinese (nothing
+/// queued then).
+fn evaluate_again(
+    store: &mut Store,
+    runtime: &Runtime,
+    key: &SigningKeyPair,
+    year: u16,
+    actor: &Actor,
+) -> Result<Reevaluated, String> {
+    let info = store
+        .active_pack(year)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{year} 年没有启用的规则包（no active pack）"))?;
+    let module = store
+        .pack_module(&info.identity)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            format!(
+                "证据库中缺少规则包模块 {}（pack module missing）",
+                info.identity
+            )
+        })?;
+    let pack = Pack::load(runtime, &module, &info.identity).map_err(|e| e.to_string())?;
+    evaluate::reevaluate(store, &pack, &info, key, actor).map_err(|e| e.to_string())
 }
 
 /// Checks a fetched pack against what the list announced and activates it
@@ -489,5 +531,66 @@ mod tests {
             )
             .unwrap();
         assert_eq!(store.reevaluations(2022).unwrap().len(), 1);
+    }
+
+    /// Issue #13 §3: after a newer pack version, the node resubmits under
+    /// it on its next sync without an official retyping anything (before,
+    /// sync only listed the results and waited for a `submit`).
+    #[test]
+    fn after_a_newer_version_the_old_results_are_evaluated_again_and_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::create(&dir.path().join("node.db")).unwrap();
+        store.replace_scope(&sample_scope(2022)).unwrap();
+        let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+        let (a, b) = (authority(1), authority(2));
+        let cfg = config(dir.path(), &[&a, &b], 2);
+        let node_key = SigningKeyPair::from_seed(&[5; 32]);
+        let install = |store: &mut Store, version: u32| {
+            let m = module(version);
+            let f = fetched(
+                m.clone(),
+                sign::sign_pack(&m, 1_700_000_000, &[&a, &b]).unwrap(),
+            );
+            activate(store, &cfg, &runtime, &f.identity, &f, &actor("同步")).unwrap()
+        };
+        install(&mut store, 2);
+        store
+            .apply_evidence(
+                2022,
+                &[EvidenceWrite {
+                    unit_id: "justice".into(),
+                    round: Round::Annual,
+                    field_id: "sat_rate".into(),
+                    value: Some(9000),
+                }],
+                &SourceKind::Set,
+                &actor("王"),
+                &mut |_| {},
+            )
+            .unwrap();
+        let old = queue_one(&mut store, &node_key);
+        install(&mut store, 3);
+        assert_eq!(store.reevaluations(2022).unwrap().len(), 1);
+
+        let done = evaluate_again(&mut store, &runtime, &node_key, 2022, &actor("同步")).unwrap();
+        assert_eq!(
+            done.listed
+                .iter()
+                .map(|r| (r.unit_id.as_str(), r.computed_under.as_str()))
+                .collect::<Vec<_>>(),
+            [("justice", "test-2022 v2")]
+        );
+        assert_eq!(done.report.queued.len(), 1, "{:?}", done.report);
+        let (unit, seq) = &done.report.queued[0];
+        assert_eq!(unit, "justice");
+        assert!(*seq > old);
+        assert_eq!(
+            store.outbox_entry(*seq).unwrap().unwrap().state,
+            State::ToSend
+        );
+        assert!(store.reevaluations(2022).unwrap().is_empty());
+        // Nothing left: a second sync queues nothing more.
+        let again = evaluate_again(&mut store, &runtime, &node_key, 2022, &actor("同步")).unwrap();
+        assert_eq!(again, Reevaluated::default());
     }
 }

@@ -72,7 +72,7 @@ pub enum ValueError {
     Exponent { found: String },
     #[error("「{}」数值过大（number too large）", echo(.found))]
     TooLarge { found: String },
-    #[error("「{}」超出取值范围，须在 {range} 之间（out of range）", echo(.found))]
+    #[error("「{}」超出取值范围，须为 {range}（out of range）", echo(.found))]
     OutOfRange { found: String, range: String },
     #[error("「{}」不是可选项，须为 {choices} 之一（not one of the choices）", echo(.found))]
     NotAChoice { found: String, choices: String },
@@ -162,7 +162,7 @@ pub fn range_text(field: &Field) -> String {
     };
     match (field.min, field.max) {
         (Some(lo), Some(hi)) => format!(
-            "{} 到 {}{unit} 之间",
+            "{} 到 {}{unit}之间",
             format_hundredths(lo),
             format_hundredths(hi)
         ),
@@ -309,10 +309,10 @@ mod tests {
             Err(ValueError::NotANumber { .. })
         ));
         assert!(matches!(text(&f, "五"), Err(ValueError::NotANumber { .. })));
-        assert!(matches!(
-            text(&f, "100.01"),
-            Err(ValueError::OutOfRange { .. })
-        ));
+        let over = text(&f, "100.01").unwrap_err();
+        assert!(matches!(over, ValueError::OutOfRange { .. }));
+        // The range is said once ("之间 之间" was doubled).
+        assert_eq!(over.to_string().matches("之间").count(), 1, "{over}");
         assert!(matches!(
             text(&f, "-0.01"),
             Err(ValueError::OutOfRange { .. })

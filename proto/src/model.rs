@@ -16,12 +16,15 @@
 //! - `units` — `ListMyUnits`: [`Unit`], the caller's scope;
 //! - `results` — `ListResults`: [`UnitResult`], [`Scores`], [`Grade`],
 //!   [`ResultStatus`], [`Rank`];
+//! - `leaderboard` — the quarterly leaderboards `ListResults` carries:
+//!   [`QuarterBoard`], [`BoardEntry`];
 //! - `objections` — `FileObjection`: [`ObjectionHeader`], [`ObjectionPart`],
 //!   [`ObjectionAssembler`], [`Objection`], [`ObjectionReceipt`].
 //!
 //! The limits below are shared by every family.
 
 mod date;
+mod leaderboard;
 mod objections;
 mod packs;
 mod results;
@@ -29,6 +32,7 @@ mod submit;
 mod units;
 
 pub use date::Date;
+pub use leaderboard::{BoardEntry, QuarterBoard};
 pub use objections::{
     Objection, ObjectionAssembler, ObjectionHeader, ObjectionPart, ObjectionReceipt,
 };

@@ -133,7 +133,9 @@ impl ResultService for Hub {
                 reasons: Vec::new(),
                 verification_deadline: None,
                 review_deadline: None,
+                not_assessed_because: vec!["日常评价（daily）第一季度结果未报送".into()],
             }],
+            leaderboards: Vec::new(),
         };
         Ok(Response::new(response.into()))
     }

@@ -55,7 +55,7 @@ pub enum Command {
         #[arg(value_name = "细则")]
         rubric: PathBuf,
         /// 输出的规则包（output pack, e.g. baofeng-2022.wasm）
-        #[arg(short = 'o', long = "output", value_name = "规则包")]
+        #[arg(short = 'o', long = "out", alias = "output", value_name = "规则包")]
         output: PathBuf,
     },
 }

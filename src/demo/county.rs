@@ -114,12 +114,14 @@ pub fn units() -> Vec<Unit> {
     ]
 }
 
-/// The roster CSV `kaohe hub units import` reads; every name marked 示例数据.
+/// The roster CSV `kaohe hub units import` reads; every name marked 示例数据,
+/// every unit with a placeholder principal (主要负责人, named in a
+/// commendation).
 pub fn roster_csv() -> String {
-    let mut csv = String::from("单位编号,单位名称,类别,上级单位,主管部门,考核主体\n");
-    for u in units() {
+    let mut csv = String::from("单位编号,单位名称,类别,上级单位,主管部门,考核主体,主要负责人\n");
+    for (i, u) in units().into_iter().enumerate() {
         csv.push_str(&format!(
-            "{},{}{}{SAMPLE},{},{},{},{}\n",
+            "{},{}{}{SAMPLE},{},{},{},{},{}\n",
             u.id,
             if u.name.starts_with('县') {
                 "宝丰"
@@ -130,10 +132,17 @@ pub fn roster_csv() -> String {
             u.category,
             u.parent,
             u.supervising,
-            u.assessor
+            u.assessor,
+            principal(i)
         ));
     }
     csv
+}
+
+/// A placeholder principal, `王某某` …: plainly not a real person.
+fn principal(i: usize) -> String {
+    const SURNAMES: [char; 10] = ['王', '李', '张', '刘', '陈', '杨', '赵', '黄', '周', '吴'];
+    format!("{}某某", SURNAMES[i % SURNAMES.len()])
 }
 
 /// Every method of the 2022 pack.
@@ -154,6 +163,9 @@ pub struct NodeSpec {
     pub dir: &'static str,
     pub name: &'static str,
     pub assessor: &'static str,
+    /// The unit a township node assesses for, as the roster's 考核主体
+    /// column names it.
+    pub assessor_unit: Option<&'static str>,
     pub delegation: Delegation,
 }
 
@@ -172,6 +184,7 @@ pub fn nodes() -> Vec<NodeSpec> {
             dir: "county-office",
             name: "宝丰县委依法治县办（示例数据）",
             assessor: "county_office",
+            assessor_unit: None,
             delegation: Delegation::Categories(
                 "township,party_organ,congress_cppcc,government_department,court_procuratorate,mass_organisation,stationed_unit",
             ),
@@ -180,24 +193,28 @@ pub fn nodes() -> Vec<NodeSpec> {
             dir: "sasac",
             name: "宝丰县国资局（示例数据）",
             assessor: "sasac",
+            assessor_unit: None,
             delegation: Delegation::Categories("enterprise"),
         },
         NodeSpec {
             dir: "health-commission",
             name: "宝丰县卫健委（示例数据）",
             assessor: "health_commission",
+            assessor_unit: None,
             delegation: Delegation::Categories("hospital"),
         },
         NodeSpec {
             dir: "township-xiaoqi",
             name: "宝丰县肖旗乡（示例数据）",
             assessor: "township",
+            assessor_unit: Some("xiaoqi"),
             delegation: Delegation::Units(villages("xiaoqi")),
         },
         NodeSpec {
             dir: LATE_NODE,
             name: "宝丰县赵庄镇（示例数据）",
             assessor: "township",
+            assessor_unit: Some("zhaozhuang"),
             delegation: Delegation::Units(villages("zhaozhuang")),
         },
     ]

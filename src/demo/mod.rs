@@ -254,6 +254,9 @@ pub fn run(args: Args) -> Result<()> {
             "--years",
             &years,
         ];
+        if let Some(unit) = n.assessor_unit {
+            add.extend(["--assessor-unit", unit]);
+        }
         let units;
         match &n.delegation {
             county::Delegation::Categories(c) => add.extend(["--categories", c]),
@@ -288,7 +291,8 @@ pub fn run(args: Args) -> Result<()> {
             demo.ca.cert().display()
         );
         let office = demo.dir.join("nodes/county-office");
-        let hub_console = std::fs::read_to_string(demo.hub_dir.join(kaohe_hub::console::ADDR_FILE))?;
+        let hub_console =
+            std::fs::read_to_string(demo.hub_dir.join(kaohe_hub::console::ADDR_FILE))?;
         let (console_pid, link) = demo.k.node_console(&office)?;
         let accounts: Vec<String> = CONSOLE_ACCOUNTS
             .iter()

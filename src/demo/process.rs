@@ -133,7 +133,10 @@ impl Kaohe {
         let out = child.wait_with_output()?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        self.log_line(&format!("$ kaohe {}  （密码从标准输入读入）\n{stdout}{stderr}", all.join(" ")));
+        self.log_line(&format!(
+            "$ kaohe {}  （密码从标准输入读入）\n{stdout}{stderr}",
+            all.join(" ")
+        ));
         if !out.status.success() {
             bail!("kaohe {} 失败（failed）：\n{stdout}{stderr}", all.join(" "));
         }
@@ -181,7 +184,9 @@ impl Kaohe {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         let _ = child.kill();
-        Err(anyhow!("节点控制台未能在限定时间内启动（node console did not start）"))
+        Err(anyhow!(
+            "节点控制台未能在限定时间内启动（node console did not start）"
+        ))
     }
 
     pub(super) fn node(&self, dir: &Path, args: &[&str]) -> Result<String> {

@@ -1,5 +1,6 @@
 //! What the demo prints at the end, as an official would look: rankings,
-//! grades, late and unassessed units, outcomes, and where the files are.
+//! grades, the quarterly leaderboards, late and unassessed units, outcomes,
+//! and where the files are.
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +40,17 @@ impl Demo {
             if s.lines().next().is_some_and(|l| l.contains("只评定等次")) {
                 println!("\n{s}");
             }
+        }
+        println!("\n{year} 年度党建引领·比拼四季（季度擂台，各季度得分与名次）：");
+        let boards: Vec<&str> = sections(&all)
+            .into_iter()
+            .filter(|s| s.starts_with("【党建引领·比拼四季】"))
+            .collect();
+        if boards.is_empty() {
+            return Err(anyhow!("没有季度擂台（no quarterly leaderboard）：\n{all}"));
+        }
+        for s in boards {
+            println!("\n{s}");
         }
         println!("\n{year} 年度迟报和未考核单位、结果运用：");
         for title in ["【迟报", "【未考核单位】", "【结果运用"] {

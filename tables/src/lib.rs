@@ -25,13 +25,17 @@
 //!   keys off and `foreign_key_check` before commit, a newer database
 //!   refused untouched, `integrity_check`;
 //! - [`terminal`]: text tables aligned by display width (a Chinese
-//!   character is two columns).
+//!   character is two columns);
+//! - [`os_error`]: the English OS error tails of a message
+//!   (`No such file or directory (os error 2)`, a failed host lookup) in
+//!   Chinese, for every command's last word.
 //!
 //! **Architecture Invariant:** nothing here knows a field, a unit or a
 //! table of the schema: which columns and values an import accepts, and
 //! which migrations a database has, belong to the hub and the node.
 //! No tokio, tonic or wasmtime.
 
+pub mod os_error;
 pub mod sheet;
 pub mod sqlite;
 pub mod terminal;

@@ -114,31 +114,82 @@ fn county() -> County {
     std::fs::write(&roster_file, roster).unwrap();
     hub(&["units", "import", s(&roster_file), "--year", "2023"]);
     let out = kaohe_ok(&[
-        "node", "--data-dir", s(&node_dir), "init", "--hub", "http://127.0.0.1:1", "--name", "测试县依法治县办节点",
-        "--assessor", "county_office", "--authority-key", &public, "--threshold", "1", "--hub-receipt-key", &receipt,
+        "node",
+        "--data-dir",
+        s(&node_dir),
+        "init",
+        "--hub",
+        "http://127.0.0.1:1",
+        "--name",
+        "测试县依法治县办节点",
+        "--assessor",
+        "county_office",
+        "--authority-key",
+        &public,
+        "--threshold",
+        "1",
+        "--hub-receipt-key",
+        &receipt,
     ]);
     let node_key = key_in(&out, "公钥");
     hub(&[
-        "node", "add", "--name", "测试县依法治县办节点", "--assessor", "county_office", "--key", &node_key,
-        "--categories", "government_department", "--methods", "supervision", "--years", "2023",
+        "node",
+        "add",
+        "--name",
+        "测试县依法治县办节点",
+        "--assessor",
+        "county_office",
+        "--key",
+        &node_key,
+        "--categories",
+        "government_department",
+        "--methods",
+        "supervision",
+        "--years",
+        "2023",
     ]);
     let addr_file = hub_dir.join("hub.addr");
     let hub_proc = spawn(
-        &["hub", "--data-dir", s(&hub_dir), "serve", "--listen", "127.0.0.1:0", "--now", HUB_NOW],
+        &[
+            "hub",
+            "--data-dir",
+            s(&hub_dir),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--now",
+            HUB_NOW,
+        ],
         &root.join("hub.log"),
     );
     let grpc = poll("the hub's address", || read_line(&addr_file));
-    let hub_console = poll("the hub console's address", || read_line(&hub_dir.join("console.addr")));
+    let hub_console = poll("the hub console's address", || {
+        read_line(&hub_dir.join("console.addr"))
+    });
     // The node's official points node.toml at the hub.
     let config = node_dir.join("node.toml");
     let text = std::fs::read_to_string(&config).unwrap();
-    let text = text.replace("address = \"http://127.0.0.1:1\"", &format!("address = \"http://{grpc}\""));
+    let text = text.replace(
+        "address = \"http://127.0.0.1:1\"",
+        &format!("address = \"http://{grpc}\""),
+    );
     std::fs::write(&config, text).unwrap();
     let node_console = spawn(
-        &["node", "--data-dir", s(&node_dir), "console", "--listen", "127.0.0.1:0", "--operator", "王科员"],
+        &[
+            "node",
+            "--data-dir",
+            s(&node_dir),
+            "console",
+            "--listen",
+            "127.0.0.1:0",
+            "--operator",
+            "王科员",
+        ],
         &root.join("node-console.log"),
     );
-    let node_link = poll("the node console's login link", || read_line(&node_dir.join("console.url")));
+    let node_link = poll("the node console's login link", || {
+        read_line(&node_dir.join("console.url"))
+    });
     County {
         _tmp: tmp,
         root,
@@ -153,14 +204,35 @@ fn county() -> County {
 fn add_admin(hub_dir: &Path) {
     use std::io::Write as _;
     let mut child = Command::new(env!("CARGO_BIN_EXE_kaohe"))
-        .args(["hub", "--data-dir", s(hub_dir), "--operator", "初始化", "user", "add", "admin", "--role", "admin", "--password-stdin"])
+        .args([
+            "hub",
+            "--data-dir",
+            s(hub_dir),
+            "--operator",
+            "初始化",
+            "user",
+            "add",
+            "admin",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{ADMIN_PASSWORD}\n").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{ADMIN_PASSWORD}\n").as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 fn read_line(path: &Path) -> Option<String> {
@@ -187,7 +259,11 @@ fn chromedriver(log: &Path) -> (Running, u16) {
             "{tool} is missing: install Debian's chromium, chromium-driver and a CJK font (apt-get install chromium chromium-driver fonts-wqy-zenhei), as .ci/run does"
         );
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let log = std::fs::File::create(log).unwrap();
     let child = Command::new("/usr/bin/chromedriver")
         .arg(format!("--port={port}"))
@@ -196,7 +272,9 @@ fn chromedriver(log: &Path) -> (Running, u16) {
         .stderr(Stdio::from(log))
         .spawn()
         .unwrap();
-    poll("chromedriver to listen", || std::net::TcpStream::connect(("127.0.0.1", port)).ok());
+    poll("chromedriver to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
     (Running(child), port)
 }
 
@@ -212,7 +290,9 @@ async fn browser(port: u16) -> Client {
                      "--window-size=1280,1000", "--lang=zh-CN"],
         },
     });
-    let Value::Object(caps) = caps else { unreachable!() };
+    let Value::Object(caps) = caps else {
+        unreachable!()
+    };
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     ClientBuilder::new(connector)
         .capabilities(caps)
@@ -241,27 +321,46 @@ async fn wait_text(c: &Client, want: &str) -> String {
 }
 
 async fn shot(c: &Client, name: &str) {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("console-shots");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("console-shots");
     std::fs::create_dir_all(&dir).unwrap();
     let png = c.screenshot().await.unwrap();
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
 async fn fill(c: &Client, css: &str, text: &str) {
-    let e = c.find(Locator::Css(css)).await.unwrap_or_else(|_| panic!("no {css}"));
+    let e = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("no {css}"));
     e.clear().await.ok();
     e.send_keys(text).await.unwrap();
 }
 
 async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css)).await.unwrap_or_else(|_| panic!("no {css}")).click().await.unwrap();
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("no {css}"))
+        .click()
+        .await
+        .unwrap();
 }
 
 /// The evidence CSV an official fills (the template's two header rows).
 fn evidence_csv(report_of_first: &str) -> String {
-    let mut csv = String::from("单位编号,单位名称,轮次,已制定年度法治工作计划,年度报告公开情况\nunit_id,unit_name,round,sup_plan,sup_report\n");
+    let mut csv = String::from(
+        "单位编号,单位名称,轮次,已制定年度法治工作计划,年度报告公开情况\nunit_id,unit_name,round,sup_plan,sup_report\n",
+    );
     for (i, (id, name)) in UNITS.iter().enumerate() {
-        let report = if i == 0 { report_of_first } else if i == 1 { "逾期公开" } else { "按时公开" };
+        let report = if i == 0 {
+            report_of_first
+        } else if i == 1 {
+            "逾期公开"
+        } else {
+            "按时公开"
+        };
         csv.push_str(&format!("{id},{name},年度,是,{report}\n"));
     }
     csv
@@ -296,10 +395,20 @@ async fn assert_cjk_font(c: &Client) {
         )
         .await
         .unwrap();
-    assert_eq!(v["loaded"], json!(true), "the console's CJK font did not load: {v}");
-    assert!(v["family"].as_str().unwrap_or("").contains("KaoheCJK"), "{v}");
+    assert_eq!(
+        v["loaded"],
+        json!(true),
+        "the console's CJK font did not load: {v}"
+    );
+    assert!(
+        v["family"].as_str().unwrap_or("").contains("KaoheCJK"),
+        "{v}"
+    );
     for k in ["inkA", "inkB", "diff"] {
-        assert!(v[k].as_u64().unwrap_or(0) > 40, "{k} too small — tofu or nothing drawn: {v}");
+        assert!(
+            v[k].as_u64().unwrap_or(0) > 40,
+            "{k} too small — tofu or nothing drawn: {v}"
+        );
     }
 }
 
@@ -320,14 +429,26 @@ async fn a_year_from_the_two_consoles_in_a_real_browser() {
     shot(&c, "node-status").await;
 
     // 证据：有错的文件被拒，单元格逐一列出；改正后导入。
-    c.goto(&format!("{node_base}/evidence?year=2023")).await.unwrap();
+    c.goto(&format!("{node_base}/evidence?year=2023"))
+        .await
+        .unwrap();
     let bad = county.root.join("证据-有错.csv");
     std::fs::write(&bad, evidence_csv("也许公开")).unwrap();
     let problems = {
         let store = kaohe_node::store::Store::open(&county.node_dir.join("node.db")).unwrap();
         let mut store = store;
-        let actor = kaohe_node::store::Actor { operator: "检查".into(), at: jiff::Timestamp::now() };
-        match kaohe_node::import::import_file(&mut store, &bad, 2023, &actor, &Default::default(), &mut |_| {}) {
+        let actor = kaohe_node::store::Actor {
+            operator: "检查".into(),
+            at: jiff::Timestamp::now(),
+        };
+        match kaohe_node::import::import_file(
+            &mut store,
+            &bad,
+            2023,
+            &actor,
+            &Default::default(),
+            &mut |_| {},
+        ) {
             Err(kaohe_node::import::ImportError::Invalid { problems, .. }) => problems,
             other => panic!("the bad file should be refused: {other:?}"),
         }
@@ -336,7 +457,10 @@ async fn a_year_from_the_two_consoles_in_a_real_browser() {
     click(&c, "form[action='/evidence'] button").await;
     let text = wait_text(&c, "未导入任何数据").await;
     for p in &problems {
-        assert!(text.contains(&p.to_string()), "the cell is not named as the CLI names it: {p}\n{text}");
+        assert!(
+            text.contains(&p.to_string()),
+            "the cell is not named as the CLI names it: {p}\n{text}"
+        );
     }
     assert!(text.contains("也许公开"), "{text}");
     shot(&c, "node-evidence-refused").await;
@@ -347,7 +471,9 @@ async fn a_year_from_the_two_consoles_in_a_real_browser() {
     wait_text(&c, "已导入 证据.csv").await;
 
     // 评分：预览（含扣分原因），确认后签名提交并送达。
-    c.goto(&format!("{node_base}/scoring?year=2023&round=annual")).await.unwrap();
+    c.goto(&format!("{node_base}/scoring?year=2023&round=annual"))
+        .await
+        .unwrap();
     wait_text(&c, "年度报告逾期公开，扣2分").await;
     shot(&c, "node-scoring").await;
     click(&c, "form[action='/scoring/submit'] button").await;
@@ -362,13 +488,22 @@ async fn a_year_from_the_two_consoles_in_a_real_browser() {
     shot(&c, "hub-overview").await;
     c.goto(&format!("{hub}/results?year=2023")).await.unwrap();
     let ranking = wait_text(&c, "评定等次并排名").await;
-    let (first, second) = (ranking.find(UNITS[0].1).unwrap(), ranking.find(UNITS[1].1).unwrap());
-    assert!(first < second && ranking.contains("并列"), "u0001 and u0003 tie first, u0002 after:\n{ranking}");
+    let (first, second) = (
+        ranking.find(UNITS[0].1).unwrap(),
+        ranking.find(UNITS[1].1).unwrap(),
+    );
+    assert!(
+        first < second && ranking.contains("并列"),
+        "u0001 and u0003 tie first, u0002 after:\n{ranking}"
+    );
     assert_cjk_font(&c).await;
     shot(&c, "hub-results").await;
     c.goto(&format!("{hub}/units/2023/u0002")).await.unwrap();
     let unit = wait_text(&c, "年度报告逾期公开，扣2分").await;
-    assert!(unit.contains("测试县依法治县办节点") && unit.contains("回执"), "{unit}");
+    assert!(
+        unit.contains("测试县依法治县办节点") && unit.contains("回执"),
+        "{unit}"
+    );
     shot(&c, "hub-unit").await;
 
     // 反馈：通报。
@@ -377,13 +512,25 @@ async fn a_year_from_the_two_consoles_in_a_real_browser() {
     wait_text(&c, "已通报 3 个单位").await;
 
     // 节点：对 u0002 提出异议，附证明材料。
-    c.goto(&format!("{node_base}/results?year=2023")).await.unwrap();
+    c.goto(&format!("{node_base}/results?year=2023"))
+        .await
+        .unwrap();
     wait_text(&c, "提出异议").await;
     click(&c, "select[name=unit] option[value=u0002]").await;
-    fill(&c, "textarea[name=reason]", "年度报告实为按时公开，附网站截图").await;
+    fill(
+        &c,
+        "textarea[name=reason]",
+        "年度报告实为按时公开，附网站截图",
+    )
+    .await;
     let material = county.root.join("网站截图说明.txt");
     std::fs::write(&material, "示例数据：年度报告于1月15日公开。").unwrap();
-    fill(&c, "form[action='/results/object'] input[type=file]", s(&material)).await;
+    fill(
+        &c,
+        "form[action='/results/object'] input[type=file]",
+        s(&material),
+    )
+    .await;
     click(&c, "form[action='/results/object'] button").await;
     wait_text(&c, "汇总中心已受理").await;
     shot(&c, "node-objection").await;
@@ -391,9 +538,17 @@ async fn a_year_from_the_two_consoles_in_a_real_browser() {
     // 汇总中心：材料可下载，作出决定，审定，下载 PDF 通报。
     c.goto(&format!("{hub}/review?year=2023")).await.unwrap();
     let review = wait_text(&c, "网站截图说明.txt").await;
-    assert!(review.contains("个工作日"), "the decision deadline counts down: {review}");
+    assert!(
+        review.contains("个工作日"),
+        "the decision deadline counts down: {review}"
+    );
     shot(&c, "hub-review").await;
-    fill(&c, "form[action='/review/decide'] textarea[name=reason]", "经核实，维持原评分").await;
+    fill(
+        &c,
+        "form[action='/review/decide'] textarea[name=reason]",
+        "经核实，维持原评分",
+    )
+    .await;
     click(&c, "form[action='/review/decide'] button").await;
     wait_text(&c, "维持原结果").await;
     c.goto(&format!("{hub}/approval?year=2023")).await.unwrap();
@@ -417,6 +572,12 @@ async fn a_year_from_the_two_consoles_in_a_real_browser() {
     assert_eq!(pdf["status"], json!(200), "{pdf}");
     assert_eq!(pdf["type"], json!("application/pdf"), "{pdf}");
     assert_eq!(pdf["head"], json!("%PDF-"), "{pdf}");
-    assert!(pdf["disposition"].as_str().unwrap_or("").contains("attachment"), "{pdf}");
+    assert!(
+        pdf["disposition"]
+            .as_str()
+            .unwrap_or("")
+            .contains("attachment"),
+        "{pdf}"
+    );
     c.close().await.unwrap();
 }

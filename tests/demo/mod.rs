@@ -60,7 +60,8 @@ struct Row {
 /// evidence; late and unassessed units, the year-over-year outcomes and the
 /// objection are the scripted ones; the hub served TLS and refused a node
 /// without a client certificate; a second run refuses the directory and a
-/// `--fresh` rerun exports byte-identical workbooks.
+/// `--fresh` rerun exports the same workbooks (each carrying its run's
+/// approval digest).
 #[test]
 fn demo_two_years_over_mtls_agree_with_the_reference_interpreter() {
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -83,6 +84,9 @@ fn demo_two_years_over_mtls_agree_with_the_reference_interpreter() {
         "2022 年度第1类排名（供对照）",
         "2023 年度其他类别等次：",
         "【县属医院（分级考核）】只评定等次",
+        // Issue #13: the quarterly leaderboard is shown.
+        "2023 年度党建引领·比拼四季（季度擂台，各季度得分与名次）：",
+        "【党建引领·比拼四季】",
         "【村（社区）（分级考核）】只评定等次",
         "【迟报单位】",
         "【未考核单位】",
@@ -103,6 +107,21 @@ fn demo_two_years_over_mtls_agree_with_the_reference_interpreter() {
 
     // 4. TLS and client certificates.
     check_tls(&dir, &hub);
+    // The quarterly leaderboard reaches the nodes (issue #13): the county
+    // office's node reads it with its results.
+    let office = dir.join("nodes/county-office");
+    let results = kaohe_ok(&[
+        "node",
+        "--data-dir",
+        path_str(&office),
+        "results",
+        "--year",
+        "2023",
+    ]);
+    assert!(
+        results.contains("【党建引领·比拼四季】第一季度") && results.contains("（满分"),
+        "节点未收到季度擂台（the node got no leaderboard）：\n{results}"
+    );
     hub.stop();
     assert!(
         text.contains("汇总中心保持运行：https://"),
@@ -131,15 +150,31 @@ fn demo_two_years_over_mtls_agree_with_the_reference_interpreter() {
         if year == 2023 {
             check_outcomes_2023(&export, &db);
         }
-        exports.insert(
-            year,
-            std::fs::read(&xlsx).unwrap_or_else(|e| panic!("读取 {}：{e}", xlsx.display())),
+        // The workbook carries the digest of the consolidation approved.
+        let approved: String = db
+            .query_row(
+                "SELECT consolidation_sha256 FROM approvals WHERE year = ?1 AND reopened_at IS NULL",
+                [year],
+                |r| r.get(0),
+            )
+            .expect("the year's approval in force");
+        let sheets = sheets_of(&xlsx);
+        let info = sheets
+            .iter()
+            .find(|(name, _)| name == "审定信息")
+            .unwrap_or_else(|| panic!("{year} 年度工作簿没有「审定信息」（no approval sheet）"));
+        assert!(
+            info.1.iter().flatten().any(|c| *c == approved),
+            "{year} 年度工作簿的审定汇总摘要应为 {approved}（the approval's digest）：{:?}",
+            info.1
         );
+        exports.insert(year, sheets);
     }
     drop(db);
 
     // 5. A second run refuses the directory; --fresh reruns it and the
-    // exports are the same bytes (the same evidence gives the same results).
+    // exports hold the same results (the same evidence gives the same
+    // results).
     let again = kaohe(&["demo", "--dir", path_str(&dir)]);
     assert!(
         !again.status.success() && stderr(&again).contains("非空"),
@@ -154,17 +189,41 @@ fn demo_two_years_over_mtls_agree_with_the_reference_interpreter() {
         stdout(&fresh),
         stderr(&fresh)
     );
+    // Every sheet but 审定信息, cell by cell: the approval's digest covers
+    // the nodes' key ids (who reported late), which each run makes anew.
     for (year, first) in &exports {
         let xlsx = dir.join(format!("exports-{year}/{year}年度考核结果.xlsx"));
-        let second =
-            std::fs::read(&xlsx).unwrap_or_else(|e| panic!("读取 {}：{e}", xlsx.display()));
+        let second = sheets_of(&xlsx);
+        let results = |sheets: &[(String, Vec<Vec<String>>)]| -> Vec<(String, Vec<Vec<String>>)> {
+            sheets
+                .iter()
+                .filter(|(name, _)| name != "审定信息")
+                .cloned()
+                .collect()
+        };
         assert!(
-            *first == second,
-            "{year} 年度两次运行导出的工作簿字节不同（the xlsx export differs between two runs）：{} vs {} bytes",
-            first.len(),
-            second.len()
+            results(first) == results(&second),
+            "{year} 年度两次运行导出的工作簿内容不同（the xlsx export differs between two runs）"
         );
     }
+}
+
+/// Every sheet of a workbook, by name, as text cells.
+fn sheets_of(path: &Path) -> Vec<(String, Vec<Vec<String>>)> {
+    let mut book: Xlsx<_> =
+        open_workbook(path).unwrap_or_else(|e| panic!("打开 {}：{e}", path.display()));
+    book.sheet_names()
+        .into_iter()
+        .map(|name| {
+            let rows = book
+                .worksheet_range(&name)
+                .unwrap_or_else(|e| panic!("{} 的工作表 {name}：{e}", path.display()))
+                .rows()
+                .map(|r| r.iter().map(ToString::to_string).collect())
+                .collect();
+            (name, rows)
+        })
+        .collect()
 }
 
 /// Every unit on both sides, with the same total, grade and rank, and the

@@ -28,11 +28,27 @@
 //!   reports are accepted and marked late (迟报), the on-time ones are not;
 //! - `certs`: TLS and mTLS between node and hub, and every certificate
 //!   fault the node must refuse or be refused for;
-//! - `deadlines`: delivering to a hub that never answers.
+//! - `deadlines`: delivering to a hub that never answers;
+//! - `keys`: a key rotated mid-year (history and sequence kept, no clash),
+//!   a double report settled by a ruling (裁定);
+//! - `roster`: a roster refused for a category the year's pack does not
+//!   know and an unknown 考核主体; a name with full-width digits stored as
+//!   the node's template writes it;
+//! - `wire`: a frame that is not protobuf, in a stream and alone, against
+//!   the real `kaohe hub serve`;
+//! - `scope`: a township node and the roster — its own township refused
+//!   unless the scope says so, warnings at registration, a scope edited
+//!   mid-year, why a unit is not assessed;
+//! - `approval`: 审定 locks the year — every change after it refused naming
+//!   the 文号, the audited reopening and the new approval the exports name;
+//!   a superseded pack's results awaiting re-evaluation until the node's
+//!   next sync resubmits them.
 
+mod approval;
 mod certs;
 mod deadlines;
 mod hub_killed;
+mod keys;
 mod late;
 mod node_killed;
 mod offline;
@@ -40,6 +56,9 @@ mod packs;
 mod pki;
 mod read;
 mod refusals;
+mod roster;
+mod scope;
+mod wire;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -106,6 +125,8 @@ pub struct Unit {
     pub id: String,
     pub name: String,
     pub category: &'static str,
+    /// 上级单位 (empty: none).
+    pub parent: &'static str,
     pub assessor: &'static str,
 }
 
@@ -116,6 +137,7 @@ impl Unit {
             id: format!("u{i:04}"),
             name: format!("宝丰县测试局{i:04}"),
             category: "government_department",
+            parent: "",
             assessor: "依法治县办",
         }
     }
@@ -127,6 +149,7 @@ impl Unit {
             id: "qiye01".into(),
             name: "宝丰县某国有企业".into(),
             category: "enterprise",
+            parent: "",
             assessor: "依法治县办",
         }
     }
@@ -137,8 +160,8 @@ pub fn roster_csv(units: &[Unit]) -> String {
     let mut csv = String::from("单位编号,单位名称,类别,上级单位,主管部门,考核主体\n");
     for u in units {
         csv.push_str(&format!(
-            "{},{},{},,,{}\n",
-            u.id, u.name, u.category, u.assessor
+            "{},{},{},{},,{}\n",
+            u.id, u.name, u.category, u.parent, u.assessor
         ));
     }
     csv
@@ -164,6 +187,9 @@ pub struct Federation {
     /// The node's key id, as the hub names the node in its messages.
     pub node_key_id: String,
     pub units: Vec<Unit>,
+    /// What `kaohe hub node add` printed when the node was registered
+    /// (its warnings among it).
+    pub registered: String,
     server: Option<Child>,
 }
 
@@ -176,6 +202,26 @@ impl Federation {
     /// categories `government_department`, `methods`, year 2022. The hub is
     /// not serving yet.
     pub fn new(n: usize, methods: &str) -> Federation {
+        Federation::with(
+            (1..=n).map(Unit::department).collect(),
+            "county_office",
+            &[
+                "--assessor",
+                "county_office",
+                "--categories",
+                "government_department",
+                "--methods",
+                methods,
+                "--years",
+                "2022",
+            ],
+        )
+    }
+
+    /// [`Federation::new`] with another roster and node: `units` imported,
+    /// the node initialised as `init_assessor` and registered with
+    /// `kaohe hub node add --name … --key … <register>`.
+    pub fn with(units: Vec<Unit>, init_assessor: &str, register: &[&str]) -> Federation {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_path_buf();
         let authority = |stem: &str| {
@@ -193,7 +239,8 @@ impl Federation {
             node_key: String::new(),
             node_key_id: String::new(),
             hub_dir,
-            units: (1..=n).map(Unit::department).collect(),
+            units,
+            registered: String::new(),
             server: None,
         };
         f.receipt_key = key_in(&f.hub(&["init"]), "回执公钥");
@@ -211,50 +258,47 @@ impl Federation {
         let units = f.units.clone();
         f.import_roster(&units);
 
+        let node_dir = f.node_dir.clone();
+        (f.node_key, f.node_key_id) = f.init_node(&node_dir, NODE_NAME, init_assessor);
+        let key = f.node_key.clone();
+        let mut add = vec!["node", "add", "--name", NODE_NAME, "--key", &key];
+        add.extend_from_slice(register);
+        let out = f.hub(&add);
+        assert!(out.contains("已登记节点"), "{out}");
+        f.registered = out;
+        f
+    }
+
+    /// `kaohe node init` of a node in `dir` pinning both authorities
+    /// (threshold 2) and the hub's receipt key; returns its public key and
+    /// key id.
+    pub fn init_node(&self, dir: &Path, name: &str, assessor: &str) -> (String, String) {
         let out = kaohe_ok(&[
             "node",
             "--data-dir",
-            s(&f.node_dir),
+            s(dir),
             "init",
             "--hub",
             "http://127.0.0.1:1",
             "--name",
-            NODE_NAME,
+            name,
             "--assessor",
-            "county_office",
+            assessor,
             "--authority-key",
-            &f.authorities[0].public,
+            &self.authorities[0].public,
             "--authority-key",
-            &f.authorities[1].public,
+            &self.authorities[1].public,
             "--threshold",
             "2",
             "--hub-receipt-key",
-            &f.receipt_key,
+            &self.receipt_key,
         ]);
-        f.node_key = key_in(&out, "公钥");
-        f.node_key_id = out
+        let key_id = out
             .lines()
             .find_map(|l| l.split_once("密钥标识（key id）："))
             .map(|(_, id)| id.trim().to_owned())
             .unwrap_or_else(|| panic!("no key id in:\n{out}"));
-        let out = f.hub(&[
-            "node",
-            "add",
-            "--name",
-            NODE_NAME,
-            "--assessor",
-            "county_office",
-            "--key",
-            &f.node_key.clone(),
-            "--categories",
-            "government_department",
-            "--methods",
-            methods,
-            "--years",
-            "2022",
-        ]);
-        assert!(out.contains("已登记节点"), "{out}");
-        f
+        (key_in(&out, "公钥"), key_id)
     }
 
     pub fn root(&self) -> &Path {
@@ -298,6 +342,14 @@ impl Federation {
     /// `kaohe hub --data-dir … --operator … <args>`, which must succeed.
     pub fn hub(&self, args: &[&str]) -> String {
         kaohe_ok(&self.hub_args(args))
+    }
+
+    /// `kaohe hub … <args>`, which must fail; returns what it printed.
+    pub fn hub_fails(&self, args: &[&str]) -> String {
+        let o = kaohe(&self.hub_args(args));
+        let text = all_output(&o);
+        assert!(!o.status.success(), "kaohe hub {args:?} succeeded:\n{text}");
+        text
     }
 
     fn hub_args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
@@ -415,27 +467,7 @@ impl Federation {
     /// in place of any earlier ones. The rewritten config must pass the
     /// node's check.
     fn point_node_at(&self, url: &str, files: &[(&str, PathBuf)]) {
-        let path = self.node_dir.join("node.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains("\naddress = "), "{text}");
-        let mut out = Vec::new();
-        for l in text.lines() {
-            if ["ca_cert =", "client_cert =", "client_key =", "crl ="]
-                .iter()
-                .any(|k| l.starts_with(k))
-            {
-                continue;
-            }
-            if l.starts_with("address = ") {
-                out.push(format!("address = \"{url}\""));
-                for (k, p) in files {
-                    out.push(format!("{k} = {:?}", p.display().to_string()));
-                }
-            } else {
-                out.push(l.to_owned());
-            }
-        }
-        std::fs::write(&path, out.join("\n") + "\n").unwrap();
+        point_dir_at(&self.node_dir, url, files);
         self.config();
     }
 
@@ -522,6 +554,17 @@ impl Federation {
     /// `kaohe node submit --year 2022` (the annual round), delivered at once.
     pub fn submit(&self) -> String {
         self.node(&["submit", "--year", "2022", "--operator", "王科员"])
+    }
+
+    /// `kaohe node submit --year 2022` with the hub down: everything is
+    /// queued, and the command fails like `deliver`, saying how many
+    /// entries wait and why in Chinese (no English OS tail).
+    pub fn submit_hub_down(&self) -> String {
+        let err = self.node_fails(&["submit", "--year", "2022", "--operator", "王科员"]);
+        assert!(err.contains("份提交未能送达，已保存待重发"), "{err}");
+        assert!(err.contains("无法连接汇总中心"), "{err}");
+        assert!(!err.contains("Connection refused"), "{err}");
+        err
     }
 
     /// `kaohe node submit --year 2022 --round <round>`, queued only.
@@ -731,4 +774,31 @@ pub fn states(entries: &[Entry]) -> BTreeMap<&'static str, usize> {
         *m.entry(e.state.id()).or_insert(0) += 1;
     }
     m
+}
+
+/// Rewrites the `[hub]` of the node.toml in `dir` as its official would:
+/// `address = <url>`, then `files` (`ca_cert`, `client_cert`,
+/// `client_key`, `crl`) in place of any earlier ones.
+pub fn point_dir_at(dir: &Path, url: &str, files: &[(&str, PathBuf)]) {
+    let path = dir.join("node.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\naddress = "), "{text}");
+    let mut out = Vec::new();
+    for l in text.lines() {
+        if ["ca_cert =", "client_cert =", "client_key =", "crl ="]
+            .iter()
+            .any(|k| l.starts_with(k))
+        {
+            continue;
+        }
+        if l.starts_with("address = ") {
+            out.push(format!("address = \"{url}\""));
+            for (k, p) in files {
+                out.push(format!("{k} = {:?}", p.display().to_string()));
+            }
+        } else {
+            out.push(l.to_owned());
+        }
+    }
+    std::fs::write(&path, out.join("\n") + "\n").unwrap();
 }

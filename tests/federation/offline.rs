@@ -54,7 +54,7 @@ fn the_node_syncs_waits_out_a_hub_that_is_down_and_delivers_when_it_is_up() {
     // The sixth unit gets no value yet (see the rejection below).
     f.import_rates(&f.units[..5], "95.5");
     let before_submit = jiff::Timestamp::now().as_second();
-    f.submit();
+    f.submit_hub_down();
     let entries = f.entries();
     assert_eq!(entries.len(), 5);
     for e in &entries {

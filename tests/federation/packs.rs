@@ -2,15 +2,15 @@
 //! promise 5): under-signed, it is refused and the last good pack stays;
 //! signed by both authorities, it replaces what was not yet sent.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::*;
 
 /// A corrected pack: v2 signed by one authority is refused (the node pins
 /// two, threshold 2) and v1 stays; v3 signed by both is activated, the
 /// results queued under v1 and not yet sent are superseded — never sent —
-/// and the next submit evaluates every unit again under v3: each unit ends
-/// accepted once under the current pack.
+/// and the same sync evaluates every unit again under v3 and delivers:
+/// each unit ends accepted once under the current pack.
 #[test]
 fn a_corrected_pack_replaces_unsent_results_and_the_new_ones_are_accepted() {
     let mut f = Federation::new(4, "satisfaction");
@@ -23,7 +23,7 @@ fn a_corrected_pack_replaces_unsent_results_and_the_new_ones_are_accepted() {
     // Two corrections queued while the hub is down.
     f.kill_hub();
     f.import_rates(&f.units[..2], "97");
-    f.submit();
+    f.submit_hub_down();
     let unsent: Vec<Entry> = f
         .entries()
         .into_iter()
@@ -51,11 +51,18 @@ fn a_corrected_pack_replaces_unsent_results_and_the_new_ones_are_accepted() {
         );
     }
 
-    // v3, signed by both: activated; the unsent v1 results are replaced.
+    // v3, signed by both: activated; the unsent v1 results are replaced,
+    // and the same sync evaluates every unit again under v3 from the
+    // evidence it holds and delivers (issue #13 §3: before, the results
+    // were only listed for the next submit).
     let v3 = f.build_pack(3);
     let out = f.hub(&["pack", "publish", s(&v3)]);
     assert!(out.contains("已发布"), "{out}");
-    f.sync();
+    let out = f.sync();
+    assert!(
+        out.contains("放入发件箱 4 份"),
+        "every unit, under v3:\n{out}"
+    );
     {
         let store = f.store();
         assert_eq!(
@@ -67,21 +74,13 @@ fn a_corrected_pack_replaces_unsent_results_and_the_new_ones_are_accepted() {
             assert_eq!(now.state, State::Superseded, "#{}", e.sequence);
             assert!(now.last_error.unwrap().contains("baofeng-2022 v3"));
         }
-        let again: BTreeSet<String> = store
-            .reevaluations(2022)
-            .unwrap()
-            .into_iter()
-            .map(|r| r.unit_id)
-            .collect();
-        assert_eq!(
-            again,
-            f.unit_ids().into_iter().collect(),
-            "every unit, under v3"
-        );
+        assert!(store.reevaluations(2022).unwrap().is_empty());
     }
     f.node(&["status"]);
 
-    f.submit();
+    // Nothing is left for the next submit.
+    let out = f.submit();
+    assert!(!out.contains("已放入发件箱（queued）"), "{out}");
     let entries = f.entries();
     assert!(f.store().reevaluations(2022).unwrap().is_empty());
     let mut accepted_v3: BTreeMap<&str, usize> = BTreeMap::new();

@@ -335,10 +335,11 @@ fn revoked_who(f: &Federation) -> String {
 
 const REVOKED_WHY: &str = "被吊销，原因：节点私钥疑似泄露，停用（node revoked）";
 
-/// After a `PACK_MISMATCH`: the next sync activates v2 and flags the
-/// results for re-evaluation, and the next submit is accepted under v2;
-/// then, synced before delivering, the older version's results are
-/// superseded and never sent.
+/// After a `PACK_MISMATCH`: the next sync activates v2, evaluates the
+/// refused results again under it from the stored evidence and delivers
+/// them (issue #13 §3; before, it listed them for the next submit); then,
+/// synced before delivering, the older version's queued results are
+/// superseded and never sent, and the same sync sends their v3 successors.
 fn superseded_then_resubmitted(f: &mut Federation) {
     let units = f.units.clone();
     let out = f.sync();
@@ -350,12 +351,16 @@ fn superseded_then_resubmitted(f: &mut Federation) {
         out.contains("  u0001　年度　satisfaction（原按 baofeng-2022 v1 计算）"),
         "{out}"
     );
-    let out = f.submit();
     assert!(
         out.contains("已送达 2 份（accepted with a verified receipt）；被拒绝 0 份；待重发 0 份"),
         "{out}"
     );
     assert_eq!(stored(f), rows(&[("u0001", 3, 2), ("u0002", 4, 2)]));
+    let out = f.submit();
+    assert!(
+        out.contains("未变化，不重复提交（unchanged）：u0001"),
+        "{out}"
+    );
 
     // Synced before delivering: the older version's results are never sent.
     f.import_rates(&units, "97");
@@ -367,18 +372,17 @@ fn superseded_then_resubmitted(f: &mut Federation) {
         out.contains("  发件箱中按旧版计算、尚未发送的 2 份提交已作废，不会发送（superseded, never sent）：序号 5、6"),
         "{out}"
     );
+    assert!(
+        out.contains("已送达 2 份（accepted with a verified receipt）；被拒绝 0 份；待重发 0 份"),
+        "{out}"
+    );
     let out = f.node(&["deliver"]);
     assert!(
         out.contains("没有需要送达的提交（nothing to deliver）"),
         "{out}"
     );
     let status = f.node(&["status"]);
-    assert_eq!(outbox_table(&status), ["0", "0", "0", "2", "2", "2"]);
-    let out = f.submit();
-    assert!(
-        out.contains("已送达 2 份（accepted with a verified receipt）；被拒绝 0 份；待重发 0 份"),
-        "{out}"
-    );
+    assert_eq!(outbox_table(&status), ["0", "0", "0", "4", "2", "2"]);
     assert_eq!(
         stored(f),
         rows(&[

@@ -1,8 +1,8 @@
 //! `kaohe hub approve`: the year's approval (审定), recording the SHA-256
-//! of the consolidation approved.
+//! of the consolidation approved; from then on the year is locked.
 
 use super::{Invocation, Now, consolidate};
-use crate::workflow;
+use crate::{lock, workflow};
 
 #[derive(Debug, clap::Args)]
 pub struct ApproveArgs {
@@ -30,5 +30,17 @@ pub(super) fn run(inv: &Invocation, args: ApproveArgs) -> anyhow::Result<()> {
         "已记录 {year} 年度考核结果审定，文号 {}，汇总 SHA-256 {digest}（approved）",
         doc_number.trim()
     );
+    if let Some(old) = lock::in_force(&conn, year)?
+        .and_then(|a| a.replaces)
+        .map(|id| lock::by_id(&conn, id))
+        .transpose()?
+        .flatten()
+    {
+        println!(
+            "本次审定替代已撤销的审定（文号 {}），导出的文件将注明两者",
+            old.doc_number
+        );
+    }
+    println!("审定后该年度结果不能再改动；确需更正的，先撤销审定（kaohe hub reopen）");
     Ok(())
 }

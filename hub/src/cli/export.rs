@@ -1,14 +1,16 @@
 //! `kaohe hub export`: the approved results as the workbook, the published
-//! notice (PDF) and the letters (DOCX).
+//! notice (PDF) and the letters (DOCX) — only the approval in force, only
+//! if the year consolidated now is exactly what it approved; each file
+//! carries the approval's digest and, after a reopening, names the
+//! approval it replaces.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use super::{Invocation, consolidate};
 use crate::export::{self, ExportOptions};
 use crate::results::{self, NoticeNames};
-use crate::workflow;
 
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
@@ -46,10 +48,6 @@ pub(super) fn run(inv: &Invocation, args: ExportArgs) -> anyhow::Result<()> {
         recipients,
     } = args;
     let conn = inv.open()?;
-    // Refuse an unapproved year before consolidating it.
-    if workflow::approval_record(&conn, year)?.is_none() {
-        bail!("{year} 年度考核结果尚未审定，不能导出通报（not approved）");
-    }
     let y = consolidate(&conn, year)?;
     let names = NoticeNames {
         county,
@@ -57,9 +55,16 @@ pub(super) fn run(inv: &Invocation, args: ExportArgs) -> anyhow::Result<()> {
         issuer,
         recipients,
     };
+    // Refused unless the approval in force approves exactly this year.
     let report = results::approved_report(&conn, &y, names)?;
     let written = export::write_all(&report, &out, &ExportOptions { font })
         .context("导出考核结果（export）")?;
+    if let Some(old) = &report.replaces {
+        println!(
+            "本次导出依据审定文号 {}，替代已撤销的审定文号 {}",
+            report.doc_number, old.doc_number
+        );
+    }
     for p in written {
         println!("已写入 {}", p.display());
     }

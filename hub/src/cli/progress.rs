@@ -37,7 +37,7 @@ fn show_progress(conn: &Connection, year: i32) -> anyhow::Result<()> {
         .iter()
         .map(|p| {
             vec![
-                format!("{}（{}）", p.node.name, &p.node.key_id.as_str()[..8]),
+                format!("{}（{}）", p.node.name, &p.node.id.as_str()[..8]),
                 match &p.pack {
                     None => "—".into(),
                     Some((id, v, Some(cur))) if cur == v => format!("{id} 第 {v} 版（当前）"),

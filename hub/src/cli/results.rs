@@ -1,6 +1,10 @@
 //! `kaohe hub results`: a year consolidated now — rankings, grades, late
-//! and unassessed units, the use of results — and whether it is still what
-//! was approved.
+//! and unassessed units, results awaiting re-evaluation under a newer pack
+//! (待重新评价), the quarterly leaderboards (党建引领·比拼四季), the use of
+//! results with a warning for commended units without a principal — and
+//! the year's approvals, and whether the one in force still approves it.
+
+use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use kaohe_rulepacks::manifest::Manifest;
@@ -9,9 +13,12 @@ use kaohe_tables::terminal;
 
 use super::{Invocation, consolidate};
 use crate::calendar;
-use crate::consolidate::Assessment;
+use crate::consolidate::{Assessment, GapKind};
+use crate::export::model::board_tables;
+use crate::lock::{self, Approval};
+use crate::outcome::NoticeKind;
+use crate::registry::nodes;
 use crate::results::ConsolidatedYear;
-use crate::workflow;
 
 #[derive(Debug, clap::Args)]
 pub struct ResultsArgs {
@@ -30,17 +37,69 @@ pub(super) fn run(
     let conn = inv.open()?;
     let y = consolidate(&conn, year)?;
     print!("{}", render_results(&y, category.as_deref()));
-    if let Some(approval) = workflow::approval_record(&conn, year)? {
-        let (doc, at) = (&approval.doc_number, &approval.approved_at);
-        if approval.approves(&y.consolidation) {
-            println!("\n已审定（文号 {doc}，{at}），当前汇总与审定时一致。");
-        } else {
-            println!(
-                "\n注意：已审定（文号 {doc}，{at}），但当前汇总与审定时不同（审定后有改动）。"
-            );
+    let names: BTreeMap<String, String> = nodes::list_nodes(&conn)?
+        .into_iter()
+        .map(|n| (n.id.to_string(), n.name))
+        .collect();
+    print!("{}", render_rulings_needed(&y, &names));
+    print!(
+        "{}",
+        render_approvals(&lock::of_year(&conn, year)?, &y.consolidation.sha256())
+    );
+    Ok(())
+}
+
+/// The year's approvals, oldest first, and whether the one in force still
+/// approves the year as it consolidates now (`digest`). Pure.
+pub fn render_approvals(approvals: &[Approval], digest: &str) -> String {
+    let mut out = String::new();
+    if approvals.is_empty() {
+        return out;
+    }
+    out.push_str("\n【审定记录】\n");
+    let doc_of = |id: i64| {
+        approvals
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| a.doc_number.clone())
+            .unwrap_or_else(|| id.to_string())
+    };
+    for a in approvals {
+        let replaces = a
+            .replaces
+            .map(|id| format!("，替代文号 {}", doc_of(id)))
+            .unwrap_or_default();
+        match &a.reopened {
+            Some(r) => out.push_str(&format!(
+                "文号 {}：{} 审定{replaces}；已于 {} 由 {} 撤销审定，原因：{}\n",
+                a.doc_number,
+                a.approved_on(),
+                beijing_at(&r.at),
+                r.by,
+                r.reason
+            )),
+            None if a.approves(digest) => out.push_str(&format!(
+                "文号 {}：{} 审定{replaces}（现行），当前汇总与审定时一致。\n",
+                a.doc_number,
+                a.approved_on()
+            )),
+            None => out.push_str(&format!(
+                "注意：文号 {}：{} 审定{replaces}（现行），但当前汇总与审定时不同，导出将被拒绝。\n",
+                a.doc_number,
+                a.approved_on()
+            )),
         }
     }
-    Ok(())
+    if approvals.iter().all(|a| a.reopened.is_some()) {
+        out.push_str("审定已撤销，须重新审定（kaohe hub approve）后才能导出和公布。\n");
+    }
+    out
+}
+
+fn beijing_at(at: &str) -> String {
+    at.parse::<Timestamp>()
+        .map(calendar::beijing_day)
+        .unwrap_or_else(|_| at.to_owned())
 }
 
 /// The `hub results` text: ranking tables of ranked categories, grade
@@ -123,16 +182,23 @@ pub fn render_results(y: &ConsolidatedYear, category: Option<&str>) -> String {
             &late,
         ));
     }
+    let stale = &y.data.reevaluation;
     let mut missing = Vec::new();
     for u in &c.units {
         if category.is_some_and(|x| x != u.category) {
             continue;
         }
+        let awaiting = stale.iter().any(|r| r.unit_id == u.unit_id);
         match &u.assessment {
             Assessment::NotAssessed { gaps } => missing.push(vec![
                 u.unit_id.clone(),
                 u.name.clone(),
-                "未考核".into(),
+                if awaiting {
+                    "待重新评价"
+                } else {
+                    "未考核"
+                }
+                .into(),
                 gaps.iter()
                     .map(|g| g.message.as_str())
                     .collect::<Vec<_>>()
@@ -152,6 +218,53 @@ pub fn render_results(y: &ConsolidatedYear, category: Option<&str>) -> String {
         out.push_str(&terminal::render(
             &["编号", "单位", "状态", "缺少什么 / 原因"],
             &missing,
+        ));
+    }
+    let stale_rows: Vec<Vec<String>> = stale
+        .iter()
+        .filter(|r| category.is_none_or(|x| c.unit(&r.unit_id).is_some_and(|u| u.category == x)))
+        .map(|r| {
+            vec![
+                r.unit_id.clone(),
+                c.unit(&r.unit_id)
+                    .map(|u| u.name.clone())
+                    .unwrap_or_default(),
+                format!(
+                    "{}{}",
+                    method_name(manifest, &r.method_id),
+                    r.round.name_zh()
+                ),
+                format!("第 {} 版", r.computed_under),
+            ]
+        })
+        .collect();
+    if !stale_rows.is_empty() {
+        out.push_str(&format!(
+            "\n【待重新评价】规则包已更新为第 {} 版，下列结果按旧版计算，不计入汇总，审定前须由有关节点同步后按新版重新上报（节点同步时自动完成）\n",
+            c.pack.version
+        ));
+        out.push_str(&terminal::render(
+            &["编号", "单位", "上报", "原按"],
+            &stale_rows,
+        ));
+    }
+    let boards: Vec<_> = crate::results::leaderboards(c)
+        .into_iter()
+        .filter(|b| {
+            category.is_none_or(|x| {
+                manifest
+                    .category_index(x)
+                    .is_some_and(|i| manifest.categories[i].name == b.category)
+            })
+        })
+        .collect();
+    for (name, rows) in board_tables(&boards) {
+        out.push_str(&format!(
+            "\n【党建引领·比拼四季】{name}（季度得分与名次）\n"
+        ));
+        out.push_str(&terminal::render(
+            &["单位", "第一季度", "第二季度", "第三季度", "第四季度"],
+            &rows,
         ));
     }
     let notices: Vec<Vec<String>> = o
@@ -174,7 +287,84 @@ pub fn render_results(y: &ConsolidatedYear, category: Option<&str>) -> String {
             &notices,
         ));
     }
+    // 通报表扬 names the unit and its principal (考核方案 六（二）).
+    let mut unnamed: Vec<String> = o
+        .notices
+        .iter()
+        .filter(|n| n.kind == NoticeKind::Commendation)
+        .filter(|n| category.is_none_or(|x| c.unit(&n.unit_id).is_some_and(|u| u.category == x)))
+        .filter(|n| {
+            y.data
+                .roster
+                .get(&n.unit_id)
+                .is_none_or(|u| u.principal.is_none())
+        })
+        .map(|n| format!("{}（{}）", n.unit_name, n.unit_id))
+        .collect();
+    unnamed.dedup();
+    if !unnamed.is_empty() {
+        out.push_str(&format!(
+            "\n注意：下列受通报表扬的单位在名册中没有登记主要负责人，表扬文书中将留下待填的空白；请在审定前于名册“主要负责人”一列补登后重新导入，或在文书中填写：{}\n",
+            unnamed.join("、")
+        ));
+    }
     out
+}
+
+/// For every slot two or more nodes reported: which nodes, and the
+/// `kaohe hub ruling` command that settles it. Empty when there is none.
+pub fn render_rulings_needed(
+    y: &ConsolidatedYear,
+    node_names: &BTreeMap<String, String>,
+) -> String {
+    let c = &y.consolidation;
+    let mut out = String::new();
+    for u in &c.units {
+        let Assessment::NotAssessed { gaps } = &u.assessment else {
+            continue;
+        };
+        for gap in gaps {
+            let GapKind::DuplicateReport {
+                method_id,
+                round,
+                nodes,
+            } = &gap.what
+            else {
+                continue;
+            };
+            if out.is_empty() {
+                out.push_str(
+                    "\n【待裁定的重复上报】同一项结果由两个以上节点上报，须由县依法治县办裁定采用哪一份（kaohe hub ruling）：\n",
+                );
+            }
+            let named: Vec<String> = nodes
+                .iter()
+                .map(|id| match node_names.get(id) {
+                    Some(name) => format!("「{name}」（{id}）"),
+                    None => id.clone(),
+                })
+                .collect();
+            out.push_str(&format!(
+                "  {}（{}）{}{}：{}\n    kaohe hub ruling --year {} --unit {} --round {} --method {method_id} --node <节点编号> --reason <理由>\n",
+                u.name,
+                u.unit_id,
+                method_name(y.manifest(), method_id),
+                round.name_zh(),
+                named.join("、"),
+                c.year,
+                u.unit_id,
+                round.id(),
+            ));
+        }
+    }
+    out
+}
+
+fn method_name(manifest: &Manifest, id: &str) -> String {
+    manifest
+        .method_index(id)
+        .map(|m| manifest.methods[m].name.clone())
+        .unwrap_or_else(|| id.to_owned())
 }
 
 fn grade_name(manifest: &Manifest, id: &str) -> String {
@@ -185,4 +375,111 @@ fn grade_name(manifest: &Manifest, id: &str) -> String {
         .find(|g| g.id == id)
         .map(|g| g.name.clone())
         .unwrap_or_else(|| id.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use kaohe_proto::submission::PackIdentity;
+    use kaohe_rulepacks::manifest::Round;
+    use kaohe_rulepacks::pack::{self, Pack};
+    use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
+
+    use super::*;
+    use crate::results::{Reevaluation, YearData};
+
+    /// The golden county through the compiled 2022 pack, with D6's
+    /// satisfaction computed under an older version and only T1 of the
+    /// commended units (T1, D1, H1) with a principal on the roster.
+    fn golden_year() -> ConsolidatedYear {
+        let g = crate::consolidate::golden::county();
+        let module = kaohe_rulepacks::compile::compile(&g.rubric).unwrap();
+        let m = g.manifest();
+        let identity = PackIdentity {
+            id: m.pack.id.clone(),
+            year: u16::try_from(m.pack.year).unwrap(),
+            version: m.pack.version,
+            module_sha256: pack::sha256(&module),
+        };
+        let runtime = Runtime::new(RuntimeConfig {
+            max_concurrent_instances: 2,
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        let mut roster = g.roster.clone();
+        roster.units.get_mut("T1").unwrap().principal = Some("李某某".into());
+        let data = YearData {
+            year: 2022,
+            pack: Pack::load(&runtime, &module, &identity).unwrap(),
+            roster,
+            results: g.results.clone(),
+            decisions: g.decisions.clone(),
+            history: g.history.clone(),
+            reevaluation: vec![Reevaluation {
+                unit_id: "D6".into(),
+                method_id: "satisfaction".into(),
+                round: Round::Annual,
+                node_id: "n1".into(),
+                computed_under: 1,
+                current: 2,
+            }],
+        };
+        let consolidation = data.consolidate().unwrap();
+        let outcomes = data.outcomes(&consolidation);
+        ConsolidatedYear {
+            data,
+            consolidation,
+            outcomes,
+        }
+    }
+
+    /// Issue #13: the quarterly leaderboard was computed and never shown;
+    /// a superseded pack's result read as plain 未考核; a commendation
+    /// without a principal went unnoticed.
+    #[test]
+    fn results_show_leaderboards_what_awaits_reevaluation_and_commended_units_without_a_principal()
+    {
+        let y = golden_year();
+        let text = render_results(&y, None);
+        let boards: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("【党建引领·比拼四季】"))
+            .collect();
+        assert_eq!(boards.len(), 3, "one per ranked category:\n{text}");
+        assert!(
+            text.contains("第一季度") && text.contains("第四季度"),
+            "{text}"
+        );
+
+        let stale = text
+            .split("\n\n")
+            .find(|s| s.trim_start().starts_with("【待重新评价】"))
+            .unwrap_or_else(|| panic!("no 待重新评价 section:\n{text}"));
+        assert!(stale.contains("D6") && stale.contains("第 1 版"), "{stale}");
+        let d6 = text
+            .lines()
+            .find(|l| l.starts_with("D6 "))
+            .unwrap_or_else(|| panic!("no D6 row:\n{text}"));
+        assert!(d6.contains("待重新评价"), "{d6}");
+
+        let warning = text
+            .lines()
+            .find(|l| l.contains("没有登记主要负责人"))
+            .unwrap_or_else(|| panic!("no principal warning:\n{text}"));
+        assert!(
+            warning.contains("（D1）") && warning.contains("（H1）"),
+            "{warning}"
+        );
+        assert!(!warning.contains("（T1）"), "T1 has one: {warning}");
+
+        // Only the category asked for.
+        let townships = render_results(&y, Some("township"));
+        assert_eq!(
+            townships
+                .lines()
+                .filter(|l| l.starts_with("【党建引领·比拼四季】"))
+                .count(),
+            1
+        );
+        assert!(!townships.contains("【待重新评价】"), "D6 is a department");
+    }
 }

@@ -41,7 +41,7 @@ pub enum ReviewCommand {
         /// 更正：依据异议之后提交的新上报（revised）
         #[arg(long)]
         revised: bool,
-        /// 决定说明；审定后作出的决定必须写明（reason; required after approval）
+        /// 决定说明（reason）；审定后不能再作出决定，须先撤销审定
         #[arg(long, value_name = "原因")]
         reason: Option<String>,
         #[command(flatten)]

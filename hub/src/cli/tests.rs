@@ -4,7 +4,7 @@ use clap::Parser;
 use jiff::civil::date;
 
 use super::calendar::CalendarCommand;
-use super::node::NodeCommand;
+use super::node::{NodeCommand, ScopeArgs};
 use super::units::UnitsCommand;
 use super::{Args, Command, run};
 use crate::registry::nodes::AssessorKind;
@@ -41,20 +41,50 @@ fn node_add_parses_comma_separated_scope_lists() {
     match cli.args.command {
         Command::Node(NodeCommand::Add {
             assessor,
-            methods,
-            years,
-            subtrees,
-            categories,
+            scope,
+            own_unit,
             ..
         }) => {
             assert_eq!(assessor, AssessorKind::HealthCommission);
-            assert_eq!(methods, vec!["daily", "field_inspection"]);
-            assert_eq!(years, vec![2024, 2025]);
-            assert_eq!(subtrees, vec!["wjw"]);
-            assert!(categories.is_empty());
+            assert_eq!(scope.methods, vec!["daily", "field_inspection"]);
+            assert_eq!(scope.years, vec![2024, 2025]);
+            assert_eq!(scope.subtrees, vec!["wjw"]);
+            assert!(scope.categories.is_empty());
+            assert!(!own_unit);
         }
         other => panic!("unexpected {other:?}"),
     }
+}
+
+/// `--operator` and `--data-dir` are accepted after the subcommand too,
+/// where an official writes them last (and are listed in its help).
+#[test]
+fn operator_and_data_dir_are_accepted_after_the_subcommand() {
+    let cli = Cli::try_parse_from([
+        "hub",
+        "node",
+        "revoke",
+        "肖旗乡节点",
+        "--reason",
+        "测试",
+        "--operator",
+        "李四",
+        "--data-dir",
+        "/tmp/hub-x",
+    ])
+    .unwrap();
+    assert_eq!(cli.args.operator.as_deref(), Some("李四"));
+    assert_eq!(cli.args.data_dir, PathBuf::from("/tmp/hub-x"));
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    // Global arguments reach the subcommands when the command is built.
+    cmd.build();
+    let help = cmd
+        .find_subcommand_mut("node")
+        .and_then(|n| n.find_subcommand_mut("revoke"))
+        .unwrap()
+        .render_long_help()
+        .to_string();
+    assert!(help.contains("--operator"), "{help}");
 }
 
 #[test]
@@ -109,12 +139,28 @@ fn commands_run_end_to_end_against_a_data_directory() {
     run(args(Command::Node(NodeCommand::Add {
         name: "肖旗乡节点".into(),
         assessor: AssessorKind::Township,
+        assessor_unit: Some("t1".into()),
         key: crate::registry::nodes::tests::key(9),
-        categories: vec![],
-        subtrees: vec!["t1".into()],
-        units: vec![],
-        methods: vec!["daily".into()],
-        years: vec![2024],
+        scope: ScopeArgs {
+            categories: vec![],
+            subtrees: vec!["t1".into()],
+            units: vec![],
+            methods: vec!["daily".into()],
+            years: vec![2024],
+        },
+        own_unit: false,
+    })))
+    .unwrap();
+    run(args(Command::Node(NodeCommand::Edit {
+        node: "肖旗乡节点".into(),
+        categories: None,
+        subtrees: Some(vec![String::new()]),
+        units: Some(vec!["t1v1".into()]),
+        methods: None,
+        years: None,
+        own_unit: None,
+        assessor_unit: None,
+        reason: "只授权村".into(),
     })))
     .unwrap();
     run(args(Command::Node(NodeCommand::Revoke {
@@ -151,6 +197,7 @@ fn commands_run_end_to_end_against_a_data_directory() {
         vec![
             "tester units.import",
             "tester node.add",
+            "tester node.edit",
             "tester node.revoke"
         ]
     );

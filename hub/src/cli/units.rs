@@ -6,7 +6,7 @@ use kaohe_tables::sheet::Workbook;
 use kaohe_tables::terminal;
 use rusqlite::Connection;
 
-use super::Invocation;
+use super::{Invocation, runtime, year_pack};
 use crate::registry::{import, units};
 
 #[derive(Debug, clap::Subcommand)]
@@ -34,7 +34,12 @@ pub(super) fn run(inv: &Invocation, command: UnitsCommand) -> anyhow::Result<()>
         UnitsCommand::Import { file, year } => {
             let actor = inv.actor()?;
             let mut conn = inv.open()?;
-            let outcome = import::import_units_file(&mut conn, &file, year, &actor)?;
+            let pack = year_pack(&conn, &runtime()?, year)?;
+            let categories = pack
+                .as_ref()
+                .map(|p| import::PackCategories::of(p.manifest()));
+            let outcome =
+                import::import_units_file(&mut conn, &file, year, categories.as_ref(), &actor)?;
             let s = &outcome.summary;
             println!(
                 "已导入 {year} 年度名册：共 {} 个单位；新增 {}，修改 {}，删除 {}，未变 {}（imported）",
@@ -49,6 +54,12 @@ pub(super) fn run(inv: &Invocation, command: UnitsCommand) -> anyhow::Result<()>
             }
             if let Some(note) = Workbook::hidden_note(&outcome.hidden_sheets) {
                 println!("{note}");
+            }
+            match &categories {
+                Some(c) => println!("类别已按规则包 {} 核对（categories checked）", c.pack),
+                None => println!(
+                    "警告（warning）：{year} 年度尚未发布规则包，类别只核对了格式；发布规则包后请再导入一次名册，按规则包核对类别（no pack for {year}: categories not checked against it）"
+                ),
             }
         }
         UnitsCommand::List { year } => {

@@ -1,10 +1,10 @@
 //! 审定与公布：the year's approval (审定, with its 文号, recording the digest
-//! of the consolidation approved), publication (公布), and the exports of
-//! an approved year — the results workbook, the published notice (PDF) and
-//! the letters (Word), as `kaohe hub export` writes them.
-//!
-//! Reopening an approval (撤销审定) is its own action with its own handler
-//! once the workflow offers it.
+//! of the consolidation approved), reopening it (撤销审定, with a reason —
+//! the one way to change an approved year), publication (公布), and the
+//! exports of the approval in force — the results workbook, the published
+//! notice (PDF) and the letters (Word), as `kaohe hub export` writes them.
+//! Every approval of the year stays listed, reopened ones with who, when
+//! and why.
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -16,6 +16,7 @@ use serde::Deserialize;
 use super::{Console, PageError, User, csrf, done, pick_year, render, year_picker};
 use crate::accounts::Permission;
 use crate::export::{self, ExportOptions};
+use crate::lock;
 use crate::results::{self, NoticeNames};
 use crate::workflow;
 use kaohe_web::page::download;
@@ -35,16 +36,23 @@ pub(super) async fn page(
     let body = c
         .db(move |conn, inner| {
             let year = pick_year(conn, q.year)?;
-            let approval = workflow::approval_record(conn, year).map_err(PageError::db)?;
-            let published = workflow::publication(conn, year).map_err(PageError::db)?;
-            let same = match &approval {
-                Some(a) => Some(a.approves(&inner.year(conn, year)?.consolidation)),
+            let history = lock::of_year(conn, year).map_err(PageError::db)?;
+            let approval = history.iter().find(|a| a.in_force()).cloned();
+            let published = match &approval {
+                Some(a) => lock::publication(conn, a.id).map_err(PageError::db)?,
                 None => None,
             };
-            let letters = match &approval {
-                Some(_) => {
-                    let y = inner.year(conn, year)?;
-                    let report = results::approved_report(conn, &y, NoticeNames::default())
+            let now = match &approval {
+                Some(_) => Some(inner.year(conn, year)?),
+                None => None,
+            };
+            let same = match (&approval, &now) {
+                (Some(a), Some(y)) => Some(a.approves(&y.consolidation.sha256())),
+                _ => None,
+            };
+            let letters = match (&now, same) {
+                (Some(y), Some(true)) => {
+                    let report = results::approved_report(conn, y, NoticeNames::default())
                         .map_err(PageError::invalid)?;
                     export::render_letters(&report)
                         .map_err(PageError::invalid)?
@@ -52,7 +60,7 @@ pub(super) async fn page(
                         .map(|l| l.file_name)
                         .collect()
                 }
-                None => Vec::new(),
+                _ => Vec::new(),
             };
             let admin = u.role.may(Permission::Administer);
             Ok(html! {
@@ -60,9 +68,13 @@ pub(super) async fn page(
                 h2 { "审定" }
                 @match &approval {
                     None => {
-                        p { (year) " 年度考核结果尚未审定。审定前须：复核申请均已决定，未考核单位均已记录免于考核或补齐。" }
+                        @if history.is_empty() {
+                            p { (year) " 年度考核结果尚未审定。审定前须：复核申请均已决定，未考核单位均已记录免于考核或补齐，没有待重新评价的结果。" }
+                        } @else {
+                            div.flash.warn { (year) " 年度的审定已撤销，须重新审定后方可公布和导出。" }
+                        }
                         @if admin {
-                            form.card method="post" action="/approval/approve" data-confirm="确定记录审定？审定后结果不再改变。" {
+                            form.card method="post" action="/approval/approve" data-confirm="确定记录审定？审定后该年度结果不能再改动，除非撤销审定。" {
                                 (csrf(&u))
                                 input type="hidden" name="year" value=(year);
                                 label { "审定文号 " input type="text" name="doc_number" placeholder="如：宝法治办〔2024〕1号" required; }
@@ -71,14 +83,42 @@ pub(super) async fn page(
                         }
                     }
                     Some(a) => {
-                        p { "已审定：文号 " strong { (a.doc_number) } "，" (fmt::stored(&a.approved_at)) "；汇总 SHA-256 " code { (a.consolidation_sha256) } }
-                        @if same == Some(false) { div.flash.warn { "当前汇总与审定时不同（审定后有改动）。" } }
-                        @else { div.flash.ok { "当前汇总与审定时一致。" } }
+                        p { "已审定：文号 " strong { (a.doc_number) } "，" (a.approved_on()) "（" (a.operator) "）；汇总 SHA-256 " code { (a.consolidation_sha256) } }
+                        @if same == Some(false) { div.flash.warn { "当前汇总与审定时不同：须撤销审定并重新审定后方可导出。" } }
+                        @else { div.flash.ok { "当前汇总与审定时一致。该年度结果已锁定，不能再改动。" } }
+                        @if admin {
+                            form.card method="post" action="/approval/reopen" data-confirm="确定撤销审定？撤销后该年度结果可以更正，须重新审定后方可公布和导出。" {
+                                (csrf(&u))
+                                input type="hidden" name="year" value=(year);
+                                label { "撤销审定的原因 " textarea name="reason" rows="2" required {} }
+                                button.danger type="submit" { "撤销审定" }
+                            }
+                        }
+                    }
+                }
+                @if history.iter().any(|a| !a.in_force()) {
+                    h3 { "审定记录" }
+                    table {
+                        thead { tr { th { "文号" } th { "审定日期" } th { "状态" } } }
+                        tbody {
+                            @for a in &history {
+                                tr {
+                                    td { (a.doc_number) }
+                                    td { (a.approved_on()) }
+                                    td {
+                                        @match &a.reopened {
+                                            None => { "有效" }
+                                            Some(r) => { "已于 " (fmt::stored(&r.at)) " 由 " (r.by) " 撤销：" (r.reason) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
                 h2 { "公布" }
                 @match (&approval, &published) {
-                    (_, Some(at)) => { p { "已于 " (fmt::stored(at)) " 公布。" } },
+                    (_, Some(p)) => { p { "已于 " (fmt::stored(&p.published_at)) " 公布。" } },
                     (Some(_), None) => {
                         p { "已审定，尚未公布。" }
                         @if admin {
@@ -92,7 +132,7 @@ pub(super) async fn page(
                     (None, None) => { p.muted { "审定后方可公布。" } },
                 }
                 h2 { "导出" }
-                @if approval.is_some() {
+                @if same == Some(true) {
                     ul {
                         li { a href=(format!("/approval/{year}/export/results.xlsx")) { (year) " 年度考核结果（Excel 工作簿）" } }
                         li { a href=(format!("/approval/{year}/export/notice.pdf")) { (year) " 年度考核结果通报（PDF）" } }
@@ -101,7 +141,7 @@ pub(super) async fn page(
                         }
                     }
                 } @else {
-                    p.muted { "审定后可导出 Excel 工作簿、PDF 通报和 Word 文书。" }
+                    p.muted { "审定后（且汇总与审定时一致）可导出 Excel 工作簿、PDF 通报和 Word 文书。" }
                 }
             })
         })
@@ -137,6 +177,39 @@ pub(super) async fn approve(
         &user,
         &format!("/approval?year={year}"),
         format!("已记录 {year} 年度考核结果审定，文号 {doc}，汇总 SHA-256 {digest}"),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Reopen {
+    #[serde(default)]
+    csrf: String,
+    year: i32,
+    #[serde(default)]
+    reason: String,
+}
+
+/// 撤销审定 ([`workflow::reopen`]), administrators only.
+pub(super) async fn reopen(
+    State(c): State<Console>,
+    user: User,
+    Form(f): Form<Reopen>,
+) -> Result<Response, PageError> {
+    user.may_change(Permission::Administer, &f.csrf)?;
+    let (u, year) = (user.clone(), f.year);
+    let old = c
+        .db(move |conn, inner| {
+            workflow::reopen(conn, f.year, &f.reason, &inner.actor(&u)).map_err(PageError::invalid)
+        })
+        .await?;
+    Ok(done(
+        &c,
+        &user,
+        &format!("/approval?year={year}"),
+        format!(
+            "已撤销 {year} 年度考核结果审定（文号 {}）；更正后须重新审定",
+            old.doc_number
+        ),
     ))
 }
 

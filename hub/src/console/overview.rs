@@ -77,7 +77,7 @@ fn body(
                 tbody {
                     @for p in &report {
                         tr {
-                            td { (p.node.name) br; span.muted { (p.node.assessor.name_zh()) " · " (&p.node.key_id.as_str()[..8]) } }
+                            td { (p.node.name) br; span.muted { (p.node.assessor.name_zh()) " · " (&p.node.id.as_str()[..8]) } }
                             td { @match &p.pack {
                                 None => "—",
                                 Some((id, v, Some(cur))) if cur == v => { (id) " 第 " (v) " 版（当前）" },
@@ -87,7 +87,7 @@ fn body(
                             td { (p.last_seen.map(fmt::datetime).unwrap_or_else(|| "从未".into())) }
                             td.num { (p.reported) "/" (p.expected) }
                             @for r in Round::ALL {
-                                td.num { (by_round.get(&(p.node.key_id.as_str().to_owned(), r.id().to_owned())).copied().unwrap_or(0)) }
+                                td.num { (by_round.get(&(p.node.id.as_str().to_owned(), r.id().to_owned())).copied().unwrap_or(0)) }
                             }
                             td.num { @if p.late > 0 { span.badge.late { (p.late) } } @else { "0" } }
                             td {

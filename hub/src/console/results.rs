@@ -18,8 +18,8 @@ use super::{Console, PageError, User, pick_year, render, year_picker};
 use crate::accounts::Permission;
 use crate::consolidate::Assessment;
 use crate::consolidate::rank::QuarterBoard;
+use crate::lock;
 use crate::results::ConsolidatedYear;
-use crate::workflow;
 
 #[derive(Debug, Deserialize)]
 pub(super) struct Q {
@@ -36,9 +36,9 @@ pub(super) async fn page(
         .db(move |conn, inner| {
             let year = pick_year(conn, q.year)?;
             let y = inner.year(conn, year)?;
-            let approval = workflow::approval_record(conn, year).map_err(PageError::db)?;
+            let approval = lock::in_force(conn, year).map_err(PageError::db)?;
             let state = approval.map(|a| {
-                let same = a.approves(&y.consolidation);
+                let same = a.approves(&y.consolidation.sha256());
                 (a.doc_number, a.approved_at, same)
             });
             Ok(html! {

@@ -110,7 +110,20 @@ pub(super) async fn import(
     let outcome = c
         .db(move |conn, inner| {
             let actor = inner.actor(&u);
-            match import::import_units_upload(conn, &file.file_name, &file.bytes, year, &actor) {
+            // Categories checked against the year's pack, as the CLI does.
+            let pack = crate::registry::warnings::year_pack(conn, &inner.runtime, year)
+                .map_err(|e| PageError::Internal(e.to_string()))?;
+            let categories = pack
+                .as_ref()
+                .map(|p| import::PackCategories::of(p.manifest()));
+            match import::import_units_upload(
+                conn,
+                &file.file_name,
+                &file.bytes,
+                year,
+                categories.as_ref(),
+                &actor,
+            ) {
                 Ok(o) => Ok(Ok(o)),
                 Err(e) => {
                     let lines: Vec<String> = if e.problems().is_empty() {

@@ -81,6 +81,7 @@ struct Unit {
     assessor: String,
     parent: Option<String>,
     supervisor: Option<String>,
+    principal: Option<String>,
     #[serde(default)]
     less: BTreeMap<String, String>,
     #[serde(default)]
@@ -180,6 +181,7 @@ pub(crate) fn county() -> Golden {
                 parent: u.parent.clone(),
                 supervising_department: u.supervisor.clone(),
                 assessor: ResponsibleAssessor::from_stored(&u.assessor),
+                principal: u.principal.clone(),
             },
         );
         let c = m

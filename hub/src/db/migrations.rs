@@ -304,7 +304,154 @@ pub const MIGRATIONS: &[&str] = &[
     DROP TABLE result_scores;
     DROP TABLE result_clauses;
     "#,
-    // 7: console accounts (控制台账号) — local accounts with Argon2id
+    // 7: 审定 that locks, and can be reopened (撤销审定 / 重新审定).
+    //    Every approval of a year is kept (never deleted); at most one is in
+    //    force per year; a reopening marks it superseded with who, when and
+    //    why, and the next approval names the one it replaces. A publication
+    //    belongs to one approval. While an approval is in force, new rows
+    //    that would change the year's result (a submission, a recorded
+    //    decision, an objection, a pack version) are refused by triggers:
+    //    the code checks first and names the 文号 (`lock::locked`); the
+    //    triggers are the backstop for a path that forgets (their message
+    //    is a literal: an expression in RAISE needs SQLite 3.47, and an
+    //    older sqlite3 could then not read the schema at all). Only inserts
+    //    are guarded, so a later migration may still backfill a column.
+    //    Units get their principal (主要负责人).
+    r#"
+    CREATE TABLE approvals_v7 (
+        id                   INTEGER PRIMARY KEY,
+        year                 INTEGER NOT NULL,
+        doc_number           TEXT NOT NULL CHECK (length(trim(doc_number)) > 0),
+        approved_at          TEXT NOT NULL,
+        operator             TEXT NOT NULL,
+        consolidation_sha256 TEXT NOT NULL,
+        results              TEXT NOT NULL CHECK (json_valid(results)),
+        replaces             INTEGER REFERENCES approvals_v7 (id),
+        reopened_at          TEXT,
+        reopened_by          TEXT,
+        reopen_reason        TEXT CHECK (reopen_reason IS NULL OR length(trim(reopen_reason)) > 0),
+        CHECK ((reopened_at IS NULL) = (reopened_by IS NULL)),
+        CHECK ((reopened_at IS NULL) = (reopen_reason IS NULL))
+    ) STRICT;
+    INSERT INTO approvals_v7 (year, doc_number, approved_at, operator, consolidation_sha256, results)
+        SELECT year, doc_number, approved_at, operator, consolidation_sha256, results
+        FROM approvals ORDER BY year;
+    CREATE TABLE publications_v7 (
+        approval_id  INTEGER PRIMARY KEY REFERENCES approvals_v7 (id),
+        year         INTEGER NOT NULL,
+        published_at TEXT NOT NULL,
+        operator     TEXT NOT NULL
+    ) STRICT;
+    INSERT INTO publications_v7 (approval_id, year, published_at, operator)
+        SELECT a.id, p.year, p.published_at, p.operator
+        FROM publications p JOIN approvals_v7 a ON a.year = p.year;
+    DROP TABLE publications;
+    DROP TABLE approvals;
+    ALTER TABLE approvals_v7 RENAME TO approvals;
+    ALTER TABLE publications_v7 RENAME TO publications;
+    CREATE UNIQUE INDEX approvals_one_in_force ON approvals (year) WHERE reopened_at IS NULL;
+
+    CREATE TRIGGER approvals_no_delete BEFORE DELETE ON approvals
+    BEGIN
+        SELECT RAISE(ABORT, '审定记录不能删除，只能撤销审定（approvals are never deleted）');
+    END;
+    CREATE TRIGGER approvals_reopen_only BEFORE UPDATE ON approvals
+    WHEN OLD.reopened_at IS NOT NULL
+      OR NEW.id IS NOT OLD.id OR NEW.year IS NOT OLD.year
+      OR NEW.doc_number IS NOT OLD.doc_number OR NEW.approved_at IS NOT OLD.approved_at
+      OR NEW.operator IS NOT OLD.operator
+      OR NEW.consolidation_sha256 IS NOT OLD.consolidation_sha256
+      OR NEW.results IS NOT OLD.results OR NEW.replaces IS NOT OLD.replaces
+    BEGIN
+        SELECT RAISE(ABORT, '审定记录只能标记为已撤销一次，其余内容不能修改（an approval can only be reopened, once）');
+    END;
+    CREATE TRIGGER publications_no_update BEFORE UPDATE ON publications
+    BEGIN
+        SELECT RAISE(ABORT, '公布记录不能修改（publications are never changed）');
+    END;
+    CREATE TRIGGER publications_no_delete BEFORE DELETE ON publications
+    BEGIN
+        SELECT RAISE(ABORT, '公布记录不能删除（publications are never deleted）');
+    END;
+
+    CREATE TRIGGER submissions_locked BEFORE INSERT ON submissions
+    WHEN EXISTS (SELECT 1 FROM approvals WHERE year = NEW.year AND reopened_at IS NULL)
+    BEGIN
+        SELECT RAISE(ABORT, '该年度考核结果已审定，不再接收上报；须先撤销审定（year approved: locked）');
+    END;
+    CREATE TRIGGER recorded_decisions_locked BEFORE INSERT ON recorded_decisions
+    WHEN EXISTS (SELECT 1 FROM approvals WHERE year = NEW.year AND reopened_at IS NULL)
+    BEGIN
+        SELECT RAISE(ABORT, '该年度考核结果已审定，不能再记录决定；须先撤销审定（year approved: locked）');
+    END;
+    CREATE TRIGGER objections_locked BEFORE INSERT ON objections
+    WHEN EXISTS (SELECT 1 FROM approvals WHERE year = NEW.year AND reopened_at IS NULL)
+    BEGIN
+        SELECT RAISE(ABORT, '该年度考核结果已审定，不再受理复核申请；须先撤销审定（year approved: locked）');
+    END;
+    CREATE TRIGGER packs_locked BEFORE INSERT ON packs
+    WHEN EXISTS (SELECT 1 FROM approvals WHERE year = NEW.year AND reopened_at IS NULL)
+    BEGIN
+        SELECT RAISE(ABORT, '该年度考核结果已审定，不能发布该年度的规则包；须先撤销审定（year approved: locked）');
+    END;
+
+    ALTER TABLE units ADD COLUMN principal TEXT CHECK (principal IS NULL OR length(trim(principal)) > 0);
+    "#,
+    // 8: a node is an identity with a history of keys, and names the unit
+    //    whose system it assesses; rulings (裁定) on double reports.
+    //    `nodes.key_id` stays the node's id: the key id of its first key,
+    //    which every earlier `submissions.node_id` and `results.node_id`
+    //    already holds. `node_keys` lists each node's keys — exactly one
+    //    current (not retired) — with the first sequence number each may
+    //    sign, so a rotated node's reports keep one identity and one
+    //    sequence. `submissions.signer_key_id` records which key signed.
+    //    `rulings` names, per (unit, year, round, method) reported by
+    //    more than one node, the node whose report stands; the latest
+    //    ruling of a slot is in force, earlier ones are kept; like the
+    //    other inserts that change a year's result, a ruling of an approved
+    //    year is refused by a trigger as a backstop (`lock::locked` first).
+    r#"
+    ALTER TABLE nodes ADD COLUMN assessor_unit TEXT;
+
+    CREATE TABLE node_keys (
+        key_id         TEXT PRIMARY KEY,
+        node_id        TEXT NOT NULL REFERENCES nodes (key_id),
+        public_key     TEXT NOT NULL UNIQUE,
+        first_sequence INTEGER NOT NULL CHECK (first_sequence >= 1),
+        added_at       TEXT NOT NULL,
+        retired_at     TEXT,
+        retired_reason TEXT,
+        CHECK ((retired_at IS NULL) = (retired_reason IS NULL))
+    ) STRICT;
+    CREATE UNIQUE INDEX node_keys_one_current ON node_keys (node_id) WHERE retired_at IS NULL;
+    CREATE INDEX node_keys_by_node ON node_keys (node_id);
+    INSERT INTO node_keys (key_id, node_id, public_key, first_sequence, added_at)
+        SELECT key_id, key_id, public_key, 1, added_at FROM nodes;
+
+    ALTER TABLE submissions ADD COLUMN signer_key_id TEXT REFERENCES node_keys (key_id);
+    UPDATE submissions SET signer_key_id = node_id;
+
+    CREATE TABLE rulings (
+        seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+        year          INTEGER NOT NULL,
+        unit_id       TEXT NOT NULL,
+        round         TEXT NOT NULL CHECK (round IN ('Q1', 'Q2', 'Q3', 'Q4', 'annual')),
+        method_id     TEXT NOT NULL,
+        node_id       TEXT NOT NULL REFERENCES nodes (key_id),
+        submission_id INTEGER NOT NULL REFERENCES submissions (id),
+        reason        TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+        decided_at    TEXT NOT NULL,
+        operator      TEXT NOT NULL,
+        FOREIGN KEY (year, unit_id) REFERENCES units (year, id)
+    ) STRICT;
+    CREATE INDEX rulings_slot ON rulings (year, unit_id, round, method_id);
+    CREATE TRIGGER rulings_locked BEFORE INSERT ON rulings
+    WHEN EXISTS (SELECT 1 FROM approvals WHERE year = NEW.year AND reopened_at IS NULL)
+    BEGIN
+        SELECT RAISE(ABORT, '该年度考核结果已审定，不能再裁定；须先撤销审定（year approved: locked）');
+    END;
+    "#,
+    // 9: console accounts (控制台账号) — local accounts with Argon2id
     //    password hashes (PHC strings) and roles. Never deleted: a disabled
     //    account keeps its name, so the audit log's operators stay
     //    unambiguous.

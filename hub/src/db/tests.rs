@@ -18,6 +18,7 @@ fn fresh_database_is_migrated_to_the_latest_schema() {
             "audit_log",
             "calendar_years",
             "history_results",
+            "node_keys",
             "nodes",
             "notifications",
             "objection_materials",
@@ -29,6 +30,7 @@ fn fresh_database_is_migrated_to_the_latest_schema() {
             "recorded_decisions",
             "rectifications",
             "results",
+            "rulings",
             "sqlite_sequence",
             "submissions",
             "units",
@@ -56,6 +58,14 @@ fn open_existing_without_init_says_run_init_and_creates_nothing() {
     assert!(matches!(err, OpenError::NotInitialised { .. }));
     assert!(err.to_string().contains("kaohe hub init"), "{err}");
     assert!(!dir.path().join(DB_FILE).exists());
+    // A mistyped --data-dir is the likely cause: it is named first, and
+    // init is offered only for a new hub.
+    let typo = dir.path().join("hbu");
+    let text = open_existing(&typo).unwrap_err().to_string();
+    assert!(text.contains("（该目录不存在）"), "{text}");
+    assert!(text.contains("请核对 --data-dir 是否写对"), "{text}");
+    assert!(text.contains("只有新建汇总中心时"), "{text}");
+    assert!(!typo.exists());
 }
 
 #[test]
@@ -202,7 +212,7 @@ fn upgrade_from_a_version_5_snapshot_moves_scores_and_clauses_onto_results() {
     assert_eq!(rows[2].3, "[]");
 
     // What consolidation reads: the current results, nothing lost.
-    let current = crate::results::load_results(&conn, 2022, "p").unwrap();
+    let current = crate::results::load_results(&conn, 2022, "p", 1).unwrap();
     assert_eq!(current.len(), 2);
     assert_eq!(current[0].scores, expected[1].2);
     let amounts: BTreeMap<String, i64> = [("L10a".to_string(), 50), ("L2b".to_string(), 100)]
@@ -212,6 +222,57 @@ fn upgrade_from_a_version_5_snapshot_moves_scores_and_clauses_onto_results() {
     assert!(current[0].late);
     assert_eq!(current[1].scores, expected[2].2);
     assert!(current[1].clauses.is_empty());
+}
+
+#[test]
+fn upgrade_from_a_version_6_snapshot_gives_every_node_its_key_history() {
+    use kaohe_proto::keys::SigningKeyPair;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    let pair = SigningKeyPair::from_seed(&[4; 32]);
+    {
+        // A hub of schema 6: one node (its id is its key id) that reported once.
+        let old = open_at_version(&path, 6).unwrap();
+        old.execute_batch(&format!(
+            "INSERT INTO units (year, id, name, category, parent_id, supervising_department, assessor)
+             VALUES (2022, 't1', '肖旗乡', 'township', NULL, NULL, 'county_office');
+             INSERT INTO nodes (key_id, public_key, name, assessor, scope, added_at)
+             VALUES ('{id}', '{public}', '县依法治县办', 'county_office',
+                     '{{\"categories\":[\"township\"],\"methods\":[\"daily\"],\"years\":[2022]}}',
+                     '2022-01-01T00:00:00Z');
+             INSERT INTO packs (pack_id, year, version, module_sha256, module, envelope,
+                 published_at, published_by, is_current)
+             VALUES ('p', 2022, 1, zeroblob(32), x'00', x'00', '2022-01-01T00:00:00Z', 'wang', 1);
+             INSERT INTO receipt_batches (batch_id, commit_time, tree_size, hub_key_id)
+             VALUES (1, 1670000000, 1, 'hub');
+             INSERT INTO submissions (id, digest, node_id, sequence, unit_id, year, round,
+                 pack_id, pack_version, created_at, committed_at, late, batch_id, leaf_index, envelope)
+             VALUES (1, zeroblob(32), '{id}', 7, 't1', 2022, 'annual', 'p', 1, 1, 1670000000, 0, 1, 0, x'00');",
+            id = pair.key_id(),
+            public = pair.public()
+        ))
+        .unwrap();
+    }
+    let conn = open(&path).unwrap();
+    integrity_check(&conn).unwrap();
+    let node = crate::registry::nodes::node_by_key_id(&conn, &pair.key_id())
+        .unwrap()
+        .unwrap();
+    assert_eq!(node.id, pair.key_id());
+    assert_eq!(node.key.key_id, pair.key_id());
+    assert_eq!(node.key.first_sequence, 1);
+    assert!(node.earlier_keys.is_empty());
+    assert_eq!(node.assessor_unit, None);
+    assert!(!node.scope.own_unit);
+    let signer: String = conn
+        .query_row(
+            "SELECT signer_key_id FROM submissions WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(signer, pair.key_id().as_str());
 }
 
 #[test]
@@ -233,4 +294,38 @@ fn result_json_that_is_not_an_object_or_array_is_refused_by_the_schema() {
             "{scores} {clauses}: {err}"
         );
     }
+}
+
+/// Migration 7 keeps a year approved and published under schema 6: the
+/// approval in force (and locking the year), its publication attached to
+/// it, and the unit without a principal.
+#[test]
+fn upgrade_from_a_version_6_snapshot_keeps_the_approval_in_force_and_its_publication() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    {
+        let old = open_at_version(&path, 6).unwrap();
+        old.execute_batch(
+            "INSERT INTO units (year, id, name, category, parent_id, supervising_department, assessor)
+             VALUES (2022, 't1', '肖旗乡', 'township', NULL, NULL, 'county_office');
+             INSERT INTO approvals (year, doc_number, approved_at, operator, consolidation_sha256, results)
+             VALUES (2022, '宝法治办〔2023〕1号', '2023-03-01T02:00:00Z', 'wang', 'abc', '{\"year\":2022,\"units\":{}}');
+             INSERT INTO publications (year, published_at, operator)
+             VALUES (2022, '2023-03-02T02:00:00Z', 'wang');",
+        )
+        .unwrap();
+    }
+    let conn = open(&path).unwrap();
+    assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
+    integrity_check(&conn).unwrap();
+    let approval = crate::lock::in_force(&conn, 2022).unwrap().unwrap();
+    assert_eq!(approval.doc_number, "宝法治办〔2023〕1号");
+    assert_eq!((approval.replaces, approval.reopened), (None, None));
+    let published = crate::lock::publication(&conn, approval.id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(published.published_at, "2023-03-02T02:00:00Z");
+    assert!(crate::lock::locked(&conn, 2022).unwrap().is_some());
+    let roster = crate::registry::units::load_roster(&conn, 2022).unwrap();
+    assert_eq!(roster.get("t1").unwrap().principal, None);
 }

@@ -1,19 +1,22 @@
 //! 文书草稿（DOCX drafts）: 法治建议书 and 约谈通知 per unit, one 通报警示
-//! and one 通报表扬 for all units concerned — drafts an office opens in WPS
-//! or Word, completes and stamps.
+//! and one 提请通报表扬的请示 per issuer for the units concerned — drafts an
+//! office opens in WPS or Word, completes and stamps. Each is issued by the
+//! assessor of its units (分级考核: 依法治县办, 国资局, 卫健委, a township),
+//! cites the approved results by their 文号 and is dated with them; a
+//! letter lists only the indicators that cost points, with their reasons.
 //!
 //! The OOXML is written by hand, minimal and valid: `[Content_Types].xml`,
 //! the package and document relationships, `word/document.xml`,
 //! `word/styles.xml`, `word/fontTable.xml` and `docProps/core.xml`. Fonts
 //! follow GB/T 9704: titles 方正小标宋简体, body 仿宋_GB2312, headings 黑体;
 //! the font table gives each an alternate (宋体, 仿宋, SimHei) for machines
-//! without it. What the office must fill in — 文号, date, seal, time and
-//! place — is a yellow-highlighted 【placeholder】.
+//! without it. What the office must fill in — the letter's own 文号, the
+//! seal, time and place, a principal the roster lacks — is a
+//! yellow-highlighted 【placeholder】.
 //!
 //! All text goes through [`escape`]; text from the report never becomes
 //! markup.
 
-use std::collections::BTreeMap;
 use std::io::{Cursor, Write};
 
 use zip::write::SimpleFileOptions;
@@ -22,7 +25,7 @@ use zip::{CompressionMethod, ZipWriter};
 use super::ExportError;
 use kaohe_rulepacks::rubric::decimal::format_hundredths_fixed;
 
-use super::model::{OutcomeKind, Report, UnitBreakdown};
+use super::model::{IndicatorLine, LineKind, OutcomeKind, Report, UnitBreakdown};
 
 /// One draft: its file name under `letters/` and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,66 +36,87 @@ pub struct Letter {
 
 pub(crate) fn render(report: &Report) -> Result<Vec<Letter>, ExportError> {
     let mut letters = Vec::new();
-    // One letter per (kind, unit); several outcomes of one kind for one
-    // unit are one letter giving every reason.
-    let mut per_unit: BTreeMap<(OutcomeKind, usize), (String, String, Vec<String>)> =
-        BTreeMap::new();
-    let mut first_seen: Vec<(OutcomeKind, String)> = Vec::new();
+    // One target per (kind, unit) in order of first appearance; several
+    // outcomes of one kind for one unit are one letter giving every reason.
+    let mut targets: Vec<(OutcomeKind, Target)> = Vec::new();
     for o in &report.outcomes {
-        let key = (o.kind, o.unit_id.clone());
-        let pos = match first_seen.iter().position(|k| *k == key) {
-            Some(p) => p,
+        let at = targets
+            .iter()
+            .position(|(k, t)| *k == o.kind && t.unit_id == o.unit_id);
+        let t = match at {
+            Some(at) => &mut targets[at].1,
             None => {
-                first_seen.push(key);
-                first_seen.len() - 1
+                targets.push((
+                    o.kind,
+                    Target {
+                        unit_id: &o.unit_id,
+                        unit_name: &o.unit_name,
+                        issuer: if o.issuer.is_empty() {
+                            &report.issuer
+                        } else {
+                            &o.issuer
+                        },
+                        principal: o.principal.as_deref(),
+                        reasons: Vec::new(),
+                    },
+                ));
+                &mut targets.last_mut().expect("just pushed").1
             }
         };
-        let entry = per_unit
-            .entry((o.kind, pos))
-            .or_insert_with(|| (o.unit_id.clone(), o.unit_name.clone(), Vec::new()));
-        if !o.reason.is_empty() && !entry.2.contains(&o.reason) {
-            entry.2.push(o.reason.clone());
+        if !o.reason.is_empty() && !t.reasons.contains(&o.reason) {
+            t.reasons.push(o.reason.clone());
         }
     }
-    let targets = |kind: OutcomeKind| -> Vec<Target> {
-        per_unit
+    let of_kind = |kind: OutcomeKind| -> Vec<&Target> {
+        targets
             .iter()
-            .filter(|((k, _), _)| *k == kind)
-            .map(|(_, (id, name, reasons))| Target {
-                unit_id: id,
-                unit_name: name,
-                reason: reasons.join("；"),
-            })
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, t)| t)
             .collect()
     };
 
-    for t in targets(OutcomeKind::RecommendationLetter) {
+    for t in of_kind(OutcomeKind::RecommendationLetter) {
         letters.push(Letter {
             file_name: file_name(&format!("法治建议书-{}-{}", t.unit_id, t.unit_name)),
-            bytes: package(&recommendation_letter(report, &t), "法治建议书")?,
+            bytes: package(&recommendation_letter(report, t), "法治建议书")?,
         });
     }
-    for t in targets(OutcomeKind::Admonition) {
+    for t in of_kind(OutcomeKind::Admonition) {
         letters.push(Letter {
             file_name: file_name(&format!("约谈通知-{}-{}", t.unit_id, t.unit_name)),
-            bytes: package(&admonition_notice(report, &t), "约谈通知")?,
+            bytes: package(&admonition_notice(report, t), "约谈通知")?,
         });
     }
-    let warned = targets(OutcomeKind::Warning);
-    if !warned.is_empty() {
-        let doc = group_notice(report, &warned, GroupNotice::Warning);
-        letters.push(Letter {
-            file_name: file_name("通报警示"),
-            bytes: package(&doc, "通报警示")?,
-        });
-    }
-    let commended = targets(OutcomeKind::Commendation);
-    if !commended.is_empty() {
-        let doc = group_notice(report, &commended, GroupNotice::Commendation);
-        letters.push(Letter {
-            file_name: file_name("通报表扬"),
-            bytes: package(&doc, "通报表扬")?,
-        });
+    // The group notices: one per issuer (分级考核), the county office's
+    // under the plain name.
+    for (kind, notice, stem) in [
+        (OutcomeKind::Warning, GroupNotice::Warning, "通报警示"),
+        (
+            OutcomeKind::Commendation,
+            GroupNotice::Commendation,
+            "通报表扬",
+        ),
+    ] {
+        let units = of_kind(kind);
+        let mut issuers: Vec<&str> = units.iter().map(|t| t.issuer).collect();
+        issuers.sort_by_key(|i| (*i != report.issuer, *i));
+        issuers.dedup();
+        for issuer in issuers {
+            let mine: Vec<&Target> = units
+                .iter()
+                .copied()
+                .filter(|t| t.issuer == issuer)
+                .collect();
+            let name = if issuer == report.issuer {
+                stem.to_owned()
+            } else {
+                format!("{stem}-{issuer}")
+            };
+            letters.push(Letter {
+                file_name: file_name(&name),
+                bytes: package(&group_notice(report, issuer, &mine, notice), stem)?,
+            });
+        }
     }
     Ok(letters)
 }
@@ -100,8 +124,20 @@ pub(crate) fn render(report: &Report) -> Result<Vec<Letter>, ExportError> {
 struct Target<'a> {
     unit_id: &'a str,
     unit_name: &'a str,
-    reason: String,
+    /// Who issues the letter: the unit's assessor (分级考核).
+    issuer: &'a str,
+    principal: Option<&'a str>,
+    reasons: Vec<String>,
 }
+
+impl Target<'_> {
+    fn reason(&self) -> String {
+        self.reasons.join("；")
+    }
+}
+
+/// Marks what the office must still fill in.
+const PRINCIPAL_BLANK: &str = "【主要负责人姓名（名册未登记）】";
 
 /// `关于…` + `.docx`, with characters no file system accepts replaced.
 fn file_name(stem: &str) -> String {
@@ -131,24 +167,36 @@ fn result_phrase(report: &Report, unit_id: &str) -> Option<String> {
     })
 }
 
-/// "根据2022年度…考核结果，你单位考核总分79.80分，等次为合格。"
+/// `县委、县政府审定的2022年度…考核结果（宝法治办〔2023〕1号）`: the approved
+/// results, with the approval's 文号 when known.
+fn approved_results(report: &Report) -> String {
+    let level = report.county.chars().last().unwrap_or('县');
+    let doc = if report.doc_number.is_empty() {
+        String::new()
+    } else {
+        format!("（{}）", report.doc_number)
+    };
+    format!(
+        "{level}委、{level}政府审定的{}年度{}考核结果{doc}",
+        report.year, report.scheme_name
+    )
+}
+
+/// "根据县委、县政府审定的2022年度…考核结果（文号），你单位考核总分79.80分，等次为合格。"
 fn opening(report: &Report, t: &Target) -> String {
     let result = match result_phrase(report, t.unit_id) {
         Some(p) => format!("，你单位{p}"),
         None => String::new(),
     };
-    format!(
-        "根据{}年度{}考核结果{result}。",
-        report.year, report.scheme_name
-    )
+    format!("根据{}{result}。", approved_results(report))
 }
 
 /// "因你单位考核等次为合格，" — the outcome's reason, if it has one.
 fn because(t: &Target) -> String {
-    if t.reason.is_empty() {
+    if t.reasons.is_empty() {
         String::new()
     } else {
-        format!("因你单位{}，", t.reason)
+        format!("因你单位{}，", t.reason())
     }
 }
 
@@ -172,7 +220,7 @@ fn recommendation_letter(report: &Report, t: &Target) -> Doc {
         .map(problem_lines)
         .unwrap_or_default();
     if problems.is_empty() {
-        d.para("本次考核未记录分项扣分事项，请对照考核细则全面自查。");
+        d.para("本次考核未记录分项失分事项，请对照考核细则全面自查。");
     }
     for (i, p) in problems.iter().enumerate() {
         d.para(&format!("{}. {p}", i + 1));
@@ -187,36 +235,56 @@ fn recommendation_letter(report: &Report, t: &Target) -> Doc {
     }
     d.para(&format!(
         "请你单位收到本建议书后认真研究落实，并按要求将整改情况书面报送{}。",
-        report.issuer
+        t.issuer
     ));
-    d.signature(&report.issuer);
+    d.signature(t.issuer, &report.published_on);
     d
 }
 
-/// "指标名称（分值10.00分，得分8.00分）：理由；理由" for every indicator
-/// that lost points or carries a reason; then bonus/penalty.
+/// The indicators that cost the unit something, each with its reasons:
+/// "指标（分值10.00分，得分8.00分，失2.00分）：理由" for a scored item, "指标
+/// （扣2.00分）：理由" for a penalty, "指标：理由" for a raised flag. Bonus
+/// items and items with nothing lost are never listed. A total penalty
+/// below the items' sum (the cap) is said once at the end.
 fn problem_lines(b: &UnitBreakdown) -> Vec<String> {
+    let reasons = |i: &IndicatorLine| {
+        if i.reasons.is_empty() {
+            String::new()
+        } else {
+            format!("：{}", i.reasons.join("；"))
+        }
+    };
     let mut out: Vec<String> = b
         .indicators
         .iter()
-        .filter(|i| i.score < i.points || !i.reasons.is_empty())
-        .map(|i| {
-            let reasons = if i.reasons.is_empty() {
-                String::new()
-            } else {
-                format!("：{}", i.reasons.join("；"))
-            };
-            format!(
-                "{}（分值{}分，得分{}分）{reasons}。",
+        .filter(|i| i.is_problem())
+        .map(|i| match i.kind {
+            LineKind::Scored => format!(
+                "{}（分值{}分，得分{}分，失{}分）{}。",
                 i.name,
                 format_hundredths_fixed(i.points),
-                format_hundredths_fixed(i.score)
-            )
+                format_hundredths_fixed(i.score),
+                format_hundredths_fixed(i.lost()),
+                reasons(i)
+            ),
+            LineKind::Penalty => format!(
+                "{}（扣{}分）{}。",
+                i.name,
+                format_hundredths_fixed(i.lost()),
+                reasons(i)
+            ),
+            LineKind::Flag | LineKind::Bonus => format!("{}{}。", i.name, reasons(i)),
         })
         .collect();
-    if b.penalty > 0 {
+    let itemised: i64 = b
+        .indicators
+        .iter()
+        .filter(|i| i.kind == LineKind::Penalty)
+        .map(IndicatorLine::lost)
+        .sum();
+    if b.penalty > 0 && b.penalty != itemised {
         out.push(format!(
-            "加减分评定扣{}分。",
+            "加减分评定合计扣{}分（按扣分上限计）。",
             format_hundredths_fixed(b.penalty)
         ));
     }
@@ -230,11 +298,12 @@ fn admonition_notice(report: &Report, t: &Target) -> Doc {
     d.blank();
     d.addressee(&format!("{}：", t.unit_name));
     d.para(&format!(
-        "{}{}依照《{}考核方案》关于考核结果运用的规定，经研究，决定对你单位主要负责人进行约谈。\
+        "{}{}依照《{}考核方案》关于考核结果运用的规定，经研究，决定对你单位主要负责人{}进行约谈。\
          现将有关事项通知如下：",
         opening(report, t),
         because(t),
-        report.scheme_name
+        report.scheme_name,
+        t.principal.map(|p| format!("{p}同志")).unwrap_or_default()
     ));
     d.runs(&[Run::hei("一、约谈时间："), Run::placeholder("【约谈时间】")]);
     d.runs(&[Run::hei("二、约谈地点："), Run::placeholder("【约谈地点】")]);
@@ -252,7 +321,7 @@ fn admonition_notice(report: &Report, t: &Target) -> Doc {
         Run::body("　　联系电话："),
         Run::placeholder("【联系电话】"),
     ]);
-    d.signature(&report.issuer);
+    d.signature(t.issuer, &report.published_on);
     d
 }
 
@@ -262,40 +331,49 @@ enum GroupNotice {
     Commendation,
 }
 
-fn group_notice(report: &Report, units: &[Target], kind: GroupNotice) -> Doc {
+/// 通报警示 is the issuer's own notice. 通报表扬 is decided by the county
+/// party committee and government (考核方案 六（二）"报请县委、县政府通报表扬"),
+/// so the issuer's document is a request (请示) to them, naming each unit
+/// and its principal (a marked blank where the roster has none).
+fn group_notice(report: &Report, issuer: &str, units: &[&Target], kind: GroupNotice) -> Doc {
     let mut d = Doc::default();
-    let (title, decision, ending) = match kind {
-        GroupNotice::Warning => (
-            format!(
+    let level = report.county.chars().last().unwrap_or('县');
+    match kind {
+        GroupNotice::Warning => {
+            d.title(&format!(
                 "关于对{}年度{}考核有关单位予以通报警示的通报",
                 report.year, report.scheme_name
-            ),
-            "决定对以下单位予以通报警示：",
-            "被通报警示的单位要深刻汲取教训，认真查找问题根源，制定整改方案，按要求报告整改情况。各单位要引以为戒，切实履行法治建设职责。",
-        ),
-        GroupNotice::Commendation => (
-            format!(
-                "关于对{}年度{}考核优秀单位予以通报表扬的通报",
+            ));
+            d.placeholder_line("【文号】", Jc::Center);
+            d.blank();
+            if !report.recipients.is_empty() {
+                d.addressee(&format!("{}：", report.recipients));
+            }
+            d.para(&format!(
+                "根据《{}考核方案》关于考核结果运用的规定和{}，决定对以下单位予以通报警示：",
+                report.scheme_name,
+                approved_results(report)
+            ));
+        }
+        GroupNotice::Commendation => {
+            d.title(&format!(
+                "关于提请对{}年度{}考核连续优秀单位及其主要负责人予以通报表扬的请示",
                 report.year, report.scheme_name
-            ),
-            "决定对以下单位予以通报表扬：",
-            "希望受到表扬的单位珍惜荣誉、再接再厉，继续发挥示范带动作用。各单位要以受表扬单位为榜样，推动法治建设工作再上新台阶。",
-        ),
-    };
-    d.title(&title);
-    d.placeholder_line("【文号】", Jc::Center);
-    d.blank();
-    if !report.recipients.is_empty() {
-        d.addressee(&format!("{}：", report.recipients));
+            ));
+            d.placeholder_line("【文号】", Jc::Center);
+            d.blank();
+            d.addressee(&format!("{level}委、{level}政府："));
+            d.para(&format!(
+                "根据《{}考核方案》关于考核结果运用的规定和{}，以下单位连续考核优秀，现提请{level}委、{level}政府对以下单位及其主要负责人予以通报表扬：",
+                report.scheme_name,
+                approved_results(report)
+            ));
+        }
     }
-    d.para(&format!(
-        "根据《{}考核方案》关于考核结果运用的规定和{}年度考核结果，{decision}",
-        report.scheme_name, report.year
-    ));
     for (i, t) in units.iter().enumerate() {
         let mut detail: Vec<String> = Vec::new();
-        if !t.reason.is_empty() {
-            detail.push(t.reason.clone());
+        if !t.reasons.is_empty() {
+            detail.push(t.reason());
         }
         if let Some(p) = result_phrase(report, t.unit_id) {
             detail.push(p);
@@ -305,10 +383,29 @@ fn group_notice(report: &Report, units: &[Target], kind: GroupNotice) -> Doc {
         } else {
             format!("（{}）", detail.join("；"))
         };
-        d.para(&format!("{}. {}{detail}", i + 1, t.unit_name));
+        match kind {
+            GroupNotice::Warning => d.para(&format!("{}. {}{detail}", i + 1, t.unit_name)),
+            GroupNotice::Commendation => match t.principal {
+                Some(p) => d.para(&format!(
+                    "{}. {}及其主要负责人{p}同志{detail}",
+                    i + 1,
+                    t.unit_name
+                )),
+                None => d.runs(&[
+                    Run::body(&format!("{}. {}及其主要负责人", i + 1, t.unit_name)),
+                    Run::placeholder(PRINCIPAL_BLANK),
+                    Run::body(&format!("同志{detail}")),
+                ]),
+            },
+        }
     }
-    d.para(ending);
-    d.signature(&report.issuer);
+    match kind {
+        GroupNotice::Warning => d.para(
+            "被通报警示的单位要深刻汲取教训，认真查找问题根源，制定整改方案，按要求报告整改情况。各单位要引以为戒，切实履行法治建设职责。",
+        ),
+        GroupNotice::Commendation => d.para("以上请示，妥否，请批示。"),
+    }
+    d.signature(issuer, &report.published_on);
     d
 }
 
@@ -472,14 +569,20 @@ impl Doc {
         self.paragraph(&[Run::hei(text)], Jc::Both, 2);
     }
 
-    /// 署名, seal and date, right-aligned four characters in.
-    fn signature(&mut self, issuer: &str) {
+    /// 署名, seal and date, right-aligned four characters in; the date
+    /// is the approved results' date when known, else a placeholder.
+    fn signature(&mut self, issuer: &str, date: &str) {
         self.blank();
         self.blank();
+        let date = if date.is_empty() {
+            Run::placeholder("【成文日期】")
+        } else {
+            Run::body(date)
+        };
         for runs in [
             vec![Run::body(issuer), Run::body("　　　　")],
             vec![Run::placeholder("【盖章】"), Run::body("　　　　")],
-            vec![Run::placeholder("【成文日期】"), Run::body("　　　　")],
+            vec![date, Run::body("　　　　")],
         ] {
             self.paragraph(&runs, Jc::Right, 0);
         }

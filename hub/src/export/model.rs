@@ -7,6 +7,8 @@
 //! names and outcome reasons come from the caller (ultimately from the pack's
 //! manifest): nothing here hard-codes a number of the scheme.
 
+use kaohe_rulepacks::rubric::decimal::format_hundredths_fixed;
+
 /// One year's approved results, as published.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Report {
@@ -45,6 +47,111 @@ pub struct Report {
     pub unassessed: Vec<Unassessed>,
     /// 抄送 list; empty: no 抄送 line.
     pub copy_to: Vec<String>,
+    /// 党建引领·比拼四季: per quarter, per ranked category with a quarterly
+    /// method, quarter by quarter.
+    pub leaderboards: Vec<QuarterBoard>,
+    /// SHA-256 (hex) of the consolidation the approval recorded — the
+    /// exported result is exactly that one; empty in drafts.
+    pub approval_sha256: String,
+    /// The reopened approval this one replaces, if the year was approved
+    /// again after a reopening (撤销审定 / 重新审定).
+    pub replaces: Option<ReplacedApproval>,
+}
+
+/// An earlier approval of the year, reopened and replaced by the one the
+/// report rests on.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReplacedApproval {
+    pub doc_number: String,
+    /// e.g. `2023年3月1日`.
+    pub approved_on: String,
+    pub reopened_on: String,
+    pub reason: String,
+}
+
+/// One quarter's leaderboard (党建引领·比拼四季) of one ranked category.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QuarterBoard {
+    /// e.g. `第一季度`.
+    pub quarter: String,
+    pub category: String,
+    /// Points of the quarterly methods' scored indicators (hundredths).
+    pub max_points: i64,
+    pub rows: Vec<BoardRow>,
+    /// Names of the units without a complete report for the quarter.
+    pub not_reported: Vec<String>,
+    /// Names of the units excused for the quarter.
+    pub excused: Vec<String>,
+}
+
+/// The leaderboards as one table per category (in their order): a row per
+/// unit, in order of first appearance, then a cell per quarter reading
+/// `得分（名次）`, `未报` (no complete report) or `免` (excused); empty when
+/// the category has no board that quarter.
+pub fn board_tables(boards: &[QuarterBoard]) -> Vec<(String, Vec<Vec<String>>)> {
+    const QUARTERS: [&str; 4] = ["第一季度", "第二季度", "第三季度", "第四季度"];
+    /// A unit's name and its four quarters' cells.
+    type Line = (String, [String; 4]);
+    let mut out: Vec<(String, Vec<Line>)> = Vec::new();
+    for b in boards {
+        let Some(q) = QUARTERS.iter().position(|q| *q == b.quarter) else {
+            continue;
+        };
+        let at = match out.iter().position(|(c, _)| *c == b.category) {
+            Some(at) => at,
+            None => {
+                out.push((b.category.clone(), Vec::new()));
+                out.len() - 1
+            }
+        };
+        let rows = &mut out[at].1;
+        let mut put = |name: &str, cell: String| {
+            let i = match rows.iter().position(|(n, _)| n == name) {
+                Some(i) => i,
+                None => {
+                    rows.push((name.to_owned(), Default::default()));
+                    rows.len() - 1
+                }
+            };
+            rows[i].1[q] = cell;
+        };
+        for r in &b.rows {
+            put(
+                &r.unit_name,
+                format!(
+                    "{}（{}{}）",
+                    format_hundredths_fixed(r.points),
+                    r.rank,
+                    if r.tied { "，并列" } else { "" }
+                ),
+            );
+        }
+        for n in &b.not_reported {
+            put(n, "未报".into());
+        }
+        for n in &b.excused {
+            put(n, "免".into());
+        }
+    }
+    out.into_iter()
+        .map(|(c, rows)| {
+            let rows = rows
+                .into_iter()
+                .map(|(name, cells)| std::iter::once(name).chain(cells).collect())
+                .collect();
+            (c, rows)
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BoardRow {
+    pub rank: u32,
+    pub tied: bool,
+    pub unit_id: String,
+    pub unit_name: String,
+    /// Hundredths.
+    pub points: i64,
 }
 
 /// The results of one category (类别) of assessees.
@@ -97,12 +204,45 @@ pub struct UnitBreakdown {
 pub struct IndicatorLine {
     pub id: String,
     pub name: String,
-    /// 分值.
+    pub kind: LineKind,
+    /// 分值: for a bonus or penalty item, its most.
     pub points: i64,
-    /// 得分.
+    /// 得分; for a penalty item the points taken off, for a flag 100 when
+    /// raised.
     pub score: i64,
-    /// Why points were deducted, one reason per entry.
+    /// Why points were lost (or awarded), one reason per entry.
     pub reasons: Vec<String>,
+}
+
+/// How an indicator counts (the manifest's indicator kinds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LineKind {
+    /// Counted in the raw score: lost points are `points − score`.
+    #[default]
+    Scored,
+    /// 加分: never a problem.
+    Bonus,
+    /// 扣分: `score` points taken off.
+    Penalty,
+    /// 情节严重 / 重大法治问题: raised when `score > 0`.
+    Flag,
+}
+
+impl IndicatorLine {
+    /// Points this line cost the unit: the shortfall of a scored item, the
+    /// deduction of a penalty item; 0 for bonus items and flags.
+    pub fn lost(&self) -> i64 {
+        match self.kind {
+            LineKind::Scored => (self.points - self.score).max(0),
+            LineKind::Penalty => self.score.max(0),
+            LineKind::Bonus | LineKind::Flag => 0,
+        }
+    }
+
+    /// Whether the line reports a problem: points lost or a flag raised.
+    pub fn is_problem(&self) -> bool {
+        self.lost() > 0 || (self.kind == LineKind::Flag && self.score > 0)
+    }
 }
 
 /// A use of the results (结果运用) for one unit.
@@ -113,6 +253,12 @@ pub struct OutcomeRow {
     pub unit_name: String,
     /// Why, e.g. `考核等次为合格` or `排名后三名`.
     pub reason: String,
+    /// Who issues it (分级考核: the assessor of the unit), as it signs,
+    /// e.g. `中共宝丰县委全面依法治县委员会办公室`, `宝丰县国资局`.
+    pub issuer: String,
+    /// The unit's principal (主要负责人) from the roster; `None` when the
+    /// roster has none (a commendation then leaves a marked blank).
+    pub principal: Option<String>,
 }
 
 /// The uses of results the scheme names (六、考核结果认定和运用).
@@ -246,6 +392,20 @@ impl Report {
             // 县委、县政府 (区委、区政府 …): the level is the county name's last character.
             level = self.county.chars().last().unwrap_or('县'),
         )]
+    }
+
+    /// The sentence saying which approval this one replaces, if any.
+    pub fn replaces_text(&self) -> Option<String> {
+        self.replaces.as_ref().map(|old| {
+            format!(
+                "本通报替代{year}年度原考核结果通报（原审定文号{doc}，{on}审定，已于{reopened}撤销审定，原因：{reason}），以本通报为准。",
+                year = self.year,
+                doc = old.doc_number,
+                on = old.approved_on,
+                reopened = old.reopened_on,
+                reason = old.reason,
+            )
+        })
     }
 
     /// The closing of the notice when [`Report::closing`] is empty.

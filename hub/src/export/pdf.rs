@@ -16,6 +16,10 @@
 //! the next line instead. Full lines are justified by spreading the slack
 //! over the character gaps.
 //!
+//! Sections: 排名, 等次, 党建引领·比拼四季 (the quarterly leaderboards), 结果
+//! 运用, 迟报和未考核; after a reopening, a paragraph naming the approval
+//! replaced; at the end, the approval's 文号 and digest.
+//!
 //! Layout: `layout` (the first pass), `linebreak` (the Chinese line
 //! breaking it measures with), `write` (the second pass). This file
 //! holds the page geometry and what the notice says, in order.
@@ -30,7 +34,7 @@ use self::layout::{Align, Column, Layout, Style};
 use self::write::write_pdf;
 use super::ExportError;
 use super::font::Font;
-use super::model::{OutcomeKind, Report};
+use super::model::{OutcomeKind, Report, board_tables};
 
 const MM: f32 = 72.0 / 25.4;
 const PAGE_W: f32 = 210.0 * MM;
@@ -192,6 +196,9 @@ fn notice(report: &Report, l: &mut Layout) -> Result<(), ExportError> {
     for (i, p) in report.intro_or_standard().iter().enumerate() {
         l.paragraph(p, &Style::body(), &|| format!("正文开头第 {} 段", i + 1))?;
     }
+    if let Some(text) = report.replaces_text() {
+        l.paragraph(&text, &Style::body(), &|| "替代说明".into())?;
+    }
 
     let mut section = 0;
     let mut heading = |l: &mut Layout, text: &str, reserve: f32| -> Result<(), ExportError> {
@@ -272,6 +279,27 @@ fn notice(report: &Report, l: &mut Layout) -> Result<(), ExportError> {
                 &Style::body(),
                 &|| format!("等次「{grade}」名单"),
             )?;
+        }
+    }
+
+    // 党建引领·比拼四季: one table per ranked category, a column per quarter.
+    if !report.leaderboards.is_empty() {
+        heading(l, "党建引领·比拼四季季度擂台", BODY_LEADING)?;
+        for (i, (category, table)) in board_tables(&report.leaderboards).iter().enumerate() {
+            l.keep(BODY_LEADING + 3.0 * TABLE * 2.0);
+            l.paragraph(
+                &format!("（{}）{category}", cn_number(i + 1)),
+                &Style::body(),
+                &|| format!("季度擂台「{category}」的标题"),
+            )?;
+            l.table(&BOARD_COLUMNS, table, &|row, col| {
+                format!(
+                    "季度擂台「{category}」第 {} 行（{}）",
+                    row + 1,
+                    BOARD_COLUMNS[col].title
+                )
+            })?;
+            l.y += BODY_LEADING * 0.5;
         }
     }
 
@@ -412,8 +440,62 @@ fn notice(report: &Report, l: &mut Layout) -> Result<(), ExportError> {
         )?;
         l.rule(LEFT, PAGE_W - RIGHT, 0.75, false);
     }
+
+    // Which approved result this is: the digest the approval recorded, in
+    // groups of 16 so that it wraps.
+    if !report.approval_sha256.is_empty() {
+        let groups: Vec<String> = report
+            .approval_sha256
+            .as_bytes()
+            .chunks(16)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        l.y += BODY_LEADING * 0.5;
+        l.paragraph(
+            &format!(
+                "审定文号 {}，审定汇总 SHA-256：{}",
+                report.doc_number,
+                groups.join(" ")
+            ),
+            &Style {
+                size: SMALL,
+                leading: SMALL * 1.8,
+                indent: 0.0,
+                ..Style::body()
+            },
+            &|| "审定汇总摘要".into(),
+        )?;
+    }
     Ok(())
 }
+
+const BOARD_COLUMNS: [Column; 5] = [
+    Column {
+        title: "单位",
+        share: 0.32,
+        align: Align::Left,
+    },
+    Column {
+        title: "第一季度",
+        share: 0.17,
+        align: Align::Center,
+    },
+    Column {
+        title: "第二季度",
+        share: 0.17,
+        align: Align::Center,
+    },
+    Column {
+        title: "第三季度",
+        share: 0.17,
+        align: Align::Center,
+    },
+    Column {
+        title: "第四季度",
+        share: 0.17,
+        align: Align::Center,
+    },
+];
 
 const RANKING_COLUMNS: [Column; 5] = [
     Column {

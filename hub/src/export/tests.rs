@@ -79,6 +79,7 @@ fn sample() -> Report {
                 IndicatorLine {
                     id: "L1".into(),
                     name: "党政主要负责人履行推进法治建设第一责任人职责".into(),
+                    kind: LineKind::Scored,
                     points: 1000,
                     score: 1000,
                     reasons: vec![],
@@ -86,6 +87,7 @@ fn sample() -> Report {
                 IndicatorLine {
                     id: "N2.3".into(),
                     name: "行政规范性文件合法性审核".into(),
+                    kind: LineKind::Scored,
                     points: 800,
                     score: 500,
                     reasons: vec![
@@ -106,30 +108,40 @@ fn sample() -> Report {
                 unit_id: "t01".into(),
                 unit_name: "赵庄镇".into(),
                 reason: "连续2年考核优秀".into(),
+                issuer: "中共宝丰县委全面依法治县委员会办公室".into(),
+                principal: Some("王某某".into()),
             },
             OutcomeRow {
                 kind: OutcomeKind::RecommendationLetter,
                 unit_id: "007".into(),
                 unit_name: "杨庄镇".into(),
                 reason: "考核等次为合格".into(),
+                issuer: "中共宝丰县委全面依法治县委员会办公室".into(),
+                principal: None,
             },
             OutcomeRow {
                 kind: OutcomeKind::Warning,
                 unit_id: "007".into(),
                 unit_name: "杨庄镇".into(),
                 reason: "排名后三名".into(),
+                issuer: "中共宝丰县委全面依法治县委员会办公室".into(),
+                principal: None,
             },
             OutcomeRow {
                 kind: OutcomeKind::Admonition,
                 unit_id: "scj".into(),
                 unit_name: AMP_NAME.into(),
                 reason: "考核等次为不合格".into(),
+                issuer: "中共宝丰县委全面依法治县委员会办公室".into(),
+                principal: None,
             },
             OutcomeRow {
                 kind: OutcomeKind::RecommendationLetter,
                 unit_id: "scj".into(),
                 unit_name: AMP_NAME.into(),
                 reason: "考核等次为不合格".into(),
+                issuer: "中共宝丰县委全面依法治县委员会办公室".into(),
+                principal: None,
             },
         ],
         late_units: vec![LateUnit {
@@ -779,3 +791,5 @@ fn long_names_wrap_inside_their_cell_and_a_row_no_page_holds_is_refused() {
         "{err}"
     );
 }
+
+mod issue13;

@@ -1,5 +1,8 @@
 //! 考核结果工作簿（results workbook）：排名（one sheet per ranked category）,
-//! 等次汇总, 分项明细, 结果运用, 迟报与未考核.
+//! 等次汇总, 分项明细, 结果运用, 迟报与未考核, then 季度擂台 (党建引领·比拼四季,
+//! when the year has quarterly leaderboards) and 审定信息 (the approval's
+//! 文号 and digest, and the approval it replaces, when the report rests on
+//! one).
 //!
 //! Every text cell is written with `write_string`, never `write` or a
 //! formula: a unit name such as `=HYPERLINK(…)` or `+1` stays text
@@ -293,7 +296,7 @@ fn build(report: &Report) -> Result<Vec<u8>, XlsxError> {
     {
         let mut s = Sheet::new(book.add_worksheet(), &f, &names.take("结果运用"))?;
         s.title(0, &format!("{heading}结果运用"))?;
-        s.header(1, &["结果运用", "单位编号", "单位名称", "依据"])?;
+        s.header(1, &["结果运用", "单位编号", "单位名称", "依据", "发出单位"])?;
         let mut row = 1;
         for kind in OutcomeKind::ALL {
             for o in report.outcomes.iter().filter(|o| o.kind == kind) {
@@ -302,6 +305,7 @@ fn build(report: &Report) -> Result<Vec<u8>, XlsxError> {
                 s.text(row, 1, &o.unit_id)?;
                 s.text(row, 2, &o.unit_name)?;
                 s.wrapped(row, 3, &o.reason)?;
+                s.text(row, 4, &o.issuer)?;
             }
         }
         s.finish(1)?;
@@ -328,6 +332,77 @@ fn build(report: &Report) -> Result<Vec<u8>, XlsxError> {
             s.text(row, 1, id)?;
             s.text(row, 2, name)?;
             s.wrapped(row, 3, note)?;
+        }
+        s.finish(1)?;
+    }
+
+    if !report.leaderboards.is_empty() {
+        let mut s = Sheet::new(book.add_worksheet(), &f, &names.take("季度擂台"))?;
+        s.title(0, &format!("{heading}党建引领·比拼四季季度擂台"))?;
+        s.header(
+            1,
+            &[
+                "季度",
+                "类别",
+                "名次",
+                "单位编号",
+                "单位名称",
+                "得分",
+                "满分",
+                "备注",
+            ],
+        )?;
+        let mut row = 1;
+        for b in &report.leaderboards {
+            for r in &b.rows {
+                row += 1;
+                s.text(row, 0, &b.quarter)?;
+                s.text(row, 1, &b.category)?;
+                s.integer(row, 2, r.rank)?;
+                s.text(row, 3, &r.unit_id)?;
+                s.text(row, 4, &r.unit_name)?;
+                s.points(row, 5, r.points)?;
+                s.points(row, 6, b.max_points)?;
+                s.text(row, 7, if r.tied { "并列" } else { "" })?;
+            }
+            for (what, names) in [("未完整上报", &b.not_reported), ("免于考核", &b.excused)]
+            {
+                if names.is_empty() {
+                    continue;
+                }
+                row += 1;
+                s.text(row, 0, &b.quarter)?;
+                s.text(row, 1, &b.category)?;
+                s.blank(row, 2)?;
+                s.blank(row, 3)?;
+                s.wrapped(row, 4, &names.join("、"))?;
+                s.blank(row, 5)?;
+                s.blank(row, 6)?;
+                s.text(row, 7, what)?;
+            }
+        }
+        s.finish(1)?;
+    }
+
+    if !report.approval_sha256.is_empty() {
+        let mut s = Sheet::new(book.add_worksheet(), &f, &names.take("审定信息"))?;
+        s.title(0, &format!("{heading}审定信息"))?;
+        s.header(1, &["项目", "内容"])?;
+        let mut rows: Vec<(&str, String)> = vec![
+            ("审定文号", report.doc_number.clone()),
+            ("审定汇总 SHA-256", report.approval_sha256.clone()),
+        ];
+        if let Some(old) = &report.replaces {
+            rows.extend([
+                ("替代的审定文号", old.doc_number.clone()),
+                ("原审定日期", old.approved_on.clone()),
+                ("撤销审定日期", old.reopened_on.clone()),
+                ("撤销审定原因", old.reason.clone()),
+            ]);
+        }
+        for (row, (what, value)) in (2u32..).zip(&rows) {
+            s.text(row, 0, what)?;
+            s.wrapped(row, 1, value)?;
         }
         s.finish(1)?;
     }

@@ -66,7 +66,9 @@ pub fn check_pack(sub: &Submission, current: Option<&PackIdentity>) -> Result<()
 }
 
 /// Stage 5: the year, every method and the unit (in that year's roster)
-/// must be inside the node's delegated scope. Returns the unit.
+/// must be inside the node's delegated scope, and the roster must give
+/// the unit to the node's assessor ([`NodeRecord::authorize`]). Returns
+/// the unit.
 pub fn check_scope<'a>(
     node: &NodeRecord,
     sub: &Submission,
@@ -77,7 +79,7 @@ pub fn check_scope<'a>(
         code: RejectionCode::OutOfScope,
         message: format!(
             "节点 {}（{}）上报单位 {}：{violation}",
-            node.name, node.key_id, sub.unit_id
+            node.name, node.id, sub.unit_id
         ),
         field: Some(field.to_owned()),
     };
@@ -109,9 +111,9 @@ pub fn check_scope<'a>(
                 NodeRefusal::OutOfScope { violation, .. } => match violation.as_ref() {
                     ScopeViolation::Year { .. } => "submission.year".to_owned(),
                     ScopeViolation::Method { .. } => format!("submission.methods[{i}].method_id"),
-                    ScopeViolation::Unit { .. } | ScopeViolation::UnitOfAnotherYear { .. } => {
-                        "submission.unit_id".to_owned()
-                    }
+                    ScopeViolation::Unit { .. }
+                    | ScopeViolation::UnitOfAnotherYear { .. }
+                    | ScopeViolation::NotTheAssessor { .. } => "submission.unit_id".to_owned(),
                 },
                 NodeRefusal::Revoked { .. } => "signatures".to_owned(),
             };

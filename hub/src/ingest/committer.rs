@@ -17,11 +17,12 @@ use rusqlite::{Connection, TransactionBehavior};
 use serde_json::json;
 
 use super::snapshot::{ActivePack, RegistrySnapshot};
-use super::verify::{Candidate, NodeDirectory, check_active, verify_envelope};
+use super::verify::{Candidate, NodeDirectory, check_active, check_key, verify_envelope};
 use super::{ACTION_REJECT, Refusal, checks, replay, store};
 use crate::audit::{self, Actor};
 use crate::calendar::{beijing_date, format_date_zh};
 use crate::clock::Clock;
+use crate::lock;
 use crate::registry::StoreError;
 
 /// Committing a batch failed: the transaction was rolled back and nothing
@@ -76,6 +77,8 @@ enum Slot {
 }
 
 struct Checked {
+    /// The node's id (`submission.node_id` is the key that signed).
+    node: KeyId,
     submission: VerifiedSubmission,
     active: Arc<ActivePack>,
     unit_name: String,
@@ -202,10 +205,8 @@ impl Committer {
                 if let Err(rejection) = verdict
                     && let Slot::Checked(c) = &slots[i]
                 {
-                    let refusal = Refusal::from(rejection).about(
-                        Some(&c.submission.node_id),
-                        Some(&c.submission.submission.unit_id),
-                    );
+                    let refusal = Refusal::from(rejection)
+                        .about(Some(&c.node), Some(&c.submission.submission.unit_id));
                     slots[i] = Slot::Refused(refusal);
                 }
             }
@@ -224,8 +225,8 @@ impl Committer {
                 Err(refusal) => *slot = Slot::Refused(refusal),
                 Ok(replaces) => {
                     let v = &checked.submission;
-                    used_sequences.insert((v.node_id.clone(), v.submission.sequence));
-                    for k in store::ResultKey::all(v) {
+                    used_sequences.insert((checked.node.clone(), v.submission.sequence));
+                    for k in store::ResultKey::all(&checked.node, v) {
                         overlay.insert(k, v.submission.sequence);
                     }
                     // A correction made in the review is not a late report.
@@ -271,6 +272,7 @@ impl Committer {
                         "accepted candidate without its envelope",
                     ))?;
                 rows.push(store::NewSubmission {
+                    node: &a.checked.node,
                     verified: &a.checked.submission,
                     envelope,
                     leaf: a.leaf,
@@ -423,7 +425,10 @@ fn stage_1_to_5(
         return Ok(Ok(Slot::Committed));
     }
     let sub = &verified.submission;
-    let about = |r: Refusal| r.about(Some(&verified.node_id), Some(&sub.unit_id));
+    if let Err(r) = check_key(node, &verified.node_id, sub) {
+        return Ok(Err(r));
+    }
+    let about = |r: Refusal| r.about(Some(&node.id), Some(&sub.unit_id));
     if i64::try_from(sub.sequence).is_err() {
         return Ok(Err(about(Refusal::new(
             RejectionCode::Invalid,
@@ -467,6 +472,7 @@ fn stage_1_to_5(
         Err(r) => return Ok(Err(about(r))),
     };
     Ok(Ok(Slot::Checked(Checked {
+        node: node.id.clone(),
         submission: verified.clone(),
         active: Arc::clone(pack),
         unit_name: unit.name.clone(),
@@ -476,10 +482,11 @@ fn stage_1_to_5(
 }
 
 /// Whether `sub`'s unit may still receive a new result at `now` (see the
-/// module docs, stage 5): refused as [`RejectionCode::Closed`] after the
-/// year's approval or after the unit's review-request deadline, unless an
-/// objection of the unit is undecided (the submission may revise it).
-/// `Ok(true)`: accepted because such an objection is open.
+/// module docs, stage 5): refused as [`RejectionCode::Closed`] while the
+/// year's approval is in force — first, whatever else holds, naming the
+/// 文号 ([`lock::locked`]) — and after the unit's review-request deadline,
+/// unless an objection of the unit is undecided (the submission may revise
+/// it). `Ok(true)`: accepted because such an objection is open.
 pub fn check_window(
     conn: &Connection,
     sub: &Submission,
@@ -487,6 +494,16 @@ pub fn check_window(
     now: Timestamp,
 ) -> Result<Result<bool, Refusal>, CommitError> {
     let year = i32::from(sub.year);
+    if let Some(locked) = lock::locked(conn, year)? {
+        return Ok(Err(Refusal::new(
+            RejectionCode::Closed,
+            format!(
+                "单位 {}（{unit_name}）：{locked}；不再接收新的上报",
+                sub.unit_id
+            ),
+            Some("submission.year"),
+        )));
+    }
     let window = store::review_window(conn, year, &sub.unit_id)?;
     if window.open_objection {
         return Ok(Ok(true));
@@ -501,15 +518,6 @@ pub fn check_window(
             Some("submission.unit_id"),
         )
     };
-    if let Some((at, doc_number)) = &window.approved {
-        let on = at
-            .parse::<Timestamp>()
-            .map(|t| format_date_zh(beijing_date(t)))
-            .unwrap_or_else(|_| at.clone());
-        return Ok(Err(closed(format!(
-            "年度考核结果已于 {on} 审定（文号 {doc_number}）"
-        ))));
-    }
     if let Some(deadline) = &window.review_request_deadline {
         let deadline: jiff::civil::Date = deadline.parse().map_err(|_| {
             rusqlite::Error::InvalidColumnType(
@@ -539,21 +547,22 @@ fn supersession(
 ) -> Result<Result<Vec<bool>, Refusal>, CommitError> {
     let v = &checked.submission;
     let sub = &v.submission;
-    let about = |r: Refusal| r.about(Some(&v.node_id), Some(&sub.unit_id));
-    let reused = used.contains(&(v.node_id.clone(), sub.sequence))
-        || store::sequence_taken(conn, &v.node_id, sub.sequence)?;
+    let node = &checked.node;
+    let about = |r: Refusal| r.about(Some(node), Some(&sub.unit_id));
+    let reused = used.contains(&(node.clone(), sub.sequence))
+        || store::sequence_taken(conn, node, sub.sequence)?;
     if reused {
         return Ok(Err(about(Refusal::new(
             RejectionCode::SequenceReused,
             format!(
                 "单位 {}（{}）：节点 {} 的序号 {} 已用于另一份内容不同的提交；每份新提交须使用新的序号（sequence number reused with different content）",
-                sub.unit_id, checked.unit_name, v.node_id, sub.sequence
+                sub.unit_id, checked.unit_name, node, sub.sequence
             ),
             Some("submission.sequence"),
         ))));
     }
     let mut replaces = Vec::with_capacity(sub.methods.len());
-    for (i, key) in store::ResultKey::all(v).enumerate() {
+    for (i, key) in store::ResultKey::all(node, v).enumerate() {
         let stored = match overlay.get(&key) {
             Some(seq) => Some(*seq),
             None => store::current_sequence(conn, &key)?,

@@ -14,8 +14,10 @@
 //!   `None` and a field not sent are both "absent";
 //! - **expected output**: for every indicator the pack evaluates, its score
 //!   must be in the block of the indicator's method; for every clause that
-//!   fires, its id and amount in that block; nothing else may be there.
-//!   Reasons are the node's text and are not compared.
+//!   fires, its id, amount and reason text (the rubric's, as the manifest
+//!   carries it) in that block; nothing else may be there. A reason the
+//!   node changed would put words in the published result that the pack
+//!   never said, so it is a mismatch like any other.
 //!
 //! One `kaohe_evaluate` call replays a whole batch; if the call fails (a
 //! trap, fuel), each unit is replayed alone so one bad unit refuses only
@@ -188,7 +190,7 @@ pub fn unit_input(manifest: &Manifest, r: &Replayed<'_>) -> Result<UnitInput, Re
 }
 
 /// Compares the node's numbers with the replay's: every evaluated
-/// indicator's score and every fired clause's amount, exactly.
+/// indicator's score and every fired clause's amount and reason, exactly.
 pub fn compare(manifest: &Manifest, r: &Replayed<'_>, out: &UnitOutput) -> Result<(), Rejection> {
     let sub = r.submission;
     let mismatch = |message: String, field: String| Rejection {
@@ -292,6 +294,20 @@ pub fn compare(manifest: &Manifest, r: &Replayed<'_>, out: &UnitOutput) -> Resul
                         format_hundredths_fixed(*expected)
                     ),
                     format!("submission.methods[{b}].clauses[{}]", clause.id),
+                ));
+            }
+            Some(c) if c.reason != clause.reason => {
+                return Err(mismatch(
+                    format!(
+                        "{}：指标 {}（{}）条款 {} 上报的原因「{}」与规则包的原因「{}」不同；请用当前规则包重新计算后再提交（clause reason differs from the pack's）",
+                        r.unit(),
+                        ind.id,
+                        ind.name,
+                        clause.id,
+                        kaohe_tables::text::echo(&c.reason),
+                        clause.reason
+                    ),
+                    format!("submission.methods[{b}].clauses[{}].reason", clause.id),
                 ));
             }
             Some(_) => {}

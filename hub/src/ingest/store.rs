@@ -6,6 +6,8 @@
 //! - `submissions`: one row per accepted envelope (digest unique, the
 //!   node's sequence number unique per node), with the envelope as
 //!   received, `late`, and its place (batch, leaf) in the receipt tree;
+//!   `node_id` is the node's id (migration 7), `signer_key_id` the key of
+//!   it that signed;
 //! - `results`: one row per (submission, method); exactly one current row
 //!   per (node, unit, year, round, method), older ones kept with
 //!   `superseded_by`; `needs_reevaluation` when its pack was superseded;
@@ -42,11 +44,15 @@ pub struct ResultKey {
 }
 
 impl ResultKey {
-    /// One key per method block of a submission.
-    pub fn all(v: &VerifiedSubmission) -> impl Iterator<Item = ResultKey> + '_ {
+    /// One key per method block of a submission by the node `node` (the
+    /// node's id, whichever of its keys signed).
+    pub fn all<'a>(
+        node: &'a KeyId,
+        v: &'a VerifiedSubmission,
+    ) -> impl Iterator<Item = ResultKey> + 'a {
         let s = &v.submission;
         s.methods.iter().map(move |m| ResultKey {
-            node_id: v.node_id.clone(),
+            node_id: node.clone(),
             unit_id: s.unit_id.clone(),
             year: s.year,
             round: s.round,
@@ -62,22 +68,17 @@ pub fn is_committed(conn: &Connection, digest: &Digest) -> rusqlite::Result<bool
 }
 
 /// Where the review workflow of one unit's year stands, for the
-/// closed-window check: the approval time (RFC 3339) and document number
-/// of the year, the unit's review-request deadline (ISO date) if it was
-/// notified, and whether an objection of the unit is undecided.
+/// closed-window check (the approval is checked before, by
+/// [`crate::lock::locked`]): the unit's review-request deadline (ISO date)
+/// if it was notified, and whether an objection of the unit is undecided.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReviewWindow {
-    pub approved: Option<(String, String)>,
     pub review_request_deadline: Option<String>,
     pub open_objection: bool,
 }
 
 /// Reads the [`ReviewWindow`] of `unit` in `year`.
 pub fn review_window(conn: &Connection, year: i32, unit: &str) -> rusqlite::Result<ReviewWindow> {
-    let approved = conn
-        .prepare_cached("SELECT approved_at, doc_number FROM approvals WHERE year = ?1")?
-        .query_row([year], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
     let review_request_deadline = conn
         .prepare_cached(
             "SELECT review_request_deadline FROM notifications WHERE year = ?1 AND unit_id = ?2",
@@ -90,13 +91,13 @@ pub fn review_window(conn: &Connection, year: i32, unit: &str) -> rusqlite::Resu
         )?
         .query_row(params![year, unit], |r| r.get(0))?;
     Ok(ReviewWindow {
-        approved,
         review_request_deadline,
         open_objection,
     })
 }
 
-/// Whether the node already used this sequence number.
+/// Whether the node (by its id: every key of it) already used this
+/// sequence number.
 pub fn sequence_taken(conn: &Connection, node: &KeyId, sequence: u64) -> rusqlite::Result<bool> {
     let Ok(sequence) = i64::try_from(sequence) else {
         return Ok(false);
@@ -152,6 +153,8 @@ pub fn save_head(conn: &Connection, batch_id: i64, head: &[u8]) -> rusqlite::Res
 /// An accepted submission to write.
 #[derive(Debug)]
 pub struct NewSubmission<'a> {
+    /// The node's id; `verified.node_id` is the key that signed.
+    pub node: &'a KeyId,
     pub verified: &'a VerifiedSubmission,
     pub envelope: &'a Envelope,
     /// Its leaf index in the batch.
@@ -176,15 +179,16 @@ pub fn insert_submissions(
     {
         let mut insert = conn.prepare_cached(
             "INSERT INTO submissions (digest, node_id, sequence, unit_id, year, round, pack_id,
-                 pack_version, created_at, committed_at, late, batch_id, leaf_index, envelope)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 pack_version, created_at, committed_at, late, batch_id, leaf_index, envelope,
+                 signer_key_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?;
         for row in &by_digest {
             let v = row.verified;
             let s = &v.submission;
             insert.execute(params![
                 v.digest.0.as_slice(),
-                v.node_id.as_str(),
+                row.node.as_str(),
                 i64::try_from(s.sequence).unwrap_or(i64::MAX),
                 s.unit_id,
                 s.year,
@@ -197,6 +201,7 @@ pub fn insert_submissions(
                 batch_id,
                 row.leaf as i64,
                 row.envelope.to_protobuf(),
+                v.node_id.as_str(),
             ])?;
             if let Some(slot) = ids.get_mut(row.leaf) {
                 *slot = conn.last_insert_rowid();
@@ -224,7 +229,7 @@ pub fn insert_submissions(
         for (b, block) in s.methods.iter().enumerate() {
             if row.replaces.get(b).copied().unwrap_or(true) {
                 supersede.execute(params![
-                    v.node_id.as_str(),
+                    row.node.as_str(),
                     s.unit_id,
                     s.year,
                     round,
@@ -235,7 +240,7 @@ pub fn insert_submissions(
             result.execute(params![
                 id,
                 block.method_id,
-                v.node_id.as_str(),
+                row.node.as_str(),
                 s.unit_id,
                 s.year,
                 round,
@@ -255,7 +260,7 @@ fn to_sql(e: serde_json::Error) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(Box::new(e))
 }
 
-/// A committed submission's receipt and the node that signed it.
+/// A committed submission's receipt and the node (its id) that sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredReceipt {
     pub node_id: KeyId,

@@ -18,19 +18,26 @@ use super::{PeerIdentity, Refusal};
 use crate::registry::StoreError;
 use crate::registry::nodes::{self, NodeRecord, NodeState};
 
-/// Every registered node by key id, revoked ones included (a signature by
-/// a revoked node still verifies; stage 1 then refuses it as revoked).
+/// Every registered node by each key id it has had, revoked nodes and
+/// retired keys included (a signature by either still verifies: stage 1
+/// refuses a revoked node, the writer a retired key once it knows the
+/// envelope is not already committed).
 #[derive(Debug, Clone, Default)]
 pub struct NodeDirectory {
-    nodes: HashMap<KeyId, NodeRecord>,
+    by_key: HashMap<KeyId, Arc<NodeRecord>>,
 }
 
 impl NodeDirectory {
     /// The directory of these nodes.
     pub fn new(list: impl IntoIterator<Item = NodeRecord>) -> NodeDirectory {
-        NodeDirectory {
-            nodes: list.into_iter().map(|n| (n.key_id.clone(), n)).collect(),
+        let mut by_key = HashMap::new();
+        for node in list {
+            let node = Arc::new(node);
+            for key in node.keys() {
+                by_key.insert(key.key_id.clone(), Arc::clone(&node));
+            }
         }
+        NodeDirectory { by_key }
     }
 
     /// Loads every registered node.
@@ -38,15 +45,17 @@ impl NodeDirectory {
         Ok(NodeDirectory::new(nodes::list_nodes(conn)?))
     }
 
-    /// The node with this key id.
-    pub fn get(&self, id: &KeyId) -> Option<&NodeRecord> {
-        self.nodes.get(id)
+    /// The node that has (or had) the key with this id.
+    pub fn get(&self, key: &KeyId) -> Option<&NodeRecord> {
+        self.by_key.get(key).map(Arc::as_ref)
     }
 }
 
 impl KeyLookup for NodeDirectory {
     fn lookup(&self, id: &KeyId) -> Option<PublicKey> {
-        self.nodes.get(id).map(|n| n.public_key)
+        self.get(id)
+            .and_then(|n| n.key_by_id(id))
+            .map(|k| k.public_key)
     }
 }
 
@@ -130,7 +139,7 @@ pub fn verify_envelope(
 pub(super) fn check_active(node: &NodeRecord) -> Result<(), Refusal> {
     if let NodeState::Revoked { at, reason } = &node.state {
         let refusal = nodes::NodeRefusal::Revoked {
-            key_id: node.key_id.clone(),
+            node: node.id.clone(),
             name: node.name.clone(),
             at: *at,
             reason: reason.clone(),
@@ -141,9 +150,52 @@ pub(super) fn check_active(node: &NodeRecord) -> Result<(), Refusal> {
                 message: format!("{refusal}；该节点的上报一律拒收"),
                 field: Some("signatures".to_owned()),
             },
-            node: Some(node.key_id.clone()),
+            node: Some(node.id.clone()),
             unit: None,
         });
+    }
+    Ok(())
+}
+
+/// A key the node no longer signs with may not submit anything new (its
+/// envelopes already committed are still answered with their receipts),
+/// and a key signs only the node's sequence numbers from its first one on:
+/// the node's sequence continues across keys.
+pub(super) fn check_key(
+    node: &NodeRecord,
+    signer: &KeyId,
+    sub: &Submission,
+) -> Result<(), Refusal> {
+    let Some(key) = node.key_by_id(signer) else {
+        return Ok(());
+    };
+    let about = |rejection: Rejection| Refusal {
+        rejection,
+        node: Some(node.id.clone()),
+        unit: Some(sub.unit_id.clone()),
+    };
+    if let Some((at, reason)) = &key.retired {
+        return Err(about(Rejection {
+            code: RejectionCode::UnknownKey,
+            message: format!(
+                "节点 {}（{}）的密钥 {signer} 已于 {}更换为 {}（{reason}），旧密钥不能再上报；请在节点上改用新密钥（kaohe node rotate-key adopt）后重新提交（key retired）",
+                node.name,
+                node.id,
+                crate::calendar::format_date_zh(crate::calendar::beijing_date(*at)),
+                node.key.key_id
+            ),
+            field: Some("signatures".to_owned()),
+        }));
+    }
+    if sub.sequence < key.first_sequence {
+        return Err(about(Rejection {
+            code: RejectionCode::Stale,
+            message: format!(
+                "节点 {}（{}）的新密钥 {signer} 从序号 {} 起签名，这份提交的序号 {} 已由旧密钥用过；节点须沿用原证据库（node.db）的序号继续编号（sequence below the key's first）",
+                node.name, node.id, key.first_sequence, sub.sequence
+            ),
+            field: Some("submission.sequence".to_owned()),
+        }));
     }
     Ok(())
 }
@@ -174,6 +226,31 @@ impl std::fmt::Debug for Candidate {
 }
 
 impl Candidate {
+    /// A message of a stream that is not a protobuf envelope: refused as
+    /// `INVALID` in its place, named by the SHA-256 of its bytes.
+    pub fn undecodable(
+        index: u64,
+        digest: Digest,
+        reason: &str,
+        peer: Option<Arc<dyn PeerIdentity>>,
+    ) -> Candidate {
+        Candidate {
+            index,
+            digest,
+            envelope: None,
+            verified: Err(Refusal::new(
+                RejectionCode::Invalid,
+                format!(
+                    "数据流中第 {} 条消息不是有效的 protobuf 信封（Envelope），未作处理；其余上报照常处理。请核对发送方所用的 kaohe 版本（message {} of the stream is not a protobuf Envelope: {reason}）",
+                    index + 1,
+                    index
+                ),
+                Some("envelope"),
+            )),
+            peer,
+        }
+    }
+
     /// Converts a wire envelope and runs stages 1–3.
     pub fn verify(
         index: u64,

@@ -15,18 +15,20 @@
 //! may be the rest of the roster), and a formula refused wherever it is
 //! (its cached value is whatever the file's author wrote there).
 //! The header row is the first row (among the first ten) that names at least
-//! two known columns; title rows above it are ignored. All six columns are
-//! required, in any order, named in Chinese or English; a trailing
-//! parenthesis is ignored, so `单位编号（id）` works:
+//! two known columns; title rows above it are ignored. The first six
+//! columns are required, the last (主要负责人) optional, in any order, named
+//! in Chinese or English; a trailing parenthesis is ignored, so
+//! `单位编号（id）` works:
 //!
 //! | 中文 | English | value |
 //! |---|---|---|
 //! | 单位编号 | id | letters, digits, `_ . -`; full-width digits are accepted |
-//! | 单位名称 | name | text |
-//! | 类别 | category | category id of the rule pack: `township`, `department`… |
+//! | 单位名称 | name | text; full-width digits, `．＋－` stored as ASCII, exactly as a node's template writes and reads the name |
+//! | 类别 | category | category id of the year's rule pack (checked against its categories once the year's pack is published): `township`, `department`… |
 //! | 上级单位 | parent | id of a unit in the same file, or empty |
 //! | 主管部门 | supervising_department | text, or empty |
 //! | 考核主体 | assessor | 依法治县办 / 国资局 / 卫健委 (or `county_office` / `sasac` / `health_commission`), or the id of a unit in the same file |
+//! | 主要负责人 | principal | text, or empty (optional column): named with the unit in a commendation |
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -73,9 +75,13 @@ pub enum Field {
     Parent,
     SupervisingDepartment,
     Assessor,
+    Principal,
 }
 
 impl Field {
+    /// The optional columns: read when present, never missing.
+    pub const OPTIONAL: [Field; 1] = [Field::Principal];
+
     pub const ALL: [Field; 6] = [
         Field::Id,
         Field::Name,
@@ -94,6 +100,7 @@ impl Field {
             Field::Parent => "上级单位",
             Field::SupervisingDepartment => "主管部门",
             Field::Assessor => "考核主体",
+            Field::Principal => "主要负责人",
         }
     }
 
@@ -106,6 +113,7 @@ impl Field {
             Field::Parent => "parent",
             Field::SupervisingDepartment => "supervising_department",
             Field::Assessor => "assessor",
+            Field::Principal => "principal",
         }
     }
 
@@ -117,6 +125,7 @@ impl Field {
             Field::Parent => &["上级单位", "上级单位编号", "parent", "parent_id"],
             Field::SupervisingDepartment => &["主管部门", "supervising_department"],
             Field::Assessor => &["考核主体", "assessor"],
+            Field::Principal => &["主要负责人", "负责人", "principal"],
         }
     }
 
@@ -124,6 +133,7 @@ impl Field {
         let key = header_key(text);
         Field::ALL
             .into_iter()
+            .chain(Field::OPTIONAL)
             .find(|f| f.aliases().iter().any(|a| *a == key))
     }
 }
@@ -216,6 +226,14 @@ pub enum ProblemKind {
     UnknownAssessorUnit {
         id: String,
     },
+    /// A category the year's rule pack does not have.
+    UnknownCategory {
+        value: String,
+        /// The pack, as `id-year 第 n 版`.
+        pack: String,
+        /// Its categories: `id（名称）`.
+        known: Vec<String>,
+    },
     /// A formula: its cached value is whatever the file's author put there.
     Formula {
         formula: String,
@@ -292,7 +310,12 @@ impl fmt::Display for ProblemKind {
             }
             ProblemKind::UnknownAssessorUnit { id } => write!(
                 f,
-                "考核主体「{id}」既不是依法治县办、国资局、卫健委，也不是本文件中的单位编号（unknown assessor）"
+                "考核主体「{id}」既不是依法治县办、国资局、卫健委（或 county_office、sasac、health_commission），也不是本文件中的单位编号；乡镇、县直单位考核其下级时，填该乡镇、单位的单位编号（unknown assessor）"
+            ),
+            ProblemKind::UnknownCategory { value, pack, known } => write!(
+                f,
+                "类别「{value}」不是规则包 {pack} 的考核类别；应为：{}（category not in the year's pack）",
+                known.join("、")
             ),
             ProblemKind::Formula { formula } => write!(
                 f,
@@ -353,11 +376,50 @@ pub struct ImportOutcome {
     pub hidden_sheets: Vec<String>,
 }
 
-/// Reads, checks and stores the roster of `year` from `path`.
+/// The categories of the year's rule pack, which every unit's category
+/// must be one of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackCategories {
+    /// The pack, for messages: `baofeng-2024 第 1 版`.
+    pub pack: String,
+    /// Category id → Chinese name, in the pack's order.
+    pub categories: Vec<(String, String)>,
+}
+
+impl PackCategories {
+    /// The categories of `manifest`'s pack.
+    pub fn of(manifest: &kaohe_rulepacks::manifest::Manifest) -> PackCategories {
+        let p = &manifest.pack;
+        PackCategories {
+            pack: format!("{}-{} 第 {} 版", p.id, p.year, p.version),
+            categories: manifest
+                .categories
+                .iter()
+                .map(|c| (c.id.clone(), c.name.clone()))
+                .collect(),
+        }
+    }
+
+    fn knows(&self, id: &str) -> bool {
+        self.categories.iter().any(|(c, _)| c == id)
+    }
+
+    fn listed(&self) -> Vec<String> {
+        self.categories
+            .iter()
+            .map(|(id, name)| format!("{id}（{name}）"))
+            .collect()
+    }
+}
+
+/// Reads, checks and stores the roster of `year` from `path`; with the
+/// year's pack, every category must be one of its categories (without
+/// one, categories are checked for their form only).
 pub fn import_units_file(
     conn: &mut Connection,
     path: &Path,
     year: i32,
+    pack: Option<&PackCategories>,
     actor: &Actor,
 ) -> Result<ImportOutcome, UnitsImportError> {
     let loaded = sheet::load(path, &LIMITS).map_err(|e| match e {
@@ -371,7 +433,16 @@ pub fn import_units_file(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
-    import_units(conn, path, &name, &loaded.bytes, loaded.format, year, actor)
+    import_units(
+        conn,
+        path,
+        &name,
+        &loaded.bytes,
+        loaded.format,
+        year,
+        pack,
+        actor,
+    )
 }
 
 /// [`import_units_file`] for a file's bytes that arrived another way (a
@@ -382,6 +453,7 @@ pub fn import_units_upload(
     file_name: &str,
     bytes: &[u8],
     year: i32,
+    pack: Option<&PackCategories>,
     actor: &Actor,
 ) -> Result<ImportOutcome, UnitsImportError> {
     let path = Path::new(file_name);
@@ -389,9 +461,10 @@ pub fn import_units_upload(
         path: path.to_path_buf(),
         source: e.into(),
     })?;
-    import_units(conn, path, file_name, bytes, format, year, actor)
+    import_units(conn, path, file_name, bytes, format, year, pack, actor)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn import_units(
     conn: &mut Connection,
     path: &Path,
@@ -399,6 +472,7 @@ fn import_units(
     bytes: &[u8],
     format: Format,
     year: i32,
+    pack: Option<&PackCategories>,
     actor: &Actor,
 ) -> Result<ImportOutcome, UnitsImportError> {
     let file_err = |source| UnitsImportError::File {
@@ -407,7 +481,7 @@ fn import_units(
     };
     let book = sheet::read(bytes, format, &LIMITS).map_err(|e| file_err(e.into()))?;
     let other_years = units::ids_in_other_years(conn, year)?;
-    let roster = check_units(&book, year, &other_years).map_err(file_err)?;
+    let roster = check_units(&book, year, &other_years, pack).map_err(file_err)?;
     let source = RosterSource {
         file: file_name.to_owned(),
         sha256: hex::encode(Sha256::digest(bytes)),
@@ -430,16 +504,18 @@ pub fn parse_units(
     other_years: &BTreeMap<String, Vec<i32>>,
 ) -> Result<Vec<UnitRecord>, ReadUnitsError> {
     let book = sheet::read(bytes, format, &LIMITS)?;
-    check_units(&book, year, other_years)
+    check_units(&book, year, other_years, None)
 }
 
 fn check_units(
     book: &Workbook,
     year: i32,
     other_years: &BTreeMap<String, Vec<i32>>,
+    pack: Option<&PackCategories>,
 ) -> Result<Vec<UnitRecord>, ReadUnitsError> {
     let table = Table::of(book.single()?);
-    validate(&table, year, other_years).map_err(|problems| ReadUnitsError::Invalid { problems })
+    validate(&table, year, other_years, pack)
+        .map_err(|problems| ReadUnitsError::Invalid { problems })
 }
 
 fn header_key(s: &str) -> String {

@@ -1,10 +1,24 @@
-//! 节点（nodes）：考核主体的本地节点，以公钥识别。
+//! 节点（nodes）：考核主体的本地节点——一个身份，一串先后使用的密钥。
 //!
-//! A node is identified by its key: the key id is the primary key, and a
-//! submission's node is the key that signed it. A node is never deleted;
-//! revocation records when and why, and a revoked node's reports are refused.
-//! Key rotation = revoke the old node, add a new one (same name allowed once
-//! the old one is revoked).
+//! A node is an identity: its id is the key id of the first key it was
+//! registered with, and it keeps that id when its key is rotated
+//! ([`change::rotate_key`]). Every key it ever had stays on record with the
+//! first sequence number it may sign, so a report signed by an earlier key
+//! still belongs to the same node and never clashes with the new key's
+//! reports, and the node's sequence simply continues. A submission's node
+//! is the node of the key that signed it. A node is never deleted;
+//! revocation records when and why, and a revoked node's reports are
+//! refused.
+//!
+//! **What a node may report** ([`NodeRecord::authorize`]): a unit, method
+//! and year inside its scope ([`Scope::check`]) **and** a unit whose
+//! 考核主体 in that year's roster is the node's own assessor — the county
+//! office, the SASAC, the health commission, or for a township or county
+//! unit the unit it is registered for ([`NodeRecord::assessor_unit`]) —
+//! or that very unit when the scope says so ([`Scope::own_unit`]).
+//!
+//! Layout: this file (the record, registering, finding, revoking, what a
+//! node may report), `change` (editing a scope, rotating a key), `tests`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -17,8 +31,12 @@ use kaohe_proto::keys::{KeyError, KeyId, PublicKey};
 
 use super::StoreError;
 use super::scope::{InvalidScope, RegistryView, Scope, ScopeViolation};
-use super::units::UnitRecord;
+use super::units::{ResponsibleAssessor, UnitRecord};
 use crate::audit::{self, Actor};
+
+pub mod change;
+#[cfg(test)]
+pub(crate) mod tests;
 
 /// The kind of assessor a node belongs to (考核主体类型).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -63,6 +81,12 @@ impl AssessorKind {
             AssessorKind::CountyUnit => "县直单位",
         }
     }
+
+    /// Whether the assessor is a unit of the roster assessing its own
+    /// system (township, county unit), so the node must name that unit.
+    pub fn is_unit(self) -> bool {
+        matches!(self, AssessorKind::Township | AssessorKind::CountyUnit)
+    }
 }
 
 impl fmt::Display for AssessorKind {
@@ -98,15 +122,35 @@ pub enum NodeState {
     Revoked { at: Timestamp, reason: String },
 }
 
-/// A registered node.
+/// One signing key a node has had.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeRecord {
+pub struct NodeKey {
     /// First 32 hex digits of SHA-256 of the raw public key.
     pub key_id: KeyId,
     pub public_key: PublicKey,
+    /// The node's sequence numbers this key may sign start here: one
+    /// above the highest the node had used when the key was installed.
+    pub first_sequence: u64,
+    pub added_at: Timestamp,
+    /// When and why another key replaced it; `None` for the current key.
+    pub retired: Option<(Timestamp, String)>,
+}
+
+/// A registered node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// The node's id: the key id of its first key, kept across rotations.
+    pub id: KeyId,
+    /// Its current signing key.
+    pub key: NodeKey,
+    /// Keys it had before, oldest first; each retired.
+    pub earlier_keys: Vec<NodeKey>,
     /// 节点名称 (Chinese display name).
     pub name: String,
     pub assessor: AssessorKind,
+    /// For a township or county unit: the unit (by id) whose system it
+    /// assesses, as the roster's 考核主体 column names it.
+    pub assessor_unit: Option<String>,
     pub scope: Scope,
     pub added_at: Timestamp,
     pub state: NodeState,
@@ -115,16 +159,16 @@ pub struct NodeRecord {
 /// Why a node's report is refused before its content is looked at.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NodeRefusal {
-    #[error("节点 {name}（{key_id}）已于 {at} 被吊销，原因：{reason}（node revoked）")]
+    #[error("节点 {name}（{node}）已于 {at} 被吊销，原因：{reason}（node revoked）")]
     Revoked {
-        key_id: KeyId,
+        node: KeyId,
         name: String,
         at: Timestamp,
         reason: String,
     },
-    #[error("节点 {name}（{key_id}）：{violation}")]
+    #[error("节点 {name}（{node}）：{violation}")]
     OutOfScope {
-        key_id: KeyId,
+        node: KeyId,
         name: String,
         violation: Box<ScopeViolation>,
     },
@@ -135,7 +179,44 @@ impl NodeRecord {
         matches!(self.state, NodeState::Active)
     }
 
-    /// May this node report `method` results on `unit` for `year`?
+    /// Every key the node has had, the current one last.
+    pub fn keys(&self) -> impl Iterator<Item = &NodeKey> {
+        self.earlier_keys.iter().chain(std::iter::once(&self.key))
+    }
+
+    /// The node's key with this id, current or retired.
+    pub fn key_by_id(&self, id: &KeyId) -> Option<&NodeKey> {
+        self.keys().find(|k| &k.key_id == id)
+    }
+
+    /// The assessor as the roster's 考核主体 column names it; `None` for a
+    /// township or county unit node registered without its unit.
+    pub fn responsible(&self) -> Option<ResponsibleAssessor> {
+        match self.assessor {
+            AssessorKind::CountyOffice => Some(ResponsibleAssessor::CountyOffice),
+            AssessorKind::Sasac => Some(ResponsibleAssessor::Sasac),
+            AssessorKind::HealthCommission => Some(ResponsibleAssessor::HealthCommission),
+            AssessorKind::Township | AssessorKind::CountyUnit => {
+                self.assessor_unit.clone().map(ResponsibleAssessor::Unit)
+            }
+        }
+    }
+
+    /// The node's assessor for messages: 「乡镇 肖旗乡（xiaoqi）」.
+    pub fn assessor_label(&self, view: &impl RegistryView, year: i32) -> String {
+        match (&self.assessor_unit, self.assessor.is_unit()) {
+            (Some(id), true) => format!(
+                "{} {}",
+                self.assessor,
+                assessor_name(&ResponsibleAssessor::Unit(id.clone()), view, year)
+            ),
+            (None, true) => format!("{}（未登记考核主体单位）", self.assessor),
+            _ => self.assessor.to_string(),
+        }
+    }
+
+    /// May this node report `method` results on `unit` for `year`? See
+    /// the module docs.
     pub fn authorize(
         &self,
         unit: &UnitRecord,
@@ -145,19 +226,70 @@ impl NodeRecord {
     ) -> Result<(), NodeRefusal> {
         if let NodeState::Revoked { at, reason } = &self.state {
             return Err(NodeRefusal::Revoked {
-                key_id: self.key_id.clone(),
+                node: self.id.clone(),
                 name: self.name.clone(),
                 at: *at,
                 reason: reason.clone(),
             });
         }
-        self.scope
-            .check(unit, method, year, view)
-            .map_err(|violation| NodeRefusal::OutOfScope {
-                key_id: self.key_id.clone(),
-                name: self.name.clone(),
-                violation: Box::new(violation),
-            })
+        let refuse = |violation| NodeRefusal::OutOfScope {
+            node: self.id.clone(),
+            name: self.name.clone(),
+            violation: Box::new(violation),
+        };
+        self.scope.check(unit, method, year, view).map_err(refuse)?;
+        self.check_assessor(unit, view).map_err(refuse)
+    }
+
+    /// Whether the node may report anything on `unit`: its scope covers
+    /// the unit and the roster gives the unit to the node's assessor.
+    pub fn may_report(&self, unit: &UnitRecord, view: &impl RegistryView) -> bool {
+        self.scope.covers_unit(unit, view) && self.check_assessor(unit, view).is_ok()
+    }
+
+    /// The roster's half of [`authorize`](Self::authorize): the unit's
+    /// 考核主体 is this node's assessor, or it is the node's own unit and
+    /// the scope says it covers it.
+    pub fn check_assessor(
+        &self,
+        unit: &UnitRecord,
+        view: &impl RegistryView,
+    ) -> Result<(), ScopeViolation> {
+        let responsible = self.responsible();
+        if responsible.as_ref() == Some(&unit.assessor) {
+            return Ok(());
+        }
+        let own = self.assessor_unit.as_deref() == Some(unit.id.as_str());
+        if own && self.scope.own_unit {
+            return Ok(());
+        }
+        let hint = if own {
+            "；本单位自评须在授权范围中写明（kaohe hub node edit --own-unit）".to_string()
+        } else if responsible.is_none() {
+            "；本节点未登记所代表的单位，请用 kaohe hub node edit --assessor-unit 补登".to_string()
+        } else {
+            String::new()
+        };
+        Err(ScopeViolation::NotTheAssessor {
+            unit_id: unit.id.clone(),
+            unit_name: unit.name.clone(),
+            year: unit.year,
+            roster: assessor_name(&unit.assessor, view, unit.year),
+            node: self.assessor_label(view, unit.year),
+            hint,
+        })
+    }
+}
+
+/// A 考核主体 for messages: the county-level names, or a unit's name and
+/// id as the roster of `year` has it.
+pub fn assessor_name(a: &ResponsibleAssessor, view: &impl RegistryView, year: i32) -> String {
+    match a {
+        ResponsibleAssessor::Unit(id) => match view.unit(year, id) {
+            Some(u) => format!("{}（{id}）", u.name),
+            None => format!("单位 {id}"),
+        },
+        other => other.to_string(),
     }
 }
 
@@ -166,9 +298,53 @@ impl NodeRecord {
 pub struct NewNode {
     pub name: String,
     pub assessor: AssessorKind,
+    /// Required for a township or county unit, refused otherwise.
+    pub assessor_unit: Option<String>,
     /// `ed25519:<base64>`.
     pub public_key: String,
     pub scope: Scope,
+}
+
+/// The assessor and its unit do not fit together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AssessorUnitError {
+    #[error(
+        "考核主体类型为{kind}的节点须写明它代表哪个单位：--assessor-unit <单位编号>，与名册「考核主体」列所写的单位编号相同（assessor unit required）"
+    )]
+    Required { kind: AssessorKind },
+    #[error(
+        "考核主体类型为{kind}的节点不代表名册中的单位，不能给出 --assessor-unit（{unit}）（assessor unit not allowed）"
+    )]
+    NotAllowed { kind: AssessorKind, unit: String },
+    #[error("单位编号「{0}」格式不对（bad unit id）")]
+    BadId(String),
+}
+
+/// Checks a kind and its unit; returns the unit trimmed.
+pub fn check_assessor_unit(
+    kind: AssessorKind,
+    unit: Option<&str>,
+) -> Result<Option<String>, AssessorUnitError> {
+    let unit = unit.map(str::trim).filter(|u| !u.is_empty());
+    match (kind.is_unit(), unit) {
+        (true, None) => Err(AssessorUnitError::Required { kind }),
+        (false, Some(u)) => Err(AssessorUnitError::NotAllowed {
+            kind,
+            unit: u.to_string(),
+        }),
+        (false, None) => Ok(None),
+        (true, Some(u)) => {
+            let ok = !u.is_empty()
+                && u.chars().count() <= 64
+                && u.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+            if ok {
+                Ok(Some(u.to_string()))
+            } else {
+                Err(AssessorUnitError::BadId(u.to_string()))
+            }
+        }
+    }
 }
 
 /// Registering a node failed; nothing was written.
@@ -180,12 +356,16 @@ pub enum AddNodeError {
     Key(#[from] KeyError),
     #[error(transparent)]
     Scope(#[from] InvalidScope),
-    #[error("该公钥（密钥编号 {key_id}）已登记为节点「{existing}」（key already registered）")]
+    #[error(transparent)]
+    AssessorUnit(#[from] AssessorUnitError),
+    #[error(
+        "该公钥（密钥编号 {key_id}）已登记为节点「{existing}」的密钥，每个密钥只能登记一次；如是更换密钥，请用 kaohe hub node rotate-key（key already registered）"
+    )]
     DuplicateKey { key_id: KeyId, existing: String },
     #[error(
-        "已有同名的有效节点「{name}」（密钥编号 {key_id}）；请先吊销它或换一个名称（duplicate active node name）"
+        "已有同名的有效节点「{name}」（节点编号 {node}）；要修改它的授权范围请用 kaohe hub node edit，要更换它的密钥请用 kaohe hub node rotate-key，否则换一个名称（duplicate active node name）"
     )]
-    DuplicateName { name: String, key_id: String },
+    DuplicateName { name: String, node: String },
     #[error("登记节点失败，已回滚（cannot store node, rolled back）：{0}")]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -193,9 +373,11 @@ pub enum AddNodeError {
 /// Finding a node by key id or name failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FindNodeError {
-    #[error("没有找到节点「{query}」：请给出密钥编号、公钥或节点名称（node not found）")]
+    #[error(
+        "没有找到节点「{query}」：请给出节点编号、密钥编号、公钥或节点名称，可用 kaohe hub node list 查看（node not found）"
+    )]
     NotFound { query: String },
-    #[error("「{query}」对应多个节点：{}；请改用密钥编号（ambiguous node）", candidates.join("、"))]
+    #[error("「{query}」对应多个节点：{}；请改用节点编号（ambiguous node）", candidates.join("、"))]
     Ambiguous {
         query: String,
         candidates: Vec<String>,
@@ -211,9 +393,9 @@ pub enum RevokeNodeError {
     EmptyReason,
     #[error(transparent)]
     Find(#[from] FindNodeError),
-    #[error("节点 {name}（{key_id}）已于 {at} 被吊销（already revoked）")]
+    #[error("节点 {name}（{node}）已于 {at} 被吊销（already revoked）")]
     AlreadyRevoked {
-        key_id: KeyId,
+        node: KeyId,
         name: String,
         at: Timestamp,
     },
@@ -234,18 +416,12 @@ pub fn add_node(
     let public_key = PublicKey::parse(new.public_key.trim())?;
     let key_id = public_key.key_id();
     new.scope.validate()?;
+    let assessor_unit = check_assessor_unit(new.assessor, new.assessor_unit.as_deref())?;
     let tx = conn.transaction()?;
-    if let Some(existing) = tx
-        .query_row(
-            "SELECT name FROM nodes WHERE key_id = ?1",
-            [key_id.as_str()],
-            |r| r.get::<_, String>(0),
-        )
-        .optional()?
-    {
+    if let Some(existing) = key_owner(&tx, &key_id)? {
         return Err(AddNodeError::DuplicateKey { key_id, existing });
     }
-    if let Some(key_id) = tx
+    if let Some(node) = tx
         .query_row(
             "SELECT key_id FROM nodes WHERE name = ?1 AND revoked_at IS NULL",
             [&name],
@@ -253,19 +429,29 @@ pub fn add_node(
         )
         .optional()?
     {
-        return Err(AddNodeError::DuplicateName { name, key_id });
+        return Err(AddNodeError::DuplicateName { name, node });
     }
     let scope_json = serde_json::to_string(&new.scope)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     tx.execute(
-        "INSERT INTO nodes (key_id, public_key, name, assessor, scope, added_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO nodes (key_id, public_key, name, assessor, scope, added_at, assessor_unit)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             key_id.as_str(),
             public_key.to_string(),
             name,
             new.assessor.id(),
             scope_json,
+            actor.at.to_string(),
+            assessor_unit,
+        ],
+    )?;
+    tx.execute(
+        "INSERT INTO node_keys (key_id, node_id, public_key, first_sequence, added_at)
+         VALUES (?1, ?1, ?2, 1, ?3)",
+        params![
+            key_id.as_str(),
+            public_key.to_string(),
             actor.at.to_string()
         ],
     )?;
@@ -279,19 +465,38 @@ pub fn add_node(
             "public_key": public_key,
             "name": name,
             "assessor": new.assessor.id(),
+            "assessor_unit": assessor_unit,
             "scope": new.scope,
         }),
     )?;
     tx.commit()?;
     Ok(NodeRecord {
-        key_id,
-        public_key,
+        id: key_id.clone(),
+        key: NodeKey {
+            key_id,
+            public_key,
+            first_sequence: 1,
+            added_at: actor.at,
+            retired: None,
+        },
+        earlier_keys: Vec::new(),
         name,
         assessor: new.assessor,
+        assessor_unit,
         scope: new.scope,
         added_at: actor.at,
         state: NodeState::Active,
     })
+}
+
+/// The name of the node that has (or had) this key, if any.
+fn key_owner(conn: &Connection, key_id: &KeyId) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT n.name FROM node_keys k JOIN nodes n ON n.key_id = k.node_id WHERE k.key_id = ?1",
+        [key_id.as_str()],
+        |r| r.get::<_, String>(0),
+    )
+    .optional()
 }
 
 /// All nodes, active first, then by name.
@@ -299,28 +504,45 @@ pub fn list_nodes(conn: &Connection) -> Result<Vec<NodeRecord>, StoreError> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {NODE_COLUMNS} FROM nodes ORDER BY revoked_at IS NOT NULL, name, key_id"
     ))?;
-    let rows = stmt.query_map([], raw_node)?;
-    let mut out = Vec::new();
-    for row in rows {
-        out.push(decode_node(row?)?);
-    }
-    Ok(out)
+    let rows = stmt
+        .query_map([], raw_node)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut keys = all_keys(conn)?;
+    rows.into_iter()
+        .map(|raw| {
+            let node_keys = keys.remove(&raw.0).unwrap_or_default();
+            decode_node(raw, node_keys)
+        })
+        .collect()
 }
 
-/// The node with this key id (the signer of a submission).
+/// The node with this id, or the node that has (or had) this key.
 pub fn node_by_key_id(conn: &Connection, key_id: &KeyId) -> Result<Option<NodeRecord>, StoreError> {
+    let node_id: Option<String> = conn
+        .query_row(
+            "SELECT node_id FROM node_keys WHERE key_id = ?1",
+            [key_id.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(node_id) = node_id else {
+        return Ok(None);
+    };
     let raw = conn
         .query_row(
             &format!("SELECT {NODE_COLUMNS} FROM nodes WHERE key_id = ?1"),
-            [key_id.as_str()],
+            [&node_id],
             raw_node,
         )
         .optional()?;
-    raw.map(decode_node).transpose()
+    let Some(raw) = raw else { return Ok(None) };
+    let keys = node_keys(conn, &node_id)?;
+    decode_node(raw, keys).map(Some)
 }
 
-/// Finds a node by key id, public key text, or name (an active node of that
-/// name first; a revoked one only if no active node has it).
+/// Finds a node by node id, key id (current or earlier), public key text,
+/// or name (an active node of that name first; a revoked one only if no
+/// active node has it).
 pub fn find_node(conn: &Connection, query: &str) -> Result<NodeRecord, FindNodeError> {
     let query = query.trim();
     let key_id = match PublicKey::parse(query) {
@@ -345,7 +567,7 @@ pub fn find_node(conn: &Connection, query: &str) -> Result<NodeRecord, FindNodeE
         }),
         _ => Err(FindNodeError::Ambiguous {
             query: query.to_string(),
-            candidates: named.iter().map(|n| n.key_id.to_string()).collect(),
+            candidates: named.iter().map(|n| n.id.to_string()).collect(),
         }),
     }
 }
@@ -365,21 +587,21 @@ pub fn revoke_node(
     let mut node = find_node(&tx, query)?;
     if let NodeState::Revoked { at, .. } = node.state {
         return Err(RevokeNodeError::AlreadyRevoked {
-            key_id: node.key_id,
+            node: node.id,
             name: node.name,
             at,
         });
     }
     tx.execute(
         "UPDATE nodes SET revoked_at = ?1, revocation_reason = ?2 WHERE key_id = ?3",
-        params![actor.at.to_string(), reason, node.key_id.as_str()],
+        params![actor.at.to_string(), reason, node.id.as_str()],
     )?;
     audit::append(
         &tx,
         actor,
         audit::action::NODE_REVOKE,
-        &format!("node/{}", node.key_id),
-        &json!({ "key_id": node.key_id, "name": node.name, "reason": reason }),
+        &format!("node/{}", node.id),
+        &json!({ "key_id": node.id, "name": node.name, "reason": reason }),
     )?;
     tx.commit()?;
     node.state = NodeState::Revoked {
@@ -390,7 +612,7 @@ pub fn revoke_node(
 }
 
 const NODE_COLUMNS: &str =
-    "key_id, public_key, name, assessor, scope, added_at, revoked_at, revocation_reason";
+    "key_id, name, assessor, scope, added_at, revoked_at, revocation_reason, assessor_unit";
 
 type RawNode = (
     String,
@@ -398,7 +620,7 @@ type RawNode = (
     String,
     String,
     String,
-    String,
+    Option<String>,
     Option<String>,
     Option<String>,
 );
@@ -407,21 +629,100 @@ fn raw_node(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawNode> {
     RawNode::try_from(r)
 }
 
-fn decode_node(raw: RawNode) -> Result<NodeRecord, StoreError> {
-    let (key_id, public_key, name, assessor, scope, added_at, revoked_at, reason) = raw;
+type RawKey = (String, String, i64, String, Option<String>, Option<String>);
+
+const KEY_COLUMNS: &str =
+    "key_id, public_key, first_sequence, added_at, retired_at, retired_reason";
+
+/// Every node's keys by node id: retired ones in the order they were
+/// retired, the current one last.
+fn all_keys(conn: &Connection) -> rusqlite::Result<std::collections::HashMap<String, Vec<RawKey>>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT node_id, {KEY_COLUMNS} FROM node_keys ORDER BY node_id, retired_at IS NULL, retired_at, added_at, key_id"
+    ))?;
+    let mut out: std::collections::HashMap<String, Vec<RawKey>> = Default::default();
+    for row in stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            (
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ),
+        ))
+    })? {
+        let (node, key) = row?;
+        out.entry(node).or_default().push(key);
+    }
+    Ok(out)
+}
+
+fn node_keys(conn: &Connection, node_id: &str) -> rusqlite::Result<Vec<RawKey>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {KEY_COLUMNS} FROM node_keys WHERE node_id = ?1 ORDER BY retired_at IS NULL, retired_at, added_at, key_id"
+    ))?;
+    stmt.query_map([node_id], |r| RawKey::try_from(r))?
+        .collect()
+}
+
+fn decode_node(raw: RawNode, keys: Vec<RawKey>) -> Result<NodeRecord, StoreError> {
+    let (id, name, assessor, scope, added_at, revoked_at, reason, assessor_unit) = raw;
     let corrupt = |detail: String| StoreError::Corrupt {
         table: "nodes",
-        key: key_id.clone(),
+        key: id.clone(),
         detail,
     };
-    let public_key =
-        PublicKey::parse(&public_key).map_err(|e| corrupt(format!("public_key: {e}")))?;
-    let key_id = key_id
+    let node_id = id
         .parse::<KeyId>()
         .map_err(|e| corrupt(format!("key_id: {e}")))?;
-    if public_key.key_id() != key_id {
-        return Err(corrupt("key_id does not belong to public_key".to_string()));
+    let mut decoded = Vec::with_capacity(keys.len());
+    for (key_id, public_key, first_sequence, key_added, retired_at, retired_reason) in keys {
+        let public_key =
+            PublicKey::parse(&public_key).map_err(|e| corrupt(format!("public_key: {e}")))?;
+        let key_id = key_id
+            .parse::<KeyId>()
+            .map_err(|e| corrupt(format!("node_keys.key_id: {e}")))?;
+        if public_key.key_id() != key_id {
+            return Err(corrupt(format!(
+                "key {key_id} does not belong to its public key"
+            )));
+        }
+        let retired = match (retired_at, retired_reason) {
+            (Some(at), Some(why)) => Some((
+                at.parse()
+                    .map_err(|e| corrupt(format!("retired_at: {e}")))?,
+                why,
+            )),
+            _ => None,
+        };
+        decoded.push(NodeKey {
+            key_id,
+            public_key,
+            first_sequence: u64::try_from(first_sequence).unwrap_or(1),
+            added_at: key_added
+                .parse()
+                .map_err(|e| corrupt(format!("node_keys.added_at: {e}")))?,
+            retired,
+        });
     }
+    if !decoded.iter().any(|k| k.key_id == node_id) {
+        return Err(corrupt(
+            "the node's own key is not among its keys".to_string(),
+        ));
+    }
+    let current: Vec<usize> = (0..decoded.len())
+        .filter(|&i| decoded[i].retired.is_none())
+        .collect();
+    let [current] = current.as_slice() else {
+        return Err(corrupt(format!(
+            "{} current keys, expected exactly one",
+            current.len()
+        )));
+    };
+    let key = decoded.remove(*current);
     let assessor = assessor
         .parse()
         .map_err(|e: UnknownAssessorKind| corrupt(e.to_string()))?;
@@ -439,220 +740,14 @@ fn decode_node(raw: RawNode) -> Result<NodeRecord, StoreError> {
         _ => NodeState::Active,
     };
     Ok(NodeRecord {
-        key_id,
-        public_key,
+        id: node_id,
+        key,
+        earlier_keys: decoded,
         name,
         assessor,
+        assessor_unit,
         scope,
         added_at,
         state,
     })
-}
-
-/// Warnings for a scope just registered: years without a roster, and
-/// units named in a scope that no roster of the scope's years contains.
-pub fn scope_warnings(conn: &Connection, scope: &Scope) -> Result<Vec<String>, StoreError> {
-    let mut warnings = Vec::new();
-    let with_roster: Vec<i32> = super::units::roster_years(conn)?
-        .into_iter()
-        .map(|(y, _)| y)
-        .filter(|y| scope.years.contains(y))
-        .collect();
-    for year in &scope.years {
-        if !with_roster.contains(year) {
-            warnings.push(format!(
-                "尚未导入 {year} 年度名册（no roster for {year} yet）"
-            ));
-        }
-    }
-    for id in scope.subtrees.iter().chain(&scope.units) {
-        let mut found = false;
-        for &year in &with_roster {
-            found |= super::units::load_unit(conn, year, id)?.is_some();
-        }
-        if !with_roster.is_empty() && !found {
-            warnings.push(format!(
-                "单位 {id} 不在已导入的授权年度名册中，这一项不授权任何单位（unit not in any roster）"
-            ));
-        }
-    }
-    Ok(warnings)
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::registry::units::YearRoster;
-    use crate::registry::units::tests::unit;
-    use kaohe_proto::keys::SigningKeyPair;
-
-    /// A valid public key, different for each `seed`.
-    pub(crate) fn key(seed: u8) -> String {
-        SigningKeyPair::from_seed(&[seed; 32]).public().to_string()
-    }
-
-    fn actor(at: &str) -> Actor {
-        Actor::new("zhang", at.parse().unwrap())
-    }
-
-    fn township_scope() -> Scope {
-        Scope {
-            categories: ["township".to_string()].into(),
-            methods: ["daily".to_string()].into(),
-            years: [2024].into(),
-            ..Scope::default()
-        }
-    }
-
-    fn new_node(name: &str, byte: u8) -> NewNode {
-        NewNode {
-            name: name.into(),
-            assessor: AssessorKind::CountyOffice,
-            public_key: key(byte),
-            scope: township_scope(),
-        }
-    }
-
-    #[test]
-    fn a_node_is_added_listed_and_found_by_key_id_key_or_name() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = crate::db::create(dir.path()).unwrap();
-        let added = add_node(
-            &mut conn,
-            new_node("依法治县办节点", 1),
-            &actor("2024-01-05T02:00:00Z"),
-        )
-        .unwrap();
-        assert_eq!(added.key_id, SigningKeyPair::from_seed(&[1; 32]).key_id());
-        assert_eq!(list_nodes(&conn).unwrap(), vec![added.clone()]);
-        assert_eq!(find_node(&conn, added.key_id.as_str()).unwrap(), added);
-        assert_eq!(find_node(&conn, &key(1)).unwrap(), added);
-        assert_eq!(find_node(&conn, "依法治县办节点").unwrap(), added);
-        assert!(matches!(
-            find_node(&conn, "nobody"),
-            Err(FindNodeError::NotFound { .. })
-        ));
-        let log = audit::recent(&conn, 5).unwrap();
-        assert_eq!(log.len(), 1);
-        assert_eq!(log[0].action, audit::action::NODE_ADD);
-        assert_eq!(log[0].detail["scope"]["categories"], json!(["township"]));
-    }
-
-    #[test]
-    fn the_same_key_or_an_active_name_cannot_be_registered_twice() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = crate::db::create(dir.path()).unwrap();
-        let at = actor("2024-01-05T02:00:00Z");
-        add_node(&mut conn, new_node("甲", 1), &at).unwrap();
-        assert!(matches!(
-            add_node(&mut conn, new_node("乙", 1), &at),
-            Err(AddNodeError::DuplicateKey { .. })
-        ));
-        assert!(matches!(
-            add_node(&mut conn, new_node("甲", 2), &at),
-            Err(AddNodeError::DuplicateName { .. })
-        ));
-        let mut bad = new_node("丙", 3);
-        bad.scope.methods.clear();
-        assert!(matches!(
-            add_node(&mut conn, bad, &at),
-            Err(AddNodeError::Scope(_))
-        ));
-        let mut bad = new_node("丁", 4);
-        bad.public_key = "ed25519:AAAA".into();
-        assert!(matches!(
-            add_node(&mut conn, bad, &at),
-            Err(AddNodeError::Key(_))
-        ));
-        // A small-order point is refused (verification must be strict).
-        let mut weak = new_node("戊", 5);
-        // The identity point (y = 1), of order 1.
-        weak.public_key = "ed25519:AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into();
-        assert!(matches!(
-            add_node(&mut conn, weak, &at),
-            Err(AddNodeError::Key(_))
-        ));
-        assert_eq!(list_nodes(&conn).unwrap().len(), 1);
-        assert_eq!(audit::recent(&conn, 10).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn a_revoked_node_is_refused_and_its_name_can_be_reused_by_a_new_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = crate::db::create(dir.path()).unwrap();
-        let node = add_node(
-            &mut conn,
-            new_node("肖旗乡节点", 1),
-            &actor("2024-01-05T02:00:00Z"),
-        )
-        .unwrap();
-        let roster = YearRoster {
-            year: 2024,
-            units: [("t1".to_string(), unit(2024, "t1", "township", None))].into(),
-        };
-        let t1 = roster.get("t1").unwrap();
-        assert_eq!(node.authorize(t1, "daily", 2024, &roster), Ok(()));
-
-        assert!(matches!(
-            revoke_node(
-                &mut conn,
-                node.key_id.as_str(),
-                "  ",
-                &actor("2024-06-01T00:00:00Z")
-            ),
-            Err(RevokeNodeError::EmptyReason)
-        ));
-        let revoked = revoke_node(
-            &mut conn,
-            "肖旗乡节点",
-            "密钥遗失",
-            &actor("2024-06-01T00:00:00Z"),
-        )
-        .unwrap();
-        assert_eq!(
-            revoked.state,
-            NodeState::Revoked {
-                at: "2024-06-01T00:00:00Z".parse().unwrap(),
-                reason: "密钥遗失".into()
-            }
-        );
-        let stored = node_by_key_id(&conn, &node.key_id).unwrap().unwrap();
-        assert_eq!(stored, revoked);
-        let refusal = stored.authorize(t1, "daily", 2024, &roster).unwrap_err();
-        assert!(matches!(refusal, NodeRefusal::Revoked { .. }));
-        assert!(refusal.to_string().contains("密钥遗失"), "{refusal}");
-
-        assert!(matches!(
-            revoke_node(
-                &mut conn,
-                node.key_id.as_str(),
-                "again",
-                &actor("2024-06-02T00:00:00Z")
-            ),
-            Err(RevokeNodeError::AlreadyRevoked { .. })
-        ));
-        // Key rotation: the same name with a new key.
-        let fresh = add_node(
-            &mut conn,
-            new_node("肖旗乡节点", 2),
-            &actor("2024-06-03T00:00:00Z"),
-        )
-        .unwrap();
-        assert_eq!(find_node(&conn, "肖旗乡节点").unwrap(), fresh);
-        let nodes = list_nodes(&conn).unwrap();
-        assert_eq!(nodes.len(), 2);
-        assert!(nodes[0].is_active(), "active nodes are listed first");
-
-        let log = audit::recent(&conn, 10).unwrap();
-        let actions: Vec<&str> = log.iter().map(|r| r.action.as_str()).collect();
-        assert_eq!(actions, vec!["node.add", "node.revoke", "node.add"]);
-        assert_eq!(log[1].detail["reason"], json!("密钥遗失"));
-    }
-
-    #[test]
-    fn assessor_kinds_parse_from_ids_and_chinese() {
-        assert_eq!("sasac".parse(), Ok(AssessorKind::Sasac));
-        assert_eq!("卫健委".parse(), Ok(AssessorKind::HealthCommission));
-        assert!("police".parse::<AssessorKind>().is_err());
-    }
 }

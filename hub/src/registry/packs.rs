@@ -6,10 +6,16 @@
 //! and refuses to make an older version current (an older pack is never
 //! activated; the last good one stays).
 //!
+//! A year whose approval is in force takes no pack at all
+//! ([`lock::locked`]): a new version would regrade an approved result.
+//!
 //! When a newer version becomes current, the results computed under the
 //! version it replaces must be evaluated again: [`mark_results_for_reevaluation`]
-//! is that seam. Today it records the request durably in
-//! `pack_reevaluations`, in the same transaction as the publication.
+//! records the request in `pack_reevaluations` and flags the results, in
+//! the same transaction as the publication. What counts is the version:
+//! [`crate::results`] leaves a result of an older version out of the
+//! consolidation (待重新评价) until its node reports again under the
+//! current one, which the node's next sync does.
 
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -18,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use super::StoreError;
 use crate::audit::{self, Actor};
+use crate::lock::{self, Locked};
 
 pub use kaohe_proto::submission::PackIdentity;
 
@@ -72,6 +79,8 @@ pub enum PublishPackError {
         "规则包 {id} {year} 年度版本 {version} 已发布过另一个模块，同一版本号不能对应两个模块（version already published with different content）"
     )]
     ConflictingContent { id: String, year: u16, version: u32 },
+    #[error("规则包 {id} 未发布：{locked}")]
+    Locked { id: String, locked: Locked },
     #[error("发布规则包失败，已回滚（cannot store pack, rolled back）：{0}")]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -93,6 +102,13 @@ pub fn publish_pack(
         });
     }
     let tx = conn.transaction()?;
+    // A new version would regrade an approved year.
+    if let Some(locked) = lock::locked(&tx, i32::from(identity.year))? {
+        return Err(PublishPackError::Locked {
+            id: identity.to_string(),
+            locked,
+        });
+    }
     let existing: Option<(Vec<u8>, bool)> = tx
         .query_row(
             "SELECT module_sha256, is_current FROM packs WHERE pack_id = ?1 AND year = ?2 AND version = ?3",

@@ -73,6 +73,12 @@ pub struct Scope {
     pub units: BTreeSet<String>,
     pub methods: BTreeSet<String>,
     pub years: BTreeSet<i32>,
+    /// The node may also report the unit it assesses for (its own unit,
+    /// 本单位自评) where the scheme lets a unit assess itself; the roster
+    /// names another assessor for that unit, so it must be said here. The
+    /// selectors above must still cover the unit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub own_unit: bool,
 }
 
 /// Which dimension of a scope a report falls outside.
@@ -118,6 +124,20 @@ pub enum ScopeViolation {
         category: String,
         granted: String,
     },
+    #[error(
+        "单位 {unit_id}（{unit_name}）在 {year} 年度名册中的考核主体是{roster}，不是本节点（{node}）；只有名册所列的考核主体可以上报该单位的考核结果{hint}（the roster gives this unit to another assessor）"
+    )]
+    NotTheAssessor {
+        unit_id: String,
+        unit_name: String,
+        year: i32,
+        /// The roster's 考核主体 of the unit, for messages.
+        roster: String,
+        /// The node's own assessor, for messages.
+        node: String,
+        /// What to do when the unit is the node's own unit.
+        hint: String,
+    },
 }
 
 impl ScopeViolation {
@@ -125,9 +145,9 @@ impl ScopeViolation {
         match self {
             ScopeViolation::Year { .. } => ScopeDimension::Year,
             ScopeViolation::Method { .. } => ScopeDimension::Method,
-            ScopeViolation::UnitOfAnotherYear { .. } | ScopeViolation::Unit { .. } => {
-                ScopeDimension::Unit
-            }
+            ScopeViolation::UnitOfAnotherYear { .. }
+            | ScopeViolation::Unit { .. }
+            | ScopeViolation::NotTheAssessor { .. } => ScopeDimension::Unit,
         }
     }
 }
@@ -271,6 +291,9 @@ impl Scope {
         if !self.units.is_empty() {
             parts.push(format!("单位 {}", join(&self.units)));
         }
+        if self.own_unit {
+            parts.push("含本单位自评".to_string());
+        }
         if parts.is_empty() {
             "无".to_string()
         } else {
@@ -340,6 +363,7 @@ mod tests {
             units: units.iter().map(|s| s.to_string()).collect(),
             methods: ["daily", "field_inspection"].map(String::from).into(),
             years: [2024].into(),
+            own_unit: false,
         }
     }
 
@@ -447,6 +471,7 @@ mod tests {
             units: BTreeSet::new(),
             methods: ["daily".to_string(), "gossip".to_string()].into(),
             years: BTreeSet::new(),
+            own_unit: false,
         };
         let err = s.validate().unwrap_err();
         let all = err.problems.join("\n");
@@ -472,5 +497,14 @@ mod tests {
         let text = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<Scope>(&text).unwrap(), s);
         assert!(serde_json::from_str::<Scope>(r#"{"methods":[],"years":[],"unit":[]}"#).is_err());
+        // Scopes stored before `own_unit` existed read as without it, and
+        // a scope without it is stored as before.
+        assert!(!text.contains("own_unit"), "{text}");
+        let own = Scope {
+            own_unit: true,
+            ..s.clone()
+        };
+        let text = serde_json::to_string(&own).unwrap();
+        assert_eq!(serde_json::from_str::<Scope>(&text).unwrap(), own);
     }
 }

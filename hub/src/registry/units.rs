@@ -25,6 +25,7 @@ use serde_json::json;
 
 use super::StoreError;
 use crate::audit::{self, Actor};
+use crate::lock::{self, Locked};
 
 /// One assessee of one assessment year.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +43,8 @@ pub struct UnitRecord {
     pub supervising_department: Option<String>,
     /// 考核主体.
     pub assessor: ResponsibleAssessor,
+    /// 主要负责人 (optional): named with the unit in a commendation.
+    pub principal: Option<String>,
 }
 
 /// Who assesses a unit (考核主体), per 考核方案 七（三）分级考核: the county
@@ -158,6 +161,8 @@ pub enum ReplaceUnitsError {
         year: i32,
         references: Vec<UnitReference>,
     },
+    #[error("{year} 年度名册未导入：{locked}")]
+    Locked { year: i32, locked: Locked },
     #[error("写入 {year} 年度名册失败，已回滚（cannot store roster, rolled back）：{source}")]
     Sqlite { year: i32, source: rusqlite::Error },
 }
@@ -178,7 +183,7 @@ pub fn load_roster(conn: &Connection, year: i32) -> Result<YearRoster, StoreErro
 
 fn query_roster(conn: &Connection, year: i32) -> rusqlite::Result<YearRoster> {
     let mut stmt = conn.prepare(
-        "SELECT id, name, category, parent_id, supervising_department, assessor
+        "SELECT id, name, category, parent_id, supervising_department, assessor, principal
          FROM units WHERE year = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([year], |r| {
@@ -190,6 +195,7 @@ fn query_roster(conn: &Connection, year: i32) -> rusqlite::Result<YearRoster> {
             parent: r.get(3)?,
             supervising_department: r.get(4)?,
             assessor: ResponsibleAssessor::from_stored(&r.get::<_, String>(5)?),
+            principal: r.get(6)?,
         })
     })?;
     let mut units = BTreeMap::new();
@@ -204,7 +210,7 @@ fn query_roster(conn: &Connection, year: i32) -> rusqlite::Result<YearRoster> {
 pub fn load_unit(conn: &Connection, year: i32, id: &str) -> Result<Option<UnitRecord>, StoreError> {
     Ok(conn
         .query_row(
-            "SELECT name, category, parent_id, supervising_department, assessor
+            "SELECT name, category, parent_id, supervising_department, assessor, principal
              FROM units WHERE year = ?1 AND id = ?2",
             params![year, id],
             |r| {
@@ -216,6 +222,7 @@ pub fn load_unit(conn: &Connection, year: i32, id: &str) -> Result<Option<UnitRe
                     parent: r.get(2)?,
                     supervising_department: r.get(3)?,
                     assessor: ResponsibleAssessor::from_stored(&r.get::<_, String>(4)?),
+                    principal: r.get(5)?,
                 })
             },
         )
@@ -259,6 +266,9 @@ pub fn replace_year(
 ) -> Result<ReplaceSummary, ReplaceUnitsError> {
     let sql = |source| ReplaceUnitsError::Sqlite { year, source };
     let tx = conn.transaction().map_err(sql)?;
+    if let Some(locked) = lock::locked(&tx, year).map_err(sql)? {
+        return Err(ReplaceUnitsError::Locked { year, locked });
+    }
     let old = query_roster(&tx, year).map_err(sql)?;
     let new: BTreeMap<&str, &UnitRecord> = units.iter().map(|u| (u.id.as_str(), u)).collect();
 
@@ -295,13 +305,13 @@ pub fn replace_year(
             None => summary.added.push(id.to_string()),
         }
         tx.execute(
-            "INSERT INTO units (year, id, name, category, parent_id, supervising_department, assessor)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO units (year, id, name, category, parent_id, supervising_department, assessor, principal)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (year, id) DO UPDATE SET
                name = excluded.name, category = excluded.category,
                parent_id = excluded.parent_id,
                supervising_department = excluded.supervising_department,
-               assessor = excluded.assessor",
+               assessor = excluded.assessor, principal = excluded.principal",
             params![
                 year,
                 unit.id,
@@ -309,7 +319,8 @@ pub fn replace_year(
                 unit.category,
                 unit.parent,
                 unit.supervising_department,
-                unit.assessor.as_stored()
+                unit.assessor.as_stored(),
+                unit.principal
             ],
         )
         .map_err(sql)?;
@@ -445,6 +456,7 @@ pub(crate) mod tests {
             parent: parent.map(str::to_string),
             supervising_department: None,
             assessor: ResponsibleAssessor::CountyOffice,
+            principal: None,
         }
     }
 

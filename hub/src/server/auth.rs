@@ -56,7 +56,11 @@ impl Shared {
         Ok(Some(Arc::new(CertPeer { der })))
     }
 
-    /// Identifies the caller of a signed call (see the module docs).
+    /// Identifies the caller of a signed call (see the module docs): a
+    /// registered, active node calling with its current key. A key the
+    /// hub does not know, a revoked node and a retired key are refused
+    /// `PERMISSION_DENIED` (proto/README), a signature that does not
+    /// verify `UNAUTHENTICATED`.
     pub(super) async fn caller<T>(
         &self,
         request: &Request<T>,
@@ -70,27 +74,37 @@ impl Shared {
             .read(move |conn| nodes::node_by_key_id(conn, &id).map_err(store_status))
             .await?
             .ok_or_else(|| {
-                Status::unauthenticated(format!(
-                    "节点 {} 未在汇总中心登记（node not registered）",
+                Status::permission_denied(format!(
+                    "密钥编号 {} 未在汇总中心登记为任何节点的密钥：请把本节点公钥交县依法治县办登记（kaohe hub node add），或核对 node.toml 所用的密钥文件（node not registered）",
                     creds.node
                 ))
             })?;
+        let key = node
+            .key_by_id(&creds.node)
+            .ok_or_else(|| Status::internal("节点与密钥不一致（node directory inconsistent）"))?;
         creds
-            .verify(&node.public_key, path, self.clock.now().as_second())
+            .verify(&key.public_key, path, self.clock.now().as_second())
             .map_err(|e| Status::unauthenticated(e.to_string()))?;
         if let NodeState::Revoked { at, reason } = &node.state {
             return Err(Status::permission_denied(format!(
                 "节点 {}（{}）已于 {at} 被吊销，原因：{reason}（node revoked）",
-                node.name, node.key_id
+                node.name, node.id
+            )));
+        }
+        if let Some((_, reason)) = &key.retired {
+            return Err(Status::permission_denied(format!(
+                "节点 {}（{}）的密钥 {} 已更换为 {}（{reason}），旧密钥不能再调用；请在节点上改用新密钥（kaohe node rotate-key adopt）（key retired）",
+                node.name, node.id, creds.node, node.key.key_id
             )));
         }
         if let Some(peer) = peer
-            && !peer.is_node(&node.key_id)
+            && !peer.is_node(&creds.node)
         {
             return Err(Status::permission_denied(format!(
-                "客户端证书（{}）不属于节点 {}（client certificate is not this node's）",
+                "客户端证书（{}）不属于密钥 {}（节点 {}）；更换密钥后须按新密钥编号签发证书（client certificate is not this key's）",
                 peer.describe(),
-                node.key_id
+                creds.node,
+                node.name
             )));
         }
         Ok(node)

@@ -9,9 +9,15 @@
 //!   verification and review-request deadlines once the unit was notified.
 //!   The status follows the workflow: published → approved → an undecided
 //!   objection (review) → notified (verification) → provisional; a unit
-//!   without a score sheet is not assessed and has no scores. The hub
-//!   consolidates per year, so each result is the annual one; a round in
-//!   the request keeps only that round's reasons.
+//!   without a score sheet is not assessed, has no scores, and says why
+//!   (`not_assessed_because`: each missing report with the assessor that
+//!   owes it and whether any node may report it, a double report awaiting
+//!   a ruling). The hub consolidates per year, so the scores are the
+//!   annual ones; a round in the request keeps only that round's reasons
+//!   (fired clauses and missing reports) and is the round each result
+//!   names. With them, the quarterly leaderboards (党建引领·比拼四季) of the
+//!   ranked categories the caller's units are in, every unit of each board
+//!   listed.
 //! - **`FileObjection`** (client stream, signed call on
 //!   [`FILE_OBJECTION_PATH`]): header, then the material, reassembled by
 //!   [`ObjectionAssembler`] (declared size and SHA-256, chunk and total
@@ -23,8 +29,8 @@
 use std::sync::PoisonError;
 
 use kaohe_proto::model::{
-    self, Grade, ListResultsRequest, ListResultsResponse, ObjectionAssembler, ObjectionPart,
-    ObjectionReceipt, Rank, ResultReason, ResultStatus, Scores,
+    self, BoardEntry, Grade, ListResultsRequest, ListResultsResponse, ObjectionAssembler,
+    ObjectionPart, ObjectionReceipt, QuarterBoard, Rank, ResultReason, ResultStatus, Scores,
 };
 use kaohe_proto::pb::result_service_server::ResultService;
 use kaohe_proto::{Round, pb};
@@ -33,9 +39,11 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::{Shared, field_status, store_status};
 use crate::audit::Actor;
-use crate::consolidate::Assessment;
+use crate::consolidate::{Assessment, GapKind};
+use crate::lock;
 use crate::registry::calendar_years;
-use crate::registry::nodes::NodeRecord;
+use crate::registry::coverage;
+use crate::registry::nodes::{self, NodeRecord};
 use crate::registry::units::{self, YearRoster};
 use crate::results::{self, ResultsError};
 use crate::workflow::{self, Material, WorkflowError};
@@ -64,6 +72,7 @@ fn workflow_status(e: WorkflowError) -> Status {
             Status::unavailable(format!("{e}；请稍后重试（retry later）"))
         }
         WorkflowError::Empty { .. }
+        | WorkflowError::NoMaterial { .. }
         | WorkflowError::MaterialTooLarge { .. }
         | WorkflowError::DuplicateMaterial { .. } => Status::invalid_argument(e.to_string()),
         WorkflowError::UnknownUnit { .. } => Status::permission_denied(e.to_string()),
@@ -79,15 +88,13 @@ fn check_unit_scope(
     unit: &str,
 ) -> Result<(), Status> {
     let covered = node.scope.years.contains(&i32::from(year))
-        && roster
-            .get(unit)
-            .is_some_and(|u| node.scope.covers_unit(u, roster));
+        && roster.get(unit).is_some_and(|u| node.may_report(u, roster));
     if covered {
         Ok(())
     } else {
         Err(Status::permission_denied(format!(
             "单位 {unit} 的 {year} 年度考核不在节点 {}（{}）的委托范围内（unit not in the node's scope）",
-            node.name, node.key_id
+            node.name, node.id
         )))
     }
 }
@@ -132,9 +139,13 @@ struct Standing {
 }
 
 fn standing(conn: &Connection, year: i32, unit: &str) -> rusqlite::Result<Standing> {
+    let approval = lock::in_force(conn, year)?;
     Ok(Standing {
-        published: workflow::publication(conn, year)?.is_some(),
-        approved: workflow::approval(conn, year)?.is_some(),
+        published: match &approval {
+            Some(a) => lock::publication(conn, a.id)?.is_some(),
+            None => false,
+        },
+        approved: approval.is_some(),
         open_objection: conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM objections WHERE year = ?1 AND unit_id = ?2 AND decision IS NULL)",
             params![year, unit],
@@ -179,13 +190,13 @@ fn list(
     if !node.scope.years.contains(&year) {
         return Err(Status::permission_denied(format!(
             "{year} 年度不在节点 {}（{}）的委托范围内（year not in the node's scope）",
-            node.name, node.key_id
+            node.name, node.id
         )));
     }
     let roster = units::load_roster(conn, year).map_err(store_status)?;
     let mine: Vec<String> = roster
         .iter()
-        .filter(|u| node.scope.covers_unit(u, &roster))
+        .filter(|u| node.may_report(u, &roster))
         .map(|u| u.id.clone())
         .collect();
     if mine.is_empty() {
@@ -194,6 +205,7 @@ fn list(
     let c = results::consolidate_year(conn, runtime, year)
         .map_err(results_status)?
         .consolidation;
+    let registered = nodes::list_nodes(conn).map_err(store_status)?;
     let mut out = Vec::new();
     for id in &mine {
         let Some(u) = c.unit(id) else { continue };
@@ -215,10 +227,7 @@ fn list(
                 }),
                 s.fired
                     .iter()
-                    .filter(|f| {
-                        req.round
-                            .is_none_or(|r| r == Round::Annual || wire_round(f.round) == r)
-                    })
+                    .filter(|f| req.round.is_none_or(|r| wire_round(f.round) == r))
                     .map(|f| ResultReason {
                         indicator_id: f.indicator_id.clone(),
                         clause_id: Some(f.clause_id.clone()),
@@ -228,6 +237,31 @@ fn list(
                     .collect(),
             ),
             _ => (None, None, None, Vec::new()),
+        };
+        let not_assessed_because = match &u.assessment {
+            Assessment::NotAssessed { gaps } => gaps
+                .iter()
+                .filter(|g| match &g.what {
+                    GapKind::MissingReport { round, .. }
+                    | GapKind::DuplicateReport { round, .. } => {
+                        req.round.is_none_or(|r| wire_round(*round) == r)
+                    }
+                    _ => true,
+                })
+                .map(|g| match (&g.what, roster.get(id)) {
+                    (GapKind::MissingReport { method_id, .. }, Some(unit)) => format!(
+                        "{}：{}",
+                        g.message,
+                        coverage::owed_by(&registered, unit, method_id, &roster)
+                    ),
+                    (GapKind::DuplicateReport { .. }, _) => format!(
+                        "{}；县依法治县办裁定前不计入（awaiting a ruling）",
+                        g.message
+                    ),
+                    _ => g.message.clone(),
+                })
+                .collect(),
+            _ => Vec::new(),
         };
         let status = if scores.is_none() {
             ResultStatus::NotAssessed
@@ -249,7 +283,7 @@ fn list(
         out.push(model::UnitResult {
             unit_id: id.clone(),
             year: req.year,
-            round: Round::Annual,
+            round: req.round.unwrap_or(Round::Annual),
             status,
             scores,
             grade,
@@ -257,9 +291,43 @@ fn list(
             reasons,
             verification_deadline,
             review_deadline,
+            not_assessed_because,
         });
     }
-    Ok(ListResultsResponse { results: out })
+    // The leaderboards of the ranked categories the caller's units are in,
+    // whole: a leaderboard is shown to all who compete on it.
+    let categories: std::collections::BTreeSet<&str> = mine
+        .iter()
+        .filter_map(|id| c.unit(id).map(|u| u.category.as_str()))
+        .collect();
+    let leaderboards = c
+        .leaderboards
+        .iter()
+        .filter(|b| categories.contains(b.category.as_str()))
+        .map(|b| QuarterBoard {
+            round: wire_round(b.round),
+            category_id: b.category.clone(),
+            category_name: b.category_name.clone(),
+            max_points: b.max_points,
+            entries: b
+                .entries
+                .iter()
+                .map(|e| BoardEntry {
+                    rank: e.rank,
+                    tied: e.tied,
+                    unit_id: e.unit_id.clone(),
+                    unit_name: e.name.clone(),
+                    points: e.points,
+                })
+                .collect(),
+            not_reported: b.not_reported.clone(),
+            excused: b.excused.clone(),
+        })
+        .collect();
+    Ok(ListResultsResponse {
+        results: out,
+        leaderboards,
+    })
 }
 
 #[tonic::async_trait]
@@ -315,7 +383,7 @@ impl ResultService for Shared {
                 }],
                 _ => Vec::new(),
             };
-            let actor = Actor::new(format!("node/{}", node.key_id), now);
+            let actor = Actor::new(format!("node/{}", node.id), now);
             workflow::object(
                 &mut conn,
                 &cal,

@@ -11,7 +11,6 @@ use std::time::Duration;
 use kaohe_proto::model::{MAX_ENVELOPE_MESSAGE_BYTES, MAX_FETCH_PACK_MESSAGE_BYTES};
 use kaohe_proto::pb::pack_service_server::PackServiceServer;
 use kaohe_proto::pb::result_service_server::ResultServiceServer;
-use kaohe_proto::pb::submission_service_server::SubmissionServiceServer;
 use kaohe_proto::pb::unit_service_server::UnitServiceServer;
 use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
 use tokio::net::TcpListener;
@@ -20,7 +19,9 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use super::crl::{ClientCrl, ClientCrlLayer, CrlError};
+use super::frames::WireStatusLayer;
 use super::limits::{HubTimeLayer, Limits};
+use super::submissions::Submissions;
 use super::writer::writer_loop;
 use super::{ADDR_FILE, Shared};
 use crate::clock::Clock;
@@ -196,6 +197,9 @@ impl Hub {
             .layer(HubTimeLayer::new(shared.clock.clone()))
             // Inside the hub-time layer: a refusal carries the hub's time too.
             .layer(ClientCrlLayer::new(crl))
+            // tonic's English refusals of a malformed or oversize message,
+            // in Chinese.
+            .layer(WireStatusLayer)
             .timeout(limits.call_timeout)
             .concurrency_limit_per_connection(limits.per_connection)
             .max_concurrent_streams(limits.max_streams)
@@ -211,10 +215,7 @@ impl Hub {
             let _ = shutdown_tx.send(true);
         };
         let result = builder
-            .add_service(
-                SubmissionServiceServer::new(shared.clone())
-                    .max_decoding_message_size(MAX_ENVELOPE_MESSAGE_BYTES),
-            )
+            .add_service(Submissions::new(shared.clone(), MAX_ENVELOPE_MESSAGE_BYTES))
             .add_service(
                 PackServiceServer::new(shared.clone())
                     .max_encoding_message_size(MAX_FETCH_PACK_MESSAGE_BYTES),

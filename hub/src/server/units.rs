@@ -1,5 +1,6 @@
-//! `UnitService`: `ListMyUnits`, the units of the calling node's scope
-//! (signed call).
+//! `UnitService`: `ListMyUnits`, the units the calling node may report
+//! (signed call): those its scope covers that the roster gives to its
+//! assessor.
 
 use kaohe_proto::call_auth;
 use kaohe_proto::model::{self, ListMyUnitsRequest, ListMyUnitsResponse};
@@ -28,7 +29,7 @@ impl UnitService for Shared {
             .filter_map(|y| u16::try_from(*y).ok())
             .filter(|y| year.is_none_or(|want| want == *y))
             .collect();
-        let scope = node.scope.clone();
+        let caller = node.clone();
         let wanted = years.clone();
         let units = self
             .read(move |conn| {
@@ -38,7 +39,7 @@ impl UnitService for Shared {
                 for y in wanted.iter().rev() {
                     let roster = units::load_roster(conn, i32::from(*y)).map_err(store_status)?;
                     for unit in roster.iter() {
-                        if scope.covers_unit(unit, &roster)
+                        if caller.may_report(unit, &roster)
                             && !out.iter().any(|u| u.unit_id == unit.id)
                         {
                             out.push(model::Unit {
@@ -57,7 +58,7 @@ impl UnitService for Shared {
             .await?;
         Ok(Response::new(
             ListMyUnitsResponse {
-                node_id: node.key_id,
+                node_id: node.key.key_id.clone(),
                 units,
                 method_ids: node.scope.methods.iter().cloned().collect(),
                 years,

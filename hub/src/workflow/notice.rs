@@ -13,6 +13,7 @@ use super::{WorkflowError, action};
 use crate::audit::{self, Actor};
 use crate::calendar::{Calendar, CalendarError, format_date_zh};
 use crate::consolidate::{Assessment, Consolidation, UnitResult};
+use crate::lock;
 
 /// The deadlines of one feedback notice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +169,11 @@ pub fn notify(
             .collect::<Result<_, _>>()?
     };
     let tx = conn.transaction()?;
+    // A notice after approval would invite a review that can no longer be
+    // granted.
+    if let Some(locked) = lock::locked(&tx, c.year)? {
+        return Err(locked.into());
+    }
     let mut out = Vec::new();
     for u in chosen {
         if let Some(on) = tx

@@ -26,10 +26,11 @@ use rusqlite::{Connection, params};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use super::{MAX_MATERIAL_BYTES, Material, approval};
+use super::{MAX_MATERIAL_BYTES, Material};
 use crate::audit::{self, Actor};
 use crate::calendar::beijing_day;
 use crate::consolidate::{Assessment, Consolidation};
+use crate::lock;
 use crate::outcome::{NoticeKind, Outcomes};
 
 /// Audit actions of rectification.
@@ -248,7 +249,7 @@ pub fn record(
     let year = c.year;
     let tx = conn.transaction()?;
     let notified = notified(&tx, year)?;
-    let approved = approval(&tx, year)?.map(|_| outcomes);
+    let approved = lock::last_approved(&tx, year)?.map(|_| outcomes);
     let Some(owed) = owed(c, manifest, &notified, approved)
         .into_iter()
         .find(|o| o.unit_id == unit)
@@ -341,7 +342,7 @@ pub fn status(
 ) -> rusqlite::Result<Vec<Status>> {
     let year = c.year;
     let notified = notified(conn, year)?;
-    let approved = approval(conn, year)?.map(|_| outcomes);
+    let approved = lock::last_approved(conn, year)?.map(|_| outcomes);
     let mut latest: BTreeMap<(String, String), Received> = BTreeMap::new();
     let mut stmt = conn.prepare(
         "SELECT seq, unit_id, kind, received_at, file_name, sha256 FROM rectifications

@@ -1,6 +1,7 @@
 //! 复核: an objection filed on the assessee's behalf, with its material
 //! ([`object`]), and the decision on it ([`decide`]), each within its
-//! working-day deadline.
+//! working-day deadline and refused while the year is approved
+//! ([`lock::locked`]).
 
 use jiff::civil::Date;
 use kaohe_rulepacks::manifest::Manifest;
@@ -8,9 +9,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use super::{MAX_MATERIAL_BYTES, WorkflowError, action, approval};
+use super::{MAX_MATERIAL_BYTES, WorkflowError, action};
 use crate::audit::{self, Actor};
 use crate::calendar::{Calendar, beijing_date, format_date_zh};
+use crate::lock;
 
 /// One material file of an objection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +66,9 @@ pub fn object(
         }
     }
     let tx = conn.transaction()?;
+    if let Some(locked) = lock::locked(&tx, year)? {
+        return Err(locked.into());
+    }
     let deadline: Option<String> = tx
         .query_row(
             "SELECT review_request_deadline FROM notifications WHERE year = ?1 AND unit_id = ?2",
@@ -87,6 +92,11 @@ pub fn object(
             unit: unit.into(),
             deadline: format_date_zh(deadline),
         });
+    }
+    // After the deadline check: a late request cannot be mended by adding
+    // material, so that is what the office is told first.
+    if materials.is_empty() {
+        return Err(WorkflowError::NoMaterial { unit: unit.into() });
     }
     let decision_deadline = cal.add_working_days(today, manifest.schedule.review_decision_days)?;
     tx.execute(
@@ -160,7 +170,9 @@ pub fn decide(
 ) -> Result<Decided, WorkflowError> {
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     let tx = conn.transaction()?;
-    require_reason_after_approval(&tx, year, reason)?;
+    if let Some(locked) = lock::locked(&tx, year)? {
+        return Err(locked.into());
+    }
     let open: Option<(i64, i64, String, String)> = tx
         .query_row(
             "SELECT id, filed_at_unix, filed_at, decision_deadline FROM objections
@@ -229,22 +241,4 @@ pub fn decide(
         objection: id,
         revised_submission,
     })
-}
-
-fn require_reason_after_approval(
-    conn: &Connection,
-    year: i32,
-    reason: Option<&str>,
-) -> Result<(), WorkflowError> {
-    if reason.is_some() {
-        return Ok(());
-    }
-    if let Some((at, doc_number)) = approval(conn, year)? {
-        return Err(WorkflowError::ReasonAfterApproval {
-            year,
-            at,
-            doc_number,
-        });
-    }
-    Ok(())
 }

@@ -601,7 +601,7 @@ async fn a_bad_roster_upload_is_refused_with_the_clis_problems_and_nothing_writt
     std::fs::write(&file, bad).unwrap();
     let cli_err = {
         let mut conn = db::open_existing(&f.s.dir).unwrap();
-        kaohe_hub::registry::import::import_units_file(&mut conn, &file, 2022, &actor(START))
+        kaohe_hub::registry::import::import_units_file(&mut conn, &file, 2022, None, &actor(START))
             .unwrap_err()
     };
     let problems: Vec<String> = cli_err.problems().iter().map(ToString::to_string).collect();

@@ -54,7 +54,7 @@ const REFUSALS: &[Refusal] = &[
             let conn = h.running().conn();
             assert_eq!(progress::unidentified_refusals(&conn).unwrap(), 2);
             let report = progress::report(&conn, 2022).unwrap();
-            let a_progress = report.iter().find(|p| p.node.key_id == a.key_id()).unwrap();
+            let a_progress = report.iter().find(|p| p.node.id == a.key_id()).unwrap();
             assert_eq!(a_progress.rejected_total(), 0);
             assert_eq!((a_progress.reported, a_progress.expected), (1, 2));
         },
@@ -237,6 +237,23 @@ const REFUSALS: &[Refusal] = &[
         },
     },
     Refusal {
+        case: "a fired clause whose reason is not the rubric's, the numbers right",
+        start: Start::FreshHub,
+        build: |h| {
+            let a = node_key(1);
+            let mut s = submission(&a, &h.pack(), "t1", 1);
+            s.methods = vec![daily_block(1, true)];
+            s.methods[0].clauses.get_mut("L1a").unwrap().reason =
+                "专题学习少于2次，酌情扣分".into();
+            signed(&s, &a)
+        },
+        code: Code::InvalidArgument,
+        rejection: Some(RejectionCode::ReplayMismatch),
+        field: Some("submission.methods[0].clauses[L1a].reason"),
+        words: || words(&["t1", "L1a", "酌情扣分", "专题学习少于2次，扣2分"]),
+        then: |_| {},
+    },
+    Refusal {
         case: "a score one hundredth off the replay",
         start: Start::FreshHub,
         build: |h| {
@@ -289,7 +306,7 @@ const REFUSALS: &[Refusal] = &[
             // `kaohe hub progress` shows the refusals against node A, with reasons.
             let a = node_key(1);
             let report = progress::report(&h.running().conn(), 2022).unwrap();
-            let a_progress = report.iter().find(|p| p.node.key_id == a.key_id()).unwrap();
+            let a_progress = report.iter().find(|p| p.node.id == a.key_id()).unwrap();
             assert_eq!(a_progress.rejected_total(), 3);
             assert_eq!(
                 a_progress.rejected[0].code,

@@ -151,6 +151,25 @@ async fn a_node_lists_its_units_results_and_files_an_objection_within_the_window
     let status = file(&running, &a, running.now(), parts).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("SHA-256"), "{}", status.message());
+    // Without material (考核方案 六（三）"申请复核并提供证明材料"): refused
+    // with the reason (before issue #13 it was stored).
+    let mut bare = header("t2", "再次申请");
+    bare.material_name = None;
+    bare.media_type = None;
+    let status = file(
+        &running,
+        &a,
+        running.now(),
+        Objection::new(bare, Vec::new()).into_parts(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("证明材料"),
+        "{}",
+        status.message()
+    );
     // Another node's unit (d1 is a department; A assesses townships).
     let parts = Objection::new(header("d1", "不服"), Vec::new()).into_parts();
     let status = file(&running, &a, running.now(), parts).await.unwrap_err();
@@ -186,5 +205,57 @@ async fn a_node_lists_its_units_results_and_files_an_objection_within_the_window
         status.message()
     );
     assert_eq!(objections(), before);
+    running.stop().await;
+}
+
+/// `ListResults` with a round keeps that round's reasons only and names
+/// it; a unit not assessed says what is missing and who may report it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_results_honours_its_round_and_says_why_a_unit_is_not_assessed() {
+    let setup = setup();
+    let pack = setup.pack.clone();
+    let running = start(setup).await;
+    let a = node_key(1);
+    let mut t2 = submission(&a, &pack, "t2", 1);
+    t2.methods = vec![daily_block(1, true)];
+    accept(&running, signed(&t2, &a)).await;
+    let listed = |round: Option<Round>| {
+        let running = &running;
+        let a = &a;
+        async move {
+            let mut request =
+                tonic::Request::new(pb::ListResultsRequest::from(model::ListResultsRequest {
+                    year: 2022,
+                    round,
+                }));
+            call_auth::sign_call(&mut request, a, paths::LIST_RESULTS, running.now());
+            let wire = client(running)
+                .await
+                .list_results(request)
+                .await
+                .unwrap()
+                .into_inner();
+            ListResultsResponse::try_from(wire).unwrap().results
+        }
+    };
+    let all = listed(None).await;
+    // t1 was not reported by anyone: not assessed, and why.
+    assert_eq!(all[0].unit_id, "t1");
+    assert_eq!(all[0].status, ResultStatus::NotAssessed);
+    let why = all[0].not_assessed_because.join("\n");
+    assert!(why.contains("日常评价（daily）年度结果未报送"), "{why}");
+    assert!(why.contains("应由考核主体依法治县办的节点「"), "{why}");
+    assert!(why.contains("「甲节点」"), "{why}");
+    assert!(all[1].not_assessed_because.is_empty());
+    assert_eq!(all[1].reasons.len(), 1);
+    // The annual round: its reason, and the round named.
+    let annual = listed(Some(Round::Annual)).await;
+    assert_eq!(annual[1].round, Round::Annual);
+    assert_eq!(annual[1].reasons.len(), 1);
+    // The first quarter: nothing of the annual round.
+    let q1 = listed(Some(Round::Q1)).await;
+    assert_eq!(q1[1].round, Round::Q1);
+    assert!(q1[1].reasons.is_empty(), "{:?}", q1[1].reasons);
+    assert!(q1[0].not_assessed_because.is_empty());
     running.stop().await;
 }

@@ -139,7 +139,7 @@ async fn a_submission_after_its_rounds_deadline_is_accepted_and_marked_late() {
         0
     );
     let report = progress::report(&running.conn(), 2022).unwrap();
-    let a_progress = report.iter().find(|p| p.node.key_id == a.key_id()).unwrap();
+    let a_progress = report.iter().find(|p| p.node.id == a.key_id()).unwrap();
     assert_eq!(
         (a_progress.reported, a_progress.expected, a_progress.late),
         (2, 2, 1)

@@ -90,7 +90,11 @@ fn after_the_review_window_a_new_submission_is_refused_unless_it_revises_an_open
         2022,
         "t2",
         "第二次专题学习有记录",
-        &[],
+        // 考核方案 六（三）: a review request comes with material.
+        &[wf::Material {
+            file_name: "证明材料.pdf".into(),
+            bytes: b"%PDF-1.4".to_vec(),
+        }],
         &at("2022-10-19"),
     )
     .unwrap();

@@ -98,6 +98,7 @@ fn results_load_from_the_database_and_map_onto_the_report() {
         doc_number: "宝法治办〔2023〕1号".into(),
         published_on: "2023年3月1日".into(),
         recipients: String::new(),
+        ..Default::default()
     };
     let report = results::to_report(&c, &o, data.manifest(), &meta);
     assert_eq!(report.categories.len(), 1);
@@ -287,41 +288,27 @@ fn notice_objection_review_approval_and_publication() {
         "{err}"
     );
 
-    // After approval a review decision needs a recorded reason.
-    wf::object(
+    // After approval (审定 is final) an objection is refused naming the
+    // approval, with material or without; nothing is stored. (Before issue
+    // #13 it was accepted and decided after the fact.)
+    let before = count(&s.dir, "SELECT count(*) FROM objections");
+    let err = wf::object(
         &mut conn,
         &cal,
         data.manifest(),
         2022,
         "t1",
         "名次有误",
-        &[],
-        &at("2022-10-24"),
-    )
-    .unwrap();
-    let err = wf::decide(
-        &mut conn,
-        2022,
-        "t1",
-        Decision::Upheld,
-        None,
+        &[Material {
+            file_name: "名次说明.pdf".into(),
+            bytes: b"%PDF-1.4".to_vec(),
+        }],
         &at("2022-10-24"),
     )
     .unwrap_err();
-    assert!(
-        matches!(err, WorkflowError::ReasonAfterApproval { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, WorkflowError::Locked(_)), "{err}");
     assert!(err.to_string().contains("宝法治办〔2022〕9号"), "{err}");
-    wf::decide(
-        &mut conn,
-        2022,
-        "t1",
-        Decision::Upheld,
-        Some("经核查名次无误"),
-        &at("2022-10-24"),
-    )
-    .unwrap();
+    assert_eq!(count(&s.dir, "SELECT count(*) FROM objections"), before);
 
     wf::publish(&mut conn, 2022, &at("2022-10-25")).unwrap();
     assert!(wf::publish(&mut conn, 2022, &at("2022-10-26")).is_err());
@@ -344,8 +331,6 @@ fn notice_objection_review_approval_and_publication() {
             "review.object",
             "review.decide",
             "results.approve",
-            "review.object",
-            "review.decide",
             "results.publish"
         ]
     );
@@ -649,7 +634,11 @@ fn a_roster_dropping_referenced_units_is_refused_naming_unit_and_table() {
         2022,
         "t2",
         "有异议",
-        &[],
+        // 考核方案 六（三）: a review request comes with material.
+        &[wf::Material {
+            file_name: "证明材料.pdf".into(),
+            bytes: b"%PDF-1.4".to_vec(),
+        }],
         &at("2022-10-10"),
     )
     .unwrap();

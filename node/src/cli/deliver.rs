@@ -60,11 +60,7 @@ pub(super) fn run(dir: &Path, a: DeliverArgs) -> anyhow::Result<()> {
             return Ok(());
         }
         if !a.follow {
-            if report.call_error.is_some() || !report.failed.is_empty() {
-                bail!(
-                    "{pending} 份提交未能送达，已保存待重发（{pending} entries not delivered; kept for retry）"
-                );
-            }
+            fail_if_undelivered(&store, &report)?;
             // More than one stream's worth: go on while every entry sent
             // got its answer.
             if report.sent == 0 {
@@ -98,6 +94,28 @@ pub(super) fn run(dir: &Path, a: DeliverArgs) -> anyhow::Result<()> {
         );
         std::thread::sleep(wait);
     }
+}
+
+/// The exit of a delivery pass that is not retried by this command: an
+/// error when the hub needs a person, or when entries it tried to send
+/// stay undelivered (they are kept in the outbox and retried later), so
+/// that `deliver` and `submit` exit non-zero alike.
+pub(super) fn fail_if_undelivered(store: &Store, r: &PassReport) -> anyhow::Result<()> {
+    if let Some(f) = &r.call_error
+        && !f.transient
+    {
+        bail!(
+            "送达失败，需要人工处理（delivery needs attention）：{}",
+            f.message
+        );
+    }
+    let pending = store.outbox_counts()?.pending();
+    if pending > 0 && (r.call_error.is_some() || !r.failed.is_empty()) {
+        bail!(
+            "{pending} 份提交未能送达，已保存待重发；稍后运行 kaohe node deliver（{pending} entries not delivered; kept for retry）"
+        );
+    }
+    Ok(())
 }
 
 pub(super) fn print_chunk(c: &ChunkReport) {

@@ -16,7 +16,7 @@ pub(super) enum PackCommand {
         #[arg(value_name = "文件")]
         module: PathBuf,
         /// 签名文件；默认为 模块文件名.sig（signature file; default MODULE.sig）
-        #[arg(long, value_name = "文件")]
+        #[arg(long = "sig", alias = "signature", value_name = "签名文件")]
         signature: Option<PathBuf>,
         /// 操作人（默认为当前登录用户）（operator; default: the login user）
         #[arg(long, value_name = "姓名")]

@@ -34,8 +34,8 @@ pub(super) fn run(dir: &Path, a: ResultsArgs) -> anyhow::Result<()> {
         let now = || jiff::Timestamp::now().as_second();
         anyhow::Ok(hub.list_results(&key, request, &now).await)
     })?;
-    let results = match answer {
-        Ok(r) => r.results,
+    let answer = match answer {
+        Ok(r) => r,
         Err(client::CallError::Status(s)) if s.code() == tonic::Code::Unimplemented => {
             bail!(
                 "汇总中心尚未提供考核结果查询（ListResults 未实现），请向县依法治县办询问（the hub does not serve ListResults yet）"
@@ -43,6 +43,7 @@ pub(super) fn run(dir: &Path, a: ResultsArgs) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e).context("查询考核结果（ListResults）"),
     };
-    print!("{}", review::render_results(a.year, &results));
+    print!("{}", review::render_results(a.year, &answer.results));
+    print!("{}", review::render_leaderboards(&answer.leaderboards));
     Ok(())
 }

@@ -1,11 +1,12 @@
-//! `kaohe node status`: packs, last sync, the outbox by state, refusals
-//! with the hub's reasons, and the receipts checked again.
+//! `kaohe node status`: packs, last sync, why units are not assessed yet,
+//! the outbox by state, refusals with the hub's reasons, and the receipts
+//! checked again.
 
 use std::path::Path;
 
 use super::{beijing, open, print_reevaluations};
 use crate::outbox::State;
-use crate::sync;
+use crate::{standing, sync};
 
 #[derive(Debug, clap::Args)]
 pub(super) struct StatusArgs {
@@ -33,6 +34,7 @@ pub(super) fn run(dir: &Path, a: StatusArgs) -> anyhow::Result<()> {
             }
         }
     }
+    print_gaps(&store)?;
     let c = store.outbox_counts()?;
     println!();
     print!(
@@ -136,6 +138,31 @@ pub(super) fn run(dir: &Path, a: StatusArgs) -> anyhow::Result<()> {
                 &rows
             )
         );
+    }
+    Ok(())
+}
+
+/// Per year in scope with an active pack: the units still without every
+/// required report, and why ([`standing::gaps`]).
+fn print_gaps(store: &crate::store::Store) -> anyhow::Result<()> {
+    let outbox = store.outbox(None)?;
+    for year in store.scope_years()? {
+        let Some(pack) = store.active_pack(year)? else {
+            continue;
+        };
+        let scope = store.scope(year)?;
+        let gaps = standing::gaps(&scope, &pack.manifest, &outbox);
+        if gaps.is_empty() {
+            continue;
+        }
+        println!();
+        println!(
+            "{year} 年尚未考核的单位及原因（units not assessed yet, and why）：共 {} 个",
+            gaps.len()
+        );
+        for g in &gaps {
+            println!("  {}", g.line());
+        }
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use kaohe_proto::SigningKeyPair;
 
-use super::deliver::{print_chunk, print_pass};
+use super::deliver::{fail_if_undelivered, print_chunk, print_pass};
 use super::evaluate::{EvaluateArgs, score};
 use super::{actor, open, tokio_runtime};
 use crate::deliver::{self, DeliverOptions};
@@ -72,8 +72,8 @@ pub(super) fn run(dir: &Path, a: SubmitArgs) -> anyhow::Result<()> {
         &jiff::Timestamp::now,
         &mut print_chunk,
     ))?;
-    // Queued durably: a hub that cannot be reached is not an error of
-    // `submit`; the entries wait in `retry`.
+    // Queued durably either way; but like `deliver`, a hub that could not
+    // take them is a failed command (the entries wait in `retry`).
     print_pass(&store, &report)?;
-    Ok(())
+    fail_if_undelivered(&store, &report)
 }

@@ -1,5 +1,6 @@
 //! `kaohe node sync`: packs (verified k of n, never rolled back) and the
-//! delegated scope from the hub.
+//! delegated scope from the hub; after a newer pack version, the results
+//! computed under the old one evaluated again, queued and delivered.
 
 use std::path::Path;
 
@@ -7,9 +8,12 @@ use anyhow::{Context as _, bail};
 use kaohe_proto::SigningKeyPair;
 use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
 
+use super::deliver::{print_chunk, print_pass};
 use super::{actor, open, print_reevaluations, print_superseded, tokio_runtime};
-use crate::client;
-use crate::sync;
+use crate::config::NodeConfig;
+use crate::deliver::{self, DeliverOptions};
+use crate::store::Store;
+use crate::{client, sync};
 
 #[derive(Debug, clap::Args)]
 pub(super) struct SyncArgs {
@@ -63,15 +67,37 @@ pub(super) fn run(dir: &Path, a: SyncArgs) -> anyhow::Result<()> {
     for year in &report.no_pack {
         println!("汇总中心尚无 {year} 年的当前规则包（no current pack yet）");
     }
-    for (year, list) in &report.reevaluate {
+    let mut queued = 0;
+    for (year, done) in &report.reevaluated {
+        let active = store
+            .active_pack(*year)?
+            .map(|p| p.identity.to_string())
+            .unwrap_or_default();
+        print_reevaluations(*year, &done.listed, &active);
+        println!(
+            "  已按新版用已存证据重新评价（evaluated again from the stored evidence）：放入发件箱 {} 份，未变化 {} 份，未提交 {} 份",
+            done.report.queued.len(),
+            done.report.unchanged.len(),
+            done.report.refused.len()
+        );
+        for (unit, why) in &done.report.refused {
+            println!("  未提交（not submitted）：{unit}：{why}");
+        }
+        queued += done.report.queued.len();
+    }
+    for (year, list, why) in &report.reevaluate {
         let active = store
             .active_pack(*year)?
             .map(|p| p.identity.to_string())
             .unwrap_or_default();
         print_reevaluations(*year, list, &active);
+        println!("  重新评价未完成（not evaluated again）：{why}");
         println!(
-            "  下次 `kaohe node submit --year {year}` 时自动按新版重新评价并提交（done by the next submit）"
+            "  请检查后运行 `kaohe node submit --year {year}`，将按新版重新评价并提交（the next submit does it）"
         );
+    }
+    if queued > 0 {
+        deliver_queued(&config, &mut store)?;
     }
     for (pack, why) in &report.refused {
         println!("未启用规则包（pack refused）{pack}：{why}");
@@ -83,4 +109,34 @@ pub(super) fn run(dir: &Path, a: SyncArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Delivers what the re-evaluation queued, as `submit` does: a hub that
+/// cannot be reached leaves the entries waiting in the outbox (not an
+/// error of `sync`).
+fn deliver_queued(config: &NodeConfig, store: &mut Store) -> anyhow::Result<()> {
+    let Some(hub_key) = config.hub.receipt_key else {
+        println!(
+            "已保存在发件箱；node.toml 中尚未配置汇总中心回执公钥（[hub] receipt_key），暂不送达（queued; no receipt key pinned, not delivered）"
+        );
+        return Ok(());
+    };
+    let lock = match deliver::DeliveryLock::acquire(&config.store_file) {
+        Ok(lock) => lock,
+        Err(e @ deliver::LockError::Busy { .. }) => {
+            println!("已保存在发件箱；{e}");
+            return Ok(());
+        }
+        Err(e) => return Err(e).context("送达（deliver）"),
+    };
+    let report = tokio_runtime()?.block_on(deliver::deliver_pass(
+        &lock,
+        store,
+        config,
+        &hub_key,
+        &DeliverOptions::default(),
+        &jiff::Timestamp::now,
+        &mut print_chunk,
+    ))?;
+    print_pass(store, &report)
 }

@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, bail};
 
 use super::open;
 use crate::layout::Layout;
@@ -34,7 +34,7 @@ pub(super) struct TemplateArgs {
     #[arg(long)]
     force: bool,
     /// 输出文件（output file）
-    #[arg(short, long, value_name = "文件")]
+    #[arg(short = 'o', long = "out", alias = "output", value_name = "文件")]
     output: PathBuf,
 }
 
@@ -57,14 +57,8 @@ pub(super) fn run(dir: &Path, a: TemplateArgs) -> anyhow::Result<()> {
         },
     };
     let pack = store
-        .active_pack(a.year)
-        .context("读取规则包（read the pack）")?
-        .ok_or_else(|| {
-            anyhow!(
-                "{} 年还没有启用的规则包，请先同步（no active pack: sync first）",
-                a.year
-            )
-        })?;
+        .require_pack(a.year)
+        .context("读取规则包（read the pack）")??;
     let scope = store
         .scope(a.year)
         .context("读取考核范围（read the scope）")?;

@@ -44,8 +44,8 @@ impl Scored {
 /// Scoring could not start or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ScoreError {
-    #[error("{year} 年还没有启用的规则包，请先同步（no active pack: sync first）")]
-    NoPack { year: u16 },
+    #[error(transparent)]
+    NoPack(#[from] crate::store::NoPack),
     #[error("证据库中缺少规则包模块 {0}（pack module missing）")]
     NoModule(String),
     #[error("规则包 {0} 内嵌的清单与证据库中的不一致（embedded manifest differs）")]
@@ -60,9 +60,8 @@ pub enum ScoreError {
 
 /// Scores as the request says; see the module docs.
 pub fn score(store: &Store, runtime: &Runtime, req: &ScoreRequest) -> Result<Scored, ScoreError> {
-    let pack = store
-        .active_pack(req.year)?
-        .ok_or(ScoreError::NoPack { year: req.year })?;
+    // Which years the node has at all, when it has no pack for this one.
+    let pack = store.require_pack(req.year)??;
     let module = store
         .pack_module(&pack.identity)?
         .ok_or_else(|| ScoreError::NoModule(pack.identity.to_string()))?;

@@ -21,7 +21,7 @@ pub fn set_value(
     round: Option<Round>,
     actor: &Actor,
 ) -> Result<ApplySummary, SetError> {
-    let pack = store.active_pack(year)?.ok_or(SetError::NoPack { year })?;
+    let pack = store.require_pack(year)??;
     let scope = store.scope(year)?;
     let layout = Layout::new(&pack.manifest, &scope)?;
     let known = store.known_units()?;
@@ -33,8 +33,8 @@ pub fn set_value(
 /// `set` was refused or failed; nothing was written.
 #[derive(Debug, thiserror::Error)]
 pub enum SetError {
-    #[error("{year} 年还没有启用的规则包，请先同步（no active pack for the year: sync first）")]
-    NoPack { year: u16 },
+    #[error(transparent)]
+    NoPack(#[from] crate::store::NoPack),
     #[error(transparent)]
     Layout(#[from] LayoutError),
     #[error("{0}，未作修改（nothing changed）")]

@@ -30,6 +30,50 @@ pub struct PackInfo {
     pub manifest: Manifest,
 }
 
+/// A year without an active pack here, with what the node knows about
+/// why: whether the year is in its scope at all, and the years it has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct NoPack {
+    pub year: u16,
+    /// The years of the node's synced scope.
+    pub scope_years: Vec<u16>,
+    /// The years with an active pack.
+    pub active_years: Vec<u16>,
+}
+
+impl NoPack {
+    fn describe(&self) -> String {
+        let list = |years: &[u16]| {
+            if years.is_empty() {
+                "无".to_string()
+            } else {
+                years
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join("、")
+            }
+        };
+        let year = self.year;
+        if self.scope_years.contains(&year) {
+            format!(
+                "{year} 年还没有启用的规则包：请先运行 kaohe node sync；同步后仍没有，说明汇总中心尚未发布 {year} 年的规则包，请联系县依法治县办（no active pack for {year}: sync; if there is still none, the hub has not published one）"
+            )
+        } else if self.scope_years.is_empty() {
+            format!(
+                "{year} 年没有规则包：本节点尚未同步考核范围，请先运行 kaohe node sync（no scope synced yet）"
+            )
+        } else {
+            format!(
+                "{year} 年不在本节点的考核范围内，没有该年度的规则包可用：本节点的考核年度为 {}，已启用规则包的年度为 {}；请核对 --year，或请县依法治县办授权该年度后再同步（{year} is not in this node's scope: no such pack）",
+                list(&self.scope_years),
+                list(&self.active_years)
+            )
+        }
+    }
+}
+
 /// Installing a pack was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallPackError {
@@ -192,6 +236,25 @@ impl Store {
 
     /// Every pack this node holds with whether it is its year's active one,
     /// by year, id and version.
+    /// The year's active pack, or why there is none ([`NoPack`]).
+    pub fn require_pack(&self, year: u16) -> Result<Result<PackInfo, NoPack>, StoreError> {
+        if let Some(pack) = self.active_pack(year)? {
+            return Ok(Ok(pack));
+        }
+        let mut active_years: Vec<u16> = self
+            .packs()?
+            .into_iter()
+            .filter(|(_, active)| *active)
+            .map(|(id, _)| id.year)
+            .collect();
+        active_years.dedup();
+        Ok(Err(NoPack {
+            year,
+            scope_years: self.scope_years()?,
+            active_years,
+        }))
+    }
+
     pub fn packs(&self) -> Result<Vec<(PackIdentity, bool)>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT pack_id, year, version, module_sha256, is_active FROM packs ORDER BY year, pack_id, version",

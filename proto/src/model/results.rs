@@ -2,6 +2,7 @@
 
 use super::MAX_TEXT_CHARS;
 use super::date::{Date, optional_date};
+use super::leaderboard::QuarterBoard;
 use crate::pb;
 use crate::submission::Round;
 use crate::validate::{self, FieldError, Problem, identifier, optional_identifier, text};
@@ -133,6 +134,9 @@ pub struct UnitResult {
     pub verification_deadline: Option<Date>,
     /// Last working day to request a review.
     pub review_deadline: Option<Date>,
+    /// Why the unit is not assessed (what is missing, who owes it); empty
+    /// unless `status` is [`ResultStatus::NotAssessed`].
+    pub not_assessed_because: Vec<String>,
 }
 
 /// The caller's units' results.
@@ -140,6 +144,10 @@ pub struct UnitResult {
 pub struct ListResultsResponse {
     /// One per unit and round.
     pub results: Vec<UnitResult>,
+    /// The quarterly leaderboards (党建引领·比拼四季) of the ranked
+    /// categories of the caller's units; empty from a hub before protocol
+    /// revision 2.
+    pub leaderboards: Vec<QuarterBoard>,
 }
 
 impl TryFrom<pb::ListResultsRequest> for ListResultsRequest {
@@ -320,6 +328,19 @@ impl TryFrom<pb::UnitResult> for UnitResult {
             .enumerate()
             .map(|(i, r)| ResultReason::try_from(r).map_err(|e| e.within(format!("reasons[{i}]"))))
             .collect::<Result<_, _>>()?;
+        if !m.not_assessed_because.is_empty() && status != ResultStatus::NotAssessed {
+            return Err(FieldError::invalid(
+                "not_assessed_because",
+                "只有“未考核”的结果才有未考核原因",
+                "only a unit not assessed has reasons for it",
+            ));
+        }
+        let not_assessed_because = m
+            .not_assessed_because
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| text(&format!("not_assessed_because[{i}]"), t, MAX_TEXT_CHARS))
+            .collect::<Result<_, _>>()?;
         Ok(UnitResult {
             unit_id: identifier("unit_id", m.unit_id)?,
             year: validate::year("year", m.year)?,
@@ -331,6 +352,7 @@ impl TryFrom<pb::UnitResult> for UnitResult {
             reasons,
             verification_deadline: optional_date("verification_deadline", m.verification_deadline)?,
             review_deadline: optional_date("review_deadline", m.review_deadline)?,
+            not_assessed_because,
         })
     }
 }
@@ -350,6 +372,7 @@ impl From<UnitResult> for pb::UnitResult {
             reasons: r.reasons.into_iter().map(Into::into).collect(),
             verification_deadline: r.verification_deadline.map(Into::into),
             review_deadline: r.review_deadline.map(Into::into),
+            not_assessed_because: r.not_assessed_because,
         }
     }
 }
@@ -363,7 +386,18 @@ impl TryFrom<pb::ListResultsResponse> for ListResultsResponse {
             .enumerate()
             .map(|(i, r)| UnitResult::try_from(r).map_err(|e| e.within(format!("results[{i}]"))))
             .collect::<Result<_, _>>()?;
-        Ok(ListResultsResponse { results })
+        let leaderboards = m
+            .leaderboards
+            .into_iter()
+            .enumerate()
+            .map(|(i, b)| {
+                QuarterBoard::try_from(b).map_err(|e| e.within(format!("leaderboards[{i}]")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ListResultsResponse {
+            results,
+            leaderboards,
+        })
     }
 }
 
@@ -371,6 +405,7 @@ impl From<ListResultsResponse> for pb::ListResultsResponse {
     fn from(r: ListResultsResponse) -> Self {
         pb::ListResultsResponse {
             results: r.results.into_iter().map(Into::into).collect(),
+            leaderboards: r.leaderboards.into_iter().map(Into::into).collect(),
         }
     }
 }

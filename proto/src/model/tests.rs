@@ -351,6 +351,7 @@ fn result() -> UnitResult {
         }],
         verification_deadline: Date::new(2023, 1, 30),
         review_deadline: Date::new(2023, 2, 6),
+        not_assessed_because: Vec::new(),
     }
 }
 
@@ -361,6 +362,21 @@ fn unit_results_round_trip_and_hold_together() {
     assert_eq!(UnitResult::try_from(wire.clone()), Ok(r));
     let listed = ListResultsResponse {
         results: vec![result()],
+        leaderboards: vec![QuarterBoard {
+            round: Round::Q1,
+            category_id: "township".into(),
+            category_name: "乡镇".into(),
+            max_points: 1000,
+            entries: vec![BoardEntry {
+                rank: 1,
+                tied: false,
+                unit_id: "t1".into(),
+                unit_name: "大营镇".into(),
+                points: 950,
+            }],
+            not_reported: vec![],
+            excused: vec!["t2".into()],
+        }],
     };
     assert_eq!(
         ListResultsResponse::try_from(pb::ListResultsResponse::from(listed.clone())),
@@ -375,6 +391,9 @@ fn unit_results_round_trip_and_hold_together() {
             m.status = pb::ResultStatus::NotAssessed as i32
         }),
         ("scores", |m| m.scores = None),
+        ("not_assessed_because", |m| {
+            m.not_assessed_because = vec!["缺日常评价".into()]
+        }),
         ("scores.total", |m| m.scores.as_mut().unwrap().total += 1),
         ("scores.total", |m| {
             m.scores.as_mut().unwrap().converted = i64::MAX;

@@ -64,7 +64,12 @@ pub struct VerifyArgs {
     #[arg(long = "sig", value_name = "签名文件")]
     pub sig: Option<PathBuf>,
     /// 受信任的发布机关公钥 ed25519:…，可重复（trusted authority public key; repeat for each）
-    #[arg(long = "authority", value_name = "公钥", required = true)]
+    #[arg(
+        long = "authority-key",
+        alias = "authority",
+        value_name = "公钥",
+        required = true
+    )]
     pub authorities: Vec<PublicKey>,
     /// 至少需要几个发布机关签名（how many authorities must sign）
     #[arg(long = "threshold", value_name = "K")]

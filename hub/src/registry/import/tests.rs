@@ -1,6 +1,7 @@
 use super::*;
 use crate::audit;
 use crate::registry::units::ResponsibleAssessor;
+use kaohe_tables::text::Fold;
 use rust_xlsxwriter::{Format as XlsxFormat, Workbook};
 
 fn other_years() -> BTreeMap<String, Vec<i32>> {
@@ -463,7 +464,7 @@ fn import_is_all_or_nothing_and_audited() {
     let actor = Actor::new("wang", "2024-12-01T00:00:00Z".parse().unwrap());
     let good = dir.path().join("good.csv");
     std::fs::write(&good, GOOD).unwrap();
-    let outcome = import_units_file(&mut conn, &good, 2024, &actor).unwrap();
+    let outcome = import_units_file(&mut conn, &good, 2024, None, &actor).unwrap();
     assert_eq!(outcome.units, 5);
     assert_eq!(outcome.summary.added.len(), 5);
 
@@ -475,7 +476,7 @@ fn import_is_all_or_nothing_and_audited() {
             .replace("hospital,wjw", "hospital,nowhere"),
     )
     .unwrap();
-    let err = import_units_file(&mut conn, &bad, 2024, &actor).unwrap_err();
+    let err = import_units_file(&mut conn, &bad, 2024, None, &actor).unwrap_err();
     assert_eq!(err.problems().len(), 1);
     let msg = err.to_string();
     assert!(msg.contains("bad.csv"), "{msg}");
@@ -492,7 +493,7 @@ fn import_is_all_or_nothing_and_audited() {
         "单位编号,单位名称,类别,上级单位,主管部门,考核主体\nx,某村,village,t1,,依法治县办\n",
     )
     .unwrap();
-    let err = import_units_file(&mut conn, &next, 2025, &actor).unwrap_err();
+    let err = import_units_file(&mut conn, &next, 2025, None, &actor).unwrap_err();
     assert!(
         err.to_string()
             .contains("上级单位「t1」只在 2024 年度名册中"),
@@ -503,4 +504,59 @@ fn import_is_all_or_nothing_and_audited() {
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].detail["file"], serde_json::json!("good.csv"));
     assert_eq!(log[0].detail["units"], serde_json::json!(5));
+}
+
+/// A township's system with full-width digits and signs in a name: the
+/// roster stores what the node's template writes and its import reads back
+/// (digits and signs folded), so the node's own unedited template imports.
+#[test]
+fn a_name_with_full_width_digits_and_signs_is_stored_as_the_node_reads_it() {
+    let text = "单位编号,单位名称,类别,上级单位,主管部门,考核主体\n\
+        t1,肖旗乡,township,,,依法治县办\n\
+        t1g3,肖旗乡第３村民组（２０２４年新设）,village,t1,,t1\n\
+        t1x,＋字路口村－东片,village,t1,,t1\n";
+    let units = parse_units(text.as_bytes(), Format::Csv, 2024, &other_years()).unwrap();
+    assert_eq!(units[1].name, "肖旗乡第3村民组（2024年新设）");
+    assert_eq!(units[2].name, "+字路口村-东片");
+    // Exactly what the node's import (`value::normalise`: trim, then fold
+    // digits and signs) makes of the cell its template wrote.
+    for u in &units {
+        let read_back =
+            kaohe_tables::text::fold_width(kaohe_tables::text::trim(&u.name), Fold::Numbers);
+        assert_eq!(read_back, u.name);
+    }
+}
+
+#[test]
+fn categories_the_years_pack_does_not_know_are_refused_naming_the_pack() {
+    let pack = PackCategories {
+        pack: "baofeng-2024 第 1 版".into(),
+        categories: vec![
+            ("township".into(), "乡镇".into()),
+            ("village".into(), "村（社区）".into()),
+        ],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = crate::db::create(&dir.path().join("hub")).unwrap();
+    let actor = Actor::new("wang", "2024-12-01T00:00:00Z".parse().unwrap());
+    let file = dir.path().join("units.csv");
+    std::fs::write(
+        &file,
+        "单位编号,单位名称,类别,上级单位,主管部门,考核主体\n\
+         t1,肖旗乡,township,,,依法治县办\n\
+         t1v1,肖旗村,villages,t1,,t1\n",
+    )
+    .unwrap();
+    let err = import_units_file(&mut conn, &file, 2024, Some(&pack), &actor).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains(
+            "第3行第3列「类别」：类别「villages」不是规则包 baofeng-2024 第 1 版 的考核类别"
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("village（村（社区））"), "{msg}");
+    assert!(units::load_roster(&conn, 2024).unwrap().is_empty());
+    // Without the year's pack the form alone is checked.
+    import_units_file(&mut conn, &file, 2024, None, &actor).unwrap();
 }

@@ -8,8 +8,8 @@ use kaohe_tables::text::{self, Fold, column_letters, echo};
 
 use super::super::units::{ResponsibleAssessor, UnitRecord};
 use super::{
-    Field, HEADER_SEARCH_ROWS, ImportProblem, MAX_ID_CHARS, MAX_ROWS, MAX_TEXT_CHARS, ProblemKind,
-    is_category_id,
+    Field, HEADER_SEARCH_ROWS, ImportProblem, MAX_ID_CHARS, MAX_ROWS, MAX_TEXT_CHARS,
+    PackCategories, ProblemKind, is_category_id,
 };
 
 // ---------------------------------------------------------------------------
@@ -70,12 +70,14 @@ struct Draft {
     parent: Option<String>,
     supervising_department: Option<String>,
     assessor: ResponsibleAssessor,
+    principal: Option<String>,
 }
 
 pub(super) fn validate(
     grid: &Table<'_>,
     year: i32,
     other_years: &BTreeMap<String, Vec<i32>>,
+    pack: Option<&PackCategories>,
 ) -> Result<Vec<UnitRecord>, Vec<ImportProblem>> {
     let mut problems = Vec::new();
     let sheet_loc = |row: Option<usize>, column: Option<usize>, header: Option<String>| Location {
@@ -216,8 +218,12 @@ pub(super) fn validate(
             }
             Some(id)
         });
+        // Stored as a node's template writes it and its import reads it
+        // back (digits and signs folded): a name with full-width digits
+        // must not make the node's own unedited template un-importable.
         let name = get(Field::Name)
-            .and_then(|(cell, loc)| required_text(cell, Field::Name, &loc, &mut report));
+            .and_then(|(cell, loc)| required_text(cell, Field::Name, &loc, &mut report))
+            .map(|n| text::fold_width(&n, Fold::Numbers).into_owned());
         let category = get(Field::Category).and_then(|(cell, loc)| {
             let value = match code_of(cell) {
                 Ok(Some(v)) => v,
@@ -240,6 +246,19 @@ pub(super) fn validate(
                     loc,
                     ProblemKind::BadCategory {
                         value: shown(&value),
+                    },
+                );
+                return None;
+            }
+            if let Some(pack) = pack
+                && !pack.knows(&value)
+            {
+                report(
+                    loc,
+                    ProblemKind::UnknownCategory {
+                        value,
+                        pack: pack.pack.clone(),
+                        known: pack.listed(),
                     },
                 );
                 return None;
@@ -313,6 +332,10 @@ pub(super) fn validate(
                 kind => Some(kind),
             }
         });
+        // Optional column: absent reads as no principal.
+        let principal = get(Field::Principal)
+            .map(|(cell, loc)| optional_text(cell, Field::Principal, &loc, &mut report))
+            .unwrap_or(Ok(None));
         let clean_row = row_problems.is_empty();
         problems.extend(row_problems);
         if let Some(id) = &id {
@@ -325,7 +348,8 @@ pub(super) fn validate(
             Some(Ok(parent)),
             Some(Ok(supervising)),
             Some(assessor),
-        ) = (id, name, category, parent, supervising, assessor)
+            Ok(principal),
+        ) = (id, name, category, parent, supervising, assessor, principal)
             && clean_row
         {
             drafts.push(Draft {
@@ -336,6 +360,7 @@ pub(super) fn validate(
                 parent,
                 supervising_department: supervising,
                 assessor,
+                principal,
             });
         }
     }
@@ -435,6 +460,7 @@ pub(super) fn validate(
             parent: d.parent,
             supervising_department: d.supervising_department,
             assessor: d.assessor,
+            principal: d.principal,
         })
         .collect())
 }

@@ -1,0 +1,247 @@
+//! 审定、撤销审定、公布（approve, reopen, publish）and the check every
+//! export makes: the approval in force must approve exactly the year as it
+//! consolidates now.
+
+use rusqlite::{Connection, params};
+use serde_json::json;
+
+use super::{WorkflowError, action};
+use crate::audit::{self, Actor};
+use crate::consolidate::{Assessment, Consolidation};
+use crate::lock::{self, Approval, Publication};
+use crate::outcome::YearResults;
+use crate::results;
+
+/// 审定: records the approval of `c` (the consolidation computed from the
+/// database now) under `doc_number`, naming the reopened approval it
+/// replaces if there is one; returns the consolidation's SHA-256.
+pub fn approve(
+    conn: &mut Connection,
+    c: &Consolidation,
+    doc_number: &str,
+    actor: &Actor,
+) -> Result<String, WorkflowError> {
+    let doc_number = doc_number.trim();
+    if doc_number.is_empty() {
+        return Err(WorkflowError::Empty { what: "文号" });
+    }
+    let year = c.year;
+    let tx = conn.transaction()?;
+    if let Some(locked) = lock::locked(&tx, year)? {
+        return Err(WorkflowError::AlreadyApproved {
+            year,
+            doc_number: locked.doc_number,
+        });
+    }
+    let open: Vec<String> = tx
+        .prepare("SELECT DISTINCT unit_id FROM objections WHERE year = ?1 AND decision IS NULL ORDER BY unit_id")?
+        .query_map([year], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if !open.is_empty() {
+        return Err(WorkflowError::OpenReviews { units: open });
+    }
+    // Results computed under an older version of the year's pack are left
+    // out of the consolidation; approving without them would approve a
+    // year that is not final (an excused unit's results do not count).
+    let stale: Vec<String> = results::awaiting_reevaluation(&tx, year)?
+        .into_iter()
+        .filter(|r| {
+            !c.unit(&r.unit_id)
+                .is_some_and(|u| matches!(u.assessment, Assessment::Excused { .. }))
+        })
+        .map(|r| r.describe(c.unit(&r.unit_id).map(|u| u.name.as_str())))
+        .collect();
+    if !stale.is_empty() {
+        return Err(WorkflowError::AwaitingReevaluation {
+            year,
+            current: c.pack.version,
+            units: stale,
+        });
+    }
+    let unassessed: Vec<String> = c
+        .units
+        .iter()
+        .filter_map(|u| match &u.assessment {
+            Assessment::NotAssessed { gaps } => Some(format!(
+                "{}（{}）：{}",
+                u.name,
+                u.unit_id,
+                gaps.iter()
+                    .map(|g| g.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("，")
+            )),
+            _ => None,
+        })
+        .collect();
+    if !unassessed.is_empty() {
+        return Err(WorkflowError::Unassessed { units: unassessed });
+    }
+    let replaces = lock::last_approved(&tx, year)?;
+    let digest = c.sha256();
+    let results = serde_json::to_string(&YearResults::from_consolidation(c)).unwrap_or_default();
+    tx.execute(
+        "INSERT INTO approvals (year, doc_number, approved_at, operator, consolidation_sha256, results, replaces)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            year,
+            doc_number,
+            actor.at.to_string(),
+            actor.operator,
+            digest,
+            results,
+            replaces.as_ref().map(|a| a.id)
+        ],
+    )?;
+    audit::append(
+        &tx,
+        actor,
+        action::APPROVE,
+        &year.to_string(),
+        &json!({
+            "doc_number": doc_number,
+            "consolidation_sha256": digest,
+            "pack": format!("{}-{} v{}", c.pack.id, c.pack.year, c.pack.version),
+            "replaces": replaces.as_ref().map(|a| json!({"doc_number": a.doc_number, "consolidation_sha256": a.consolidation_sha256})),
+        }),
+    )?;
+    tx.commit()?;
+    Ok(digest)
+}
+
+/// 撤销审定: marks the approval in force of `year` reopened, with who, when
+/// and why; it stays on record. Until the next approval, the year is open
+/// again and nothing of it can be exported or published. Returns the
+/// approval as it was.
+pub fn reopen(
+    conn: &mut Connection,
+    year: i32,
+    reason: &str,
+    actor: &Actor,
+) -> Result<Approval, WorkflowError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(WorkflowError::Empty {
+            what: "撤销审定的原因",
+        });
+    }
+    let tx = conn.transaction()?;
+    let Some(approval) = lock::in_force(&tx, year)? else {
+        return Err(WorkflowError::NothingToReopen { year });
+    };
+    let published = lock::publication(&tx, approval.id)?;
+    tx.execute(
+        "UPDATE approvals SET reopened_at = ?1, reopened_by = ?2, reopen_reason = ?3 WHERE id = ?4",
+        params![actor.at.to_string(), actor.operator, reason, approval.id],
+    )?;
+    audit::append(
+        &tx,
+        actor,
+        action::REOPEN,
+        &year.to_string(),
+        &json!({
+            "doc_number": approval.doc_number,
+            "approved_at": approval.approved_at,
+            "consolidation_sha256": approval.consolidation_sha256,
+            "reason": reason,
+            "published_at": published.map(|p| p.published_at),
+        }),
+    )?;
+    tx.commit()?;
+    Ok(approval)
+}
+
+/// 公布: the approval in force, once.
+pub fn publish(conn: &mut Connection, year: i32, actor: &Actor) -> Result<(), WorkflowError> {
+    let tx = conn.transaction()?;
+    let approval = in_force_for(&tx, year, "公布")?;
+    if let Some(p) = lock::publication(&tx, approval.id)? {
+        return Err(WorkflowError::AlreadyPublished {
+            year,
+            at: p.published_at,
+        });
+    }
+    tx.execute(
+        "INSERT INTO publications (approval_id, year, published_at, operator) VALUES (?1, ?2, ?3, ?4)",
+        params![approval.id, year, actor.at.to_string(), actor.operator],
+    )?;
+    audit::append(
+        &tx,
+        actor,
+        action::PUBLISH,
+        &year.to_string(),
+        &json!({"doc_number": approval.doc_number, "consolidation_sha256": approval.consolidation_sha256}),
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// The approval a year's exports rest on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovedYear {
+    /// The approval in force.
+    pub approval: Approval,
+    pub publication: Option<Publication>,
+    /// The reopened approval it replaces, if any.
+    pub replaces: Option<Approval>,
+}
+
+/// The approval in force of `c`'s year, checked against `c` (the year
+/// consolidated now): refused when there is none (never approved, or
+/// reopened and not approved again) and when `c` is not exactly what it
+/// approved.
+pub fn approved_for_export(
+    conn: &Connection,
+    c: &Consolidation,
+) -> Result<ApprovedYear, WorkflowError> {
+    let approval = in_force_for(conn, c.year, "导出")?;
+    let now = c.sha256();
+    if !approval.approves(&now) {
+        return Err(WorkflowError::ApprovalMismatch {
+            year: c.year,
+            doc_number: approval.doc_number,
+            approved: approval.consolidation_sha256,
+            now,
+        });
+    }
+    let publication = lock::publication(conn, approval.id)?;
+    let replaces = match approval.replaces {
+        Some(id) => lock::by_id(conn, id)?,
+        None => None,
+    };
+    Ok(ApprovedYear {
+        approval,
+        publication,
+        replaces,
+    })
+}
+
+/// The approval in force of `year`, or why there is none for `what`.
+fn in_force_for(
+    conn: &Connection,
+    year: i32,
+    what: &'static str,
+) -> Result<Approval, WorkflowError> {
+    if let Some(a) = lock::in_force(conn, year)? {
+        return Ok(a);
+    }
+    Err(match lock::last_approved(conn, year)? {
+        Some(a) => WorkflowError::Reopened {
+            year,
+            on: a
+                .reopened
+                .as_ref()
+                .map(|r| date_of(&r.at))
+                .unwrap_or_default(),
+            doc_number: a.doc_number,
+            what,
+        },
+        None => WorkflowError::NotApproved { year, what },
+    })
+}
+
+fn date_of(at: &str) -> String {
+    at.parse::<jiff::Timestamp>()
+        .map(crate::calendar::beijing_day)
+        .unwrap_or_else(|_| at.to_owned())
+}
