@@ -235,6 +235,7 @@ pub fn router(console: Console) -> Router {
         .route("/units/{year}/{unit}", get(unit::page))
         .route("/units/{year}/{unit}/excuse", post(unit::excuse))
         .route("/units/{year}/{unit}/override", post(unit::override_cap))
+        .route("/units/{year}/{unit}/ruling", post(unit::ruling))
         .route("/review", get(review::page))
         .route("/review/notify", post(review::notify))
         .route("/review/object", post(review::object))

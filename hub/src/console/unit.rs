@@ -3,7 +3,8 @@
 //! deduction, and every report the hub accepted for it: which assessor
 //! signed it, the evidence it carried, its receipt, whether it was late,
 //! and which reports a later one superseded. The reviewer's forms for an
-//! excusal and a penalty-cap override are here too.
+//! excusal and a penalty-cap override are here too, and, where two nodes
+//! reported one method and round, the ruling (裁定) of which report stands.
 
 use axum::Form;
 use axum::extract::{Path, State};
@@ -15,7 +16,7 @@ use serde::Deserialize;
 
 use super::{Console, PageError, User, csrf, done, render};
 use crate::accounts::Permission;
-use crate::consolidate::{Assessment, UnitResult};
+use crate::consolidate::{Assessment, GapKind, UnitResult};
 use crate::results::ConsolidatedYear;
 use crate::results::reports::{self, UnitReport};
 use crate::workflow::{self, queue};
@@ -174,7 +175,35 @@ fn forms(user: &User, year: i32, unit: &UnitResult) -> Markup {
         return html! {};
     }
     let base = format!("/units/{year}/{}", unit.unit_id);
+    let doubles: Vec<(&String, &kaohe_rulepacks::manifest::Round, &Vec<String>)> =
+        match &unit.assessment {
+            Assessment::NotAssessed { gaps } => gaps
+                .iter()
+                .filter_map(|g| match &g.what {
+                    GapKind::DuplicateReport {
+                        method_id,
+                        round,
+                        nodes,
+                    } => Some((method_id, round, nodes)),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
     html! {
+        @for (method_id, round, nodes) in &doubles {
+            form.card.no-print method="post" action=(format!("{base}/ruling")) data-confirm="确定裁定采用所选节点的上报？" {
+                h3 { "裁定重复上报：" (method_id) " " (round.name_zh()) }
+                (csrf(user))
+                input type="hidden" name="method" value=(method_id);
+                input type="hidden" name="round" value=(round.id());
+                label { "采用哪个节点的上报 "
+                    select name="node" { @for n in *nodes { option value=(n) { (n) } } }
+                }
+                label { "裁定理由（记入审计日志）" textarea name="reason" required {} }
+                button type="submit" { "记录裁定" }
+            }
+        }
         div.grid.no-print {
             form.card method="post" action=(format!("{base}/excuse")) data-confirm="确定记录本单位本年度免于考核？" {
                 h3 { "免于考核" }
@@ -306,4 +335,57 @@ fn evidence_text(m: &Manifest, id: &str, v: Option<i64>) -> String {
     } else {
         format!("{text} {}", f.unit)
     }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct RulingForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    method: String,
+    #[serde(default)]
+    round: String,
+    #[serde(default)]
+    node: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// 裁定 ([`workflow::ruling::rule`]): which node's report stands where two
+/// nodes reported one method and round of this unit.
+pub(super) async fn ruling(
+    State(c): State<Console>,
+    user: User,
+    Path(p): Path<UnitPath>,
+    Form(f): Form<RulingForm>,
+) -> Result<Response, PageError> {
+    user.may_change(Permission::Review, &f.csrf)?;
+    let round = kaohe_rulepacks::manifest::Round::from_id(&f.round)
+        .ok_or_else(|| PageError::Invalid(format!("轮次「{}」无效（bad round）", f.round)))?;
+    let (u, unit) = (user.clone(), p.unit.clone());
+    let ruled = c
+        .db(move |conn, inner| {
+            let slot = workflow::ruling::Slot {
+                year: p.year,
+                unit_id: &p.unit,
+                round,
+                method_id: &f.method,
+            };
+            workflow::ruling::rule(conn, slot, &f.node, &f.reason, &inner.actor(&u))
+                .map_err(PageError::invalid)
+        })
+        .await?;
+    Ok(done(
+        &c,
+        &user,
+        &format!("/units/{}/{unit}", p.year),
+        format!(
+            "已裁定：{unit} {} {} 采用节点 {} 的第 {} 号上报，理由：{}",
+            ruled.method_id,
+            ruled.round.name_zh(),
+            ruled.node_id,
+            ruled.submission_id,
+            ruled.reason
+        ),
+    ))
 }

@@ -266,12 +266,15 @@ async fn every_page_renders_for_every_role_and_none_without_a_login() {
 #[tokio::test]
 async fn each_action_is_allowed_or_refused_by_role_and_refusals_write_nothing() {
     let f = fixture();
-    let roster_csv = "单位编号,单位名称,类别,上级单位,主管部门,考核主体\nt1,肖旗乡,township,,,依法治县办\nt2,大营镇,township,,,依法治县办\nd1,县司法局,department,,,依法治县办\n";
+    // Categories are checked against the year's pack, which has townships only.
+    let roster_csv = "单位编号,单位名称,类别,上级单位,主管部门,考核主体\nt1,肖旗乡,township,,,依法治县办\nt2,大营镇,township,,,依法治县办\nd1,杨庄镇,township,,,依法治县办\n";
     // (action, who may: admin, reviewer, reader)
     type Act = (&'static str, [bool; 3]);
-    let actions: [Act; 11] = [
+    let actions: [Act; 15] = [
         ("roster", [true, false, false]),
         ("node.add", [true, false, false]),
+        ("node.edit", [true, false, false]),
+        ("node.rotate", [true, false, false]),
         ("node.revoke", [true, false, false]),
         ("pack.publish", [true, false, false]),
         ("notify", [true, false, false]),
@@ -279,7 +282,9 @@ async fn each_action_is_allowed_or_refused_by_role_and_refusals_write_nothing() 
         ("decide", [true, true, false]),
         ("excuse", [true, true, false]),
         ("override", [true, true, false]),
+        ("ruling", [true, true, false]),
         ("approve", [true, false, false]),
+        ("reopen", [true, false, false]),
         ("rectification", [true, false, false]),
     ];
     for (who, name) in ["admin", "reviewer", "reader"]
@@ -311,10 +316,41 @@ async fn each_action_is_allowed_or_refused_by_role_and_refusals_write_nothing() 
                             ("csrf", c),
                             ("name", "丁节点"),
                             ("assessor", "township"),
+                            ("assessor_unit", "t1"),
                             ("key", &node_key(9).public().to_string()),
                             ("categories", "township"),
                             ("methods", "daily"),
                             ("years", "2022"),
+                        ],
+                    )
+                    .await
+                }
+                "node.edit" => {
+                    post_form(
+                        &f.app,
+                        &b,
+                        "/nodes/edit",
+                        &[
+                            ("csrf", c),
+                            ("node", "丙节点"),
+                            ("categories", "township"),
+                            ("methods", "daily"),
+                            ("years", "2022,2023,2024"),
+                            ("reason", "增加2024年度"),
+                        ],
+                    )
+                    .await
+                }
+                "node.rotate" => {
+                    post_form(
+                        &f.app,
+                        &b,
+                        "/nodes/rotate-key",
+                        &[
+                            ("csrf", c),
+                            ("node", "丙节点"),
+                            ("key", &node_key(8).public().to_string()),
+                            ("reason", "密钥到期更换"),
                         ],
                     )
                     .await
@@ -408,6 +444,30 @@ async fn each_action_is_allowed_or_refused_by_role_and_refusals_write_nothing() 
                     )
                     .await
                 }
+                "ruling" => {
+                    post_form(
+                        &f.app,
+                        &b,
+                        "/units/2022/t1/ruling",
+                        &[
+                            ("csrf", c),
+                            ("method", "daily"),
+                            ("round", "annual"),
+                            ("node", "甲节点"),
+                            ("reason", "只有一份上报"),
+                        ],
+                    )
+                    .await
+                }
+                "reopen" => {
+                    post_form(
+                        &f.app,
+                        &b,
+                        "/approval/reopen",
+                        &[("csrf", c), ("year", "2022"), ("reason", "复核后更正")],
+                    )
+                    .await
+                }
                 "rectification" => {
                     post_multipart(
                         &f.app,
@@ -454,11 +514,14 @@ async fn each_action_is_allowed_or_refused_by_role_and_refusals_write_nothing() 
     for (operator, action) in [
         ("admin", "units.import"),
         ("admin", "node.add"),
+        ("admin", "node.edit"),
+        ("admin", "node.rotate_key"),
         ("admin", "node.revoke"),
         ("admin", "results.notify"),
         ("admin", "review.object"),
         ("admin", "review.decide"),
         ("admin", "results.approve"),
+        ("admin", "results.reopen"),
         ("admin", "rectification.plan"),
         ("reviewer", "decision.excuse"),
         ("reviewer", "decision.override"),
