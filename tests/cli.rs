@@ -119,6 +119,24 @@ fn pack_check_accepts_the_2022_rubric() {
 }
 
 #[test]
+fn pack_check_and_doc_take_the_pack_directory_as_an_official_types_it() {
+    let dir = path_str(&repo("rulepacks/baofeng-2023")).to_owned();
+    let o = kaohe(&["pack", "check", &dir]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("检查通过"), "{}", stdout(&o));
+    let out = tempfile::tempdir().unwrap();
+    let o = kaohe(&["pack", "doc", &dir, "--out", path_str(out.path())]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    // The ASSUMPTIONS.md beside the rubric is found from the directory too.
+    let html = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "html"))
+        .expect("an HTML page");
+    assert!(std::fs::read_to_string(html).unwrap().contains("A-41"));
+}
+
+#[test]
 fn pack_check_names_file_line_and_column_of_each_error() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
@@ -226,6 +244,12 @@ fn pack_build_sign_verify_and_eval_through_the_runtime() {
     let inspect = kaohe(&["pack", "inspect", path_str(&pack)]);
     assert!(inspect.status.success(), "{}", stderr(&inspect));
     assert!(stdout(&inspect).contains("baofeng"), "{}", stdout(&inspect));
+    // The fixtures beside the rubric travel in the pack as its self-test.
+    assert!(
+        stdout(&inspect).contains("自检（self-test）：") && stdout(&inspect).contains("张得分表"),
+        "{}",
+        stdout(&inspect)
+    );
 
     // A changed byte is refused however many authorities signed.
     let mut bytes = std::fs::read(&pack).unwrap();
@@ -258,6 +282,32 @@ fn pack_build_sign_verify_and_eval_through_the_runtime() {
         };
         assert_eq!(sheet(&by_interp), sheet(&by_wasm), "{fixture}");
     }
+
+    // `pack eval` keeps the compiled pack in the user's cache directory:
+    // the second evaluation reads it instead of compiling again.
+    let cache = d.join("cache");
+    let ev = repo("rulepacks/baofeng-2022/fixtures/01-township-full.toml");
+    let eval = || {
+        Command::new(env!("CARGO_BIN_EXE_kaohe"))
+            .args(["pack", "eval", path_str(&pack), path_str(&ev)])
+            .env("XDG_CACHE_HOME", &cache)
+            .env_remove("KAOHE_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let first = eval();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let entries: Vec<PathBuf> = std::fs::read_dir(cache.join("kaohe/module-cache"))
+        .expect("a module cache")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(
+        entries.len() == 1 && entries[0].extension().is_some_and(|x| x == "cwasm"),
+        "{entries:?}"
+    );
+    let second = eval();
+    assert_eq!(stdout(&first), stdout(&second));
 }
 
 /// Command-line mistakes are told in Chinese (clap's own words are

@@ -45,7 +45,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use jiff::Timestamp;
 use jiff::tz::{self, TimeZone};
-use kaohe_rulepacks::runtime::Runtime;
+use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
 use rusqlite::Connection;
 
 use crate::audit::Actor;
@@ -237,11 +237,6 @@ fn open(dir: &Path) -> anyhow::Result<Connection> {
     db::open_existing(dir).context("打开数据库（open database）")
 }
 
-/// The pack runtime for one command.
-fn runtime() -> anyhow::Result<Runtime> {
-    Runtime::new(Default::default()).context("启动规则包运行环境（start the pack runtime）")
-}
-
 /// The year's one current pack, loaded; `None` when the year has none (or
 /// several), for the registry commands that check against it.
 fn year_pack(
@@ -252,14 +247,27 @@ fn year_pack(
     Ok(crate::registry::warnings::year_pack(conn, runtime, year)?)
 }
 
-/// The year's inputs, for the commands that need only its manifest.
-fn load(conn: &Connection, year: i32) -> anyhow::Result<YearData> {
-    Ok(year_results::load_year(conn, &runtime()?, year)?)
-}
+impl Invocation {
+    /// The pack runtime for one command, its compiled modules cached under
+    /// the data directory so a pack is not recompiled by every command.
+    fn runtime(&self) -> anyhow::Result<Runtime> {
+        Runtime::new(RuntimeConfig::with_cache_under(&self.dir))
+            .context("启动规则包运行环境（start the pack runtime）")
+    }
 
-/// The year consolidated now, with its outcomes.
-fn consolidate(conn: &Connection, year: i32) -> anyhow::Result<ConsolidatedYear> {
-    Ok(year_results::consolidate_year(conn, &runtime()?, year)?)
+    /// The year's inputs, for the commands that need only its manifest.
+    fn load(&self, conn: &Connection, year: i32) -> anyhow::Result<YearData> {
+        Ok(year_results::load_year(conn, &self.runtime()?, year)?)
+    }
+
+    /// The year consolidated now, with its outcomes.
+    fn consolidate(&self, conn: &Connection, year: i32) -> anyhow::Result<ConsolidatedYear> {
+        Ok(year_results::consolidate_year(
+            conn,
+            &self.runtime()?,
+            year,
+        )?)
+    }
 }
 
 /// Beijing time (UTC+8, no daylight saving since 1991) for officials.

@@ -13,7 +13,7 @@
 //! Per unit (roster order):
 //! 1. the reports it must receive are every (method, round) of a method that
 //!    has an indicator applicable to its category — `Q1`..`Q4` for quarterly
-//!    methods, `annual` otherwise ([`expected_reports`]); a recorded
+//!    methods, `annual` otherwise ([`Manifest::expected_reports`]); a recorded
 //!    [`Excusal`] removes the whole unit or one quarter of a quarterly method;
 //! 2. a report missing or received twice (two nodes, same method and round)
 //!    makes the unit **not assessed**, with a [`Gap`] saying exactly what —
@@ -80,6 +80,12 @@ pub struct AcceptedResult {
     pub scores: BTreeMap<String, i64>,
     /// Fired clause id → amount (hundredths).
     pub clauses: BTreeMap<String, i64>,
+    /// Indicator id → the reason it was marked not applicable (不适用).
+    pub not_applicable: BTreeMap<String, String>,
+    /// Field id → the value it was replayed on (hundredths, supplied values
+    /// only), to explain a formula's lost points; `None` for results
+    /// committed before the hub kept evidence.
+    pub evidence: Option<BTreeMap<String, i64>>,
     /// Committed after the round's deadline (hub clock).
     pub late: bool,
     /// Hub commit time, unix seconds.
@@ -191,6 +197,10 @@ impl UnitResult {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per unit, built once and read by every output; most units are assessed"
+)]
 pub enum Assessment {
     Assessed(Scored),
     /// Something is missing or unusable; `gaps` says exactly what.
@@ -227,6 +237,23 @@ pub struct Scored {
     pub indicators: Vec<IndicatorScore>,
     /// Every fired clause, by round then manifest order.
     pub fired: Vec<FiredClause>,
+    /// The indicators the assessor marked not applicable (不适用) to the
+    /// unit, manifest order: left out of `applicable`, the sheet converted
+    /// over the rest (scheme 五). Printed with the result, reasons and all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_applicable: Vec<NotApplicable>,
+}
+
+/// An indicator marked not applicable to a unit, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotApplicable {
+    pub indicator_id: String,
+    pub name: String,
+    /// The points it would have had (hundredths).
+    pub points: i64,
+    /// The assessor's reason (the reasons of the quarters marked, for a
+    /// quarterly indicator, each once).
+    pub reason: String,
 }
 
 /// A rank among `of` assessed units; `tied` when another unit shares it.
@@ -241,6 +268,11 @@ pub struct Place {
 pub struct IndicatorScore {
     pub indicator_id: String,
     pub score: i64,
+    /// Why a `score =` indicator lost points, in Chinese
+    /// (`Manifest::loss_reason`); a deduction's reasons are its fired
+    /// clauses. `None` when nothing was lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -412,28 +444,7 @@ impl Consolidation {
     }
 }
 
-/// The reports a unit of category `category` must receive, in manifest
-/// method order: every method with an applicable indicator, in `Q1`..`Q4`
-/// when quarterly, else `annual`.
-pub fn expected_reports(manifest: &Manifest, category: usize) -> Vec<(usize, Round)> {
-    let mut out = Vec::new();
-    for (m, method) in manifest.methods.iter().enumerate() {
-        let applies = manifest
-            .applicable_indicators(category)
-            .any(|i| manifest.indicator_method(i) == Some(m));
-        if !applies {
-            continue;
-        }
-        if method.quarterly {
-            out.extend(Round::QUARTERS.iter().map(|&q| (m, q)));
-        } else {
-            out.push((m, Round::Annual));
-        }
-    }
-    out
-}
-
-/// The methods each category must report ([`expected_reports`], every
+/// The methods each category must report ([`Manifest::expected_reports`], every
 /// round counted once), by category id: what the registry checks a node's
 /// scope against.
 pub fn required_methods(manifest: &Manifest) -> BTreeMap<String, Vec<String>> {
@@ -443,7 +454,7 @@ pub fn required_methods(manifest: &Manifest) -> BTreeMap<String, Vec<String>> {
         .enumerate()
         .map(|(c, category)| {
             let mut methods: Vec<String> = Vec::new();
-            for (m, _) in expected_reports(manifest, c) {
+            for (m, _) in manifest.expected_reports(c) {
                 let id = &manifest.methods[m].id;
                 if !methods.contains(id) {
                     methods.push(id.clone());

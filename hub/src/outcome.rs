@@ -7,11 +7,15 @@
 //! - **通报警示** (warning notice), for either reason (one notice listing
 //!   both when both hold):
 //!   - *bottom of a ranking*: in a ranked category with `n` assessed units,
-//!     every unit whose rank `> n − warn_bottom`. Ranks are competition
-//!     ranks (1, 2, 2, 4), so units tied at a rank beyond the line are all
-//!     warned; a tie that straddles the line has the better rank and is
-//!     *not* (ranks 1,2,2,4,5 with `warn_bottom` 3: `n − 3 = 2`, only the 4th
-//!     and 5th). When `n ≤ warn_bottom` every ranked unit is warned.
+//!     the last `k = min(warn_bottom, ⌊n × warn_bottom_share⌋)` places
+//!     (`Outcomes::warned_places`; the share defaults to one half), i.e.
+//!     every unit whose rank `> n − k`. Ranks are competition ranks
+//!     (1, 2, 2, 4), so units tied at a rank beyond the line are all warned;
+//!     a tie that straddles the line has the better rank and is *not*
+//!     (ranks 1,2,2,4,5 with `k` 2: `n − 2 = 3`, only the 4th and 5th). The
+//!     share keeps a small ranking's first places out of the "last three":
+//!     with 3 units only the last is warned, never "排名第1/3，位列末三名"
+//!     (ASSUMPTIONS A-30d; `hub results` asks the office to confirm).
 //!   - *big regression* (退步较大, ASSUMPTIONS.md A-19): against the unit's
 //!     result of the year before, the total fell by at least
 //!     `big_regression_points`, or the grade fell by two or more bands
@@ -223,17 +227,22 @@ pub fn outcomes(current: &Consolidation, history: &[YearResults], manifest: &Man
             );
         }
         if let Some(p) = s.rank {
-            let line = i64::from(p.of) - i64::from(rules.warn_bottom);
-            if i64::from(p.rank) > line {
+            let places = rules.warned_places(p.of as usize);
+            let line = i64::from(p.of) - places as i64;
+            if places > 0 && i64::from(p.rank) > line {
                 add(
                     u,
                     NoticeKind::WarningNotice,
                     format!(
-                        "排名第{}/{}{}，位列末{}名",
+                        "排名第{}/{}{}，位列{}",
                         p.rank,
                         p.of,
                         if p.tied { "（并列）" } else { "" },
-                        zh_count(rules.warn_bottom)
+                        match places {
+                            // "末一名" is not said; the last place is 末位.
+                            1 => "末位".to_owned(),
+                            n => format!("末{}名", zh_count(u32::try_from(n).unwrap_or(u32::MAX))),
+                        }
                     ),
                 );
             }
@@ -440,9 +449,11 @@ mod tests {
             .map(|n| (n.unit_id.as_str(), n.kind))
             .collect();
         // Letters: 合格 T6 77.00, M1 70.59; 不合格 E1 54.90.
-        // Warnings, bottom (rank > n − 3): townships n 6 → rank > 3: T4, T5
-        //   (tied 4th), T6; departments n 5 → rank > 2: D4, D5 (D2 and D3 tie
-        //   at 2nd, inside the line); stationed n 4 → rank > 1: S4, S5, S2.
+        // Warnings, bottom (the last min(3, ⌊n/2⌋) places): townships n 6 →
+        //   3, rank > 3: T4, T5 (tied 4th), T6; departments n 5 → 2, rank >
+        //   3: D4, D5; stationed n 4 → 2, rank > 2: S5, S2 — not S4, 2nd of
+        //   4 with 97.00 (issue #13: a small ranking's first places are
+        //   never its "last three").
         // Warnings, regression vs 2021 (≥ 10 points): T6 90.00 → 77.00,
         //   S2 92.00 → 82.00 (exactly 10), E1 85.00 → 54.90. Not S5 (−6, one
         //   band) nor C1 (−9.99, one band).
@@ -462,7 +473,6 @@ mod tests {
                 ("M1", RecommendationLetter),
                 ("S1", Admonition),
                 ("S2", WarningNotice),
-                ("S4", WarningNotice),
                 ("S5", WarningNotice),
                 ("T1", Commendation),
                 ("T1", RecommendedUpwards),
@@ -492,11 +502,11 @@ mod tests {
         assert_eq!(
             reasons(&o, "S2", WarningNotice),
             [
-                "排名第4/4，位列末三名",
+                "排名第4/4，位列末二名",
                 "总分82.00分，比2021年92.00分下降10.00分（达到10分），退步较大",
             ]
         );
-        assert_eq!(reasons(&o, "S5", WarningNotice), ["排名第3/4，位列末三名"]);
+        assert_eq!(reasons(&o, "S5", WarningNotice), ["排名第3/4，位列末二名"]);
         assert_eq!(
             reasons(&o, "E1", WarningNotice),
             ["总分54.90分，比2021年85.00分下降30.10分（达到10分），退步较大"]
@@ -657,12 +667,14 @@ mod tests {
 
     #[test]
     fn a_wider_bottom_moves_the_line_and_small_rankings_are_all_warned() {
-        // warn_bottom 4: townships 6 → rank > 2: T3, T4, T5, T6; departments
-        // 5 → rank > 1: D2, D3 (now past the line), D4, D5; stationed 4 →
-        // rank > 0: all four, the first included.
+        // warn_bottom 4 with the share at 1 (the scheme's letter): townships
+        // 6 → rank > 2: T3, T4, T5, T6; departments 5 → rank > 1: D2, D3
+        // (now past the line), D4, D5; stationed 4 → rank > 0: all four, the
+        // first included.
         let g = county();
         let mut manifest = g.manifest().clone();
         manifest.outcomes.warn_bottom = 4;
+        manifest.outcomes.warn_bottom_share = Some(100);
         let o = outcomes(&g.consolidate(), &[], &manifest);
         let warned: Vec<&str> = o
             .notices
@@ -677,6 +689,43 @@ mod tests {
             ]
         );
         assert_eq!(reasons(&o, "S1", WarningNotice), ["排名第1/4，位列末四名"]);
+    }
+
+    /// Issue #13: with 3 or fewer ranked units every unit was among the
+    /// "last three", so the first-placed unit was warned.
+    #[test]
+    fn a_small_ranking_warns_at_most_half_of_it_never_its_first() {
+        let g = county();
+        let mut c = g.consolidate();
+        // Keep three stationed units: S1 (1st), S5, S2.
+        c.units.retain(|u| u.unit_id != "S4");
+        for u in &mut c.units {
+            if let Assessment::Assessed(s) = &mut u.assessment
+                && let Some(p) = &mut s.rank
+                && u.category == "stationed_unit"
+            {
+                p.of = 3;
+                if p.rank > 2 {
+                    p.rank -= 1;
+                }
+            }
+        }
+        let o = outcomes(&c, &[], g.manifest());
+        let warned: Vec<&str> = o
+            .notices
+            .iter()
+            .filter(|n| n.kind == WarningNotice && n.unit_id.starts_with('S'))
+            .map(|n| n.unit_id.as_str())
+            .collect();
+        assert_eq!(warned, ["S2"]);
+        assert_eq!(reasons(&o, "S2", WarningNotice), ["排名第3/3，位列末位"]);
+        assert!(
+            o.notices
+                .iter()
+                .flat_map(|n| &n.reasons)
+                .all(|r| !r.contains("排名第1/")),
+            "no first place is warned"
+        );
     }
 
     #[test]

@@ -5,8 +5,12 @@
 //! writes), verifies them with [`verify_pack`] under the trust policy of
 //! `hub.toml` (k of n authority keys; no rollback below a version this hub
 //! already holds), loads the module into the sandbox under the verified
-//! identity ([`Pack::load`]) and computes its round deadlines — a pack the
-//! hub cannot replay is never activated — and only then stores
+//! identity ([`Pack::load`]), runs the pack's own self-test in this hub's
+//! sandbox ([`Pack::self_test`]: the fixtures `kaohe pack build` embedded,
+//! every byte as recorded) and computes its round deadlines — a pack the
+//! hub cannot replay, or that scores otherwise than it was built to, is
+//! never activated, and the last good pack stays current — and only then
+//! stores
 //! it as the current version ([`publish_pack`]), which flags the results of
 //! the version it replaces for re-evaluation.
 
@@ -30,6 +34,13 @@ pub enum PublishError {
     Trust(#[from] PackTrustError),
     #[error("规则包未发布：{0}")]
     Unusable(#[from] PackError),
+    /// A pack without a self-test: built before packs carried one, or not
+    /// with `kaohe pack build`. New publication needs the dry run; packs
+    /// published earlier keep working for their years.
+    #[error(
+        "规则包未发布：规则包 {pack} 没有内嵌自检用例，无法在启用前试算；请用 `kaohe pack build`（附手算用例）重新编译并签名（the pack carries no self-test: rebuild it with its fixtures）"
+    )]
+    NoSelfTest { pack: PackIdentity },
     #[error("规则包未发布：规则包 {pack}：{source}")]
     Deadlines {
         pack: PackIdentity,
@@ -66,6 +77,11 @@ pub fn publish_signed(
         },
     )?;
     let pack = Pack::load(runtime, module, &verified.identity)?;
+    if pack.self_test()?.is_none() {
+        return Err(PublishError::NoSelfTest {
+            pack: verified.identity.clone(),
+        });
+    }
     RoundDeadlines::of(&pack.manifest().schedule, verified.identity.year).map_err(|source| {
         PublishError::Deadlines {
             pack: verified.identity.clone(),

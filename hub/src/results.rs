@@ -279,7 +279,7 @@ pub fn load_results(
     let mut out: BTreeMap<(i64, String), AcceptedResult> = BTreeMap::new();
     let mut stmt = conn.prepare(
         "SELECT r.submission_id, r.method_id, r.node_id, r.unit_id, r.round, r.late, s.committed_at,
-                r.scores, r.clauses
+                r.scores, r.clauses, r.not_applicable, r.evidence
          FROM results r JOIN submissions s ON s.id = r.submission_id
          WHERE r.year = ?1 AND r.pack_id = ?2 AND r.pack_version = ?3 AND r.is_current = 1
          ORDER BY r.submission_id, r.method_id",
@@ -299,11 +299,15 @@ pub fn load_results(
                 r.get::<_, String>(7)?,
                 r.get::<_, String>(8)?,
             ),
+            (r.get::<_, String>(9)?, r.get::<_, Option<String>>(10)?),
         ))
     })?;
     for row in rows {
-        let ((sid, method_id, node_id, unit_id, round), (late, committed_at, scores, clauses)) =
-            row?;
+        let (
+            (sid, method_id, node_id, unit_id, round),
+            (late, committed_at, scores, clauses),
+            (marks, evidence),
+        ) = row?;
         let round = Round::from_id(&round)
             .ok_or_else(|| ResultsError::Corrupt(format!("上报 {sid} 的轮次 {round} 无效")))?;
         let scores = result_columns::parse_scores(&scores).map_err(|e| {
@@ -320,6 +324,19 @@ pub fn load_results(
             .into_iter()
             .map(|(id, c)| (id, c.amount))
             .collect();
+        let not_applicable = result_columns::parse_marks(&marks).map_err(|e| {
+            ResultsError::Corrupt(format!(
+                "上报 {sid} 方法 {method_id} 的不适用标记（not_applicable）：{e}"
+            ))
+        })?;
+        let evidence = evidence
+            .map(|e| result_columns::parse_evidence(&e))
+            .transpose()
+            .map_err(|e| {
+                ResultsError::Corrupt(format!(
+                    "上报 {sid} 方法 {method_id} 的证据（evidence）：{e}"
+                ))
+            })?;
         out.insert(
             (sid, method_id.clone()),
             AcceptedResult {
@@ -329,6 +346,8 @@ pub fn load_results(
                 node_id,
                 scores,
                 clauses,
+                not_applicable,
+                evidence,
                 late,
                 received_at: committed_at,
             },
@@ -653,18 +672,24 @@ pub fn to_report(
                                 _ => 0,
                             },
                             score: i.score,
-                            reasons: s
-                                .fired
+                            // A formula's lost points have their own reason.
+                            reasons: i
+                                .reason
                                 .iter()
-                                .filter(|f| f.indicator_id == i.indicator_id)
-                                .map(|f| {
-                                    let round = if f.round == Round::Annual {
-                                        String::new()
-                                    } else {
-                                        format!("（{}）", f.round.name_zh())
-                                    };
-                                    format!("{}{round}", f.reason)
-                                })
+                                .cloned()
+                                .chain(
+                                    s.fired
+                                        .iter()
+                                        .filter(|f| f.indicator_id == i.indicator_id)
+                                        .map(|f| {
+                                            let round = if f.round == Round::Annual {
+                                                String::new()
+                                            } else {
+                                                format!("（{}）", f.round.name_zh())
+                                            };
+                                            format!("{}{round}", f.reason)
+                                        }),
+                                )
                                 .collect(),
                         }
                     })

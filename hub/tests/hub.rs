@@ -23,6 +23,8 @@
 //!   certificates from `pki`, the hub tests' one test CA);
 //! - `workflow`, `result_service`: results, objections, review, approval;
 //! - `backup`: online backup and restore;
+//! - `self_test`: publishing runs the pack's own self-test first (issue
+//!   #13 §3);
 //! - `console`: the web console's router without a socket — every page
 //!   for every role, each action allowed or refused (403, nothing written),
 //!   CSRF, session expiry, login throttling, a refused roster upload;
@@ -70,6 +72,7 @@ mod identity;
 mod pki;
 mod refusals;
 mod result_service;
+mod self_test;
 mod submissions;
 mod support;
 mod wire;

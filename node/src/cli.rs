@@ -154,6 +154,18 @@ fn print_reevaluations(year: u16, list: &[crate::store::Reevaluation], active: &
     }
 }
 
+fn print_self_test(installed: &crate::pack::Installed) {
+    match &installed.self_test {
+        Some(p) => println!(
+            "  自检通过（self-test passed）：{} 个单位轮次、{} 张得分表与签发时的结果逐字节一致",
+            p.evaluate_units, p.finalise_units
+        ),
+        None => {
+            println!("  规则包未内嵌自检用例（早于自检的规则包）（the pack carries no self-test）")
+        }
+    }
+}
+
 fn print_superseded(installed: &crate::pack::Installed) {
     if let Some(old) = &installed.replaced {
         println!("  取代（replaces）：{old}");

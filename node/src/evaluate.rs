@@ -1,7 +1,8 @@
 //! 评分与提交（evaluate and submit, the local half）。
 //!
 //! - [`jobs`] builds one ABI [`UnitInput`] per unit in scope for a round
-//!   from the stored evidence. Only fields of the unit's evaluated methods
+//!   from the stored evidence and not-applicable marks (ABI 1.1, with
+//!   their reasons for the submission). Only fields of the unit's evaluated methods
 //!   are passed, and a field with no stored value is passed as **absent**
 //!   (`present = 0`): the pack then applies the manifest's `missing` rule
 //!   itself — the default value with `present(f)` false, or status 1 for a
@@ -97,6 +98,9 @@ pub struct Job {
     /// The evidence passed, by field id (fields of those methods; `None` =
     /// not supplied).
     pub evidence: BTreeMap<String, Option<i64>>,
+    /// Indicators of those methods the assessor marked not applicable (不适用),
+    /// by indicator id, with the reason.
+    pub not_applicable: BTreeMap<String, String>,
     pub input: UnitInput,
 }
 
@@ -129,7 +133,10 @@ pub fn jobs(
             continue;
         }
         let stored = store.evidence_of(&unit.unit_id, scope.year, round)?;
-        out.push(job(manifest, unit, category, round, methods, &stored));
+        let marks = store.marks_of(&unit.unit_id, scope.year, round)?;
+        out.push(job(
+            manifest, unit, category, round, methods, &stored, &marks,
+        ));
     }
     Ok(out)
 }
@@ -156,7 +163,9 @@ pub fn methods_for(
         .collect()
 }
 
-/// The job of one unit from its stored values.
+/// The job of one unit from its stored values and not-applicable marks.
+/// Only marks on indicators of the evaluated methods are passed; the pack
+/// refuses one it does not allow (status 7), as the hub's replay will.
 pub fn job(
     manifest: &Manifest,
     unit: &UnitInfo,
@@ -164,6 +173,7 @@ pub fn job(
     round: Round,
     methods: Vec<usize>,
     stored: &BTreeMap<String, i64>,
+    marks: &BTreeMap<String, String>,
 ) -> Job {
     let mut evidence = BTreeMap::new();
     let mut mask = 0u32;
@@ -185,6 +195,24 @@ pub fn job(
             v
         })
         .collect();
+    let mut not_applicable = BTreeMap::new();
+    let flags: Vec<bool> = manifest
+        .indicators
+        .iter()
+        .enumerate()
+        .map(|(i, ind)| {
+            let evaluated = manifest
+                .indicator_method(i)
+                .is_some_and(|m| methods.contains(&m));
+            match marks.get(&ind.id) {
+                Some(reason) if evaluated => {
+                    not_applicable.insert(ind.id.clone(), reason.clone());
+                    true
+                }
+                _ => false,
+            }
+        })
+        .collect();
     Job {
         unit: unit.clone(),
         round,
@@ -195,7 +223,13 @@ pub fn job(
             round,
             methods: mask,
             values,
+            not_applicable: if not_applicable.is_empty() {
+                Vec::new()
+            } else {
+                flags
+            },
         },
+        not_applicable,
     }
 }
 

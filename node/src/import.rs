@@ -27,6 +27,15 @@
 //! unit's category or (CSV) to the row's round, and a template of another
 //! year. Full-width digits are accepted and counted (see [`crate::value`]).
 //!
+//! Not applicable: a reason written in an indicator's `不适用理由` column
+//! marks it not applicable (不适用) to the unit for the round; it belongs
+//! to its method's block (so a block may be reported by a reason alone —
+//! a whole method not applicable), and a required field that only marked
+//! indicators read may be left empty. A reason must be text of at most
+//! 500 characters, in a cell that applies to the unit. The reason columns
+//! are optional: a template made before they existed imports as before,
+//! leaving stored marks alone.
+//!
 //! Layout: here the import of a file, all or nothing; `problem` (what an
 //! official is told: [`Problem`] = [`Location`] + [`Rule`]), `check` (the
 //! pure check of a file's grids against the [`Layout`] — sheets and the
@@ -40,7 +49,9 @@ use kaohe_tables::sheet::{self, Format, Limits, LoadError, ReadError, TextEncodi
 use sha2::{Digest as _, Sha256};
 
 use crate::layout::{Layout, LayoutError};
-use crate::store::{Actor, ApplyError, ApplySummary, EvidenceWrite, SourceKind, Store, StoreError};
+use crate::store::{
+    Actor, ApplyError, ApplySummary, EvidenceWrite, MarkWrite, SourceKind, Store, StoreError,
+};
 
 mod check;
 mod problem;
@@ -107,6 +118,9 @@ pub struct ImportReport {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Plan {
     pub writes: Vec<EvidenceWrite>,
+    /// Not-applicable marks set or cleared (reason columns of reported
+    /// blocks).
+    pub marks: Vec<MarkWrite>,
     pub rows: usize,
     pub blocks: usize,
     pub normalised: usize,
@@ -181,7 +195,7 @@ pub fn import_bytes(
         sha256,
     };
     let summary = store
-        .apply_evidence(year, &plan.writes, &source, actor, progress)
+        .apply_evidence_and_marks(year, &plan.writes, &plan.marks, &source, actor, progress)
         .map_err(|source| ImportError::Apply {
             file: file_name.to_string(),
             source,

@@ -9,9 +9,17 @@
 //! - **CSV**: one table with a `轮次` (round) column and a row per unit and
 //!   round; a field's cell is left empty on rows of the other kind of round.
 //! - Columns: `单位编号`, `单位名称`, (CSV: `轮次`), then the fields of the
-//!   methods in scope in manifest order. Row 1 holds the Chinese headers with
+//!   methods in scope in manifest order, then the not-applicable reason
+//!   columns. Row 1 holds the Chinese headers with
 //!   units (`法治专题学习次数（次）`), row 2 the field ids (hidden in xlsx), so
 //!   the import finds columns by id and notices renamed or moved headers.
+//!
+//! **Not applicable (不适用).** After the fields of a round come the reason
+//! columns of the indicators the rubric lets the assessor mark not
+//! applicable (`不适用理由：N2_5 深入推进服务型行政执法建设`, id `na.N2_5`): a
+//! reason written there marks the indicator not applicable to that unit in
+//! that round (RUBRIC.md §11); left empty, it applies. Its cell is open
+//! only where the indicator applies to the unit's category.
 //!
 //! **Which cells apply.** A field applies to a unit when an indicator that
 //! applies to the unit's category reads it. The manifest carries formulas as
@@ -39,6 +47,10 @@ pub const ROUND_HEADER: &str = "轮次";
 pub const ROUND_KEY: &str = "round";
 /// First cell of the notes sheet: identifies the template's pack and year.
 pub const MARKER_PREFIX: &str = "kaohe-template";
+/// Prefix of a not-applicable column's id: `na.N2_5`.
+pub const MARK_KEY_PREFIX: &str = "na.";
+/// Prefix of a not-applicable column's header: `不适用理由：N2_5 深入推进…`.
+pub const MARK_HEADER_PREFIX: &str = "不适用理由：";
 
 /// The layout of one year's template for one node.
 #[derive(Debug, Clone)]
@@ -51,6 +63,11 @@ pub struct Layout<'a> {
     annual: Vec<usize>,
     /// Manifest indices of the quarterly fields in scope.
     quarterly: Vec<usize>,
+    /// Manifest indices of the annual indicators in scope the assessor may
+    /// mark not applicable (a reason column each).
+    annual_marks: Vec<usize>,
+    /// The same for the quarterly indicators.
+    quarterly_marks: Vec<usize>,
     /// Per unit of the scope (same order): its category index.
     categories: Vec<usize>,
     /// `[category][field]`: the field applies to the category.
@@ -120,6 +137,20 @@ impl<'a> Layout<'a> {
                 methods: scope.methods.join("、"),
             });
         }
+        let (mut annual_marks, mut quarterly_marks) = (Vec::new(), Vec::new());
+        for (i, ind) in manifest.indicators.iter().enumerate() {
+            if !ind.allow_not_applicable || !scope.has_method(&ind.method) {
+                continue;
+            }
+            match manifest
+                .indicator_method(i)
+                .map(|m| manifest.methods[m].quarterly)
+            {
+                Some(true) => quarterly_marks.push(i),
+                Some(false) => annual_marks.push(i),
+                None => {}
+            }
+        }
         let mentions = mentions(manifest);
         let mut rounds = Vec::new();
         if !annual.is_empty() {
@@ -134,6 +165,8 @@ impl<'a> Layout<'a> {
             rounds,
             annual,
             quarterly,
+            annual_marks,
+            quarterly_marks,
             categories,
             reads: field_reads(manifest, &mentions),
             mentions,
@@ -147,6 +180,46 @@ impl<'a> Layout<'a> {
         } else {
             &self.annual
         }
+    }
+
+    /// Manifest indices of the indicators that may be marked not applicable
+    /// in `round` (a reason column each, after the fields).
+    pub fn marks_for(&self, round: Round) -> &[usize] {
+        if round.is_quarter() {
+            &self.quarterly_marks
+        } else {
+            &self.annual_marks
+        }
+    }
+
+    /// Every markable indicator in scope: annual first, then quarterly (the
+    /// CSV's reason columns, after the fields).
+    pub fn all_marks(&self) -> Vec<usize> {
+        self.annual_marks
+            .iter()
+            .chain(&self.quarterly_marks)
+            .copied()
+            .collect()
+    }
+
+    /// Whether indicator `indicator` may be marked in `round`.
+    pub fn mark_in_round(&self, indicator: usize, round: Round) -> bool {
+        self.marks_for(round).contains(&indicator)
+    }
+
+    /// Whether indicator `indicator` applies to units of `category` (so its
+    /// reason cell is open).
+    pub fn mark_applies(&self, category: usize, indicator: usize) -> bool {
+        self.manifest.applies(indicator, category)
+    }
+
+    /// The indicators applying to `category` that read field `field`: all
+    /// marked not applicable, the field is not needed.
+    pub fn readers_in(&self, category: usize, field: usize) -> Vec<usize> {
+        self.indicators_reading(field)
+            .into_iter()
+            .filter(|&i| self.manifest.applies(i, category))
+            .collect()
     }
 
     /// Every field in scope: annual first, then quarterly, each in manifest
@@ -220,6 +293,16 @@ pub fn header(field: &Field) -> String {
     } else {
         format!("{}（{}）", field.label, field.unit)
     }
+}
+
+/// The header of indicator `ind`'s not-applicable reason column.
+pub fn mark_header(ind: &kaohe_rulepacks::manifest::Indicator) -> String {
+    format!("{MARK_HEADER_PREFIX}{} {}", ind.id, ind.name)
+}
+
+/// The id of indicator `ind`'s reason column (row 2): `na.N2_5`.
+pub fn mark_key(ind: &kaohe_rulepacks::manifest::Indicator) -> String {
+    format!("{MARK_KEY_PREFIX}{}", ind.id)
 }
 
 /// A header as compared by the import: blanks removed, full-width brackets

@@ -13,7 +13,13 @@
 //!    ([`Pack::load`]: no imports, the ABI exports, limits; the embedded
 //!    manifest parses strictly and names that identity) — a pack that
 //!    cannot run is never activated;
-//! 4. [`Store::install_pack`] stores module, manifest and envelope and
+//! 4. the pack's own self-test ([`Pack::self_test`]: the fixtures `kaohe
+//!    pack build` embedded, replayed in this node's sandbox) gives exactly
+//!    the recorded bytes — a pack that loads but cannot evaluate, or scores
+//!    otherwise, is never activated. A pack built before self-tests carries
+//!    none and is installed (the hub no longer publishes such packs, and
+//!    earlier years' packs must keep working);
+//! 5. [`Store::install_pack`] stores module, manifest and envelope and
 //!    switches the active pack in one transaction.
 //!
 //! `kaohe node sync` calls [`install`] with what `FetchPack` returned;
@@ -24,6 +30,7 @@
 use kaohe_proto::{Envelope, KeyId, PackIdentity};
 use kaohe_rulepacks::pack::{Pack, PackError};
 use kaohe_rulepacks::runtime::Runtime;
+use kaohe_rulepacks::selftest::Passed;
 use kaohe_rulepacks::sign::{self, Expectation, PackTrustError, PolicyError, TrustPolicy};
 
 use crate::config::NodeConfig;
@@ -41,6 +48,8 @@ pub struct Installed {
     /// Outbox entries computed under an earlier pack of the year, still
     /// unsent: superseded in the activation's transaction, never sent.
     pub superseded: Vec<u64>,
+    /// What the pack's self-test ran; `None` for a pack without one.
+    pub self_test: Option<Passed>,
 }
 
 /// The pack was not activated; the previous one stays.
@@ -94,6 +103,7 @@ pub fn install(
         },
     )?;
     let pack = Pack::load(runtime, module, &verified.identity)?;
+    let self_test = pack.self_test()?;
     let replaced = store
         .active_pack(verified.identity.year)?
         .map(|p| p.identity)
@@ -113,6 +123,7 @@ pub fn install(
         signers: verified.signers,
         replaced,
         superseded,
+        self_test,
     })
 }
 

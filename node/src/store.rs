@@ -12,7 +12,7 @@
 //! foreign keys off and a `foreign_key_check` before commit, and a store
 //! newer than this code is refused before anything is written to it.
 //!
-//! ## Schema (version 2)
+//! ## Schema (version 3)
 //!
 //! | table | one row per | notes |
 //! |---|---|---|
@@ -22,6 +22,8 @@
 //! | `evidence_sources` | import or `set` | who (operator), when, file name and SHA-256 |
 //! | `evidence` | (unit, year, round, field) | ABI-encoded value (hundredths), the source that wrote it |
 //! | `evidence_history` | change | old → new (NULL = absent), append-only (triggers) |
+//! | `not_applicable` | (unit, year, round, indicator) marked not applicable | the assessor's reason, the source that wrote it |
+//! | `not_applicable_history` | change of a mark | old → new reason (NULL = not marked), append-only (triggers) |
 //! | `counters` | named counter | `sequence`: the node's last submission sequence number |
 //! | `evaluations` | evaluation that was submitted | evidence and result as JSON; never deleted |
 //! | `outbox` | signed envelope | state `to_send → sending → accepted / rejected / retry`, or `superseded` (replaced by a newer pack, never sent); the persisted next attempt time (`next_attempt_at`, unix seconds) and the hub's rejection code; never deleted |
@@ -30,7 +32,8 @@
 //!
 //! Version 2 rebuilt `outbox` (a CHECK constraint cannot be altered in
 //! SQLite) to add the `superseded` state, `next_attempt_at` and
-//! `rejection_code`; every row and transition is carried over.
+//! `rejection_code`; every row and transition is carried over. Version 3
+//! added the not-applicable marks and their history.
 //!
 //! Layout — each module owns the SQL of its tables, and nothing outside
 //! this module runs SQL:
@@ -38,7 +41,12 @@
 //! - `scope`: `units`, `scope_units`, `scope_methods` ([`Scope`]);
 //! - `packs`: `packs` — install and activate ([`Store::install_pack`]);
 //! - `evidence`: `evidence`, `evidence_sources`, `evidence_history`
-//!   ([`Store::apply_evidence`], all or nothing);
+//!   ([`Store::apply_evidence`], all or nothing; with marks
+//!   [`Store::apply_evidence_and_marks`]);
+//! - `cells`: the one writer of a versioned cell (current table + history),
+//!   used by `evidence` and `marks`;
+//! - `marks`: `not_applicable` and its history ([`MarkWrite`], read per
+//!   unit and round for evaluation);
 //! - `evaluations`: `evaluations` and the `sequence` counter — a submit's
 //!   transaction ([`Queue`]) and what must be evaluated again;
 //! - `outbox`: `outbox`, `outbox_transitions` — claiming, recording
@@ -53,8 +61,10 @@ use kaohe_rulepacks::manifest::Round;
 use kaohe_tables::sqlite::{self, Missing, Schema};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
+mod cells;
 mod evaluations;
 mod evidence;
+mod marks;
 mod migrations;
 mod outbox;
 mod packs;
@@ -64,6 +74,7 @@ pub use evaluations::{NewEvaluation, Queue, Reevaluation};
 pub use evidence::{
     ApplyError, ApplySummary, EvidenceRow, EvidenceWrite, HistoryRow, PROGRESS_EVERY, SourceKind,
 };
+pub use marks::{MarkHistoryRow, MarkRow, MarkWrite};
 pub use migrations::MIGRATIONS;
 pub use outbox::{Claim, Counts, RecordError, Settled, Transition};
 pub use packs::{InstallPackError, NewPack, NoPack, PackInfo};
@@ -241,6 +252,8 @@ mod tests {
                 "evidence_history",
                 "evidence_sources",
                 "node_meta",
+                "not_applicable",
+                "not_applicable_history",
                 "outbox",
                 "outbox_transitions",
                 "packs",

@@ -17,6 +17,10 @@
 //! - panes frozen below the headers and right of the unit name, sheet
 //!   protected (no password: protection prevents slips, it is not security).
 //!
+//! After the fields, a yellow-headed `不适用理由：<indicator>` column for each
+//! indicator the assessor may mark not applicable: open text (at most 500
+//! characters) where the indicator applies to the unit, grey elsewhere.
+//!
 //! Then the notes sheet `填表说明`: the template's marker (pack, year), the
 //! filling rules, and a row per field with its label, unit, type, range,
 //! whether it is required, its method, the rubric's help text and the
@@ -45,8 +49,42 @@ use crate::layout::{
 };
 use crate::value::{self, NO, YES};
 
-/// Stored values to prefill, by (unit id, round, field id).
-pub type Prefill = BTreeMap<(String, Round, String), i64>;
+/// Stored evidence to prefill.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prefill {
+    /// Values by (unit id, round, field id).
+    pub values: BTreeMap<(String, Round, String), i64>,
+    /// Not-applicable reasons by (unit id, round, indicator id).
+    pub marks: BTreeMap<(String, Round, String), String>,
+}
+
+impl Prefill {
+    /// Nothing to prefill: a blank template.
+    pub fn new() -> Prefill {
+        Prefill::default()
+    }
+
+    /// The evidence and not-applicable marks stored for `year` (what
+    /// `kaohe node template --with-values` and the console's download of a
+    /// filled template carry).
+    pub fn stored(
+        store: &crate::store::Store,
+        year: u16,
+    ) -> Result<Prefill, crate::store::StoreError> {
+        Ok(Prefill {
+            values: store
+                .evidence(year)?
+                .into_iter()
+                .map(|e| ((e.unit_id, e.round, e.field_id), e.value))
+                .collect(),
+            marks: store
+                .marks(year)?
+                .into_iter()
+                .map(|m| ((m.unit_id, m.round, m.indicator_id), m.reason))
+                .collect(),
+        })
+    }
+}
 
 /// Text encodings of a CSV template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -95,6 +133,8 @@ pub fn csv(
     encoding: CsvEncoding,
 ) -> Result<Vec<u8>, TemplateError> {
     let fields = layout.all_fields();
+    let marks = layout.all_marks();
+    let m = layout.manifest;
     let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
     let csv_err = |e: csv::Error| TemplateError::Csv(e.to_string());
     let mut headers = vec![
@@ -103,6 +143,7 @@ pub fn csv(
         ROUND_HEADER.to_string(),
     ];
     headers.extend(fields.iter().map(|&f| layout::header(layout.field(f))));
+    headers.extend(marks.iter().map(|&i| layout::mark_header(&m.indicators[i])));
     w.write_record(&headers).map_err(csv_err)?;
     let mut ids = vec![
         UNIT_ID_KEY.to_string(),
@@ -110,6 +151,7 @@ pub fn csv(
         ROUND_KEY.to_string(),
     ];
     ids.extend(fields.iter().map(|&f| layout.field(f).id.clone()));
+    ids.extend(marks.iter().map(|&i| layout::mark_key(&m.indicators[i])));
     w.write_record(&ids).map_err(csv_err)?;
     for unit in &layout.scope.units {
         for &round in &layout.rounds {
@@ -120,9 +162,21 @@ pub fn csv(
             ];
             for &f in &fields {
                 let field = layout.field(f);
-                let v = prefill.get(&(unit.unit_id.clone(), round, field.id.clone()));
+                let v = prefill
+                    .values
+                    .get(&(unit.unit_id.clone(), round, field.id.clone()));
                 row.push(match v {
                     Some(&v) if layout.field_in_round(f, round) => value::display(field, v),
+                    _ => String::new(),
+                });
+            }
+            for &i in &marks {
+                let ind = &m.indicators[i];
+                let reason = prefill
+                    .marks
+                    .get(&(unit.unit_id.clone(), round, ind.id.clone()));
+                row.push(match reason {
+                    Some(r) if layout.mark_in_round(i, round) => csv_text(r),
                     _ => String::new(),
                 });
             }
@@ -158,6 +212,7 @@ fn csv_text(s: &str) -> String {
 
 struct Styles {
     header: Format,
+    mark_header: Format,
     ids: Format,
     unit: Format,
     input: Format,
@@ -172,6 +227,15 @@ impl Styles {
     fn new() -> Styles {
         let border = |f: Format| f.set_border(FormatBorder::Thin);
         Styles {
+            mark_header: border(
+                Format::new()
+                    .set_bold()
+                    .set_text_wrap()
+                    .set_align(FormatAlign::Center)
+                    .set_align(FormatAlign::VerticalCenter)
+                    .set_background_color(Color::RGB(0xFFF2CC))
+                    .set_locked(),
+            ),
             header: border(
                 Format::new()
                     .set_bold()
@@ -227,6 +291,15 @@ fn round_sheet(
         sheet.write_string_with_format(1, col, &field.id, &s.ids)?;
         sheet.set_column_width(col, 16)?;
     }
+    let m = layout.manifest;
+    let marks = layout.marks_for(round);
+    let mark_col = |k: usize| col_num(fields.len() + 2 + k);
+    for (k, &i) in marks.iter().enumerate() {
+        let ind = &m.indicators[i];
+        sheet.write_string_with_format(0, mark_col(k), layout::mark_header(ind), &s.mark_header)?;
+        sheet.write_string_with_format(1, mark_col(k), layout::mark_key(ind), &s.ids)?;
+        sheet.set_column_width(mark_col(k), 24)?;
+    }
     sheet.set_row_height(0, 48)?;
     sheet.set_row_hidden(1)?;
     let n = layout.scope.units.len();
@@ -244,7 +317,10 @@ fn round_sheet(
             }
             let text_cell = matches!(field.kind, FieldType::Bool | FieldType::Choice);
             let format = if text_cell { &s.input_text } else { &s.input };
-            match prefill.get(&(unit.unit_id.clone(), round, field.id.clone())) {
+            match prefill
+                .values
+                .get(&(unit.unit_id.clone(), round, field.id.clone()))
+            {
                 Some(&v) if text_cell => {
                     sheet.write_string_with_format(row, col, value::display(field, v), format)?;
                 }
@@ -259,6 +335,19 @@ fn round_sheet(
                 }
             }
         }
+        for (k, &i) in marks.iter().enumerate() {
+            if !category.is_some_and(|c| layout.mark_applies(c, i)) {
+                sheet.write_blank(row, mark_col(k), &s.not_applicable)?;
+                continue;
+            }
+            let key = (unit.unit_id.clone(), round, m.indicators[i].id.clone());
+            match prefill.marks.get(&key) {
+                Some(reason) => {
+                    sheet.write_string_with_format(row, mark_col(k), reason, &s.input_text)?
+                }
+                None => sheet.write_blank(row, mark_col(k), &s.input_text)?,
+            };
+        }
     }
     if n > 0 {
         let (first, last) = (2, row_num(n + 1));
@@ -268,10 +357,40 @@ fn round_sheet(
                 sheet.add_data_validation(first, col, last, col, &dv)?;
             }
         }
+        for (k, &i) in marks.iter().enumerate() {
+            if let Some(dv) = mark_validation(&m.indicators[i]) {
+                sheet.add_data_validation(first, mark_col(k), last, mark_col(k), &dv)?;
+            }
+        }
     }
     sheet.set_freeze_panes(2, 2)?;
     sheet.protect();
     Ok(())
+}
+
+/// The data validation of a not-applicable reason column: text of at most
+/// 500 characters, with a message saying what a reason does.
+fn mark_validation(ind: &kaohe_rulepacks::manifest::Indicator) -> Option<DataValidation> {
+    let max = kaohe_proto::submission::MAX_REASON_CHARS as u32;
+    let message = clip(
+        &format!(
+            "{} {} 不适用于本单位的，写明理由（至多{max}字）：该指标不评分，本单位应考分值相应减少，按实际考核内容换算。适用则留空。",
+            ind.id, ind.name
+        ),
+        250,
+    );
+    DataValidation::new()
+        .allow_text_length(DataValidationRule::Between(1, max))
+        .ignore_blank(true)
+        .set_input_title("不适用理由")
+        .ok()?
+        .set_input_message(message)
+        .ok()?
+        .set_error_title("理由过长")
+        .ok()?
+        .set_error_message(format!("“不适用理由”至多{max}字。"))
+        .ok()
+        .map(|dv| dv.set_error_style(DataValidationErrorStyle::Stop))
 }
 
 /// The data validation of a field's column, if Excel can express it.
@@ -337,6 +456,7 @@ fn notes_sheet(
         "5. 请勿修改、移动表头行和隐藏的第2行，请勿修改单位编号、单位名称，请勿合并单元格、增删列。",
         "6. 导入时全部检查通过才会保存；任何一处有误都不保存，并列出所有问题（工作表、行、列、单位、规则）。",
         "7. 修改后重新导入，会覆盖原来的数值，并记录修改人、修改时间及修改前后的值。",
+        "8. “不适用理由：……”列（黄色表头）：某项指标不适用于该单位的（如不承担行政执法职能），由考核主体在该列写明理由；该指标不评分，本单位应考分值相应减少，按实际考核内容换算（考核方案五），理由随考核结果一并列出。只有该指标用到的必填项可以不填。适用则留空。",
     ];
     for (i, r) in rules.iter().enumerate() {
         sheet.write_string(row_num(i + 3), 0, *r)?;
@@ -402,6 +522,34 @@ fn notes_sheet(
                 method,
                 field.help.clone(),
                 related.join("\n"),
+            ];
+            for (j, c) in cells.iter().enumerate() {
+                sheet.write_string_with_format(row, col_num(j), c, &s.wrap)?;
+            }
+            row += 1;
+        }
+        for &i in layout.marks_for(round) {
+            let ind = &m.indicators[i];
+            let method = m
+                .method_index(&ind.method)
+                .map(|k| m.methods[k].name.clone())
+                .unwrap_or_else(|| ind.method.clone());
+            let cells = [
+                if round.is_quarter() {
+                    "第一季度至第四季度"
+                } else {
+                    "年度"
+                }
+                .to_string(),
+                layout::mark_key(ind),
+                layout::mark_header(ind),
+                String::new(),
+                "文字".to_string(),
+                format!("至多{}字", kaohe_proto::submission::MAX_REASON_CHARS),
+                "不适用时必填理由；适用则留空".to_string(),
+                method,
+                "该指标不适用于本单位时写明理由：不评分，应考分值相应减少并换算".to_string(),
+                format!("{} {}：{}", ind.id, ind.name, ind.criteria.trim()),
             ];
             for (j, c) in cells.iter().enumerate() {
                 sheet.write_string_with_format(row, col_num(j), c, &s.wrap)?;

@@ -161,6 +161,9 @@ pub struct MethodBlock {
     pub scores: BTreeMap<String, i64>,
     /// Fired clauses by clause id.
     pub clauses: BTreeMap<String, FiredClause>,
+    /// Indicators marked not applicable (不适用) to the unit, by indicator
+    /// id, with the assessor's reason.
+    pub not_applicable: BTreeMap<String, String>,
 }
 
 /// The payload a node signs.
@@ -430,6 +433,16 @@ impl TryFrom<pb::MethodBlock> for MethodBlock {
             };
             insert_unique(&mut block.clauses, &field, id, clause)?;
         }
+        for (i, n) in m.not_applicable.into_iter().enumerate() {
+            let field = format!("not_applicable[{i}].indicator_id");
+            let id = identifier(&field, n.indicator_id)?;
+            let reason = validate::text(
+                &format!("not_applicable[{i}].reason"),
+                n.reason,
+                MAX_REASON_CHARS,
+            )?;
+            insert_unique(&mut block.not_applicable, &field, id, reason)?;
+        }
         Ok(block)
     }
 }
@@ -478,6 +491,14 @@ impl From<&MethodBlock> for pb::MethodBlock {
                     clause_id: id.clone(),
                     amount: c.amount,
                     reason: c.reason.clone(),
+                })
+                .collect(),
+            not_applicable: b
+                .not_applicable
+                .iter()
+                .map(|(id, reason)| pb::NotApplicable {
+                    indicator_id: id.clone(),
+                    reason: reason.clone(),
                 })
                 .collect(),
         }

@@ -203,6 +203,7 @@ fn evidence(m: &Manifest, n: usize) -> Vec<UnitInput> {
                 round,
                 methods: all,
                 values,
+                not_applicable: Vec::new(),
             }
         })
         .collect()

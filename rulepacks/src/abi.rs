@@ -50,6 +50,10 @@ pub struct UnitInput {
     pub methods: u32,
     /// One entry per manifest field, ABI-encoded; `None` = not supplied.
     pub values: Vec<Option<i64>>,
+    /// The indicators the assessor marked not applicable (不适用) for this
+    /// unit and round: one entry per manifest indicator, or empty for
+    /// none. Only a pack of ABI 1.1 takes marks.
+    pub not_applicable: Vec<bool>,
 }
 
 /// A unit's status (ABI.md §5) with the index it names.
@@ -69,6 +73,9 @@ pub enum UnitStatus {
     MissingIndicator(u32),
     /// 6: invalid input for this unit (field or indicator index, or 0).
     InvalidInput(u32),
+    /// 7 (ABI 1.1): an indicator is marked not applicable where it may not
+    /// be (indicator index).
+    NotApplicableRefused(u32),
 }
 
 impl UnitStatus {
@@ -81,6 +88,7 @@ impl UnitStatus {
             UnitStatus::OutOfFuel(_) => 4,
             UnitStatus::MissingIndicator(_) => 5,
             UnitStatus::InvalidInput(_) => 6,
+            UnitStatus::NotApplicableRefused(_) => 7,
         }
     }
 
@@ -92,7 +100,8 @@ impl UnitStatus {
             | UnitStatus::Overflow(d)
             | UnitStatus::OutOfFuel(d)
             | UnitStatus::MissingIndicator(d)
-            | UnitStatus::InvalidInput(d) => d,
+            | UnitStatus::InvalidInput(d)
+            | UnitStatus::NotApplicableRefused(d) => d,
         }
     }
 
@@ -105,6 +114,7 @@ impl UnitStatus {
             4 => UnitStatus::OutOfFuel(detail),
             5 => UnitStatus::MissingIndicator(detail),
             6 => UnitStatus::InvalidInput(detail),
+            7 => UnitStatus::NotApplicableRefused(detail),
             _ => return None,
         })
     }
@@ -123,6 +133,7 @@ impl UnitStatus {
             UnitStatus::OutOfFuel(_) => "out_of_fuel",
             UnitStatus::MissingIndicator(_) => "missing_indicator",
             UnitStatus::InvalidInput(_) => "invalid_input",
+            UnitStatus::NotApplicableRefused(_) => "not_applicable_refused",
         }
     }
 
@@ -164,6 +175,10 @@ impl UnitStatus {
                 )
             }
             UnitStatus::InvalidInput(d) => format!("输入无效（invalid input），位置 #{d}"),
+            UnitStatus::NotApplicableRefused(d) => format!(
+                "指标 {} 不能标记为不适用：细则不允许、不适用于该类别或本轮次不评价（not-applicable mark refused）",
+                ind(d)
+            ),
         }
     }
 }
@@ -178,6 +193,9 @@ pub struct UnitOutput {
     pub indicators: Vec<Option<i64>>,
     /// One per clause: `Some(amount)` when fired (hundredths).
     pub clauses: Vec<Option<i64>>,
+    /// One per indicator: marked not applicable, so not evaluated
+    /// (`indicators[i]` is `None`).
+    pub not_applicable: Vec<bool>,
 }
 
 impl UnitOutput {
@@ -188,7 +206,13 @@ impl UnitOutput {
             fuel_used,
             indicators: vec![None; manifest.indicators.len()],
             clauses: vec![None; manifest.clause_count()],
+            not_applicable: vec![false; manifest.indicators.len()],
         }
+    }
+
+    /// Whether indicator `i` was marked not applicable.
+    pub fn is_not_applicable(&self, i: usize) -> bool {
+        self.not_applicable.get(i).copied().unwrap_or(false)
     }
 }
 
@@ -200,6 +224,17 @@ pub struct FinaliseInput {
     pub penalty_cap_override: Option<i64>,
     /// One per indicator: `Some(score)` when present.
     pub scores: Vec<Option<i64>>,
+    /// One per indicator, or empty for none: not applicable to this unit
+    /// (its `scores` entry is `None`); the sheet is converted over the
+    /// remaining points (ABI 1.1).
+    pub not_applicable: Vec<bool>,
+}
+
+impl FinaliseInput {
+    /// Whether indicator `i` is marked not applicable.
+    pub fn is_not_applicable(&self, i: usize) -> bool {
+        self.not_applicable.get(i).copied().unwrap_or(false)
+    }
 }
 
 /// The finalised score sheet (ABI.md §3).
@@ -303,6 +338,10 @@ pub enum AbiError {
     OutputLength { expected: u64, found: usize },
     #[error("规则包输出的第 {unit} 个单位不合规（malformed output）：{reason}")]
     Malformed { unit: usize, reason: String },
+    #[error(
+        "第 {unit} 个单位有标记为不适用的指标，但规则包只支持 ABI 1.0，不能接受“不适用”（the pack predates not-applicable marks）"
+    )]
+    NotApplicableUnsupported { unit: usize },
 }
 
 /// A merge of per-round outputs into one sheet that cannot be made.
@@ -321,6 +360,13 @@ pub enum MergeError {
     },
     #[error("指标 {indicator} 不应在 {round} 中计分（indicator scored in the wrong round）")]
     WrongRound {
+        indicator: String,
+        round: &'static str,
+    },
+    #[error(
+        "指标 {indicator} 在 {round} 中既有得分又标记为不适用（indicator both scored and not applicable）"
+    )]
+    ScoredAndNotApplicable {
         indicator: String,
         round: &'static str,
     },

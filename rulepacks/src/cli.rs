@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 
 use crate::abi::{FinaliseOutput, UnitOutput, merge_outputs};
+use crate::decimal::Points;
 use crate::fixture::Evidence;
 use crate::interp::Interpreter;
 use crate::manifest::{IndicatorKind, Manifest, Round};
 use crate::pack::Evaluator;
-use crate::rubric::decimal::Points;
 use crate::rubric::{CheckedRubric, LoadError};
 
 /// 规则包命令（rule pack commands）
@@ -19,7 +19,7 @@ use crate::rubric::{CheckedRubric, LoadError};
 pub enum Command {
     /// 检查考核细则源文件，列出全部错误（check a rubric and list every error）
     Check {
-        /// 考核细则源文件（rubric.toml）
+        /// 考核细则源文件（rubric.toml），或含它的规则包目录（a rubric, or the pack directory holding it）
         #[arg(value_name = "细则")]
         rubric: PathBuf,
     },
@@ -34,7 +34,7 @@ pub enum Command {
     },
     /// 生成下发的考核细则文档（Excel 与 HTML）（render the rubric as the published document）
     Doc {
-        /// 考核细则源文件（rubric.toml）；同目录的 ASSUMPTIONS.md 一并收入
+        /// 考核细则源文件（rubric.toml）或含它的规则包目录；同目录的 ASSUMPTIONS.md 一并收入
         #[arg(value_name = "细则")]
         rubric: PathBuf,
         /// 输出目录（output directory）
@@ -49,14 +49,17 @@ pub enum Command {
     Verify(crate::sign::command::VerifyArgs),
     /// 查看规则包的标识、摘要、清单概要与签名（show a pack's identity, digest, manifest summary and signatures）
     Inspect(crate::sign::command::InspectArgs),
-    /// 把考核细则编译为 WebAssembly 规则包（compile a rubric to a WebAssembly rule pack）
+    /// 把考核细则编译为 WebAssembly 规则包，内嵌手算用例作为自检（compile a rubric to a WebAssembly rule pack with its fixtures as the pack's self-test）
     Build {
-        /// 考核细则源文件（rubric.toml）
+        /// 考核细则源文件（rubric.toml），或含它的规则包目录（a rubric, or the pack directory holding it）
         #[arg(value_name = "细则")]
         rubric: PathBuf,
         /// 输出的规则包（output pack, e.g. baofeng-2022.wasm）
         #[arg(short = 'o', long = "out", alias = "output", value_name = "规则包")]
         output: PathBuf,
+        /// 手算用例目录，默认为细则同目录的 fixtures/（fixtures directory; default: fixtures/ beside the rubric）
+        #[arg(long, value_name = "目录")]
+        fixtures: Option<PathBuf>,
     },
 }
 
@@ -100,9 +103,16 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Sign(args) => args.run(),
         Command::Verify(args) => args.run(),
         Command::Inspect(args) => args.run(),
-        Command::Build { rubric, output } => {
+        Command::Build {
+            rubric,
+            output,
+            fixtures,
+        } => {
             let r = load(&rubric)?;
-            print!("{}", crate::compile::build(&r, &output)?);
+            let file = crate::rubric::file_of(&rubric);
+            let fixtures = fixtures
+                .unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")).join("fixtures"));
+            print!("{}", crate::compile::build(&r, &fixtures, &output)?);
             Ok(())
         }
     }
@@ -222,7 +232,7 @@ pub fn eval_report(evaluator: &dyn Evaluator, ev: &Evidence) -> (String, bool) {
         }
     };
     let mut ok = true;
-    for ((round, _), out) in ev.rounds.iter().zip(&outs) {
+    for ((round, values), out) in ev.rounds.iter().zip(&outs) {
         let _ = writeln!(s);
         let _ = writeln!(s, "—— {}（{}）——", round.name_zh(), round.id());
         if !out.status.is_ok() {
@@ -230,7 +240,8 @@ pub fn eval_report(evaluator: &dyn Evaluator, ev: &Evidence) -> (String, bool) {
             ok = false;
             continue;
         }
-        round_table(&mut s, m, c, out);
+        let reasons = ev.not_applicable.get(round).map(Vec::as_slice);
+        round_table(&mut s, m, c, out, values, reasons.unwrap_or_default());
     }
     if !ok {
         return (s, false);
@@ -302,6 +313,21 @@ pub fn eval_report(evaluator: &dyn Evaluator, ev: &Evidence) -> (String, bool) {
             if sheet.major_problem {
                 flags.push("发生重大法治问题（major problem）".into());
             }
+            let marked: Vec<String> = input
+                .not_applicable
+                .iter()
+                .enumerate()
+                .filter(|&(_, &na)| na)
+                .map(|(i, _)| m.indicators[i].id.clone())
+                .collect();
+            let applicable_note = if marked.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "（{} 不适用，不计入；按实际考核内容换算 / not applicable, left out）",
+                    marked.join("、")
+                )
+            };
             let conv_note = if sheet.converted != sheet.raw {
                 format!(
                     "（{} × {} ÷ {}，四舍五入）",
@@ -319,7 +345,7 @@ pub fn eval_report(evaluator: &dyn Evaluator, ev: &Evidence) -> (String, bool) {
             for (k, v) in [
                 (
                     "应考分值（applicable）",
-                    Points(sheet.applicable).to_string(),
+                    format!("{}{applicable_note}", Points(sheet.applicable)),
                 ),
                 ("原始得分（raw）", Points(sheet.raw).to_string()),
                 (
@@ -349,7 +375,14 @@ pub fn eval_report(evaluator: &dyn Evaluator, ev: &Evidence) -> (String, bool) {
     (s, true)
 }
 
-fn round_table(s: &mut String, m: &Manifest, c: usize, out: &UnitOutput) {
+fn round_table(
+    s: &mut String,
+    m: &Manifest,
+    c: usize,
+    out: &UnitOutput,
+    values: &[Option<i64>],
+    not_applicable: &[Option<String>],
+) {
     let offsets = m.clause_offsets();
     let _ = writeln!(
         s,
@@ -360,6 +393,22 @@ fn round_table(s: &mut String, m: &Manifest, c: usize, out: &UnitOutput) {
     );
     let mut any = false;
     for (i, ind) in m.indicators.iter().enumerate() {
+        if out.is_not_applicable(i) {
+            any = true;
+            let reason = not_applicable.get(i).cloned().flatten().unwrap_or_default();
+            let points = m
+                .points(i, c)
+                .map(|p| Points(p).to_string())
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "  {} {} {} 不适用（not applicable）：{reason}",
+                pad(&ind.id, 8),
+                pad(&ind.name, 40),
+                pad(&points, 6)
+            );
+            continue;
+        }
         let Some(score) = out.indicators.get(i).copied().flatten() else {
             continue;
         };
@@ -402,6 +451,9 @@ fn round_table(s: &mut String, m: &Manifest, c: usize, out: &UnitOutput) {
             pad(&ind.name, 40),
             pad(&points, 6)
         );
+        if let Some(reason) = m.loss_reason(i, c, &|f| values.get(f).copied().flatten(), score) {
+            let _ = writeln!(s, "      失分理由（why points were lost）：{reason}");
+        }
         for (j, clause) in ind.clauses.iter().enumerate() {
             if let Some(a) = out.clauses.get(offsets[i] + j).copied().flatten() {
                 let sign = if ind.kind == IndicatorKind::Bonus {

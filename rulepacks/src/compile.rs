@@ -7,6 +7,9 @@
 //! differentially.
 //!
 //! Layout:
+//! - `build`: `kaohe pack build` — the fixtures beside the rubric become the
+//!   pack's self-test, checked against the compiled module before it is
+//!   written;
 //! - `emit`: a function body under construction (named labels, locals);
 //! - `expr`: formulas with checked i64 arithmetic and half-away rounding;
 //! - `evaluate`: `kaohe_evaluate`, the per-unit straight-line program;
@@ -28,19 +31,22 @@
 //! `[applicable, conversion divisor]` and the applicable indicators as a
 //! bit mask; the heap follows. No imports, no
 //! floats, no tables, no start function; the manifest's canonical JSON is
-//! the `kaohe-manifest` custom section.
+//! the `kaohe-manifest` custom section, and a built pack's self-test the
+//! `kaohe-selftest` section.
 //!
 //! **Architecture Invariant:** a unit's faults (division by zero,
 //! overflow, fuel) are branches in generated code, never traps: one unit's
 //! error never affects the rest of its batch.
 
+mod build;
 mod emit;
 mod evaluate;
 mod expr;
 mod finalise;
 
+pub use build::{BuildError, build, record_self_test, self_test};
+
 use std::borrow::Cow;
-use std::path::Path;
 
 use wasm_encoder::{
     BlockType, CodeSection, ConstExpr, CustomSection, DataSection, ExportKind, ExportSection,
@@ -50,6 +56,7 @@ use wasm_encoder::{
 
 use crate::manifest::{IndicatorKind, Missing};
 use crate::rubric::{CheckedRubric, Expr};
+use crate::selftest::SelfTest;
 use emit::{Body, m32};
 
 /// Where the static tables start (the first bytes stay unused).
@@ -78,38 +85,31 @@ pub enum CompileError {
     InvalidModule(String),
 }
 
-/// Compiles a checked rubric to the bytes of a rule pack (unsigned).
+/// Compiles a checked rubric to the bytes of a rule pack (unsigned),
+/// without a self-test (`kaohe pack build` adds one: [`build`]).
 pub fn compile(rubric: &CheckedRubric) -> Result<Vec<u8>, CompileError> {
+    compile_with(rubric, None)
+}
+
+/// Compiles a checked rubric with `self_test` as its `kaohe-selftest`
+/// section (`crate::selftest`).
+pub fn compile_with_self_test(
+    rubric: &CheckedRubric,
+    self_test: &SelfTest,
+) -> Result<Vec<u8>, CompileError> {
+    compile_with(rubric, Some(self_test))
+}
+
+fn compile_with(
+    rubric: &CheckedRubric,
+    self_test: Option<&SelfTest>,
+) -> Result<Vec<u8>, CompileError> {
     let plan = Plan::new(rubric)?;
-    let wasm = assemble(&plan);
+    let wasm = assemble(&plan, self_test.map(SelfTest::encode));
     wasmparser::Validator::new()
         .validate_all(&wasm)
         .map_err(|e| CompileError::InvalidModule(e.to_string()))?;
     Ok(wasm)
-}
-
-/// `kaohe pack build`: compiles `rubric`, writes the pack to `output`
-/// (through a temporary file renamed into place) and returns the report.
-pub fn build(rubric: &CheckedRubric, output: &Path) -> anyhow::Result<String> {
-    use anyhow::Context as _;
-    use sha2::{Digest as _, Sha256};
-    let wasm = compile(rubric)?;
-    let tmp = output.with_extension("wasm.tmp");
-    std::fs::write(&tmp, &wasm).with_context(|| format!("写入（write）{}", tmp.display()))?;
-    std::fs::rename(&tmp, output).with_context(|| format!("写入（write）{}", output.display()))?;
-    let m = &rubric.manifest;
-    Ok(format!(
-        "已编译（built）：{} {} 年第 {} 版 → {}\n  {} 字节（bytes），SHA-256 {}\n  {} 个证据字段、{} 个指标、{} 条条款（fields, indicators, clauses）；尚未签名（not signed yet）\n",
-        m.pack.id,
-        m.pack.year,
-        m.pack.version,
-        output.display(),
-        wasm.len(),
-        hex::encode(Sha256::digest(&wasm)),
-        m.fields.len(),
-        m.indicators.len(),
-        m.clause_count(),
-    ))
 }
 
 /// Static memory layout.
@@ -198,7 +198,10 @@ impl<'a> Plan<'a> {
                 Ok(n)
             }
         };
-        let eval_in_rec = rec(16 + 16 * nf as u64, "求值输入记录（evaluate input record）")?;
+        let eval_in_rec = rec(
+            m.evaluate_input_record() as u64,
+            "求值输入记录（evaluate input record）",
+        )?;
         let eval_out_rec = rec(
             16 + 16 * (ni as u64 + m.clause_count() as u64),
             "求值输出记录（evaluate output record）",
@@ -240,6 +243,11 @@ impl<'a> Plan<'a> {
             };
             data.extend_from_slice(&applicable.to_le_bytes());
             data.extend_from_slice(&divisor.to_le_bytes());
+        }
+        // Under ABI 1.1 a unit's applicable points can drop below full
+        // marks in any category, so any `applicable × full` may be needed.
+        if m.has_not_applicable() && comp.normalise && i64::try_from(full * full).is_err() {
+            wide_conversion = true;
         }
         // Per category, the applicable indicators as a bit mask.
         let mask_words = ni.div_ceil(64);
@@ -299,7 +307,7 @@ fn visit(e: &Expr, f: &mut impl FnMut(&Expr)) {
     }
 }
 
-fn assemble(plan: &Plan<'_>) -> Vec<u8> {
+fn assemble(plan: &Plan<'_>, self_test: Option<Vec<u8>>) -> Vec<u8> {
     let mut types = TypeSection::new();
     types.ty().function([], [ValType::I32]);
     types.ty().function([ValType::I32], [ValType::I32]);
@@ -315,7 +323,7 @@ fn assemble(plan: &Plan<'_>) -> Vec<u8> {
     let mut version = Function::new([]);
     version
         .instructions()
-        .i32_const(crate::manifest::ABI_VERSION as i32)
+        .i32_const(plan.rubric.manifest.abi_word() as i32)
         .end();
     for (ty, f) in [
         (0, version),
@@ -380,6 +388,12 @@ fn assemble(plan: &Plan<'_>) -> Vec<u8> {
             name: Cow::Borrowed(crate::runtime::MANIFEST_SECTION),
             data: Cow::Owned(manifest),
         });
+    if let Some(bytes) = self_test {
+        module.section(&CustomSection {
+            name: Cow::Borrowed(crate::selftest::SELF_TEST_SECTION),
+            data: Cow::Owned(bytes),
+        });
+    }
     module.finish()
 }
 
@@ -453,6 +467,7 @@ fn alloc() -> Function {
 /// `locals` declares the per-unit locals once for the whole function.
 fn batch_function<L>(
     magic: [u8; 4],
+    abi: u32,
     count: u32,
     in_rec: u64,
     out_rec: u64,
@@ -466,7 +481,7 @@ fn batch_function<L>(
     let input = b.local(ValType::I32);
     let o = b.local(ValType::I32);
     let u = b.local(ValType::I32);
-    header_check(&mut b, ptr, len, n, magic, count, in_rec);
+    header_check(&mut b, ptr, len, n, magic, abi, count, in_rec);
     alloc_output(&mut b, n, out, out_rec);
     let l = locals(&mut b);
     b.ins()
@@ -501,7 +516,20 @@ fn batch_function<L>(
     b.finish()
 }
 
-fn header_check(b: &mut Body, ptr: u32, len: u32, n: u32, magic: [u8; 4], count: u32, rec: u64) {
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the header's fields, each checked once in ABI.md §5 order"
+)]
+fn header_check(
+    b: &mut Body,
+    ptr: u32,
+    len: u32,
+    n: u32,
+    magic: [u8; 4],
+    abi: u32,
+    count: u32,
+    rec: u64,
+) {
     let refuse = |b: &mut Body, code: i64| {
         b.if_(BlockType::Empty);
         b.ins().i64_const(code).return_();
@@ -521,7 +549,7 @@ fn header_check(b: &mut Body, ptr: u32, len: u32, n: u32, magic: [u8; 4], count:
     b.ins()
         .local_get(ptr)
         .i32_load(m32(4))
-        .i32_const(crate::manifest::ABI_VERSION as i32)
+        .i32_const(abi as i32)
         .i32_ne();
     refuse(b, crate::abi::BatchError::WrongAbi.code());
     b.ins()

@@ -33,8 +33,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use crate::decimal::format_hundredths;
 use crate::manifest::{Category, Indicator, IndicatorKind, Manifest};
-use crate::rubric::decimal::format_hundredths;
 
 /// The sheet names that are not categories.
 pub const OVERVIEW_SHEET: &str = "说明";
@@ -212,6 +212,10 @@ fn content_text(ind: &Indicator) -> String {
     }
 }
 
+/// Appended to the criteria of an indicator the assessor may mark not
+/// applicable.
+pub const NOT_APPLICABLE_NOTE: &str = "本项不适用于本单位的，考核主体可标记“不适用”并写明理由，本单位应考分值相应减少，按实际考核内容换算（考核方案 五）。";
+
 /// The rubric of category `c` (index into `m.categories`).
 pub fn category_doc(m: &Manifest, c: usize) -> Option<CategoryDoc> {
     let category = m.categories.get(c)?;
@@ -248,7 +252,11 @@ pub fn category_doc(m: &Manifest, c: usize) -> Option<CategoryDoc> {
                 points: points_str,
                 points_hundredths,
                 method: method_name(m, &ind.method),
-                criteria: ind.criteria.trim().to_string(),
+                criteria: if ind.allow_not_applicable {
+                    format!("{}\n{NOT_APPLICABLE_NOTE}", ind.criteria.trim())
+                } else {
+                    ind.criteria.trim().to_string()
+                },
             });
         }
         if rows.is_empty() {
@@ -504,6 +512,7 @@ pub struct Rendered {
 /// Compiles the rubric at `rubric` and renders it, with the tables of the
 /// `ASSUMPTIONS.md` beside it when there is one.
 pub fn render(rubric: &Path) -> anyhow::Result<Rendered> {
+    let rubric = &crate::rubric::file_of(rubric);
     let source = std::fs::read_to_string(rubric)
         .with_context(|| format!("读取考核细则源文件 {}（read rubric）", rubric.display()))?;
     let checked = crate::rubric::compile(&rubric.display().to_string(), &source)

@@ -43,6 +43,10 @@ pub struct Evidence {
     pub rounds: Vec<(Round, Vec<Option<i64>>)>,
     /// A recorded override of the penalty cap (hundredths).
     pub penalty_cap_override: Option<i64>,
+    /// Per round with marks, one entry per manifest indicator: the reason
+    /// given when the assessor marked it not applicable (不适用)
+    /// (`[not_applicable.<round>]`).
+    pub not_applicable: BTreeMap<Round, Vec<Option<String>>>,
 }
 
 impl Evidence {
@@ -55,8 +59,18 @@ impl Evidence {
                 round: *round,
                 methods: self.methods,
                 values: values.clone(),
+                not_applicable: self.marks(*round),
             })
             .collect()
+    }
+
+    /// The not-applicable marks of `round` as the ABI takes them (empty when
+    /// none).
+    pub fn marks(&self, round: Round) -> Vec<bool> {
+        self.not_applicable
+            .get(&round)
+            .map(|marked| marked.iter().map(Option::is_some).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -85,6 +99,9 @@ pub struct ExpectedRound {
     pub indicators: BTreeMap<usize, i64>,
     /// Clause index → amount (hundredths).
     pub fired: BTreeMap<usize, i64>,
+    /// Indicator index → why it lost points (`score =` indicators;
+    /// `Manifest::loss_reason`). Unlisted reasons are not compared.
+    pub reasons: BTreeMap<usize, String>,
 }
 
 /// The expected finalised sheet.

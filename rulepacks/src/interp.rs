@@ -22,6 +22,8 @@ pub struct Interpreter {
     indicators: Vec<Ind>,
     /// Per method: quarterly?
     quarterly: Vec<bool>,
+    /// ABI 1.1: evaluate inputs carry not-applicable marks.
+    marks: bool,
     all_methods: u32,
     clause_count: usize,
     serious_bar: usize,
@@ -53,6 +55,8 @@ struct Ind {
     required: Vec<usize>,
     first_clause: usize,
     rule: Prog,
+    /// May be marked not applicable.
+    may_na: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +117,7 @@ impl Interpreter {
                     })
                     .collect(),
                 first_clause: ci.first_clause,
+                may_na: mi.allow_not_applicable,
                 rule: match &ci.rule {
                     Rule::Deductions(cs) => Prog::Deductions(clauses(cs)),
                     Rule::Awards(cs) => Prog::Awards(clauses(cs)),
@@ -123,6 +128,7 @@ impl Interpreter {
             .collect();
         Interpreter {
             quarterly: m.methods.iter().map(|x| x.quarterly).collect(),
+            marks: m.has_not_applicable(),
             all_methods: m.all_methods_mask(),
             clause_count: m.clause_count(),
             serious_bar: m.grade_index(&m.composition.serious_case_bars).unwrap_or(0),
@@ -148,6 +154,7 @@ impl Interpreter {
                         methods: u.methods,
                         reserved: 0,
                         fields: Fields::Typed(&u.values),
+                        marks: Marks::Typed(&u.not_applicable),
                     },
                     &mut s,
                 )
@@ -168,6 +175,7 @@ impl Interpreter {
                         methods: u.methods,
                         reserved: u.reserved,
                         fields: Fields::Raw(&u.fields),
+                        marks: Marks::Raw(&u.not_applicable),
                     },
                     &mut s,
                 )
@@ -180,6 +188,7 @@ impl Interpreter {
     pub fn evaluate_bytes(&self, input: &[u8]) -> Result<Vec<u8>, BatchError> {
         check_evaluate_input(&self.manifest, input)?;
         let rec = self.manifest.evaluate_input_record();
+        let marks_at = 16 + 16 * self.manifest.fields.len();
         let mut s = Scratch::default();
         // Fields are read in place: no per-unit decoding into vectors.
         let outs: Vec<UnitOutput> = input[HEADER_LEN..]
@@ -192,7 +201,12 @@ impl Interpreter {
                         round: word(4),
                         methods: word(8),
                         reserved: word(12),
-                        fields: Fields::Bytes(&u[16..]),
+                        fields: Fields::Bytes(&u[16..marks_at]),
+                        marks: if self.marks {
+                            Marks::Bytes(&u[marks_at..])
+                        } else {
+                            Marks::Typed(&[])
+                        },
                     },
                     &mut s,
                 )
@@ -226,6 +240,7 @@ impl Interpreter {
             fuel_used,
             indicators: vec![None; self.indicators.len()],
             clauses: vec![None; self.clause_count],
+            not_applicable: vec![false; self.indicators.len()],
         }
     }
 
@@ -266,16 +281,36 @@ impl Interpreter {
             s.present.push(p == 1);
         }
         let quarter = u.round != 0;
-        let evaluated = |ind: &Ind| {
+        let applies = |ind: &Ind| {
             ind.points[c].is_some()
                 && u.methods & (1 << ind.method) != 0
                 && self.quarterly[ind.method] == quarter
         };
+        // Not-applicable marks (ABI 1.1, §2 step 2b), in indicator order:
+        // 0 or 1, and 1 only where the rubric allows it and the indicator
+        // would be evaluated.
+        s.na.clear();
+        for (i, ind) in self.indicators.iter().enumerate() {
+            let mark = u.marks.get(i);
+            let ok = match mark {
+                0 => true,
+                1 => ind.may_na && applies(ind),
+                _ => false,
+            };
+            if !ok {
+                return self.failed(UnitStatus::NotApplicableRefused(i as u32), 0);
+            }
+            s.na.push(mark == 1);
+        }
+        let na = &s.na;
+        let evaluated = |(i, ind): &(usize, &Ind)| applies(ind) && !na[*i];
         // Required fields, first missing in field order.
         let missing = self
             .indicators
             .iter()
-            .filter(|ind| evaluated(ind))
+            .enumerate()
+            .filter(|x| evaluated(x))
+            .map(|(_, ind)| ind)
             .flat_map(|ind| ind.required.iter().copied())
             .filter(|&f| !s.present[f])
             .min();
@@ -285,8 +320,13 @@ impl Interpreter {
         let budget = m.limits.fuel_per_unit;
         let mut used: u64 = 0;
         let mut out = self.failed(UnitStatus::Ok, 0);
+        let na = std::mem::take(&mut s.na);
         for (i, ind) in self.indicators.iter().enumerate() {
-            if !evaluated(ind) {
+            if na[i] {
+                out.not_applicable[i] = true;
+                continue;
+            }
+            if !applies(ind) {
                 continue;
             }
             match used.checked_add(ind.cost) {
@@ -298,11 +338,16 @@ impl Interpreter {
             match r {
                 Ok(score) => out.indicators[i] = Some(score),
                 Err(Fault::DivZero) => {
+                    s.na = na;
                     return self.failed(UnitStatus::DivisionByZero(i as u32), used);
                 }
-                Err(Fault::Overflow) => return self.failed(UnitStatus::Overflow(i as u32), used),
+                Err(Fault::Overflow) => {
+                    s.na = na;
+                    return self.failed(UnitStatus::Overflow(i as u32), used);
+                }
             }
         }
+        s.na = na;
         out.fuel_used = used;
         out
     }
@@ -369,6 +414,9 @@ impl Interpreter {
                 (0, _) if v != 0 => return invalid(i),
                 (0, None) => continue,
                 (0, Some(_)) => return fail(UnitStatus::MissingIndicator(i as u32)),
+                // ABI 1.1: not applicable — out of `applicable` and `raw`.
+                (2, Some(_)) if self.marks && ind.may_na && v == 0 => continue,
+                (2, _) if self.marks => return fail(UnitStatus::NotApplicableRefused(i as u32)),
                 (1, Some(pts)) => {
                     let in_range = match ind.kind {
                         IndicatorKind::Flag => v == 0 || v == 100,
@@ -470,6 +518,7 @@ struct Scratch {
     vals: Vec<i64>,
     present: Vec<bool>,
     stack: Vec<i64>,
+    na: Vec<bool>,
 }
 
 struct View<'a> {
@@ -478,6 +527,32 @@ struct View<'a> {
     methods: u32,
     reserved: u32,
     fields: Fields<'a>,
+    marks: Marks<'a>,
+}
+
+/// The not-applicable marks of a unit (ABI 1.1), in indicator order.
+enum Marks<'a> {
+    /// Empty = none marked.
+    Typed(&'a [bool]),
+    Raw(&'a [i64]),
+    /// `mark i64` per indicator, little-endian.
+    Bytes(&'a [u8]),
+}
+
+impl Marks<'_> {
+    /// The mark of indicator `i` as the ABI has it (0 or 1; anything else
+    /// is refused).
+    fn get(&self, i: usize) -> i64 {
+        match self {
+            Marks::Typed(v) => i64::from(v.get(i).copied().unwrap_or(false)),
+            Marks::Raw(v) => v.get(i).copied().unwrap_or(0),
+            Marks::Bytes(b) => b
+                .get(8 * i..8 * i + 8)
+                .and_then(|s| <[u8; 8]>::try_from(s).ok())
+                .map(i64::from_le_bytes)
+                .unwrap_or(0),
+        }
+    }
 }
 
 enum Fields<'a> {

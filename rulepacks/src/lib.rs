@@ -4,8 +4,10 @@
 //! Layout:
 //! - [`rubric`]: the TOML rubric source → [`rubric::CheckedRubric`]
 //!   (RUBRIC.md), with compile errors in Chinese and English;
+//! - [`decimal`]: the one parser and formatter of hundredths (also
+//!   `rubric::decimal`);
 //! - [`manifest`]: what hub and node know about a pack without running it
-//!   (ABI.md §4);
+//!   (ABI.md §4), and the loss reasons of `score =` indicators;
 //! - [`abi`]: the byte layouts of `kaohe_evaluate` / `kaohe_finalise`, the
 //!   quarter combination and the merge into a sheet (ABI.md §2–§7);
 //! - [`interp`]: the reference interpreter — the oracle every compiled pack
@@ -18,6 +20,8 @@
 //!   one way to load a pack and call it — the [`pack::Evaluator`] trait
 //!   that it and the interpreter implement, and [`pack::sha256`], the
 //!   module digest an identity names;
+//! - [`selftest`]: the fixtures a pack carries and the dry run hosts make
+//!   before activating it;
 //! - [`sign`]: pack statements, k-of-n authority signatures, the trust
 //!   policy and `verify_pack` (ABI.md §8), with `kaohe pack keygen | sign |
 //!   verify | inspect` in [`sign::command`];
@@ -31,6 +35,7 @@
 pub mod abi;
 pub mod cli;
 pub mod compile;
+pub mod decimal;
 pub mod doc;
 pub mod fixture;
 pub mod interp;
@@ -38,4 +43,5 @@ pub mod manifest;
 pub mod pack;
 pub mod rubric;
 pub mod runtime;
+pub mod selftest;
 pub mod sign;

@@ -17,16 +17,19 @@
 //!   record sizes the ABI needs;
 //! - `content`: groups, categories, methods, fields, indicators, clauses;
 //! - `composition`: [`Composition`], [`Grade`], [`Outcomes`];
+//! - [`reason`]: why a `score =` indicator lost points
+//!   ([`Manifest::loss_reason`]);
 //! - `schedule`: [`Round`], deadlines, [`Schedule`];
 //! - `validate`: [`ManifestError`], [`Manifest::from_json`],
 //!   [`Manifest::to_canonical_json`], [`Manifest::validate`].
 
 mod composition;
 mod content;
+pub mod reason;
 mod schedule;
 mod validate;
 
-pub use composition::{Composition, Grade, Outcomes};
+pub use composition::{Composition, DEFAULT_WARN_BOTTOM_SHARE, Grade, Outcomes};
 pub use content::{
     Assessor, Category, Clause, Combine, Field, FieldType, Flag, Group, Indicator, IndicatorKind,
     Method, Missing,
@@ -40,8 +43,13 @@ use serde::{Deserialize, Serialize};
 
 /// The manifest schema this code reads and writes.
 pub const MANIFEST_VERSION: u32 = 1;
-/// The pack ABI this code speaks (ABI.md).
+/// The pack ABI this code speaks (ABI.md): its major version.
 pub const ABI_VERSION: u32 = 1;
+/// The newest minor version of ABI 1 this code speaks. 0: the original
+/// layouts; 1: adds the not-applicable marks (ABI.md §2, §3). A manifest
+/// names the minor its module speaks; hosts encode and decode accordingly,
+/// so packs of earlier years keep loading and replaying.
+pub const ABI_MINOR: u32 = 1;
 /// At most this many methods: the ABI selects methods with a `u32` bit mask.
 pub const MAX_METHODS: usize = 32;
 
@@ -54,6 +62,11 @@ pub struct Manifest {
     pub manifest_version: u32,
     /// Always [`ABI_VERSION`].
     pub abi_version: u32,
+    /// The minor version of ABI 1 the module speaks, 0..=[`ABI_MINOR`];
+    /// absent in the JSON means 0 (and 0 is not written, so a manifest of
+    /// the original ABI keeps its bytes).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub abi_minor: u32,
     pub pack: PackInfo,
     /// SHA-256 (lower-case hex) of the rubric source bytes the pack was built from.
     pub source_sha256: String,
@@ -101,7 +114,25 @@ pub struct Limits {
     pub wasm_fuel_per_unit: u64,
 }
 
+fn is_zero(x: &u32) -> bool {
+    *x == 0
+}
+
 impl Manifest {
+    /// The ABI version word of the module's `kaohe_abi_version` and of every
+    /// input header: the major in the low 16 bits, the minor in the high
+    /// 16 (`1` for ABI 1.0, `0x0001_0001` for 1.1).
+    pub fn abi_word(&self) -> u32 {
+        self.abi_version | (self.abi_minor << 16)
+    }
+
+    /// Whether the module speaks ABI 1.1: evaluate inputs carry
+    /// not-applicable marks and finalise inputs may mark an indicator not
+    /// applicable (ABI.md §2, §3).
+    pub fn has_not_applicable(&self) -> bool {
+        self.abi_minor >= 1
+    }
+
     pub fn group_index(&self, id: &str) -> Option<usize> {
         self.groups.iter().position(|g| g.id == id)
     }
@@ -209,12 +240,34 @@ impl Manifest {
     }
 
     /// Sum of the points of the scored indicators that apply to `category`
-    /// (the sheet's `applicable`).
+    /// (the sheet's `applicable` when nothing is marked not applicable).
     pub fn applicable_points(&self, category: usize) -> i64 {
         self.applicable_indicators(category)
             .filter(|&i| self.indicators[i].kind == IndicatorKind::Scored)
             .filter_map(|i| self.points(i, category))
             .sum()
+    }
+
+    /// The reports a unit of category `category` must receive, in method
+    /// order: every method with an indicator that applies to the category,
+    /// in `Q1`..`Q4` when quarterly, else `annual`. What the hub counts a
+    /// unit complete by and a node lists as still owed — one rule for both.
+    pub fn expected_reports(&self, category: usize) -> Vec<(usize, Round)> {
+        let mut out = Vec::new();
+        for (m, method) in self.methods.iter().enumerate() {
+            let applies = self
+                .applicable_indicators(category)
+                .any(|i| self.indicator_method(i) == Some(m));
+            if !applies {
+                continue;
+            }
+            if method.quarterly {
+                out.extend(Round::QUARTERS.iter().map(|&q| (m, q)));
+            } else {
+                out.push((m, Round::Annual));
+            }
+        }
+        out
     }
 
     /// Index of an indicator's method (valid manifests only; `None` otherwise).
@@ -247,9 +300,15 @@ impl Manifest {
             .unwrap_or(0)
     }
 
-    /// Bytes per unit of the `kaohe_evaluate` input: `16 + 16·F`.
+    /// Bytes per unit of the `kaohe_evaluate` input: `16 + 16·F`, and
+    /// `+ 8·I` of not-applicable marks under ABI 1.1.
     pub fn evaluate_input_record(&self) -> usize {
-        16 + 16 * self.fields.len()
+        let marks = if self.has_not_applicable() {
+            8 * self.indicators.len()
+        } else {
+            0
+        };
+        16 + 16 * self.fields.len() + marks
     }
 
     /// Bytes per unit of the `kaohe_evaluate` output: `16 + 16·I + 16·K`.

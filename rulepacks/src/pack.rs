@@ -14,7 +14,8 @@
 //! Layout:
 //! - [`Pack`]: [`Pack::load`] (the identity the caller expects: a stored or
 //!   verified pack), [`Pack::load_as_found`] (whatever a file holds, for
-//!   `kaohe pack eval`), [`Pack::evaluate`], [`Pack::finalise`];
+//!   `kaohe pack eval`), [`Pack::evaluate`], [`Pack::finalise`],
+//!   [`Pack::self_test`] (the dry run before activation);
 //! - [`Evaluator`]: the trait both the pack and the interpreter implement;
 //! - [`PackError`]: every way loading or calling can fail;
 //! - [`sha256`]: the module digest an identity names (signing uses it too).
@@ -28,6 +29,7 @@ use crate::abi::{
 };
 use crate::manifest::{Manifest, ManifestError, PackInfo};
 use crate::runtime::{LoadedPack, Runtime, RuntimeError};
+use crate::selftest::{Passed, SelfTest, SelfTestError};
 
 /// What scores a batch as ABI.md §2–§3 say: the sandboxed [`Pack`] or the
 /// reference [`Interpreter`](crate::interp::Interpreter).
@@ -110,6 +112,13 @@ pub enum PackError {
     /// content).
     #[error("规则包 {pack} 的输出不符合 ABI（malformed output）：{reason}")]
     MalformedOutput { pack: String, reason: String },
+    /// The pack's embedded self-test is unreadable or did not pass.
+    #[error("规则包 {pack}：{source}")]
+    SelfTest {
+        pack: String,
+        #[source]
+        source: SelfTestError,
+    },
 }
 
 /// SHA-256 of a module's bytes: the digest a [`PackIdentity`] names.
@@ -197,6 +206,36 @@ impl Pack {
         &self.loaded
     }
 
+    /// Runs the self-test the pack carries (`crate::selftest`): `Ok(None)`
+    /// when it carries none (packs built before self-tests), `Ok(Some)`
+    /// when every byte agreed, `Err` otherwise. Hosts run it before
+    /// activating a pack.
+    pub fn self_test(&self) -> Result<Option<Passed>, PackError> {
+        let Some(bytes) = self.loaded.self_test_bytes() else {
+            return Ok(None);
+        };
+        let failed = |source| PackError::SelfTest {
+            pack: self.identity.to_string(),
+            source,
+        };
+        let test = SelfTest::decode(bytes).map_err(failed)?;
+        let call = |entry| {
+            move |input: &[u8], n: u32| {
+                self.loaded
+                    .call(entry, input, n)
+                    .map(|out| out.bytes)
+                    .map_err(|e| e.to_string())
+            }
+        };
+        test.run(
+            &self.manifest,
+            &call(crate::runtime::Entry::Evaluate),
+            &call(crate::runtime::Entry::Finalise),
+        )
+        .map(Some)
+        .map_err(failed)
+    }
+
     /// One `kaohe_evaluate` batch through the sandbox. An empty batch is
     /// answered without a call.
     pub fn evaluate(&self, units: &[UnitInput]) -> Result<Vec<UnitOutput>, PackError> {
@@ -208,7 +247,27 @@ impl Pack {
             .loaded
             .call_evaluate(&input, self.count(units.len())?)
             .map_err(|e| self.runtime(e))?;
-        decode_evaluate_output(&self.manifest, units.len(), &output).map_err(|e| self.output(&e))
+        let outs = decode_evaluate_output(&self.manifest, units.len(), &output)
+            .map_err(|e| self.output(&e))?;
+        // A unit that evaluated reports exactly its marks as not applicable.
+        for (k, (unit, out)) in units.iter().zip(&outs).enumerate() {
+            if !out.status.is_ok() {
+                continue;
+            }
+            let marked = |i: usize| unit.not_applicable.get(i).copied().unwrap_or(false);
+            if let Some(i) =
+                (0..self.manifest.indicators.len()).find(|&i| out.is_not_applicable(i) != marked(i))
+            {
+                return Err(self.output(&AbiError::Malformed {
+                    unit: k,
+                    reason: format!(
+                        "指标 {} 的“不适用”与输入不一致（not-applicable state differs from the input）",
+                        self.manifest.indicators[i].id
+                    ),
+                }));
+            }
+        }
+        Ok(outs)
     }
 
     /// One `kaohe_finalise` batch through the sandbox. An empty batch is

@@ -6,11 +6,15 @@
 //! - `reader`: typed access to the spanned TOML tree, unknown-key detection;
 //! - `check`: tables, references, per-category points, composition, schedule;
 //! - [`expr`]: formula lexer, parser, type checker and the checked tree;
-//! - [`decimal`]: exact decimal literals in hundredths;
 //! - [`error`]: compile errors with file, line and column.
+//!
+//! Exact decimal literals in hundredths are [`crate::decimal`], re-exported
+//! here as `rubric::decimal` (the path hub and node use): the manifest's
+//! loss reasons format hundredths too, and the manifest sits below the
+//! rubric.
 
 mod check;
-pub mod decimal;
+pub use crate::decimal;
 pub mod error;
 pub mod expr;
 pub(crate) mod reader;
@@ -152,9 +156,20 @@ pub enum LoadError {
     Compile(#[from] Diagnostics),
 }
 
-/// Reads and compiles a rubric file.
+/// The rubric file `path` names: the file itself, or the `rubric.toml` of a
+/// pack directory (`rulepacks/baofeng-2022`), as an official would type it.
+pub fn file_of(path: &Path) -> std::path::PathBuf {
+    if path.is_dir() {
+        path.join("rubric.toml")
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Reads and compiles a rubric file (or a pack directory's, [`file_of`]).
 pub fn load(path: &Path) -> Result<CheckedRubric, LoadError> {
-    let source = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+    let path = file_of(path);
+    let source = std::fs::read_to_string(&path).map_err(|source| LoadError::Io {
         path: path.display().to_string(),
         source,
     })?;

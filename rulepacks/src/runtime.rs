@@ -12,6 +12,11 @@
 //! ## What a pack is refused for, at load
 //!
 //! - more than [`RuntimeConfig::max_module_bytes`] bytes ([`RuntimeError::TooLarge`]);
+//! - beyond a static limit on its shape ([`RuntimeConfig::compile_limits`]:
+//!   functions, body bytes, code bytes, locals, types, globals, exports,
+//!   data and element segments — [`RuntimeError::ExceedsLimit`]), read from
+//!   the section headers before anything is validated or compiled, so a
+//!   module built to be slow or huge to compile is refused in milliseconds;
 //! - not a valid module for this engine: threads, shared memory, SIMD,
 //!   relaxed SIMD, multi-memory and memory64 are disabled, so modules using
 //!   them are refused ([`RuntimeError::NotAModule`]);
@@ -26,7 +31,8 @@
 //!   memory cap ([`RuntimeError::MemoryTooLarge`]) or table above the table
 //!   cap ([`RuntimeError::TableTooLarge`]) — such a pack could never run;
 //! - not exactly one `kaohe-manifest` custom section holding a UTF-8 JSON
-//!   object with `abi_version == 1`, `manifest_version == 1`, `fields` and
+//!   object with `abi_version == 1`, `manifest_version == 1`, an `abi_minor`
+//!   of 0 (or absent) or 1, `fields` and
 //!   `indicators` arrays, and a `limits.wasm_fuel_per_unit` (if present) no
 //!   higher than [`RuntimeConfig::max_wasm_fuel_per_unit`];
 //! - compilation not finished within [`RuntimeConfig::compile_timeout`]
@@ -37,13 +43,14 @@
 //!   depend on how fast this machine is; the thread gives the caller a
 //!   bound it can rely on.)
 //! - `kaohe_abi_version()` (run, with any start function, under the same
-//!   fuel and deadline as a call) not returning 1.
+//!   fuel and deadline as a call) not returning the ABI word its manifest
+//!   names (1 for ABI 1.0; `0x0001_0001` for 1.1, `abi_minor = 1`).
 //!
 //! ## The limits on every call
 //!
 //! | limit | how | error |
 //! |---|---|---|
-//! | wasm fuel `base + n × per_unit` | `Store::set_fuel`, deterministic | [`RuntimeError::OutOfFuel`] |
+//! | wasm fuel `min(base + n × per_unit, max_wasm_fuel_per_call)` | `Store::set_fuel`, deterministic | [`RuntimeError::OutOfFuel`] |
 //! | wall clock | epoch deadline, ticker thread | [`RuntimeError::DeadlineExceeded`] |
 //! | memory | own `ResourceLimiter`: growing beyond the cap **traps** | [`RuntimeError::OutOfMemory`] |
 //! | table elements | same limiter | [`RuntimeError::TableTooLarge`] |
@@ -60,6 +67,10 @@
 //! `deadline_ticks + fuel / fuel_per_deadline_tick` ticks, so that it grows
 //! with the fuel granted and legitimate work runs out of fuel long before it
 //! hits the deadline, keeping results independent of machine speed.
+//! Both stop growing at `max_wasm_fuel_per_call`: a slow pack given a large
+//! batch runs out of fuel within seconds instead of running for minutes
+//! (the hub and a node batch differently, so a batch that runs out is
+//! retried unit by unit by the hub's replay; results never depend on it).
 //! Floats are allowed but NaNs are canonicalised, so they are deterministic
 //! too. The wasm stack limit is deterministic per target architecture
 //! (frame sizes come from Cranelift); callers' threads need at least
@@ -110,6 +121,8 @@
 //!   exports and the bounded compilation;
 //! - `config`: [`RuntimeConfig`] and its defaults, the checks on it, the
 //!   wasmtime `Config` and pooling allocator it gives;
+//! - `compile_limits`: [`CompileLimits`], the shape limits checked before
+//!   compiling;
 //! - `inspect`: the static load-time checks of a module's bytes;
 //! - `limits`: the store limiter, the gate on stores alive at once, the
 //!   epoch ticker, and how a failure is classified;
@@ -117,6 +130,7 @@
 //! - `error`: [`RuntimeError`] and [`BadInputCode`].
 
 mod cache;
+mod compile_limits;
 mod config;
 mod error;
 mod inspect;
@@ -132,7 +146,8 @@ use wasmtime::{
 };
 
 pub use cache::CacheOutcome;
-pub use config::{Allocator, RuntimeConfig};
+pub use compile_limits::CompileLimits;
+pub use config::{Allocator, MODULE_CACHE_DIR, RuntimeConfig};
 pub use error::{BadInputCode, RuntimeError};
 pub use inspect::{Counts, MANIFEST_SECTION};
 
@@ -192,6 +207,7 @@ pub struct LoadedPack {
     exports: Exports,
     digest: [u8; 32],
     manifest_json: Vec<u8>,
+    self_test: Option<Vec<u8>>,
     counts: Counts,
     wasm_fuel_per_unit: u64,
     cache_outcome: CacheOutcome,
@@ -248,6 +264,7 @@ impl Runtime {
                 cap: config.max_module_bytes,
             });
         }
+        compile_limits::check(wasm, &config.compile_limits)?;
         Module::validate(&shared.engine, wasm)
             .map_err(|e| RuntimeError::NotAModule(format!("{e:#}")))?;
         let inspected = inspect(
@@ -281,13 +298,15 @@ impl Runtime {
             exports,
             digest,
             manifest_json: inspected.manifest_json,
+            self_test: inspected.self_test,
             counts: inspected.counts,
             wasm_fuel_per_unit,
             cache_outcome,
         };
         let found = pack.call_trivial()?;
-        if found != 1 {
-            return Err(RuntimeError::AbiVersionMismatch { found });
+        let expected = pack.counts.abi_word();
+        if found != expected {
+            return Err(RuntimeError::AbiVersionMismatch { found, expected });
         }
         Ok(pack)
     }
@@ -304,6 +323,12 @@ impl LoadedPack {
         &self.manifest_json
     }
 
+    /// The raw bytes of the `kaohe-selftest` section, if any (read by
+    /// [`crate::selftest::SelfTest::decode`]).
+    pub fn self_test_bytes(&self) -> Option<&[u8]> {
+        self.self_test.as_deref()
+    }
+
     /// The record counts read from the manifest.
     pub fn counts(&self) -> Counts {
         self.counts
@@ -314,12 +339,14 @@ impl LoadedPack {
         self.wasm_fuel_per_unit
     }
 
-    /// Wasm fuel a call with `n_units` units gets: `base + n × per_unit`.
+    /// Wasm fuel a call with `n_units` units gets: `base + n × per_unit`,
+    /// never more than the runtime's `max_wasm_fuel_per_call`.
     pub fn wasm_fuel_for(&self, n_units: u32) -> u64 {
-        self.shared
-            .config
+        let config = &self.shared.config;
+        config
             .wasm_fuel_base
             .saturating_add(u64::from(n_units).saturating_mul(self.wasm_fuel_per_unit))
+            .min(config.max_wasm_fuel_per_call)
     }
 
     /// What the module cache did when this pack was loaded.

@@ -4,8 +4,9 @@
 //! fills the cells an official would: only the cells whose field applies to
 //! the unit's category in that round (the node's own [`Layout`], so the
 //! import never refuses a cell), every required field, and a few deductions
-//! chosen from a fixed seed so the county shows a spread of grades. The same
-//! seed always gives the same file.
+//! chosen from a fixed seed so the county shows a spread of grades; a
+//! scripted unit's not-applicable reason goes in its indicator's
+//! `不适用理由` column. The same seed always gives the same file.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -113,6 +114,9 @@ pub struct Script {
     pub tier: Option<Tier>,
     /// Evidence that overrides the tier's values.
     pub values: &'static [(&'static str, &'static str)],
+    /// Indicators the assessor marks not applicable (不适用) for the unit in
+    /// the annual round, with the reason written in the template.
+    pub not_applicable: &'static [(&'static str, &'static str)],
     /// Why, as the demo prints it.
     pub why: &'static str,
 }
@@ -123,6 +127,7 @@ pub fn script(unit: &str, year: u16) -> Script {
         tier: Some(tier),
         values,
         why,
+        not_applicable: &[],
     };
     match (unit, year) {
         ("longwanggou", _) => s(
@@ -166,6 +171,15 @@ pub fn script(unit: &str, year: u16) -> Script {
             &[],
             "两年均不合格：法治建议书、约谈、末三名通报警示",
         ),
+        ("gzj", _) => Script {
+            tier: None,
+            values: &[("fr_enf_staff_total", "0"), ("fr_enf_staff_frontline", "0")],
+            not_applicable: &[(
+                "N2_5",
+                "国资局为履行出资人职责的特设机构，不承担行政执法职能，无服务型行政执法事项",
+            )],
+            why: "“深入推进服务型行政执法建设”不适用（写明理由），应考分值按 95 分换算",
+        },
         ("guanyintang", 2023) => s(
             Tier::Excellent,
             &[("oc_annual_report", "逾期公开")],
@@ -286,6 +300,7 @@ pub fn fill_template(
         layout: &layout,
         per_unit: &per_unit,
         round,
+        year,
     };
     if template.extension().is_some_and(|e| e == "xlsx") {
         let mut sheets = read_workbook(template)?;
@@ -350,9 +365,11 @@ fn unit_values(
         if t == Tier::Excellent && rng.range(0, 3) == 0 {
             values.insert("bp_honours_provincial", "1".into());
         }
-        for (k, v) in script(&unit.unit_id, year).values {
+        let scripted = script(&unit.unit_id, year);
+        for (k, v) in scripted.values {
             values.insert(k, (*v).to_owned());
         }
+
         per_unit.insert(unit.unit_id.clone(), values);
         filled.units += 1;
     }
@@ -365,6 +382,8 @@ struct Filler<'a> {
     layout: &'a Layout<'a>,
     per_unit: &'a BTreeMap<String, BTreeMap<&'static str, String>>,
     round: Round,
+    /// The year, for the scripted not-applicable reasons.
+    year: u16,
 }
 
 impl Filler<'_> {
@@ -385,6 +404,14 @@ impl Filler<'_> {
             .iter()
             .enumerate()
             .filter_map(|(col, key)| Some((col, layout.manifest.field_index(key)?)))
+            .collect();
+        let marks: Vec<(usize, usize)> = keys
+            .iter()
+            .enumerate()
+            .filter_map(|(col, key)| {
+                let id = key.strip_prefix(layout::MARK_KEY_PREFIX)?;
+                Some((col, layout.manifest.indicator_index(id)?))
+            })
             .collect();
         for row in units {
             if row_round(row)? != self.round {
@@ -412,6 +439,21 @@ impl Filler<'_> {
                     row.resize(col + 1, String::new());
                 }
                 row[col] = value;
+            }
+            for &(col, indicator) in &marks {
+                if !layout.mark_applies(category, indicator)
+                    || !layout.mark_in_round(indicator, self.round)
+                {
+                    continue;
+                }
+                let id = layout.manifest.indicators[indicator].id.as_str();
+                let scripted = script(&unit_id, self.year).not_applicable;
+                if let Some((_, reason)) = scripted.iter().find(|(i, _)| *i == id) {
+                    if row.len() <= col {
+                        row.resize(col + 1, String::new());
+                    }
+                    row[col] = (*reason).to_owned();
+                }
             }
         }
         Ok(())

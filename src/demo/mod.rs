@@ -69,11 +69,25 @@ pub const CONSOLE_ACCOUNTS: [(&str, &str, &str); 3] = [
 /// Polls of `hub.addr` before giving up on a starting hub (100 ms apart).
 const HUB_START_POLLS: u32 = 3000;
 
+/// The hand-worked fixtures of a year's rubric, built into the binary: the
+/// pack carries them as its self-test.
+macro_rules! fixtures {
+    ($year:literal: $($name:literal),* $(,)?) => {
+        &[$((
+            $name,
+            include_str!(concat!("../../rulepacks/baofeng-", $year, "/fixtures/", $name)),
+        )),*]
+    };
+}
+
 /// One assessment year of the demo and its fixed instants.
 struct Year {
     year: &'static str,
     /// The rubric the authorities compile, built into the binary.
     rubric: &'static str,
+    /// Its hand-worked fixtures (file name, text), compiled into the pack as
+    /// its self-test.
+    fixtures: &'static [(&'static str, &'static str)],
     /// The rounds in reporting order, each with the hub's fixed clock while
     /// nodes report it: a few days before the round's deadline (Q1 04-15,
     /// Q2 07-15, Q3 10-15, Q4 01-15, annual 01-31).
@@ -100,6 +114,29 @@ const YEARS: [Year; 2] = [
     Year {
         year: "2022",
         rubric: include_str!("../../rulepacks/baofeng-2022/rubric.toml"),
+        fixtures: fixtures!("2022":
+            "01-township-full.toml",
+            "02-township-edge-excellent-90.toml",
+            "03-government-edge-good-8999.toml",
+            "04-stationed-edge-good-80.toml",
+            "05-township-edge-pass-7999.toml",
+            "06-government-edge-pass-60.toml",
+            "07-stationed-edge-fail-5999.toml",
+            "08-party-organ-conversion.toml",
+            "09-congress-conversion-edge-90.toml",
+            "10-court-major-problem.toml",
+            "11-mass-org-bonus-cap.toml",
+            "12-enterprise-penalty-cap.toml",
+            "13-hospital-serious-case.toml",
+            "14-village-conversion.toml",
+            "15-error-missing-field.toml",
+            "16-error-division-by-zero.toml",
+            "17-government-fail-both-flags.toml",
+            "18-government-not-applicable-converted.toml",
+            "19-stationed-not-applicable-edge-90.toml",
+            "20-village-online-check-not-applicable.toml",
+            "21-enterprise-penalty-cap-override.toml",
+        ),
         rounds: [
             (Round::Q1, "2022-04-08T10:00:00+08:00"),
             (Round::Q2, "2022-07-08T10:00:00+08:00"),
@@ -120,6 +157,15 @@ const YEARS: [Year; 2] = [
     Year {
         year: "2023",
         rubric: include_str!("../../rulepacks/baofeng-2023/rubric.toml"),
+        fixtures: fixtures!("2023":
+            "01-township-full.toml",
+            "02-government-new-indicator-deductions.toml",
+            "03-stationed-tightened-hearings-n2-10-clamped.toml",
+            "04-township-edge-excellent-90.toml",
+            "05-government-edge-good-8999.toml",
+            "06-court-moved-points-n3-1-clamped.toml",
+            "07-procuratorate-conversion-edge-90.toml",
+        ),
         rounds: [
             (Round::Q1, "2023-04-10T10:00:00+08:00"),
             (Round::Q2, "2023-07-10T10:00:00+08:00"),
@@ -429,5 +475,28 @@ fn key_in(out: &str, label: &str) -> Result<String> {
 fn print_first(out: &str) {
     if let Some(l) = out.lines().next() {
         println!("  {l}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::YEARS;
+
+    /// The pack the demo builds carries every fixture of its rubric as its
+    /// self-test: the list compiled into the binary is the directory's.
+    #[test]
+    fn the_demo_builds_each_pack_with_every_fixture_of_its_rubric() {
+        for y in &YEARS {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("rulepacks/baofeng-{}/fixtures", y.year));
+            let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".toml"))
+                .collect();
+            on_disk.sort();
+            let built: Vec<&str> = y.fixtures.iter().map(|(n, _)| *n).collect();
+            assert_eq!(built, on_disk, "{}", y.year);
+        }
     }
 }

@@ -52,8 +52,13 @@ impl Demo {
         for s in boards {
             println!("\n{s}");
         }
-        println!("\n{year} 年度迟报和未考核单位、结果运用：");
-        for title in ["【迟报", "【未考核单位】", "【结果运用"] {
+        println!("\n{year} 年度迟报和未考核单位、不适用的考核内容、结果运用：");
+        for title in [
+            "【迟报",
+            "【未考核单位】",
+            "【不适用的考核内容】",
+            "【结果运用",
+        ] {
             let found: Vec<&str> = sections(&all)
                 .into_iter()
                 .filter(|s| s.starts_with(title))

@@ -30,8 +30,21 @@ impl Demo {
         // 规则包：两个发布机关签署，汇总中心发布
         let rubric = self.dir.join(format!("authority/baofeng-{year}.toml"));
         std::fs::write(&rubric, y.rubric)?;
+        let fixtures = self.dir.join(format!("authority/fixtures-{year}"));
+        std::fs::create_dir_all(&fixtures)?;
+        for (name, text) in y.fixtures {
+            std::fs::write(fixtures.join(name), text)?;
+        }
         let wasm = self.dir.join(format!("authority/baofeng-{year}.wasm"));
-        k.run(&["pack", "build", s(&rubric), "-o", s(&wasm)])?;
+        k.run(&[
+            "pack",
+            "build",
+            s(&rubric),
+            "-o",
+            s(&wasm),
+            "--fixtures",
+            s(&fixtures),
+        ])?;
         for (key, _) in authorities {
             k.run(&["pack", "sign", s(&wasm), "--key", s(key)])?;
         }

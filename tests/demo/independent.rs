@@ -37,7 +37,7 @@ pub fn results(dir: &Path, year: u16, db: &rusqlite::Connection) -> Results {
             .get_mut(unit)
             .and_then(|r| r.get_mut(&Round::Annual))
             .expect("the corrected unit's annual evidence");
-        annual[f] = Some(parse(m, f, value));
+        annual.0[f] = Some(parse(m, f, value));
     }
     let caps = penalty_caps(db, year);
     let excused = excused(db, year);
@@ -55,11 +55,17 @@ pub fn results(dir: &Path, year: u16, db: &rusqlite::Connection) -> Results {
         let c = m
             .category_index(category)
             .unwrap_or_else(|| panic!("{unit} 的类别 {category} 不在规则包中"));
+        let not_applicable = rounds
+            .iter()
+            .filter(|(_, (_, reasons))| reasons.iter().any(Option::is_some))
+            .map(|(r, (_, reasons))| (*r, reasons.clone()))
+            .collect();
         let ev = Evidence {
             category: c,
             methods: m.all_methods_mask(),
-            rounds: rounds.into_iter().collect(),
+            rounds: rounds.into_iter().map(|(r, (v, _))| (r, v)).collect(),
             penalty_cap_override: caps.get(&unit).copied(),
+            not_applicable,
         };
         let outs = interp.evaluate(&ev.units());
         for ((round, _), out) in ev.rounds.iter().zip(&outs) {
@@ -142,15 +148,15 @@ fn roster(path: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Unit → round → one value per manifest field, from every node's filled
-/// CSV files of `year`. A round whose cells are all empty for a unit was
-/// not reported in that file.
-fn evidence(
-    dir: &Path,
-    year: u16,
-    m: &Manifest,
-) -> BTreeMap<String, BTreeMap<Round, Vec<Option<i64>>>> {
-    let mut out: BTreeMap<String, BTreeMap<Round, Vec<Option<i64>>>> = BTreeMap::new();
+/// One unit's rounds: one value per manifest field, and the reasons of the
+/// indicators marked not applicable (one entry per indicator).
+type UnitRounds = BTreeMap<Round, (Vec<Option<i64>>, Vec<Option<String>>)>;
+
+/// Unit → round → its values and not-applicable reasons, from every node's
+/// filled CSV and Excel files of `year`. A round whose cells are all empty
+/// for a unit was not reported in that file.
+fn evidence(dir: &Path, year: u16, m: &Manifest) -> BTreeMap<String, UnitRounds> {
+    let mut out: BTreeMap<String, UnitRounds> = BTreeMap::new();
     let mut files = 0;
     for e in std::fs::read_dir(dir.join("nodes")).expect("nodes/") {
         let nd = e.expect("nodes/ entry").path();
@@ -167,10 +173,17 @@ fn evidence(
             let id_col = col("unit_id");
             // CSV: a round column; Excel: one sheet per round.
             let round_col = keys.iter().position(|x| *x == "round");
+            // `na.<indicator>`: the not-applicable reason columns.
+            let marks: Vec<(usize, usize)> = keys
+                .iter()
+                .enumerate()
+                .filter_map(|(i, k)| Some((i, m.indicator_index(k.strip_prefix("na.")?)?)))
+                .collect();
             let fields: Vec<(usize, usize)> = keys
                 .iter()
                 .enumerate()
                 .filter(|(_, k)| !["unit_id", "unit_name", "round"].contains(k))
+                .filter(|(_, k)| !k.starts_with("na."))
                 .map(|(i, k)| {
                     let f = m
                         .field_index(k)
@@ -180,11 +193,19 @@ fn evidence(
                 .collect();
             for row in &rows[2..] {
                 let mut values = vec![None; m.fields.len()];
+                let mut reasons = vec![None; m.indicators.len()];
                 let mut any = false;
                 for &(i, f) in &fields {
                     let cell = row.get(i).map_or("", |c| c.trim());
                     if !cell.is_empty() {
                         values[f] = Some(parse(m, f, cell));
+                        any = true;
+                    }
+                }
+                for &(i, ind) in &marks {
+                    let cell = row.get(i).map_or("", |c| c.trim());
+                    if !cell.is_empty() {
+                        reasons[ind] = Some(cell.to_owned());
                         any = true;
                     }
                 }
@@ -208,7 +229,7 @@ fn evidence(
                 let prev = out
                     .entry(row[id_col].to_owned())
                     .or_default()
-                    .insert(round, values);
+                    .insert(round, (values, reasons));
                 assert!(prev.is_none(), "{} {} 被填报两次", &row[id_col], round.id());
             }
         }

@@ -92,6 +92,10 @@ fn demo_two_years_over_mtls_agree_with_the_reference_interpreter() {
         "【迟报单位】",
         "【未考核单位】",
         "【结果运用】",
+        // One item marked not applicable, with its reason (issue #13).
+        "【不适用的考核内容】",
+        "N2_5 深入推进服务型行政执法建设",
+        "国资局为履行出资人职责的特设机构，不承担行政执法职能",
         "连续2年（2022—2023年）考核优秀",
         "退步较大",
         "复核申请第 1 号：更正",

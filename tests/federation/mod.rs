@@ -26,6 +26,12 @@
 //!   replacing results not yet sent;
 //! - `late`: a node offline across a round's deadline catches up; its
 //!   reports are accepted and marked late (迟报), the on-time ones are not;
+//! - `not_applicable`: an item marked not applicable in the node's
+//!   template, replayed and converted at the hub, printed with its reason
+//!   (issue #13 §2);
+//! - `pack_safety`: a pack that scores otherwise than its self-test, and a
+//!   module built to be slow to compile, refused with the last good pack
+//!   kept (issue #13 §3);
 //! - `certs`: TLS and mTLS between node and hub, and every certificate
 //!   fault the node must refuse or be refused for;
 //! - `deadlines`: delivering to a hub that never answers;
@@ -51,7 +57,9 @@ mod hub_killed;
 mod keys;
 mod late;
 mod node_killed;
+mod not_applicable;
 mod offline;
+mod pack_safety;
 mod packs;
 mod pki;
 mod read;
@@ -330,7 +338,18 @@ impl Federation {
         let rubric = self.root().join(format!("rubric-v{version}.toml"));
         std::fs::write(&rubric, src).unwrap();
         let wasm = self.root().join(format!("baofeng-2022-v{version}.wasm"));
-        kaohe_ok(&["pack", "build", s(&rubric), "-o", s(&wasm)]);
+        // The rubric's hand-worked fixtures become the pack's self-test.
+        let fixtures =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("rulepacks/baofeng-2022/fixtures");
+        kaohe_ok(&[
+            "pack",
+            "build",
+            s(&rubric),
+            "-o",
+            s(&wasm),
+            "--fixtures",
+            s(&fixtures),
+        ]);
         let mut sign = vec!["pack", "sign", s(&wasm)];
         for a in signers {
             sign.extend(["--key", s(&a.key)]);

@@ -1,7 +1,7 @@
 //! `kaohe hub approve`: the year's approval (审定), recording the SHA-256
 //! of the consolidation approved; from then on the year is locked.
 
-use super::{Invocation, Now, consolidate};
+use super::{Invocation, Now};
 use crate::{lock, workflow};
 
 #[derive(Debug, clap::Args)]
@@ -24,7 +24,7 @@ pub(super) fn run(inv: &Invocation, args: ApproveArgs) -> anyhow::Result<()> {
     } = args;
     let actor = inv.actor_at(&now)?;
     let mut conn = inv.open()?;
-    let y = consolidate(&conn, year)?;
+    let y = inv.consolidate(&conn, year)?;
     let digest = workflow::approve(&mut conn, &y.consolidation, &doc_number, &actor)?;
     println!(
         "已记录 {year} 年度考核结果审定，文号 {}，汇总 SHA-256 {digest}（approved）",

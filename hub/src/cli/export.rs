@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use super::{Invocation, consolidate};
+use super::Invocation;
 use crate::export::{self, ExportOptions};
 use crate::results::{self, NoticeNames};
 
@@ -48,7 +48,7 @@ pub(super) fn run(inv: &Invocation, args: ExportArgs) -> anyhow::Result<()> {
         recipients,
     } = args;
     let conn = inv.open()?;
-    let y = consolidate(&conn, year)?;
+    let y = inv.consolidate(&conn, year)?;
     let names = NoticeNames {
         county,
         scheme_name,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use kaohe_tables::sheet::Workbook;
 
-use super::{Invocation, Now, load};
+use super::{Invocation, Now};
 use crate::workflow;
 
 #[derive(Debug, clap::Subcommand)]
@@ -27,7 +27,7 @@ pub(super) fn run(inv: &Invocation, command: HistoryCommand) -> anyhow::Result<(
     let HistoryCommand::Import { file, year, now } = command;
     let actor = inv.actor_at(&now)?;
     let mut conn = inv.open()?;
-    let data = load(&conn, year)?;
+    let data = inv.load(&conn, year)?;
     let done = workflow::history::import_history_file(&mut conn, &file, data.manifest(), &actor)?;
     println!(
         "已导入往年考核结果 {} 条（imported），来自 {}",

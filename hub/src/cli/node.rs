@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use kaohe_tables::terminal;
 use rusqlite::Connection;
 
-use super::{Invocation, beijing, runtime};
+use super::{Invocation, beijing};
 use crate::registry::nodes::change::{self, NodeEdit};
 use crate::registry::nodes::{self, AssessorKind, NewNode, NodeRecord, NodeState};
 use crate::registry::scope::Scope;
@@ -152,7 +152,7 @@ pub(super) fn run(inv: &Invocation, command: NodeCommand) -> anyhow::Result<()> 
                 "已登记节点「{}」，节点编号 {}（node registered）\n授权范围：{}",
                 node.name, node.id, node.scope
             );
-            print_warnings(&conn, &node)?;
+            print_warnings(inv, &conn, &node)?;
         }
         NodeCommand::List => {
             let conn = inv.open()?;
@@ -189,7 +189,7 @@ pub(super) fn run(inv: &Invocation, command: NodeCommand) -> anyhow::Result<()> 
                 describe(&edited.before),
                 describe(&edited.after)
             );
-            print_warnings(&conn, &edited.after)?;
+            print_warnings(inv, &conn, &edited.after)?;
         }
         NodeCommand::RotateKey { node, key, reason } => {
             let actor = inv.actor()?;
@@ -294,8 +294,8 @@ fn list_nodes(conn: &Connection) -> anyhow::Result<()> {
 }
 
 /// Prints what the county office should know about `node`'s scope.
-fn print_warnings(conn: &Connection, node: &NodeRecord) -> anyhow::Result<()> {
-    for warning in warnings::node_warnings(conn, &runtime()?, node)? {
+fn print_warnings(inv: &Invocation, conn: &Connection, node: &NodeRecord) -> anyhow::Result<()> {
+    for warning in warnings::node_warnings(conn, &inv.runtime()?, node)? {
         println!("警告（warning）：{warning}");
     }
     Ok(())

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use jiff::civil::Date;
 
-use super::{Invocation, Now, consolidate};
+use super::{Invocation, Now};
 use crate::calendar;
 use crate::registry::calendar_years;
 use crate::workflow;
@@ -40,7 +40,7 @@ pub(super) fn run(inv: &Invocation, args: NotifyArgs) -> anyhow::Result<()> {
     let actor = inv.actor_at(&now)?;
     let mut conn = inv.open()?;
     let cal = calendar_years::effective_calendar(&conn)?;
-    let y = consolidate(&conn, year)?;
+    let y = inv.consolidate(&conn, year)?;
     let on = on.unwrap_or_else(|| calendar::beijing_date(actor.at));
     let notices = workflow::notify(
         &mut conn,

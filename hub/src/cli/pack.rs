@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use kaohe_tables::terminal;
 
-use super::{Invocation, beijing, read_capped, runtime};
+use super::{Invocation, beijing, read_capped};
 use crate::registry::packs;
 use crate::{config, publish};
 
@@ -36,7 +36,7 @@ pub(super) fn run(inv: &Invocation, command: PackCommand) -> anyhow::Result<()> 
                 read_capped(&module, kaohe_proto::model::MAX_PACK_MODULE_BYTES as u64)?;
             let sig_bytes = read_capped(&sig, 1024 * 1024)?;
             let mut conn = inv.open()?;
-            let runtime = runtime()?;
+            let runtime = inv.runtime()?;
             let (verified, outcome) = publish::publish_signed(
                 &mut conn,
                 &runtime,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 
-use super::{Invocation, Now, consolidate, read_capped};
+use super::{Invocation, Now, read_capped};
 use crate::workflow::{self, Material, rectification};
 
 #[derive(Debug, clap::Subcommand)]
@@ -67,7 +67,7 @@ pub(super) fn run(inv: &Invocation, command: RectificationCommand) -> anyhow::Re
                 bytes: read_capped(&path, workflow::MAX_MATERIAL_BYTES as u64)?,
             };
             let mut conn = inv.open()?;
-            let y = consolidate(&conn, year)?;
+            let y = inv.consolidate(&conn, year)?;
             let r = rectification::record(
                 &mut conn,
                 &y.consolidation,
@@ -91,7 +91,7 @@ pub(super) fn run(inv: &Invocation, command: RectificationCommand) -> anyhow::Re
         }
         RectificationCommand::List { year } => {
             let conn = inv.open()?;
-            let y = consolidate(&conn, year)?;
+            let y = inv.consolidate(&conn, year)?;
             let rows = rectification::status(&conn, &y.consolidation, y.manifest(), &y.outcomes)?;
             print!("{}", rectification::render(year, &rows));
         }

@@ -11,7 +11,7 @@ use kaohe_rulepacks::manifest::Manifest;
 use kaohe_rulepacks::rubric::decimal::format_hundredths_fixed;
 use kaohe_tables::terminal;
 
-use super::{Invocation, consolidate};
+use super::Invocation;
 use crate::calendar;
 use crate::consolidate::{Assessment, GapKind};
 use crate::export::model::board_tables;
@@ -35,7 +35,7 @@ pub(super) fn run(
     ResultsArgs { year, category }: ResultsArgs,
 ) -> anyhow::Result<()> {
     let conn = inv.open()?;
-    let y = consolidate(&conn, year)?;
+    let y = inv.consolidate(&conn, year)?;
     print!("{}", render_results(&y, category.as_deref()));
     let names: BTreeMap<String, String> = nodes::list_nodes(&conn)?
         .into_iter()
@@ -141,6 +141,7 @@ pub fn render_results(y: &ConsolidatedYear, category: Option<&str>) -> String {
                 &["名次", "编号", "单位", "总分", "等次", "备注"],
                 &rows,
             ));
+            out.push_str(&bottom_rule_note(manifest, r.entries.len()));
         } else {
             out.push_str(&format!("\n【{}】只评定等次\n", cat.name));
             let rows: Vec<Vec<String>> = manifest
@@ -218,6 +219,35 @@ pub fn render_results(y: &ConsolidatedYear, category: Option<&str>) -> String {
         out.push_str(&terminal::render(
             &["编号", "单位", "状态", "缺少什么 / 原因"],
             &missing,
+        ));
+    }
+    let marked: Vec<Vec<String>> = c
+        .units
+        .iter()
+        .filter(|u| category.is_none_or(|x| x == u.category))
+        .filter_map(|u| u.scored().map(|s| (u, s)))
+        .flat_map(|(u, s)| {
+            s.not_applicable.iter().map(move |n| {
+                vec![
+                    u.unit_id.clone(),
+                    u.name.clone(),
+                    format!("{} {}", n.indicator_id, n.name),
+                    format_hundredths_fixed(n.points),
+                    n.reason.clone(),
+                    format_hundredths_fixed(s.applicable),
+                ]
+            })
+        })
+        .collect();
+    if !marked.is_empty() {
+        out.push_str(
+            "
+【不适用的考核内容】（应考分值相应减少，按实际得分换算，考核方案五）
+",
+        );
+        out.push_str(&terminal::render(
+            &["编号", "单位", "指标", "分值", "不适用理由", "应考分值"],
+            &marked,
         ));
     }
     let stale_rows: Vec<Vec<String>> = stale
@@ -309,6 +339,28 @@ pub fn render_results(y: &ConsolidatedYear, category: Option<&str>) -> String {
         ));
     }
     out
+}
+
+/// A line for the office to confirm when a ranking is too small for the
+/// scheme's "last three": the pack's `warn_bottom_share` decides how many
+/// places are warned (ASSUMPTIONS A-30d), an assumption the scheme does not
+/// state.
+fn bottom_rule_note(manifest: &Manifest, ranked: usize) -> String {
+    let o = &manifest.outcomes;
+    if !o.share_limits_warnings(ranked) {
+        return String::new();
+    }
+    let share = o
+        .warn_bottom_share
+        .unwrap_or(kaohe_rulepacks::manifest::DEFAULT_WARN_BOTTOM_SHARE);
+    let warned = match o.warned_places(ranked) {
+        0 => "不作末位通报警示".to_owned(),
+        k => format!("只对末 {k} 名通报警示"),
+    };
+    format!(
+        "请依法治县办确认：本类别参加排名的只有 {ranked} 个单位，按细则{warned}（至多为参加排名单位数的 {share}%，向下取整），而不是末 {} 名（bottom-n rule for a small ranking: to be confirmed）\n",
+        o.warn_bottom
+    )
 }
 
 /// For every slot two or more nodes reported: which nodes, and the
@@ -481,5 +533,28 @@ mod tests {
             1
         );
         assert!(!townships.contains("【待重新评价】"), "D6 is a department");
+    }
+
+    #[test]
+    fn a_ranking_too_small_for_the_last_three_is_flagged_for_the_office() {
+        let r = kaohe_rulepacks::rubric::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../rulepacks/baofeng-2022/rubric.toml"),
+        )
+        .unwrap();
+        let m = &r.manifest;
+        for ranked in [6, 16, 40] {
+            assert_eq!(bottom_rule_note(m, ranked), "", "{ranked} units");
+        }
+        assert!(bottom_rule_note(m, 1).contains("不作末位通报警示"));
+        for (ranked, warned) in [(2, 1), (3, 1), (4, 2), (5, 2)] {
+            let note = bottom_rule_note(m, ranked);
+            assert!(
+                note.contains("请依法治县办确认")
+                    && note.contains(&format!("只有 {ranked} 个单位"))
+                    && note.contains(&format!("只对末 {warned} 名通报警示")),
+                "{note}"
+            );
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{Invocation, Now, load, read_capped};
+use super::{Invocation, Now, read_capped};
 use crate::calendar::format_date_zh;
 use crate::registry::calendar_years;
 use crate::workflow::{self, Decision, Material};
@@ -61,7 +61,7 @@ pub(super) fn run(inv: &Invocation, command: ReviewCommand) -> anyhow::Result<()
             let actor = inv.actor_at(&now)?;
             let mut conn = inv.open()?;
             let cal = calendar_years::effective_calendar(&conn)?;
-            let data = load(&conn, year)?;
+            let data = inv.load(&conn, year)?;
             let mut files = Vec::new();
             for path in &materials {
                 files.push(Material {

@@ -6,7 +6,7 @@ use kaohe_tables::sheet::Workbook;
 use kaohe_tables::terminal;
 use rusqlite::Connection;
 
-use super::{Invocation, runtime, year_pack};
+use super::{Invocation, year_pack};
 use crate::registry::{import, units};
 
 #[derive(Debug, clap::Subcommand)]
@@ -34,7 +34,7 @@ pub(super) fn run(inv: &Invocation, command: UnitsCommand) -> anyhow::Result<()>
         UnitsCommand::Import { file, year } => {
             let actor = inv.actor()?;
             let mut conn = inv.open()?;
-            let pack = year_pack(&conn, &runtime()?, year)?;
+            let pack = year_pack(&conn, &inv.runtime()?, year)?;
             let categories = pack
                 .as_ref()
                 .map(|p| import::PackCategories::of(p.manifest()));

@@ -249,6 +249,8 @@ pub(crate) fn county() -> Golden {
                     },
                     scores,
                     clauses,
+                    not_applicable: BTreeMap::new(),
+                    evidence: None,
                     late,
                     received_at: received_at(round, late),
                 });

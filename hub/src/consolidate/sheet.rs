@@ -12,7 +12,7 @@ use kaohe_rulepacks::rubric::decimal::format_hundredths;
 use super::decisions::CheckedDecisions;
 use super::{
     AcceptedResult, Assessment, Completeness, FiredClause, Gap, GapKind, IndicatorScore,
-    MissingReport, Scored, expected_reports, method_label,
+    MissingReport, NotApplicable, Scored, method_label,
 };
 use crate::registry::units::UnitRecord;
 
@@ -26,7 +26,7 @@ pub(super) fn prepare<'r>(
     completeness: &mut Completeness,
     problems: &mut BTreeSet<String>,
 ) -> Result<(FinaliseInput, Vec<&'r AcceptedResult>), Vec<Gap>> {
-    let expected = expected_reports(manifest, category);
+    let expected = manifest.expected_reports(category);
     let mut received: BTreeMap<(usize, Round), Vec<&AcceptedResult>> = BTreeMap::new();
     for &r in results {
         let key = manifest.method_index(&r.method_id).map(|m| (m, r.round));
@@ -125,7 +125,7 @@ pub(super) fn prepare<'r>(
     })?;
     let missing: Vec<Gap> = manifest
         .applicable_indicators(category)
-        .filter(|&i| sheet.scores[i].is_none())
+        .filter(|&i| sheet.scores[i].is_none() && !sheet.is_not_applicable(i))
         .map(|i| {
             let ind = &manifest.indicators[i];
             Gap {
@@ -153,6 +153,7 @@ fn unit_output(manifest: &Manifest, r: &AcceptedResult) -> Result<UnitOutput, Ve
         fuel_used: 0,
         indicators: vec![None; manifest.indicators.len()],
         clauses: vec![None; manifest.clause_count()],
+        not_applicable: vec![false; manifest.indicators.len()],
     };
     let mut gaps = Vec::new();
     let label = format!(
@@ -188,7 +189,70 @@ fn unit_output(manifest: &Manifest, r: &AcceptedResult) -> Result<UnitOutput, Ve
             None => unknown(id, "规则包中没有的条款"),
         }
     }
+    for id in r.not_applicable.keys() {
+        match manifest.indicator_index(id) {
+            Some(i) if manifest.indicators[i].method == r.method_id => {
+                out.not_applicable[i] = true;
+            }
+            Some(_) => unknown(id, "标记为不适用的、不属于该考核方式的指标"),
+            None => unknown(id, "标记为不适用的、规则包中没有的指标"),
+        }
+    }
     if gaps.is_empty() { Ok(out) } else { Err(gaps) }
+}
+
+/// The indicators of `sheet` marked not applicable, with their reasons.
+fn not_applicable(
+    manifest: &Manifest,
+    sheet: &FinaliseInput,
+    used: &[&AcceptedResult],
+) -> Vec<NotApplicable> {
+    let c = sheet.category as usize;
+    (0..manifest.indicators.len())
+        .filter(|&i| sheet.is_not_applicable(i))
+        .map(|i| {
+            let ind = &manifest.indicators[i];
+            let mut reasons: Vec<&str> = Vec::new();
+            for r in used {
+                if let Some(reason) = r.not_applicable.get(&ind.id)
+                    && !reasons.contains(&reason.as_str())
+                {
+                    reasons.push(reason);
+                }
+            }
+            NotApplicable {
+                indicator_id: ind.id.clone(),
+                name: ind.name.clone(),
+                points: manifest.points(i, c).unwrap_or(0),
+                reason: reasons.join("；"),
+            }
+        })
+        .collect()
+}
+
+/// Why indicator `i` of the sheet lost points, when it is a `score =`
+/// indicator that did: rendered from the evidence of its annual report,
+/// or — quarterly, or a result kept before the hub stored evidence — from
+/// its formula alone.
+fn loss_reason(
+    manifest: &Manifest,
+    category: usize,
+    i: usize,
+    score: i64,
+    used: &[&AcceptedResult],
+) -> Option<String> {
+    let ind = &manifest.indicators[i];
+    let annual = used
+        .iter()
+        .find(|r| r.round == Round::Annual && r.method_id == ind.method)
+        .and_then(|r| r.evidence.as_ref());
+    match annual {
+        Some(evidence) => {
+            let value = |f: usize| evidence.get(&manifest.fields[f].id).copied();
+            manifest.loss_reason(i, category, &value, score)
+        }
+        None => manifest.formula_loss_reason(i, category, score),
+    }
 }
 
 /// The pack's answer for one unit as its assessment.
@@ -246,12 +310,30 @@ pub(super) fn finalised(
                 .unwrap_or_default()
         ));
     }
+    let category = sheet.category as usize;
+    let marked = not_applicable(manifest, sheet, used);
+    for n in &marked {
+        notes.push(format!(
+            "指标 {}（{}，{} 分）不适用：{}",
+            n.indicator_id,
+            n.name,
+            format_hundredths(n.points),
+            n.reason
+        ));
+    }
+    if !marked.is_empty() {
+        notes.push(format!(
+            "应考分值 {} 分，按实际得分换算为百分制（考核方案五）",
+            format_hundredths(s.applicable)
+        ));
+    }
     let indicators = manifest
-        .applicable_indicators(sheet.category as usize)
+        .applicable_indicators(category)
         .filter_map(|i| {
             sheet.scores[i].map(|score| IndicatorScore {
                 indicator_id: manifest.indicators[i].id.clone(),
                 score,
+                reason: loss_reason(manifest, category, i, score, used),
             })
         })
         .collect();
@@ -292,5 +374,6 @@ pub(super) fn finalised(
         notes,
         indicators,
         fired: fired.into_iter().map(|(_, _, f)| f).collect(),
+        not_applicable: marked,
     })
 }

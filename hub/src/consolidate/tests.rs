@@ -717,3 +717,69 @@ fn the_compiled_pack_consolidates_to_the_same_bytes_as_the_interpreter() {
     let with_pack = consolidate(&g.input(), |units| pack.finalise(units)).unwrap();
     assert_eq!(with_pack.to_json(), g.consolidate().to_json());
 }
+
+/// Issue #13 §2: an item the assessor marked not applicable leaves the
+/// unit's applicable points and the sheet is converted over the rest; the
+/// reason is on the result. A formula that lost points says why.
+#[test]
+fn an_item_marked_not_applicable_is_converted_over_the_rest_and_every_loss_has_a_reason() {
+    let mut g = county();
+    for r in &mut g.results {
+        if r.unit_id == "D1" && r.method_id == "field_inspection" {
+            assert_eq!(r.scores.remove("N2_5"), Some(500));
+            r.not_applicable
+                .insert("N2_5".into(), "本局不承担行政执法职能".into());
+        }
+        if r.unit_id == "D1" && r.method_id == "satisfaction" {
+            r.evidence = Some([("sat_rate".to_owned(), 9500)].into());
+        }
+    }
+    let c = g.consolidate();
+    let d1 = scored(&c, "D1");
+    // applicable 100 − 5 = 95; raw 99 − 5 = 94;
+    // converted round(9400 × 10000 / 9500) = round(9894.73…) = 9895.
+    assert_eq!(
+        (d1.applicable, d1.raw, d1.converted, d1.total),
+        (9500, 9400, 9895, 9895)
+    );
+    assert_eq!(
+        d1.not_applicable,
+        [NotApplicable {
+            indicator_id: "N2_5".into(),
+            name: "深入推进服务型行政执法建设".into(),
+            points: 500,
+            reason: "本局不承担行政执法职能".into(),
+        }]
+    );
+    assert!(
+        d1.notes
+            .iter()
+            .any(|n| n
+                == "指标 N2_5（深入推进服务型行政执法建设，5 分）不适用：本局不承担行政执法职能"),
+        "{:?}",
+        d1.notes
+    );
+    assert!(d1.notes.iter().any(|n| n.contains("应考分值 95 分")));
+    let reason = |s: &Scored, id: &str| {
+        s.indicators
+            .iter()
+            .find(|i| i.indicator_id == id)
+            .and_then(|i| i.reason.clone())
+    };
+    // S1 from its evidence, as the rubric words it.
+    assert_eq!(
+        reason(d1, "S1").as_deref(),
+        Some("满意率 95.00%，按“10 −（100 − 满意率）× 0.2”计得 9.00 分，失 1.00 分")
+    );
+    // A result kept without its evidence: the formula and the numbers.
+    assert_eq!(
+        reason(scored(&c, "S4"), "S1").as_deref(),
+        Some("按评分公式“10 - (100 - sat_rate) * 0.2”计得 7.00 分，失 3.00 分")
+    );
+    // Deductions explain themselves through their fired clauses; full
+    // marks need no reason.
+    assert_eq!(reason(scored(&c, "T2"), "L1"), None);
+    assert_eq!(reason(scored(&c, "D2"), "S1"), None);
+    // The other units are unchanged and carry no marks.
+    assert!(scored(&c, "D2").not_applicable.is_empty());
+}

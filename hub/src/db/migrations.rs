@@ -451,7 +451,18 @@ pub const MIGRATIONS: &[&str] = &[
         SELECT RAISE(ABORT, '该年度考核结果已审定，不能再裁定；须先撤销审定（year approved: locked）');
     END;
     "#,
-    // 9: console accounts (控制台账号) — local accounts with Argon2id
+    // 9: a result keeps the items its node marked not applicable (不适用),
+    //    with the reasons — `{"N2_5":"…"}` — and the evidence it was
+    //    replayed on — `{"sat_rate":9650,…}` (present values, hundredths) —
+    //    so a formula's lost points can be explained. Results committed
+    //    before this have no evidence column value (NULL).
+    r#"
+    ALTER TABLE results ADD COLUMN not_applicable TEXT NOT NULL DEFAULT '{}'
+        CHECK (json_valid(not_applicable) AND json_type(not_applicable) = 'object');
+    ALTER TABLE results ADD COLUMN evidence TEXT
+        CHECK (evidence IS NULL OR (json_valid(evidence) AND json_type(evidence) = 'object'));
+    "#,
+    // 10: console accounts (控制台账号) — local accounts with Argon2id
     //    password hashes (PHC strings) and roles. Never deleted: a disabled
     //    account keeps its name, so the audit log's operators stay
     //    unambiguous.

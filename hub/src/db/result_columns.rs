@@ -1,7 +1,8 @@
-//! How a result's replayed scores and fired clauses are stored on its
-//! `results` row (migration 6): compact JSON in key order. Ingest writes
-//! them, results reads them back; both go through here so the two never
-//! disagree on the encoding.
+//! How a result's replayed scores and fired clauses (migration 6), its
+//! not-applicable marks and its evidence (migration 7) are stored on its
+//! `results` row: compact JSON in key order. Ingest writes them, results
+//! reads them back; both go through here so the two never disagree on the
+//! encoding.
 
 use std::collections::BTreeMap;
 
@@ -40,4 +41,31 @@ pub fn parse_clauses(json: &str) -> serde_json::Result<BTreeMap<String, FiredCla
         out.insert(id, FiredClause { amount, reason });
     }
     Ok(out)
+}
+
+/// A result's not-applicable marks as stored in `results.not_applicable`:
+/// a compact JSON object in indicator-id order, `{"N2_5":"reason"}`.
+pub fn marks_json(marks: &BTreeMap<String, String>) -> serde_json::Result<String> {
+    serde_json::to_string(marks)
+}
+
+/// Reads `results.not_applicable` back (see [`marks_json`]).
+pub fn parse_marks(json: &str) -> serde_json::Result<BTreeMap<String, String>> {
+    serde_json::from_str(json)
+}
+
+/// A result's evidence as stored in `results.evidence`: the supplied values
+/// only, a compact JSON object in field-id order, `{"sat_rate":9650}`
+/// (hundredths; an absent field is left out).
+pub fn evidence_json(evidence: &BTreeMap<String, Option<i64>>) -> serde_json::Result<String> {
+    let present: BTreeMap<&str, i64> = evidence
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| (k.as_str(), v)))
+        .collect();
+    serde_json::to_string(&present)
+}
+
+/// Reads `results.evidence` back (see [`evidence_json`]).
+pub fn parse_evidence(json: &str) -> serde_json::Result<BTreeMap<String, i64>> {
+    serde_json::from_str(json)
 }

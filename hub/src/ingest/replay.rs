@@ -12,6 +12,11 @@
 //! - **fields**: each block's evidence, by field id → manifest index; a
 //!   field must belong to its block's method (`fields[].method`); a value
 //!   `None` and a field not sent are both "absent";
+//! - **not applicable** (ABI 1.1): each block's marks, by indicator id → the
+//!   indicator's mark, which must be an indicator of the block's method; the
+//!   pack itself refuses a mark its rubric does not allow (status 7), and a
+//!   marked indicator has no score to compare. The reasons are the node's
+//!   text, stored and printed, not compared;
 //! - **expected output**: for every indicator the pack evaluates, its score
 //!   must be in the block of the indicator's method; for every clause that
 //!   fires, its id, amount and reason text (the rubric's, as the manifest
@@ -123,6 +128,7 @@ pub fn unit_input(manifest: &Manifest, r: &Replayed<'_>) -> Result<UnitInput, Re
     })?;
     let mut mask = 0u32;
     let mut values = vec![None; manifest.fields.len()];
+    let mut not_applicable = vec![false; manifest.indicators.len()];
     for (b, block) in sub.methods.iter().enumerate() {
         let m = manifest.method_index(&block.method_id).ok_or_else(|| {
             invalid(
@@ -180,12 +186,44 @@ pub fn unit_input(manifest: &Manifest, r: &Replayed<'_>) -> Result<UnitInput, Re
             }
             values[f] = *value;
         }
+        for indicator_id in block.not_applicable.keys() {
+            let field = format!("submission.methods[{b}].not_applicable[{indicator_id}]");
+            let i = manifest
+                .indicator_index(indicator_id)
+                .filter(|&i| manifest.indicators[i].method == block.method_id)
+                .ok_or_else(|| {
+                    invalid(
+                        format!(
+                            "{}：标记为不适用的指标「{indicator_id}」不是考核方式 {} 的指标（not-applicable mark on an unknown indicator or another method's）",
+                            r.unit(),
+                            method_label(&block.method_id)
+                        ),
+                        field.clone(),
+                    )
+                })?;
+            if !manifest.has_not_applicable() {
+                return Err(invalid(
+                    format!(
+                        "{}：规则包 {} 不支持标记“不适用”，不能复算（the pack predates not-applicable marks）",
+                        r.unit(),
+                        manifest.pack
+                    ),
+                    field,
+                ));
+            }
+            not_applicable[i] = true;
+        }
     }
     Ok(UnitInput {
         category: category as u32,
         round,
         methods: mask,
         values,
+        not_applicable: if not_applicable.iter().any(|&na| na) {
+            not_applicable
+        } else {
+            Vec::new()
+        },
     })
 }
 
@@ -200,7 +238,9 @@ pub fn compare(manifest: &Manifest, r: &Replayed<'_>, out: &UnitOutput) -> Resul
     };
     if out.status != UnitStatus::Ok {
         let code = match out.status {
-            UnitStatus::MissingField(_) | UnitStatus::InvalidInput(_) => RejectionCode::Invalid,
+            UnitStatus::MissingField(_)
+            | UnitStatus::InvalidInput(_)
+            | UnitStatus::NotApplicableRefused(_) => RejectionCode::Invalid,
             _ => RejectionCode::ReplayMismatch,
         };
         return Err(Rejection {

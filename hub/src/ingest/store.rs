@@ -30,7 +30,7 @@ use kaohe_proto::receipt::{Receipt, ReceiptBatch, ReceiptItem, ReceiptLeaf};
 use kaohe_proto::submission::{Round, VerifiedSubmission};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::db::result_columns::{clauses_json, scores_json};
+use crate::db::result_columns::{clauses_json, evidence_json, marks_json, scores_json};
 use crate::registry::StoreError;
 
 /// What one current result is kept per.
@@ -217,8 +217,8 @@ pub fn insert_submissions(
     )?;
     let mut result = conn.prepare_cached(
         "INSERT INTO results (submission_id, method_id, node_id, unit_id, year, round, sequence,
-             pack_id, pack_version, late, is_current, scores, clauses)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?12)",
+             pack_id, pack_version, late, is_current, scores, clauses, not_applicable, evidence)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?12, ?13, ?14)",
     )?;
     for row in order {
         let id = ids.get(row.leaf).copied().unwrap_or_default();
@@ -250,6 +250,8 @@ pub fn insert_submissions(
                 row.late,
                 scores_json(&block.scores).map_err(to_sql)?,
                 clauses_json(&block.clauses).map_err(to_sql)?,
+                marks_json(&block.not_applicable).map_err(to_sql)?,
+                evidence_json(&block.evidence).map_err(to_sql)?,
             ])?;
         }
     }

@@ -19,14 +19,18 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use super::crl::{ClientCrl, ClientCrlLayer, CrlError};
-use super::frames::WireStatusLayer;
-use super::limits::{HubTimeLayer, Limits};
+use super::frames::wire_status_layer;
+use super::limits::{Limits, hub_time_layer};
 use super::submissions::Submissions;
 use super::writer::writer_loop;
 use super::{ADDR_FILE, Shared};
 use crate::clock::Clock;
 use crate::ingest::Committer;
 use crate::{config, db};
+
+/// How long a stopping hub lets open connections finish before dropping
+/// them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// TLS material, PEM.
 #[derive(Debug, Clone)]
@@ -52,14 +56,15 @@ pub struct ServeOptions {
 }
 
 impl ServeOptions {
-    /// Defaults for a data directory.
+    /// Defaults for a data directory (compiled packs cached beneath it).
     pub fn new(data_dir: impl Into<PathBuf>, clock: Clock) -> ServeOptions {
+        let data_dir = data_dir.into();
         ServeOptions {
-            data_dir: data_dir.into(),
+            runtime: RuntimeConfig::with_cache_under(&data_dir),
+            data_dir,
             clock,
             tls: None,
             limits: Limits::default(),
-            runtime: RuntimeConfig::default(),
         }
     }
 }
@@ -194,12 +199,12 @@ impl Hub {
         } = self;
         let limits = shared.limits.clone();
         let mut builder = Server::builder()
-            .layer(HubTimeLayer::new(shared.clock.clone()))
+            .layer(hub_time_layer(shared.clock.clone()))
             // Inside the hub-time layer: a refusal carries the hub's time too.
             .layer(ClientCrlLayer::new(crl))
             // tonic's English refusals of a malformed or oversize message,
             // in Chinese.
-            .layer(WireStatusLayer)
+            .layer(wire_status_layer())
             .timeout(limits.call_timeout)
             .concurrency_limit_per_connection(limits.per_connection)
             .max_concurrent_streams(limits.max_streams)
@@ -209,12 +214,14 @@ impl Hub {
         if let Some(tls) = tls {
             builder = builder.tls_config(tls)?;
         }
+        let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
             shutdown.await;
             // Streams stop reading; what they handed over still commits.
             let _ = shutdown_tx.send(true);
+            let _ = stopping_tx.send(());
         };
-        let result = builder
+        let serving = builder
             .add_service(Submissions::new(shared.clone(), MAX_ENVELOPE_MESSAGE_BYTES))
             .add_service(
                 PackServiceServer::new(shared.clone())
@@ -222,8 +229,25 @@ impl Hub {
             )
             .add_service(UnitServiceServer::new(shared.clone()))
             .add_service(ResultServiceServer::new(shared.clone()))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
-            .await;
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+        // A graceful shutdown waits for every connection to close, and an
+        // idle client that never answers holds it for the HTTP/2 keepalive
+        // (50 s) — past systemd's patience. After SHUTDOWN_GRACE the
+        // connections are dropped: nothing is lost, since a receipt is only
+        // sent after its commit and the writer below still commits
+        // everything already handed to it; a client that got no receipt
+        // sends again and gets the same one.
+        let grace = async {
+            match stopping.await {
+                Ok(()) => tokio::time::sleep(SHUTDOWN_GRACE).await,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let result = tokio::select! {
+            served = serving => served,
+            () = grace => Ok(()),
+        };
+        let _ = shared.jobs.send(super::writer::Job::Stop).await;
         drop(shared);
         let joined = tokio::task::spawn_blocking(move || writer.join()).await;
         result?;

@@ -22,6 +22,10 @@ pub(super) enum Job {
         digest: kaohe_proto::Digest,
         reply: oneshot::Sender<Result<Option<StoredReceipt>, String>>,
     },
+    /// The hub is stopping: take nothing new, finish what is queued. (Not
+    /// waiting for every sender to go: an idle connection the server has not
+    /// dropped yet still holds one.)
+    Stop,
 }
 
 /// The writer thread: takes what is queued (up to `max_batch` envelopes)
@@ -44,6 +48,7 @@ pub(super) fn writer_loop(
                     batch.extend(candidates);
                 }
                 Job::Receipt { digest, reply } => lookups.push((digest, reply)),
+                Job::Stop => rx.close(),
             }
             if batch.len() < max_batch {
                 next = rx.try_recv().ok();

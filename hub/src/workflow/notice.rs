@@ -93,18 +93,31 @@ pub fn notice_text(
                     )
                 })
                 .collect();
+            // A formula's loss has its own reason; "—" only where nothing
+            // was lost.
+            let why = match (&i.reason, reasons.is_empty()) {
+                (Some(r), true) => r.clone(),
+                (Some(r), false) => format!("{r}；{}", reasons.join("；")),
+                (None, false) => reasons.join("；"),
+                (None, true) => "—".into(),
+            };
             vec![
                 i.indicator_id.clone(),
                 name,
                 points,
                 format_hundredths_fixed(i.score),
-                if reasons.is_empty() {
-                    "—".into()
-                } else {
-                    reasons.join("；")
-                },
+                why,
             ]
         })
+        .chain(s.not_applicable.iter().map(|n| {
+            vec![
+                n.indicator_id.clone(),
+                n.name.clone(),
+                format_hundredths_fixed(n.points),
+                "不适用".into(),
+                n.reason.clone(),
+            ]
+        }))
         .collect();
     let runs = match manifest.schedule.review_request_runs {
         ReviewRuns::Alongside => "与核实期同时起算",

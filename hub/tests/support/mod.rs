@@ -13,8 +13,34 @@ use kaohe_rulepacks::manifest::{
 pub const PACK_ID: &str = "abi-demo";
 
 /// The hand-written ABI pack (rulepacks/fixtures/wat/abi-pack.wat) with a
-/// complete manifest for `year` and `version` in place of its short one.
+/// complete manifest for `year` and `version` in place of its short one,
+/// and the self-test its author records (what it answers for four units
+/// and their sheets), which the hub runs before publishing it.
 pub fn abi_pack(year: u16, version: u32) -> Vec<u8> {
+    let module = abi_pack_without_self_test(year, version);
+    let runtime = kaohe_rulepacks::runtime::Runtime::new(Default::default()).expect("runtime");
+    let pack = kaohe_rulepacks::pack::Pack::load_as_found(&runtime, &module).expect("loads");
+    let unit = |sessions: i64, plan: bool| kaohe_rulepacks::abi::UnitInput {
+        category: 0,
+        round: kaohe_rulepacks::manifest::Round::Annual,
+        methods: 1,
+        values: vec![Some(sessions * 100), Some(if plan { 100 } else { 0 })],
+        not_applicable: Vec::new(),
+    };
+    let units = [unit(3, true), unit(1, true), unit(2, false), unit(0, false)];
+    let sheet = |l1: i64, l2: i64| kaohe_rulepacks::abi::FinaliseInput {
+        category: 0,
+        penalty_cap_override: None,
+        scores: vec![Some(l1), Some(l2)],
+        not_applicable: Vec::new(),
+    };
+    let sheets = [sheet(400, 300), sheet(200, 300), sheet(400, 0)];
+    let test = kaohe_rulepacks::compile::record_self_test(&pack, &units, &sheets).expect("records");
+    kaohe_rulepacks::selftest::embed(&module, &test)
+}
+
+/// [`abi_pack`] as it was before packs carried a self-test.
+pub fn abi_pack_without_self_test(year: u16, version: u32) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rulepacks/fixtures/wat/abi-pack.wat");
     let wat = std::fs::read_to_string(&path).expect("abi-pack.wat");
     let start = wat
@@ -43,6 +69,7 @@ pub fn manifest(year: u16, version: u32) -> Manifest {
     Manifest {
         manifest_version: 1,
         abi_version: 1,
+        abi_minor: 0,
         pack: PackInfo {
             id: PACK_ID.into(),
             year: year.into(),
@@ -120,6 +147,8 @@ pub fn manifest(year: u16, version: u32) -> Manifest {
                     reason: "专题学习少于2次，扣2分".into(),
                 }],
                 fuel_cost: 4,
+                reason: None,
+                allow_not_applicable: false,
             },
             Indicator {
                 id: "L2".into(),
@@ -135,6 +164,8 @@ pub fn manifest(year: u16, version: u32) -> Manifest {
                 when: None,
                 clauses: vec![],
                 fuel_cost: 4,
+                reason: None,
+                allow_not_applicable: false,
             },
         ],
         composition: Composition {
@@ -182,6 +213,7 @@ pub fn manifest(year: u16, version: u32) -> Manifest {
         },
         outcomes: Outcomes {
             warn_bottom: 3,
+            warn_bottom_share: None,
             big_regression_points: 1000,
             commend_consecutive_excellent: 2,
             recommend_township_consecutive_excellent: 3,

@@ -44,7 +44,9 @@ pub(super) fn score(
     a: &EvaluateArgs,
     submitting: bool,
 ) -> anyhow::Result<(PackInfo, Vec<UnitResult>)> {
-    let runtime = Runtime::new(RuntimeConfig::default())
+    // Compiled modules are cached beside node.db, in the data directory.
+    let data_dir = store.path().parent().unwrap_or(Path::new("."));
+    let runtime = Runtime::new(RuntimeConfig::with_cache_under(data_dir))
         .context("启动规则包运行环境（start the pack runtime）")?;
     let scored = evaluate::score(
         store,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
 
-use super::{actor, open, print_superseded};
+use super::{actor, open, print_self_test, print_superseded};
 
 #[derive(Debug, clap::Subcommand)]
 pub(super) enum PackCommand {
@@ -79,7 +79,7 @@ fn install(
             sig_path.display()
         )
     })?;
-    let runtime = Runtime::new(RuntimeConfig::default())
+    let runtime = Runtime::new(RuntimeConfig::with_cache_under(dir))
         .context("启动规则包运行环境（start the pack runtime）")?;
     let installed = crate::pack::install(&mut store, &config, &runtime, &bytes, &envelope, &actor)
         .with_context(|| format!("启用规则包 {}（activate the pack）", module.display()))?;
@@ -94,6 +94,7 @@ fn install(
     for k in &installed.signers {
         println!("  签发机构（signed by）：{k}");
     }
+    print_self_test(&installed);
     print_superseded(&installed);
     Ok(())
 }

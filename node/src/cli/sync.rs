@@ -9,7 +9,7 @@ use kaohe_proto::SigningKeyPair;
 use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
 
 use super::deliver::{print_chunk, print_pass};
-use super::{actor, open, print_reevaluations, print_superseded, tokio_runtime};
+use super::{actor, open, print_reevaluations, print_self_test, print_superseded, tokio_runtime};
 use crate::config::NodeConfig;
 use crate::deliver::{self, DeliverOptions};
 use crate::store::Store;
@@ -27,7 +27,7 @@ pub(super) fn run(dir: &Path, a: SyncArgs) -> anyhow::Result<()> {
     let key =
         SigningKeyPair::load(&config.key_file).context("读取节点私钥（load the node key）")?;
     let actor = actor(a.operator)?;
-    let runtime = Runtime::new(RuntimeConfig::default())
+    let runtime = Runtime::new(RuntimeConfig::with_cache_under(dir))
         .context("启动规则包运行环境（start the pack runtime）")?;
     let report = tokio_runtime()?.block_on(async {
         let hub = client::connect(&config.hub, &config.hub.timeouts)
@@ -62,6 +62,7 @@ pub(super) fn run(dir: &Path, a: SyncArgs) -> anyhow::Result<()> {
             installed.title,
             installed.signers.len()
         );
+        print_self_test(installed);
         print_superseded(installed);
     }
     for year in &report.no_pack {

@@ -121,12 +121,7 @@ pub(super) async fn template(
     let scope = store.scope(q.year).map_err(internal)?;
     let layout = Layout::new(&pack.manifest, &scope).map_err(PageError::invalid)?;
     let prefill: Prefill = if q.with_values.is_some() {
-        store
-            .evidence(q.year)
-            .map_err(internal)?
-            .into_iter()
-            .map(|e| ((e.unit_id, e.round, e.field_id), e.value))
-            .collect()
+        Prefill::stored(&store, q.year).map_err(internal)?
     } else {
         Prefill::new()
     };

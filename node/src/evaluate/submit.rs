@@ -14,7 +14,8 @@ use crate::store::{Actor, NewEvaluation, PackInfo, Store, StoreError};
 
 impl UnitResult {
     /// The submission's method blocks: per method, its fields' evidence, its
-    /// indicators' scores and its fired clauses.
+    /// indicators' scores, its fired clauses and the indicators marked not
+    /// applicable with their reasons.
     pub fn method_blocks(&self, manifest: &Manifest) -> Vec<MethodBlock> {
         let offsets = manifest.clause_offsets();
         self.job
@@ -54,11 +55,23 @@ impl UnitResult {
                         }
                     }
                 }
+                let not_applicable = manifest
+                    .indicators
+                    .iter()
+                    .filter(|ind| ind.method == *id)
+                    .filter_map(|ind| {
+                        self.job
+                            .not_applicable
+                            .get(&ind.id)
+                            .map(|reason| (ind.id.clone(), reason.clone()))
+                    })
+                    .collect();
                 MethodBlock {
                     method_id: id.clone(),
                     evidence,
                     scores,
                     clauses,
+                    not_applicable,
                 }
             })
             .collect()
@@ -199,7 +212,28 @@ fn result_json(blocks: &[MethodBlock], fuel_used: u64) -> String {
         .iter()
         .flat_map(|b| b.clauses.iter().map(|(k, c)| (k.as_str(), c.amount)))
         .collect();
-    serde_json::json!({ "scores": scores, "clauses": clauses, "fuel_used": fuel_used }).to_string()
+    let not_applicable: BTreeMap<&str, &str> = blocks
+        .iter()
+        .flat_map(|b| {
+            b.not_applicable
+                .iter()
+                .map(|(k, reason)| (k.as_str(), reason.as_str()))
+        })
+        .collect();
+    if not_applicable.is_empty() {
+        // As before marks existed, so an unchanged evaluation is not
+        // signed again after an upgrade.
+        serde_json::json!({ "scores": scores, "clauses": clauses, "fuel_used": fuel_used })
+            .to_string()
+    } else {
+        serde_json::json!({
+            "scores": scores,
+            "clauses": clauses,
+            "not_applicable": not_applicable,
+            "fuel_used": fuel_used
+        })
+        .to_string()
+    }
 }
 
 fn content_digest(

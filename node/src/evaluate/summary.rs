@@ -28,11 +28,15 @@ impl UnitResult {
         out
     }
 
-    /// Problems an official should see: the unit's error, raised flags.
+    /// Problems an official should see: the unit's error, raised flags,
+    /// and the items marked not applicable (so a mark is never unseen).
     pub fn problems(&self, manifest: &Manifest) -> Vec<String> {
         let mut out = Vec::new();
         if !self.output.status.is_ok() {
             out.push(self.output.status.describe(manifest));
+        }
+        for (id, reason) in &self.job.not_applicable {
+            out.push(format!("{id} 不适用：{reason}"));
         }
         for (i, ind) in manifest.indicators.iter().enumerate() {
             if ind.kind == IndicatorKind::Flag

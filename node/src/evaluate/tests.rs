@@ -323,7 +323,8 @@ fn only_a_verified_receipt_for_the_entry_makes_it_accepted_and_is_stored() {
 
 /// Issue "Assessor node" §5: the node's own path — pack installed after
 /// verification, evidence written through the import's checks and
-/// [`Store::apply_evidence`], inputs built by [`jobs`] from the store,
+/// [`Store::apply_evidence_and_marks`] (with the items marked not
+/// applicable, issue #13), inputs built by [`jobs`] from the store,
 /// scored by [`evaluate_units`] with the wasm `Pack` — reproduces
 /// every hand-worked Baofeng 2022 fixture (error fixtures included).
 #[test]
@@ -341,7 +342,7 @@ fn the_nodes_evaluation_of_the_2022_fixtures_matches_their_expected_sheets() {
         .unwrap_or_else(|d| panic!("the 2022 rubric does not compile:\n{d}"));
     let module = kaohe_rulepacks::compile::compile(&rubric).unwrap();
     let fixtures = Fixture::load_dir(&root.join("fixtures"), &rubric.manifest).unwrap();
-    assert_eq!(fixtures.len(), 17, "the 2022 fixtures");
+    assert_eq!(fixtures.len(), 21, "the 2022 fixtures");
 
     // Installed as `kaohe node pack install` / sync do: verified k of n.
     let dir = tempfile::tempdir().unwrap();
@@ -398,11 +399,28 @@ fn the_nodes_evaluation_of_the_2022_fixtures_matches_their_expected_sheets() {
                     writes.push(w);
                 }
             }
+            // Items the fixture marks not applicable, with their reasons.
+            let marks: Vec<crate::store::MarkWrite> = f
+                .evidence
+                .not_applicable
+                .iter()
+                .flat_map(|(round, reasons)| {
+                    reasons.iter().enumerate().filter_map(|(k, r)| {
+                        r.as_ref().map(|reason| crate::store::MarkWrite {
+                            unit_id: unit_id(i),
+                            round: *round,
+                            indicator_id: m.indicators[k].id.clone(),
+                            reason: Some(reason.clone()),
+                        })
+                    })
+                })
+                .collect();
             let bytes = std::fs::read(root.join("fixtures").join(&f.name)).unwrap();
             let summary = store
-                .apply_evidence(
+                .apply_evidence_and_marks(
                     2022,
                     &writes,
+                    &marks,
                     &SourceKind::Import {
                         file_name: f.name.clone(),
                         sha256: Sha256::digest(&bytes).into(),
@@ -411,7 +429,7 @@ fn the_nodes_evaluation_of_the_2022_fixtures_matches_their_expected_sheets() {
                     &mut |_| {},
                 )
                 .unwrap();
-            assert_eq!(summary.added, writes.len());
+            assert_eq!(summary.added, writes.len() + marks.len());
         }
     }
 

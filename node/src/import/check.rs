@@ -66,6 +66,8 @@ enum Col {
     UnitName,
     Round,
     Field(usize),
+    /// The not-applicable reason column of an indicator.
+    Mark(usize),
 }
 
 /// A field cell after checking.

@@ -124,6 +124,16 @@ pub enum Rule {
     RoundNotAllowed {
         round: String,
     },
+    /// A not-applicable reason that is not text (a number, a date, a
+    /// true/false).
+    MarkNotText {
+        found: String,
+    },
+    /// A not-applicable reason longer than a submission carries.
+    MarkTooLong {
+        chars: usize,
+        max: usize,
+    },
 }
 
 impl fmt::Display for Rule {
@@ -247,6 +257,15 @@ impl fmt::Display for Rule {
                     "此项按年度填报，不能指定季度 {round}（no quarter for an annual field）"
                 )
             }
+            Rule::MarkNotText { found } => write!(
+                f,
+                "“不适用理由”须写明文字理由，实为 {}（a not-applicable reason must be text）",
+                echo(found)
+            ),
+            Rule::MarkTooLong { chars, max } => write!(
+                f,
+                "“不适用理由”有 {chars} 个字，至多 {max} 个（reason too long）"
+            ),
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::testutil::{
 };
 use T::{D, E, N, S};
 
+mod not_applicable;
 mod refusals;
 
 fn sheet(name: &str, rows: Vec<Vec<T>>) -> crate::testutil::Sheet {
@@ -504,18 +505,26 @@ fn prefill() -> Prefill {
         ("zhaozhuang", Round::Q4, "q_study", 0),
         ("zhaozhuang", Round::Q4, "q_overdue", 1200),
     ] {
-        p.insert((u.to_string(), r, f.to_string()), v);
+        p.values.insert((u.to_string(), r, f.to_string()), v);
     }
     p
 }
 
 fn stored(store: &Store) -> Prefill {
-    store
-        .evidence(2022)
-        .unwrap()
-        .into_iter()
-        .map(|e| ((e.unit_id, e.round, e.field_id), e.value))
-        .collect()
+    Prefill {
+        values: store
+            .evidence(2022)
+            .unwrap()
+            .into_iter()
+            .map(|e| ((e.unit_id, e.round, e.field_id), e.value))
+            .collect(),
+        marks: store
+            .marks(2022)
+            .unwrap()
+            .into_iter()
+            .map(|m| ((m.unit_id, m.round, m.indicator_id), m.reason))
+            .collect(),
+    }
 }
 
 #[test]
@@ -547,7 +556,8 @@ fn template_round_trip_xlsx_and_csv() {
         // supervision fields are missing, so fill them.
         let mut v = values.clone();
         for (f, x) in [("sup_plan", 0), ("sup_report", 0)] {
-            v.insert(("xiaodian".into(), Round::Annual, f.into()), x);
+            v.values
+                .insert(("xiaodian".into(), Round::Annual, f.into()), x);
         }
         let bytes = match format {
             Format::Xlsx => template::xlsx(&layout, &v).unwrap(),
@@ -660,7 +670,9 @@ fn csv_text_excel_would_read_as_a_formula_is_quoted_and_read_back() {
     let m = test_manifest();
     let layout = Layout::new(&m, &scope).unwrap();
     let mut values = Prefill::new();
-    values.insert(("-dash".into(), Round::Q1, "q_study".into()), 300);
+    values
+        .values
+        .insert(("-dash".into(), Round::Q1, "q_study".into()), 300);
     let bytes = template::csv(&layout, &values, CsvEncoding::Utf8).unwrap();
     let text = String::from_utf8(bytes.clone()).unwrap();
     assert!(text.contains("'-dash,'=SUM(A1)单位,第一季度,3"), "{text}");

@@ -199,4 +199,37 @@ pub const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     ) STRICT;
     "#,
+    // 3: items the assessor marked not applicable (不适用) to a unit, with
+    // the reason and an append-only history, written like evidence.
+    r#"
+    CREATE TABLE not_applicable (
+        unit_id      TEXT NOT NULL REFERENCES units (unit_id),
+        year         INTEGER NOT NULL,
+        round        TEXT NOT NULL CHECK (round IN ('annual', 'Q1', 'Q2', 'Q3', 'Q4')),
+        indicator_id TEXT NOT NULL,
+        reason       TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+        source_id    INTEGER NOT NULL REFERENCES evidence_sources (id),
+        PRIMARY KEY (unit_id, year, round, indicator_id)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE not_applicable_history (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        unit_id      TEXT NOT NULL,
+        year         INTEGER NOT NULL,
+        round        TEXT NOT NULL,
+        indicator_id TEXT NOT NULL,
+        old_reason   TEXT,
+        new_reason   TEXT,
+        source_id    INTEGER NOT NULL REFERENCES evidence_sources (id),
+        CHECK (old_reason IS NOT new_reason)
+    ) STRICT;
+    CREATE TRIGGER not_applicable_history_no_update BEFORE UPDATE ON not_applicable_history
+    BEGIN
+        SELECT RAISE(ABORT, '不适用标记的修改记录只能追加（not_applicable_history is append-only: UPDATE refused）');
+    END;
+    CREATE TRIGGER not_applicable_history_no_delete BEFORE DELETE ON not_applicable_history
+    BEGIN
+        SELECT RAISE(ABORT, '不适用标记的修改记录只能追加（not_applicable_history is append-only: DELETE refused）');
+    END;
+    "#,
 ];

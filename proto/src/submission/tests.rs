@@ -48,6 +48,15 @@ pub(crate) fn sample(node: &SigningKeyPair) -> Submission {
     }
 }
 
+/// [`sample`] with an item of its second block marked not applicable.
+fn sample_with_marks(node: &SigningKeyPair) -> Submission {
+    let mut s = sample(node);
+    s.methods[1]
+        .not_applicable
+        .insert("N2.5".into(), "本单位不承担行政执法职能，不适用".into());
+    s
+}
+
 fn known(keys: &[&SigningKeyPair]) -> HashMap<KeyId, PublicKey> {
     keys.iter().map(|k| (k.key_id(), k.public())).collect()
 }
@@ -57,6 +66,9 @@ fn encode_decode_round_trip() {
     let s = sample(&node());
     assert_eq!(Submission::decode(&s.encode()).unwrap(), s);
     assert!(s.validate().is_ok());
+    let marked = sample_with_marks(&node());
+    assert_eq!(Submission::decode(&marked.encode()).unwrap(), marked);
+    assert_ne!(marked.encode(), s.encode(), "the marks are signed too");
 }
 
 #[test]
@@ -226,6 +238,19 @@ fn validation_names_the_field() {
         ("methods[0].clauses[0].reason", |m| {
             m.methods[0].clauses[0].reason = "长".repeat(MAX_REASON_CHARS + 1)
         }),
+        ("methods[1].not_applicable[0].reason", |m| {
+            m.methods[1].not_applicable[0].reason = " ".into()
+        }),
+        ("methods[1].not_applicable[0].reason", |m| {
+            m.methods[1].not_applicable[0].reason = "长".repeat(MAX_REASON_CHARS + 1)
+        }),
+        ("methods[1].not_applicable[1].indicator_id", |m| {
+            let first = m.methods[1].not_applicable[0].clone();
+            m.methods[1].not_applicable.push(first);
+        }),
+        ("methods[1].not_applicable[0].indicator_id", |m| {
+            m.methods[1].not_applicable[0].indicator_id = "N2 5".into()
+        }),
         ("methods", |m| {
             m.methods = (0..=MAX_METHODS)
                 .map(|i| pb::MethodBlock {
@@ -235,7 +260,7 @@ fn validation_names_the_field() {
                 .collect()
         }),
     ];
-    let good = pb::Submission::from(&sample(&node()));
+    let good = pb::Submission::from(&sample_with_marks(&node()));
     assert!(Submission::try_from(good.clone()).is_ok());
     for (field, mutate) in cases {
         let mut bad = good.clone();
@@ -255,17 +280,24 @@ fn method_block() -> impl Strategy<Value = MethodBlock> {
         prop::collection::btree_map(id(), prop::option::of(any::<i64>()), 0..6),
         prop::collection::btree_map(id(), any::<i64>(), 0..6),
         prop::collection::btree_map(id(), (any::<i64>(), "[扣加分 a-z0-9]{1,20}"), 0..4),
+        prop::collection::btree_map(id(), "[不适用理由 a-z0-9]{1,20}", 0..3),
     )
-        .prop_map(|(method_id, evidence, scores, clauses)| MethodBlock {
-            method_id,
-            evidence,
-            scores,
-            clauses: clauses
-                .into_iter()
-                .filter(|(_, (_, reason))| !reason.trim().is_empty())
-                .map(|(k, (amount, reason))| (k, FiredClause { amount, reason }))
-                .collect(),
-        })
+        .prop_map(
+            |(method_id, evidence, scores, clauses, not_applicable)| MethodBlock {
+                method_id,
+                evidence,
+                scores,
+                clauses: clauses
+                    .into_iter()
+                    .filter(|(_, (_, reason))| !reason.trim().is_empty())
+                    .map(|(k, (amount, reason))| (k, FiredClause { amount, reason }))
+                    .collect(),
+                not_applicable: not_applicable
+                    .into_iter()
+                    .filter(|(_, reason)| !reason.trim().is_empty())
+                    .collect(),
+            },
+        )
 }
 
 proptest! {

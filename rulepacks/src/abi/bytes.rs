@@ -3,9 +3,10 @@
 
 use super::{BatchError, HEADER_LEN};
 
-pub(super) fn header(out: &mut Vec<u8>, magic: [u8; 4], n: u32, count: u32) {
+/// The input header; `abi` is the manifest's ABI word (`Manifest::abi_word`).
+pub(super) fn header(out: &mut Vec<u8>, magic: [u8; 4], abi: u32, n: u32, count: u32) {
     out.extend_from_slice(&magic);
-    out.extend_from_slice(&crate::manifest::ABI_VERSION.to_le_bytes());
+    out.extend_from_slice(&abi.to_le_bytes());
     out.extend_from_slice(&n.to_le_bytes());
     out.extend_from_slice(&count.to_le_bytes());
 }
@@ -20,8 +21,13 @@ pub(super) fn pair(out: &mut Vec<u8>, v: Option<i64>) {
 }
 
 /// Header checks in the order ABI.md §5 gives: length of the header, magic,
-/// version; the caller then checks the count and the total length.
-pub(super) fn read_header(bytes: &[u8], magic: [u8; 4]) -> Result<(u32, u32), BatchError> {
+/// version (`abi`, the manifest's ABI word); the caller then checks the
+/// count and the total length.
+pub(super) fn read_header(
+    bytes: &[u8],
+    magic: [u8; 4],
+    abi: u32,
+) -> Result<(u32, u32), BatchError> {
     if bytes.len() < HEADER_LEN {
         return Err(BatchError::BadLength);
     }
@@ -29,7 +35,7 @@ pub(super) fn read_header(bytes: &[u8], magic: [u8; 4]) -> Result<(u32, u32), Ba
         return Err(BatchError::BadMagic);
     }
     let mut r = Reader::new(&bytes[4..HEADER_LEN]);
-    if r.u32() != crate::manifest::ABI_VERSION {
+    if r.u32() != abi {
         return Err(BatchError::WrongAbi);
     }
     Ok((r.u32(), r.u32()))

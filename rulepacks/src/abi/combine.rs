@@ -67,6 +67,12 @@ pub fn combine_quarters(
 /// they are, quarterly indicators are combined with [`combine_quarters`].
 /// An indicator scored twice in the same round is a conflict; an indicator
 /// not scored in any round stays absent (finalise then reports it).
+///
+/// Not applicable (ABI 1.1): an annual indicator marked not applicable is
+/// not applicable on the sheet; a quarter marked not applicable is left
+/// out of the combination like a quarter not evaluated, and a quarterly
+/// indicator marked in every quarter that reported it is not applicable
+/// for the year.
 pub fn merge_outputs(
     manifest: &Manifest,
     category: u32,
@@ -80,6 +86,8 @@ pub fn merge_outputs(
     let ni = manifest.indicators.len();
     let mut annual: Vec<Option<i64>> = vec![None; ni];
     let mut quarters: Vec<[Option<i64>; 4]> = vec![[None; 4]; ni];
+    // Per indicator and round (annual, Q1..Q4): marked not applicable.
+    let mut marked: Vec<[bool; 5]> = vec![[false; 5]; ni];
     for (round, out) in outputs {
         let rid = round.id();
         if !out.status.is_ok() {
@@ -92,7 +100,10 @@ pub fn merge_outputs(
             return Err(MergeError::Shape { round: rid });
         }
         for (i, score) in out.indicators.iter().enumerate() {
-            let Some(score) = *score else { continue };
+            let na = out.is_not_applicable(i);
+            if score.is_none() && !na {
+                continue;
+            }
             let ind = &manifest.indicators[i];
             let quarterly = manifest
                 .indicator_method(i)
@@ -107,14 +118,32 @@ pub fn merge_outputs(
                 Round::Annual => &mut annual[i],
                 q => &mut quarters[i][q.code() as usize - 1],
             };
-            if slot.replace(score).is_some() {
-                return Err(MergeError::Conflict {
-                    indicator: ind.id.clone(),
-                    round: rid,
+            let mark = &mut marked[i][round.code() as usize];
+            if slot.is_some() || *mark {
+                return Err(if na || score.is_some() && *mark {
+                    MergeError::ScoredAndNotApplicable {
+                        indicator: ind.id.clone(),
+                        round: rid,
+                    }
+                } else {
+                    MergeError::Conflict {
+                        indicator: ind.id.clone(),
+                        round: rid,
+                    }
                 });
+            }
+            match score {
+                Some(score) => *slot = Some(*score),
+                None => *mark = true,
             }
         }
     }
+    let not_applicable: Vec<bool> = (0..ni)
+        .map(|i| {
+            let [a, quarters_marked @ ..] = marked[i];
+            a || quarters_marked.iter().any(|&m| m) && quarters[i].iter().all(Option::is_none)
+        })
+        .collect();
     let mut scores = annual;
     for (i, q) in quarters.into_iter().enumerate() {
         let Some(m) = manifest.indicator_method(i) else {
@@ -132,5 +161,10 @@ pub fn merge_outputs(
         category,
         penalty_cap_override,
         scores,
+        not_applicable: if not_applicable.iter().any(|&na| na) {
+            not_applicable
+        } else {
+            Vec::new()
+        },
     })
 }

@@ -17,8 +17,10 @@ pub fn encode_evaluate_input(
     if len > i32::MAX as u64 {
         return Err(AbiError::TooLarge);
     }
+    let ni = manifest.indicators.len();
+    let marks = manifest.has_not_applicable();
     let mut out = Vec::with_capacity(len as usize);
-    header(&mut out, EVALUATE_MAGIC, n, f as u32);
+    header(&mut out, EVALUATE_MAGIC, manifest.abi_word(), n, f as u32);
     for (i, u) in units.iter().enumerate() {
         if u.values.len() != f {
             return Err(AbiError::ValueCount {
@@ -26,6 +28,16 @@ pub fn encode_evaluate_input(
                 expected: f,
                 found: u.values.len(),
             });
+        }
+        if !u.not_applicable.is_empty() && u.not_applicable.len() != ni {
+            return Err(AbiError::ValueCount {
+                unit: i,
+                expected: ni,
+                found: u.not_applicable.len(),
+            });
+        }
+        if !marks && u.not_applicable.iter().any(|&na| na) {
+            return Err(AbiError::NotApplicableUnsupported { unit: i });
         }
         out.extend_from_slice(&u.category.to_le_bytes());
         out.extend_from_slice(&u.round.code().to_le_bytes());
@@ -38,6 +50,12 @@ pub fn encode_evaluate_input(
             };
             out.extend_from_slice(&p.to_le_bytes());
             out.extend_from_slice(&v.to_le_bytes());
+        }
+        if marks {
+            for k in 0..ni {
+                let na = u.not_applicable.get(k).copied().unwrap_or(false);
+                out.extend_from_slice(&i64::from(na).to_le_bytes());
+            }
         }
     }
     Ok(out)
@@ -53,6 +71,8 @@ pub struct RawUnitInput {
     pub reserved: u32,
     /// `(present, value)` per field.
     pub fields: Vec<(i64, i64)>,
+    /// The not-applicable mark per indicator (ABI 1.1; empty under 1.0).
+    pub not_applicable: Vec<i64>,
 }
 
 impl From<&UnitInput> for RawUnitInput {
@@ -70,6 +90,7 @@ impl From<&UnitInput> for RawUnitInput {
                     None => (0, 0),
                 })
                 .collect(),
+            not_applicable: u.not_applicable.iter().map(|&na| i64::from(na)).collect(),
         }
     }
 }
@@ -77,7 +98,7 @@ impl From<&UnitInput> for RawUnitInput {
 /// The batch-level checks of §5 for an evaluate input, in their documented
 /// order; returns `n`.
 pub fn check_evaluate_input(manifest: &Manifest, bytes: &[u8]) -> Result<u32, BatchError> {
-    let (n, count) = read_header(bytes, EVALUATE_MAGIC)?;
+    let (n, count) = read_header(bytes, EVALUATE_MAGIC, manifest.abi_word())?;
     if count as usize != manifest.fields.len() {
         return Err(BatchError::CountsDisagree);
     }
@@ -102,12 +123,18 @@ pub fn decode_evaluate_input(
         let fields = (0..manifest.fields.len())
             .map(|_| (r.i64(), r.i64()))
             .collect();
+        let not_applicable = if manifest.has_not_applicable() {
+            (0..manifest.indicators.len()).map(|_| r.i64()).collect()
+        } else {
+            Vec::new()
+        };
         units.push(RawUnitInput {
             category,
             round,
             methods,
             reserved,
             fields,
+            not_applicable,
         });
     }
     Ok(units)
@@ -123,7 +150,12 @@ pub fn encode_evaluate_output(manifest: &Manifest, units: &[UnitOutput]) -> Vec<
         out.extend_from_slice(&u.status.detail().to_le_bytes());
         out.extend_from_slice(&u.fuel_used.to_le_bytes());
         for i in 0..ni {
-            pair(&mut out, u.indicators.get(i).copied().flatten());
+            if u.is_not_applicable(i) {
+                out.extend_from_slice(&2i64.to_le_bytes());
+                out.extend_from_slice(&0i64.to_le_bytes());
+            } else {
+                pair(&mut out, u.indicators.get(i).copied().flatten());
+            }
         }
         for k in 0..nk {
             pair(&mut out, u.clauses.get(k).copied().flatten());
@@ -136,7 +168,8 @@ pub fn encode_evaluate_output(manifest: &Manifest, units: &[UnitOutput]) -> Vec<
 /// does not allow (wrong length, unknown status, a detail out of range, a
 /// flag word other than 0/1, values on a failed unit or an unevaluated
 /// indicator, a negative amount, a score outside the indicator's range,
-/// more fuel than the budget).
+/// more fuel than the budget, a not-applicable state under ABI 1.0 or on an
+/// indicator the rubric never lets be marked).
 pub fn decode_evaluate_output(
     manifest: &Manifest,
     n: usize,
@@ -153,6 +186,7 @@ pub fn decode_evaluate_output(
     let (ni, nf) = (manifest.indicators.len(), manifest.fields.len());
     let offsets = manifest.clause_offsets();
     let nk = manifest.clause_count();
+    let marks = manifest.has_not_applicable();
     let mut r = Reader::new(bytes);
     let mut units = Vec::with_capacity(n);
     for unit in 0..n {
@@ -170,6 +204,7 @@ pub fn decode_evaluate_output(
             UnitStatus::DivisionByZero(d) | UnitStatus::Overflow(d) | UnitStatus::OutOfFuel(d) => {
                 (d as usize) < ni
             }
+            UnitStatus::NotApplicableRefused(d) => marks && (d as usize) < ni,
             UnitStatus::MissingIndicator(_) => false,
         };
         if !detail_ok {
@@ -184,11 +219,16 @@ pub fn decode_evaluate_output(
             )));
         }
         let mut indicators = Vec::with_capacity(ni);
-        for i in 0..ni {
+        let mut not_applicable = vec![false; ni];
+        for (i, na) in not_applicable.iter_mut().enumerate() {
             let (state, score) = (r.i64(), r.i64());
             let id = &manifest.indicators[i].id;
             indicators.push(match state {
                 0 if score == 0 => None,
+                2 if marks && score == 0 => {
+                    *na = true;
+                    None
+                }
                 1 => {
                     let max = manifest.max_points(i);
                     let ok = match manifest.indicators[i].kind {
@@ -202,7 +242,7 @@ pub fn decode_evaluate_output(
                 }
                 _ => {
                     return Err(bad(format!(
-                        "指标 {id} 的 state/score 为 {state}/{score}（state must be 0 with score 0, or 1）"
+                        "指标 {id} 的 state/score 为 {state}/{score}（state must be 0 with score 0, 1, or under ABI 1.1 2 with score 0）"
                     )));
                 }
             });
@@ -221,7 +261,9 @@ pub fn decode_evaluate_output(
             });
         }
         if !status.is_ok()
-            && (indicators.iter().any(Option::is_some) || clauses.iter().any(Option::is_some))
+            && (indicators.iter().any(Option::is_some)
+                || clauses.iter().any(Option::is_some)
+                || not_applicable.iter().any(|&na| na))
         {
             return Err(bad(
                 "出错的单位不得带有得分（a failed unit must be all zero）".into(),
@@ -239,11 +281,20 @@ pub fn decode_evaluate_output(
                 )));
             }
         }
+        for (i, ind) in manifest.indicators.iter().enumerate() {
+            if not_applicable[i] && !ind.allow_not_applicable {
+                return Err(bad(format!(
+                    "指标 {} 不可标记不适用，输出却标为不适用（not applicable where the rubric does not allow it）",
+                    ind.id
+                )));
+            }
+        }
         units.push(UnitOutput {
             status,
             fuel_used,
             indicators,
             clauses,
+            not_applicable,
         });
     }
     Ok(units)

@@ -19,7 +19,7 @@ pub fn encode_finalise_input(
         return Err(AbiError::TooLarge);
     }
     let mut out = Vec::with_capacity(len as usize);
-    header(&mut out, FINALISE_MAGIC, n, ni as u32);
+    header(&mut out, FINALISE_MAGIC, manifest.abi_word(), n, ni as u32);
     for (i, u) in units.iter().enumerate() {
         if u.scores.len() != ni {
             return Err(AbiError::ValueCount {
@@ -28,12 +28,28 @@ pub fn encode_finalise_input(
                 found: u.scores.len(),
             });
         }
+        if !u.not_applicable.is_empty() && u.not_applicable.len() != ni {
+            return Err(AbiError::ValueCount {
+                unit: i,
+                expected: ni,
+                found: u.not_applicable.len(),
+            });
+        }
+        if !manifest.has_not_applicable() && u.not_applicable.iter().any(|&na| na) {
+            return Err(AbiError::NotApplicableUnsupported { unit: i });
+        }
         out.extend_from_slice(&u.category.to_le_bytes());
         let flags = u32::from(u.penalty_cap_override.is_some());
         out.extend_from_slice(&flags.to_le_bytes());
         out.extend_from_slice(&u.penalty_cap_override.unwrap_or(0).to_le_bytes());
-        for s in &u.scores {
-            pair(&mut out, *s);
+        for (k, s) in u.scores.iter().enumerate() {
+            if u.is_not_applicable(k) {
+                // ABI 1.1: present = 2, score 0.
+                out.extend_from_slice(&2i64.to_le_bytes());
+                out.extend_from_slice(&0i64.to_le_bytes());
+            } else {
+                pair(&mut out, *s);
+            }
         }
     }
     Ok(out)
@@ -45,7 +61,7 @@ pub struct RawFinaliseInput {
     pub category: u32,
     pub flags: u32,
     pub penalty_cap: i64,
-    /// `(present, score)` per indicator.
+    /// `(present, score)` per indicator; present 2 = not applicable (1.1).
     pub scores: Vec<(i64, i64)>,
 }
 
@@ -58,7 +74,9 @@ impl From<&FinaliseInput> for RawFinaliseInput {
             scores: u
                 .scores
                 .iter()
-                .map(|s| match s {
+                .enumerate()
+                .map(|(k, s)| match s {
+                    _ if u.is_not_applicable(k) => (2, 0),
                     Some(s) => (1, *s),
                     None => (0, 0),
                 })
@@ -72,7 +90,7 @@ pub fn decode_finalise_input(
     manifest: &Manifest,
     bytes: &[u8],
 ) -> Result<Vec<RawFinaliseInput>, BatchError> {
-    let (n, count) = read_header(bytes, FINALISE_MAGIC)?;
+    let (n, count) = read_header(bytes, FINALISE_MAGIC, manifest.abi_word())?;
     if count as usize != manifest.indicators.len() {
         return Err(BatchError::CountsDisagree);
     }
@@ -152,12 +170,15 @@ pub fn decode_finalise_output(
                         | UnitStatus::Overflow(_)
                         | UnitStatus::MissingIndicator(_)
                         | UnitStatus::InvalidInput(_)
-                )
+                ) || (manifest.has_not_applicable()
+                    && matches!(s, UnitStatus::NotApplicableRefused(_)))
             })
             .ok_or_else(|| bad(format!("未知状态码 {code}（unknown status）")))?;
         let detail_ok = match status {
             UnitStatus::Ok => detail == 0,
-            UnitStatus::MissingIndicator(d) => (d as usize) < ni,
+            UnitStatus::MissingIndicator(d) | UnitStatus::NotApplicableRefused(d) => {
+                (d as usize) < ni
+            }
             _ => d_ok(detail, ni),
         };
         if !detail_ok {

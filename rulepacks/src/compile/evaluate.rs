@@ -11,9 +11,10 @@
 //!    it depends on the unit header only, so it is computed before the
 //!    fields;
 //! 3. field checks, one branch per field to a slow path that names the
-//!    first invalid field (status 6); then, all fields being valid, the
-//!    required fields in field order (status 1: absent and some reader's
-//!    bit set in the mask);
+//!    first invalid field (status 6); under ABI 1.1 the not-applicable
+//!    marks (status 7), each marked indicator leaving the mask; then, all
+//!    fields being valid, the required fields in field order (status 1:
+//!    absent and some reader's bit set in the mask);
 //! 4. each evaluated indicator: fuel, its rule, its score and fired
 //!    clauses written straight into the output record.
 //!
@@ -41,6 +42,7 @@ const I64: ValType = ValType::I64;
 pub(super) fn function(plan: &Plan<'_>) -> wasm_encoder::Function {
     super::batch_function(
         crate::abi::EVALUATE_MAGIC,
+        plan.rubric.manifest.abi_word(),
         plan.rubric.manifest.fields.len() as u32,
         plan.eval_in_rec,
         plan.eval_out_rec,
@@ -238,6 +240,50 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &UnitLocals, input: u32, o: u32) 
         .local_set(l.detail);
     b.br(fail);
     b.end(); // valid
+    // ABI 1.1: the not-applicable marks, in indicator order (→ 7, the
+    // indicator): 0, or 1 where the rubric allows it and the indicator
+    // would be evaluated — then it leaves the evaluated set (so neither its
+    // fuel nor its required fields count) and is written as state 2.
+    if m.has_not_applicable() {
+        let marks_at = 16 + 16 * m.fields.len() as u64;
+        for (i, mi) in m.indicators.iter().enumerate() {
+            let (w, bit) = (i / 64, 1i64 << (i % 64));
+            b.ins()
+                .local_get(input)
+                .i64_load(m64(marks_at + 8 * i as u64))
+                .local_tee(l.v)
+                .i64_const(0)
+                .i64_ne();
+            b.if_(BlockType::Empty);
+            if mi.allow_not_applicable {
+                b.ins()
+                    .local_get(l.v)
+                    .i64_const(1)
+                    .i64_ne()
+                    .local_get(l.evaluated[w])
+                    .i64_const(bit)
+                    .i64_and()
+                    .i64_eqz()
+                    .i32_or();
+                b.if_(BlockType::Empty);
+                set_status(b, l, 7, Some(i as i32));
+                b.br(fail);
+                b.end();
+                b.ins()
+                    .local_get(l.evaluated[w])
+                    .i64_const(!bit)
+                    .i64_and()
+                    .local_set(l.evaluated[w])
+                    .local_get(o)
+                    .i64_const(2)
+                    .i64_store(m64(16 + 16 * i as u64));
+            } else {
+                set_status(b, l, 7, Some(i as i32));
+                b.br(fail);
+            }
+            b.end();
+        }
+    }
     // Only once every field is valid: required fields in field order.
     for (f, r) in readers.iter().enumerate() {
         let Some(r) = r else { continue };

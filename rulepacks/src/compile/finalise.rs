@@ -4,7 +4,8 @@
 //! exact because of what the checks and the rubric guarantee:
 //!
 //! - `applicable` is a per-category constant (every applicable indicator
-//!   must be present), `raw ≤ applicable ≤ full_marks`;
+//!   must be present) less, under ABI 1.1, the points of the indicators
+//!   marked not applicable; `raw ≤ applicable ≤ full_marks`;
 //! - bonus and penalty sums saturate at i64::MAX, which changes nothing
 //!   after `min(sum, cap)` with a cap ≤ i64::MAX;
 //! - `converted = round(raw·full/applicable)` uses i64 when
@@ -28,6 +29,7 @@ const I64: ValType = ValType::I64;
 pub(super) fn function(plan: &Plan<'_>) -> Function {
     super::batch_function(
         crate::abi::FINALISE_MAGIC,
+        plan.rubric.manifest.abi_word(),
         plan.rubric.manifest.indicators.len() as u32,
         plan.fin_in_rec,
         crate::manifest::FINALISE_OUTPUT_RECORD as u64,
@@ -55,6 +57,8 @@ struct Locals {
     total: u32,
     grade: u32,
     t: u32,
+    /// Points of the indicators marked not applicable (ABI 1.1).
+    na_points: u32,
 }
 
 impl Locals {
@@ -78,6 +82,7 @@ impl Locals {
             total: b.local(I64),
             grade: b.local(I64),
             t: b.local(I64),
+            na_points: b.local(I64),
         }
     }
 }
@@ -132,6 +137,7 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &Locals, input: u32, o: u32) {
         .i64_const(0)
         .local_tee(l.raw)
         .local_tee(l.bonus)
+        .local_tee(l.na_points)
         .local_set(l.penalty)
         .i32_const(0)
         .local_tee(l.serious)
@@ -166,6 +172,35 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &Locals, input: u32, o: u32) {
             b.end();
         }
         b.else_();
+        let marks = m.has_not_applicable();
+        if marks {
+            // ABI 1.1, present = 2: not applicable — only where the rubric
+            // allows it, applicable to the category, score 0; its points
+            // leave `applicable`.
+            b.ins().local_get(l.p).i64_const(2).i64_eq();
+            b.if_(BlockType::Empty);
+            if m.indicators[i].allow_not_applicable {
+                b.ins()
+                    .local_get(l.v)
+                    .i64_const(0)
+                    .i64_ne()
+                    .local_get(l.pts)
+                    .i64_const(0)
+                    .i64_lt_s()
+                    .i32_or();
+                b.if_(BlockType::Empty);
+                fail_with(b, l, 7, d, fail);
+                b.end();
+                b.ins()
+                    .local_get(l.na_points)
+                    .local_get(l.pts)
+                    .i64_add()
+                    .local_set(l.na_points);
+            } else {
+                fail_with(b, l, 7, d, fail);
+            }
+            b.else_();
+        }
         {
             // Present: must be 1, applicable and in range.
             b.ins()
@@ -227,6 +262,9 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &Locals, input: u32, o: u32) {
                 }
             }
         }
+        if marks {
+            b.end();
+        }
         b.end();
     }
 
@@ -238,7 +276,29 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &Locals, input: u32, o: u32) {
             .i32_mul()
             .i64_load(m64(plan.layout.categories + off));
     };
-    cat_at(b, 8);
+    if m.has_not_applicable() {
+        // applicable − the points marked not applicable; converted when
+        // 0 < applicable < full marks (the rubric guarantees > 0).
+        cat_at(b, 0);
+        b.ins().local_get(l.na_points).i64_sub().local_set(l.t);
+        if comp.normalise {
+            b.ins()
+                .local_get(l.t)
+                .i64_const(0)
+                .local_get(l.t)
+                .i64_const(0)
+                .i64_gt_s()
+                .local_get(l.t)
+                .i64_const(comp.full_marks)
+                .i64_lt_s()
+                .i32_and()
+                .select();
+        } else {
+            b.ins().i64_const(0);
+        }
+    } else {
+        cat_at(b, 8);
+    }
     b.ins().local_tee(l.divisor).i64_eqz();
     b.if_(BlockType::Result(I64));
     b.ins().local_get(l.raw);
@@ -334,6 +394,9 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &Locals, input: u32, o: u32) {
     // Store the sheet (status and detail stay 0).
     b.ins().local_get(o);
     cat_at(b, 0);
+    if m.has_not_applicable() {
+        b.ins().local_get(l.na_points).i64_sub();
+    }
     b.ins().i64_store(m64(8));
     for (off, v) in [
         (16, l.raw),

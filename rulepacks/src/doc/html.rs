@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 
 use super::{CATEGORY_COLUMNS, NoteTable, category_doc, category_table, overview};
+use crate::decimal::format_hundredths;
 use crate::manifest::Manifest;
-use crate::rubric::decimal::format_hundredths;
 
 pub(super) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -70,7 +70,13 @@ fn workbook_reads_back_with_the_rubric_content() {
                     assert_eq!(found.len(), 1, "{} on {name}", ind.id);
                     let row = found[0];
                     assert!(row[1].contains(&ind.clause));
-                    assert_eq!(row[4], ind.criteria.trim());
+                    // Markable indicators say so beneath their criteria.
+                    let criteria = if ind.allow_not_applicable {
+                        format!("{}\n{}", ind.criteria.trim(), super::NOT_APPLICABLE_NOTE)
+                    } else {
+                        ind.criteria.trim().to_string()
+                    };
+                    assert_eq!(row[4], criteria);
                     let method = m
                         .methods
                         .iter()

@@ -330,10 +330,21 @@ pub struct Indicator {
     pub flag: Option<Flag>,
     /// Formula text of a scored indicator's direct score, if it has one.
     pub score: Option<String>,
+    /// Why a `score` indicator lost points: a Chinese template with
+    /// `{field}`, `{score}`, `{points}` and `{lost}` placeholders
+    /// (`Manifest::loss_reason`). Absent: a generic reason naming the
+    /// formula.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Formula text of a flag indicator's condition.
     pub when: Option<String>,
     /// Deduction clauses (scored) or award clauses (bonus, penalty).
     pub clauses: Vec<Clause>,
     /// Rubric fuel this indicator costs whenever it is evaluated (ABI.md §6).
     pub fuel_cost: u64,
+    /// The assessor may mark this (scored) indicator not applicable (不适用)
+    /// for a unit, with a reason; the unit's sheet is then converted over
+    /// its remaining points (ABI 1.1).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_not_applicable: bool,
 }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use serde::Deserialize;
 
 use super::content::{FieldType, IndicatorKind, Missing};
-use super::{ABI_VERSION, MANIFEST_VERSION, MAX_METHODS, Manifest};
+use super::{ABI_MINOR, ABI_VERSION, MANIFEST_VERSION, MAX_METHODS, Manifest};
 
 /// A manifest that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -15,11 +15,12 @@ pub enum ManifestError {
     #[error("清单不是有效的 JSON（manifest is not valid JSON）：{0}")]
     Json(#[from] serde_json::Error),
     #[error(
-        "不支持的清单版本（unsupported manifest version）：manifest_version = {manifest_version}，abi_version = {abi_version}；本程序只支持 1 / 1"
+        "不支持的清单版本（unsupported manifest version）：manifest_version = {manifest_version}，abi_version = {abi_version}，abi_minor = {abi_minor}；本程序支持 1 / 1 / 0–{ABI_MINOR}"
     )]
     UnsupportedVersion {
         manifest_version: u32,
         abi_version: u32,
+        abi_minor: u32,
     },
     #[error("清单自相矛盾（inconsistent manifest）：{0}")]
     Inconsistent(String),
@@ -32,14 +33,20 @@ impl Manifest {
         struct Versions {
             manifest_version: u32,
             abi_version: u32,
+            #[serde(default)]
+            abi_minor: u32,
         }
         // Check the versions before the shape, so a future manifest is
         // refused as "unsupported" rather than "malformed".
         let v: Versions = serde_json::from_slice(bytes)?;
-        if v.manifest_version != MANIFEST_VERSION || v.abi_version != ABI_VERSION {
+        if v.manifest_version != MANIFEST_VERSION
+            || v.abi_version != ABI_VERSION
+            || v.abi_minor > ABI_MINOR
+        {
             return Err(ManifestError::UnsupportedVersion {
                 manifest_version: v.manifest_version,
                 abi_version: v.abi_version,
+                abi_minor: v.abi_minor,
             });
         }
         let m: Manifest = serde_json::from_slice(bytes)?;
@@ -59,10 +66,14 @@ impl Manifest {
     /// Checks every invariant the ABI code and the helpers rely on.
     pub fn validate(&self) -> Result<(), ManifestError> {
         let bad = |s: String| Err(ManifestError::Inconsistent(s));
-        if self.manifest_version != MANIFEST_VERSION || self.abi_version != ABI_VERSION {
+        if self.manifest_version != MANIFEST_VERSION
+            || self.abi_version != ABI_VERSION
+            || self.abi_minor > ABI_MINOR
+        {
             return Err(ManifestError::UnsupportedVersion {
                 manifest_version: self.manifest_version,
                 abi_version: self.abi_version,
+                abi_minor: self.abi_minor,
             });
         }
         unique("group", self.groups.iter().map(|g| g.id.as_str()))?;
@@ -189,6 +200,20 @@ impl Manifest {
                     ind.kind.id()
                 ));
             }
+            if ind.reason.is_some() && ind.score.is_none() {
+                return bad(format!(
+                    "指标 {} 没有 score 公式，不能有失分理由模板（reason only with a score formula）",
+                    ind.id
+                ));
+            }
+            if ind.allow_not_applicable
+                && (ind.kind != IndicatorKind::Scored || !self.has_not_applicable())
+            {
+                return bad(format!(
+                    "指标 {} 可标记不适用，须为计分指标且清单 abi_minor ≥ 1（not-applicable needs a scored indicator and ABI 1.1）",
+                    ind.id
+                ));
+            }
         }
         let comp = &self.composition;
         if comp.full_marks <= 0 || comp.bonus_cap < 0 || comp.penalty_cap < 0 {
@@ -207,6 +232,26 @@ impl Manifest {
             if total.is_none_or(|t| t > comp.full_marks) {
                 return bad(format!(
                     "类别 {} 的计分指标分值合计超过满分（scored points of the category exceed full marks）",
+                    cat.id
+                ));
+            }
+        }
+        // Something must remain to convert over whatever is marked not
+        // applicable (RUBRIC.md §3), so `applicable` is never 0.
+        for (c, cat) in self.categories.iter().enumerate() {
+            let scored = |i: &&super::Indicator| {
+                i.kind == IndicatorKind::Scored && i.points.get(c).copied().flatten().is_some()
+            };
+            let any = self.indicators.iter().filter(scored).count() > 0;
+            if any
+                && self
+                    .indicators
+                    .iter()
+                    .filter(scored)
+                    .all(|i| i.allow_not_applicable)
+            {
+                return bad(format!(
+                    "类别 {} 的计分指标都可标记不适用（every scored indicator of the category may be marked not applicable）",
                     cat.id
                 ));
             }
@@ -230,6 +275,12 @@ impl Manifest {
             return bad("优秀比例须在 0 到 1 之间（excellent quota out of range）".into());
         }
         let out = &self.outcomes;
+        if out
+            .warn_bottom_share
+            .is_some_and(|s| !(0..=100).contains(&s))
+        {
+            return bad("warn_bottom_share 须在 0 到 1 之间（share out of range）".into());
+        }
         for c in &out.recommend_categories {
             if self.category_index(c).is_none() {
                 return bad(format!("outcomes 引用未知类别 {c}（unknown category）"));

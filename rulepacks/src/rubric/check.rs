@@ -25,11 +25,11 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 use toml::de::DeTable;
 
-use super::decimal::Points;
 use super::error::{CompileError, IdKind, RefKind};
 use super::expr::FieldSig;
 use super::reader::{Ctx, Tbl};
 use super::{CheckedIndicator, CheckedRubric};
+use crate::decimal::Points;
 use crate::manifest::{
     ABI_VERSION, Category, Indicator, IndicatorKind, Limits, MANIFEST_VERSION, MAX_METHODS,
     Manifest, Missing,
@@ -153,6 +153,37 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Option<CheckedRubr
         }
     }
 
+    // Not applicable (RUBRIC.md §3): conversion must be on, and each
+    // category keeps a scored indicator that cannot be marked.
+    if let Some((comp, _)) = &composition
+        && let Some((ind, span)) = indicators
+            .iter()
+            .find_map(|i| i.allow_not_applicable.as_ref().map(|s| (i, s)))
+    {
+        if !comp.normalise {
+            ctx.err(
+                span,
+                CompileError::NotApplicableWithoutNormalise {
+                    indicator: ind.id_span.get_ref().clone(),
+                },
+            );
+        }
+        for (c, (id, _)) in categories.iter().enumerate() {
+            let mut scored = indicators
+                .iter()
+                .filter(|i| i.kind == IndicatorKind::Scored && i.points[c].is_some())
+                .peekable();
+            if scored.peek().is_some() && scored.all(|i| i.allow_not_applicable.is_some()) {
+                ctx.err(
+                    &id.span(),
+                    CompileError::CategoryAllNotApplicable {
+                        category: id.get_ref().clone(),
+                    },
+                );
+            }
+        }
+    }
+
     let outcomes = match (outcomes_tbl, &composition) {
         (Some(t), Some((comp, _))) => outcomes(ctx, t, &names, &cats, comp),
         _ => None,
@@ -185,6 +216,7 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Option<CheckedRubr
             .saturating_add(10_000)
     });
 
+    let any_not_applicable = indicators.iter().any(|i| i.allow_not_applicable.is_some());
     let mut checked = Vec::with_capacity(indicators.len());
     let mut manifest_inds = Vec::with_capacity(indicators.len());
     let mut first_clause = 0;
@@ -218,15 +250,20 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Option<CheckedRubr
             criteria: ind.criteria,
             flag: ind.flag,
             score: ind.score_text,
+            reason: ind.reason,
             when: ind.when_text,
             clauses: ind.clauses,
             fuel_cost,
+            allow_not_applicable: ind.allow_not_applicable.is_some(),
         });
     }
 
     let manifest = Manifest {
         manifest_version: MANIFEST_VERSION,
         abi_version: ABI_VERSION,
+        // The original layouts unless the rubric uses what needs 1.1, so a
+        // rubric that marks nothing not applicable builds the same pack.
+        abi_minor: u32::from(any_not_applicable),
         pack,
         source_sha256: hex::encode(Sha256::digest(ctx.src.as_bytes())),
         limits: Limits {

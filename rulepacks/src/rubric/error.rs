@@ -4,7 +4,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use super::decimal::LiteralError;
+use crate::decimal::LiteralError;
 
 /// The kind of thing an id names (for duplicate-id errors).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,6 +269,21 @@ pub enum CompileError {
 
     #[error("{what}超过上限 {max}（too many）")]
     TooMany { what: &'static str, max: usize },
+
+    #[error(
+        "失分理由模板中的占位符 {{{name}}} 无效：只能是 score、points、lost 或本指标考核方式的证据字段（unknown placeholder）"
+    )]
+    UnknownPlaceholder { name: String },
+
+    #[error(
+        "类别 `{category}` 适用的计分指标都可标记“不适用”；至少要有一项不可标记，换算才有依据（every scored indicator of the category may be marked not applicable）"
+    )]
+    CategoryAllNotApplicable { category: String },
+
+    #[error(
+        "有指标可标记“不适用”（指标 `{indicator}`），[composition] 须 normalise = true，按实际考核内容换算（not-applicable needs normalisation）"
+    )]
+    NotApplicableWithoutNormalise { indicator: String },
 }
 
 /// A compile error with its position.

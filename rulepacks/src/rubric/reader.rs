@@ -10,8 +10,8 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::decimal::{LiteralError, parse_hundredths};
 use super::error::{CompileError, Diagnostic, Expect, SourceMap};
+use crate::decimal::{LiteralError, parse_hundredths};
 
 pub(crate) type Value<'i> = Spanned<DeValue<'i>>;
 
@@ -265,7 +265,7 @@ impl<'a, 'i> Tbl<'a, 'i> {
                 &n.span(),
                 CompileError::InvalidValue {
                     key: key.to_string(),
-                    value: crate::rubric::decimal::Points(*n.get_ref()).to_string(),
+                    value: crate::decimal::Points(*n.get_ref()).to_string(),
                     expected: "不小于 0 的数（a number ≥ 0）".into(),
                 },
             );

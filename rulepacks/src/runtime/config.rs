@@ -12,6 +12,10 @@ use wasmtime::{
 };
 
 use super::RuntimeError;
+use super::compile_limits::CompileLimits;
+
+/// Where a command keeps compiled modules, under its data directory.
+pub const MODULE_CACHE_DIR: &str = "module-cache";
 
 pub(super) const WASM_PAGE: u64 = 65_536;
 pub(super) const MIB: u64 = 1024 * 1024;
@@ -42,6 +46,15 @@ pub struct RuntimeConfig {
     /// start function and the load-time `kaohe_abi_version` call).
     /// Default 10 000 000.
     pub wasm_fuel_base: u64,
+    /// Ceiling on the wasm fuel of one call, whatever the number of units:
+    /// a batch gets `min(wasm_fuel_base + n × per_unit,
+    /// max_wasm_fuel_per_call)`, so neither fuel nor the deadline derived
+    /// from it grows with the batch beyond this (about 1–5 s of wasm at
+    /// the rates measured here). Legitimate packs use a small fraction of
+    /// their per-unit grant (the 2022 pack ≈ 10 000 per unit), so they
+    /// meet it only in batches of tens of thousands of units; a caller
+    /// that must run more splits the batch. Default 1 000 000 000.
+    pub max_wasm_fuel_per_call: u64,
     /// Wasm fuel per unit when the manifest names no
     /// `limits.wasm_fuel_per_unit`. Default 1 000 000.
     pub default_wasm_fuel_per_unit: u64,
@@ -58,7 +71,11 @@ pub struct RuntimeConfig {
     /// nothing. Default 1 000 000 (i.e. assumes wasm runs at least 100
     /// million fuel per second; it runs several times faster).
     pub fuel_per_deadline_tick: u64,
-    /// Bound on compiling one module. Default 60 s.
+    /// Static limits on a module's shape that bound its compile time and
+    /// memory, checked before compiling. Default [`CompileLimits::default`].
+    pub compile_limits: CompileLimits,
+    /// Bound on compiling one module, the backstop for what the static
+    /// limits cannot see. Default 60 s.
     pub compile_timeout: Duration,
     /// Stores that may exist at once; further calls wait. Also the number
     /// of pooling slots. Default 16.
@@ -101,11 +118,13 @@ impl Default for RuntimeConfig {
             max_table_elements: 10_000,
             max_wasm_stack_bytes: 512 * 1024,
             wasm_fuel_base: 10_000_000,
+            max_wasm_fuel_per_call: 1_000_000_000,
             default_wasm_fuel_per_unit: 1_000_000,
             max_wasm_fuel_per_unit: 100_000_000,
             epoch_tick: Duration::from_millis(10),
             deadline_ticks: 500,
             fuel_per_deadline_tick: 1_000_000,
+            compile_limits: CompileLimits::default(),
             compile_timeout: Duration::from_secs(60),
             max_concurrent_instances: 16,
             allocator: Allocator::Pooling,
@@ -113,6 +132,18 @@ impl Default for RuntimeConfig {
             memory_keep_resident_bytes: 8 * MIB as usize,
             table_keep_resident_bytes: 128 * 1024,
             cache_dir: None,
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// The production defaults with the compiled-module cache in
+    /// `data_dir/module-cache`: what every command that owns a data
+    /// directory (hub, node) runs packs with.
+    pub fn with_cache_under(data_dir: &std::path::Path) -> Self {
+        Self {
+            cache_dir: Some(data_dir.join(MODULE_CACHE_DIR)),
+            ..Self::default()
         }
     }
 }
@@ -134,6 +165,11 @@ pub(super) fn check_config(config: &RuntimeConfig) -> Result<(), RuntimeError> {
     }
     if config.epoch_tick.is_zero() {
         return bad("epoch_tick 须大于 0 / epoch_tick must be positive");
+    }
+    if config.max_wasm_fuel_per_call < config.wasm_fuel_base {
+        return bad(
+            "max_wasm_fuel_per_call 不得小于 wasm_fuel_base / max_wasm_fuel_per_call must be at least wasm_fuel_base",
+        );
     }
     if config.max_wasm_stack_bytes == 0 {
         return bad("max_wasm_stack_bytes 须大于 0 / max_wasm_stack_bytes must be positive");

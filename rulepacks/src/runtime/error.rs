@@ -77,6 +77,17 @@ pub enum RuntimeError {
     /// The module is bigger than the module size cap.
     #[error("模块过大：{size} 字节，上限 {cap} 字节 / module too large: {size} bytes, cap {cap}")]
     TooLarge { size: usize, cap: usize },
+    /// The module's shape breaks a static limit that bounds compile time
+    /// and memory (functions, body size, locals, …); checked before
+    /// anything is compiled.
+    #[error(
+        "模块超出静态上限，未编译：{what} 为 {found}，上限 {cap} / the module exceeds a static limit and was not compiled: {what} is {found}, cap {cap}"
+    )]
+    ExceedsLimit {
+        what: &'static str,
+        found: u64,
+        cap: u64,
+    },
     /// The module imports something; packs must import nothing.
     #[error(
         "规则包不得导入任何内容，却导入了 {module}.{name} / packs may not import anything, found {module}.{name}"
@@ -108,11 +119,12 @@ pub enum RuntimeError {
         "表元素 {elements} 个超过上限 {cap} / table of {elements} elements exceeds the cap of {cap}"
     )]
     TableTooLarge { elements: u64, cap: u64 },
-    /// `kaohe_abi_version` did not return 1.
+    /// `kaohe_abi_version` did not return the ABI word the manifest names
+    /// (1 for ABI 1.0, `0x0001_0001` for 1.1).
     #[error(
-        "规则包 ABI 版本为 {found}，本程序只支持 1 / pack ABI version is {found}, only 1 is supported"
+        "规则包 ABI 版本为 {found:#x}，清单写明 {expected:#x} / pack ABI version is {found:#x}, its manifest names {expected:#x}"
     )]
-    AbiVersionMismatch { found: i32 },
+    AbiVersionMismatch { found: i32, expected: i32 },
     /// There is no `kaohe-manifest` custom section.
     #[error(
         "缺少清单（自定义段 kaohe-manifest）/ manifest missing (custom section kaohe-manifest)"
@@ -121,9 +133,10 @@ pub enum RuntimeError {
     /// The manifest is not one UTF-8 JSON object with the keys the runtime reads.
     #[error("清单无效 / invalid manifest: {0}")]
     ManifestInvalid(String),
-    /// The manifest declares an unsupported `abi_version` or `manifest_version`.
+    /// The manifest declares an unsupported `abi_version`,
+    /// `manifest_version` or `abi_minor`.
     #[error(
-        "清单 {field} 为 {found}，本程序只支持 1 / manifest {field} is {found}, only 1 is supported"
+        "清单 {field} 为 {found}，本程序不支持 / manifest {field} is {found}, which this program does not support"
     )]
     ManifestVersionMismatch { field: &'static str, found: i64 },
     /// Compilation did not finish within the compile time bound.

@@ -7,13 +7,15 @@
 use wasmparser::{CompositeInnerType, ExternalKind, FuncType, Parser, Payload, ValType};
 
 use super::RuntimeError;
+use crate::selftest::SELF_TEST_SECTION;
 
 /// Name of the custom section that carries the manifest (ABI.md §1).
 pub const MANIFEST_SECTION: &str = "kaohe-manifest";
 
 const WASM_PAGE: u64 = 65_536;
 
-/// The record counts the ABI's byte layouts follow from (ABI.md §2, §3).
+/// What the ABI's byte layouts follow from (ABI.md §2, §3): the record
+/// counts and the ABI minor version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
     /// `F`: number of evidence fields.
@@ -22,12 +24,27 @@ pub struct Counts {
     pub indicators: u32,
     /// `K`: number of deduction/award clauses, all indicators concatenated.
     pub clauses: u32,
+    /// The manifest's `abi_minor` (absent: 0); 1 adds the not-applicable
+    /// marks to the evaluate input.
+    pub abi_minor: u32,
 }
 
 impl Counts {
-    /// Input length of `kaohe_evaluate` for `n` units: `16 + n × (16 + 16·F)`.
+    /// Input length of `kaohe_evaluate` for `n` units: `16 + n × (16 +
+    /// 16·F)`, plus `8·I` per unit under ABI 1.1.
     pub fn evaluate_input_len(&self, n: u32) -> u64 {
-        16 + u64::from(n) * (16 + 16 * u64::from(self.fields))
+        let marks = if self.abi_minor >= 1 {
+            8 * u64::from(self.indicators)
+        } else {
+            0
+        };
+        16 + u64::from(n) * (16 + 16 * u64::from(self.fields) + marks)
+    }
+
+    /// What `kaohe_abi_version` must return and every input header carries:
+    /// the major (1) in the low 16 bits, the minor in the high 16.
+    pub fn abi_word(&self) -> i32 {
+        (1 | (self.abi_minor << 16)) as i32
     }
 
     /// Output length of `kaohe_evaluate` for `n` units:
@@ -77,10 +94,23 @@ impl Counts {
                 RuntimeError::ManifestInvalid(format!("{what} 过多 / too many {what}"))
             })
         };
+        let abi_minor = match manifest.get("abi_minor") {
+            None => 0,
+            Some(v) => match v.as_u64() {
+                Some(m) if m <= u64::from(crate::manifest::ABI_MINOR) => m as u32,
+                _ => {
+                    return Err(RuntimeError::ManifestVersionMismatch {
+                        field: "abi_minor",
+                        found: v.as_i64().unwrap_or(-1),
+                    });
+                }
+            },
+        };
         Ok(Self {
             fields: count(fields.len() as u64, "fields")?,
             indicators: count(indicators.len() as u64, "indicators")?,
             clauses: count(clauses, "clauses")?,
+            abi_minor,
         })
     }
 }
@@ -89,6 +119,8 @@ impl Counts {
 #[derive(Debug)]
 pub(super) struct Inspected {
     pub manifest_json: Vec<u8>,
+    /// The `kaohe-selftest` section, if the module carries one.
+    pub self_test: Option<Vec<u8>>,
     pub counts: Counts,
     /// `limits.wasm_fuel_per_unit` from the manifest, if it names one.
     pub wasm_fuel_per_unit: Option<u64>,
@@ -111,6 +143,7 @@ pub(super) fn inspect(wasm: &[u8], caps: &StaticCaps) -> Result<Inspected, Runti
     let mut tables: Vec<u64> = Vec::new();
     let mut exports: Vec<(String, ExternalKind, u32)> = Vec::new();
     let mut manifests: Vec<Vec<u8>> = Vec::new();
+    let mut self_tests: Vec<Vec<u8>> = Vec::new();
 
     for payload in Parser::new(0).parse_all(wasm) {
         match payload.map_err(not_a_module)? {
@@ -158,6 +191,9 @@ pub(super) fn inspect(wasm: &[u8], caps: &StaticCaps) -> Result<Inspected, Runti
             }
             Payload::CustomSection(reader) if reader.name() == MANIFEST_SECTION => {
                 manifests.push(reader.data().to_vec());
+            }
+            Payload::CustomSection(reader) if reader.name() == SELF_TEST_SECTION => {
+                self_tests.push(reader.data().to_vec());
             }
             _ => {}
         }
@@ -211,9 +247,17 @@ pub(super) fn inspect(wasm: &[u8], caps: &StaticCaps) -> Result<Inspected, Runti
             )));
         }
     };
+    if self_tests.len() > 1 {
+        return Err(RuntimeError::Unsupported(format!(
+            "至多一个 {SELF_TEST_SECTION} 段，实有 {} 个 / at most one {SELF_TEST_SECTION} section is allowed, found {}",
+            self_tests.len(),
+            self_tests.len()
+        )));
+    }
     let (counts, wasm_fuel_per_unit) = check_manifest(&manifest_json)?;
     Ok(Inspected {
         manifest_json,
+        self_test: self_tests.pop(),
         counts,
         wasm_fuel_per_unit,
     })
@@ -285,7 +329,8 @@ fn check_exports(
 }
 
 /// Checks the manifest is one UTF-8 JSON object with `abi_version == 1`
-/// and `manifest_version == 1`, and reads what the runtime needs from it.
+/// and `manifest_version == 1` (and an `abi_minor` this code speaks), and
+/// reads what the runtime needs from it.
 fn check_manifest(json: &[u8]) -> Result<(Counts, Option<u64>), RuntimeError> {
     let text = std::str::from_utf8(json)
         .map_err(|e| RuntimeError::ManifestInvalid(format!("不是 UTF-8 / not UTF-8: {e}")))?;

@@ -23,9 +23,9 @@ use super::{
     Expectation, PackStatement, TrustPolicy, VerifiedPack, add_signature, manifest_section,
     sign_pack, verify_pack,
 };
+use crate::decimal::Points;
 use crate::manifest::Manifest;
 use crate::pack::{Pack, sha256};
-use crate::rubric::decimal::Points;
 use crate::runtime::{Counts, Runtime, RuntimeConfig};
 
 /// Signature files larger than this are refused unread (a statement is at
@@ -292,6 +292,18 @@ pub fn inspect_files(pack: &Path, sig: Option<&Path>) -> anyhow::Result<String> 
         }
         Ok(json) => manifest_summary(&mut s, json),
     }
+    let _ = match crate::selftest::section(&module).map(crate::selftest::SelfTest::decode) {
+        None => writeln!(
+            s,
+            "  自检（self-test）：无——早于自检的规则包，县级平台不予发布（none: built before self-tests; the hub refuses to publish it）"
+        ),
+        Some(Err(e)) => writeln!(s, "  自检（self-test）：{e}"),
+        Some(Ok(t)) => writeln!(
+            s,
+            "  自检（self-test）：{} 个单位轮次、{} 张得分表，启用前在沙箱中比对（units and sheets, compared before activation）",
+            t.evaluate.units, t.finalise.units
+        ),
+    };
     if let Some(sig) = sig {
         let envelope = read_envelope(sig)?;
         let _ = writeln!(s);
@@ -408,10 +420,32 @@ fn manifest_summary(s: &mut String, json: &[u8]) {
 /// `kaohe pack eval PACK.wasm`.
 pub fn load_pack_file(path: &Path) -> anyhow::Result<Pack> {
     let module = read_module(path)?;
-    let runtime =
-        Runtime::new(RuntimeConfig::default()).context("启动运行时（start the runtime）")?;
+    let runtime = user_runtime()?;
     Pack::load_as_found(&runtime, &module)
         .with_context(|| format!("加载规则包（load the pack）{}", path.display()))
+}
+
+/// The runtime of a command without a data directory (`kaohe pack eval`):
+/// compiled modules cached in the user's cache directory
+/// (`$XDG_CACHE_HOME/kaohe/module-cache`, else `~/.cache/kaohe/…`), so an
+/// evaluation does not recompile the pack each time. A cache that cannot be
+/// used is reported and skipped: the evaluation itself never depends on it.
+fn user_runtime() -> anyhow::Result<Runtime> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| std::path::PathBuf::from(h).join(".cache"))
+        });
+    if let Some(base) = base {
+        match Runtime::new(RuntimeConfig::with_cache_under(&base.join("kaohe"))) {
+            Ok(runtime) => return Ok(runtime),
+            Err(e) => eprintln!("注意（note）：不使用模块缓存（module cache not used）：{e}"),
+        }
+    }
+    Runtime::new(RuntimeConfig::default()).context("启动运行时（start the runtime）")
 }
 
 /// Reads a module file, refusing one larger than the protocol carries.

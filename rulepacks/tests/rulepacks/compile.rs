@@ -222,12 +222,14 @@ struct RawUnit {
     methods: u32,
     reserved: u32,
     fields: Vec<(i64, i64)>,
+    /// Not-applicable marks, one per indicator (written under ABI 1.1).
+    marks: Vec<i64>,
 }
 
 fn encode_units(m: &Manifest, units: &[RawUnit]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(b"KHEV");
-    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&m.abi_word().to_le_bytes());
     out.extend_from_slice(&(units.len() as u32).to_le_bytes());
     out.extend_from_slice(&(m.fields.len() as u32).to_le_bytes());
     for u in units {
@@ -237,6 +239,12 @@ fn encode_units(m: &Manifest, units: &[RawUnit]) -> Vec<u8> {
         for (p, v) in &u.fields {
             out.extend_from_slice(&p.to_le_bytes());
             out.extend_from_slice(&v.to_le_bytes());
+        }
+        if m.has_not_applicable() {
+            for i in 0..m.indicators.len() {
+                let mark = u.marks.get(i).copied().unwrap_or(0);
+                out.extend_from_slice(&mark.to_le_bytes());
+            }
         }
     }
     out
@@ -260,7 +268,14 @@ impl From<&FinaliseInput> for RawFinalise {
             scores: u
                 .scores
                 .iter()
-                .map(|s| s.map_or((0, 0), |s| (1, s)))
+                .enumerate()
+                .map(|(i, s)| {
+                    if u.is_not_applicable(i) {
+                        (2, 0)
+                    } else {
+                        s.map_or((0, 0), |s| (1, s))
+                    }
+                })
                 .collect(),
         }
     }
@@ -269,7 +284,7 @@ impl From<&FinaliseInput> for RawFinalise {
 fn encode_finalise(m: &Manifest, units: &[RawFinalise]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(b"KHFI");
-    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&m.abi_word().to_le_bytes());
     out.extend_from_slice(&(units.len() as u32).to_le_bytes());
     out.extend_from_slice(&(m.indicators.len() as u32).to_le_bytes());
     for u in units {
@@ -447,15 +462,46 @@ fn unit_strategy(m: &Manifest) -> BoxedStrategy<RawUnit> {
         1 => any::<u32>(),
     ];
     let reserved = prop_oneof![30 => Just(0u32), 1 => any::<u32>()];
-    (category, round, methods, reserved, fields)
-        .prop_map(|(category, round, methods, reserved, fields)| RawUnit {
-            category,
-            round,
-            methods,
-            reserved,
-            fields,
-        })
+    (
+        category,
+        round,
+        methods,
+        reserved,
+        fields,
+        marks_strategy(m),
+    )
+        .prop_map(
+            |(category, round, methods, reserved, fields, marks)| RawUnit {
+                category,
+                round,
+                methods,
+                reserved,
+                fields,
+                marks,
+            },
+        )
         .boxed()
+}
+
+/// Not-applicable marks (ABI 1.1): mostly none, often 1 on indicators the
+/// rubric lets be marked, sometimes on one it does not, or a value other
+/// than 0 or 1. Empty under ABI 1.0.
+fn marks_strategy(m: &Manifest) -> BoxedStrategy<Vec<i64>> {
+    if !m.has_not_applicable() {
+        return Just(Vec::new()).boxed();
+    }
+    let per: Vec<BoxedStrategy<i64>> = m
+        .indicators
+        .iter()
+        .map(|ind| {
+            if ind.allow_not_applicable {
+                prop_oneof![12 => Just(0i64), 4 => Just(1i64), 1 => Just(2i64)].boxed()
+            } else {
+                prop_oneof![60 => Just(0i64), 1 => Just(1i64), 1 => Just(-1i64)].boxed()
+            }
+        })
+        .collect();
+    prop_oneof![3 => Just(vec![0i64; m.indicators.len()]), 2 => per].boxed()
 }
 
 fn units_strategy(m: &Manifest, max: usize) -> BoxedStrategy<Vec<RawUnit>> {
@@ -479,6 +525,13 @@ fn finalise_strategy(m: &Manifest) -> BoxedStrategy<RawFinalise> {
                     let good = match (pts, ind.kind) {
                         (None, _) => Just((0i64, 0i64)).boxed(),
                         (Some(_), IndicatorKind::Flag) => prop_oneof![Just((1i64, 0i64)), Just((1, 100))].boxed(),
+                        (Some(p), IndicatorKind::Scored) if ind.allow_not_applicable => prop_oneof![
+                            2 => (0..=p).prop_map(|v| (1i64, v)),
+                            1 => Just((1i64, p)),
+                            1 => Just((1i64, 0)),
+                            1 => Just((2i64, 0)),
+                        ]
+                        .boxed(),
                         (Some(p), _) => prop_oneof![
                             2 => (0..=p).prop_map(|v| (1i64, v)),
                             1 => Just((1i64, p)),
@@ -492,7 +545,7 @@ fn finalise_strategy(m: &Manifest) -> BoxedStrategy<RawFinalise> {
                         prop_oneof![
                             8 => good,
                             1 => Just((0i64, 0i64)),
-                            1 => proptest::sample::select(vec![(1i64, -1i64), (1, 101), (2, 0), (0, 1), (1, i64::MAX)]),
+                            1 => proptest::sample::select(vec![(1i64, -1i64), (1, 101), (2, 0), (2, 5), (3, 0), (0, 1), (1, i64::MAX)]),
                             1 => (0..=1i64, any::<i64>()),
                         ]
                         .boxed()
@@ -519,6 +572,13 @@ fn sheet_check(pack: &Pack, runner: &mut TestRunner) -> Result<bool, String> {
     let c = sample(runner, &(0..m.categories.len() as u32));
     let all = m.all_methods_mask();
     let fields: Vec<_> = m.fields.iter().map(complete_entry).collect();
+    // Valid not-applicable marks: some of the markable indicators, in every
+    // round that evaluates them.
+    let chosen: Vec<bool> = m
+        .indicators
+        .iter()
+        .map(|ind| ind.allow_not_applicable && sample(runner, &proptest::bool::weighted(0.3)))
+        .collect();
     let units: Vec<RawUnit> = (0..5u32)
         .map(|round| RawUnit {
             category: c,
@@ -526,6 +586,16 @@ fn sheet_check(pack: &Pack, runner: &mut TestRunner) -> Result<bool, String> {
             methods: all,
             reserved: 0,
             fields: sample(runner, &fields),
+            marks: if m.has_not_applicable() {
+                (0..m.indicators.len())
+                    .map(|i| {
+                        let r = Round::from_code(round).expect("round");
+                        i64::from(chosen[i] && m.is_evaluated(i, c as usize, r, all))
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
         })
         .collect();
     pack.check_evaluate(&units)?;
@@ -538,6 +608,7 @@ fn sheet_check(pack: &Pack, runner: &mut TestRunner) -> Result<bool, String> {
                 methods: u.methods,
                 reserved: u.reserved,
                 fields: u.fields.clone(),
+                not_applicable: u.marks.clone(),
             })
             .collect::<Vec<_>>(),
     );
@@ -621,17 +692,29 @@ fn module_has_the_abi_shape_and_nothing_else() {
 
 #[test]
 fn build_writes_a_pack_the_runtime_loads() {
-    let (r, pack) = baofeng();
+    let (r, _) = baofeng();
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("baofeng-2022.wasm");
-    let report = compile::build(r, &out).expect("builds");
+    let fixtures = root().join("baofeng-2022/fixtures");
+    let report = compile::build(r, &fixtures, &out).expect("builds");
     assert!(
         report.contains("已编译") && report.contains("SHA-256"),
         "{report}"
     );
     let wasm = std::fs::read(&out).expect("written");
     let loaded = runtime().load(&wasm).expect("loads");
-    assert_eq!(loaded.digest(), pack.compiled.digest());
+    // The compiled rubric plus its fixtures as the self-test section, and
+    // nothing else: the same code as the pack without it.
+    let with_test = compile::compile_with_self_test(
+        r,
+        &compile::self_test(
+            r,
+            &Fixture::load_dir(&fixtures, &r.manifest).expect("fixtures"),
+        )
+        .expect("self-test"),
+    )
+    .expect("compiles");
+    assert_eq!(loaded.digest(), &kaohe_rulepacks::pack::sha256(&with_test));
     assert_eq!(
         std::fs::read_dir(dir.path()).expect("dir").count(),
         1,

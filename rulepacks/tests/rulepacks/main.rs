@@ -8,10 +8,19 @@
 //! - `compile`: the compiler, differentially tested against the interpreter;
 //! - `pack`: `pack::Pack` — loading under an identity, its typed errors, and
 //!   agreement with the interpreter through `pack::Evaluator`;
+//! - `compile_limits`: the static shape limits checked before compiling
+//!   and the per-call fuel ceiling;
+//! - `not_applicable`: items marked not applicable and the per-unit
+//!   conversion, loss reasons of `score =` indicators, the bottom-n share;
+//! - `self_test`: the fixtures a built pack carries and the dry run that
+//!   refuses a pack answering otherwise;
 //! - `sign`: pack statements, k-of-n trust policies and their refusals.
 
 mod compile;
+mod compile_limits;
 mod language;
+mod not_applicable;
 mod pack;
 mod runtime;
+mod self_test;
 mod sign;

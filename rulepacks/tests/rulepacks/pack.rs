@@ -211,6 +211,7 @@ fn malformed_evaluate_output_is_the_typed_error_naming_the_pack() {
         category: 0,
         scores: vec![None; m.indicators.len()],
         penalty_cap_override: None,
+        not_applicable: Vec::new(),
     }]);
     assert!(
         matches!(

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kaohe_rulepacks::runtime::{
-    Allocator, BadInputCode, CacheOutcome, Counts, Entry, LoadedPack, Runtime, RuntimeConfig,
-    RuntimeError,
+    Allocator, BadInputCode, CacheOutcome, CompileLimits, Counts, Entry, LoadedPack, Runtime,
+    RuntimeConfig, RuntimeError,
 };
 
 mod cache;
@@ -41,6 +41,7 @@ fn runtime_with(config: RuntimeConfig) -> Runtime {
 fn deadline_only_config() -> RuntimeConfig {
     RuntimeConfig {
         wasm_fuel_base: u64::MAX / 4,
+        max_wasm_fuel_per_call: u64::MAX,
         fuel_per_deadline_tick: 0,
         epoch_tick: Duration::from_millis(10),
         deadline_ticks: 30,
@@ -219,7 +220,8 @@ fn abi_pack_loads_with_its_manifest_and_counts() {
         Counts {
             fields: 2,
             indicators: 2,
-            clauses: 1
+            clauses: 1,
+            abi_minor: 0,
         }
     );
     assert_eq!(

@@ -2,6 +2,8 @@
 //! in the template) names the columns; without it the Chinese headers do.
 //! Missing, unknown, renamed, duplicated and unnamed columns are problems,
 //! and so is a field outside the node's scope or on another round's sheet.
+//! The not-applicable reason columns (`na.<indicator>`) are checked the same
+//! way but may be absent (a template made before they existed).
 
 use std::collections::BTreeMap;
 
@@ -70,6 +72,10 @@ impl Checker<'_, '_> {
             Some(r) => layout.fields_for(r).to_vec(),
             None => layout.all_fields(),
         };
+        let expected_marks: Vec<usize> = match round {
+            Some(r) => layout.marks_for(r).to_vec(),
+            None => layout.all_marks(),
+        };
         let mut columns: Vec<(usize, Col)> = Vec::new();
         let mut first_of: BTreeMap<String, usize> = BTreeMap::new();
         for c in 0..header.width {
@@ -91,7 +97,13 @@ impl Checker<'_, '_> {
                         }
                     },
                 },
-                None => key_from_header(layout, &expected_fields, round.is_none(), zh_text),
+                None => key_from_header(
+                    layout,
+                    &expected_fields,
+                    &expected_marks,
+                    round.is_none(),
+                    zh_text,
+                ),
             };
             if key.is_empty() {
                 let has_data =
@@ -112,6 +124,21 @@ impl Checker<'_, '_> {
                 UNIT_ID_KEY => (Col::UnitId, UNIT_ID_HEADER.to_string()),
                 UNIT_NAME_KEY => (Col::UnitName, layout::UNIT_NAME_HEADER.to_string()),
                 ROUND_KEY if round.is_none() => (Col::Round, layout::ROUND_HEADER.to_string()),
+                id if id.starts_with(layout::MARK_KEY_PREFIX) => {
+                    let ind = m.indicator_index(&id[layout::MARK_KEY_PREFIX.len()..]);
+                    match ind.filter(|&i| m.indicators[i].allow_not_applicable) {
+                        Some(i) => (Col::Mark(i), layout::mark_header(&m.indicators[i])),
+                        None => {
+                            self.problem(
+                                at_col(c, None),
+                                Rule::UnknownColumn {
+                                    text: format!("{zh_text}（{id}）"),
+                                },
+                            );
+                            continue;
+                        }
+                    }
+                }
                 id => match m.field_index(id) {
                     Some(f) => (Col::Field(f), layout::header(&m.fields[f])),
                     None => {
@@ -148,6 +175,31 @@ impl Checker<'_, '_> {
                         id: key.clone(),
                     },
                 );
+            }
+            if let Col::Mark(i) = col {
+                let ind = &m.indicators[i];
+                if !layout.scope.has_method(&ind.method) {
+                    self.problem(
+                        at_col(c, Some(expected_header)),
+                        Rule::FieldNotInScope {
+                            field: ind.id.clone(),
+                            method: method_name(layout, &ind.method),
+                        },
+                    );
+                    continue;
+                }
+                if let Some(r) = round
+                    && !layout.mark_in_round(i, r)
+                {
+                    self.problem(
+                        at_col(c, Some(expected_header)),
+                        Rule::FieldWrongSheet {
+                            field: ind.id.clone(),
+                            quarterly: !r.is_quarter(),
+                        },
+                    );
+                    continue;
+                }
             }
             if let Col::Field(f) = col {
                 let field = &m.fields[f];
@@ -225,7 +277,13 @@ pub(super) struct Header {
 }
 
 /// Without the id row: the key of a Chinese header, or "" if unknown.
-fn key_from_header(layout: &Layout<'_>, fields: &[usize], csv: bool, text: &str) -> String {
+fn key_from_header(
+    layout: &Layout<'_>,
+    fields: &[usize],
+    marks: &[usize],
+    csv: bool,
+    text: &str,
+) -> String {
     let k = layout::header_key(text);
     if k.is_empty() {
         return String::new();
@@ -238,6 +296,13 @@ fn key_from_header(layout: &Layout<'_>, fields: &[usize], csv: bool, text: &str)
     }
     if csv && k == layout::header_key(layout::ROUND_HEADER) {
         return ROUND_KEY.to_string();
+    }
+    let mark = marks
+        .iter()
+        .map(|&i| &layout.manifest.indicators[i])
+        .find(|ind| layout::header_key(&layout::mark_header(ind)) == k);
+    if let Some(ind) = mark {
+        return layout::mark_key(ind);
     }
     fields
         .iter()

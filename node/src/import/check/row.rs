@@ -1,6 +1,6 @@
 //! One data row: its unit (known, in scope, named as published), its round
-//! (a CSV's round column), no duplicate, then each cell — and each
-//! method's block of cells, all or none.
+//! (a CSV's round column), no duplicate, then each cell and each
+//! not-applicable reason — and each method's block of cells, all or none.
 
 use std::collections::BTreeMap;
 
@@ -10,8 +10,12 @@ use kaohe_tables::sheet::{Cell, Grid};
 use super::{Checker, Col, State, category_name, unquote};
 use crate::import::problem::{Location, Rule};
 use crate::layout::{self, Layout, UNIT_ID_HEADER};
-use crate::store::EvidenceWrite;
+use crate::store::{EvidenceWrite, MarkWrite};
 use crate::value::{self, Input, ValueError};
+
+/// Longest not-applicable reason, in characters: what a submission
+/// carries.
+const MAX_REASON_CHARS: usize = kaohe_proto::submission::MAX_REASON_CHARS;
 
 impl Checker<'_, '_> {
     pub(super) fn check_row(
@@ -211,7 +215,76 @@ impl Checker<'_, '_> {
             }
             states.insert(f, (c, state));
         }
-        // Blocks: the fields of one method in this row.
+        // Not-applicable reasons: text, in a cell that applies.
+        let mut marks: BTreeMap<usize, (usize, Option<String>)> = BTreeMap::new();
+        for &(c, col) in columns {
+            let Col::Mark(i) = col else { continue };
+            let ind = &m.indicators[i];
+            let at = Location {
+                column: Some(c),
+                header: Some(layout::mark_header(ind)),
+                ..at_row.clone()
+            };
+            let reason = match grid.cell(r, c) {
+                cell if cell.is_empty() => None,
+                Cell::Text(t) => {
+                    let t = unquote(t.trim()).trim().to_string();
+                    let chars = t.chars().count();
+                    if chars > MAX_REASON_CHARS {
+                        self.problem(
+                            at,
+                            Rule::MarkTooLong {
+                                chars,
+                                max: MAX_REASON_CHARS,
+                            },
+                        );
+                        continue;
+                    }
+                    (!t.is_empty()).then_some(t)
+                }
+                Cell::Formula(formula) => {
+                    self.problem(
+                        at,
+                        Rule::Formula {
+                            formula: formula.clone(),
+                        },
+                    );
+                    continue;
+                }
+                other => {
+                    self.problem(
+                        at,
+                        Rule::MarkNotText {
+                            found: other.describe(),
+                        },
+                    );
+                    continue;
+                }
+            };
+            if reason.is_some() {
+                if !layout.mark_in_round(i, round) {
+                    self.problem(
+                        at,
+                        Rule::WrongRoundValue {
+                            quarterly: !round.is_quarter(),
+                        },
+                    );
+                    continue;
+                }
+                if !category.is_some_and(|cat| layout.mark_applies(cat, i)) {
+                    self.problem(
+                        at,
+                        Rule::NotApplicable {
+                            category: category_name(layout, unit),
+                        },
+                    );
+                    continue;
+                }
+            }
+            marks.insert(i, (c, reason));
+        }
+        let marked = |i: usize| marks.get(&i).is_some_and(|(_, r)| r.is_some());
+        // Blocks: the fields and reasons of one method in this row.
         let mut reported = false;
         for method in &m.methods {
             let block: Vec<usize> = layout
@@ -221,21 +294,43 @@ impl Checker<'_, '_> {
                 .filter(|&f| m.fields[f].method == method.id)
                 .filter(|&f| category.is_some_and(|cat| layout.applies(cat, f)))
                 .collect();
+            let block_marks: Vec<usize> = layout
+                .marks_for(round)
+                .iter()
+                .copied()
+                .filter(|&i| m.indicators[i].method == method.id)
+                .filter(|&i| category.is_some_and(|cat| layout.mark_applies(cat, i)))
+                .filter(|i| marks.contains_key(i))
+                .collect();
             let filled = block
                 .iter()
-                .any(|f| states.get(f).is_some_and(|&(_, s)| s != State::Empty));
+                .any(|f| states.get(f).is_some_and(|&(_, s)| s != State::Empty))
+                || block_marks.iter().any(|&i| marked(i));
             if !filled {
                 continue;
             }
             reported = true;
             self.plan.blocks += 1;
+            for &i in &block_marks {
+                self.plan.marks.push(MarkWrite {
+                    unit_id: unit.unit_id.clone(),
+                    round,
+                    indicator_id: m.indicators[i].id.clone(),
+                    reason: marks.get(&i).and_then(|(_, r)| r.clone()),
+                });
+            }
             for &f in &block {
                 let Some(&(c, state)) = states.get(&f) else {
                     continue;
                 };
                 let field = &m.fields[f];
+                // Read only by indicators marked not applicable: not needed.
+                let unneeded = category.is_some_and(|cat| {
+                    let readers = layout.readers_in(cat, f);
+                    !readers.is_empty() && readers.iter().all(|&i| marked(i))
+                });
                 match state {
-                    State::Empty if layout::required(field) => self.problem(
+                    State::Empty if layout::required(field) && !unneeded => self.problem(
                         Location {
                             column: Some(c),
                             header: Some(layout::header(field)),

@@ -6,8 +6,8 @@ use std::ops::Range;
 use toml::Spanned;
 
 use super::{Ids, Names, id, invalid, unknown_ref};
+use crate::decimal::Points;
 use crate::manifest::{Category, Composition, Grade, Outcomes};
-use crate::rubric::decimal::Points;
 use crate::rubric::error::{CompileError, IdKind, RefKind};
 use crate::rubric::reader::{Ctx, Tbl};
 
@@ -138,6 +138,7 @@ pub(super) fn outcomes(
     t.name = "[outcomes]".into();
     let small = 0..=1000;
     let warn_bottom = t.integer(ctx, "warn_bottom", true, small.clone());
+    let share = t.number(ctx, "warn_bottom_share", false);
     let regression = t.non_negative(ctx, "big_regression_points", true);
     let commend = t.integer(ctx, "commend_consecutive_excellent", true, small.clone());
     let recommend = t.integer(ctx, "recommend_township_consecutive_excellent", true, small);
@@ -183,11 +184,24 @@ pub(super) fn outcomes(
             .map(|g| g.id.clone())
             .collect()
     });
+    if let Some(q) = &share
+        && !(0..=100).contains(q.get_ref())
+    {
+        invalid(
+            ctx,
+            &q.span(),
+            "warn_bottom_share",
+            Points(*q.get_ref()).to_string(),
+            "0 到 1 之间的比例（a share from 0 to 1）",
+        );
+        ok = false;
+    }
     if !ok {
         return None;
     }
     Some(Outcomes {
         warn_bottom: *warn_bottom?.get_ref() as u32,
+        warn_bottom_share: share.map(|q| *q.get_ref()),
         big_regression_points: *regression?.get_ref(),
         commend_consecutive_excellent: *commend?.get_ref() as u32,
         recommend_township_consecutive_excellent: *recommend?.get_ref() as u32,

@@ -6,10 +6,10 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use super::{Ids, Names, invalid, one_of, unknown_ref};
+use crate::decimal::{LiteralError, Points};
 use crate::manifest::{
     Assessor, Category, Combine, Field, FieldType, Group, Method, Missing, PackInfo,
 };
-use crate::rubric::decimal::{LiteralError, Points};
 use crate::rubric::error::{CompileError, Expect, IdKind, RefKind};
 use crate::rubric::expr::RESERVED;
 use crate::rubric::reader::{Ctx, Num, Tbl, Value, number_of};

@@ -8,8 +8,8 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use super::{Ids, Names, id, invalid, one_of, unknown_ref};
+use crate::decimal::Points;
 use crate::manifest::{Category, Clause, Flag, IndicatorKind};
-use crate::rubric::decimal::Points;
 use crate::rubric::error::{CompileError, Expect, IdKind, RefKind};
 use crate::rubric::expr::{Expr, FieldSig, Formula, FormulaError, Scope, Ty, compile_formula};
 use crate::rubric::reader::{Ctx, Num, Tbl, Value, number_of};
@@ -27,6 +27,9 @@ pub(super) struct ReadIndicator {
     pub(super) criteria: String,
     pub(super) flag: Option<Flag>,
     pub(super) score_text: Option<String>,
+    pub(super) reason: Option<String>,
+    /// Where `allow_not_applicable = true` is written, when it is.
+    pub(super) allow_not_applicable: Option<Range<usize>>,
     pub(super) when_text: Option<String>,
     pub(super) clauses: Vec<Clause>,
     pub(super) rule: Rule,
@@ -56,6 +59,9 @@ pub(super) fn indicator(
         .unwrap_or_default();
     let points_v = t.get("points");
     let score_v = t.get("score");
+    let reason_v = t.text(ctx, "reason", false);
+    let na_v = t.boolean(ctx, "allow_not_applicable", false);
+    let na_span = t.span_of("allow_not_applicable");
     let when_v = t.get("when");
     let flag_v = t.text(ctx, "flag", false);
     let deductions = t.tables(ctx, "deduction");
@@ -110,7 +116,10 @@ pub(super) fn indicator(
 
     // Which keys this kind may use.
     let allow = |k: &str| match kind {
-        IndicatorKind::Scored => matches!(k, "points" | "score" | "deduction"),
+        IndicatorKind::Scored => matches!(
+            k,
+            "points" | "score" | "deduction" | "reason" | "allow_not_applicable"
+        ),
         IndicatorKind::Bonus | IndicatorKind::Penalty => matches!(k, "points" | "award"),
         IndicatorKind::Flag => matches!(k, "when" | "flag"),
     };
@@ -121,6 +130,8 @@ pub(super) fn indicator(
         ("flag", flag_v.is_some()),
         ("deduction", !deductions.is_empty()),
         ("award", !awards.is_empty()),
+        ("reason", reason_v.is_some()),
+        ("allow_not_applicable", na_v.is_some()),
     ] {
         if present && !allow(key) {
             not_for(ctx, key, t.span_of(key));
@@ -276,6 +287,15 @@ pub(super) fn indicator(
             }
         }
     };
+    if let Some(r) = &reason_v
+        && kind == IndicatorKind::Scored
+    {
+        if score_v.is_none() {
+            not_for(ctx, "reason", r.span());
+        } else if let Some(m) = method_i {
+            reason_template(ctx, r, sigs, m);
+        }
+    }
     t.finish(ctx);
     if ctx.error_count() > errors_before {
         return None;
@@ -296,10 +316,34 @@ pub(super) fn indicator(
         criteria,
         flag,
         score_text,
+        reason: reason_v.map(Spanned::into_inner),
+        allow_not_applicable: na_v.unwrap_or(false).then_some(na_span),
         when_text,
         clauses: clauses_out,
         rule,
     })
+}
+
+/// Checks a loss-reason template: braces enclose names, and every name is
+/// `score`, `points`, `lost` or a field of the indicator's method.
+fn reason_template(ctx: &mut Ctx<'_>, r: &Spanned<String>, sigs: &[FieldSig], method: usize) {
+    use crate::manifest::reason::{Piece, SCORE_PLACEHOLDERS, pieces};
+    let bad = |ctx: &mut Ctx<'_>, name: String| {
+        ctx.err(&r.span(), CompileError::UnknownPlaceholder { name });
+    };
+    match pieces(r.get_ref()) {
+        Err(text) => bad(ctx, text),
+        Ok(ps) => {
+            for p in ps {
+                let Piece::Slot(name) = p else { continue };
+                let known = SCORE_PLACEHOLDERS.contains(&name)
+                    || sigs.iter().any(|f| f.id == name && f.method == method);
+                if !known {
+                    bad(ctx, name.to_string());
+                }
+            }
+        }
+    }
 }
 
 fn read_points(

@@ -3,7 +3,7 @@
 use std::ops::Range;
 
 use super::{FormulaError, syntax};
-use crate::rubric::decimal::parse_hundredths;
+use crate::decimal::parse_hundredths;
 use crate::rubric::error::CompileError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

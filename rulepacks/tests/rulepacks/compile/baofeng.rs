@@ -94,6 +94,7 @@ fn batch_size_and_order_do_not_change_a_units_bytes() {
                     methods: u.methods,
                     reserved: u.reserved,
                     fields: u.fields.clone(),
+                    not_applicable: u.marks.clone(),
                 })
                 .collect::<Vec<_>>(),
         )

@@ -145,6 +145,7 @@ fn every_operator_agrees_on_a_grid_of_i64_edges() {
                     methods: 1 << k,
                     reserved: 0,
                     fields,
+                    marks: Vec::new(),
                 });
             }
         }
@@ -343,6 +344,7 @@ fn huge_points_normalise_exactly_and_overflow_is_status_3() {
             scores: (0..m.indicators.len())
                 .map(|i| m.points(i, c as usize).map(|p| score(i, p)))
                 .collect(),
+            not_applicable: Vec::new(),
         })
     };
     let flag = |i: usize| m.indicators[i].kind == IndicatorKind::Flag;

@@ -101,6 +101,8 @@ struct IndicatorSpec {
     /// Points for category `cb` when different (group G only).
     points_cb: Option<Option<i64>>,
     rule: RuleSpec,
+    /// `allow_not_applicable = true` (scored indicators only).
+    na: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -138,12 +140,14 @@ fn indicator_strategy(depth: usize) -> BoxedStrategy<IndicatorSpec> {
                 any::<bool>(),
                 1..=10i64,
                 prop_oneof![2 => Just(None), 1 => Just(Some(None)), 1 => (1..=10i64).prop_map(|p| Some(Some(p)))],
+                proptest::bool::weighted(0.3),
             )
-                .prop_map(move |(rule, group_h, points, points_cb)| IndicatorSpec {
+                .prop_map(move |(rule, group_h, points, points_cb, na)| IndicatorSpec {
                     quarterly,
                     group_h,
                     points,
                     points_cb,
+                    na: na && matches!(rule, RuleSpec::Deductions(_) | RuleSpec::Score(_)),
                     rule,
                 })
                 .boxed(),
@@ -177,8 +181,11 @@ fn rubric_strategy() -> BoxedStrategy<RubricSpec> {
                         } else {
                             "a_c1".into()
                         }),
+                        na: false,
                     },
                 );
+                // Not applicable needs conversion (RUBRIC.md §3).
+                let normalise = normalise || indicators.iter().any(|i| i.na);
                 RubricSpec {
                     fuel,
                     normalise,
@@ -297,6 +304,9 @@ default = "一般"
         s.push_str(&format!(
             "\n[[indicator]]\nid = \"I{i}\"\ngroup = \"{group}\"\nname = \"指标{i}\"\nkind = \"{kind}\"\nmethod = \"{method}\"\n"
         ));
+        if ind.na {
+            s.push_str("allow_not_applicable = true\n");
+        }
         if kind != "flag" {
             match (ind.group_h, ind.points_cb) {
                 (false, Some(Some(p))) => s.push_str(&format!(
@@ -450,6 +460,7 @@ fn rubrics_with_more_than_64_indicators_match_the_interpreter() {
                 points: p0,
                 points_cb: None,
                 rule: RuleSpec::Score("a_c1".into()),
+                na: false,
             }];
             indicators.extend(extra.into_iter().enumerate().map(|(k, mut ind)| {
                 // Category `cb` lacks group H: there, the required fields
@@ -462,6 +473,7 @@ fn rubrics_with_more_than_64_indicators_match_the_interpreter() {
                     }
                     r => r,
                 };
+                ind.na = false;
                 ind
             }));
             (

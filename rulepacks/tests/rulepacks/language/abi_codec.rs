@@ -13,6 +13,7 @@ fn units(m: &Manifest) -> Vec<UnitInput> {
             round: Round::Annual,
             methods: m.all_methods_mask(),
             values: v.clone(),
+            not_applicable: Vec::new(),
         },
         UnitInput {
             category: 0,
@@ -23,6 +24,7 @@ fn units(m: &Manifest) -> Vec<UnitInput> {
                 x[0] = Some(0);
                 x
             },
+            not_applicable: Vec::new(),
         },
     ]
 }
@@ -63,6 +65,7 @@ fn roundtrip_and_byte_level_interpreter() {
             Some(0),
             Some(0),
         ],
+        not_applicable: Vec::new(),
     };
     let fb = abi::encode_finalise_input(m, std::slice::from_ref(&f)).expect("encode");
     let fout = i.finalise_bytes(&fb).expect("finalise");
@@ -163,6 +166,7 @@ fn malformed_outputs_are_refused() {
                         Some(0),
                         Some(0),
                     ],
+                    not_applicable: Vec::new(),
                 }],
             )
             .expect("e"),

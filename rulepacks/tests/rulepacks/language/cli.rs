@@ -51,3 +51,25 @@ fn eval_prints_the_chinese_score_sheet() {
     });
     assert!(e.is_err(), "evaluation errors exit non-zero");
 }
+
+#[test]
+fn eval_prints_not_applicable_items_their_reasons_and_why_a_formula_lost_points() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("baofeng-2022");
+    let r = rubric::load(&path.join("rubric.toml")).expect("rubric");
+    let ev = Evidence::load(
+        &path.join("fixtures/18-government-not-applicable-converted.toml"),
+        &r.manifest,
+    )
+    .expect("evidence");
+    let (text, ok) = eval_report(&Interpreter::new(&r), &ev);
+    assert!(ok, "{text}");
+    for want in [
+        "N2_5",
+        "不适用（not applicable）：本单位不承担行政执法职能，行政执法人员编制为0，无服务型行政执法事项",
+        "失分理由（why points were lost）：满意率 96.50%，按“10 −（100 − 满意率）× 0.2”计得 9.30 分，失 0.70 分",
+        "95（N2_5 不适用，不计入",
+        "97.16",
+    ] {
+        assert!(text.contains(want), "missing {want}:\n{text}");
+    }
+}

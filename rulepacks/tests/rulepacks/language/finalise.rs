@@ -20,6 +20,7 @@ fn town(n2: i64, b: i64, p: i64, serious: bool, cap: Option<i64>) -> FinaliseInp
             Some(if serious { 100 } else { 0 }),
             Some(0),
         ],
+        not_applicable: Vec::new(),
     }
 }
 
@@ -89,6 +90,7 @@ fn normalisation_rounds_half_up() {
             Some(0),
             Some(0),
         ],
+        not_applicable: Vec::new(),
     };
     // 833 × 10000 / 4000 = 2082.5 → 2083; 1 × 10000 / 4000 = 2.5 → 3
     let out = i.finalise(&[dept(833, 0), dept(1, 0), dept(1000, 3000)]);
@@ -118,6 +120,7 @@ fn missing_and_inapplicable_indicators() {
             Some(0),
             Some(0),
         ],
+        not_applicable: Vec::new(),
     };
     assert_eq!(run(u).status, UnitStatus::InvalidInput(2));
     let mut u = town(3000, 0, 0, false, None);
@@ -144,6 +147,7 @@ fn total_below_every_band_is_the_lowest() {
             Some(0),
             Some(0),
         ],
+        not_applicable: Vec::new(),
     };
     let s = Interpreter::new(&r).finalise(&[u])[0].sheet;
     assert_eq!(

@@ -108,6 +108,7 @@ fn holds(when: &str, a: Option<i64>, b: Option<i64>) -> Result<bool, UnitStatus>
         round: Round::Annual,
         methods: 1,
         values: vec![a, b, Some(100), None],
+        not_applicable: Vec::new(),
     }]);
     match out[0].status {
         UnitStatus::Ok => Ok(out[0].indicators[1] == Some(100)),
@@ -200,6 +201,7 @@ fn fuel_is_the_node_count_and_runs_out() {
         round: Round::Annual,
         methods: 1,
         values: vec![Some(1), None, Some(100), None],
+        not_applicable: Vec::new(),
     };
     let ok = Interpreter::new(&r).evaluate(std::slice::from_ref(&unit));
     assert_eq!((ok[0].status, ok[0].fuel_used), (UnitStatus::Ok, 6));
@@ -241,6 +243,7 @@ fn required_fields_only_when_read_and_first_in_field_order() {
         round: Round::Annual,
         methods: m.methods_mask(["review"]).expect("mask"),
         values,
+        not_applicable: Vec::new(),
     };
     let out = i.evaluate(&[unit(values.clone(), 0)]);
     assert_eq!(
@@ -274,6 +277,7 @@ fn invalid_input_is_refused_per_unit() {
         methods: m.all_methods_mask(),
         reserved: 0,
         fields: vec![(0, 0); m.fields.len()],
+        not_applicable: Vec::new(),
     };
     let avg = m.field_index("avg_score").expect("avg");
     let rating = m.field_index("q_rating").expect("rating");

@@ -80,7 +80,7 @@ fn wrong_abi_version_is_refused() {
     let rt = runtime();
     assert!(matches!(
         err(rt.load(&fixture("wrong-abi"))),
-        RuntimeError::AbiVersionMismatch { found: 2 }
+        RuntimeError::AbiVersionMismatch { found: 2, .. }
     ));
     assert_good_pack_still_works(&rt);
 }
@@ -209,9 +209,18 @@ fn many_functions(n: usize) -> Vec<u8> {
 
 #[test]
 fn compilation_beyond_its_bound_is_abandoned() {
+    // The timeout is the backstop for what the static limits cannot see:
+    // lift the function and export limits so this module reaches the
+    // compiler.
     let big = many_functions(5000);
+    let lifted = CompileLimits {
+        max_functions: 10_000,
+        max_exports: 10_000,
+        ..CompileLimits::default()
+    };
     let rt = runtime_with(RuntimeConfig {
         compile_timeout: Duration::ZERO,
+        compile_limits: lifted.clone(),
         ..RuntimeConfig::default()
     });
     assert!(matches!(
@@ -219,7 +228,10 @@ fn compilation_beyond_its_bound_is_abandoned() {
         RuntimeError::CompileTimeout { .. }
     ));
 
-    let patient = runtime();
+    let patient = runtime_with(RuntimeConfig {
+        compile_limits: lifted,
+        ..RuntimeConfig::default()
+    });
     patient.load(&big).unwrap().call_evaluate(&[], 0).unwrap();
     assert_good_pack_still_works(&patient);
 }
