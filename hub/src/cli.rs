@@ -244,7 +244,7 @@ fn year_pack(
     runtime: &Runtime,
     year: i32,
 ) -> anyhow::Result<Option<kaohe_rulepacks::pack::Pack>> {
-    Ok(crate::registry::warnings::year_pack(conn, runtime, year)?)
+    Ok(crate::registration::year_pack(conn, runtime, year)?)
 }
 
 impl Invocation {

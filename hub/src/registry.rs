@@ -14,8 +14,6 @@
 //! - [`coverage`]: which node reports which method of which unit; the
 //!   warnings at registration and the reasons a unit is not assessed.
 //! - [`packs`]: published rule pack versions, one current per (pack, year).
-//! - [`warnings`]: a node's registration warnings read from the database
-//!   (the year's current pack, the roster, the other nodes).
 //! - [`calendar_years`]: calendar years imported on top of the built-in ones.
 
 pub mod calendar_years;
@@ -25,7 +23,6 @@ pub mod nodes;
 pub mod packs;
 pub mod scope;
 pub mod units;
-pub mod warnings;
 
 /// Reading registry data failed.
 #[derive(Debug, thiserror::Error)]

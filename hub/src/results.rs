@@ -505,68 +505,6 @@ impl Default for NoticeNames {
     }
 }
 
-/// The export model of the approval in force of `y`'s year: refused
-/// (as [`crate::workflow::approved_for_export`] refuses) unless that
-/// approval approves exactly the year as it consolidates now. The
-/// publication date (or the approval's when not yet published) is the
-/// notice's date; after a reopening the model names the approval it
-/// replaces. `kaohe hub export` and the console's downloads both call it.
-pub fn approved_report(
-    conn: &Connection,
-    y: &ConsolidatedYear,
-    names: NoticeNames,
-) -> Result<Report, crate::workflow::WorkflowError> {
-    let approved = crate::workflow::approved_for_export(conn, &y.consolidation)?;
-    let approval = &approved.approval;
-    let published_at = approved
-        .publication
-        .as_ref()
-        .map_or(approval.approved_at.as_str(), |p| p.published_at.as_str());
-    let meta = NoticeMeta {
-        county: names.county,
-        scheme_name: names.scheme_name,
-        issuer: names.issuer,
-        doc_number: approval.doc_number.clone(),
-        published_on: day(published_at),
-        recipients: names.recipients,
-        approval_sha256: approval.consolidation_sha256.clone(),
-        replaces: approved.replaces.as_ref().map(|old| m::ReplacedApproval {
-            doc_number: old.doc_number.clone(),
-            approved_on: day(&old.approved_at),
-            reopened_on: old
-                .reopened
-                .as_ref()
-                .map(|r| day(&r.at))
-                .unwrap_or_default(),
-            reason: old
-                .reopened
-                .as_ref()
-                .map(|r| r.reason.clone())
-                .unwrap_or_default(),
-        }),
-        principals: y
-            .data
-            .roster
-            .iter()
-            .filter_map(|u| Some((u.id.clone(), u.principal.clone()?)))
-            .collect(),
-    };
-    Ok(to_report(
-        &y.consolidation,
-        &y.outcomes,
-        y.manifest(),
-        &meta,
-    ))
-}
-
-/// `2023年3月1日` of an RFC 3339 instant (the stored text if it does not
-/// parse).
-fn day(at: &str) -> String {
-    at.parse::<Timestamp>()
-        .map(beijing_day)
-        .unwrap_or_else(|_| at.to_owned())
-}
-
 /// Maps a consolidation and its outcomes onto the export model. Pure.
 pub fn to_report(
     c: &Consolidation,

@@ -61,7 +61,7 @@ use crate::audit::{self, Actor};
 use crate::calendar::CalendarError;
 use crate::lock::{self, Locked};
 
-pub use approval::{ApprovedYear, approve, approved_for_export, publish, reopen};
+pub use approval::{ApprovedYear, approve, approved_for_export, approved_report, publish, reopen};
 pub use notice::{Deadlines, FeedbackNotice, deadlines, notice_text, notify};
 pub use review::{Decided, Decision, Filed, Material, decide, object};
 

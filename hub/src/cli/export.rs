@@ -11,6 +11,7 @@ use anyhow::Context;
 use super::Invocation;
 use crate::export::{self, ExportOptions};
 use crate::results::{self, NoticeNames};
+use crate::workflow;
 
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
@@ -56,7 +57,7 @@ pub(super) fn run(inv: &Invocation, args: ExportArgs) -> anyhow::Result<()> {
         recipients,
     };
     // Refused unless the approval in force approves exactly this year.
-    let report = results::approved_report(&conn, &y, names)?;
+    let report = workflow::approved_report(&conn, &y, names)?;
     let written = export::write_all(&report, &out, &ExportOptions { font })
         .context("导出考核结果（export）")?;
     if let Some(old) = &report.replaces {

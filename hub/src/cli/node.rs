@@ -7,10 +7,10 @@ use kaohe_tables::terminal;
 use rusqlite::Connection;
 
 use super::{Invocation, beijing};
+use crate::registration;
 use crate::registry::nodes::change::{self, NodeEdit};
 use crate::registry::nodes::{self, AssessorKind, NewNode, NodeRecord, NodeState};
 use crate::registry::scope::Scope;
-use crate::registry::warnings;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum NodeCommand {
@@ -295,7 +295,7 @@ fn list_nodes(conn: &Connection) -> anyhow::Result<()> {
 
 /// Prints what the county office should know about `node`'s scope.
 fn print_warnings(inv: &Invocation, conn: &Connection, node: &NodeRecord) -> anyhow::Result<()> {
-    for warning in warnings::node_warnings(conn, &inv.runtime()?, node)? {
+    for warning in registration::node_warnings(conn, &inv.runtime()?, node)? {
         println!("警告（warning）：{warning}");
     }
     Ok(())

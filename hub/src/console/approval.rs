@@ -17,7 +17,7 @@ use super::{Console, PageError, User, csrf, done, pick_year, render, year_picker
 use crate::accounts::Permission;
 use crate::export::{self, ExportOptions};
 use crate::lock;
-use crate::results::{self, NoticeNames};
+use crate::results::NoticeNames;
 use crate::workflow;
 use kaohe_web::page::download;
 
@@ -52,7 +52,7 @@ pub(super) async fn page(
             };
             let letters = match (&now, same) {
                 (Some(y), Some(true)) => {
-                    let report = results::approved_report(conn, y, NoticeNames::default())
+                    let report = workflow::approved_report(conn, y, NoticeNames::default())
                         .map_err(PageError::invalid)?;
                     export::render_letters(&report)
                         .map_err(PageError::invalid)?
@@ -256,7 +256,7 @@ pub(super) async fn export(
     let (name, kind, bytes) = c
         .db(move |conn, inner| {
             let y = inner.year(conn, p.year)?;
-            let report = results::approved_report(conn, &y, NoticeNames::default())
+            let report = workflow::approved_report(conn, &y, NoticeNames::default())
                 .map_err(PageError::invalid)?;
             let year = p.year;
             match p.file.as_str() {

@@ -5,7 +5,7 @@
 //! reason), rotating a key (更换密钥, with a reason) and revocation — one
 //! handler per action over [`nodes::add_node`], [`change::edit_node`],
 //! [`change::rotate_key`] and [`nodes::revoke_node`]. After a registration
-//! or an edit the page lists [`warnings::node_warnings`], as the CLI does.
+//! or an edit the page lists [`registration::node_warnings`], as the CLI does.
 
 use std::collections::BTreeSet;
 
@@ -19,10 +19,10 @@ use serde::Deserialize;
 
 use super::{Console, PageError, User, csrf, done, render};
 use crate::accounts::Permission;
+use crate::registration;
 use crate::registry::nodes::change::{self, NodeEdit};
 use crate::registry::nodes::{self, AssessorKind, NewNode, NodeRecord, NodeState};
 use crate::registry::scope::{METHODS, Scope};
-use crate::registry::warnings;
 
 pub(super) async fn page(State(c): State<Console>, user: User) -> Result<Response, PageError> {
     user.require(Permission::Read)?;
@@ -198,7 +198,7 @@ pub(super) async fn register(
                 &inner.actor(&u),
             )
             .map_err(PageError::invalid)?;
-            let warnings = warnings::node_warnings(conn, &inner.runtime, &node)
+            let warnings = registration::node_warnings(conn, &inner.runtime, &node)
                 .map_err(|e| PageError::Internal(e.to_string()))?;
             Ok((node, warnings))
         })
@@ -297,7 +297,7 @@ pub(super) async fn edit(
         .db(move |conn, inner| {
             let edited = change::edit_node(conn, &f.node, &edit, &f.reason, &inner.actor(&u))
                 .map_err(PageError::invalid)?;
-            let warnings = warnings::node_warnings(conn, &inner.runtime, &edited.after)
+            let warnings = registration::node_warnings(conn, &inner.runtime, &edited.after)
                 .map_err(|e| PageError::Internal(e.to_string()))?;
             Ok((edited, warnings))
         })

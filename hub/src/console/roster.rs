@@ -111,7 +111,7 @@ pub(super) async fn import(
         .db(move |conn, inner| {
             let actor = inner.actor(&u);
             // Categories checked against the year's pack, as the CLI does.
-            let pack = crate::registry::warnings::year_pack(conn, &inner.runtime, year)
+            let pack = crate::registration::year_pack(conn, &inner.runtime, year)
                 .map_err(|e| PageError::Internal(e.to_string()))?;
             let categories = pack
                 .as_ref()

@@ -1,7 +1,9 @@
 //! What registering or editing a node should tell the county office, read
 //! from the database: the year's one current pack (for the methods each
 //! category must report), the roster and the other nodes, put through the
-//! pure [`coverage`](super::coverage) checks. `kaohe hub node add|edit` and
+//! pure [`coverage`](crate::registry::coverage) checks. (Beside the
+//! registry, not in it: it reads the pack through [`crate::consolidate`],
+//! which itself reads the registry.) `kaohe hub node add|edit` and
 //! the console's 节点 page print the same list.
 //!
 //! - [`year_pack`]: the year's one current pack, loaded.
@@ -11,10 +13,10 @@ use kaohe_rulepacks::pack::{Pack, PackError};
 use kaohe_rulepacks::runtime::Runtime;
 use rusqlite::Connection;
 
-use super::StoreError;
-use super::coverage::{self, Required};
-use super::nodes::{self, NodeRecord};
-use super::{packs, units};
+use crate::registry::StoreError;
+use crate::registry::coverage::{self, Required};
+use crate::registry::nodes::{self, NodeRecord};
+use crate::registry::{packs, units};
 
 /// Reading the registry or loading a stored pack failed.
 #[derive(Debug, thiserror::Error)]
