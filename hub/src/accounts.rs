@@ -76,12 +76,12 @@ impl Role {
 
     /// Whether this role may do what needs `p`.
     pub fn may(self, p: Permission) -> bool {
-        match (self, p) {
-            (Role::Admin, _) => true,
-            (Role::Reviewer, Permission::Read | Permission::Review) => true,
-            (Role::ReadOnly, Permission::Read) => true,
-            _ => false,
-        }
+        matches!(
+            (self, p),
+            (Role::Admin, _)
+                | (Role::Reviewer, Permission::Read | Permission::Review)
+                | (Role::ReadOnly, Permission::Read)
+        )
     }
 }
 
