@@ -119,6 +119,22 @@ pub fn body(y: &ConsolidatedYear) -> Markup {
                 } }
             }
         }
+        @if !y.data.reevaluation.is_empty() {
+            h2 { "待重新评价（规则包已更新版本）" }
+            p.muted { "以下结果按旧版规则包计算，暂不计入汇总；节点下次同步时按新版重新评价并上报。" }
+            table {
+                thead { tr { th { "单位" } th { "考核方式" } th { "轮次" } th { "计算所用版本" } th { "现行版本" } } }
+                tbody { @for r in &y.data.reevaluation {
+                    tr {
+                        td { a href=(format!("/units/{}/{}", c.year, r.unit_id)) { (r.unit_id) } }
+                        td { (r.method_id) }
+                        td { (r.round.name_zh()) }
+                        td.num { "第 " (r.computed_under) " 版" }
+                        td.num { "第 " (r.current) " 版" }
+                    }
+                } }
+            }
+        }
         @let missing: Vec<_> = c.units.iter().filter(|u| !matches!(u.assessment, Assessment::Assessed(_))).collect();
         @if !missing.is_empty() {
             h2 { "未考核单位（不计 0 分）" }

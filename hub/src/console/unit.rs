@@ -88,6 +88,15 @@ pub fn body(y: &ConsolidatedYear, unit: &UnitResult, reports: &[UnitReport]) -> 
                 @for n in &s.notes { p.muted { (n) } }
                 h2 { "指标得分与扣分原因" }
                 (indicator_tree(m, s))
+                @if !s.not_applicable.is_empty() {
+                    h2 { "不适用的考核内容（应考分值相应减少，按实际得分换算）" }
+                    table {
+                        thead { tr { th { "指标" } th.num { "分值" } th { "不适用理由" } } }
+                        tbody { @for n in &s.not_applicable {
+                            tr { td { (n.indicator_id) " " (n.name) } td.num { (fmt::score(n.points)) } td { (n.reason) } }
+                        } }
+                    }
+                }
             }
             Assessment::NotAssessed { gaps } => {
                 div.flash.error { "未考核（不计 0 分）" }
@@ -125,9 +134,12 @@ fn indicator_tree(m: &Manifest, s: &crate::consolidate::Scored) -> Markup {
                                 td { (def.map(|d| method_name(m, &d.method)).unwrap_or_default()) }
                                 td.num { (def.and_then(|d| d.points.iter().flatten().max().copied()).map(fmt::score).unwrap_or_default()) }
                                 td.num { (fmt::score(i.score)) }
-                                td { @for f in s.fired.iter().filter(|f| f.indicator_id == i.indicator_id) {
-                                    div { (f.reason) "（" (fmt::score(f.amount)) " 分" @if f.round.is_quarter() { "，" (f.round.name_zh()) } "）" }
-                                } }
+                                td {
+                                    @if let Some(r) = &i.reason { div { (r) } }
+                                    @for f in s.fired.iter().filter(|f| f.indicator_id == i.indicator_id) {
+                                        div { (f.reason) "（" (fmt::score(f.amount)) " 分" @if f.round.is_quarter() { "，" (f.round.name_zh()) } "）" }
+                                    }
+                                }
                             }
                         }
                     }
