@@ -76,7 +76,7 @@ fn body(conn: &Connection, inner: &Inner, user: &User, year: i32) -> Result<Mark
                                 input type="hidden" name="unit" value=(o.unit_id);
                                 label.inline { input type="radio" name="decision" value="upheld" checked; " 维持原结果" }
                                 label.inline { input type="radio" name="decision" value="revised"; " 更正（依据异议之后提交的新上报）" }
-                                label { "决定说明（审定后作出的决定必须写明）" textarea name="reason" {} }
+                                label { "决定说明（可不填；填写的记入审计日志）" textarea name="reason" {} }
                                 button type="submit" { "作出决定" }
                             }
                         }
