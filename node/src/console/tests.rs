@@ -1,7 +1,8 @@
 //! The node console's router without a socket: the one-time login link,
 //! every page, CSRF, a bad upload refused with the CLI's problems and
 //! nothing written, a good one imported, scoring previewed and submitted
-//! into the outbox.
+//! into the outbox; every form refused without the session's CSRF token;
+//! an idle session ended.
 
 use axum::Router;
 use axum::body::Body;
@@ -23,6 +24,11 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_at(kaohe_web::system_now())
+}
+
+/// The fixture with sessions on the clock `now`.
+fn fixture_at(now: kaohe_web::Now) -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let authority = kaohe_proto::SigningKeyPair::from_seed(&[9; 32]);
@@ -39,7 +45,7 @@ fn fixture() -> Fixture {
         operator: "王科员".into(),
         runtime: Runtime::new(Default::default()).unwrap(),
         sessions: SessionPolicy::default(),
-        now: kaohe_web::system_now(),
+        now,
     });
     Fixture {
         _dir: tmp,
@@ -275,4 +281,85 @@ async fn evidence_imported_is_previewed_with_reasons_then_submitted_into_the_out
         .await
         .body;
     assert!(page.contains("已签名并放入发件箱"), "{page}");
+}
+
+/// Every form of the console, posted without the CSRF token and with a
+/// wrong one: 403, and nothing in the store changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_form_is_refused_without_the_sessions_csrf_token_and_writes_nothing() {
+    let f = fixture();
+    let (cookie, csrf) = login(&f).await;
+    let before = snapshot(&f.dir);
+    for token in ["", "0123456789abcdef"] {
+        assert_ne!(token, csrf);
+        for (path, fields) in [
+            ("/sync", "year=2022"),
+            ("/deliver", ""),
+            ("/scoring/submit", "year=2022&round=annual"),
+            ("/logout", ""),
+        ] {
+            let body = format!("csrf={token}&{fields}");
+            let req = Request::post(path)
+                .header(header::COOKIE, &cookie)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap();
+            let a = send(&f.app, req).await;
+            assert_eq!(
+                a.status,
+                StatusCode::FORBIDDEN,
+                "{path} with {token:?}: {}",
+                a.body
+            );
+        }
+        let b = "csrf-boundary";
+        let body = format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{token}\r\n--{b}\r\nContent-Disposition: form-data; name=\"year\"\r\n\r\n2022\r\n--{b}\r\nContent-Disposition: form-data; name=\"unit\"\r\n\r\njustice\r\n--{b}\r\nContent-Disposition: form-data; name=\"reason\"\r\n\r\n有误\r\n--{b}\r\nContent-Disposition: form-data; name=\"material\"; filename=\"材料.txt\"\r\n\r\n材料\r\n--{b}--\r\n"
+        );
+        let req = Request::post("/results/object")
+            .header(header::COOKIE, &cookie)
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={b}"),
+            )
+            .body(Body::from(body))
+            .unwrap();
+        assert_eq!(
+            send(&f.app, req).await.status,
+            StatusCode::FORBIDDEN,
+            "/results/object"
+        );
+        assert_eq!(
+            upload(&f.app, &cookie, token, "证据.csv", &csv(&[]))
+                .await
+                .status,
+            StatusCode::FORBIDDEN,
+            "/evidence"
+        );
+    }
+    assert_eq!(snapshot(&f.dir), before, "nothing written");
+    // The session survived the refusals (the logout without a token too).
+    assert_eq!(get(&f.app, &cookie, "/").await.status, StatusCode::OK);
+}
+
+/// A session left idle past the policy's limit is ended: the pages ask
+/// for the login link again.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_session_ends() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let wall = Arc::new(AtomicI64::new(1_800_000_000));
+    let read = Arc::clone(&wall);
+    let f = fixture_at(Arc::new(move || {
+        jiff::Timestamp::from_second(read.load(Ordering::SeqCst)).unwrap()
+    }));
+    let (cookie, _) = login(&f).await;
+    assert_eq!(
+        get(&f.app, &cookie, "/evidence").await.status,
+        StatusCode::OK
+    );
+    let idle = SessionPolicy::default().idle.as_secs();
+    wall.fetch_add(idle + 1, Ordering::SeqCst);
+    let a = get(&f.app, &cookie, "/evidence").await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.body);
 }
