@@ -143,6 +143,26 @@ impl ConsolidatedYear {
     pub fn manifest(&self) -> &Manifest {
         self.data.manifest()
     }
+
+    /// The commended units (通报表扬 names the unit and its principal,
+    /// 考核方案 六（二）) whose roster entry names no principal: (unit id,
+    /// name), once each, in the notices' order.
+    pub fn commended_without_principal(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for n in &self.outcomes.notices {
+            if n.kind == crate::outcome::NoticeKind::Commendation
+                && self
+                    .data
+                    .roster
+                    .get(&n.unit_id)
+                    .is_none_or(|u| u.principal.is_none())
+                && !out.iter().any(|(id, _)| *id == n.unit_id)
+            {
+                out.push((n.unit_id.clone(), n.unit_name.clone()));
+            }
+        }
+        out
+    }
 }
 
 /// Loads the year ([`load_year`]), consolidates it with its pack and

@@ -57,6 +57,16 @@ pub(super) async fn page(
                 @if !o.problems.is_empty() {
                     @for p in &o.problems { p.flash.warn { (p) } }
                 }
+                @let unnamed = y.commended_without_principal();
+                @if !unnamed.is_empty() {
+                    p.flash.warn {
+                        "下列受通报表扬的单位在名册中没有登记主要负责人，表扬文书中将留下待填的空白；请在审定前于名册“主要负责人”一列补登后重新导入，或在文书中填写："
+                        @for (i, (id, name)) in unnamed.iter().enumerate() {
+                            @if i > 0 { "、" }
+                            a href=(format!("/units/{year}/{id}")) { (name) } "（" (id) "）"
+                        }
+                    }
+                }
                 h2 { "整改" }
                 @if status.is_empty() { p { "本年度没有须整改的单位。" } }
                 @else {
