@@ -50,6 +50,9 @@ fn main() -> ExitCode {
         Ok(m) => m,
         Err(e) => parse_error(e),
     };
+    if !serves(&matches) {
+        quiet_when_the_reader_goes();
+    }
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -87,6 +90,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Hub(args) => kaohe_hub::cli::run(args),
         Command::Node(args) => kaohe_node::cli::run(args),
         Command::Demo(args) => demo::run(args),
+    }
+}
+
+/// Whether the command is a long-running server (`hub serve`, `node
+/// console`), whose logging must not end it when its reader goes.
+fn serves(matches: &clap::ArgMatches) -> bool {
+    matches!(
+        matches
+            .subcommand()
+            .and_then(|(tool, m)| Some((tool, m.subcommand_name()?))),
+        Some(("hub", "serve") | ("node", "console"))
+    )
+}
+
+/// `kaohe hub results | head`: when the reader of the output goes away, stop
+/// quietly like any Unix tool. Rust ignores SIGPIPE, so every `println!`
+/// after that panicked with a backtrace (and failed a `pipefail` script).
+/// Sockets are unaffected: they are written with `MSG_NOSIGNAL`. The one
+/// `unsafe` in kaohe: libc's `signal` has no safe wrapper in std.
+#[allow(unsafe_code)]
+fn quiet_when_the_reader_goes() {
+    #[cfg(unix)]
+    // SAFETY: called once at start-up, before any thread is spawned;
+    // restoring a signal's default disposition has no other effect.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

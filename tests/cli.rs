@@ -8,6 +8,7 @@
 //! the tests of single commands (help, command-line mistakes, packs);
 //! `roster/`: `kaohe hub units import` and the workbooks that once got past
 //! it; `federation/`: a hub and a node together; `demo/`: `kaohe demo`;
+//! `guide/`: every command of `deploy/README.md`, run as written;
 //! `console/`: both web consoles in a real headless Chromium.
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use std::process::{Command, Output, Stdio};
 mod console;
 mod demo;
 mod federation;
+mod guide;
 mod roster;
 
 /// Runs `kaohe <args>` to completion (no stdin, no `KAOHE_LOG`).
@@ -346,4 +348,34 @@ fn command_line_mistakes_are_told_in_chinese() {
     }
     // Help still prints as help, successfully.
     assert!(kaohe(&["node", "--help"]).status.success());
+}
+
+/// `kaohe … | head`: a reader that goes away ends kaohe quietly, like any
+/// Unix tool — no panic and backtrace (which also failed a `pipefail`
+/// script of the deploy guide).
+#[test]
+fn output_to_a_reader_that_has_gone_ends_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kaohe"))
+        .args(["pack", "check", &rubric_2022()])
+        .env_remove("KAOHE_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the kaohe binary");
+    // The reader goes before kaohe has compiled the rubric and printed.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert!(!err.contains("panicked"), "{err}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt as _;
+        assert_eq!(
+            o.status.signal(),
+            Some(13),
+            "ended by SIGPIPE: {:?}",
+            o.status
+        );
+    }
 }

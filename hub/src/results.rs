@@ -24,10 +24,14 @@
 //! approval stores their SHA-256 ([`Consolidation::sha256`]).
 //!
 //! [`to_report`] is pure: consolidation + outcomes + manifest + the notice's
-//! metadata → the export model. [`reports`] reads one unit's accepted
-//! submissions (current and superseded) with their evidence and receipts.
+//! metadata → the export model.
+//!
+//! - [`reports`]: one unit's accepted submissions (current and
+//!   superseded) with their evidence and receipts.
+//! - `rulings`: the rulings (裁定) in force and what they drop.
 
 pub mod reports;
+pub mod rulings;
 
 use std::collections::BTreeMap;
 
@@ -212,10 +216,7 @@ pub fn load_year(
         packs::current_pack(conn, &pack_id, year16)?.ok_or(ResultsError::NoPack { year })?;
     let pack = Pack::load(runtime, &stored.module, &stored.identity)?;
     let mut results = load_results(conn, year, &pack_id, stored.identity.version)?;
-    crate::workflow::ruling::apply(
-        &crate::workflow::ruling::in_force(conn, year)?,
-        &mut results,
-    );
+    rulings::apply(&rulings::in_force(conn, year)?, &mut results);
     let decisions = load_decisions(conn, year)?;
     let history = load_history(conn, year)?;
     let reevaluation = awaiting_reevaluation(conn, year)?;
