@@ -246,13 +246,13 @@ pub fn run(args: Args) -> Result<()> {
         ),
     )?;
     for (name, role, password) in CONSOLE_ACCOUNTS {
-        print_first(&k.hub_with_input(
+        k.hub_with_input(
             &["user", "add", name, "--role", role, "--password-stdin"],
             &format!("{password}\n"),
-        )?);
+        )?;
     }
 
-    println!("  县委依法治县办设立汇总中心。");
+    println!("  县委依法治县办设立汇总中心，开通网页控制台账号（管理员、审核员、只读各一个）。");
 
     // 二 节点
     println!("\n二、考核主体节点");
