@@ -50,9 +50,7 @@ fn main() -> ExitCode {
         Ok(m) => m,
         Err(e) => parse_error(e),
     };
-    if !serves(&matches) {
-        quiet_when_the_reader_goes();
-    }
+    quiet_when_the_reader_goes();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -93,30 +91,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Whether the command is a long-running server (`hub serve`, `node
-/// console`), whose logging must not end it when its reader goes.
-fn serves(matches: &clap::ArgMatches) -> bool {
-    matches!(
-        matches
-            .subcommand()
-            .and_then(|(tool, m)| Some((tool, m.subcommand_name()?))),
-        Some(("hub", "serve") | ("node", "console"))
-    )
-}
-
-/// `kaohe hub results | head`: when the reader of the output goes away, stop
-/// quietly like any Unix tool. Rust ignores SIGPIPE, so every `println!`
-/// after that panicked with a backtrace (and failed a `pipefail` script).
-/// Sockets are unaffected: they are written with `MSG_NOSIGNAL`. The one
-/// `unsafe` in kaohe: libc's `signal` has no safe wrapper in std.
-#[allow(unsafe_code)]
+/// `kaohe hub results | head`: when the reader of the output goes away,
+/// end quietly with the status a Unix tool killed by SIGPIPE has (141)
+/// instead of a panic and its backtrace. (Not by restoring SIGPIPE itself:
+/// the vectored writes of a TLS connection would then kill a node the
+/// moment a hub drops the connection.)
 fn quiet_when_the_reader_goes() {
-    #[cfg(unix)]
-    // SAFETY: called once at start-up, before any thread is spawned;
-    // restoring a signal's default disposition has no other effect.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to std") && message.contains("(os error 32)") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 fn init_tracing(level: Option<&str>) {
