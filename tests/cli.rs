@@ -8,11 +8,13 @@
 //! the tests of single commands (help, command-line mistakes, packs);
 //! `roster/`: `kaohe hub units import` and the workbooks that once got past
 //! it; `federation/`: a hub and a node together; `demo/`: `kaohe demo`;
-//! `guide/`: every command of `deploy/README.md`, run as written.
+//! `guide/`: every command of `deploy/README.md`, run as written;
+//! `console/`: both web consoles in a real headless Chromium.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+mod console;
 mod demo;
 mod federation;
 mod guide;

@@ -142,6 +142,72 @@ pub fn recent(conn: &Connection, limit: u32) -> Result<Vec<AuditRecord>, AuditRe
     Ok(out)
 }
 
+/// What [`search`] looks for; empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// The operator exactly (an account, `node/<key id>`, a CLI user).
+    pub operator: Option<String>,
+    /// Subjects containing this text (a unit id, `2023/u1`, a node).
+    pub subject: Option<String>,
+    /// Actions starting with this text (`review.`, `units.import`).
+    pub action: Option<String>,
+    /// RFC 3339 bounds on the stored time, inclusive from, exclusive to.
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+}
+
+/// The newest `limit` records matching `filter`, newest first.
+pub fn search(
+    conn: &Connection,
+    filter: &AuditFilter,
+    limit: u32,
+) -> Result<Vec<AuditRecord>, AuditReadError> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, time, operator, action, subject, detail FROM audit_log
+         WHERE (?1 IS NULL OR operator = ?1)
+           AND (?2 IS NULL OR instr(subject, ?2) > 0)
+           AND (?3 IS NULL OR substr(action, 1, length(?3)) = ?3)
+           AND (?4 IS NULL OR time >= ?4)
+           AND (?5 IS NULL OR time < ?5)
+         ORDER BY seq DESC LIMIT ?6",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            filter.operator,
+            filter.subject,
+            filter.action,
+            filter.from.map(|t| t.to_string()),
+            filter.to.map(|t| t.to_string()),
+            limit
+        ],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        },
+    )?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, time, operator, action, subject, detail) = row?;
+        let detail = serde_json::from_str(&detail)
+            .map_err(|source| AuditReadError::Detail { seq, source })?;
+        out.push(AuditRecord {
+            seq,
+            time,
+            operator,
+            action,
+            subject,
+            detail,
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +230,35 @@ mod tests {
         assert_eq!(all[0].time, "2024-03-01T08:00:00Z");
         assert_eq!(all[0].detail, serde_json::json!({"n": 1}));
         assert_eq!(recent(&conn, 1).unwrap()[0].action, "x.two");
+        let found = search(
+            &conn,
+            &AuditFilter {
+                action: Some("x.t".into()),
+                ..AuditFilter::default()
+            },
+            10,
+        )
+        .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].subject, "s2");
+        let found = search(
+            &conn,
+            &AuditFilter {
+                operator: Some("wang".into()),
+                subject: Some("s".into()),
+                from: Some("2024-03-01T08:00:00Z".parse().unwrap()),
+                to: Some("2024-03-01T08:00:01Z".parse().unwrap()),
+                ..AuditFilter::default()
+            },
+            10,
+        )
+        .unwrap();
+        assert_eq!(found.iter().map(|r| r.seq).collect::<Vec<_>>(), [b, a]);
+        let none = AuditFilter {
+            operator: Some("li".into()),
+            ..AuditFilter::default()
+        };
+        assert!(search(&conn, &none, 10).unwrap().is_empty());
     }
 
     #[test]

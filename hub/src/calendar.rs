@@ -238,6 +238,21 @@ impl Calendar {
         Ok(date)
     }
 
+    /// Working days after `from` up to and including `to` (0 when `to` is
+    /// not after `from`): how many working days are left before a
+    /// deadline.
+    pub fn working_days_between(&self, from: Date, to: Date) -> Result<u32, CalendarError> {
+        let mut count = 0;
+        let mut date = from;
+        while date < to {
+            date = next_day(date)?;
+            if self.is_working_day(date)? {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
     /// Number of working days in `year`.
     pub fn working_days_in_year(&self, year: i32) -> Result<u32, CalendarError> {
         let first = year_start(year)?;

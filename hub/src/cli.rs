@@ -10,7 +10,8 @@
 //! `restore`), then the results and the review workflow: [`results`],
 //! [`export`], [`notify`], [`review`], [`history`], [`rectification`],
 //! [`excuse`], [`ruling`] (裁定), [`override_cap`] (`override`, a Rust keyword),
-//! [`approve`], [`reopen`], [`publish_results`]. This file holds the command list,
+//! [`approve`], [`reopen`], [`publish_results`]; [`user`] (the web console's
+//! accounts). This file holds the command list,
 //! the dispatch and what several commands share (`Invocation`, [`Now`]).
 
 pub mod approve;
@@ -34,6 +35,7 @@ pub mod review;
 pub mod ruling;
 pub mod serve;
 pub mod units;
+pub mod user;
 
 #[cfg(test)]
 mod tests;
@@ -68,7 +70,7 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// 初始化数据目录和数据库，已有数据库则升级结构（initialise or upgrade the database）
-    Init,
+    Init(init::InitArgs),
     /// 考核对象名册（units）：导入、查看
     #[command(subcommand)]
     Units(units::UnitsCommand),
@@ -119,6 +121,9 @@ pub enum Command {
     Reopen(reopen::ReopenArgs),
     /// 记录考核结果已公布（publish approved results）
     PublishResults(publish_results::PublishResultsArgs),
+    /// 网页控制台账号（console accounts）：新建、重设密码、停用、查看
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 /// Runs one `kaohe hub …` command.
@@ -129,7 +134,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         now: Timestamp::now(),
     };
     match args.command {
-        Command::Init => init::run(&inv),
+        Command::Init(a) => init::run(&inv, a),
         Command::Units(command) => units::run(&inv, command),
         Command::Node(command) => node::run(&inv, command),
         Command::Calendar(command) => calendar::run(&inv, command),
@@ -151,6 +156,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Approve(a) => approve::run(&inv, a),
         Command::Reopen(a) => reopen::run(&inv, a),
         Command::PublishResults(a) => publish_results::run(&inv, a),
+        Command::User(command) => user::run(&inv, command),
     }
 }
 
@@ -238,25 +244,7 @@ fn year_pack(
     runtime: &Runtime,
     year: i32,
 ) -> anyhow::Result<Option<kaohe_rulepacks::pack::Pack>> {
-    use crate::registry::packs;
-    let Ok(year16) = u16::try_from(year) else {
-        return Ok(None);
-    };
-    let current: Vec<_> = packs::list_packs(conn)?
-        .into_iter()
-        .filter(|p| p.is_current && p.identity.year == year16)
-        .collect();
-    let [one] = current.as_slice() else {
-        return Ok(None);
-    };
-    let Some(stored) = packs::current_pack(conn, &one.identity.id, year16)? else {
-        return Ok(None);
-    };
-    Ok(Some(kaohe_rulepacks::pack::Pack::load(
-        runtime,
-        &stored.module,
-        &stored.identity,
-    )?))
+    Ok(crate::registration::year_pack(conn, runtime, year)?)
 }
 
 impl Invocation {

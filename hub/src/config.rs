@@ -11,6 +11,9 @@
 //! [limits]                                   # optional; whole seconds, defaults shown
 //! call_timeout_secs = 30                     # server deadline of one unary call
 //! stream_idle_secs = 120                     # a SubmitStream silent this long is ended
+//!
+//! [console]                                  # optional: the web console
+//! listen = "0.0.0.0:8443"                    # HTTPS with the hub's certificate
 //! ```
 //!
 //! `[limits]` bounds what a slow or stuck node can hold: a submission
@@ -45,6 +48,29 @@ pub struct HubConfig {
     /// [`crate::server::Limits`].
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// 网页控制台（web console）; absent: no console is served.
+    #[serde(default)]
+    pub console: Option<ConsoleConfig>,
+}
+
+/// `[console]`: where `kaohe hub serve` serves the web console. HTTPS with
+/// the hub's own certificate and key (`--tls-cert`, `--tls-key`); plain
+/// HTTP only on a loopback address ([`ConsoleConfig::check`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Listen address, e.g. `0.0.0.0:8443` (HTTPS) or `127.0.0.1:7701`.
+    pub listen: std::net::SocketAddr,
+}
+
+impl ConsoleConfig {
+    /// Refuses plain HTTP off loopback, naming the file.
+    pub fn check(&self, data_dir: &Path, tls: bool) -> Result<(), ConfigError> {
+        kaohe_web::serve::check_listen(self.listen, tls).map_err(|source| ConfigError::Console {
+            path: data_dir.join(CONFIG_FILE),
+            source,
+        })
+    }
 }
 
 /// `[limits]`: server deadlines, whole seconds (checked by
@@ -142,6 +168,11 @@ pub enum ConfigError {
     NoAuthorities { path: PathBuf },
     #[error("配置文件 {path} 的 [packs] 设置不可用（unusable pack policy）：{source}")]
     Policy { path: PathBuf, source: PolicyError },
+    #[error("配置文件 {path} 中 [console] 不可用：{source}")]
+    Console {
+        path: PathBuf,
+        source: kaohe_web::serve::ListenError,
+    },
     #[error(
         "配置文件 {path} 中 [limits] {key} = {value} 不可用：应为 1 到 {max} 之间的整数秒，不设则为 {default}（limits.{key} must be whole seconds, 1 to {max}）"
     )]
@@ -169,6 +200,12 @@ threshold = 0
 # [limits]
 # call_timeout_secs = 30
 # stream_idle_secs = 120
+
+# 网页控制台（web console），由 kaohe hub serve 一并提供。给出 --tls-cert 与
+# --tls-key 时用同一证书提供 HTTPS；没有证书时只允许本机回环地址（明文 HTTP）。
+# 账号用 kaohe hub user add 建立。
+# [console]
+# listen = \"127.0.0.1:7701\"
 ";
 
 impl HubConfig {

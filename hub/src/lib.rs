@@ -20,6 +20,9 @@
 //! - [`registry`]: units per year and their import from Excel/CSV (read by
 //!   [`kaohe_tables::sheet`]), nodes and their scopes, rule pack versions,
 //!   imported calendar years.
+//! - [`registration`]: a node's registration warnings and the year's one
+//!   current pack, read from the database (for `node add/edit`, roster
+//!   imports and the console).
 //! - [`calendar`]: statutory holidays and make-up workdays, working-day and
 //!   calendar-day deadlines, the Beijing date of an instant. Pure.
 //! - [`ingest`]: the submission pipeline — signature, payload, identity
@@ -78,12 +81,14 @@
 //! changes nothing but the audit log.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod audit;
 pub mod backup;
 pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod consolidate;
 pub mod db;
 pub mod export;
@@ -92,6 +97,7 @@ pub mod lock;
 pub mod outcome;
 pub mod progress;
 pub mod publish;
+pub mod registration;
 pub mod registry;
 pub mod results;
 pub mod server;

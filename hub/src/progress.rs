@@ -139,6 +139,24 @@ pub fn report(conn: &Connection, year: i32) -> Result<Vec<NodeProgress>, StoreEr
     Ok(out)
 }
 
+/// Units with a current result, per node key id and round, for `year`.
+pub fn reported_by_round(
+    conn: &Connection,
+    year: i32,
+) -> Result<std::collections::BTreeMap<(String, String), usize>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT node_id, round, count(DISTINCT unit_id) FROM results
+         WHERE year = ?1 AND is_current = 1 GROUP BY node_id, round",
+    )?;
+    let rows = stmt.query_map([year], |r| {
+        Ok((
+            (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+            r.get::<_, i64>(2)?.max(0) as usize,
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Refusals whose sender could not be identified as a registered node.
 pub fn unidentified_refusals(conn: &Connection) -> Result<usize, StoreError> {
     let n: i64 = conn.query_row(

@@ -26,8 +26,11 @@
 //! [`to_report`] is pure: consolidation + outcomes + manifest + the notice's
 //! metadata → the export model.
 //!
+//! - [`reports`]: one unit's accepted submissions (current and
+//!   superseded) with their evidence and receipts.
 //! - `rulings`: the rulings (裁定) in force and what they drop.
 
+pub mod reports;
 pub mod rulings;
 
 use std::collections::BTreeMap;
@@ -143,6 +146,26 @@ impl ConsolidatedYear {
     /// The year's pack manifest.
     pub fn manifest(&self) -> &Manifest {
         self.data.manifest()
+    }
+
+    /// The commended units (通报表扬 names the unit and its principal,
+    /// 考核方案 六（二）) whose roster entry names no principal: (unit id,
+    /// name), once each, in the notices' order.
+    pub fn commended_without_principal(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for n in &self.outcomes.notices {
+            if n.kind == crate::outcome::NoticeKind::Commendation
+                && self
+                    .data
+                    .roster
+                    .get(&n.unit_id)
+                    .is_none_or(|u| u.principal.is_none())
+                && !out.iter().any(|(id, _)| *id == n.unit_id)
+            {
+                out.push((n.unit_id.clone(), n.unit_name.clone()));
+            }
+        }
+        out
     }
 }
 
@@ -473,6 +496,32 @@ impl NoticeMeta {
             ResponsibleAssessor::CountyOffice => self.issuer.clone(),
             ResponsibleAssessor::Unit(id) => names.get(&id).cloned().unwrap_or(id),
             other => format!("{}{other}", self.county),
+        }
+    }
+}
+
+/// The defaults of the names a published notice carries beyond the
+/// database (`kaohe hub export`'s and the console's).
+pub const DEFAULT_COUNTY: &str = "宝丰县";
+pub const DEFAULT_SCHEME_NAME: &str = "法治宝丰（法治政府）建设";
+pub const DEFAULT_ISSUER: &str = "中共宝丰县委全面依法治县委员会办公室";
+
+/// The notice's names that the database does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeNames {
+    pub county: String,
+    pub scheme_name: String,
+    pub issuer: String,
+    pub recipients: String,
+}
+
+impl Default for NoticeNames {
+    fn default() -> Self {
+        NoticeNames {
+            county: DEFAULT_COUNTY.into(),
+            scheme_name: DEFAULT_SCHEME_NAME.into(),
+            issuer: DEFAULT_ISSUER.into(),
+            recipients: String::new(),
         }
     }
 }

@@ -25,6 +25,8 @@
 //!   the approval it replaces — refused unless the year consolidated now is
 //!   exactly what was approved.
 //! - [`history`]: earlier years' results imported from Excel/CSV.
+//! - [`queue`]: what the review desk reads — notices sent, objections with
+//!   their materials and decisions, a material's bytes.
 //! - [`rectification`]: who owes a rectification plan (整改方案), derived
 //!   from the consolidation and outcomes; plans and reports received.
 //! - [`ruling`]: 裁定 — which node's report stands where two nodes
@@ -47,6 +49,7 @@
 mod approval;
 pub mod history;
 mod notice;
+pub mod queue;
 pub mod rectification;
 mod review;
 pub mod ruling;
@@ -58,7 +61,7 @@ use crate::audit::{self, Actor};
 use crate::calendar::CalendarError;
 use crate::lock::{self, Locked};
 
-pub use approval::{ApprovedYear, approve, approved_for_export, publish, reopen};
+pub use approval::{ApprovedYear, approve, approved_for_export, approved_report, publish, reopen};
 pub use notice::{Deadlines, FeedbackNotice, deadlines, notice_text, notify};
 pub use review::{Decided, Decision, Filed, Material, decide, object};
 
@@ -246,6 +249,33 @@ pub fn override_cap(
         return Err(WorkflowError::BadCap);
     }
     record_decision(conn, year, unit, Some(cap), reason, actor)
+}
+
+/// Points typed by an official that are not a non-negative number with at
+/// most two decimals.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("分数 {text:?} 无效，应为如 15 或 12.5 的非负数（invalid points）{detail}")]
+pub struct InvalidPoints {
+    pub text: String,
+    detail: String,
+}
+
+/// Points as an official types them (`15`, `12.5`, `0.05`) → hundredths,
+/// read by the one parser of decimal literals; negative points are refused.
+/// The CLI's `--cap` and the console's form both read a cap through it.
+pub fn parse_points(text: &str) -> Result<i64, InvalidPoints> {
+    let t = text.trim();
+    match kaohe_rulepacks::rubric::decimal::parse_hundredths(t) {
+        Ok(v) if v >= 0 => Ok(v),
+        Ok(_) => Err(InvalidPoints {
+            text: t.to_owned(),
+            detail: String::new(),
+        }),
+        Err(e) => Err(InvalidPoints {
+            text: t.to_owned(),
+            detail: format!("：{e}"),
+        }),
+    }
 }
 
 #[cfg(test)]

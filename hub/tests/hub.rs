@@ -25,6 +25,9 @@
 //! - `backup`: online backup and restore;
 //! - `self_test`: publishing runs the pack's own self-test first (issue
 //!   #13 §3);
+//! - `console`: the web console's router without a socket — every page
+//!   for every role, each action allowed or refused (403, nothing written),
+//!   CSRF, session expiry, login throttling, a refused roster upload;
 //! - `support`: the ABI pack with a full manifest (shared with the bench).
 
 use std::collections::BTreeMap;
@@ -63,6 +66,7 @@ use tonic::Code;
 
 mod backup;
 mod certs;
+mod console;
 mod deadlines;
 mod identity;
 mod pki;

@@ -8,7 +8,8 @@
 //!
 //! Layout: one file per command under `cli/` (`init`, `pack`, `template`,
 //! `import`, `set`, `history`, `evaluate`, `submit`, `sync`, `deliver`,
-//! `outbox`, `status`, `results`, `object`, `witness`, `rotate_key`), each with its arguments and
+//! `outbox`, `status`, `results`, `object`, `witness`, `rotate_key`,
+//! `console`), each with its arguments and
 //! its `run`; here the command list and what several commands share
 //! (opening the node, the operator, the async runtime, Beijing time).
 
@@ -21,6 +22,7 @@ use crate::config::NodeConfig;
 use crate::layout::Layout;
 use crate::store::{Actor, Store};
 
+mod console;
 mod deliver;
 mod evaluate;
 mod history;
@@ -85,6 +87,8 @@ enum Command {
     /// 更换节点密钥：prepare 生成新密钥，adopt 在汇总中心登记后改用（rotate the node's key）
     #[command(subcommand)]
     RotateKey(rotate_key::RotateKeyCommand),
+    /// 在本机启动网页控制台（只监听 127.0.0.1），显示一次性登录链接（the web console on this PC）
+    Console(console::ConsoleArgs),
 }
 
 /// Runs `kaohe node …`.
@@ -107,6 +111,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Object(a) => object::run(dir, a),
         Command::Witness(a) => witness::run(dir, a),
         Command::RotateKey(c) => rotate_key::run(dir, c),
+        Command::Console(a) => console::run(dir, a),
     }
 }
 

@@ -17,12 +17,15 @@
 //!   node's next sequence number and writes evaluation, envelope and counter
 //!   in **one transaction**. A unit whose evaluation is unchanged since its
 //!   last queued submission is not signed again.
+//! - [`score`]: the active pack loaded and checked, a round scored (and,
+//!   when submitting, what an earlier pack computed, again) — what the
+//!   CLI's `evaluate` and `submit` and the console's 评分 page share.
 //! - [`summary`] renders the Chinese result table of `kaohe node evaluate`.
 //! - [`reevaluate`]: after a newer pack version is activated, the results
 //!   computed under the old one scored again from the stored evidence and
 //!   queued (what `sync` does, so no official retypes anything).
 //!
-//! Layout: here the jobs and scoring; `submit` (signing and queueing, the
+//! Layout: here the jobs and scoring; `score`, `submit` (signing and queueing, the
 //! submission's method blocks), `summary` (the table, group scores and
 //! problems an official reads), `again` (re-evaluation under a new pack).
 
@@ -35,10 +38,12 @@ use kaohe_rulepacks::pack::{Evaluator, PackError};
 use crate::store::{Scope, Store, StoreError, UnitInfo};
 
 mod again;
+mod score;
 mod submit;
 mod summary;
 
 pub use again::{ReevaluateError, Reevaluated, reevaluate};
+pub use score::{ScoreError, ScoreRequest, Scored, score};
 pub(crate) use submit::proto_round;
 pub use submit::{SubmitError, SubmitReport, submit};
 pub use summary::summary;

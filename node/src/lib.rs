@@ -56,7 +56,10 @@
 //!   current one, adopted once the hub registered it (outbox delivered,
 //!   sequence untouched);
 //! - [`cli`]: `kaohe node …`, one file per command under `cli/`; the only
-//!   place with `anyhow`, the clock and the terminal.
+//!   place with `anyhow`, the clock and the terminal;
+//! - [`console`]: `kaohe node console`, the assessor's web console on
+//!   127.0.0.1 (状态, 证据, 评分, 结果) — an edge beside the CLI calling the
+//!   same functions.
 //!
 //! Reading the officials' `.xlsx` / CSV files (size and zip caps, formulas
 //! kept as formulas, hidden sheets never read), opening and migrating
@@ -98,6 +101,7 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod deliver;
 pub mod evaluate;
 pub mod import;

@@ -289,6 +289,62 @@ pub fn read_material(files: &[PathBuf]) -> Result<Material, MaterialError> {
     Ok(material)
 }
 
+/// [`read_material`] for files that arrived as bytes (a browser upload):
+/// the same checks (a name, not empty, no duplicate, the size cap), one
+/// file sent as it is, several bundled into [`BUNDLE_NAME`].
+pub fn material_from(files: Vec<(String, Vec<u8>)>) -> Result<Material, MaterialError> {
+    let mut total = 0u64;
+    let mut names: Vec<&str> = Vec::new();
+    for (name, bytes) in &files {
+        if name.trim().is_empty() {
+            return Err(MaterialError::NotAFile { path: name.clone() });
+        }
+        if bytes.is_empty() {
+            return Err(MaterialError::Empty { path: name.clone() });
+        }
+        if names.contains(&name.as_str()) {
+            return Err(MaterialError::Duplicate { name: name.clone() });
+        }
+        names.push(name);
+        total = total.saturating_add(bytes.len() as u64);
+        too_large(total)?;
+    }
+    let material = match files.as_slice() {
+        [] => {
+            return Err(MaterialError::Empty {
+                path: String::new(),
+            });
+        }
+        [(name, bytes)] => Material {
+            media_type: media_type(name).map(str::to_string),
+            name: name.clone(),
+            bytes: bytes.clone(),
+        },
+        _ => {
+            let mut out = std::io::Cursor::new(Vec::new());
+            {
+                let mut w = zip::ZipWriter::new(&mut out);
+                let opts = zip::write::SimpleFileOptions::default()
+                    .compression_method(zip::CompressionMethod::Stored)
+                    .large_file(false);
+                for (name, bytes) in &files {
+                    w.start_file(name.as_str(), opts)?;
+                    w.write_all(bytes)
+                        .map_err(|e| MaterialError::Zip(e.into()))?;
+                }
+                w.finish()?;
+            }
+            Material {
+                name: BUNDLE_NAME.into(),
+                media_type: media_type(BUNDLE_NAME).map(str::to_string),
+                bytes: out.into_inner(),
+            }
+        }
+    };
+    too_large(material.bytes.len() as u64)?;
+    Ok(material)
+}
+
 /// The objection for the annual round of `unit`, its header declaring the
 /// material's size and SHA-256.
 pub fn objection(unit: &str, year: u16, reason: &str, material: Material) -> Objection {

@@ -63,6 +63,27 @@ impl Prefill {
     pub fn new() -> Prefill {
         Prefill::default()
     }
+
+    /// The evidence and not-applicable marks stored for `year` (what
+    /// `kaohe node template --with-values` and the console's download of a
+    /// filled template carry).
+    pub fn stored(
+        store: &crate::store::Store,
+        year: u16,
+    ) -> Result<Prefill, crate::store::StoreError> {
+        Ok(Prefill {
+            values: store
+                .evidence(year)?
+                .into_iter()
+                .map(|e| ((e.unit_id, e.round, e.field_id), e.value))
+                .collect(),
+            marks: store
+                .marks(year)?
+                .into_iter()
+                .map(|m| ((m.unit_id, m.round, m.indicator_id), m.reason))
+                .collect(),
+        })
+    }
 }
 
 /// Text encodings of a CSV template.

@@ -61,6 +61,12 @@ pub struct Args {
 }
 
 const OPERATOR: &str = "演示操作员";
+/// The demo's console accounts: name, role, password (示例数据 only).
+pub const CONSOLE_ACCOUNTS: [(&str, &str, &str); 3] = [
+    ("admin", "admin", "kaohe-demo-admin"),
+    ("reviewer", "reviewer", "kaohe-demo-reviewer"),
+    ("reader", "readonly", "kaohe-demo-reader"),
+];
 /// Polls of `hub.addr` before giving up on a starting hub (100 ms apart).
 const HUB_START_POLLS: u32 = 3000;
 
@@ -235,15 +241,23 @@ pub fn run(args: Args) -> Result<()> {
         .iter()
         .map(|(_, p)| format!("\"{p}\""))
         .collect();
+    // The web console rides along on every `hub serve` (HTTPS with the
+    // hub's certificate, a port the system picks).
     std::fs::write(
         hub_dir.join("hub.toml"),
         format!(
-            "[packs]\nauthorities = [{}]\nthreshold = 2\n",
+            "[packs]\nauthorities = [{}]\nthreshold = 2\n\n[console]\nlisten = \"127.0.0.1:0\"\n",
             authorities.join(", ")
         ),
     )?;
+    for (name, role, password) in CONSOLE_ACCOUNTS {
+        k.hub_with_input(
+            &["user", "add", name, "--role", role, "--password-stdin"],
+            &format!("{password}\n"),
+        )?;
+    }
 
-    println!("  县委依法治县办设立汇总中心。");
+    println!("  县委依法治县办设立汇总中心，开通网页控制台账号（管理员、审核员、只读各一个）。");
 
     // 二 节点
     println!("\n二、考核主体节点");
@@ -339,8 +353,24 @@ pub fn run(args: Args) -> Result<()> {
             hub.pid(),
             demo.ca.cert().display()
         );
-        let exe = demo.k.exe.display();
         let office = demo.dir.join("nodes/county-office");
+        let hub_console =
+            std::fs::read_to_string(demo.hub_dir.join(kaohe_hub::console::ADDR_FILE))?;
+        let (console_pid, link) = demo.k.node_console(&office)?;
+        let accounts: Vec<String> = CONSOLE_ACCOUNTS
+            .iter()
+            .map(|(name, role, password)| format!("{name}/{password}（{}）", role_zh(role)))
+            .collect();
+        println!(
+            "网页控制台：汇总中心控制台 {}/ 账号 {}；县依法治县办节点控制台 {link}（一次性登录链接，进程号 {console_pid}）",
+            hub_console.trim(),
+            accounts.join("、")
+        );
+        println!(
+            "  汇总中心控制台使用演示县 CA 签发的证书：浏览器提示证书不受信任时，可导入 {} 或选择继续访问",
+            demo.ca.cert().display()
+        );
+        let exe = demo.k.exe.display();
         println!("可以这样查看：");
         println!(
             "  {exe} node --data-dir {} results --year 2023",
@@ -351,7 +381,7 @@ pub fn run(args: Args) -> Result<()> {
             "  {exe} hub --data-dir {} progress --year 2023",
             demo.hub_dir.display()
         );
-        println!("停止：kill {}", hub.pid());
+        println!("停止：kill {} {console_pid}", hub.pid());
         hub.detach();
     } else {
         hub.stop()?;
@@ -375,6 +405,14 @@ impl Demo {
             configure_node(&self.node_dir(n), Some(&h.addr), None)?;
         }
         Ok(h)
+    }
+}
+
+fn role_zh(role: &str) -> &'static str {
+    match role {
+        "admin" => "管理员",
+        "reviewer" => "审核员",
+        _ => "只读",
     }
 }
 

@@ -116,6 +116,79 @@ impl Kaohe {
         self.run(&self.hub_args(args))
     }
 
+    /// `kaohe hub <args>` with `input` on standard input (a password).
+    pub(super) fn hub_with_input(&self, args: &[&str], input: &str) -> Result<String> {
+        use std::io::Write as _;
+        let all = self.hub_args(args);
+        let mut child = self
+            .command(&all)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("运行 kaohe {}", all.join(" ")))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.as_bytes())?;
+        }
+        let out = child.wait_with_output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        self.log_line(&format!(
+            "$ kaohe {}  （密码从标准输入读入）\n{stdout}{stderr}",
+            all.join(" ")
+        ));
+        if !out.status.success() {
+            bail!("kaohe {} 失败（failed）：\n{stdout}{stderr}", all.join(" "));
+        }
+        Ok(stdout)
+    }
+
+    /// Starts `kaohe node console` for the node in `dir` as a child that
+    /// outlives the demo; returns its process id and one-time login link.
+    pub(super) fn node_console(&self, dir: &Path) -> Result<(u32, String)> {
+        let url_file = dir.join("console.url");
+        let _ = std::fs::remove_file(&url_file);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("console.log"))?;
+        let args = [
+            "node",
+            "--data-dir",
+            s(dir),
+            "console",
+            "--listen",
+            "127.0.0.1:0",
+            "--operator",
+            OPERATOR,
+        ];
+        self.log_line(&format!("$ kaohe {}  （后台运行）\n", args.join(" ")));
+        let mut child = self
+            .command(&args)
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .context("启动节点控制台（spawn kaohe node console）")?;
+        for _ in 0..HUB_START_POLLS {
+            if let Ok(text) = std::fs::read_to_string(&url_file)
+                && text.ends_with('\n')
+            {
+                return Ok((child.id(), text.trim().to_owned()));
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "节点控制台启动失败（{status}）：\n{}",
+                    std::fs::read_to_string(dir.join("console.log")).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        Err(anyhow!(
+            "节点控制台未能在限定时间内启动（node console did not start）"
+        ))
+    }
+
     pub(super) fn node(&self, dir: &Path, args: &[&str]) -> Result<String> {
         let mut all = vec!["node", "--data-dir", s(dir)];
         all.extend_from_slice(args);

@@ -78,6 +78,7 @@ fn demo_two_years_over_mtls_agree_with_the_reference_interpreter() {
         stderr(&o)
     );
     let hub = KeptHub::from_output(&text, &dir);
+    let consoles = KeptConsoles::from_output(&text);
     // What the demo prints for an official, in Chinese.
     for needle in [
         "2023 年度第1类排名 【各乡镇、龙王沟乡村振兴示范区、观音堂林业生态旅游示范区、铁路地区办事处】评定等次并排名",
@@ -156,6 +157,7 @@ fn demo_two_years_over_mtls_agree_with_the_reference_interpreter() {
         results.contains("【党建引领·比拼四季】第一季度") && results.contains("（满分"),
         "节点未收到季度擂台（the node got no leaderboard）：\n{results}"
     );
+    consoles.check();
     hub.stop();
 
     // 5. The proof bundles, verified offline; tampering refused.
@@ -534,6 +536,100 @@ fn check_tls(dir: &Path, hub: &KeptHub) {
         stdout(&o),
         stderr(&o)
     );
+}
+
+/// The consoles a `--keep-running` demo prints (the line with 控制台): the
+/// hub's (served by the kept hub) and the county office node's, a process
+/// of its own that is stopped on drop.
+struct KeptConsoles {
+    hub: String,
+    node_link: String,
+    node_pid: u32,
+}
+
+impl KeptConsoles {
+    fn from_output(text: &str) -> KeptConsoles {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("网页控制台："))
+            .unwrap_or_else(|| panic!("演示未打印控制台地址（no 控制台 line）：\n{text}"));
+        let url_after = |label: &str| {
+            line.split(label)
+                .nth(1)
+                .and_then(|r| r.split([' ', '（']).next())
+                .unwrap_or_else(|| panic!("控制台行缺少「{label}」：{line}"))
+                .to_owned()
+        };
+        for account in [
+            "admin/",
+            "reviewer/",
+            "reader/",
+            "（管理员）",
+            "（审核员）",
+            "（只读）",
+        ] {
+            assert!(
+                line.contains(account),
+                "控制台行缺少演示账号 {account}：{line}"
+            );
+        }
+        let node_pid = line
+            .split("进程号 ")
+            .nth(1)
+            .and_then(|r| r.split('）').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("控制台行缺少节点控制台进程号：{line}"));
+        KeptConsoles {
+            hub: url_after("汇总中心控制台 "),
+            node_link: url_after("节点控制台 "),
+            node_pid,
+        }
+    }
+
+    /// The hub's console listens on its HTTPS address; the node's login
+    /// link logs in once (a cookie and a redirect to 状态) on 127.0.0.1.
+    fn check(&self) {
+        use std::io::{Read as _, Write as _};
+        let host = |url: &str, scheme: &str| {
+            url.strip_prefix(scheme)
+                .and_then(|r| r.split('/').next())
+                .unwrap_or_else(|| panic!("{url} is not {scheme}…"))
+                .to_owned()
+        };
+        let hub = host(&self.hub, "https://");
+        assert!(hub.starts_with("127.0.0.1:"), "{}", self.hub);
+        std::net::TcpStream::connect(&hub).expect("the hub console listens");
+        let node = host(&self.node_link, "http://");
+        assert!(node.starts_with("127.0.0.1:"), "{}", self.node_link);
+        let path = &self.node_link["http://".len() + node.len()..];
+        let mut stream = std::net::TcpStream::connect(&node).expect("the node console listens");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {node}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let head = answer
+            .split("\r\n\r\n")
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        assert!(
+            head.starts_with("http/1.1 303")
+                && head.contains("set-cookie:")
+                && head.contains("httponly"),
+            "节点控制台的一次性登录链接未登录（the login link did not log in）：\n{answer}"
+        );
+    }
+}
+
+impl Drop for KeptConsoles {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.node_pid.to_string()])
+            .status();
+    }
 }
 
 /// The hub a `--keep-running` demo left serving; stopped (SIGTERM) on drop.

@@ -6,7 +6,14 @@ use anyhow::Context;
 use super::Invocation;
 use crate::{config, db};
 
-pub(super) fn run(inv: &Invocation) -> anyhow::Result<()> {
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// 同时新建网页控制台的第一个管理员账号，随机密码显示一次（first console administrator）
+    #[arg(long, value_name = "账号")]
+    pub admin: Option<String>,
+}
+
+pub(super) fn run(inv: &Invocation, args: InitArgs) -> anyhow::Result<()> {
     let dir = inv.dir();
     let conn = db::create(dir).context("初始化数据库（initialise database）")?;
     db::integrity_check(&conn).context("检查数据库（check database）")?;
@@ -28,6 +35,9 @@ pub(super) fn run(inv: &Invocation) -> anyhow::Result<()> {
             "已生成配置文件 {}：发布规则包前请填写发布机关公钥与签名门槛（config template written）",
             dir.join(config::CONFIG_FILE).display()
         );
+    }
+    if let Some(name) = &args.admin {
+        super::user::first_admin(inv, name)?;
     }
     Ok(())
 }

@@ -6,12 +6,11 @@ use std::collections::BTreeSet;
 use kaohe_tables::terminal;
 use rusqlite::Connection;
 
-use super::{Invocation, beijing, year_pack};
-use crate::registry::coverage::{self, Required};
+use super::{Invocation, beijing};
+use crate::registration;
 use crate::registry::nodes::change::{self, NodeEdit};
 use crate::registry::nodes::{self, AssessorKind, NewNode, NodeRecord, NodeState};
 use crate::registry::scope::Scope;
-use crate::registry::units;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum NodeCommand {
@@ -294,55 +293,10 @@ fn list_nodes(conn: &Connection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints what the county office should know about `node`'s scope in
-/// every year it names: no roster yet, unit ids the roster lacks, units
-/// the roster gives to another assessor, required methods nobody reports.
+/// Prints what the county office should know about `node`'s scope.
 fn print_warnings(inv: &Invocation, conn: &Connection, node: &NodeRecord) -> anyhow::Result<()> {
-    let others: Vec<NodeRecord> = nodes::list_nodes(conn)?
-        .into_iter()
-        .filter(|n| n.id != node.id)
-        .collect();
-    let mut warnings = Vec::new();
-    let mut runtime = None;
-    for &year in &node.scope.years {
-        let roster = units::load_roster(conn, year)?;
-        if roster.is_empty() {
-            warnings.push(format!(
-                "尚未导入 {year} 年度名册，无法核对授权范围；导入名册后请用 kaohe hub node list 复核（no roster for {year} yet）"
-            ));
-            continue;
-        }
-        for id in coverage::unknown_units(node, &roster) {
-            warnings.push(format!(
-                "单位 {id} 不在 {year} 年度名册中，这一项在该年度不授权任何单位（unit not in the {year} roster）"
-            ));
-        }
-        let required = required_methods(inv, conn, &mut runtime, year)?;
-        warnings.extend(coverage::registration_warnings(
-            node,
-            &others,
-            &roster,
-            required.as_ref(),
-        ));
-    }
-    for warning in warnings {
+    for warning in registration::node_warnings(conn, &inv.runtime()?, node)? {
         println!("警告（warning）：{warning}");
     }
     Ok(())
-}
-
-/// The methods each category must report in `year`, from the year's one
-/// current pack; `None` when there is none (or several).
-fn required_methods(
-    inv: &Invocation,
-    conn: &Connection,
-    started: &mut Option<kaohe_rulepacks::runtime::Runtime>,
-    year: i32,
-) -> anyhow::Result<Option<Required>> {
-    let runtime = match started {
-        Some(r) => r,
-        None => started.insert(inv.runtime()?),
-    };
-    Ok(year_pack(conn, runtime, year)?
-        .map(|pack| crate::consolidate::required_methods(pack.manifest())))
 }

@@ -1,7 +1,7 @@
 //! `kaohe hub override`: an override of a unit's penalty cap, with the
 //! reason. (The module is not called `override`: that is a Rust keyword.)
 
-use kaohe_rulepacks::rubric::decimal::{format_hundredths_fixed, parse_hundredths};
+use kaohe_rulepacks::rubric::decimal::format_hundredths_fixed;
 
 use super::{Invocation, Now};
 use crate::workflow;
@@ -44,19 +44,10 @@ pub(super) fn run(inv: &Invocation, args: OverrideArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Points as an official types them (`15`, `12.5`, `0.05`) → hundredths,
-/// read by the one parser of decimal literals; negative points are refused.
+/// Points as an official types them (`15`, `12.5`, `0.05`) → hundredths
+/// ([`workflow::parse_points`]); negative points are refused.
 pub fn parse_points(text: &str) -> anyhow::Result<i64> {
-    let t = text.trim();
-    match parse_hundredths(t) {
-        Ok(v) if v >= 0 => Ok(v),
-        Ok(_) => Err(anyhow::anyhow!(
-            "分数 {t:?} 无效，应为如 15 或 12.5 的非负数（invalid points）"
-        )),
-        Err(e) => Err(anyhow::anyhow!(
-            "分数 {t:?} 无效，应为如 15 或 12.5 的非负数（invalid points）：{e}"
-        )),
-    }
+    Ok(workflow::parse_points(text)?)
 }
 
 #[cfg(test)]

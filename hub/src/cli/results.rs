@@ -16,7 +16,6 @@ use crate::calendar;
 use crate::consolidate::{Assessment, GapKind};
 use crate::export::model::board_tables;
 use crate::lock::{self, Approval};
-use crate::outcome::NoticeKind;
 use crate::registry::nodes;
 use crate::results::ConsolidatedYear;
 
@@ -318,20 +317,12 @@ pub fn render_results(y: &ConsolidatedYear, category: Option<&str>) -> String {
         ));
     }
     // 通报表扬 names the unit and its principal (考核方案 六（二）).
-    let mut unnamed: Vec<String> = o
-        .notices
-        .iter()
-        .filter(|n| n.kind == NoticeKind::Commendation)
-        .filter(|n| category.is_none_or(|x| c.unit(&n.unit_id).is_some_and(|u| u.category == x)))
-        .filter(|n| {
-            y.data
-                .roster
-                .get(&n.unit_id)
-                .is_none_or(|u| u.principal.is_none())
-        })
-        .map(|n| format!("{}（{}）", n.unit_name, n.unit_id))
+    let unnamed: Vec<String> = y
+        .commended_without_principal()
+        .into_iter()
+        .filter(|(id, _)| category.is_none_or(|x| c.unit(id).is_some_and(|u| u.category == x)))
+        .map(|(id, name)| format!("{name}（{id}）"))
         .collect();
-    unnamed.dedup();
     if !unnamed.is_empty() {
         out.push_str(&format!(
             "\n注意：下列受通报表扬的单位在名册中没有登记主要负责人，表扬文书中将留下待填的空白；请在审定前于名册“主要负责人”一列补登后重新导入，或在文书中填写：{}\n",

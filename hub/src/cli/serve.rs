@@ -7,8 +7,8 @@ use jiff::Timestamp;
 
 use super::Invocation;
 use crate::clock::Clock;
-use crate::config;
 use crate::server::{self, Hub, ServeOptions, TlsFiles};
+use crate::{config, console};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -42,9 +42,17 @@ pub(super) fn run(inv: &Invocation, args: ServeArgs) -> anyhow::Result<()> {
         (None, Some(by)) => Clock::Offset(by),
         (None, None) => Clock::System,
     };
-    let mut options = ServeOptions::new(dir, clock);
-    // `[limits]` of hub.toml, checked before anything is bound.
-    options.limits = server::Limits::from_config(&config::HubConfig::load(dir)?.limits);
+    let mut options = ServeOptions::new(dir, clock.clone());
+    // hub.toml (`[limits]`, `[console]`), checked before anything is bound.
+    let hub_config = config::HubConfig::load(dir)?;
+    options.limits = server::Limits::from_config(&hub_config.limits);
+    let console_tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+        _ => None,
+    };
+    if let Some(console) = &hub_config.console {
+        console.check(dir, console_tls.is_some())?;
+    }
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         options.tls = Some(TlsFiles {
             cert,
@@ -59,6 +67,21 @@ pub(super) fn run(inv: &Invocation, args: ServeArgs) -> anyhow::Result<()> {
         .context("启动异步运行时（start the async runtime）")?;
     runtime.block_on(async move {
         let hub = Hub::start(options).context("启动汇总中心（start the hub）")?;
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let console = match &hub_config.console {
+            Some(cfg) => Some(
+                start_console(
+                    dir,
+                    cfg,
+                    console_tls.as_ref(),
+                    clock,
+                    hub.runtime(),
+                    stop.clone(),
+                )
+                .await?,
+            ),
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("监听 {}（bind）", args.listen))?;
@@ -73,10 +96,77 @@ pub(super) fn run(inv: &Invocation, args: ServeArgs) -> anyhow::Result<()> {
             writeln!(out, "地址文件（address file）：{}", file.display())?;
             out.flush()?;
         }
-        hub.serve(listener, shutdown_signal()).await?;
+        let mut grpc_stop = stop.clone();
+        let serving = hub.serve(listener, async move {
+            let _ = grpc_stop.wait_for(|s| *s).await;
+        });
+        tokio::pin!(serving);
+        let result = tokio::select! {
+            r = &mut serving => r,
+            () = shutdown_signal() => {
+                let _ = stop_tx.send(true);
+                serving.await
+            }
+        };
+        let _ = stop_tx.send(true);
+        if let Some(console) = console {
+            let _ = console.await;
+        }
+        result?;
         println!("汇总中心已停止：已回执的上报均已保存（hub stopped）");
         anyhow::Ok(())
     })
+}
+
+/// Binds and starts the web console of `[console]` (HTTPS with the hub's
+/// certificate and key when given), prints its address and writes
+/// `DATA_DIR/console.addr`; it serves until `stop` turns true.
+async fn start_console(
+    dir: &std::path::Path,
+    cfg: &config::ConsoleConfig,
+    tls: Option<&(PathBuf, PathBuf)>,
+    clock: Clock,
+    runtime: kaohe_rulepacks::runtime::Runtime,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let tls = match tls {
+        Some((cert, key)) => {
+            let read = |p: &PathBuf| {
+                std::fs::read(p).with_context(|| {
+                    format!("读取控制台 HTTPS 文件 {}（read TLS file）", p.display())
+                })
+            };
+            Some(kaohe_web::serve::tls_config(&read(cert)?, &read(key)?)?)
+        }
+        None => None,
+    };
+    let console = console::Console::open(console::ConsoleOptions {
+        data_dir: dir.to_path_buf(),
+        clock,
+        runtime,
+        secure: tls.is_some(),
+        sessions: Default::default(),
+        now: kaohe_web::system_now(),
+    })
+    .context("启动网页控制台（start the web console）")?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("控制台监听 {}（bind the console）", cfg.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("读取控制台地址（local address）")?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let file = dir.join(console::ADDR_FILE);
+    std::fs::write(&file, format!("{scheme}://{addr}\n"))
+        .with_context(|| format!("写入 {}（write the console address）", file.display()))?;
+    println!("网页控制台（web console）：{scheme}://{addr}/");
+    let app = console::router(console);
+    Ok(tokio::spawn(async move {
+        kaohe_web::serve::serve(listener, app, tls, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
+    }))
 }
 
 /// Resolves on ctrl-c or SIGTERM.

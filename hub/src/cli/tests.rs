@@ -121,7 +121,7 @@ fn commands_run_end_to_end_against_a_data_directory() {
     assert!(format!("{err:#}").contains("kaohe hub init"), "{err:#}");
     assert!(!data_dir.exists());
 
-    run(args(Command::Init)).unwrap();
+    run(args(Command::Init(super::init::InitArgs { admin: None }))).unwrap();
     let csv = dir.path().join("units.csv");
     std::fs::write(
         &csv,

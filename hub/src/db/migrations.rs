@@ -527,4 +527,21 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER log_cosignatures_no_delete BEFORE DELETE ON log_cosignatures
     BEGIN SELECT RAISE(ABORT, '副署只能追加，不能删除（log_cosignatures is append-only: DELETE refused）'); END;
     "#,
+    // 11: console accounts (控制台账号) — local accounts with Argon2id
+    //    password hashes (PHC strings) and roles. Never deleted: a disabled
+    //    account keeps its name, so the audit log's operators stay
+    //    unambiguous.
+    r#"
+    CREATE TABLE accounts (
+        name                TEXT PRIMARY KEY CHECK (length(trim(name)) > 0),
+        role                TEXT NOT NULL CHECK (role IN ('admin', 'reviewer', 'readonly')),
+        password_hash       TEXT NOT NULL CHECK (password_hash LIKE '$argon2id$%'),
+        created_at          TEXT NOT NULL,
+        created_by          TEXT NOT NULL,
+        password_changed_at TEXT NOT NULL,
+        disabled_at         TEXT,
+        disabled_reason     TEXT,
+        CHECK ((disabled_at IS NULL) = (disabled_reason IS NULL))
+    ) STRICT;
+    "#,
 ];

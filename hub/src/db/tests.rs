@@ -14,6 +14,7 @@ fn fresh_database_is_migrated_to_the_latest_schema() {
     assert_eq!(
         table_names(&conn),
         [
+            "accounts",
             "approvals",
             "audit_log",
             "calendar_years",

@@ -422,24 +422,69 @@ pub fn import_units_file(
     pack: Option<&PackCategories>,
     actor: &Actor,
 ) -> Result<ImportOutcome, UnitsImportError> {
+    let loaded = sheet::load(path, &LIMITS).map_err(|e| match e {
+        LoadError::Io { path, source } => UnitsImportError::Read { path, source },
+        LoadError::Read(e) => UnitsImportError::File {
+            path: path.to_path_buf(),
+            source: e.into(),
+        },
+    })?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    import_units(
+        conn,
+        path,
+        &name,
+        &loaded.bytes,
+        loaded.format,
+        year,
+        pack,
+        actor,
+    )
+}
+
+/// [`import_units_file`] for a file's bytes that arrived another way (a
+/// browser upload): the format from `file_name`'s extension, the same
+/// checks, the same all-or-nothing store.
+pub fn import_units_upload(
+    conn: &mut Connection,
+    file_name: &str,
+    bytes: &[u8],
+    year: i32,
+    pack: Option<&PackCategories>,
+    actor: &Actor,
+) -> Result<ImportOutcome, UnitsImportError> {
+    let path = Path::new(file_name);
+    let format = Format::from_path(path).map_err(|e| UnitsImportError::File {
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
+    import_units(conn, path, file_name, bytes, format, year, pack, actor)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn import_units(
+    conn: &mut Connection,
+    path: &Path,
+    file_name: &str,
+    bytes: &[u8],
+    format: Format,
+    year: i32,
+    pack: Option<&PackCategories>,
+    actor: &Actor,
+) -> Result<ImportOutcome, UnitsImportError> {
     let file_err = |source| UnitsImportError::File {
         path: path.to_path_buf(),
         source,
     };
-    let loaded = sheet::load(path, &LIMITS).map_err(|e| match e {
-        LoadError::Io { path, source } => UnitsImportError::Read { path, source },
-        LoadError::Read(e) => file_err(e.into()),
-    })?;
-    let bytes = loaded.bytes;
-    let book = sheet::read(&bytes, loaded.format, &LIMITS).map_err(|e| file_err(e.into()))?;
+    let book = sheet::read(bytes, format, &LIMITS).map_err(|e| file_err(e.into()))?;
     let other_years = units::ids_in_other_years(conn, year)?;
     let roster = check_units(&book, year, &other_years, pack).map_err(file_err)?;
     let source = RosterSource {
-        file: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| path.display().to_string()),
-        sha256: hex::encode(Sha256::digest(&bytes)),
+        file: file_name.to_owned(),
+        sha256: hex::encode(Sha256::digest(bytes)),
     };
     let summary = units::replace_year(conn, year, &roster, &source, actor)?;
     Ok(ImportOutcome {

@@ -261,6 +261,12 @@ impl Hub {
         }
     }
 
+    /// The pack runtime (engine and module cache), for the web console
+    /// served beside the gRPC services.
+    pub fn runtime(&self) -> Runtime {
+        self.shared.runtime.clone()
+    }
+
     /// Whether clients must present certificates.
     pub fn requires_client_certificates(&self) -> bool {
         self.mtls

@@ -8,9 +8,10 @@ use serde_json::json;
 use super::{WorkflowError, action};
 use crate::audit::{self, Actor};
 use crate::consolidate::{Assessment, Consolidation};
+use crate::export::model::Report;
 use crate::lock::{self, Approval, Publication};
 use crate::outcome::YearResults;
-use crate::results;
+use crate::results::{self, ConsolidatedYear, NoticeNames};
 
 /// 审定: records the approval of `c` (the consolidation computed from the
 /// database now) under `doc_number`, naming the reopened approval it
@@ -244,4 +245,61 @@ fn date_of(at: &str) -> String {
     at.parse::<jiff::Timestamp>()
         .map(crate::calendar::beijing_day)
         .unwrap_or_else(|_| at.to_owned())
+}
+
+/// The export model of the approval in force of `y`'s year: refused
+/// (as [`crate::workflow::approved_for_export`] refuses) unless that
+/// approval approves exactly the year as it consolidates now. The
+/// publication date (or the approval's when not yet published) is the
+/// notice's date; after a reopening the model names the approval it
+/// replaces. `kaohe hub export` and the console's downloads both call it.
+pub fn approved_report(
+    conn: &Connection,
+    y: &ConsolidatedYear,
+    names: NoticeNames,
+) -> Result<Report, WorkflowError> {
+    let approved = approved_for_export(conn, &y.consolidation)?;
+    let approval = &approved.approval;
+    let published_at = approved
+        .publication
+        .as_ref()
+        .map_or(approval.approved_at.as_str(), |p| p.published_at.as_str());
+    let meta = results::NoticeMeta {
+        county: names.county,
+        scheme_name: names.scheme_name,
+        issuer: names.issuer,
+        doc_number: approval.doc_number.clone(),
+        published_on: date_of(published_at),
+        recipients: names.recipients,
+        approval_sha256: approval.consolidation_sha256.clone(),
+        replaces: approved
+            .replaces
+            .as_ref()
+            .map(|old| crate::export::model::ReplacedApproval {
+                doc_number: old.doc_number.clone(),
+                approved_on: date_of(&old.approved_at),
+                reopened_on: old
+                    .reopened
+                    .as_ref()
+                    .map(|r| date_of(&r.at))
+                    .unwrap_or_default(),
+                reason: old
+                    .reopened
+                    .as_ref()
+                    .map(|r| r.reason.clone())
+                    .unwrap_or_default(),
+            }),
+        principals: y
+            .data
+            .roster
+            .iter()
+            .filter_map(|u| Some((u.id.clone(), u.principal.clone()?)))
+            .collect(),
+    };
+    Ok(results::to_report(
+        &y.consolidation,
+        &y.outcomes,
+        y.manifest(),
+        &meta,
+    ))
 }

@@ -15,7 +15,7 @@ mod closed;
 const BEFORE_NOTICE: &str = "2022-09-20T00:00:00Z";
 
 /// Commits `envelope` with the hub clock at `at`; it must be accepted.
-fn ingest(dir: &Path, at: &str, envelope: pb::Envelope) {
+pub(super) fn ingest(dir: &Path, at: &str, envelope: pb::Envelope) {
     let conn = db::open_existing(dir).unwrap();
     let key = config::load_receipt_key(dir).unwrap();
     let runtime = Runtime::new(small_runtime()).unwrap();
@@ -26,7 +26,7 @@ fn ingest(dir: &Path, at: &str, envelope: pb::Envelope) {
     assert!(outcomes[0].result.is_ok(), "{:?}", outcomes[0].result);
 }
 
-fn with_sessions(
+pub(super) fn with_sessions(
     key: &SigningKeyPair,
     pack: &PackIdentity,
     unit: &str,
@@ -41,7 +41,7 @@ fn with_sessions(
 /// The county of `setup()` with both townships' daily reports accepted
 /// before the notices: t1 with 3 study sessions (full marks), t2 with 1
 /// (the L1a deduction fires). Returns the setup and t1/t2's node key.
-fn two_townships_reported() -> (Setup, SigningKeyPair) {
+pub(super) fn two_townships_reported() -> (Setup, SigningKeyPair) {
     let s = setup();
     let a = node_key(1);
     ingest(

@@ -3,9 +3,8 @@
 
 use std::path::Path;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::Context as _;
 use kaohe_rulepacks::manifest::Round;
-use kaohe_rulepacks::pack::Pack;
 use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
 
 use super::{actor, open, parse_round, print_reevaluations};
@@ -45,63 +44,36 @@ pub(super) fn score(
     a: &EvaluateArgs,
     submitting: bool,
 ) -> anyhow::Result<(PackInfo, Vec<UnitResult>)> {
-    let pack = store
-        .require_pack(a.year)
-        .context("读取规则包（read the pack）")??;
-    let module = store
-        .pack_module(&pack.identity)
-        .context("读取规则包模块（read the pack module）")?
-        .ok_or_else(|| {
-            anyhow!(
-                "证据库中缺少规则包模块 {}（pack module missing）",
-                pack.identity
-            )
-        })?;
     // Compiled modules are cached beside node.db, in the data directory.
     let data_dir = store.path().parent().unwrap_or(Path::new("."));
     let runtime = Runtime::new(RuntimeConfig::with_cache_under(data_dir))
         .context("启动规则包运行环境（start the pack runtime）")?;
-    let loaded = Pack::load(&runtime, &module, &pack.identity)?;
-    // The jobs are built from the stored manifest and the pack reads its
-    // own: they must be the same.
-    if loaded.manifest() != &pack.manifest {
-        bail!(
-            "规则包 {} 内嵌的清单与证据库中的不一致（embedded manifest differs）",
-            pack.identity
+    let scored = evaluate::score(
+        store,
+        &runtime,
+        &evaluate::ScoreRequest {
+            year: a.year,
+            round: a.round,
+            methods: a.methods.clone(),
+            submitting,
+        },
+    )?;
+    if !scored.reevaluations.is_empty() {
+        print_reevaluations(
+            a.year,
+            &scored.reevaluations,
+            &scored.pack.identity.to_string(),
         );
-    }
-    // Results computed under an earlier pack of the year: evaluated again
-    // now (by `submit`, whatever round was asked for).
-    let again = store
-        .reevaluations(a.year)
-        .context("查找需重新评价的结果（find results to evaluate again）")?;
-    let mut rounds = vec![a.round];
-    if !again.is_empty() {
-        print_reevaluations(a.year, &again, &pack.identity.to_string());
-        if submitting {
-            for r in &again {
-                if !rounds.contains(&r.round) {
-                    rounds.push(r.round);
-                }
-            }
-        } else {
+        if !submitting {
             println!(
                 "提交（kaohe node submit）时将按新版一并重新评价（submit evaluates them again）"
             );
         }
         println!();
     }
-    let scope = store
-        .scope(a.year)
-        .context("读取考核范围（read the scope）")?;
-    let only = (!a.methods.is_empty()).then_some(a.methods.as_slice());
     let mut results = Vec::new();
-    for (i, round) in rounds.iter().enumerate() {
-        // The asked-for round honours --method; a re-evaluation redoes all.
-        let only = if i == 0 { only } else { None };
-        let jobs = evaluate::jobs(store, &pack.manifest, &scope, *round, only)
-            .context("准备评分输入（build the inputs）")?;
-        if jobs.is_empty() {
+    for (round, round_results) in scored.rounds {
+        if round_results.is_empty() {
             println!(
                 "{} {} 没有需要评分的单位和考核方式（nothing to evaluate）",
                 a.year,
@@ -109,9 +81,11 @@ pub(super) fn score(
             );
             continue;
         }
-        let round_results = evaluate::run(&loaded, jobs).context("评分（evaluate）")?;
-        print!("{}", evaluate::summary(&pack.manifest, &round_results));
+        print!(
+            "{}",
+            evaluate::summary(&scored.pack.manifest, &round_results)
+        );
         results.extend(round_results);
     }
-    Ok((pack, results))
+    Ok((scored.pack, results))
 }

@@ -65,20 +65,8 @@ pub(super) fn run(dir: &Path, a: TemplateArgs) -> anyhow::Result<()> {
     let layout =
         Layout::new(&pack.manifest, &scope).context("生成模板布局（lay out the template）")?;
     let prefill: Prefill = if a.with_values {
-        Prefill {
-            values: store
-                .evidence(a.year)
-                .context("读取已保存的证据（read stored evidence）")?
-                .into_iter()
-                .map(|e| ((e.unit_id, e.round, e.field_id), e.value))
-                .collect(),
-            marks: store
-                .marks(a.year)
-                .context("读取已保存的不适用标记（read stored not-applicable marks）")?
-                .into_iter()
-                .map(|m| ((m.unit_id, m.round, m.indicator_id), m.reason))
-                .collect(),
-        }
+        Prefill::stored(&store, a.year)
+            .context("读取已保存的证据和不适用标记（read stored evidence and marks）")?
     } else {
         Prefill::new()
     };
