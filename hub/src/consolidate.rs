@@ -22,8 +22,8 @@
 //! 3. the per-method results are merged into one sheet
 //!    ([`merge_outputs`](kaohe_rulepacks::abi::merge_outputs), quarters
 //!    combined per the manifest), every applicable indicator must be
-//!    present, and the whole year is finalised by the pack in one batch
-//!    (with a recorded penalty-cap override);
+//!    present, and the sheets are finalised by the pack in batches of
+//!    [`SHEETS_PER_BATCH`] (with a recorded penalty-cap override);
 //! 4. ranked categories are ranked by total, descending; equal totals share
 //!    a rank and the next rank skips (1, 2, 2, 4); display order among equals
 //!    is by unit id; units not assessed or excused are listed apart; the
@@ -486,10 +486,15 @@ pub fn required_methods(manifest: &Manifest) -> BTreeMap<String, Vec<String>> {
         .collect()
 }
 
+/// Sheets handed to the finaliser at a time: bounded, so the sheets waiting
+/// for the pack never grow with the year (the pack splits a batch further
+/// as its memory needs, `Pack::finalise`).
+pub const SHEETS_PER_BATCH: usize = 4096;
+
 /// Consolidates the year; see the module docs.
 pub fn consolidate<E: fmt::Display>(
     input: &ConsolidationInput<'_>,
-    finalise: impl FnOnce(&[FinaliseInput]) -> Result<Vec<FinaliseOutput>, E>,
+    mut finalise: impl FnMut(&[FinaliseInput]) -> Result<Vec<FinaliseOutput>, E>,
 ) -> Result<Consolidation, ConsolidateError> {
     let manifest = input.manifest;
     let roster = input.roster;
@@ -522,10 +527,35 @@ pub fn consolidate<E: fmt::Display>(
 
     let mut units = Vec::with_capacity(roster.len());
     let mut completeness = Completeness::default();
-    let mut batch: Vec<FinaliseInput> = Vec::new();
+    let mut batch: Vec<FinaliseInput> = Vec::with_capacity(SHEETS_PER_BATCH);
     // Per sheet of the batch: the unit's place in `units` and the reports
     // that made the sheet.
     let mut batch_units: Vec<(usize, Vec<&AcceptedResult>)> = Vec::new();
+    // The sheets are finalised a batch at a time, so what waits for the pack
+    // is bounded whatever the size of the year.
+    let mut finalise_batch = |batch: &mut Vec<FinaliseInput>,
+                              batch_units: &mut Vec<(usize, Vec<&AcceptedResult>)>,
+                              units: &mut Vec<UnitResult>|
+     -> Result<(), ConsolidateError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let outputs = finalise(batch).map_err(|e| ConsolidateError::Finalise(e.to_string()))?;
+        if outputs.len() != batch.len() {
+            return Err(ConsolidateError::OutputCount {
+                expected: batch.len(),
+                got: outputs.len(),
+            });
+        }
+        for ((sheet, output), (at, used)) in batch.iter().zip(&outputs).zip(batch_units.iter()) {
+            let unit = &roster.units[&units[*at].unit_id];
+            units[*at].assessment =
+                sheet::finalised(manifest, unit, sheet, output, used, &decisions);
+        }
+        batch.clear();
+        batch_units.clear();
+        Ok(())
+    };
     for unit in roster.iter() {
         let results = by_unit.get(unit.id.as_str()).map_or(&[][..], Vec::as_slice);
         let category = manifest.category_index(&unit.category);
@@ -610,23 +640,11 @@ pub fn consolidate<E: fmt::Display>(
             assessment,
             late_reports: late,
         });
+        if batch.len() == SHEETS_PER_BATCH {
+            finalise_batch(&mut batch, &mut batch_units, &mut units)?;
+        }
     }
-
-    let outputs = if batch.is_empty() {
-        Vec::new()
-    } else {
-        finalise(&batch).map_err(|e| ConsolidateError::Finalise(e.to_string()))?
-    };
-    if outputs.len() != batch.len() {
-        return Err(ConsolidateError::OutputCount {
-            expected: batch.len(),
-            got: outputs.len(),
-        });
-    }
-    for ((sheet, output), (at, used)) in batch.iter().zip(&outputs).zip(&batch_units) {
-        let unit = &roster.units[&units[*at].unit_id];
-        units[*at].assessment = sheet::finalised(manifest, unit, sheet, output, used, &decisions);
-    }
+    finalise_batch(&mut batch, &mut batch_units, &mut units)?;
 
     let rankings = rank::rank_categories(manifest, &mut units);
     let leaderboards = rank::leaderboards(

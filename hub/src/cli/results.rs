@@ -535,7 +535,6 @@ mod tests {
         assert!(!townships.contains("【待重新评价】"), "D6 is a department");
     }
 
-
     #[test]
     fn a_ranking_too_small_for_the_last_three_is_flagged_for_the_office() {
         let r = kaohe_rulepacks::rubric::load(
