@@ -606,6 +606,9 @@ fn results_in_child(dir: &Path) -> (f64, f64) {
         .expect("runs");
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "hub results failed: {text}");
+    for l in text.lines().filter(|l| l.starts_with("stage ")) {
+        println!("{l}");
+    }
     let line = text
         .lines()
         .find_map(|l| l.strip_prefix("results "))
@@ -628,6 +631,9 @@ fn results_in_child(dir: &Path) -> (f64, f64) {
 /// The child: `kaohe hub results --year 2022`, timed; prints
 /// `results SECONDS PEAK_MB` on stderr.
 fn results_child(dir: &Path) {
+    if std::env::var_os("KAOHE_SCALE_STAGES").is_some() {
+        stages(dir);
+    }
     let t = Instant::now();
     kaohe_hub::cli::run(kaohe_hub::cli::Args {
         data_dir: PathBuf::from(dir),
@@ -642,13 +648,54 @@ fn results_child(dir: &Path) {
     eprintln!("results {s:.3} {:.1}", vm_hwm_kb() as f64 / 1024.0);
 }
 
+/// Where time and memory go: `hub results`' steps one by one, with the
+/// resident and peak memory after each (`KAOHE_SCALE_STAGES=1`).
+fn stages(dir: &Path) {
+    let report = |what: &str, t: Instant| {
+        eprintln!(
+            "stage {what:<28} {:>8.3} s  rss {:>7.1} MB  peak {:>7.1} MB",
+            t.elapsed().as_secs_f64(),
+            vm_kb("VmRSS:") as f64 / 1024.0,
+            vm_kb("VmHWM:") as f64 / 1024.0
+        );
+    };
+    let conn = db::open_existing(dir).expect("db");
+    let runtime = Runtime::new(RuntimeConfig::with_cache_under(dir)).expect("runtime");
+    let t = Instant::now();
+    let data = kaohe_hub::results::load_year(&conn, &runtime, YEAR).expect("load");
+    report("load_year", t);
+    let t = Instant::now();
+    let c = data.consolidate().expect("consolidates");
+    report("consolidate", t);
+    let t = Instant::now();
+    let outcomes = data.outcomes(&c);
+    report("outcomes", t);
+    let t = Instant::now();
+    let digest = c.sha256();
+    report("sha256", t);
+    let y = kaohe_hub::results::ConsolidatedYear {
+        data,
+        consolidation: c,
+        outcomes,
+    };
+    let t = Instant::now();
+    let text = kaohe_hub::cli::results::render_results(&y, None);
+    report("render_results", t);
+    drop((text, digest, y));
+}
+
 /// Peak resident set of this process (`VmHWM`), in KiB.
 fn vm_hwm_kb() -> u64 {
+    vm_kb("VmHWM:")
+}
+
+/// A `Vm…:` line of `/proc/self/status`, in KiB.
+fn vm_kb(key: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .find_map(|l| l.strip_prefix(key))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)

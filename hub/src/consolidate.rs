@@ -440,7 +440,21 @@ impl Consolidation {
     /// tell whether the year changed since it was approved.
     pub fn sha256(&self) -> String {
         use sha2::Digest as _;
-        hex::encode(sha2::Sha256::digest(self.to_json()))
+        // Hashed as it is written: the JSON of a large year is never held.
+        struct Hasher(sha2::Sha256);
+        impl std::io::Write for Hasher {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.update(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut hasher = Hasher(sha2::Sha256::new());
+        // Plain structs, string-keyed maps only: serialising cannot fail.
+        let _ = serde_json::to_writer(std::io::BufWriter::new(&mut hasher), self);
+        hex::encode(hasher.0.finalize())
     }
 }
 

@@ -850,3 +850,13 @@ fn an_item_marked_not_applicable_is_converted_over_the_rest_and_every_loss_has_a
     // The other units are unchanged and carry no marks.
     assert!(scored(&c, "D2").not_applicable.is_empty());
 }
+
+/// The digest an approval records is the SHA-256 of the canonical JSON,
+/// though it is hashed as it is written (issue #17: a large year's JSON is
+/// never held whole).
+#[test]
+fn the_digest_is_the_sha256_of_the_canonical_json() {
+    use sha2::Digest as _;
+    let c = county().consolidate();
+    assert_eq!(c.sha256(), hex::encode(sha2::Sha256::digest(c.to_json())));
+}
