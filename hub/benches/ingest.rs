@@ -16,7 +16,13 @@
 //! - **raw inserts**: the rows ingestion writes (a submission, and per
 //!   method one result carrying its scores and clauses as JSON) with
 //!   ingestion's own statements ([`ingest::store::insert_submissions`]), in
-//!   transactions of 512, sorted, fsync'd.
+//!   transactions of 512, sorted, fsync'd;
+//! - **unary latency**: one `Submit` at a time on the idle hub after the
+//!   stream, beside a raw fsync'd one-row commit.
+//!
+//! The last lines are `ratio NAME VALUE`: ingest against raw strict
+//! verification on all cores (aim ≥ 0.75) and on one, and a unary submit
+//! against the commit it waits for.
 
 use std::time::Instant;
 
@@ -42,6 +48,8 @@ use tokio_stream::StreamExt as _;
 mod support;
 
 const BATCH: usize = 512;
+/// Unary submits timed after the stream.
+const UNARY: usize = 50;
 
 fn main() {
     let n: usize = std::env::var("KAOHE_BENCH_N")
@@ -58,13 +66,17 @@ fn main() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let ingest_dir = tmp.path().join("ingest");
     let insert_dir = tmp.path().join("insert");
-    let pack = prepare(&ingest_dir, &node, n);
+    // UNARY more units: the unary submits after the stream.
+    let pack = prepare(&ingest_dir, &node, n + UNARY);
     prepare(&insert_dir, &node, n);
     let wide_dir = tmp.path().join("wide");
     prepare(&wide_dir, &node, n);
 
     let envelopes: Vec<Envelope> = (0..n)
         .map(|i| submission(&node, &pack, i).to_envelope(&node))
+        .collect();
+    let unary: Vec<pb::Envelope> = (n..n + UNARY)
+        .map(|i| submission(&node, &pack, i).to_envelope(&node).into())
         .collect();
 
     // Raw strict verification.
@@ -164,7 +176,7 @@ fn main() {
         .build()
         .expect("tokio");
     let wires: Vec<pb::Envelope> = envelopes.iter().cloned().map(Into::into).collect();
-    let (ingest_rate, accepted, chunks) = rt.block_on(async {
+    let (ingest_rate, accepted, chunks, latencies) = rt.block_on(async {
         let (clock, _) = Clock::manual("2022-12-01T00:00:00Z".parse().expect("time"));
         let hub = Hub::start(ServeOptions::new(&ingest_dir, clock)).expect("hub starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -191,10 +203,19 @@ fn main() {
             accepted += chunk.outcomes.iter().filter(|o| o.result.is_ok()).count();
         }
         let r = rate(accepted, t);
+        // Unary calls on the idle hub, one at a time.
+        let mut latencies: Vec<f64> = Vec::with_capacity(UNARY);
+        for e in unary {
+            let t = Instant::now();
+            client.submit(e).await.expect("accepted");
+            latencies.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        latencies.sort_by(f64::total_cmp);
         let _ = stop.send(());
         let _ = server.await;
-        (r, accepted, chunks)
+        (r, accepted, chunks, latencies)
     });
+    let commit_floor = commit_floor(&tmp.path().join("floor.db"));
 
     println!();
     println!("{:<48}{:>14}", "measure", "per second");
@@ -227,12 +248,54 @@ fn main() {
         "{:<48}{:>14.0}",
         "raw inserts, full-sheet width (36 scores, 3 clauses)", insert_wide
     );
-    println!();
+    let median = latencies.get(latencies.len() / 2).copied().unwrap_or(0.0);
     println!(
-        "ingest ÷ raw verify: {:.2} against {cores} threads, {:.2} against 1 thread (aim ≥ 0.75)",
-        ingest_rate / verify_all,
-        ingest_rate / verify_1
+        "{:<48}{:>14.2}",
+        format!("unary Submit on the idle hub, median of {UNARY} (ms)"),
+        median
     );
+    println!(
+        "{:<48}{:>14.2}",
+        "raw fsync'd one-row commit, median (ms)", commit_floor
+    );
+    println!();
+    println!("load average: {}", load_average());
+    println!(
+        "ratio ingest/verify_all_cores {:.2}",
+        ingest_rate / verify_all
+    );
+    println!("ratio ingest/verify_one_core {:.2}", ingest_rate / verify_1);
+    println!(
+        "ratio unary_submit/commit_floor {:.1}",
+        median / commit_floor
+    );
+}
+
+/// Median milliseconds of a one-row SQLite commit with the hub's pragmas
+/// (WAL, `synchronous = FULL`): the floor of a unary submit's commit.
+fn commit_floor(path: &std::path::Path) -> f64 {
+    let conn = rusqlite::Connection::open(path).expect("db");
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+         CREATE TABLE t (x INTEGER);",
+    )
+    .expect("pragmas");
+    let mut times: Vec<f64> = (0..UNARY)
+        .map(|i| {
+            let t = Instant::now();
+            conn.execute("INSERT INTO t VALUES (?1)", [i as i64])
+                .expect("insert");
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split(' ').take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 /// Inserts `verified` (with their `envelopes`) into the database in `dir`

@@ -653,14 +653,35 @@ fn results_child(dir: &Path) {
 fn stages(dir: &Path) {
     let report = |what: &str, t: Instant| {
         eprintln!(
-            "stage {what:<28} {:>8.3} s  rss {:>7.1} MB  peak {:>7.1} MB",
+            "stage {what:<28} {:>8.3} s  rss {:>7.1} MB (anon {:>7.1})  peak {:>7.1} MB",
             t.elapsed().as_secs_f64(),
             vm_kb("VmRSS:") as f64 / 1024.0,
+            vm_kb("RssAnon:") as f64 / 1024.0,
             vm_kb("VmHWM:") as f64 / 1024.0
         );
     };
     let conn = db::open_existing(dir).expect("db");
     let runtime = Runtime::new(RuntimeConfig::with_cache_under(dir)).expect("runtime");
+    report("start", Instant::now());
+    if std::env::var_os("KAOHE_SCALE_STAGES_RESULTS").is_some() {
+        let t = Instant::now();
+        let pack_id: String = conn
+            .query_row("SELECT pack_id FROM packs WHERE is_current = 1", [], |r| {
+                r.get(0)
+            })
+            .expect("pack");
+        let r = kaohe_hub::results::load_results_keeping(
+            &conn,
+            YEAR,
+            &pack_id,
+            1,
+            Some(&Default::default()),
+        )
+        .expect("results");
+        report(&format!("load_results ({})", r.len()), t);
+        drop(r);
+        report("dropped", Instant::now());
+    }
     let t = Instant::now();
     let data = kaohe_hub::results::load_year(&conn, &runtime, YEAR).expect("load");
     report("load_year", t);

@@ -15,7 +15,7 @@ use kaohe_proto::pb::unit_service_server::UnitServiceServer;
 use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use super::crl::{ClientCrl, ClientCrlLayer, CrlError};
@@ -223,7 +223,14 @@ impl Hub {
             )
             .add_service(UnitServiceServer::new(shared.clone()))
             .add_service(ResultServiceServer::new(shared.clone()))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
+            // tonic's `tcp_nodelay` applies to listeners it binds itself;
+            // this one is ours, so each accepted socket gets it here: with
+            // Nagle on, a unary answer waited out the client's delayed ACK
+            // (~40 ms) although the commit took a fraction of that.
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                signal,
+            )
             .await;
         drop(shared);
         let joined = tokio::task::spawn_blocking(move || writer.join()).await;
