@@ -22,7 +22,7 @@ use super::crl::{ClientCrl, ClientCrlLayer, CrlError};
 use super::frames::WireStatusLayer;
 use super::limits::{HubTimeLayer, Limits};
 use super::submissions::Submissions;
-use super::writer::writer_loop;
+use super::writer::{Published, writer_loop};
 use super::{ADDR_FILE, Shared};
 use crate::clock::Clock;
 use crate::ingest::Committer;
@@ -122,8 +122,12 @@ impl Hub {
         let runtime = Runtime::new(options.runtime.clone())?;
         let mut committer = Committer::new(conn, runtime.clone(), key, options.clock.clone())?;
         let nodes = Arc::new(RwLock::new(committer.nodes()));
+        let replay = Arc::new(RwLock::new(committer.replay_view()));
         let (jobs, rx) = mpsc::channel(options.limits.queue.max(1));
-        let published = Arc::clone(&nodes);
+        let published = Published {
+            nodes: Arc::clone(&nodes),
+            replay: Arc::clone(&replay),
+        };
         let max_batch = options.limits.max_batch.max(1);
         let writer = std::thread::Builder::new()
             .name("kaohe-writer".to_owned())
@@ -162,6 +166,7 @@ impl Hub {
             shared: Shared {
                 jobs,
                 nodes,
+                replay,
                 reader: Arc::new(Mutex::new(reader)),
                 workflow: Arc::new(Mutex::new(workflow)),
                 runtime,
