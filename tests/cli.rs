@@ -117,6 +117,24 @@ fn pack_check_accepts_the_2022_rubric() {
 }
 
 #[test]
+fn pack_check_and_doc_take_the_pack_directory_as_an_official_types_it() {
+    let dir = path_str(&repo("rulepacks/baofeng-2023")).to_owned();
+    let o = kaohe(&["pack", "check", &dir]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("检查通过"), "{}", stdout(&o));
+    let out = tempfile::tempdir().unwrap();
+    let o = kaohe(&["pack", "doc", &dir, "--out", path_str(out.path())]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    // The ASSUMPTIONS.md beside the rubric is found from the directory too.
+    let html = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "html"))
+        .expect("an HTML page");
+    assert!(std::fs::read_to_string(html).unwrap().contains("A-41"));
+}
+
+#[test]
 fn pack_check_names_file_line_and_column_of_each_error() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");

@@ -400,7 +400,7 @@ fn generate(
             let u: usize = unit.id[1..].parse().expect("unit number");
             let c = m.category_index(&unit.category).expect("category");
             let node = node_of(unit, &parents);
-            let expected = kaohe_hub::consolidate::expected_reports(m, c);
+            let expected = m.expected_reports(c);
             let mut annual_mask = 0u32;
             for &(method, round) in &expected {
                 if round == Round::Annual {

@@ -13,7 +13,7 @@
 //! Per unit (roster order):
 //! 1. the reports it must receive are every (method, round) of a method that
 //!    has an indicator applicable to its category — `Q1`..`Q4` for quarterly
-//!    methods, `annual` otherwise ([`expected_reports`]); a recorded
+//!    methods, `annual` otherwise ([`Manifest::expected_reports`]); a recorded
 //!    [`Excusal`] removes the whole unit or one quarter of a quarterly method;
 //! 2. a report missing or received twice (two nodes, same method and round)
 //!    makes the unit **not assessed**, with a [`Gap`] saying exactly what —
@@ -458,28 +458,7 @@ impl Consolidation {
     }
 }
 
-/// The reports a unit of category `category` must receive, in manifest
-/// method order: every method with an applicable indicator, in `Q1`..`Q4`
-/// when quarterly, else `annual`.
-pub fn expected_reports(manifest: &Manifest, category: usize) -> Vec<(usize, Round)> {
-    let mut out = Vec::new();
-    for (m, method) in manifest.methods.iter().enumerate() {
-        let applies = manifest
-            .applicable_indicators(category)
-            .any(|i| manifest.indicator_method(i) == Some(m));
-        if !applies {
-            continue;
-        }
-        if method.quarterly {
-            out.extend(Round::QUARTERS.iter().map(|&q| (m, q)));
-        } else {
-            out.push((m, Round::Annual));
-        }
-    }
-    out
-}
-
-/// The methods each category must report ([`expected_reports`], every
+/// The methods each category must report ([`Manifest::expected_reports`], every
 /// round counted once), by category id: what the registry checks a node's
 /// scope against.
 pub fn required_methods(manifest: &Manifest) -> BTreeMap<String, Vec<String>> {
@@ -489,7 +468,7 @@ pub fn required_methods(manifest: &Manifest) -> BTreeMap<String, Vec<String>> {
         .enumerate()
         .map(|(c, category)| {
             let mut methods: Vec<String> = Vec::new();
-            for (m, _) in expected_reports(manifest, c) {
+            for (m, _) in manifest.expected_reports(c) {
                 let id = &manifest.methods[m].id;
                 if !methods.contains(id) {
                     methods.push(id.clone());

@@ -234,11 +234,15 @@ pub fn outcomes(current: &Consolidation, history: &[YearResults], manifest: &Man
                     u,
                     NoticeKind::WarningNotice,
                     format!(
-                        "排名第{}/{}{}，位列末{}名",
+                        "排名第{}/{}{}，位列{}",
                         p.rank,
                         p.of,
                         if p.tied { "（并列）" } else { "" },
-                        zh_count(u32::try_from(places).unwrap_or(u32::MAX))
+                        match places {
+                            // "末一名" is not said; the last place is 末位.
+                            1 => "末位".to_owned(),
+                            n => format!("末{}名", zh_count(u32::try_from(n).unwrap_or(u32::MAX))),
+                        }
                     ),
                 );
             }
@@ -714,7 +718,7 @@ mod tests {
             .map(|n| n.unit_id.as_str())
             .collect();
         assert_eq!(warned, ["S2"]);
-        assert_eq!(reasons(&o, "S2", WarningNotice), ["排名第3/3，位列末一名"]);
+        assert_eq!(reasons(&o, "S2", WarningNotice), ["排名第3/3，位列末位"]);
         assert!(
             o.notices
                 .iter()

@@ -91,27 +91,15 @@ pub fn gaps(scope: &Scope, manifest: &Manifest, outbox: &[Entry]) -> Vec<UnitGap
             continue;
         };
         let mut by: BTreeMap<(usize, Why), Vec<Round>> = BTreeMap::new();
-        for (m, method) in manifest.methods.iter().enumerate() {
-            let applies = manifest
-                .applicable_indicators(category)
-                .any(|i| manifest.indicator_method(i) == Some(m));
-            if !applies {
-                continue;
-            }
-            let rounds: &[Round] = if method.quarterly {
-                &Round::QUARTERS
+        for (m, round) in manifest.expected_reports(category) {
+            let method = &manifest.methods[m];
+            let why = if !scope.has_method(&method.id) {
+                Some(Why::NotDelegated)
             } else {
-                &[Round::Annual]
+                report_state(outbox, &unit.unit_id, scope.year, round, &method.id)
             };
-            for &round in rounds {
-                let why = if !scope.has_method(&method.id) {
-                    Some(Why::NotDelegated)
-                } else {
-                    report_state(outbox, &unit.unit_id, scope.year, round, &method.id)
-                };
-                if let Some(why) = why {
-                    by.entry((m, why)).or_default().push(round);
-                }
+            if let Some(why) = why {
+                by.entry((m, why)).or_default().push(round);
             }
         }
         if by.is_empty() {

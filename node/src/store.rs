@@ -43,6 +43,8 @@
 //! - `evidence`: `evidence`, `evidence_sources`, `evidence_history`
 //!   ([`Store::apply_evidence`], all or nothing; with marks
 //!   [`Store::apply_evidence_and_marks`]);
+//! - `cells`: the one writer of a versioned cell (current table + history),
+//!   used by `evidence` and `marks`;
 //! - `marks`: `not_applicable` and its history ([`MarkWrite`], read per
 //!   unit and round for evaluation);
 //! - `evaluations`: `evaluations` and the `sequence` counter — a submit's
@@ -59,6 +61,7 @@ use kaohe_rulepacks::manifest::Round;
 use kaohe_tables::sqlite::{self, Missing, Schema};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
+mod cells;
 mod evaluations;
 mod evidence;
 mod marks;

@@ -19,7 +19,7 @@ use crate::rubric::{CheckedRubric, LoadError};
 pub enum Command {
     /// 检查考核细则源文件，列出全部错误（check a rubric and list every error）
     Check {
-        /// 考核细则源文件（rubric.toml）
+        /// 考核细则源文件（rubric.toml），或含它的规则包目录（a rubric, or the pack directory holding it）
         #[arg(value_name = "细则")]
         rubric: PathBuf,
     },
@@ -34,7 +34,7 @@ pub enum Command {
     },
     /// 生成下发的考核细则文档（Excel 与 HTML）（render the rubric as the published document）
     Doc {
-        /// 考核细则源文件（rubric.toml）；同目录的 ASSUMPTIONS.md 一并收入
+        /// 考核细则源文件（rubric.toml）或含它的规则包目录；同目录的 ASSUMPTIONS.md 一并收入
         #[arg(value_name = "细则")]
         rubric: PathBuf,
         /// 输出目录（output directory）
@@ -51,7 +51,7 @@ pub enum Command {
     Inspect(crate::sign::command::InspectArgs),
     /// 把考核细则编译为 WebAssembly 规则包，内嵌手算用例作为自检（compile a rubric to a WebAssembly rule pack with its fixtures as the pack's self-test）
     Build {
-        /// 考核细则源文件（rubric.toml）
+        /// 考核细则源文件（rubric.toml），或含它的规则包目录（a rubric, or the pack directory holding it）
         #[arg(value_name = "细则")]
         rubric: PathBuf,
         /// 输出的规则包（output pack, e.g. baofeng-2022.wasm）
@@ -109,8 +109,9 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             fixtures,
         } => {
             let r = load(&rubric)?;
+            let file = crate::rubric::file_of(&rubric);
             let fixtures = fixtures
-                .unwrap_or_else(|| rubric.parent().unwrap_or(Path::new(".")).join("fixtures"));
+                .unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")).join("fixtures"));
             print!("{}", crate::compile::build(&r, &fixtures, &output)?);
             Ok(())
         }

@@ -512,6 +512,7 @@ pub struct Rendered {
 /// Compiles the rubric at `rubric` and renders it, with the tables of the
 /// `ASSUMPTIONS.md` beside it when there is one.
 pub fn render(rubric: &Path) -> anyhow::Result<Rendered> {
+    let rubric = &crate::rubric::file_of(rubric);
     let source = std::fs::read_to_string(rubric)
         .with_context(|| format!("读取考核细则源文件 {}（read rubric）", rubric.display()))?;
     let checked = crate::rubric::compile(&rubric.display().to_string(), &source)

@@ -248,6 +248,28 @@ impl Manifest {
             .sum()
     }
 
+    /// The reports a unit of category `category` must receive, in method
+    /// order: every method with an indicator that applies to the category,
+    /// in `Q1`..`Q4` when quarterly, else `annual`. What the hub counts a
+    /// unit complete by and a node lists as still owed — one rule for both.
+    pub fn expected_reports(&self, category: usize) -> Vec<(usize, Round)> {
+        let mut out = Vec::new();
+        for (m, method) in self.methods.iter().enumerate() {
+            let applies = self
+                .applicable_indicators(category)
+                .any(|i| self.indicator_method(i) == Some(m));
+            if !applies {
+                continue;
+            }
+            if method.quarterly {
+                out.extend(Round::QUARTERS.iter().map(|&q| (m, q)));
+            } else {
+                out.push((m, Round::Annual));
+            }
+        }
+        out
+    }
+
     /// Index of an indicator's method (valid manifests only; `None` otherwise).
     pub fn indicator_method(&self, indicator: usize) -> Option<usize> {
         self.method_index(&self.indicators.get(indicator)?.method)

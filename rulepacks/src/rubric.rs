@@ -156,9 +156,20 @@ pub enum LoadError {
     Compile(#[from] Diagnostics),
 }
 
-/// Reads and compiles a rubric file.
+/// The rubric file `path` names: the file itself, or the `rubric.toml` of a
+/// pack directory (`rulepacks/baofeng-2022`), as an official would type it.
+pub fn file_of(path: &Path) -> std::path::PathBuf {
+    if path.is_dir() {
+        path.join("rubric.toml")
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Reads and compiles a rubric file (or a pack directory's, [`file_of`]).
 pub fn load(path: &Path) -> Result<CheckedRubric, LoadError> {
-    let source = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+    let path = file_of(path);
+    let source = std::fs::read_to_string(&path).map_err(|source| LoadError::Io {
         path: path.display().to_string(),
         source,
     })?;

@@ -200,7 +200,8 @@ pub(super) fn leaderboards(
             if !category.ranked {
                 continue;
             }
-            let quarterly: Vec<usize> = super::expected_reports(manifest, c)
+            let quarterly: Vec<usize> = manifest
+                .expected_reports(c)
                 .into_iter()
                 .filter(|&(_, r)| r == round)
                 .map(|(m, _)| m)

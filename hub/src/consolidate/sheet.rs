@@ -12,7 +12,7 @@ use kaohe_rulepacks::rubric::decimal::format_hundredths;
 use super::decisions::CheckedDecisions;
 use super::{
     AcceptedResult, Assessment, Completeness, FiredClause, Gap, GapKind, IndicatorScore,
-    MissingReport, NotApplicable, Scored, expected_reports, method_label,
+    MissingReport, NotApplicable, Scored, method_label,
 };
 use crate::registry::units::UnitRecord;
 
@@ -26,7 +26,7 @@ pub(super) fn prepare<'r>(
     completeness: &mut Completeness,
     problems: &mut BTreeSet<String>,
 ) -> Result<(FinaliseInput, Vec<&'r AcceptedResult>), Vec<Gap>> {
-    let expected = expected_reports(manifest, category);
+    let expected = manifest.expected_reports(category);
     let mut received: BTreeMap<(usize, Round), Vec<&AcceptedResult>> = BTreeMap::new();
     for &r in results {
         let key = manifest.method_index(&r.method_id).map(|m| (m, r.round));

@@ -28,6 +28,10 @@ use crate::clock::Clock;
 use crate::ingest::Committer;
 use crate::{config, db};
 
+/// How long a stopping hub lets open connections finish before dropping
+/// them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// TLS material, PEM.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
@@ -215,12 +219,14 @@ impl Hub {
         if let Some(tls) = tls {
             builder = builder.tls_config(tls)?;
         }
+        let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
             shutdown.await;
             // Streams stop reading; what they handed over still commits.
             let _ = shutdown_tx.send(true);
+            let _ = stopping_tx.send(());
         };
-        let result = builder
+        let serving = builder
             .add_service(Submissions::new(shared.clone(), MAX_ENVELOPE_MESSAGE_BYTES))
             .add_service(
                 PackServiceServer::new(shared.clone())
@@ -235,8 +241,25 @@ impl Hub {
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(listener).with_nodelay(Some(true)),
                 signal,
-            )
-            .await;
+            );
+        // A graceful shutdown waits for every connection to close, and an
+        // idle client that never answers holds it for the HTTP/2 keepalive
+        // (50 s) — past systemd's patience. After SHUTDOWN_GRACE the
+        // connections are dropped: nothing is lost, since a receipt is only
+        // sent after its commit and the writer below still commits
+        // everything already handed to it; a client that got no receipt
+        // sends again and gets the same one.
+        let grace = async {
+            match stopping.await {
+                Ok(()) => tokio::time::sleep(SHUTDOWN_GRACE).await,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let result = tokio::select! {
+            served = serving => served,
+            () = grace => Ok(()),
+        };
+        let _ = shared.jobs.send(super::writer::Job::Stop).await;
         drop(shared);
         let joined = tokio::task::spawn_blocking(move || writer.join()).await;
         result?;

@@ -23,16 +23,20 @@ pub(super) enum Job {
         digest: kaohe_proto::Digest,
         reply: oneshot::Sender<Result<Option<StoredReceipt>, String>>,
     },
+    /// The hub is stopping: take nothing new, finish what is queued. (Not
+    /// waiting for every sender to go: an idle connection the server has not
+    /// dropped yet still holds one.)
+    Stop,
 }
 
-/// The writer thread: takes what is queued (up to `max_batch` envelopes)
-/// into one transaction, answers, and stores signed heads when idle.
 /// What the writer publishes after each batch for the verify workers.
 pub(super) struct Published {
     pub nodes: Arc<RwLock<Arc<NodeDirectory>>>,
     pub replay: Arc<RwLock<Arc<ReplayView>>>,
 }
 
+/// The writer thread: takes what is queued (up to `max_batch` envelopes)
+/// into one transaction, answers, and stores signed heads when idle.
 pub(super) fn writer_loop(
     committer: &mut Committer,
     mut rx: mpsc::Receiver<Job>,
@@ -51,6 +55,7 @@ pub(super) fn writer_loop(
                     batch.extend(candidates);
                 }
                 Job::Receipt { digest, reply } => lookups.push((digest, reply)),
+                Job::Stop => rx.close(),
             }
             if batch.len() < max_batch {
                 next = rx.try_recv().ok();

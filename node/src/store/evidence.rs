@@ -5,9 +5,19 @@
 use std::collections::BTreeMap;
 
 use kaohe_rulepacks::manifest::Round;
-use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
+use rusqlite::{TransactionBehavior, params};
 
+use super::cells::{CellWriter, Cells};
 use super::{Actor, MarkWrite, Store, StoreError, parse_round};
+
+const EVIDENCE: Cells = Cells {
+    table: "evidence",
+    history: "evidence_history",
+    key: "field_id",
+    value: "value",
+    old: "old_value",
+    new: "new_value",
+};
 
 /// How often (in written rows) [`Store::apply_evidence`] reports progress.
 pub const PROGRESS_EVERY: usize = 500;
@@ -164,58 +174,17 @@ impl Store {
         let source_id = tx.last_insert_rowid();
         let mut summary = ApplySummary::default();
         {
-            let mut current = tx.prepare(
-                "SELECT value FROM evidence WHERE unit_id = ?1 AND year = ?2 AND round = ?3 AND field_id = ?4",
-            )?;
-            let mut upsert = tx.prepare(
-                "INSERT INTO evidence (unit_id, year, round, field_id, value, source_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (unit_id, year, round, field_id)
-                 DO UPDATE SET value = excluded.value, source_id = excluded.source_id",
-            )?;
-            let mut delete = tx.prepare(
-                "DELETE FROM evidence WHERE unit_id = ?1 AND year = ?2 AND round = ?3 AND field_id = ?4",
-            )?;
-            let mut history = tx.prepare(
-                "INSERT INTO evidence_history (unit_id, year, round, field_id, old_value, new_value, source_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
+            let mut cells = CellWriter::prepare(&tx, &EVIDENCE)?;
             for (i, w) in writes.iter().enumerate() {
-                let key = params![w.unit_id, year, w.round.id(), w.field_id];
-                let old: Option<i64> = current.query_row(key, |r| r.get(0)).optional()?;
-                match (old, w.value) {
-                    (o, n) if o == n => summary.unchanged += 1,
-                    (_, Some(new)) => {
-                        upsert.execute(params![
-                            w.unit_id,
-                            year,
-                            w.round.id(),
-                            w.field_id,
-                            new,
-                            source_id
-                        ])?;
-                        if old.is_some() {
-                            summary.changed += 1;
-                        } else {
-                            summary.added += 1;
-                        }
-                    }
-                    (_, None) => {
-                        delete.execute(key)?;
-                        summary.removed += 1;
-                    }
-                }
-                if old != w.value {
-                    history.execute(params![
-                        w.unit_id,
-                        year,
-                        w.round.id(),
-                        w.field_id,
-                        old,
-                        w.value,
-                        source_id
-                    ])?;
-                }
+                cells.write(
+                    &w.unit_id,
+                    year,
+                    w.round,
+                    &w.field_id,
+                    w.value.as_ref(),
+                    source_id,
+                    &mut summary,
+                )?;
                 if (i + 1) % PROGRESS_EVERY == 0 {
                     progress(i + 1);
                 }

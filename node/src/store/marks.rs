@@ -6,9 +6,19 @@
 use std::collections::BTreeMap;
 
 use kaohe_rulepacks::manifest::Round;
-use rusqlite::{OptionalExtension as _, Transaction, params};
+use rusqlite::{Transaction, params};
 
+use super::cells::{CellWriter, Cells};
 use super::{ApplySummary, Store, StoreError, parse_round};
+
+const MARKS: Cells = Cells {
+    table: "not_applicable",
+    history: "not_applicable_history",
+    key: "indicator_id",
+    value: "reason",
+    old: "old_reason",
+    new: "new_reason",
+};
 
 /// One change to make: `reason: None` removes the mark.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,61 +59,17 @@ pub(super) fn write(
     source_id: i64,
     summary: &mut ApplySummary,
 ) -> rusqlite::Result<()> {
-    let mut current = tx.prepare(
-        "SELECT reason FROM not_applicable
-         WHERE unit_id = ?1 AND year = ?2 AND round = ?3 AND indicator_id = ?4",
-    )?;
-    let mut upsert = tx.prepare(
-        "INSERT INTO not_applicable (unit_id, year, round, indicator_id, reason, source_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (unit_id, year, round, indicator_id)
-         DO UPDATE SET reason = excluded.reason, source_id = excluded.source_id",
-    )?;
-    let mut delete = tx.prepare(
-        "DELETE FROM not_applicable
-         WHERE unit_id = ?1 AND year = ?2 AND round = ?3 AND indicator_id = ?4",
-    )?;
-    let mut history = tx.prepare(
-        "INSERT INTO not_applicable_history
-             (unit_id, year, round, indicator_id, old_reason, new_reason, source_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
+    let mut cells = CellWriter::prepare(tx, &MARKS)?;
     for w in marks {
-        let key = params![w.unit_id, year, w.round.id(), w.indicator_id];
-        let old: Option<String> = current.query_row(key, |r| r.get(0)).optional()?;
-        match (&old, &w.reason) {
-            (o, n) if o == n => summary.unchanged += 1,
-            (_, Some(new)) => {
-                upsert.execute(params![
-                    w.unit_id,
-                    year,
-                    w.round.id(),
-                    w.indicator_id,
-                    new,
-                    source_id
-                ])?;
-                if old.is_some() {
-                    summary.changed += 1;
-                } else {
-                    summary.added += 1;
-                }
-            }
-            (_, None) => {
-                delete.execute(key)?;
-                summary.removed += 1;
-            }
-        }
-        if old != w.reason {
-            history.execute(params![
-                w.unit_id,
-                year,
-                w.round.id(),
-                w.indicator_id,
-                old,
-                w.reason,
-                source_id
-            ])?;
-        }
+        cells.write(
+            &w.unit_id,
+            year,
+            w.round,
+            &w.indicator_id,
+            w.reason.as_ref(),
+            source_id,
+            summary,
+        )?;
     }
     Ok(())
 }
