@@ -27,6 +27,9 @@
 //!    memory read from its own `/proc/self/status` (`VmHWM`), stdout
 //!    discarded.
 //!
+//! Above 120,000 units (or with `KAOHE_SCALE_SIGN_WHILE_SENDING`) the
+//! envelopes are signed while they are sent, on the same cores as the hub.
+//!
 //! `ratio results_per_unit_us/…` compares the cost per unit with the
 //! 10 000-unit figure of issue #17's table; `hub/benches/scale-plot.py`
 //! draws time and memory against N from the last lines of several runs.
@@ -70,6 +73,9 @@ const MIX: [(&str, usize); 10] = [
     ("village", 7),
 ];
 const VILLAGE_NODES: usize = 16;
+/// Up to this many units every envelope is signed before the stream
+/// starts (~1.5 KB each); above it they are signed while they are sent.
+const PREGENERATE_UNITS: usize = 120_000;
 /// Units generated, evaluated and signed at a time.
 const SLICE: usize = 2048;
 
@@ -105,16 +111,41 @@ fn main() {
     let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
     let pack = Pack::load(&runtime, &module, &pack_id).expect("pack loads");
     let templates = templates(&rubric);
-    let wires = generate(&pack, &templates, &roster, &nodes, &pack_id);
-    println!(
-        "generate: {} envelopes in {:.1} s",
-        wires.len(),
-        t.elapsed().as_secs_f64()
-    );
+    let stream_generated =
+        n > PREGENERATE_UNITS || std::env::var_os("KAOHE_SCALE_SIGN_WHILE_SENDING").is_some();
+    let (envelopes, (ingest_per_s, accepted, refused)) = if !stream_generated {
+        let mut wires = Vec::new();
+        generate(&pack, &templates, &roster, &nodes, &pack_id, &mut |part| {
+            wires.extend(part);
+        });
+        println!(
+            "generate: {} envelopes in {:.1} s",
+            wires.len(),
+            t.elapsed().as_secs_f64()
+        );
+        (wires.len(), ingest(&dir, tokio_stream::iter(wires)))
+    } else {
+        // Too many to hold: signed while they are sent, on the same cores
+        // as the hub (the ingest rate is lower for it).
+        println!("generate: while ingesting");
+        let (tx, rx) = tokio::sync::mpsc::channel::<pb::Envelope>(16_384);
+        std::thread::scope(|s| {
+            let generator = s.spawn(|| {
+                let mut sent = 0;
+                generate(&pack, &templates, &roster, &nodes, &pack_id, &mut |part| {
+                    sent += part.len();
+                    for e in part {
+                        tx.blocking_send(e).expect("the stream is open");
+                    }
+                });
+                drop(tx);
+                sent
+            });
+            let result = ingest(&dir, tokio_stream::wrappers::ReceiverStream::new(rx));
+            (generator.join().expect("generator"), result)
+        })
+    };
     drop(pack);
-
-    let envelopes = wires.len();
-    let (ingest_per_s, accepted, refused) = ingest(&dir, wires);
     println!("ingest: {accepted} accepted, {refused} refused");
     assert_eq!(refused, 0, "every synthetic envelope is accepted");
     assert_eq!(accepted, envelopes);
@@ -386,13 +417,13 @@ fn generate(
     roster: &[UnitRecord],
     nodes: &[Node],
     pack_id: &PackIdentity,
-) -> Vec<pb::Envelope> {
+    sink: &mut dyn FnMut(Vec<pb::Envelope>),
+) {
     let m = pack.manifest();
     let mut parents: Vec<String> = roster.iter().filter_map(|u| u.parent.clone()).collect();
     parents.sort();
     parents.dedup();
     let mut sequences: Vec<u64> = nodes.iter().map(|n| n.sequence).collect();
-    let mut out = Vec::new();
     for slice in roster.chunks(SLICE) {
         // (unit, node, input) per report.
         let mut reports: Vec<(&UnitRecord, usize, UnitInput, UnitInput)> = Vec::new();
@@ -536,14 +567,16 @@ fn generate(
                 .map(|h| h.join().expect("signer"))
                 .collect()
         });
-        out.extend(signed.into_iter().flatten());
+        sink(signed.into_iter().flatten().collect());
     }
-    out
 }
 
 /// Every envelope through one `SubmitStream`; (accepted per second,
 /// accepted, refused).
-fn ingest(dir: &Path, wires: Vec<pb::Envelope>) -> (f64, usize, usize) {
+fn ingest(
+    dir: &Path,
+    wires: impl tokio_stream::Stream<Item = pb::Envelope> + Send + 'static,
+) -> (f64, usize, usize) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -565,7 +598,7 @@ fn ingest(dir: &Path, wires: Vec<pb::Envelope>) -> (f64, usize, usize) {
             .max_decoding_message_size(64 << 20);
         let t = Instant::now();
         let mut responses = client
-            .submit_stream(tokio_stream::iter(wires))
+            .submit_stream(wires)
             .await
             .expect("stream")
             .into_inner();
