@@ -95,7 +95,12 @@ fn main() {
     );
 
     let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
-    let dir = tmp.path().join("hub");
+    // `KAOHE_SCALE_KEEP=DIR` keeps the hub directory there (for profiling
+    // `hub results` on it again); by default it goes with the tempdir.
+    let dir = match std::env::var_os("KAOHE_SCALE_KEEP") {
+        Some(keep) => PathBuf::from(keep),
+        None => tmp.path().join("hub"),
+    };
     let t = Instant::now();
     let rubric = load_rubric();
     let (pack_id, module) = setup(&dir, &rubric);

@@ -36,6 +36,7 @@
 //! unit.
 
 mod decisions;
+mod ids;
 pub mod rank;
 mod sheet;
 mod tier;
@@ -517,6 +518,7 @@ pub fn consolidate<E: fmt::Display>(
         list.sort_by(|a, b| result_order(manifest, a, b));
     }
     let decisions = Decisions::checked(input.decisions, manifest, roster, &mut problems);
+    let ids = ids::Ids::new(manifest);
 
     let mut units = Vec::with_capacity(roster.len());
     let mut completeness = Completeness::default();
@@ -543,7 +545,7 @@ pub fn consolidate<E: fmt::Display>(
         for ((sheet, output), (at, used)) in batch.iter().zip(&outputs).zip(batch_units.iter()) {
             let unit = &roster.units[&units[*at].unit_id];
             units[*at].assessment =
-                sheet::finalised(manifest, unit, sheet, output, used, &decisions);
+                sheet::finalised(manifest, &ids, unit, sheet, output, used, &decisions);
         }
         batch.clear();
         batch_units.clear();
@@ -588,6 +590,7 @@ pub fn consolidate<E: fmt::Display>(
         } else if let Some(c) = category {
             match sheet::prepare(
                 manifest,
+                &ids,
                 unit,
                 c,
                 results,
@@ -642,6 +645,7 @@ pub fn consolidate<E: fmt::Display>(
     let rankings = rank::rank_categories(manifest, &mut units);
     let leaderboards = rank::leaderboards(
         manifest,
+        &ids,
         roster,
         &by_unit,
         &decisions.excused_quarters,
