@@ -647,6 +647,9 @@ fn results_in_child(dir: &Path) -> (f64, f64) {
     for l in text.lines().filter(|l| l.starts_with("stage ")) {
         println!("{l}");
     }
+    if let Some(cpu) = text.lines().find_map(|l| l.strip_prefix("cpu ")) {
+        println!("results cpu_s={cpu} (user + system, the wall clock is consolidate_s)");
+    }
     let line = text
         .lines()
         .find_map(|l| l.strip_prefix("results "))
@@ -683,6 +686,7 @@ fn results_child(dir: &Path) {
     })
     .expect("hub results");
     let s = t.elapsed().as_secs_f64();
+    eprintln!("cpu {:.3}", cpu_seconds());
     eprintln!("results {s:.3} {:.1}", vm_hwm_kb() as f64 / 1024.0);
 }
 
@@ -741,6 +745,23 @@ fn stages(dir: &Path) {
     let text = kaohe_hub::cli::results::render_results(&y, None);
     report("render_results", t);
     drop((text, digest, y));
+}
+
+/// User + system CPU seconds of this process (`/proc/self/stat`): on a
+/// machine shared with others, steadier than the wall clock.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat(5): 11 and 12 here.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Peak resident set of this process (`VmHWM`), in KiB.
