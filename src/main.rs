@@ -50,6 +50,7 @@ fn main() -> ExitCode {
         Ok(m) => m,
         Err(e) => parse_error(e),
     };
+    quiet_when_the_reader_goes();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -88,6 +89,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Node(args) => kaohe_node::cli::run(args),
         Command::Demo(args) => demo::run(args),
     }
+}
+
+/// `kaohe hub results | head`: when the reader of the output goes away,
+/// end quietly with the status a Unix tool killed by SIGPIPE has (141)
+/// instead of a panic and its backtrace. (Not by restoring SIGPIPE itself:
+/// the vectored writes of a TLS connection would then kill a node the
+/// moment a hub drops the connection.)
+fn quiet_when_the_reader_goes() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to std") && message.contains("(os error 32)") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 fn init_tracing(level: Option<&str>) {

@@ -7,13 +7,15 @@
 //! Layout: this file holds the helpers every part runs the binary with and
 //! the tests of single commands (help, command-line mistakes, packs);
 //! `roster/`: `kaohe hub units import` and the workbooks that once got past
-//! it; `federation/`: a hub and a node together; `demo/`: `kaohe demo`.
+//! it; `federation/`: a hub and a node together; `demo/`: `kaohe demo`;
+//! `guide/`: every command of `deploy/README.md`, run as written.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 mod demo;
 mod federation;
+mod guide;
 mod roster;
 
 /// Runs `kaohe <args>` to completion (no stdin, no `KAOHE_LOG`).
@@ -344,4 +346,30 @@ fn command_line_mistakes_are_told_in_chinese() {
     }
     // Help still prints as help, successfully.
     assert!(kaohe(&["node", "--help"]).status.success());
+}
+
+/// `kaohe … | head`: a reader that goes away ends kaohe quietly, like any
+/// Unix tool — no panic and backtrace (which also failed a `pipefail`
+/// script of the deploy guide).
+#[test]
+fn output_to_a_reader_that_has_gone_ends_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kaohe"))
+        .args(["pack", "check", &rubric_2022()])
+        .env_remove("KAOHE_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the kaohe binary");
+    // The reader goes before kaohe has compiled the rubric and printed.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        o.status.code(),
+        Some(141),
+        "as if by SIGPIPE: {:?}",
+        o.status
+    );
 }

@@ -25,6 +25,10 @@
 //!
 //! [`to_report`] is pure: consolidation + outcomes + manifest + the notice's
 //! metadata → the export model.
+//!
+//! - `rulings`: the rulings (裁定) in force and what they drop.
+
+pub mod rulings;
 
 use std::collections::BTreeMap;
 
@@ -201,10 +205,7 @@ pub fn load_year(
         stored.identity.version,
         Some(&reason_fields),
     )?;
-    crate::workflow::ruling::apply(
-        &crate::workflow::ruling::in_force(conn, year)?,
-        &mut results,
-    );
+    rulings::apply(&rulings::in_force(conn, year)?, &mut results);
     let decisions = load_decisions(conn, year)?;
     let history = load_history(conn, year)?;
     let reevaluation = awaiting_reevaluation(conn, year)?;

@@ -45,7 +45,7 @@
 //! **Hub time**: every response of every service — answers and error
 //! statuses alike, the `UNAUTHENTICATED` of a skewed signed call
 //! included — carries [`HUB_TIME_METADATA_KEY`](kaohe_proto::call_auth::HUB_TIME_METADATA_KEY) with the
-//! hub's [`Clock`] in unix seconds ([`HubTimeLayer`]), so that a node
+//! hub's [`Clock`] in unix seconds ([`hub_time_layer`]), so that a node
 //! signs its next call with the time the hub checks against, also when
 //! the hub runs on an injected clock (`--now`, `--clock-offset`).
 //!
@@ -56,7 +56,7 @@
 //!
 //! A message that does not decode is refused `INVALID_ARGUMENT` and an
 //! oversize one `OUT_OF_RANGE`, both with a Chinese reason
-//! ([`WireStatusLayer`], [`wire_status`]).
+//! ([`wire_status_layer`], [`wire_status`]).
 //!
 //! Layout: `serve` (starting and serving: [`ServeOptions`], [`Hub`], the
 //! address file), `writer` (the single writer thread and its jobs),
@@ -91,8 +91,8 @@ mod units;
 mod writer;
 
 pub use crl::{ClientCrl, ClientCrlLayer, CrlError};
-pub use frames::{Frame, FrameCodec, SUBMIT_STREAM_PATH, WireStatusLayer, wire_status};
-pub use limits::{HubTime, HubTimeLayer, Limits};
+pub use frames::{Frame, FrameCodec, SUBMIT_STREAM_PATH, wire_status, wire_status_layer};
+pub use limits::{Limits, hub_time_layer};
 pub use results::FILE_OBJECTION_PATH;
 pub use serve::{Hub, ServeError, ServeOptions, TlsFiles, write_addr_file};
 

@@ -68,6 +68,13 @@ pub enum RotateError {
         source: Box<CallError>,
     },
     #[error(
+        "汇总中心拒绝了以新密钥 {key_id} 的调用，本节点仍使用原密钥（the hub refused the next key）：{source}"
+    )]
+    Refused {
+        key_id: KeyId,
+        source: Box<CallError>,
+    },
+    #[error(
         "汇总中心把新密钥认作 {hub}，不是本节点的新密钥 {ours}；本节点仍使用原密钥（the hub identified another key）"
     )]
     Identity { hub: KeyId, ours: KeyId },
@@ -135,10 +142,25 @@ pub async fn adopt(
     let answer = hub
         .list_my_units(&next, None, now)
         .await
-        .map_err(|source| RotateError::NotRegistered {
-            key_id: next.key_id(),
-            public_key: next.public().to_string(),
-            source: Box::new(source),
+        .map_err(|source| {
+            // Only a key the hub has never heard of is "not registered yet";
+            // anything else (a client certificate still issued for the old
+            // key, a revoked node) is told as the hub gives it.
+            let unknown = matches!(&source, CallError::Status(s)
+                if s.code() == tonic::Code::PermissionDenied
+                    && s.message().contains("node not registered"));
+            if unknown {
+                RotateError::NotRegistered {
+                    key_id: next.key_id(),
+                    public_key: next.public().to_string(),
+                    source: Box::new(source),
+                }
+            } else {
+                RotateError::Refused {
+                    key_id: next.key_id(),
+                    source: Box::new(source),
+                }
+            }
         })?;
     if answer.node_id != next.key_id() {
         return Err(RotateError::Identity {

@@ -35,7 +35,7 @@ use crate::client::{CallError, HubClient};
 use crate::config::NodeConfig;
 use crate::evaluate::{self, Reevaluated};
 use crate::pack::{self, InstallError, Installed};
-use crate::store::{Actor, Reevaluation, Scope, ScopeError, Store, StoreError, UnitInfo};
+use crate::store::{Actor, Reevaluation, Scope, ScopeError, Store, StoreError};
 
 /// `node_meta` name of the last completed sync (RFC 3339).
 pub const LAST_SYNC: &str = "last_sync";
@@ -125,17 +125,7 @@ pub async fn sync(
             .map_err(call("考核范围", "ListMyUnits"))?;
         let scope = Scope {
             year,
-            units: one
-                .units
-                .into_iter()
-                .map(|u| UnitInfo {
-                    unit_id: u.unit_id,
-                    name: u.name,
-                    category_id: u.category_id,
-                    parent_id: u.parent_id,
-                    supervising_dept: u.supervising_dept,
-                })
-                .collect(),
+            units: one.units,
             methods: one.method_ids,
         };
         report

@@ -599,7 +599,7 @@ fn every_deploy_node_example_parses() {
                 None => with_files.push_str(&format!("{line}\n")),
             }
         }
-        let example = NodeConfig::parse(&text.replace("/etc/kaohe/county-ca.pem", &ca), &path)
+        let example = NodeConfig::parse(&text.replace("/etc/kaohe/tls/county-ca.pem", &ca), &path)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(example.hub.tls, "{}", path.display());
         assert_eq!(example.hub.client_identity, None, "mTLS is commented out");

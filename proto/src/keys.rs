@@ -45,7 +45,7 @@ pub enum KeyError {
     WeakKey,
     /// A key id that is not 32 lowercase hex characters.
     #[error(
-        "密钥标识须为 32 个小写十六进制字符（key id must be 32 lowercase hex characters）: {0:?}"
+        "密钥编号须为 32 个小写十六进制字符（key id must be 32 lowercase hex characters）: {0:?}"
     )]
     KeyIdFormat(String),
     /// Reading or writing the key file failed.
@@ -83,7 +83,7 @@ pub enum KeyError {
     },
     /// The public key or key id in the file does not belong to its secret.
     #[error(
-        "密钥文件 {0} 中的公钥或密钥标识与私钥不符（key file {0}: public key or key id does not match the secret）"
+        "密钥文件 {0} 中的公钥或密钥编号与私钥不符（key file {0}: public key or key id does not match the secret）"
     )]
     Mismatch(PathBuf),
 }

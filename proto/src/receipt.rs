@@ -277,7 +277,7 @@ impl TryFrom<pb::BatchHead> for BatchHead {
             hub_key_id: KeyId::from_str(&m.hub_key_id).map_err(|_| {
                 FieldError::invalid(
                     "hub_key_id",
-                    "须为 32 个小写十六进制字符的密钥标识",
+                    "须为 32 个小写十六进制字符的密钥编号",
                     "must be a key id of 32 lowercase hex characters",
                 )
             })?,

@@ -526,7 +526,7 @@ impl TryFrom<pb::Submission> for Submission {
         let node_id = KeyId::from_str(&m.node_id).map_err(|_| {
             FieldError::invalid(
                 "node_id",
-                "须为 32 个小写十六进制字符的密钥标识",
+                "须为 32 个小写十六进制字符的密钥编号",
                 "must be a key id of 32 lowercase hex characters",
             )
         })?;

@@ -121,14 +121,9 @@ pub fn roster_csv() -> String {
     let mut csv = String::from("单位编号,单位名称,类别,上级单位,主管部门,考核主体,主要负责人\n");
     for (i, u) in units().into_iter().enumerate() {
         csv.push_str(&format!(
-            "{},{}{}{SAMPLE},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{}\n",
             u.id,
-            if u.name.starts_with('县') {
-                "宝丰"
-            } else {
-                "宝丰县"
-            },
-            u.name,
+            name_of(u.id),
             u.category,
             u.parent,
             u.supervising,
@@ -220,9 +215,50 @@ pub fn nodes() -> Vec<NodeSpec> {
     ]
 }
 
+/// The units of the roster whose 考核主体 is node `n`'s assessor.
+pub fn assessed_by(n: &NodeSpec) -> Vec<Unit> {
+    let assessor = match n.assessor {
+        "county_office" => "依法治县办",
+        "sasac" => "国资局",
+        "health_commission" => "卫健委",
+        _ => n.assessor_unit.unwrap_or_default(),
+    };
+    units()
+        .into_iter()
+        .filter(|u| u.assessor == assessor)
+        .collect()
+}
+
+/// The name of unit `id` in the report (without the county's prefix the
+/// roster adds), or the id when the roster has no such unit.
+pub fn name_of(id: &str) -> String {
+    units().into_iter().find(|u| u.id == id).map_or_else(
+        || id.to_owned(),
+        |u| {
+            let county = if u.name.starts_with('县') {
+                "宝丰"
+            } else {
+                "宝丰县"
+            };
+            format!("{county}{}{SAMPLE}", u.name)
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_unit_is_assessed_by_exactly_one_node() {
+        let mut counted: Vec<&str> = nodes().iter().flat_map(assessed_by).map(|u| u.id).collect();
+        counted.sort();
+        let mut all: Vec<&str> = units().iter().map(|u| u.id).collect();
+        all.sort();
+        assert_eq!(counted, all);
+        assert_eq!(name_of("xiaoqi"), "宝丰县肖旗乡（示例数据）");
+        assert_eq!(name_of("sfj"), "宝丰县司法局（示例数据）");
+    }
 
     #[test]
     fn ids_are_unique_and_parents_and_assessors_exist() {

@@ -77,6 +77,8 @@ macro_rules! fixtures {
 /// One assessment year of the demo and its fixed instants.
 struct Year {
     year: &'static str,
+    /// The rubric's title, as the report names the pack.
+    title: &'static str,
     /// The rubric the authorities compile, built into the binary.
     rubric: &'static str,
     /// Its hand-worked fixtures (file name, text), compiled into the pack as
@@ -107,6 +109,7 @@ struct Year {
 const YEARS: [Year; 2] = [
     Year {
         year: "2022",
+        title: "法治宝丰（法治政府）建设考核细则（2022年度）",
         rubric: include_str!("../../rulepacks/baofeng-2022/rubric.toml"),
         fixtures: fixtures!("2022":
             "01-township-full.toml",
@@ -150,6 +153,7 @@ const YEARS: [Year; 2] = [
     },
     Year {
         year: "2023",
+        title: "法治宝丰（法治政府）建设考核细则（2023年度）",
         rubric: include_str!("../../rulepacks/baofeng-2023/rubric.toml"),
         fixtures: fixtures!("2023":
             "01-township-full.toml",
@@ -198,30 +202,27 @@ struct Demo {
 pub fn run(args: Args) -> Result<()> {
     let dir = prepare_dir(&args.dir, args.fresh)?;
     let k = Kaohe::new(&dir)?;
-    println!(
-        "考核演示（示例数据）：宝丰县 2022、2023 年度法治政府建设考核，目录 {}",
-        dir.display()
-    );
+    println!("宝丰县法治政府建设考核演示（示例数据）：2022、2023 年度");
+    println!("（所有单位、人员、数据均为示例；文件在 {}）", dir.display());
 
     // 一 县 CA、发布机关、汇总中心
-    println!("\n一、县 CA 签发证书，两个发布机关生成密钥，县依法治县办初始化汇总中心");
+    println!("\n一、准备工作");
     let ca = pki::CountyCa::create(&dir.join("ca"))?;
     let hub_cert = ca.issue_hub()?;
-    println!(
-        "  县 CA：{}（汇总中心证书 {}；吊销列表 {}）",
-        ca.cert().display(),
-        hub_cert.cert.display(),
-        ca.crl().display()
-    );
+    println!("  县 CA 为汇总中心签发服务器证书，并发布证书吊销列表。");
     std::fs::create_dir_all(dir.join("authority"))?;
     let mut authority_keys = Vec::new();
-    for (stem, name) in AUTHORITIES {
+    for (stem, _) in AUTHORITIES {
         let key = dir.join(format!("authority/{stem}.key"));
         let out = k.run(&["pack", "keygen", "-o", s(&key)])?;
         let public = key_in(&out, "公钥")?;
-        println!("  发布机关 {name}：{public}");
         authority_keys.push((key, public));
     }
+    println!(
+        "  规则包发布机关{}各自生成签名密钥，规则包须{}家共同签署方可发布。",
+        AUTHORITIES.map(|(_, name)| name).join("、"),
+        ["零", "一", "两", "三"][AUTHORITIES.len().min(3)]
+    );
     let hub_dir = dir.join("hub");
     let out = k.hub(&["init"])?;
     let receipt_key = key_in(&out, "回执公钥")?;
@@ -237,8 +238,10 @@ pub fn run(args: Args) -> Result<()> {
         ),
     )?;
 
+    println!("  县委依法治县办设立汇总中心。");
+
     // 二 节点
-    println!("\n二、考核主体节点初始化，县 CA 签发客户端证书，汇总中心登记节点");
+    println!("\n二、考核主体节点");
     let roster = hub_dir.join("名册（示例数据）.csv");
     std::fs::write(&roster, county::roster_csv())?;
     let years = YEARS.map(|y| y.year).join(",");
@@ -297,7 +300,12 @@ pub fn run(args: Args) -> Result<()> {
                 add.extend(["--units", &units]);
             }
         }
-        print_first(&k.hub(&add)?);
+        k.hub(&add)?;
+        println!(
+            "  {}：考核 {} 个单位，县 CA 已签发客户端证书，汇总中心已登记",
+            n.name,
+            county::assessed_by(n).len()
+        );
     }
 
     let demo = Demo {
@@ -324,7 +332,7 @@ pub fn run(args: Args) -> Result<()> {
         );
         let exe = demo.k.exe.display();
         let office = demo.dir.join("nodes/county-office");
-        println!("可以这样查看（try）：");
+        println!("可以这样查看：");
         println!(
             "  {exe} node --data-dir {} results --year 2023",
             office.display()
@@ -334,11 +342,11 @@ pub fn run(args: Args) -> Result<()> {
             "  {exe} hub --data-dir {} progress --year 2023",
             demo.hub_dir.display()
         );
-        println!("停止（stop）：kill {}", hub.pid());
+        println!("停止：kill {}", hub.pid());
         hub.detach();
     } else {
         hub.stop()?;
-        println!("\n汇总中心已停止（hub stopped）");
+        println!("\n汇总中心已停止。");
     }
     Ok(())
 }
@@ -434,10 +442,19 @@ fn key_in(out: &str, label: &str) -> Result<String> {
         .ok_or_else(|| anyhow!("输出中没有「{label}」（no key printed）：\n{out}"))
 }
 
-fn print_first(out: &str) {
-    if let Some(l) = out.lines().next() {
-        println!("  {l}");
-    }
+/// An instant of the script (RFC 3339) as the report dates it: 2024年1月8日,
+/// in Beijing time.
+fn date_zh(at: &str) -> Result<String> {
+    let ts: jiff::Timestamp = at.parse().map_err(|e| anyhow!("时刻 {at} 无法解析：{e}"))?;
+    Ok(kaohe_hub::calendar::beijing_day(ts))
+}
+
+/// The value after `label` on the first line of `out` that has it, up to the
+/// line's end: what a command printed that the report restates.
+fn printed_after<'a>(out: &'a str, label: &str) -> Result<&'a str> {
+    out.lines()
+        .find_map(|l| l.split_once(label).map(|(_, v)| v.trim()))
+        .ok_or_else(|| anyhow!("输出中没有「{label}」：\n{out}"))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! 演示用县 CA（the demo's county certificate authority）.
 //!
-//! A real county issues certificates with its own CA (deploy/README.md §2,
+//! A real county issues certificates with its own CA (deploy/README.md §3,
 //! openssl). The demo makes a throw-away one in-process with rcgen so a fresh
 //! clone needs no openssl: the CA, the hub's server certificate (for
 //! `localhost` and `127.0.0.1`) and one client certificate per node naming

@@ -42,7 +42,7 @@ impl Demo {
             }
         }
         println!("\n{year} 年度党建引领·比拼四季（季度擂台，各季度得分与名次）：");
-        let boards: Vec<&str> = sections(&all)
+        let boards: Vec<String> = sections(&all)
             .into_iter()
             .filter(|s| s.starts_with("【党建引领·比拼四季】"))
             .collect();
@@ -59,7 +59,7 @@ impl Demo {
             "【不适用的考核内容】",
             "【结果运用",
         ] {
-            let found: Vec<&str> = sections(&all)
+            let found: Vec<String> = sections(&all)
                 .into_iter()
                 .filter(|s| s.starts_with(title))
                 .collect();
@@ -71,7 +71,7 @@ impl Demo {
             }
         }
 
-        println!("\n示例中特意安排的情形（scripted cases）：");
+        println!("\n示例中特意安排的情形：");
         for u in county::units() {
             let mut said = Vec::new();
             for y in &YEARS {
@@ -81,18 +81,17 @@ impl Demo {
                 }
             }
             if !said.is_empty() {
-                println!("  {}（{}）：{}", u.name, u.id, said.join("；"));
+                println!("  {}：{}", county::name_of(u.id), said.join("；"));
             }
         }
-        let unreported = county::units()
-            .into_iter()
-            .find(|u| u.id == county::UNREPORTED)
-            .map_or(county::UNREPORTED, |u| u.name);
         println!(
-            "  {unreported}（{}）：两年均未报送任何结果，显示为未考核，审定前记录免于考核",
-            county::UNREPORTED
+            "  {}：两年均未报送任何结果，显示为未考核，审定前记录免于考核",
+            county::name_of(county::UNREPORTED)
         );
-        println!("  赵庄镇节点：2023 年第三季度离线，第四季度补报，其村（社区）第三季度迟报");
+        println!(
+            "  {}的节点：2023 年第三季度离线，第四季度补报，其村（社区）第三季度迟报",
+            county::name_of("zhaozhuang")
+        );
 
         println!("\n六、文件位置");
         for y in &YEARS {
@@ -125,12 +124,29 @@ impl Demo {
     }
 }
 
-/// The blank-line separated blocks of a command's output, trimmed.
-fn sections(out: &str) -> Vec<&str> {
+/// The blank-line separated blocks of a command's output, trimmed, each
+/// line without the English gloss the command adds for engineers: the
+/// report is for officials.
+fn sections(out: &str) -> Vec<String> {
     out.split("\n\n")
         .map(str::trim)
         .filter(|s| !s.is_empty())
+        .map(|s| s.lines().map(without_gloss).collect::<Vec<_>>().join("\n"))
         .collect()
+}
+
+/// `line` without a trailing `（English gloss）`: a last parenthesis whose
+/// text is ASCII with a letter in it.
+fn without_gloss(line: &str) -> &str {
+    let Some(open) = line.strip_suffix('）').and_then(|l| l.rfind('（')) else {
+        return line;
+    };
+    let inside = &line[open + '（'.len_utf8()..line.len() - '）'.len_utf8()];
+    if inside.is_ascii() && inside.chars().any(|c| c.is_ascii_alphabetic()) {
+        line[..open].trim_end()
+    } else {
+        line
+    }
 }
 
 /// Files named `*.ext` in `dir` and its subdirectories (`letters/`…), sorted.
@@ -149,4 +165,23 @@ fn files_with(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_gloss;
+
+    #[test]
+    fn only_an_ascii_gloss_at_the_end_is_dropped() {
+        assert_eq!(
+            without_gloss("按细则只对末 1 名通报警示（bottom-n rule: to be confirmed）"),
+            "按细则只对末 1 名通报警示"
+        );
+        assert_eq!(
+            without_gloss("宝丰县肖旗乡（示例数据）"),
+            "宝丰县肖旗乡（示例数据）"
+        );
+        assert_eq!(without_gloss("8.00（1）"), "8.00（1）");
+        assert_eq!(without_gloss("（x）在前（示例）"), "（x）在前（示例）");
+    }
 }

@@ -9,7 +9,9 @@ use anyhow::{Result, anyhow};
 use kaohe_rulepacks::manifest::Round;
 
 use super::process::HubServer;
-use super::{Demo, OPERATOR, Year, county, evidence, print_first, round_key, round_zh, s};
+use super::{
+    Demo, OPERATOR, Year, county, date_zh, evidence, printed_after, round_key, round_zh, s,
+};
 
 impl Demo {
     /// One whole year: the pack, the roster, the rounds, the review, the
@@ -25,7 +27,7 @@ impl Demo {
         let k = &self.k;
         let year = y.year;
         let ordinal = ["三", "四"][index.min(1)];
-        println!("\n{ordinal}、{year} 年度");
+        println!("\n{ordinal}、{year} 年度考核");
 
         // 规则包：两个发布机关签署，汇总中心发布
         let rubric = self.dir.join(format!("authority/baofeng-{year}.toml"));
@@ -48,24 +50,30 @@ impl Demo {
         for (key, _) in authorities {
             k.run(&["pack", "sign", s(&wasm), "--key", s(key)])?;
         }
-        print_first(&k.hub(&["pack", "publish", s(&wasm)])?);
-        print_first(&k.hub(&["units", "import", s(roster), "--year", year])?);
+        k.hub(&["pack", "publish", s(&wasm)])?;
+        println!(
+            "  规则包：《{}》第 1 版，{}个发布机关签署，汇总中心核验签名后发布。",
+            y.title,
+            ["零", "一", "两", "三"][authorities.len().min(3)]
+        );
+        k.hub(&["units", "import", s(roster), "--year", year])?;
+        println!(
+            "  名册：{} 个考核对象，类别按规则包核对。",
+            county::units().len()
+        );
 
         // 各节点按轮次逐季填报、评分、签名、上报
         let mut hub = hub;
         let mut owed: Vec<Round> = Vec::new();
         for (round, now) in &y.rounds {
             let h = self.serve(hub.take(), now)?;
-            println!(
-                "  {}：汇总中心 https://{}，固定时刻 {now}",
-                round_zh(*round),
-                h.addr
-            );
+            let mut reported = Reported::default();
+            let mut notes = Vec::new();
             for n in &self.nodes {
                 let nd = self.node_dir(n);
                 let offline_node = y.offline.map(|(node, _)| node);
                 if y.offline == Some((n.dir, *round)) {
-                    println!("    {}：本轮未联网上报（离线）", n.name);
+                    notes.push(format!("{}本轮未联网上报（离线）", n.name));
                     owed.push(*round);
                     continue;
                 }
@@ -94,20 +102,30 @@ impl Demo {
                             "--no-deliver",
                         ],
                     )?;
-                    let late = if r == *round { "" } else { "，补报" };
-                    let form = if n.assessor == "township" {
-                        "CSV"
+                    if r == *round {
+                        reported.add(n, units);
                     } else {
-                        "Excel"
-                    };
-                    println!(
-                        "    {}：导入 {units} 个单位的{}证据（{form}），评分、签名、上报{late}",
-                        n.name,
-                        round_zh(r)
-                    );
+                        notes.push(format!(
+                            "{}补报{} {units} 个单位（迟报）",
+                            n.name,
+                            round_zh(r)
+                        ));
+                    }
                 }
                 k.node(&nd, &["deliver"])?;
             }
+            let mut line = format!(
+                "  {}（截至{}）：{} 个考核主体填报证据、评分、签名上报 {} 个单位（{}）",
+                round_zh(*round),
+                date_zh(now)?,
+                reported.nodes,
+                reported.units,
+                reported.forms()
+            );
+            for note in notes {
+                line.push_str(&format!("；{note}"));
+            }
+            println!("{line}。");
             hub = Some(h);
         }
 
@@ -124,7 +142,10 @@ impl Demo {
             y.notify,
         ])?;
         let sent = std::fs::read_dir(&notices).map_or(0, |d| d.count());
-        println!("  已向 {sent} 个单位通报反馈考核结果（{}）", y.notify);
+        println!(
+            "  {}向 {sent} 个单位通报反馈考核结果，起算核实和申请复核期限。",
+            date_zh(y.notify)?
+        );
 
         // 异议、更正、复核决定（2023 年度）
         let mut hub = hub.ok_or_else(|| anyhow!("没有上报轮次（no rounds）"))?;
@@ -133,20 +154,23 @@ impl Demo {
         }
 
         // 未报送单位免于考核、审定、公布、导出
-        {
-            print_first(&k.hub(&[
-                "excuse",
-                "--year",
-                year,
-                "--unit",
-                county::UNREPORTED,
-                "--reason",
-                county::UNREPORTED_REASON,
-                "--now",
-                y.approve,
-            ])?);
-        }
-        print_first(&k.hub(&[
+        k.hub(&[
+            "excuse",
+            "--year",
+            year,
+            "--unit",
+            county::UNREPORTED,
+            "--reason",
+            county::UNREPORTED_REASON,
+            "--now",
+            y.approve,
+        ])?;
+        println!(
+            "  {}本年度免于考核，原因：{}。",
+            county::name_of(county::UNREPORTED),
+            county::UNREPORTED_REASON.trim_start_matches("示例：")
+        );
+        k.hub(&[
             "approve",
             "--year",
             year,
@@ -154,8 +178,17 @@ impl Demo {
             y.doc_number,
             "--now",
             y.approve,
-        ])?);
-        print_first(&k.hub(&["publish-results", "--year", year, "--now", y.publish])?);
+        ])?;
+        println!(
+            "  {}县委、县政府审定考核结果（{}），该年度结果锁定。",
+            date_zh(y.approve)?,
+            y.doc_number
+        );
+        k.hub(&["publish-results", "--year", year, "--now", y.publish])?;
+        println!(
+            "  {}公布考核结果，导出通报、工作簿和文书。",
+            date_zh(y.publish)?
+        );
         let exports = self.dir.join(format!("exports-{year}"));
         k.hub(&["export", "--year", year, "--out", s(&exports)])?;
         Ok(hub)
@@ -195,11 +228,16 @@ impl Demo {
                 s(&material),
             ],
         )?;
-        for l in out.lines().skip(1) {
-            println!("  {l}");
-        }
+        let deadline = printed_after(&out, "复核决定截止（review decision deadline）：")?;
+        println!(
+            "  {}，{}对{}的结果申请复核并附证明材料（{}），复核决定截止{deadline}。",
+            date_zh(y.object)?,
+            office.name,
+            county::name_of(unit),
+            reason.trim_start_matches("示例：")
+        );
         let hub = self.serve(Some(hub), y.correct)?;
-        print_first(&k.node(
+        k.node(
             &nd,
             &[
                 "set",
@@ -211,7 +249,7 @@ impl Demo {
                 "--operator",
                 OPERATOR,
             ],
-        )?);
+        )?;
         k.node(
             &nd,
             &[
@@ -224,7 +262,8 @@ impl Demo {
                 OPERATOR,
             ],
         )?;
-        print_first(&k.hub(&[
+        println!("  同日更正该项证据为「{corrected}」，重新评分、签名上报。");
+        k.hub(&[
             "review",
             "decide",
             "--year",
@@ -236,7 +275,11 @@ impl Demo {
             "经核实，年度报告按时公开，依更正后的上报重新评定",
             "--now",
             y.decide,
-        ])?);
+        ])?;
+        println!(
+            "  {}作出复核决定：更正，依更正后的上报重新评定。",
+            date_zh(y.decide)?
+        );
         Ok(hub)
     }
 
@@ -276,5 +319,39 @@ impl Demo {
             &["import", "--year", year, s(&filled), "--operator", OPERATOR],
         )?;
         Ok(summary.units)
+    }
+}
+
+/// What one round's on-time reports came to: how many nodes, units, and in
+/// which form the evidence was filled.
+#[derive(Default)]
+struct Reported {
+    nodes: usize,
+    units: usize,
+    excel: usize,
+    csv: usize,
+}
+
+impl Reported {
+    fn add(&mut self, n: &county::NodeSpec, units: usize) {
+        self.nodes += 1;
+        self.units += units;
+        if n.assessor == "township" {
+            self.csv += 1;
+        } else {
+            self.excel += 1;
+        }
+    }
+
+    /// 「县级 3 个用 Excel 模板，乡镇 2 个用 CSV 模板」.
+    fn forms(&self) -> String {
+        let mut parts = Vec::new();
+        if self.excel > 0 {
+            parts.push(format!("县级 {} 个用 Excel 模板", self.excel));
+        }
+        if self.csv > 0 {
+            parts.push(format!("乡镇 {} 个用 CSV 模板", self.csv));
+        }
+        parts.join("，")
     }
 }

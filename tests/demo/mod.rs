@@ -30,7 +30,7 @@ use kaohe_rulepacks::rubric::decimal::format_hundredths_fixed;
 
 use crate::{kaohe, kaohe_ok, path_str, repo, stderr, stdout};
 
-mod export;
+pub(crate) mod export;
 mod independent;
 
 const YEARS: [u16; 2] = [2022, 2023];
@@ -48,11 +48,11 @@ const POLL_LIMIT: Duration = Duration::from_secs(300);
 
 /// One unit's result, from either side.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Row {
-    category: String,
-    total: i64,
-    grade: String,
-    rank: Option<u32>,
+pub(crate) struct Row {
+    pub(crate) category: String,
+    pub(crate) total: i64,
+    pub(crate) grade: String,
+    pub(crate) rank: Option<u32>,
 }
 
 /// The demo runs both years, and every unit's total, grade and rank in the
@@ -97,16 +97,44 @@ fn demo_two_years_over_mtls_agree_with_the_reference_interpreter() {
         "国资局为履行出资人职责的特设机构，不承担行政执法职能",
         "连续2年（2022—2023年）考核优秀",
         "退步较大",
-        "复核申请第 1 号：更正",
-        "本轮未联网上报（离线）",
-        "（Excel），评分、签名、上报",
-        "（CSV），评分、签名、上报",
+        // Issue #14: a county's report — dates as officials write them,
+        // names where the hub has ids.
+        "2024年2月19日作出复核决定：更正",
+        "对宝丰县观音堂林业生态旅游示范区（示例数据）的结果申请复核",
+        "第三季度日常评价（截至2023年10月10日）：4 个考核主体",
+        "宝丰县赵庄镇（示例数据）本轮未联网上报（离线）",
+        "宝丰县赵庄镇（示例数据）补报第三季度日常评价 3 个单位（迟报）",
+        "县级 3 个用 Excel 模板，乡镇 2 个用 CSV 模板",
+        "2024年3月20日县委、县政府审定考核结果（宝法治办〔2024〕1号）",
+        "宝丰县自然资源局（示例数据）本年度免于考核",
+        "2024年1月31日向 38 个单位通报反馈考核结果",
         "exports-2023",
     ] {
         assert!(
             text.contains(needle),
             "演示输出缺少「{needle}」（the demo did not print it）：\n{text}"
         );
+    }
+    // Not a log: no English gloss after a line, no RFC 3339 instants, no
+    // submission numbers or unit ids where a name exists.
+    let report = text.split("汇总中心保持运行").next().unwrap_or_default();
+    for line in report.lines() {
+        let gloss = line.split('（').skip(1).any(|after| {
+            after.split_once('）').is_some_and(|(inside, _)| {
+                inside.chars().any(|c| c.is_ascii_alphabetic())
+                    && inside.chars().all(|c| c.is_ascii() && c != '/')
+            })
+        });
+        assert!(!gloss, "英文注释（an English gloss）：{line}");
+        for leak in [
+            "+08:00",
+            "依据第",
+            "节点编号",
+            "单位 guanyintang",
+            "：zrzyj",
+        ] {
+            assert!(!line.contains(leak), "「{leak}」：{line}");
+        }
     }
 
     // 4. TLS and client certificates.

@@ -234,3 +234,71 @@ fn the_node_refuses_a_hub_certificate_on_the_county_crl() {
     assert_eq!(f.scope_years(), vec![2022]);
     assert_eq!(f.store().packs().unwrap().len(), 1);
 }
+
+/// Under mTLS, adopting a rotated key while node.toml still presents the
+/// old key's client certificate is refused for that reason — not as "the
+/// hub does not know the new key yet", which sent an official to the
+/// county office for nothing — and succeeds with the new key's certificate.
+#[test]
+fn adopting_a_new_key_with_the_old_keys_certificate_names_the_certificate() {
+    let mut f = Federation::new(1, "satisfaction");
+    let own = f.node_key_id.clone();
+    let ca = TestCa::new(&f.root().join("pki"), "宝丰县考核 CA");
+    ca.server("server", Fault::None);
+    ca.node(&own, &own, 11);
+    let serve = ca.serve_args("server", Clients::Certified);
+    let ca_cert = ("ca_cert", ca.file("ca.pem"));
+    f.start_tls_hub(
+        &serve,
+        &[
+            ca_cert.clone(),
+            ("client_cert", ca.file(&format!("{own}.pem"))),
+            ("client_key", ca.file(&format!("{own}.key"))),
+        ],
+    );
+    f.sync();
+    let prepared = f.node(&["rotate-key", "prepare"]);
+    let new_key = key_in(&prepared, "新公钥");
+    let new_id = prepared
+        .lines()
+        .find(|l| l.contains("新密钥编号"))
+        .and_then(|l| l.rsplit('：').next())
+        .map(|id| id.trim().to_owned())
+        .unwrap_or_else(|| panic!("no key id in:\n{prepared}"));
+    f.hub(&[
+        "node",
+        "rotate-key",
+        NODE_NAME,
+        "--key",
+        &new_key,
+        "--reason",
+        "年中定期更换",
+    ]);
+
+    let refused = f.node_fails(&["rotate-key", "adopt"]);
+    assert!(
+        refused.contains("客户端证书") && refused.contains("不属于密钥"),
+        "the certificate should be named: {refused}"
+    );
+    assert!(!refused.contains("尚未登记新密钥"), "{refused}");
+    assert!(
+        !f.node_dir
+            .join(format!("node.key.retired-{}", f.node_key_id))
+            .exists(),
+        "the old key stays in use"
+    );
+
+    // With the new key's certificate it is adopted.
+    ca.node(&new_id, &new_id, 12);
+    f.kill_hub();
+    f.start_tls_hub(
+        &serve,
+        &[
+            ca_cert,
+            ("client_cert", ca.file(&format!("{new_id}.pem"))),
+            ("client_key", ca.file(&format!("{new_id}.key"))),
+        ],
+    );
+    let adopted = f.node(&["rotate-key", "adopt"]);
+    assert!(adopted.contains("已改用新密钥"), "{adopted}");
+}

@@ -303,7 +303,7 @@ impl Federation {
         ]);
         let key_id = out
             .lines()
-            .find_map(|l| l.split_once("密钥标识（key id）："))
+            .find_map(|l| l.split_once("密钥编号（key id）："))
             .map(|(_, id)| id.trim().to_owned())
             .unwrap_or_else(|| panic!("no key id in:\n{out}"));
         (key_in(&out, "公钥"), key_id)

@@ -11,15 +11,11 @@
 //!   each message is decoded by the hub, and one that is not an `Envelope`
 //!   becomes a [`Frame::Undecodable`] — one `INVALID` outcome in its place
 //!   — and the stream goes on.
-//! - [`WireStatusLayer`] puts tonic's own refusals of a message into
+//! - [`wire_status_layer`] puts tonic's own refusals of a message into
 //!   Chinese on the way out: a message that does not decode is
 //!   `INVALID_ARGUMENT` (not `INTERNAL`) with a Chinese reason, an
 //!   oversize one keeps `OUT_OF_RANGE` with a Chinese reason;
 //!   [`wire_status`] does the same for a status a stream read returns.
-
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use kaohe_proto::Digest;
 use kaohe_proto::pb;
@@ -28,6 +24,7 @@ use prost::bytes::Buf as _;
 use sha2::{Digest as _, Sha256};
 use tonic::codec::{Codec, DecodeBuf, Decoder};
 use tonic::{Code, Status};
+use tower::util::MapResponseLayer;
 
 /// The path of `SubmitStream`, read here through [`FrameCodec`].
 pub const SUBMIT_STREAM_PATH: &str = "/kaohe.v1.SubmissionService/SubmitStream";
@@ -122,55 +119,24 @@ pub fn wire_status(status: &Status) -> Option<Status> {
 
 /// A tower layer putting tonic's refusals of a message (in the headers of
 /// a trailers-only response) into Chinese, see the module docs.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct WireStatusLayer;
-
-impl<S> tower_layer::Layer<S> for WireStatusLayer {
-    type Service = WireStatus<S>;
-
-    fn layer(&self, inner: S) -> WireStatus<S> {
-        WireStatus { inner }
-    }
+pub fn wire_status_layer() -> MapResponseLayer<fn(Answer) -> Answer> {
+    MapResponseLayer::new(in_chinese)
 }
 
-/// The service of [`WireStatusLayer`].
-#[derive(Debug, Clone)]
-pub struct WireStatus<S> {
-    inner: S,
-}
+type Answer = http::Response<tonic::body::Body>;
 
-impl<S, B, ResBody> tower_service::Service<http::Request<B>> for WireStatus<S>
-where
-    S: tower_service::Service<http::Request<B>, Response = http::Response<ResBody>>,
-    S::Future: Send + 'static,
-    S::Error: 'static,
-    ResBody: 'static,
-{
-    type Response = http::Response<ResBody>;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+fn in_chinese(mut response: Answer) -> Answer {
+    if let Some(status) = Status::from_header_map(response.headers())
+        && let Some(chinese) = wire_status(&status)
+    {
+        for name in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
+            response.headers_mut().remove(name);
+        }
+        if chinese.add_header(response.headers_mut()).is_err() {
+            tracing::warn!("cannot write the translated status {chinese:?}");
+        }
     }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let answer = self.inner.call(request);
-        Box::pin(async move {
-            let mut response = answer.await?;
-            if let Some(status) = Status::from_header_map(response.headers())
-                && let Some(chinese) = wire_status(&status)
-            {
-                for name in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
-                    response.headers_mut().remove(name);
-                }
-                if chinese.add_header(response.headers_mut()).is_err() {
-                    tracing::warn!("cannot write the translated status {chinese:?}");
-                }
-            }
-            Ok(response)
-        })
-    }
+    response
 }
 
 #[cfg(test)]

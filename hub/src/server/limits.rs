@@ -1,13 +1,11 @@
 //! What the server accepts and holds ([`Limits`], with the deadlines of
 //! `hub.toml` `[limits]`), and the layer that stamps every response with
-//! the hub's time ([`HubTimeLayer`]).
+//! the hub's time ([`hub_time_layer`]).
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use kaohe_proto::call_auth;
+use tower::util::MapResponseLayer;
 
 use crate::clock::Clock;
 use crate::config;
@@ -65,64 +63,18 @@ impl Default for Limits {
     }
 }
 
+/// The body of every response the hub's server answers with.
+type Answer = http::Response<tonic::body::Body>;
+
 /// A tower layer that stamps every HTTP response (so every gRPC answer
 /// and every trailers-only error status) with the hub's clock as
 /// [`call_auth::HUB_TIME_METADATA_KEY`], read when the response is ready.
-#[derive(Debug, Clone)]
-pub struct HubTimeLayer {
-    clock: Clock,
-}
-
-impl HubTimeLayer {
-    /// Stamps responses with `clock`.
-    pub fn new(clock: Clock) -> HubTimeLayer {
-        HubTimeLayer { clock }
-    }
-}
-
-impl<S> tower_layer::Layer<S> for HubTimeLayer {
-    type Service = HubTime<S>;
-
-    fn layer(&self, inner: S) -> HubTime<S> {
-        HubTime {
-            inner,
-            clock: self.clock.clone(),
-        }
-    }
-}
-
-/// The service of [`HubTimeLayer`].
-#[derive(Debug, Clone)]
-pub struct HubTime<S> {
-    inner: S,
-    clock: Clock,
-}
-
-impl<S, B, ResBody> tower_service::Service<http::Request<B>> for HubTime<S>
-where
-    S: tower_service::Service<http::Request<B>, Response = http::Response<ResBody>>,
-    S::Future: Send + 'static,
-    S::Error: 'static,
-    ResBody: 'static,
-{
-    type Response = http::Response<ResBody>;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let answer = self.inner.call(request);
-        let clock = self.clock.clone();
-        Box::pin(async move {
-            let mut response = answer.await?;
-            response.headers_mut().insert(
-                call_auth::HUB_TIME_METADATA_KEY,
-                http::HeaderValue::from(clock.now().as_second()),
-            );
-            Ok(response)
-        })
-    }
+pub fn hub_time_layer(clock: Clock) -> MapResponseLayer<impl Fn(Answer) -> Answer + Clone> {
+    MapResponseLayer::new(move |mut response: Answer| {
+        response.headers_mut().insert(
+            call_auth::HUB_TIME_METADATA_KEY,
+            http::HeaderValue::from(clock.now().as_second()),
+        );
+        response
+    })
 }

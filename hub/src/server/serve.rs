@@ -19,8 +19,8 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use super::crl::{ClientCrl, ClientCrlLayer, CrlError};
-use super::frames::WireStatusLayer;
-use super::limits::{HubTimeLayer, Limits};
+use super::frames::wire_status_layer;
+use super::limits::{Limits, hub_time_layer};
 use super::submissions::Submissions;
 use super::writer::{Published, writer_loop};
 use super::{ADDR_FILE, Shared};
@@ -204,12 +204,12 @@ impl Hub {
         } = self;
         let limits = shared.limits.clone();
         let mut builder = Server::builder()
-            .layer(HubTimeLayer::new(shared.clock.clone()))
+            .layer(hub_time_layer(shared.clock.clone()))
             // Inside the hub-time layer: a refusal carries the hub's time too.
             .layer(ClientCrlLayer::new(crl))
             // tonic's English refusals of a malformed or oversize message,
             // in Chinese.
-            .layer(WireStatusLayer)
+            .layer(wire_status_layer())
             .timeout(limits.call_timeout)
             .concurrency_limit_per_connection(limits.per_connection)
             .max_concurrent_streams(limits.max_streams)

@@ -70,10 +70,10 @@ pub(super) fn run(dir: &Path, a: InitArgs) -> anyhow::Result<()> {
     println!("  私钥（key, mode 0600）：{}", c.key_file.display());
     println!();
     println!(
-        "请将以下公钥和密钥标识交县依法治县办登记（register this key with the county office）："
+        "请将以下公钥和密钥编号交县依法治县办登记（register this key with the county office）："
     );
     println!("  公钥（public key）：{}", report.public_key);
-    println!("  密钥标识（key id）：{}", report.key_id);
+    println!("  密钥编号（key id）：{}", report.key_id);
     if c.authorities.keys.is_empty() {
         println!();
         println!(

@@ -66,7 +66,7 @@ pub(super) fn checked_file(
             Ok(()) => return Some(path),
             Err(why) => why,
         },
-        Err(e) => e.to_string(),
+        Err(e) => kaohe_tables::os_error::chinese(&e.to_string()).into_owned(),
     };
     p.bad(key, expected, format!("{}（{why}）", path.display()));
     None

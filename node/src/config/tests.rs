@@ -161,6 +161,11 @@ fn each_key_is_checked_and_named() {
             "missing.pem",
         ),
         (
+            "hub.ca_cert",
+            g.replace("ca.pem", "missing.pem"),
+            "文件或目录不存在，请核对路径（os error 2）",
+        ),
+        (
             "hub",
             g.replace(
                 "[hub]\naddress = \"https://127.0.0.1:7443\"",

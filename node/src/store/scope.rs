@@ -6,17 +6,8 @@ use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
 
 use super::{Store, StoreError};
 
-/// One assessee the node knows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnitInfo {
-    pub unit_id: String,
-    /// Chinese name, as published.
-    pub name: String,
-    /// Category id of the rule pack.
-    pub category_id: String,
-    pub parent_id: Option<String>,
-    pub supervising_dept: Option<String>,
-}
+/// One assessee the node knows: the unit as the hub publishes it.
+pub use kaohe_proto::model::Unit as UnitInfo;
 
 /// The node's delegated scope for one year: these units × these methods.
 #[derive(Debug, Clone, PartialEq, Eq)]

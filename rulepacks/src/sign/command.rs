@@ -152,7 +152,7 @@ pub fn keygen(out: &Path) -> anyhow::Result<String> {
     Ok(format!(
         "已生成发布机关密钥（authority key generated）：{}\n\
          公钥（public key，供各节点与汇总中心固定信任 / to pin on nodes and the hub）：{}\n\
-         密钥标识（key id）：{}\n\
+         密钥编号（key id）：{}\n\
          私钥文件请离线妥善保管（keep the secret key file offline）\n",
         out.display(),
         key.public(),
@@ -334,7 +334,7 @@ pub fn inspect_files(pack: &Path, sig: Option<&Path>) -> anyhow::Result<String> 
             envelope.signatures.len()
         );
         for sig in &envelope.signatures {
-            let _ = writeln!(s, "    密钥标识（key id）{}", sig.key_id);
+            let _ = writeln!(s, "    密钥编号（key id）{}", sig.key_id);
         }
     }
     Ok(s)
