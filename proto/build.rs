@@ -12,6 +12,7 @@ const FILES: &[&str] = &[
     "proto/kaohe/v1/pack.proto",
     "proto/kaohe/v1/unit.proto",
     "proto/kaohe/v1/result.proto",
+    "proto/kaohe/v1/log.proto",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {

@@ -3,10 +3,12 @@
 //! `main` only parses arguments, sets up logging and turns `run` into an exit
 //! code; every subcommand lives in a library crate (`kaohe pack …` in
 //! `kaohe-rulepacks`, `kaohe hub …` in `kaohe-hub`, `kaohe node …` in
-//! `kaohe-node`). The Chinese chrome of the help text (headings, the help flag)
+//! `kaohe-node`); `kaohe verify` (offline, `verify`) and `kaohe demo` are
+//! the binary's own. The Chinese chrome of the help text (headings, the help flag)
 //! is applied here once, to every subcommand.
 
 mod demo;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -41,6 +43,8 @@ enum Command {
     Hub(kaohe_hub::cli::Args),
     /// 考核主体节点（node）：初始化、证据模板与导入、求值、签名上报、发件箱
     Node(kaohe_node::cli::Args),
+    /// 离线核验单位年度证明包（verify a proof bundle offline）：日志包含证明、见证副署、签名、授权范围、复算与汇总
+    Verify(verify::Args),
     /// 演示（demo）：以独立进程运行一个示例县连续两年的完整考核
     Demo(demo::Args),
 }
@@ -87,6 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pack(cmd) => kaohe_rulepacks::cli::run(cmd),
         Command::Hub(args) => kaohe_hub::cli::run(args),
         Command::Node(args) => kaohe_node::cli::run(args),
+        Command::Verify(args) => verify::run(args),
         Command::Demo(args) => demo::run(args),
     }
 }

@@ -17,6 +17,11 @@
 //!   method one result carrying its scores and clauses as JSON) with
 //!   ingestion's own statements ([`ingest::store::insert_submissions`]), in
 //!   transactions of 512, sorted, fsync'd;
+//! - **log**: what the single writer does for the year's transparency log
+//!   ([`tlog::Appender`]): a leaf per submission, one signed checkpoint per
+//!   batch of 512 and each leaf's inclusion proof under it, fsync'd; the
+//!   `ratio log/ingest` line is the log's share of one submission's
+//!   ingest time (ingest rate ÷ log rate), measured in the same run;
 //! - **unary latency**: one `Submit` at a time on the idle hub after the
 //!   stream, beside a raw fsync'd one-row commit.
 //!
@@ -33,7 +38,7 @@ use kaohe_hub::registry::nodes::{self, AssessorKind, NewNode};
 use kaohe_hub::registry::scope::Scope;
 use kaohe_hub::registry::units::{self, ResponsibleAssessor, RosterSource, UnitRecord};
 use kaohe_hub::server::{Hub, ServeOptions};
-use kaohe_hub::{config, db, publish};
+use kaohe_hub::{config, db, publish, tlog};
 use kaohe_proto::model::ReceiptChunk;
 use kaohe_proto::pb::submission_service_client::SubmissionServiceClient;
 use kaohe_proto::submission::FiredClause;
@@ -71,6 +76,8 @@ fn main() {
     prepare(&insert_dir, &node, n);
     let wide_dir = tmp.path().join("wide");
     prepare(&wide_dir, &node, n);
+    let log_dir = tmp.path().join("log");
+    prepare(&log_dir, &node, n);
 
     let envelopes: Vec<Envelope> = (0..n)
         .map(|i| submission(&node, &pack, i).to_envelope(&node))
@@ -169,6 +176,7 @@ fn main() {
     let insert = raw_inserts(&insert_dir, &verified, &envelopes);
     let wide: Vec<_> = verified.iter().cloned().map(widen).collect();
     let insert_wide = raw_inserts(&wide_dir, &wide, &envelopes);
+    let log = log_appends(&log_dir, &verified);
 
     // Ingest through the real server.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -248,6 +256,10 @@ fn main() {
         "{:<48}{:>14.0}",
         "raw inserts, full-sheet width (36 scores, 3 clauses)", insert_wide
     );
+    println!(
+        "{:<48}{:>14.0}",
+        "log: leaf + checkpoint per batch + inclusion proof", log
+    );
     let median = latencies.get(latencies.len() / 2).copied().unwrap_or(0.0);
     println!(
         "{:<48}{:>14.2}",
@@ -268,6 +280,10 @@ fn main() {
     println!(
         "ratio unary_submit/commit_floor {:.1}",
         median / commit_floor
+    );
+    println!(
+        "ratio log/ingest {:.3} (the log's share of a submission's ingest time; aim ≤ 0.10)",
+        ingest_rate / log
     );
 }
 
@@ -296,6 +312,51 @@ fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split(' ').take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()
+}
+
+/// Appends `verified` to a 2022 log as the writer does: per fsync'd batch
+/// of [`BATCH`], a leaf each, one checkpoint, each leaf's inclusion proof
+/// under it; leaves per second.
+fn log_appends(
+    dir: &std::path::Path,
+    verified: &[kaohe_proto::submission::VerifiedSubmission],
+) -> f64 {
+    use kaohe_proto::tlog::leaf::{Leaf, SubmissionLeaf};
+    let conn = db::open_existing(dir).expect("db");
+    let key = config::load_receipt_key(dir).expect("key");
+    let at = "2022-12-01T00:00:00Z".parse().expect("time");
+    let t = Instant::now();
+    let mut written = 0;
+    for chunk in verified.chunks(BATCH) {
+        let tx = conn.unchecked_transaction().expect("tx");
+        {
+            let mut log = tlog::Appender::new(&tx);
+            let mut placed = Vec::with_capacity(chunk.len());
+            for v in chunk {
+                let leaf = Leaf::Submission(SubmissionLeaf {
+                    digest: v.digest,
+                    signer: v.node_id.clone(),
+                    unit: v.submission.unit_id.clone(),
+                    year: v.submission.year,
+                    round: v.submission.round,
+                    commit_time: 1_670_000_000,
+                    late: false,
+                });
+                placed.push(
+                    log.append(2022, &leaf, None, Some(&v.digest))
+                        .expect("append"),
+                );
+            }
+            let checkpoint = log.checkpoint(2022, &key, at).expect("checkpoint");
+            for index in placed {
+                log.inclusion_proof(2022, index, checkpoint.size)
+                    .expect("proof");
+            }
+        }
+        tx.commit().expect("commit");
+        written += chunk.len();
+    }
+    rate(written, t)
 }
 
 /// Inserts `verified` (with their `envelopes`) into the database in `dir`

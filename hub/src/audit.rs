@@ -4,7 +4,9 @@
 //! calendar years) writes its audit record in the *same* transaction as the
 //! change, so a change without its record (or the reverse) cannot be
 //! committed. Triggers make the table append-only: an `UPDATE` or `DELETE`
-//! raises, even from a mistaken maintenance script.
+//! raises, even from a mistaken maintenance script. A record of an action
+//! that shapes a year's result is also a leaf of that year's transparency
+//! log, appended by [`append`] in the same transaction ([`crate::tlog`]).
 
 use jiff::Timestamp;
 use rusqlite::{Connection, params};
@@ -58,6 +60,11 @@ pub enum AuditReadError {
 }
 
 /// Appends a record; call it inside the transaction that makes the change.
+///
+/// An action that shapes a year's result also becomes a leaf of that
+/// year's transparency log ([`crate::tlog::record_audit`]), in the same
+/// transaction: record and leaf commit together or not at all (a savepoint
+/// keeps them together also for a caller without a transaction).
 pub fn append(
     conn: &Connection,
     actor: &Actor,
@@ -65,17 +72,40 @@ pub fn append(
     subject: &str,
     detail: &serde_json::Value,
 ) -> rusqlite::Result<i64> {
-    conn.execute(
-        "INSERT INTO audit_log (time, operator, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            actor.at.to_string(),
-            actor.operator,
-            action,
-            subject,
-            detail.to_string()
-        ],
-    )?;
-    Ok(conn.last_insert_rowid())
+    conn.execute_batch("SAVEPOINT audit_append")?;
+    let appended = (|| {
+        let time = actor.at.to_string();
+        conn.execute(
+            "INSERT INTO audit_log (time, operator, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![time, actor.operator, action, subject, detail.to_string()],
+        )?;
+        let seq = conn.last_insert_rowid();
+        crate::tlog::record_audit(
+            conn,
+            &crate::tlog::AuditEvent {
+                seq,
+                time: &time,
+                operator: &actor.operator,
+                action,
+                subject,
+                detail,
+            },
+        )
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(seq)
+    })();
+    match appended {
+        Ok(seq) => {
+            conn.execute_batch("RELEASE audit_append")?;
+            Ok(seq)
+        }
+        Err(e) => {
+            // The caller learns of the first error; undoing what this call
+            // wrote is best effort (its own transaction ends it anyway).
+            let _ = conn.execute_batch("ROLLBACK TO audit_append; RELEASE audit_append");
+            Err(e)
+        }
+    }
 }
 
 /// The most recent `limit` records, oldest first.

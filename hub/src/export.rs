@@ -10,6 +10,8 @@
 //!   tables with repeated headers), `font`: the embedded subset font.
 //! - `docx`: 法治建议书, 约谈通知, 通报警示, 提请通报表扬的请示 drafts, each from
 //!   the assessor of its units.
+//! - [`proofs`]: one proof bundle per unit (`proofs/<unit-id>.json`) and
+//!   the pack modules they name, for `kaohe verify`.
 //!
 //! **Architecture Invariant:** rendering is a pure function of the report
 //! (and the font): no clock, no randomness — the same report gives the same
@@ -27,6 +29,7 @@ mod docx;
 mod font;
 pub mod model;
 mod pdf;
+pub mod proofs;
 mod xlsx;
 
 pub use docx::Letter;

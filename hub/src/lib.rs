@@ -49,7 +49,10 @@
 //!   reopening (撤销审定), publication, earlier years' results,
 //!   rectification plans and reports (整改).
 //! - [`export`]: the results workbook, the published notice (PDF, with an
-//!   embedded CJK font) and letter drafts (DOCX).
+//!   embedded CJK font) and letter drafts (DOCX), and the proof bundles.
+//! - [`tlog`]: the year's transparency log — leaves appended with the
+//!   events they record (accepted submissions, audit records that shape a
+//!   year's result), checkpoints, witnesses' cosignatures, proof bundles.
 //!
 //! **Architecture Invariant:** [`calendar`], [`consolidate`], [`outcome`] and
 //! [`Scope::check`](registry::scope::Scope::check) do no IO and read no
@@ -92,4 +95,5 @@ pub mod publish;
 pub mod registry;
 pub mod results;
 pub mod server;
+pub mod tlog;
 pub mod workflow;

@@ -20,6 +20,8 @@
 //! - `PackService`: `ListPacks`, `FetchPack` from the packs table.
 //! - `UnitService`: `ListMyUnits` for the calling node.
 //! - `ResultService`: `ListResults` and `FileObjection` (`results`).
+//! - `LogService`: `GetCheckpoint` and `AddCosignature`, the year's
+//!   transparency log for its witnesses (`log`).
 //!
 //! **Identifying the caller** of `ListMyUnits` and `GetReceipt`: a signed
 //! call ([`kaohe_proto::call_auth`]) — the node's key id, its clock and an
@@ -63,7 +65,7 @@
 //! `frames` (messages read by the hub itself, tonic's refusals in Chinese),
 //! `limits` (the bounds and deadlines, the hub-time layer), `auth` (signed
 //! calls and client certificates), one module per service —
-//! `submissions`, `packs`, `units`, `results` — and `crl` (the
+//! `submissions`, `packs`, `units`, `results`, `log` — and `crl` (the
 //! client-certificate revocation list). This file holds what every service
 //! handle shares (`Shared`) and the statuses they have in common.
 
@@ -83,6 +85,7 @@ mod auth;
 mod crl;
 mod frames;
 mod limits;
+mod log;
 mod packs;
 mod results;
 mod serve;
@@ -111,9 +114,13 @@ struct Shared {
     replay: Arc<RwLock<Arc<ReplayView>>>,
     /// A second connection for reads (WAL: never blocks the writer).
     reader: Arc<Mutex<Connection>>,
-    /// A connection for workflow writes (objections), outside the
-    /// submission writer; SQLite serialises it with the writer.
+    /// A connection for writes outside the submission writer (objections,
+    /// checkpoints asked for by witnesses, cosignatures); SQLite
+    /// serialises it with the writer.
     workflow: Arc<Mutex<Connection>>,
+    /// The hub's key: it signs the checkpoints witnesses ask for (the
+    /// writer holds its own copy for receipts and batch checkpoints).
+    hub_key: kaohe_proto::SigningKeyPair,
     /// The pack runtime (shares the writer's engine and module cache), for
     /// consolidating a year on `ListResults` and `FileObjection`.
     runtime: Runtime,

@@ -8,7 +8,7 @@
 //!
 //! Layout: one file per command under `cli/` (`init`, `pack`, `template`,
 //! `import`, `set`, `history`, `evaluate`, `submit`, `sync`, `deliver`,
-//! `outbox`, `status`, `results`, `object`, `rotate_key`), each with its arguments and
+//! `outbox`, `status`, `results`, `object`, `witness`, `rotate_key`), each with its arguments and
 //! its `run`; here the command list and what several commands share
 //! (opening the node, the operator, the async runtime, Beijing time).
 
@@ -36,6 +36,7 @@ mod status;
 mod submit;
 mod sync;
 mod template;
+mod witness;
 
 /// 考核节点（assessor node）：初始化、填报模板、导入证据、评分、签名提交。
 #[derive(Debug, clap::Args)]
@@ -79,6 +80,8 @@ enum Command {
     Results(results::ResultsArgs),
     /// 对本节点所评单位的考核结果提出异议（申请复核），附证明材料（file an objection with material）
     Object(object::ObjectArgs),
+    /// 汇总中心透明日志的见证情况与不一致证据；经核查后处理证据以恢复送达（the hub's log as witnessed; resolve evidence）
+    Witness(witness::WitnessArgs),
     /// 更换节点密钥：prepare 生成新密钥，adopt 在汇总中心登记后改用（rotate the node's key）
     #[command(subcommand)]
     RotateKey(rotate_key::RotateKeyCommand),
@@ -102,6 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Status(a) => status::run(dir, a),
         Command::Results(a) => results::run(dir, a),
         Command::Object(a) => object::run(dir, a),
+        Command::Witness(a) => witness::run(dir, a),
         Command::RotateKey(c) => rotate_key::run(dir, c),
     }
 }

@@ -29,10 +29,12 @@ use std::time::Duration;
 
 use kaohe_proto::call_auth::{self, HUB_TIME_METADATA_KEY, MAX_CALL_SKEW_SECONDS, paths};
 use kaohe_proto::model::{
-    FetchPackRequest, FetchedPack, ListMyUnitsRequest, ListMyUnitsResponse, ListPacksRequest,
-    ListPacksResponse, ListResultsRequest, ListResultsResponse, MAX_FETCH_PACK_MESSAGE_BYTES,
-    Objection, ObjectionReceipt,
+    AddCosignatureRequest, AddCosignatureResponse, FetchPackRequest, FetchedPack,
+    GetCheckpointRequest, GetCheckpointResponse, ListMyUnitsRequest, ListMyUnitsResponse,
+    ListPacksRequest, ListPacksResponse, ListResultsRequest, ListResultsResponse,
+    MAX_FETCH_PACK_MESSAGE_BYTES, Objection, ObjectionReceipt,
 };
+use kaohe_proto::pb::log_service_client::LogServiceClient;
 use kaohe_proto::pb::pack_service_client::PackServiceClient;
 use kaohe_proto::pb::result_service_client::ResultServiceClient;
 use kaohe_proto::pb::submission_service_client::SubmissionServiceClient;
@@ -433,6 +435,35 @@ impl HubClient {
             .await;
         let response = self.settle(Call::Unary("FetchPack"), result, now())?;
         Ok(FetchedPack::try_from(response)?)
+    }
+
+    /// `GetCheckpoint`: the newest checkpoint of a year's log and the
+    /// consistency proof from `from_size`.
+    pub async fn get_checkpoint(
+        &self,
+        request: GetCheckpointRequest,
+        now: &dyn Fn() -> i64,
+    ) -> Result<GetCheckpointResponse, CallError> {
+        let mut client = LogServiceClient::new(self.channel.clone());
+        let result = client
+            .get_checkpoint(self.unary(pb::GetCheckpointRequest::from(request)))
+            .await;
+        let response = self.settle(Call::Unary("GetCheckpoint"), result, now())?;
+        Ok(GetCheckpointResponse::try_from(response)?)
+    }
+
+    /// `AddCosignature`: this node's cosignature of a checkpoint.
+    pub async fn add_cosignature(
+        &self,
+        request: AddCosignatureRequest,
+        now: &dyn Fn() -> i64,
+    ) -> Result<AddCosignatureResponse, CallError> {
+        let mut client = LogServiceClient::new(self.channel.clone());
+        let result = client
+            .add_cosignature(self.unary(pb::AddCosignatureRequest::from(request)))
+            .await;
+        let response = self.settle(Call::Unary("AddCosignature"), result, now())?;
+        Ok(AddCosignatureResponse::from(response))
     }
 
     /// `ListMyUnits`, signed.

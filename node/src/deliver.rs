@@ -1,6 +1,8 @@
 //! 送达（delivery）：把发件箱中的提交送到汇总中心，逐批记录回执。
 //!
-//! One **pass** ([`deliver_pass`]), under the [`DeliveryLock`]:
+//! One **pass** ([`deliver_pass`]), under the [`DeliveryLock`] — none at
+//! all while the hub's log is found inconsistent and unresolved
+//! ([`crate::witness`]: a hub that rewrites its history gets nothing more):
 //!
 //! 1. entries left `sending` by a process that died are put back to `retry`
 //!    ([`Store::recover_interrupted`]; only the lock holder may do this);
@@ -173,6 +175,10 @@ pub enum DeliverError {
         "节点配置 {path} 中没有汇总中心回执公钥（[hub] receipt_key），无法核验回执，因此不送达；请向县依法治县办索取（`kaohe hub init` 显示的回执公钥）后填写（no pinned hub receipt key: nothing is delivered）"
     )]
     NoReceiptKey { path: String },
+    /// The hub's log was found inconsistent and no official has resolved
+    /// it: nothing is sent (the outbox keeps everything).
+    #[error("{0}；发件箱中的提交全部保留（nothing was sent; the outbox keeps every entry）")]
+    LogInconsistent(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -207,6 +213,9 @@ pub async fn deliver_pass(
     now: &dyn Fn() -> jiff::Timestamp,
     observer: &mut dyn FnMut(&ChunkReport),
 ) -> Result<PassReport, DeliverError> {
+    if let Some(why) = crate::witness::delivery_stopped(store)? {
+        return Err(DeliverError::LogInconsistent(why));
+    }
     let mut report = PassReport {
         recovered: store.recover_interrupted(&now())?,
         ..PassReport::default()

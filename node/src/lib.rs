@@ -42,7 +42,11 @@
 //! - [`review`]: `kaohe node results` and `object` — the hub's results as
 //!   tables, objection material (one file, or several bundled as a zip);
 //! - [`sync`]: `kaohe node sync` — packs (verified k of n, never rolled
-//!   back) and the delegated scope;
+//!   back), the delegated scope, then witnessing;
+//! - [`witness`]: the hub's year logs witnessed on every sync — a
+//!   checkpoint consistent with the last one stored is kept and cosigned;
+//!   an inconsistent one is kept with it as evidence and stops delivery
+//!   until an official resolves it;
 //! - [`deliver`]: one delivery pass — claim in order, `SubmitStream`,
 //!   record each chunk's outcomes as they arrive, backoff for the rest;
 //! - [`standing`]: why a unit in scope is not assessed yet — each required
@@ -81,6 +85,11 @@
 //! longer its year's active pack is never sent; a newer entry never leaves
 //! before an older pending one of the same unit, year and round.
 //!
+//! **Architecture Invariant:** a node cosigns a checkpoint of the hub's log
+//! only after checking it extends the last one it stored; it never
+//! replaces a stored checkpoint with an inconsistent one, and never
+//! delivers while an inconsistency is unresolved.
+//!
 //! **Architecture Invariant:** the node's clock decides nothing the hub
 //! relies on: order is by sequence number, lateness by the hub's clock,
 //! and signed calls are signed with the hub's time as last reported.
@@ -104,6 +113,7 @@ pub mod sync;
 pub mod template;
 pub mod tls;
 pub mod value;
+pub mod witness;
 
 #[cfg(test)]
 mod testutil;

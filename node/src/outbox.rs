@@ -279,13 +279,16 @@ pub enum ReceiptMismatch {
 }
 
 /// Checks a receipt against the entry it should acknowledge: it verifies
-/// with the hub key and names the entry's digest, unit, year and round.
+/// with the hub key — its batch head and its inclusion in the year's log
+/// (revision 5: a receipt outside the log is no receipt) — and names the
+/// entry's digest, unit, year and round.
 pub fn check_receipt(
     entry: &Entry,
     receipt: &Receipt,
     hub: &PublicKey,
 ) -> Result<(), ReceiptMismatch> {
     receipt.verify(hub)?;
+    receipt.verify_log(hub)?;
     let leaf = &receipt.leaf;
     if leaf.digest != entry.digest {
         return Err(ReceiptMismatch::Digest {

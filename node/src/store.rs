@@ -29,6 +29,8 @@
 //! | `outbox` | signed envelope | state `to_send → sending → accepted / rejected / retry`, or `superseded` (replaced by a newer pack, never sent); the persisted next attempt time (`next_attempt_at`, unix seconds) and the hub's rejection code; never deleted |
 //! | `outbox_transitions` | state change | append-only |
 //! | `node_meta` | named value | `last_sync`: when `kaohe node sync` last completed |
+//! | `log_witnessed` | year | the last checkpoint of the hub's log found consistent (version 3) |
+//! | `log_evidence` | inconsistency found | both signed checkpoints, the proof given, the reason; resolved by an official, never deleted (version 3) |
 //!
 //! Version 2 rebuilt `outbox` (a CHECK constraint cannot be altered in
 //! SQLite) to add the `superseded` state, `next_attempt_at` and
@@ -52,6 +54,8 @@
 //! - `outbox`: `outbox`, `outbox_transitions` — claiming, recording
 //!   outcomes, superseding; it applies what the pure state machine in
 //!   [`crate::outbox`] allows;
+//! - `witness`: `log_witnessed`, `log_evidence` — the hub's log as this
+//!   node witnessed it ([`crate::witness`]);
 //! - here: opening, the schema version, `node_meta`.
 
 use std::fmt;
@@ -69,6 +73,7 @@ mod migrations;
 mod outbox;
 mod packs;
 mod scope;
+mod witness;
 
 pub use evaluations::{NewEvaluation, Queue, Reevaluation};
 pub use evidence::{
@@ -79,6 +84,7 @@ pub use migrations::MIGRATIONS;
 pub use outbox::{Claim, Counts, RecordError, Settled, Transition};
 pub use packs::{InstallPackError, NewPack, NoPack, PackInfo};
 pub use scope::{Scope, ScopeError, UnitInfo};
+pub use witness::{LogEvidence, NewLogEvidence, ResolveError, Witnessed};
 
 /// The database file inside the node's data directory.
 pub const DB_FILE: &str = "node.db";
@@ -251,6 +257,8 @@ mod tests {
                 "evidence",
                 "evidence_history",
                 "evidence_sources",
+                "log_evidence",
+                "log_witnessed",
                 "node_meta",
                 "not_applicable",
                 "not_applicable_history",

@@ -22,6 +22,10 @@
 //!    holds them as 待重新评价 until they arrive, and no official retypes
 //!    anything. What cannot be evaluated again is listed, for the next
 //!    `submit`.
+//! 5. with the hub's key pinned, each year's transparency log is witnessed
+//!    ([`witness`]): a checkpoint consistent with the last one stored is
+//!    kept and cosigned; an inconsistent one is kept as evidence beside it
+//!    and stops delivery.
 //!
 //! A node that synced once keeps working offline: everything is in the
 //! store.
@@ -36,6 +40,7 @@ use crate::config::NodeConfig;
 use crate::evaluate::{self, Reevaluated};
 use crate::pack::{self, InstallError, Installed};
 use crate::store::{Actor, Reevaluation, Scope, ScopeError, Store, StoreError};
+use crate::witness::{self, YearWitness};
 
 /// `node_meta` name of the last completed sync (RFC 3339).
 pub const LAST_SYNC: &str = "last_sync";
@@ -61,6 +66,9 @@ pub struct SyncReport {
     /// Per year: results still to evaluate again (re-evaluation failed,
     /// with the reason), for the next `submit`.
     pub reevaluate: Vec<(u16, Vec<Reevaluation>, String)>,
+    /// Per year: what witnessing the hub's log found (none without a
+    /// pinned hub key).
+    pub witness: Vec<(u16, YearWitness)>,
 }
 
 /// The sync stopped (what it did before stays; run it again).
@@ -80,6 +88,8 @@ pub enum SyncError {
     Scope(#[from] ScopeError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Witness(#[from] witness::WitnessError),
 }
 
 /// Runs a sync (see the module docs). `now` is the node's clock.
@@ -207,6 +217,16 @@ pub async fn sync(
                 report.reevaluate.push((year, list, why));
             }
         }
+    }
+
+    // The hub's log of every year in scope and every year witnessed before.
+    if let Some(hub_key) = config.hub.receipt_key {
+        let mut logs = years.clone();
+        logs.extend(store.witnessed_years()?);
+        logs.sort_unstable();
+        logs.dedup();
+        report.witness =
+            witness::witness(store, hub, &hub_key, key, &logs, now, &actor.at.to_string()).await?;
     }
     store.set_meta(LAST_SYNC, &actor.at.to_string())?;
     Ok(report)

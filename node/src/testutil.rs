@@ -482,3 +482,57 @@ pub fn write_crl(pem: &std::path::Path, der: &std::path::Path) {
     std::fs::write(pem, crl.pem().unwrap()).unwrap();
     std::fs::write(der, crl.der()).unwrap();
 }
+
+/// Receipts of a batch, as a hub of revision 5 gives them: each chained to
+/// a log of 2022 holding just the batch's submissions, under a checkpoint
+/// signed by `hub`.
+pub fn receipts_in_log(
+    items: &[kaohe_proto::ReceiptItem],
+    hub: &kaohe_proto::SigningKeyPair,
+    commit_time: i64,
+) -> Vec<kaohe_proto::Receipt> {
+    use kaohe_proto::receipt::LogInclusion;
+    use kaohe_proto::tlog::checkpoint::Checkpoint;
+    use kaohe_proto::tlog::leaf::{Leaf, SubmissionLeaf, log_origin};
+    use kaohe_proto::tlog::proof::TlogProof;
+    use kaohe_proto::tlog::tree::MemoryTree;
+    let mut receipts = kaohe_proto::ReceiptBatch::build(items, hub, commit_time);
+    let leaves: Vec<SubmissionLeaf> = items
+        .iter()
+        .map(|i| SubmissionLeaf {
+            digest: i.digest,
+            signer: kaohe_proto::KeyId::of(&[1; 32]),
+            unit: i.unit_id.clone(),
+            year: i.year,
+            round: i.round,
+            commit_time,
+            late: i.late,
+        })
+        .collect();
+    let mut tree = MemoryTree::new();
+    for l in &leaves {
+        tree.append(Leaf::Submission(l.clone()).hash())
+            .expect("append");
+    }
+    let year = items.first().map_or(2022, |i| i.year);
+    let checkpoint = Checkpoint {
+        origin: log_origin(&hub.key_id(), year),
+        size: tree.size(),
+        root: tree.root(),
+        extensions: Vec::new(),
+    }
+    .sign(hub)
+    .expect("sign");
+    for (i, (receipt, leaf)) in receipts.iter_mut().zip(leaves).enumerate() {
+        receipt.log = Some(LogInclusion {
+            leaf,
+            proof: TlogProof {
+                extra: None,
+                index: i as u64,
+                inclusion: tree.inclusion_proof(i as u64, tree.size()).expect("proof"),
+                checkpoint: checkpoint.clone(),
+            },
+        });
+    }
+    receipts
+}

@@ -19,12 +19,15 @@
 //! - `leaderboard` — the quarterly leaderboards `ListResults` carries:
 //!   [`QuarterBoard`], [`BoardEntry`];
 //! - `objections` — `FileObjection`: [`ObjectionHeader`], [`ObjectionPart`],
-//!   [`ObjectionAssembler`], [`Objection`], [`ObjectionReceipt`].
+//!   [`ObjectionAssembler`], [`Objection`], [`ObjectionReceipt`];
+//! - `log` — `GetCheckpoint` and `AddCosignature`: how nodes witness the
+//!   year's transparency log.
 //!
 //! The limits below are shared by every family.
 
 mod date;
 mod leaderboard;
+mod log;
 mod objections;
 mod packs;
 mod results;
@@ -33,6 +36,9 @@ mod units;
 
 pub use date::Date;
 pub use leaderboard::{BoardEntry, QuarterBoard};
+pub use log::{
+    AddCosignatureRequest, AddCosignatureResponse, GetCheckpointRequest, GetCheckpointResponse,
+};
 pub use objections::{
     Objection, ObjectionAssembler, ObjectionHeader, ObjectionPart, ObjectionReceipt,
 };

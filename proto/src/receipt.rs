@@ -7,6 +7,11 @@
 //! [`BATCH_HEAD_PAYLOAD_TYPE`]. Every [`Receipt`] carries its leaf, index,
 //! inclusion path and the signed head, so anyone holding the hub's public key
 //! can check it offline.
+//!
+//! Since revision 5 a receipt is also chained to the year's transparency
+//! log ([`crate::tlog`]): [`Receipt::log`] carries the submission's log leaf
+//! and a C2SP proof of its inclusion under the checkpoint the hub signed at
+//! the end of the batch ([`Receipt::verify_log`]).
 
 use std::str::FromStr;
 
@@ -17,6 +22,9 @@ use crate::keys::{KeyId, PublicKey, SigningKeyPair};
 use crate::merkle::{self, Hash, InclusionError};
 use crate::pb;
 use crate::submission::Round;
+use crate::tlog::checkpoint::VerifiedCheckpoint;
+use crate::tlog::leaf::{Leaf, SubmissionLeaf, log_verifier};
+use crate::tlog::proof::{ProofVerifyError, TlogProof};
 use crate::validate::{self, FieldError, Problem, identifier, required};
 
 /// Payload type of a signed batch head.
@@ -81,6 +89,18 @@ pub struct Receipt {
     pub inclusion_path: Vec<Hash>,
     /// The signed [`BatchHead`].
     pub signed_head: Envelope,
+    /// The submission's place in the year's log (revision 5).
+    pub log: Option<LogInclusion>,
+}
+
+/// A submission's log leaf and the proof of its inclusion under a
+/// checkpoint signed by the hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogInclusion {
+    /// The log leaf of the submission.
+    pub leaf: SubmissionLeaf,
+    /// Its index, inclusion proof and the signed checkpoint.
+    pub proof: TlogProof,
 }
 
 /// Signing a committed batch of receipts.
@@ -122,6 +142,20 @@ pub enum ReceiptError {
     /// The leaf is not in the signed tree at that index.
     #[error("回执不在签名的批次中（receipt is not in the signed batch）: {0}")]
     Inclusion(#[from] InclusionError),
+    /// The receipt carries no log inclusion.
+    #[error("回执没有透明日志的包含证明（receipt carries no log inclusion proof）")]
+    NoLogInclusion,
+    /// The log leaf records something else than the receipt.
+    #[error(
+        "回执的日志叶与回执不符：{field}（the receipt's log leaf differs from the receipt: {field}）"
+    )]
+    LogLeafMismatch {
+        /// The field that differs.
+        field: &'static str,
+    },
+    /// The log proof does not verify.
+    #[error("回执的日志证明无效（receipt's log proof does not verify）: {0}")]
+    LogProof(#[from] ProofVerifyError),
 }
 
 impl ReceiptBatch {
@@ -169,6 +203,7 @@ impl ReceiptBatch {
                 leaf_index: i as u64,
                 inclusion_path,
                 signed_head: signed_head.clone(),
+                log: None,
             })
             .collect()
     }
@@ -202,9 +237,38 @@ impl ReceiptLeaf {
 }
 
 impl Receipt {
-    /// Checks the receipt offline against the hub's public key.
+    /// Checks the receipt offline against the hub's public key: the batch
+    /// head, and the log inclusion when the receipt carries one.
     pub fn verify(&self, hub: &PublicKey) -> Result<(), ReceiptError> {
-        self.verified_head(hub).map(drop)
+        self.verified_head(hub)?;
+        if self.log.is_some() {
+            self.verify_log(hub)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the log inclusion, which must be there: the log leaf records
+    /// the receipt's digest, unit, year, round, commit time and lateness,
+    /// and is included in a checkpoint of that year's log signed by `hub`.
+    /// Returns the checkpoint (no witnesses are asked for here).
+    pub fn verify_log(&self, hub: &PublicKey) -> Result<VerifiedCheckpoint, ReceiptError> {
+        let log = self.log.as_ref().ok_or(ReceiptError::NoLogInclusion)?;
+        let (a, b) = (&self.leaf, &log.leaf);
+        let differs = [
+            ("digest", a.digest != b.digest),
+            ("unit_id", a.unit_id != b.unit),
+            ("year", a.year != b.year),
+            ("round", a.round != b.round),
+            ("commit_time", a.commit_time != b.commit_time),
+            ("late", a.late != b.late),
+        ];
+        if let Some((field, _)) = differs.into_iter().find(|(_, d)| *d) {
+            return Err(ReceiptError::LogLeafMismatch { field });
+        }
+        let leaf_hash = Leaf::Submission(b.clone()).hash();
+        Ok(log
+            .proof
+            .verify(&leaf_hash, &log_verifier(hub, b.year), &[])?)
     }
 
     /// Checks the receipt and returns the batch head it is part of: the head
@@ -310,12 +374,53 @@ impl TryFrom<pb::Receipt> for Receipt {
             .collect::<Result<_, _>>()?;
         let signed_head = Envelope::try_from(required("signed_head", m.signed_head)?)
             .map_err(|e| e.within("signed_head"))?;
+        let log = m
+            .log
+            .map(LogInclusion::try_from)
+            .transpose()
+            .map_err(|e| e.within("log"))?;
         Ok(Receipt {
             leaf,
             leaf_index: m.leaf_index,
             inclusion_path,
             signed_head,
+            log,
         })
+    }
+}
+
+impl TryFrom<pb::LogInclusion> for LogInclusion {
+    type Error = FieldError;
+    fn try_from(m: pb::LogInclusion) -> Result<Self, FieldError> {
+        let leaf = match Leaf::parse(&m.leaf) {
+            Ok(Leaf::Submission(leaf)) => leaf,
+            Ok(other) => {
+                return Err(FieldError::invalid(
+                    "leaf",
+                    format!("须为上报的日志叶，收到的是 {}", other.kind()),
+                    format!("must be a submission leaf, got {}", other.kind()),
+                ));
+            }
+            Err(e) => {
+                return Err(FieldError::invalid(
+                    "leaf",
+                    e.to_string(),
+                    "not a kaohe log leaf",
+                ));
+            }
+        };
+        let proof = TlogProof::parse(&m.proof)
+            .map_err(|e| FieldError::invalid("proof", e.to_string(), "not a C2SP tlog-proof"))?;
+        Ok(LogInclusion { leaf, proof })
+    }
+}
+
+impl From<&LogInclusion> for pb::LogInclusion {
+    fn from(l: &LogInclusion) -> Self {
+        pb::LogInclusion {
+            leaf: Leaf::Submission(l.leaf.clone()).to_bytes(),
+            proof: l.proof.to_bytes(),
+        }
     }
 }
 
@@ -326,6 +431,7 @@ impl From<Receipt> for pb::Receipt {
             leaf_index: r.leaf_index,
             inclusion_path: r.inclusion_path.iter().map(|h| h.to_vec()).collect(),
             signed_head: Some(pb::Envelope::from(r.signed_head)),
+            log: r.log.as_ref().map(pb::LogInclusion::from),
         }
     }
 }
@@ -545,5 +651,108 @@ mod tests {
         let mut bad = good;
         bad.inclusion_path = vec![vec![0; 32]; MAX_INCLUSION_PATH + 1];
         assert_eq!(Receipt::try_from(bad).unwrap_err().field, "inclusion_path");
+    }
+
+    /// A receipt whose log inclusion sits at index 2 of a 3-leaf log of
+    /// 2022, under a checkpoint `signer` signed.
+    fn chained(signer: &SigningKeyPair) -> Receipt {
+        use crate::tlog::checkpoint::Checkpoint;
+        use crate::tlog::leaf::log_origin;
+        use crate::tlog::tree::MemoryTree;
+        let hub = hub();
+        let mut r = ReceiptBatch::build(&items(3), &hub, 9).remove(1);
+        let leaf = SubmissionLeaf {
+            digest: r.leaf.digest,
+            signer: KeyId::of(&[9; 32]),
+            unit: r.leaf.unit_id.clone(),
+            year: r.leaf.year,
+            round: r.leaf.round,
+            commit_time: 9,
+            late: r.leaf.late,
+        };
+        let mut tree = MemoryTree::new();
+        tree.append(merkle::leaf_hash(b"a")).unwrap();
+        tree.append(merkle::leaf_hash(b"b")).unwrap();
+        tree.append(Leaf::Submission(leaf.clone()).hash()).unwrap();
+        let checkpoint = Checkpoint {
+            origin: log_origin(&hub.key_id(), 2022),
+            size: 3,
+            root: tree.root(),
+            extensions: vec![],
+        }
+        .sign(signer)
+        .unwrap();
+        r.log = Some(LogInclusion {
+            leaf,
+            proof: TlogProof {
+                extra: None,
+                index: 2,
+                inclusion: tree.inclusion_proof(2, 3).unwrap(),
+                checkpoint,
+            },
+        });
+        r
+    }
+
+    #[test]
+    fn a_receipt_chained_to_the_log_verifies_and_travels_unchanged() {
+        let hub = hub();
+        let r = chained(&hub);
+        r.verify(&hub.public()).unwrap();
+        assert_eq!(r.verify_log(&hub.public()).unwrap().checkpoint.size, 3);
+        assert_eq!(Receipt::try_from(pb::Receipt::from(r.clone())).unwrap(), r);
+    }
+
+    #[test]
+    fn a_log_inclusion_that_does_not_match_or_verify_is_refused() {
+        let hub = hub();
+        let good = chained(&hub);
+        let mut bad = good.clone();
+        bad.log.as_mut().unwrap().leaf.late = !good.leaf.late;
+        assert_eq!(
+            bad.verify(&hub.public()).unwrap_err(),
+            ReceiptError::LogLeafMismatch { field: "late" }
+        );
+        let mut bad = good.clone();
+        bad.log.as_mut().unwrap().proof.index = 1;
+        assert!(matches!(
+            bad.verify_log(&hub.public()).unwrap_err(),
+            ReceiptError::LogProof(ProofVerifyError::Inclusion(_))
+        ));
+        let impostor = chained(&SigningKeyPair::from_seed(&[32; 32]));
+        assert!(matches!(
+            impostor.verify_log(&hub.public()).unwrap_err(),
+            ReceiptError::LogProof(ProofVerifyError::Checkpoint(_))
+        ));
+        let mut none = good;
+        none.log = None;
+        none.verify(&hub.public()).unwrap();
+        assert_eq!(
+            none.verify_log(&hub.public()).unwrap_err(),
+            ReceiptError::NoLogInclusion
+        );
+    }
+
+    #[test]
+    fn a_wire_log_inclusion_must_hold_a_submission_leaf_and_a_proof() {
+        let hub = hub();
+        let good = pb::Receipt::from(chained(&hub));
+        let mut bad = good.clone();
+        bad.log.as_mut().unwrap().leaf.push(b' ');
+        assert_eq!(Receipt::try_from(bad).unwrap_err().field, "log.leaf");
+        let mut bad = good.clone();
+        bad.log.as_mut().unwrap().proof[0] ^= 1;
+        assert_eq!(Receipt::try_from(bad).unwrap_err().field, "log.proof");
+        let mut bad = good;
+        bad.log.as_mut().unwrap().leaf = Leaf::Rollover(crate::tlog::leaf::RolloverLeaf {
+            year: 2021,
+            head: crate::tlog::leaf::TreeHead {
+                size: 1,
+                root: [0; 32],
+            },
+            checkpoint: None,
+        })
+        .to_bytes();
+        assert_eq!(Receipt::try_from(bad).unwrap_err().field, "log.leaf");
     }
 }

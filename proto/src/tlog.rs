@@ -32,9 +32,14 @@
 //! - [`cosignature`] — witnesses' timestamped cosignatures:
 //!   [`cosignature::cosign`].
 //! - [`proof`] — [`proof::TlogProof`], the offline proof bundle.
+//! - [`leaf`] — kaohe's leaves ([`leaf::Leaf`]: submission, audit record,
+//!   rollover), one canonical encoding each; the names of the keys that
+//!   sign a year's checkpoints ([`leaf::log_origin`],
+//!   [`leaf::witness_name`]).
 
 pub mod checkpoint;
 pub mod cosignature;
+pub mod leaf;
 pub mod note;
 pub mod proof;
 pub mod tree;

@@ -24,7 +24,8 @@
 //!   instants ([`YEARS`]), and [`run`] — the CA, the authorities, the hub
 //!   and the nodes set up, then each year, then the report;
 //! - `year`: one year as the actors live it (pack, rounds, review,
-//!   approval, publication, exports);
+//!   approval, publication, the nodes witnessing the year's log, exports,
+//!   one unit's proof bundle verified offline);
 //! - `report`: what is printed at the end;
 //! - `process`: this binary as child processes (`Kaohe`, the `HubServer`
 //!   child, a node's `[hub]` edited);
@@ -197,6 +198,10 @@ struct Demo {
     ca: pki::CountyCa,
     hub_cert: pki::Issued,
     nodes: Vec<county::NodeSpec>,
+    /// The hub's public key and the nodes' (the log's witnesses), for
+    /// `kaohe verify`.
+    hub_key: String,
+    witness_keys: Vec<String>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -246,6 +251,7 @@ pub fn run(args: Args) -> Result<()> {
     std::fs::write(&roster, county::roster_csv())?;
     let years = YEARS.map(|y| y.year).join(",");
     let nodes = county::nodes();
+    let mut witness_keys = Vec::new();
     let ca_cert = ca.cert();
     for n in &nodes {
         let nd = dir.join("nodes").join(n.dir);
@@ -273,6 +279,7 @@ pub fn run(args: Args) -> Result<()> {
             .parse::<kaohe_proto::PublicKey>()
             .map_err(|e| anyhow!("节点公钥 {node_key}：{e}"))?
             .key_id();
+        witness_keys.push(node_key.clone());
         let cert = ca.issue_node(n.dir, n.name, key_id.as_str())?;
         configure_node(&nd, None, Some((&cert, &ca.crl())))?;
         let mut add = vec![
@@ -315,6 +322,8 @@ pub fn run(args: Args) -> Result<()> {
         ca,
         hub_cert,
         nodes,
+        hub_key: receipt_key,
+        witness_keys,
     };
     let mut hub = None;
     for (i, y) in YEARS.iter().enumerate() {

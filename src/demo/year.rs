@@ -189,9 +189,40 @@ impl Demo {
             "  {}公布考核结果，导出通报、工作簿和文书。",
             date_zh(y.publish)?
         );
+        // 各节点同步：见证并副署本年度透明日志的最终检查点
+        for n in &self.nodes {
+            k.node(&self.node_dir(n), &["sync", "--operator", OPERATOR])?;
+        }
         let exports = self.dir.join(format!("exports-{year}"));
         k.hub(&["export", "--year", year, "--out", s(&exports)])?;
+        self.verify_one(authorities, &exports)?;
         Ok(hub)
+    }
+
+    /// `kaohe verify` on one unit's proof bundle, offline, as anyone
+    /// holding the published keys would run it; prints its verdict.
+    fn verify_one(&self, authorities: &[(PathBuf, String)], exports: &Path) -> Result<()> {
+        let bundle = exports.join(format!("proofs/{}.json", evidence::OBJECTION.0));
+        let required = format!("{}-of", self.witness_keys.len().div_ceil(2));
+        let mut args = vec!["verify", s(&bundle), "--hub", &self.hub_key];
+        for (_, public) in authorities {
+            args.extend(["--authority", public]);
+        }
+        args.extend(["--witnesses", &required]);
+        args.extend(self.witness_keys.iter().map(String::as_str));
+        let out = self.k.run(&args)?;
+        // Its verdict, in the report's words: the unit by name, no glosses.
+        let mut lines = out.lines();
+        let first = lines.next().unwrap_or_default();
+        let name = first
+            .strip_suffix('）')
+            .and_then(|l| l.rsplit_once('（'))
+            .map_or(evidence::OBJECTION.0, |(_, name)| name);
+        println!("  用 kaohe verify 离线核验「{name}」的证明包：核验通过。");
+        for l in lines {
+            println!("  {}", l.trim().replace("注（note）：", "注："));
+        }
+        Ok(())
     }
 
     /// The county office objects to one 2023 result on its unit's behalf,

@@ -14,7 +14,8 @@
 //! Layout: this file holds
 //! [`demo_two_years_over_mtls_agree_with_the_reference_interpreter`] (the
 //! one test) and its checks; `independent.rs` (evidence → interpreter →
-//! ranking); `export.rs` (the xlsx as a table of units).
+//! ranking); `export.rs` (the xlsx as a table of units); `log.rs` (every
+//! proof bundle through `kaohe verify`, and tampered ones refused).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ use crate::{kaohe, kaohe_ok, path_str, repo, stderr, stdout};
 
 pub(crate) mod export;
 mod independent;
+mod log;
 
 const YEARS: [u16; 2] = [2022, 2023];
 /// The categories the scheme grades and ranks (1, 4, 7).
@@ -155,6 +157,9 @@ fn demo_two_years_over_mtls_agree_with_the_reference_interpreter() {
         "节点未收到季度擂台（the node got no leaderboard）：\n{results}"
     );
     hub.stop();
+
+    // 5. The proof bundles, verified offline; tampering refused.
+    log::check(&dir, &text);
     assert!(
         text.contains("汇总中心保持运行：https://"),
         "演示未以 https 报告汇总中心地址（hub not reported over https）：\n{text}"
@@ -204,7 +209,7 @@ fn demo_two_years_over_mtls_agree_with_the_reference_interpreter() {
     }
     drop(db);
 
-    // 5. A second run refuses the directory; --fresh reruns it and the
+    // 6. A second run refuses the directory; --fresh reruns it and the
     // exports hold the same results (the same evidence gives the same
     // results).
     let again = kaohe(&["demo", "--dir", path_str(&dir)]);

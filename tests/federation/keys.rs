@@ -2,7 +2,8 @@
 //! (RELIABILITY.md "scope": a node whose key was rotated mid-year, no clash
 //! with its own earlier reports): a key rotated with `hub node rotate-key`
 //! and `node rotate-key prepare/adopt` keeps the node's reports, receipts
-//! and sequence; two nodes reporting one slot is settled by `hub ruling`,
+//! and sequence, and its proof bundle verifies with reports under both
+//! keys; two nodes reporting one slot is settled by `hub ruling`,
 //! which `hub results` tells how to do.
 
 use super::*;
@@ -92,6 +93,44 @@ fn a_key_rotated_mid_year_keeps_the_nodes_history_and_sequence() {
     assert!(!results.contains("重复上报"), "{results}");
     let list = f.hub(&["node", "list"]);
     assert!(list.contains(&format!("此前：{old}")), "{list}");
+
+    // The year's log keeps it one node across its keys: approved, witnessed
+    // by the node under its new key, exported — the unit's proof bundle
+    // (a report under each key) verifies offline.
+    for u in f.unit_ids() {
+        f.hub(&[
+            "excuse",
+            "--year",
+            "2022",
+            "--unit",
+            &u,
+            "--reason",
+            "机构改革，本年度另行考核",
+        ]);
+    }
+    f.hub(&[
+        "approve",
+        "--year",
+        "2022",
+        "--doc-number",
+        "宝法治办〔2023〕1号",
+    ]);
+    let out = f.sync();
+    assert!(out.contains("已副署"), "{out}");
+    let exports = f.root().join("exports-2022");
+    f.hub(&["export", "--year", "2022", "--out", s(&exports)]);
+    let bundle = exports.join("proofs/u0001.json");
+    let mut args = vec!["verify", s(&bundle), "--hub", &f.receipt_key];
+    for a in &f.authorities {
+        args.extend(["--authority", a.public.as_str()]);
+    }
+    args.extend(["--witnesses", "1-of", &new_key]);
+    let out = kaohe(&args);
+    assert!(
+        out.status.success() && all_output(&out).contains("核验通过（verified）"),
+        "{}",
+        all_output(&out)
+    );
     f.finish();
 }
 

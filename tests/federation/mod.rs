@@ -35,6 +35,11 @@
 //! - `certs`: TLS and mTLS between node and hub, and every certificate
 //!   fault the node must refuse or be refused for;
 //! - `deadlines`: delivering to a hub that never answers;
+//! - `log`: the year's transparency log as the node witnesses it — a
+//!   rewritten history, a removed leaf and a forked log refused on the
+//!   next sync, delivery stopped until an official resolves it, nothing
+//!   lost; `tamper`: a hub's files changed as someone with access would
+//!   (shared with the demo's tests);
 //! - `keys`: a key rotated mid-year (history and sequence kept, no clash),
 //!   a double report settled by a ruling (裁定);
 //! - `roster`: a roster refused for a category the year's pack does not
@@ -56,6 +61,7 @@ mod deadlines;
 mod hub_killed;
 mod keys;
 mod late;
+mod log;
 mod node_killed;
 mod not_applicable;
 mod offline;
@@ -66,6 +72,7 @@ mod read;
 mod refusals;
 mod roster;
 mod scope;
+pub mod tamper;
 mod wire;
 
 use std::collections::BTreeMap;

@@ -462,4 +462,69 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE results ADD COLUMN evidence TEXT
         CHECK (evidence IS NULL OR (json_valid(evidence) AND json_type(evidence) = 'object'));
     "#,
+    // 10: the year's transparency log (`crate::tlog`): one append-only
+    //    RFC 9162 log per assessment year — its leaves in commit order (with
+    //    the audit record or the envelope digest each records), the hashes
+    //    of its complete subtrees (insert-only: they never change), the
+    //    checkpoints the hub signed and the witnesses' cosignatures of them.
+    //    A database of an older version starts each year's log at its next
+    //    event. Triggers make every table append-only.
+    r#"
+    CREATE TABLE log_leaves (
+        year      INTEGER NOT NULL CHECK (year BETWEEN 2000 AND 2100),
+        idx       INTEGER NOT NULL CHECK (idx >= 0),
+        kind      TEXT NOT NULL CHECK (kind IN ('submission', 'audit', 'rollover')),
+        leaf      BLOB NOT NULL,
+        audit_seq INTEGER REFERENCES audit_log (seq),
+        digest    BLOB CHECK (digest IS NULL OR length(digest) = 32),
+        PRIMARY KEY (year, idx)
+    ) STRICT, WITHOUT ROWID;
+    CREATE UNIQUE INDEX log_leaves_by_digest ON log_leaves (digest) WHERE digest IS NOT NULL;
+    CREATE INDEX log_leaves_by_audit ON log_leaves (audit_seq) WHERE audit_seq IS NOT NULL;
+
+    CREATE TABLE log_hashes (
+        year  INTEGER NOT NULL,
+        level INTEGER NOT NULL CHECK (level BETWEEN 0 AND 63),
+        idx   INTEGER NOT NULL CHECK (idx >= 0),
+        hash  BLOB NOT NULL CHECK (length(hash) = 32),
+        PRIMARY KEY (year, level, idx)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE log_checkpoints (
+        year      INTEGER NOT NULL,
+        size      INTEGER NOT NULL CHECK (size >= 0),
+        root      BLOB NOT NULL CHECK (length(root) = 32),
+        note      TEXT NOT NULL,
+        signed_at TEXT NOT NULL,
+        PRIMARY KEY (year, size)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE log_cosignatures (
+        year        INTEGER NOT NULL,
+        size        INTEGER NOT NULL,
+        witness     TEXT NOT NULL,
+        line        TEXT NOT NULL,
+        time        INTEGER NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (year, size, witness),
+        FOREIGN KEY (year, size) REFERENCES log_checkpoints (year, size)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TRIGGER log_leaves_no_update BEFORE UPDATE ON log_leaves
+    BEGIN SELECT RAISE(ABORT, '透明日志只能追加，不能修改（log_leaves is append-only: UPDATE refused）'); END;
+    CREATE TRIGGER log_leaves_no_delete BEFORE DELETE ON log_leaves
+    BEGIN SELECT RAISE(ABORT, '透明日志只能追加，不能删除（log_leaves is append-only: DELETE refused）'); END;
+    CREATE TRIGGER log_hashes_no_update BEFORE UPDATE ON log_hashes
+    BEGIN SELECT RAISE(ABORT, '透明日志只能追加，不能修改（log_hashes is append-only: UPDATE refused）'); END;
+    CREATE TRIGGER log_hashes_no_delete BEFORE DELETE ON log_hashes
+    BEGIN SELECT RAISE(ABORT, '透明日志只能追加，不能删除（log_hashes is append-only: DELETE refused）'); END;
+    CREATE TRIGGER log_checkpoints_no_update BEFORE UPDATE ON log_checkpoints
+    BEGIN SELECT RAISE(ABORT, '检查点只能追加，不能修改（log_checkpoints is append-only: UPDATE refused）'); END;
+    CREATE TRIGGER log_checkpoints_no_delete BEFORE DELETE ON log_checkpoints
+    BEGIN SELECT RAISE(ABORT, '检查点只能追加，不能删除（log_checkpoints is append-only: DELETE refused）'); END;
+    CREATE TRIGGER log_cosignatures_no_update BEFORE UPDATE ON log_cosignatures
+    BEGIN SELECT RAISE(ABORT, '副署只能追加，不能修改（log_cosignatures is append-only: UPDATE refused）'); END;
+    CREATE TRIGGER log_cosignatures_no_delete BEFORE DELETE ON log_cosignatures
+    BEGIN SELECT RAISE(ABORT, '副署只能追加，不能删除（log_cosignatures is append-only: DELETE refused）'); END;
+    "#,
 ];

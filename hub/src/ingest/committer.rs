@@ -10,8 +10,10 @@ use kaohe_proto::PackIdentity;
 use kaohe_proto::envelope::{Digest, EnvelopeError};
 use kaohe_proto::keys::{KeyId, SigningKeyPair};
 use kaohe_proto::model::{Rejection, RejectionCode, SubmitOutcome};
-use kaohe_proto::receipt::{ReceiptBatch, ReceiptItem};
+use kaohe_proto::receipt::{LogInclusion, ReceiptBatch, ReceiptItem};
 use kaohe_proto::submission::{Submission, Supersession, VerifiedSubmission, compare_sequence};
+use kaohe_proto::tlog::leaf::{Leaf, SubmissionLeaf};
+use kaohe_proto::tlog::proof::TlogProof;
 use kaohe_rulepacks::runtime::Runtime;
 use rusqlite::{Connection, TransactionBehavior};
 use serde_json::json;
@@ -24,6 +26,7 @@ use crate::calendar::{beijing_date, format_date_zh};
 use crate::clock::Clock;
 use crate::lock;
 use crate::registry::StoreError;
+use crate::tlog::{self, LogError};
 
 /// Committing a batch failed: the transaction was rolled back and nothing
 /// of the batch is stored.
@@ -39,6 +42,10 @@ pub enum CommitError {
     Store(#[from] StoreError),
     #[error("汇总中心内部错误，本批上报均未保存（internal error; nothing committed）：{0}")]
     Invariant(&'static str),
+    #[error(
+        "写入透明日志失败，本批上报均未保存（the log could not be appended; nothing committed）：{0}"
+    )]
+    Log(#[from] LogError),
 }
 
 /// The single writer: owns the database connection, the pack runtime, the
@@ -301,6 +308,7 @@ impl Committer {
             }
             store::insert_submissions(&tx, batch_id, commit_time, &rows)?;
         }
+        let inclusions = append_to_log(&tx, &accepted, key, now, commit_time)?;
         let actor_time = now;
         for (candidate, slot) in candidates.iter().zip(&slots) {
             // A copy of a refused envelope is refused (and recorded) too.
@@ -332,7 +340,10 @@ impl Committer {
                 }
             })
             .collect();
-        let receipts = ReceiptBatch::build(&items, key, commit_time);
+        let mut receipts = ReceiptBatch::build(&items, key, commit_time);
+        for (receipt, inclusion) in receipts.iter_mut().zip(inclusions) {
+            receipt.log = Some(inclusion);
+        }
         if let (Some(batch_id), Some(first)) = (batch_id, receipts.first()) {
             pending_heads.push((batch_id, first.signed_head.to_protobuf()));
         }
@@ -383,6 +394,62 @@ impl Committer {
     pub fn receipt(&self, digest: &Digest) -> Result<Option<store::StoredReceipt>, StoreError> {
         store::load_receipt(&self.conn, digest, &self.key)
     }
+}
+
+/// Appends one log leaf per accepted submission (arrival order), signs one
+/// checkpoint per year the batch touched, and returns each submission's
+/// inclusion under it — all inside the batch's transaction: the leaves
+/// commit with the submissions, and nothing signed leaves the writer
+/// before the commit.
+fn append_to_log(
+    tx: &Connection,
+    accepted: &[&Accepted],
+    key: &SigningKeyPair,
+    now: Timestamp,
+    commit_time: i64,
+) -> Result<Vec<LogInclusion>, CommitError> {
+    let mut log = tlog::Appender::new(tx);
+    let mut placed = Vec::with_capacity(accepted.len());
+    for a in accepted {
+        let s = &a.checked.submission;
+        let leaf = SubmissionLeaf {
+            digest: s.digest,
+            signer: s.node_id.clone(),
+            unit: s.submission.unit_id.clone(),
+            year: s.submission.year,
+            round: s.submission.round,
+            commit_time,
+            late: a.late,
+        };
+        let index = log.append(
+            leaf.year,
+            &Leaf::Submission(leaf.clone()),
+            None,
+            Some(&s.digest),
+        )?;
+        placed.push((index, leaf));
+    }
+    let mut checkpoints: HashMap<u16, tlog::LogCheckpoint> = HashMap::new();
+    for (_, leaf) in &placed {
+        if let std::collections::hash_map::Entry::Vacant(e) = checkpoints.entry(leaf.year) {
+            e.insert(log.checkpoint(leaf.year, key, now)?);
+        }
+    }
+    placed
+        .into_iter()
+        .map(|(index, leaf)| {
+            let checkpoint = &checkpoints[&leaf.year];
+            Ok(LogInclusion {
+                proof: TlogProof {
+                    extra: None,
+                    index,
+                    inclusion: log.inclusion_proof(leaf.year, index, checkpoint.size)?,
+                    checkpoint: checkpoint.note.clone(),
+                },
+                leaf,
+            })
+        })
+        .collect()
 }
 
 fn internal(what: &str) -> Rejection {

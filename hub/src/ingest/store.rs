@@ -19,7 +19,10 @@
 //! the batch's leaves, its commit time and the hub key (Ed25519 signatures
 //! are deterministic), so it is rebuilt on demand and comes out the same
 //! bytes; the signed head is also stored, which keeps receipts stable even
-//! if the hub key is later replaced.
+//! if the hub key is later replaced. Its log inclusion is proved against
+//! the first checkpoint that includes the submission — the one signed at
+//! the end of its batch ([`crate::tlog::inclusion_of`]) — so it too is the
+//! same every time.
 
 use std::str::FromStr;
 
@@ -335,7 +338,12 @@ pub fn load_receipt(
         )));
     }
     let index = usize::try_from(leaf_index).map_err(|_| corrupt("leaf_index".into()))?;
-    let receipt = match head {
+    let log = crate::tlog::inclusion_of(conn, digest).map_err(|e| StoreError::Corrupt {
+        table: "log_leaves",
+        key: digest.to_string(),
+        detail: e.to_string(),
+    })?;
+    let mut receipt = match head {
         Some(head) => {
             let signed_head =
                 Envelope::from_protobuf(&head).map_err(|e| corrupt(format!("signed_head: {e}")))?;
@@ -356,6 +364,7 @@ pub fn load_receipt(
                         .ok_or_else(|| corrupt("leaf_index".into()))?,
                 ),
                 signed_head,
+                log: None,
             }
         }
         None => {
@@ -370,6 +379,7 @@ pub fn load_receipt(
                 .ok_or_else(|| corrupt("leaf_index".into()))?
         }
     };
+    receipt.log = log;
     Ok(Some(StoredReceipt { node_id, receipt }))
 }
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use kaohe_proto::model::{MAX_ENVELOPE_MESSAGE_BYTES, MAX_FETCH_PACK_MESSAGE_BYTES};
+use kaohe_proto::pb::log_service_server::LogServiceServer;
 use kaohe_proto::pb::pack_service_server::PackServiceServer;
 use kaohe_proto::pb::result_service_server::ResultServiceServer;
 use kaohe_proto::pb::unit_service_server::UnitServiceServer;
@@ -124,6 +125,7 @@ impl Hub {
         let key = config::load_receipt_key(&options.data_dir)?;
         let workflow = db::open_existing(&options.data_dir)?;
         let runtime = Runtime::new(options.runtime.clone())?;
+        let hub_key = key.clone();
         let mut committer = Committer::new(conn, runtime.clone(), key, options.clock.clone())?;
         let nodes = Arc::new(RwLock::new(committer.nodes()));
         let replay = Arc::new(RwLock::new(committer.replay_view()));
@@ -173,6 +175,7 @@ impl Hub {
                 replay,
                 reader: Arc::new(Mutex::new(reader)),
                 workflow: Arc::new(Mutex::new(workflow)),
+                hub_key,
                 runtime,
                 clock: options.clock,
                 limits: options.limits,
@@ -234,6 +237,7 @@ impl Hub {
             )
             .add_service(UnitServiceServer::new(shared.clone()))
             .add_service(ResultServiceServer::new(shared.clone()))
+            .add_service(LogServiceServer::new(shared.clone()))
             // tonic's `tcp_nodelay` applies to listeners it binds itself;
             // this one is ours, so each accepted socket gets it here: with
             // Nagle on, a unary answer waited out the client's delayed ACK

@@ -78,7 +78,39 @@ fn a_backup_taken_while_data_sits_in_the_wal_restores_to_identical_tables() {
     assert_eq!(names(&fresh), vec!["hub.db".to_string()]);
     let restored = db::open_existing(&fresh).unwrap();
     db::integrity_check(&restored).unwrap();
-    assert_eq!(dump(&restored), live_tables);
+    // The restore is recorded like any act: in the audit log (left out of
+    // `dump`) and, as a leaf of each open year's transparency log, in the
+    // log's tables — which therefore hold what they held at the copy plus
+    // those leaves and their hashes.
+    let log_tables = ["log_leaves", "log_hashes"];
+    let mut restored_tables = dump(&restored);
+    let mut live_rest = live_tables.clone();
+    for t in log_tables {
+        let (live, now) = (
+            live_rest.remove(t).unwrap(),
+            restored_tables.remove(t).unwrap(),
+        );
+        assert!(
+            live.iter().all(|row| now.contains(row)),
+            "{t}: a row of the copy is missing"
+        );
+        assert!(now.len() > live.len(), "{t}: the restore is not in the log");
+    }
+    assert_eq!(restored_tables, live_rest);
+    let open_years: i64 = restored
+        .query_row("SELECT count(DISTINCT year) FROM log_leaves", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let restore_leaves: i64 = restored
+        .query_row(
+            "SELECT count(*) FROM log_leaves l JOIN audit_log a ON a.seq = l.audit_seq
+             WHERE a.action = ?1",
+            [bk::ACTION_RESTORE],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!((open_years, restore_leaves), (2, 2));
     let restored_audit = audit_rows(&restored);
     assert_eq!(restored_audit[..live_audit.len()], live_audit[..]);
     assert_eq!(restored_audit.len(), live_audit.len() + 1);

@@ -25,6 +25,7 @@ pub(super) fn run(dir: &Path, a: StatusArgs) -> anyhow::Result<()> {
     if config.hub.receipt_key.is_none() {
         println!("未配置汇总中心回执公钥（[hub] receipt_key），不能送达（no receipt key pinned）");
     }
+    super::witness::print_state(&store)?;
     for (identity, active) in store.packs()? {
         if active {
             println!("启用的规则包（active pack）：{identity}");

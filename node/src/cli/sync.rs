@@ -13,6 +13,7 @@ use super::{actor, open, print_reevaluations, print_self_test, print_superseded,
 use crate::config::NodeConfig;
 use crate::deliver::{self, DeliverOptions};
 use crate::store::Store;
+use crate::witness::{self, Verdict, YearWitness};
 use crate::{client, sync};
 
 #[derive(Debug, clap::Args)]
@@ -97,11 +98,21 @@ pub(super) fn run(dir: &Path, a: SyncArgs) -> anyhow::Result<()> {
             "  请检查后运行 `kaohe node submit --year {year}`，将按新版重新评价并提交（the next submit does it）"
         );
     }
-    if queued > 0 {
+    let inconsistent = print_witness(&report.witness);
+    // An inconsistent log stops delivery: what was queued stays in the
+    // outbox until an official resolves the evidence.
+    let stopped = witness::delivery_stopped(&store)?;
+    if queued > 0 && stopped.is_none() {
         deliver_queued(&config, &mut store)?;
     }
     for (pack, why) in &report.refused {
         println!("未启用规则包（pack refused）{pack}：{why}");
+    }
+    if let Some(why) = stopped {
+        println!("警告（warning）：{why}");
+        bail!(
+            "汇总中心的透明日志与本节点见证的不一致（{inconsistent} 个年度为本次发现），已停止送达（the hub's log is inconsistent: delivery stopped）"
+        );
     }
     if !report.refused.is_empty() {
         bail!(
@@ -110,6 +121,43 @@ pub(super) fn run(dir: &Path, a: SyncArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Prints what witnessing found per year; returns how many years were
+/// found inconsistent now.
+fn print_witness(found: &[(u16, YearWitness)]) -> usize {
+    let mut inconsistent = 0;
+    for (year, w) in found {
+        match w {
+            YearWitness::NoLog => {}
+            YearWitness::Cosigned {
+                verdict,
+                size,
+                cosignatures,
+            } => {
+                let what = match verdict {
+                    Verdict::First => format!("首次见证，{size} 条记录"),
+                    Verdict::Grew { from } => {
+                        format!("由 {from} 条增至 {size} 条，与本节点上次见证的一致")
+                    }
+                    _ => format!("{size} 条记录，与本节点上次见证的一致"),
+                };
+                println!(
+                    "{year} 年透明日志（log）：{what}，已副署（共 {cosignatures} 个见证节点副署）（consistent; cosigned）"
+                );
+            }
+            YearWitness::Inconsistent { reason, evidence } => {
+                inconsistent += 1;
+                println!(
+                    "警告（warning）：{reason}。证据 #{evidence}：本节点已见证的和汇总中心出示的两份签名检查点均已保存（evidence kept）"
+                );
+            }
+            YearWitness::Failed(e) => {
+                println!("未能见证 {year} 年透明日志（log not witnessed this time）：{e}");
+            }
+        }
+    }
+    inconsistent
 }
 
 /// Delivers what the re-evaluation queued, as `submit` does: a hub that

@@ -246,7 +246,7 @@ fn the_outbox_moves_only_as_the_state_machine_allows() {
 
 #[test]
 fn only_a_verified_receipt_for_the_entry_makes_it_accepted_and_is_stored() {
-    use kaohe_proto::receipt::{ReceiptBatch, ReceiptItem};
+    use kaohe_proto::receipt::ReceiptItem;
     let dir = tempfile::tempdir().unwrap();
     let mut store = store_with_annual_submitted(dir.path());
     let now = jiff::Timestamp::from_second(1_700_000_100).unwrap();
@@ -259,8 +259,11 @@ fn only_a_verified_receipt_for_the_entry_makes_it_accepted_and_is_stored() {
         round: kaohe_proto::Round::Annual,
         late: false,
     };
-    let receipts =
-        ReceiptBatch::build(&[item(&claimed[0]), item(&claimed[1])], &hub, 1_700_000_200);
+    let receipts = crate::testutil::receipts_in_log(
+        &[item(&claimed[0]), item(&claimed[1])],
+        &hub,
+        1_700_000_200,
+    );
     let hub_key = hub.public();
     // The receipt of entry 2 presented for entry 1: refused, unchanged.
     let err = store

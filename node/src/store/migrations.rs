@@ -232,4 +232,35 @@ pub const MIGRATIONS: &[&str] = &[
         SELECT RAISE(ABORT, '不适用标记的修改记录只能追加（not_applicable_history is append-only: DELETE refused）');
     END;
     "#,
+    // 4: the hub's transparency log as this node witnessed it: per year the
+    // last checkpoint found consistent, and the evidence of every
+    // inconsistency (both signed checkpoints and the proof given), kept for
+    // ever; an unresolved one stops delivery until an official resolves it.
+    r#"
+    CREATE TABLE log_witnessed (
+        year       INTEGER PRIMARY KEY,
+        size       INTEGER NOT NULL CHECK (size >= 1),
+        root       BLOB NOT NULL CHECK (length(root) = 32),
+        checkpoint TEXT NOT NULL,
+        checked_at TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE log_evidence (
+        id          INTEGER PRIMARY KEY,
+        year        INTEGER NOT NULL,
+        found_at    TEXT NOT NULL,
+        held        TEXT NOT NULL,
+        presented   TEXT NOT NULL,
+        proof       TEXT NOT NULL CHECK (json_valid(proof)),
+        reason      TEXT NOT NULL,
+        resolved_at TEXT,
+        resolved_by TEXT,
+        resolution  TEXT,
+        CHECK ((resolved_at IS NULL) = (resolved_by IS NULL)),
+        CHECK ((resolved_at IS NULL) = (resolution IS NULL))
+    ) STRICT;
+    CREATE TRIGGER log_evidence_no_delete BEFORE DELETE ON log_evidence
+    BEGIN
+        SELECT RAISE(ABORT, '日志不一致的证据不能删除（log_evidence is never deleted）');
+    END;
+    "#,
 ];

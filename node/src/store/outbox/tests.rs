@@ -3,7 +3,7 @@
 
 use kaohe_proto::SigningKeyPair;
 use kaohe_proto::model::RejectionCode;
-use kaohe_proto::receipt::{ReceiptBatch, ReceiptItem};
+use kaohe_proto::receipt::ReceiptItem;
 use kaohe_rulepacks::manifest::Round;
 
 use crate::evaluate;
@@ -136,9 +136,12 @@ fn a_chunk_is_recorded_at_once_and_a_bad_receipt_never_makes_an_entry_accepted()
         round: kaohe_proto::Round::Annual,
         late: false,
     };
-    let receipts =
-        ReceiptBatch::build(&[item(&claimed[0]), item(&claimed[1])], &hub, 1_700_000_000);
-    let forged = ReceiptBatch::build(
+    let receipts = crate::testutil::receipts_in_log(
+        &[item(&claimed[0]), item(&claimed[1])],
+        &hub,
+        1_700_000_000,
+    );
+    let forged = crate::testutil::receipts_in_log(
         &[item(&claimed[2])],
         &SigningKeyPair::from_seed(&[66; 32]),
         1_700_000_000,
