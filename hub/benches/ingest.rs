@@ -21,7 +21,13 @@
 //!   ([`tlog::Appender`]): a leaf per submission, one signed checkpoint per
 //!   batch of 512 and each leaf's inclusion proof under it, fsync'd; the
 //!   `ratio log/ingest` line is the log's share of one submission's
-//!   ingest time (ingest rate ÷ log rate), measured in the same run.
+//!   ingest time (ingest rate ÷ log rate), measured in the same run;
+//! - **unary latency**: one `Submit` at a time on the idle hub after the
+//!   stream, beside a raw fsync'd one-row commit.
+//!
+//! The last lines are `ratio NAME VALUE`: ingest against raw strict
+//! verification on all cores (aim ≥ 0.75) and on one, and a unary submit
+//! against the commit it waits for.
 
 use std::time::Instant;
 
@@ -45,6 +51,8 @@ mod county;
 use county::{prepare, submission};
 
 const BATCH: usize = 512;
+/// Unary submits timed after the stream.
+const UNARY: usize = 50;
 
 fn main() {
     let n: usize = std::env::var("KAOHE_BENCH_N")
@@ -61,7 +69,8 @@ fn main() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let ingest_dir = tmp.path().join("ingest");
     let insert_dir = tmp.path().join("insert");
-    let pack = prepare(&ingest_dir, &node, n);
+    // UNARY more units: the unary submits after the stream.
+    let pack = prepare(&ingest_dir, &node, n + UNARY);
     prepare(&insert_dir, &node, n);
     let wide_dir = tmp.path().join("wide");
     prepare(&wide_dir, &node, n);
@@ -70,6 +79,9 @@ fn main() {
 
     let envelopes: Vec<Envelope> = (0..n)
         .map(|i| submission(&node, &pack, i).to_envelope(&node))
+        .collect();
+    let unary: Vec<pb::Envelope> = (n..n + UNARY)
+        .map(|i| submission(&node, &pack, i).to_envelope(&node).into())
         .collect();
 
     // Raw strict verification.
@@ -170,7 +182,7 @@ fn main() {
         .build()
         .expect("tokio");
     let wires: Vec<pb::Envelope> = envelopes.iter().cloned().map(Into::into).collect();
-    let (ingest_rate, accepted, chunks) = rt.block_on(async {
+    let (ingest_rate, accepted, chunks, latencies) = rt.block_on(async {
         let (clock, _) = Clock::manual("2022-12-01T00:00:00Z".parse().expect("time"));
         let hub = Hub::start(ServeOptions::new(&ingest_dir, clock)).expect("hub starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -197,10 +209,19 @@ fn main() {
             accepted += chunk.outcomes.iter().filter(|o| o.result.is_ok()).count();
         }
         let r = rate(accepted, t);
+        // Unary calls on the idle hub, one at a time.
+        let mut latencies: Vec<f64> = Vec::with_capacity(UNARY);
+        for e in unary {
+            let t = Instant::now();
+            client.submit(e).await.expect("accepted");
+            latencies.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        latencies.sort_by(f64::total_cmp);
         let _ = stop.send(());
         let _ = server.await;
-        (r, accepted, chunks)
+        (r, accepted, chunks, latencies)
     });
+    let commit_floor = commit_floor(&tmp.path().join("floor.db"));
 
     println!();
     println!("{:<48}{:>14}", "measure", "per second");
@@ -237,16 +258,58 @@ fn main() {
         "{:<48}{:>14.0}",
         "log: leaf + checkpoint per batch + inclusion proof", log
     );
-    println!();
+    let median = latencies.get(latencies.len() / 2).copied().unwrap_or(0.0);
     println!(
-        "ingest ÷ raw verify: {:.2} against {cores} threads, {:.2} against 1 thread (aim ≥ 0.75)",
-        ingest_rate / verify_all,
-        ingest_rate / verify_1
+        "{:<48}{:>14.2}",
+        format!("unary Submit on the idle hub, median of {UNARY} (ms)"),
+        median
     );
     println!(
-        "ratio log/ingest: {:.3} (the log's share of a submission's ingest time; aim ≤ 0.10)",
+        "{:<48}{:>14.2}",
+        "raw fsync'd one-row commit, median (ms)", commit_floor
+    );
+    println!();
+    println!("load average: {}", load_average());
+    println!(
+        "ratio ingest/verify_all_cores {:.2}",
+        ingest_rate / verify_all
+    );
+    println!("ratio ingest/verify_one_core {:.2}", ingest_rate / verify_1);
+    println!(
+        "ratio unary_submit/commit_floor {:.1}",
+        median / commit_floor
+    );
+    println!(
+        "ratio log/ingest {:.3} (the log's share of a submission's ingest time; aim ≤ 0.10)",
         ingest_rate / log
     );
+}
+
+/// Median milliseconds of a one-row SQLite commit with the hub's pragmas
+/// (WAL, `synchronous = FULL`): the floor of a unary submit's commit.
+fn commit_floor(path: &std::path::Path) -> f64 {
+    let conn = rusqlite::Connection::open(path).expect("db");
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+         CREATE TABLE t (x INTEGER);",
+    )
+    .expect("pragmas");
+    let mut times: Vec<f64> = (0..UNARY)
+        .map(|i| {
+            let t = Instant::now();
+            conn.execute("INSERT INTO t VALUES (?1)", [i as i64])
+                .expect("insert");
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split(' ').take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 /// Appends `verified` to a 2022 log as the writer does: per fsync'd batch

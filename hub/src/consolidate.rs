@@ -22,8 +22,8 @@
 //! 3. the per-method results are merged into one sheet
 //!    ([`merge_outputs`](kaohe_rulepacks::abi::merge_outputs), quarters
 //!    combined per the manifest), every applicable indicator must be
-//!    present, and the whole year is finalised by the pack in one batch
-//!    (with a recorded penalty-cap override);
+//!    present, and the sheets are finalised by the pack in batches of
+//!    [`SHEETS_PER_BATCH`] (with a recorded penalty-cap override);
 //! 4. ranked categories are ranked by total, descending; equal totals share
 //!    a rank and the next rank skips (1, 2, 2, 4); display order among equals
 //!    is by unit id; units not assessed or excused are listed apart; the
@@ -36,6 +36,7 @@
 //! unit.
 
 mod decisions;
+mod ids;
 pub mod rank;
 mod sheet;
 mod tier;
@@ -440,7 +441,21 @@ impl Consolidation {
     /// tell whether the year changed since it was approved.
     pub fn sha256(&self) -> String {
         use sha2::Digest as _;
-        hex::encode(sha2::Sha256::digest(self.to_json()))
+        // Hashed as it is written: the JSON of a large year is never held.
+        struct Hasher(sha2::Sha256);
+        impl std::io::Write for Hasher {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.update(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut hasher = Hasher(sha2::Sha256::new());
+        // Plain structs, string-keyed maps only: serialising cannot fail.
+        let _ = serde_json::to_writer(std::io::BufWriter::new(&mut hasher), self);
+        hex::encode(hasher.0.finalize())
     }
 }
 
@@ -465,10 +480,15 @@ pub fn required_methods(manifest: &Manifest) -> BTreeMap<String, Vec<String>> {
         .collect()
 }
 
+/// Sheets handed to the finaliser at a time: bounded, so the sheets waiting
+/// for the pack never grow with the year (the pack splits a batch further
+/// as its memory needs, `Pack::finalise`).
+pub const SHEETS_PER_BATCH: usize = 4096;
+
 /// Consolidates the year; see the module docs.
 pub fn consolidate<E: fmt::Display>(
     input: &ConsolidationInput<'_>,
-    finalise: impl FnOnce(&[FinaliseInput]) -> Result<Vec<FinaliseOutput>, E>,
+    mut finalise: impl FnMut(&[FinaliseInput]) -> Result<Vec<FinaliseOutput>, E>,
 ) -> Result<Consolidation, ConsolidateError> {
     let manifest = input.manifest;
     let roster = input.roster;
@@ -498,13 +518,39 @@ pub fn consolidate<E: fmt::Display>(
         list.sort_by(|a, b| result_order(manifest, a, b));
     }
     let decisions = Decisions::checked(input.decisions, manifest, roster, &mut problems);
+    let ids = ids::Ids::new(manifest);
 
     let mut units = Vec::with_capacity(roster.len());
     let mut completeness = Completeness::default();
-    let mut batch: Vec<FinaliseInput> = Vec::new();
+    let mut batch: Vec<FinaliseInput> = Vec::with_capacity(SHEETS_PER_BATCH);
     // Per sheet of the batch: the unit's place in `units` and the reports
     // that made the sheet.
     let mut batch_units: Vec<(usize, Vec<&AcceptedResult>)> = Vec::new();
+    // The sheets are finalised a batch at a time, so what waits for the pack
+    // is bounded whatever the size of the year.
+    let mut finalise_batch = |batch: &mut Vec<FinaliseInput>,
+                              batch_units: &mut Vec<(usize, Vec<&AcceptedResult>)>,
+                              units: &mut Vec<UnitResult>|
+     -> Result<(), ConsolidateError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let outputs = finalise(batch).map_err(|e| ConsolidateError::Finalise(e.to_string()))?;
+        if outputs.len() != batch.len() {
+            return Err(ConsolidateError::OutputCount {
+                expected: batch.len(),
+                got: outputs.len(),
+            });
+        }
+        for ((sheet, output), (at, used)) in batch.iter().zip(&outputs).zip(batch_units.iter()) {
+            let unit = &roster.units[&units[*at].unit_id];
+            units[*at].assessment =
+                sheet::finalised(manifest, &ids, unit, sheet, output, used, &decisions);
+        }
+        batch.clear();
+        batch_units.clear();
+        Ok(())
+    };
     for unit in roster.iter() {
         let results = by_unit.get(unit.id.as_str()).map_or(&[][..], Vec::as_slice);
         let category = manifest.category_index(&unit.category);
@@ -544,6 +590,7 @@ pub fn consolidate<E: fmt::Display>(
         } else if let Some(c) = category {
             match sheet::prepare(
                 manifest,
+                &ids,
                 unit,
                 c,
                 results,
@@ -589,27 +636,16 @@ pub fn consolidate<E: fmt::Display>(
             assessment,
             late_reports: late,
         });
+        if batch.len() == SHEETS_PER_BATCH {
+            finalise_batch(&mut batch, &mut batch_units, &mut units)?;
+        }
     }
-
-    let outputs = if batch.is_empty() {
-        Vec::new()
-    } else {
-        finalise(&batch).map_err(|e| ConsolidateError::Finalise(e.to_string()))?
-    };
-    if outputs.len() != batch.len() {
-        return Err(ConsolidateError::OutputCount {
-            expected: batch.len(),
-            got: outputs.len(),
-        });
-    }
-    for ((sheet, output), (at, used)) in batch.iter().zip(&outputs).zip(&batch_units) {
-        let unit = &roster.units[&units[*at].unit_id];
-        units[*at].assessment = sheet::finalised(manifest, unit, sheet, output, used, &decisions);
-    }
+    finalise_batch(&mut batch, &mut batch_units, &mut units)?;
 
     let rankings = rank::rank_categories(manifest, &mut units);
     let leaderboards = rank::leaderboards(
         manifest,
+        &ids,
         roster,
         &by_unit,
         &decisions.excused_quarters,

@@ -41,21 +41,26 @@
 //!    [`ReceiptBatch`](kaohe_proto::receipt::ReceiptBatch) signature per committed batch.
 //!
 //! Stages 1–3 are pure CPU work and run in parallel outside the writer
-//! ([`Candidate::verify`]); stages 4–7 run in the single writer
-//! ([`Committer`]) inside the write transaction, against a registry
-//! snapshot that is reloaded whenever another connection (the CLI) has
-//! committed since — so a node revoked, a pack published or a roster
-//! replaced a moment ago is already in force for the next batch.
+//! ([`Candidate::verify`]); so does stage 6, ahead, against the rosters
+//! and packs the writer last published ([`replay::ahead`]). Stages 4–7 run
+//! in the single writer ([`Committer`]) inside the write transaction,
+//! against a registry snapshot that is reloaded whenever another
+//! connection (the CLI) has committed since — so a node revoked, a pack
+//! published or a roster replaced a moment ago is already in force for the
+//! next batch; a verdict replayed ahead is taken only where that snapshot
+//! gives the same pack, category and unit name, and replayed again in the
+//! writer otherwise.
 //!
 //! The current packs are [`ActivePack`]s: the [`Pack`](kaohe_rulepacks::pack::Pack) loaded under its
 //! stored identity, with the round deadlines of its schedule; a pack that
 //! cannot be loaded is a [`PackUnavailable`] that refuses whatever names it.
 //!
 //! Layout: [`verify`] (stages 1–3: [`Candidate`], [`NodeDirectory`]),
-//! [`snapshot`] (the registry as the writer sees it, [`ActivePack`]),
+//! [`snapshot`] (the registry as the writer sees it, [`ActivePack`], the
+//! `ReplayView` it shares with the verifiers),
 //! [`checks`] (stages 4–5 and the deadline, pure), [`replay`] (stage 6:
 //! evidence → ABI input → comparison, pure apart from the sandboxed pack
-//! call), [`committer`] (the single writer: stages 4–7 in one transaction,
+//! call; `ahead` on the verify workers), [`committer`] (the single writer: stages 4–7 in one transaction,
 //! then the receipts), [`store`] (the SQL of stage 7 and of receipts). This
 //! file holds the [`Refusal`] every stage answers with.
 

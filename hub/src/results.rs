@@ -215,7 +215,19 @@ pub fn load_year(
     let stored =
         packs::current_pack(conn, &pack_id, year16)?.ok_or(ResultsError::NoPack { year })?;
     let pack = Pack::load(runtime, &stored.module, &stored.identity)?;
-    let mut results = load_results(conn, year, &pack_id, stored.identity.version)?;
+    let manifest = pack.manifest();
+    let reason_fields = manifest
+        .reason_fields()
+        .into_iter()
+        .map(|f| manifest.fields[f].id.clone())
+        .collect();
+    let mut results = load_results_keeping(
+        conn,
+        year,
+        &pack_id,
+        stored.identity.version,
+        Some(&reason_fields),
+    )?;
     rulings::apply(&rulings::in_force(conn, year)?, &mut results);
     let decisions = load_decisions(conn, year)?;
     let history = load_history(conn, year)?;
@@ -290,14 +302,30 @@ pub fn awaiting_reevaluation(conn: &Connection, year: i32) -> rusqlite::Result<V
 
 /// The current accepted per-method results of `year` computed under
 /// version `version` of `pack_id` (older versions' are
-/// [`awaiting_reevaluation`]).
+/// [`awaiting_reevaluation`]), with all their evidence.
 pub fn load_results(
     conn: &Connection,
     year: i32,
     pack_id: &str,
     version: u32,
 ) -> Result<Vec<AcceptedResult>, ResultsError> {
-    let mut out: BTreeMap<(i64, String), AcceptedResult> = BTreeMap::new();
+    load_results_keeping(conn, year, pack_id, version, None)
+}
+
+/// [`load_results`], keeping of each result's evidence only the fields in
+/// `evidence` when given: a year's evidence is most of what its results
+/// weigh, and a consolidation reads back only the fields a loss reason
+/// names ([`Manifest::reason_fields`]). A result stored with evidence keeps
+/// `Some` (perhaps empty), one stored without keeps `None`, so a reason is
+/// rendered exactly as from the whole evidence.
+pub fn load_results_keeping(
+    conn: &Connection,
+    year: i32,
+    pack_id: &str,
+    version: u32,
+    evidence: Option<&std::collections::BTreeSet<String>>,
+) -> Result<Vec<AcceptedResult>, ResultsError> {
+    let mut out = Vec::new();
     let mut stmt = conn.prepare(
         "SELECT r.submission_id, r.method_id, r.node_id, r.unit_id, r.round, r.late, s.committed_at,
                 r.scores, r.clauses, r.not_applicable, r.evidence
@@ -305,76 +333,55 @@ pub fn load_results(
          WHERE r.year = ?1 AND r.pack_id = ?2 AND r.pack_version = ?3 AND r.is_current = 1
          ORDER BY r.submission_id, r.method_id",
     )?;
-    let rows = stmt.query_map(params![year, pack_id, version], |r| {
-        Ok((
-            (
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-            ),
-            (
-                r.get::<_, bool>(5)?,
-                r.get::<_, i64>(6)?,
-                r.get::<_, String>(7)?,
-                r.get::<_, String>(8)?,
-            ),
-            (r.get::<_, String>(9)?, r.get::<_, Option<String>>(10)?),
-        ))
-    })?;
-    for row in rows {
-        let (
-            (sid, method_id, node_id, unit_id, round),
-            (late, committed_at, scores, clauses),
-            (marks, evidence),
-        ) = row?;
-        let round = Round::from_id(&round)
+    let mut rows = stmt.query(params![year, pack_id, version])?;
+    while let Some(r) = rows.next()? {
+        let sid: i64 = r.get(0)?;
+        let method_id: String = r.get(1)?;
+        // The JSON columns are parsed where SQLite holds them, not copied.
+        let json = |i: usize| -> Result<Option<&str>, ResultsError> {
+            Ok(r.get_ref(i)?
+                .as_str_or_null()
+                .map_err(rusqlite::Error::from)?)
+        };
+        let round: &str = r.get_ref(4)?.as_str().map_err(rusqlite::Error::from)?;
+        let round = Round::from_id(round)
             .ok_or_else(|| ResultsError::Corrupt(format!("上报 {sid} 的轮次 {round} 无效")))?;
-        let scores = result_columns::parse_scores(&scores).map_err(|e| {
-            ResultsError::Corrupt(format!(
-                "上报 {sid} 方法 {method_id} 的指标得分（scores）：{e}"
-            ))
-        })?;
-        let clauses = result_columns::parse_clauses(&clauses)
-            .map_err(|e| {
-                ResultsError::Corrupt(format!(
-                    "上报 {sid} 方法 {method_id} 的扣分条款（clauses）：{e}"
-                ))
-            })?
+        let corrupt = |what: &str, e: serde_json::Error| {
+            ResultsError::Corrupt(format!("上报 {sid} 方法 {method_id} 的{what}：{e}"))
+        };
+        let scores = result_columns::parse_scores(json(7)?.unwrap_or_default())
+            .map_err(|e| corrupt("指标得分（scores）", e))?;
+        let clauses = result_columns::parse_clauses(json(8)?.unwrap_or_default())
+            .map_err(|e| corrupt("扣分条款（clauses）", e))?
             .into_iter()
             .map(|(id, c)| (id, c.amount))
             .collect();
-        let not_applicable = result_columns::parse_marks(&marks).map_err(|e| {
-            ResultsError::Corrupt(format!(
-                "上报 {sid} 方法 {method_id} 的不适用标记（not_applicable）：{e}"
-            ))
-        })?;
-        let evidence = evidence
-            .map(|e| result_columns::parse_evidence(&e))
+        let not_applicable = result_columns::parse_marks(json(9)?.unwrap_or_default())
+            .map_err(|e| corrupt("不适用标记（not_applicable）", e))?;
+        let evidence = json(10)?
+            .map(result_columns::parse_evidence)
             .transpose()
-            .map_err(|e| {
-                ResultsError::Corrupt(format!(
-                    "上报 {sid} 方法 {method_id} 的证据（evidence）：{e}"
-                ))
-            })?;
-        out.insert(
-            (sid, method_id.clone()),
-            AcceptedResult {
-                unit_id,
-                round,
-                method_id,
-                node_id,
-                scores,
-                clauses,
-                not_applicable,
-                evidence,
-                late,
-                received_at: committed_at,
-            },
-        );
+            .map_err(|e| corrupt("证据（evidence）", e))?
+            .map(|mut values| {
+                if let Some(keep) = evidence {
+                    values.retain(|field, _| keep.contains(field));
+                }
+                values
+            });
+        out.push(AcceptedResult {
+            unit_id: r.get(3)?,
+            round,
+            node_id: r.get(2)?,
+            method_id,
+            scores,
+            clauses,
+            not_applicable,
+            evidence,
+            late: r.get(5)?,
+            received_at: r.get(6)?,
+        });
     }
-    Ok(out.into_values().collect())
+    Ok(out)
 }
 
 /// The recorded decisions in force for `year`: per unit, the latest

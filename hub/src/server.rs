@@ -79,6 +79,7 @@ use tonic::Status;
 
 use crate::clock::Clock;
 use crate::ingest::NodeDirectory;
+use crate::ingest::snapshot::ReplayView;
 
 mod auth;
 mod crl;
@@ -109,6 +110,8 @@ struct Shared {
     jobs: mpsc::Sender<writer::Job>,
     /// The writer publishes its latest node directory here for verifiers.
     nodes: Arc<RwLock<Arc<NodeDirectory>>>,
+    /// And the rosters and packs its snapshot holds, for replay ahead.
+    replay: Arc<RwLock<Arc<ReplayView>>>,
     /// A second connection for reads (WAL: never blocks the writer).
     reader: Arc<Mutex<Connection>>,
     /// A connection for writes outside the submission writer (objections,

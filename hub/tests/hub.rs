@@ -271,9 +271,32 @@ impl Running {
         db::open_existing(&self.setup.dir).unwrap()
     }
 
-    /// Every table but the audit log, row by row.
+    /// Every table but the audit log, row by row — once the writer has
+    /// stored the signed heads of the batches it answered: it writes them
+    /// when idle, so a client holding its receipt (TCP_NODELAY: at once)
+    /// could otherwise see the head of an earlier batch land between two
+    /// dumps and take it for a change of its own call.
     fn dump(&self) -> BTreeMap<String, Vec<String>> {
-        dump(&self.conn())
+        let conn = self.conn();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let pending: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM receipt_batches WHERE signed_head IS NULL",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            if pending == 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writer never stored the signed heads of its batches"
+            );
+            std::thread::yield_now();
+        }
+        dump(&conn)
     }
 
     /// The `submission.reject` audit records, oldest first: (operator, detail).

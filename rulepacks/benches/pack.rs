@@ -3,8 +3,10 @@
 //! quarters, complete evidence with a realistic mix of deductions) through
 //! the sandboxed runtime in batches of 1 and of 1,000, through the
 //! reference interpreter, and the floor every batch pays: a fresh store,
-//! instantiation and a trivial call. Prints numbers and ratios; asserts
-//! nothing about time. Runs in about ten seconds.
+//! instantiation and a trivial call; and the whole-sheet path hosts run
+//! (typed units → five rounds decoded → merged → finalised) through the
+//! `Pack` and the interpreter. Prints numbers and `ratio NAME VALUE`
+//! lines; asserts nothing about time. Runs in about ten seconds.
 //!
 //! `KAOHE_BENCH_WHATIF=1` adds what the same pack does on engines
 //! configured like the runtime's but with other memory settings (kept
@@ -17,10 +19,11 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kaohe_rulepacks::abi::{self, UnitInput};
+use kaohe_rulepacks::abi::{self, UnitInput, UnitOutput, merge_outputs};
 use kaohe_rulepacks::compile;
 use kaohe_rulepacks::interp::Interpreter;
 use kaohe_rulepacks::manifest::{FieldType, Manifest, Missing, Round};
+use kaohe_rulepacks::pack::{Evaluator, Pack};
 use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
 
 fn main() {
@@ -95,6 +98,25 @@ fn main() {
         1
     });
 
+    // The whole-sheet path as hosts run it: typed units in, each
+    // assessee's five rounds decoded, merged and finalised.
+    let typed = Pack::load_as_found(&runtime, &wasm).expect("the typed pack loads");
+    let sheets = |e: &dyn Evaluator| -> u64 {
+        let outs = e.evaluate(black_box(&units)).expect("evaluates");
+        let mut sheets = Vec::with_capacity(units.len() / 5);
+        for (a, rounds) in outs.chunks(5).enumerate() {
+            let rounds: Vec<(Round, &UnitOutput)> =
+                units[a * 5..].iter().map(|u| u.round).zip(rounds).collect();
+            if let Ok(sheet) = merge_outputs(m, units[a * 5].category, &rounds, None) {
+                sheets.push(sheet);
+            }
+        }
+        black_box(e.finalise(&sheets).expect("finalises"));
+        (units.len() / 5) as u64
+    };
+    let sheet_pack = rate(|| sheets(&typed));
+    let sheet_interp = rate(|| sheets(&interp));
+
     println!();
     println!("  {:<50} {:>12} {:>10}", "", "per second", "µs each");
     row(
@@ -109,6 +131,12 @@ fn main() {
     );
     row("runtime, batches of 1000", b1000, "units");
     row("runtime, batches of 1", b1, "units = calls");
+    row(
+        "whole sheet, pack (5 rounds → merge → finalise)",
+        sheet_pack,
+        "sheets",
+    );
+    row("whole sheet, interpreter", sheet_interp, "sheets");
     println!();
     println!(
         "  batch-1000 ÷ interpreter:  {:.2}×   (aim ≥ 3×)",
@@ -118,6 +146,14 @@ fn main() {
         "  batch-1 time ÷ floor time: {:.2}×   (aim ≤ 2×)",
         floor / b1
     );
+
+    println!();
+    println!(
+        "ratio batch_evaluate/interpreter {:.2}",
+        b1000 / interp_rate
+    );
+    println!("ratio sheet/interpreter {:.2}", sheet_pack / sheet_interp);
+    println!("ratio batch1_time/floor_time {:.2}", floor / b1);
 
     if std::env::var_os("KAOHE_BENCH_WHATIF").is_some() {
         whatif::run(&wasm, &batch, &singles, interp_rate, want.len());

@@ -28,7 +28,7 @@ use crate::abi::{
     decode_finalise_output, encode_evaluate_input, encode_finalise_input,
 };
 use crate::manifest::{Manifest, ManifestError, PackInfo};
-use crate::runtime::{LoadedPack, Runtime, RuntimeError};
+use crate::runtime::{BadInputCode, Entry, LoadedPack, Runtime, RuntimeError};
 use crate::selftest::{Passed, SelfTest, SelfTestError};
 
 /// What scores a batch as ABI.md §2–§3 say: the sandboxed [`Pack`] or the
@@ -236,12 +236,14 @@ impl Pack {
         .map_err(failed)
     }
 
-    /// One `kaohe_evaluate` batch through the sandbox. An empty batch is
-    /// answered without a call.
+    /// `kaohe_evaluate` through the sandbox, in as many calls as the pack's
+    /// memory needs ([`LoadedPack::units_per_call`]); one output per unit,
+    /// in order. An empty batch is answered without a call.
     pub fn evaluate(&self, units: &[UnitInput]) -> Result<Vec<UnitOutput>, PackError> {
-        if units.is_empty() {
-            return Ok(Vec::new());
-        }
+        self.in_calls(Entry::Evaluate, units, |part| self.evaluate_call(part))
+    }
+
+    fn evaluate_call(&self, units: &[UnitInput]) -> Result<Vec<UnitOutput>, PackError> {
         let input = encode_evaluate_input(&self.manifest, units).map_err(|e| self.encode(e))?;
         let output = self
             .loaded
@@ -270,12 +272,57 @@ impl Pack {
         Ok(outs)
     }
 
-    /// One `kaohe_finalise` batch through the sandbox. An empty batch is
-    /// answered without a call.
+    /// `kaohe_finalise` through the sandbox, in as many calls as the
+    /// pack's memory needs ([`LoadedPack::units_per_call`]): a year of any
+    /// size is finalised, never one call sized by the year. One sheet per
+    /// unit, in order. An empty batch is answered without a call.
     pub fn finalise(&self, units: &[FinaliseInput]) -> Result<Vec<FinaliseOutput>, PackError> {
-        if units.is_empty() {
-            return Ok(Vec::new());
+        self.in_calls(Entry::Finalise, units, |part| self.finalise_call(part))
+    }
+
+    /// Runs `call` on `units` in parts of at most `units_per_call`. A part
+    /// the pack runs out of memory on is split in halves and run again: a
+    /// pack may use more memory per unit than its records, and what a unit
+    /// scores never depends on its batch (ABI.md §2), so only a single
+    /// unit out of memory is the pack's failure.
+    fn in_calls<T, O>(
+        &self,
+        entry: Entry,
+        units: &[T],
+        call: impl Fn(&[T]) -> Result<Vec<O>, PackError>,
+    ) -> Result<Vec<O>, PackError> {
+        fn run<T, O>(
+            units: &[T],
+            call: &impl Fn(&[T]) -> Result<Vec<O>, PackError>,
+            out: &mut Vec<O>,
+        ) -> Result<(), PackError> {
+            match call(units) {
+                Ok(part) => {
+                    out.extend(part);
+                    Ok(())
+                }
+                Err(PackError::Runtime {
+                    source:
+                        RuntimeError::OutOfMemory { .. }
+                        | RuntimeError::BadInput(BadInputCode::OutOfMemory),
+                    ..
+                }) if units.len() > 1 => {
+                    let (a, b) = units.split_at(units.len() / 2);
+                    run(a, call, out)?;
+                    run(b, call, out)
+                }
+                Err(e) => Err(e),
+            }
         }
+        let mut out = Vec::with_capacity(units.len());
+        let per_call = self.loaded.units_per_call(entry) as usize;
+        for part in units.chunks(per_call) {
+            run(part, &call, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn finalise_call(&self, units: &[FinaliseInput]) -> Result<Vec<FinaliseOutput>, PackError> {
         let input = encode_finalise_input(&self.manifest, units).map_err(|e| self.encode(e))?;
         let output = self
             .loaded

@@ -156,6 +156,12 @@ use config::{check_config, engine_config};
 use inspect::{StaticCaps, inspect};
 use limits::{CallState, CapLimiter, Gate, Permit, Phase, Ticker, classify};
 
+/// Units per call at most, whatever the memory cap allows: 4,096 sheets of
+/// a 36-indicator pack are ~2.7 MB, within the memory kept resident
+/// between calls, and a fresh instance per 4,096 units costs nothing
+/// measurable.
+pub const MAX_UNITS_PER_CALL: u32 = 4096;
+
 /// Which pack entry point a call runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entry {
@@ -347,6 +353,24 @@ impl LoadedPack {
             .wasm_fuel_base
             .saturating_add(u64::from(n_units).saturating_mul(self.wasm_fuel_per_unit))
             .min(config.max_wasm_fuel_per_call)
+    }
+
+    /// The most units one call through `entry` is given: half the memory
+    /// cap over the unit's input and output records (the other half is the
+    /// pack's own — its data, stack and anything it allocates besides),
+    /// and at most [`MAX_UNITS_PER_CALL`]. A batch sized by the year would
+    /// outgrow the memory at some number of units; one sized by this never
+    /// does for a pack that keeps to its records. (The fuel ceiling is met
+    /// only by batches far larger than this: `max_wasm_fuel_per_call`.)
+    pub fn units_per_call(&self, entry: Entry) -> u32 {
+        let c = &self.counts;
+        let per_unit = match entry {
+            Entry::Evaluate => c.evaluate_input_len(1) - 16 + c.evaluate_output_len(1),
+            Entry::Finalise => c.finalise_input_len(1) - 16 + c.finalise_output_len(1),
+        };
+        let by_memory = self.shared.config.memory_cap_bytes / 2 / per_unit.max(1);
+        let n = by_memory.clamp(1, u64::from(MAX_UNITS_PER_CALL));
+        u32::try_from(n).unwrap_or(MAX_UNITS_PER_CALL)
     }
 
     /// What the module cache did when this pack was loaded.

@@ -41,10 +41,15 @@ pub(super) fn run(
         .map(|n| (n.id.to_string(), n.name))
         .collect();
     print!("{}", render_rulings_needed(&y, &names));
-    print!(
-        "{}",
-        render_approvals(&lock::of_year(&conn, year)?, &y.consolidation.sha256())
-    );
+    // The digest (a pass over the whole year's JSON) only when there is an
+    // approval to compare it with.
+    let approvals = lock::of_year(&conn, year)?;
+    if !approvals.is_empty() {
+        print!(
+            "{}",
+            render_approvals(&approvals, &y.consolidation.sha256())
+        );
+    }
     Ok(())
 }
 

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use kaohe_rulepacks::manifest::{Manifest, Round};
 use serde::{Deserialize, Serialize};
 
+use super::ids::Ids;
 use super::{AcceptedResult, Assessment, Place, RankEntry, Ranking, UnitResult, is_scored};
 use crate::registry::units::YearRoster;
 
@@ -189,6 +190,7 @@ pub struct BoardEntry {
 /// not count). Ranked exactly like the year.
 pub(super) fn leaderboards(
     manifest: &Manifest,
+    ids: &Ids<'_>,
     roster: &YearRoster,
     by_unit: &BTreeMap<&str, Vec<&AcceptedResult>>,
     excused_quarters: &BTreeMap<(&str, usize, Round), &str>,
@@ -245,7 +247,7 @@ pub(super) fn leaderboards(
                                 .scores
                                 .iter()
                                 .filter(|(ind, _)| {
-                                    manifest.indicator_index(ind).is_some_and(|i| {
+                                    ids.indicator(ind).is_some_and(|i| {
                                         is_scored(manifest, i) && manifest.applies(i, c)
                                     })
                                 })

@@ -10,6 +10,7 @@ use kaohe_rulepacks::manifest::{Manifest, Round};
 use kaohe_rulepacks::rubric::decimal::format_hundredths;
 
 use super::decisions::CheckedDecisions;
+use super::ids::Ids;
 use super::{
     AcceptedResult, Assessment, Completeness, FiredClause, Gap, GapKind, IndicatorScore,
     MissingReport, NotApplicable, Scored, method_label,
@@ -17,8 +18,13 @@ use super::{
 use crate::registry::units::UnitRecord;
 
 /// Everything before the pack: expected reports, gaps, the merged sheet.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one unit's inputs and the year's accumulators"
+)]
 pub(super) fn prepare<'r>(
     manifest: &Manifest,
+    ids: &Ids<'_>,
     unit: &UnitRecord,
     category: usize,
     results: &[&'r AcceptedResult],
@@ -26,10 +32,10 @@ pub(super) fn prepare<'r>(
     completeness: &mut Completeness,
     problems: &mut BTreeSet<String>,
 ) -> Result<(FinaliseInput, Vec<&'r AcceptedResult>), Vec<Gap>> {
-    let expected = manifest.expected_reports(category);
+    let expected = ids.expected(category);
     let mut received: BTreeMap<(usize, Round), Vec<&AcceptedResult>> = BTreeMap::new();
     for &r in results {
-        let key = manifest.method_index(&r.method_id).map(|m| (m, r.round));
+        let key = ids.method(&r.method_id).map(|m| (m, r.round));
         match key {
             Some(key) if expected.contains(&key) => received.entry(key).or_default().push(r),
             _ => {
@@ -45,7 +51,7 @@ pub(super) fn prepare<'r>(
     }
     let mut gaps = Vec::new();
     let mut used: Vec<&'r AcceptedResult> = Vec::new();
-    for &(m, round) in &expected {
+    for &(m, round) in expected {
         let method = &manifest.methods[m];
         let label = format!("{}（{}）{}", method.name, method.id, round.name_zh());
         let got = received.get(&(m, round)).map_or(&[][..], Vec::as_slice);
@@ -105,7 +111,7 @@ pub(super) fn prepare<'r>(
     }
     let mut outputs = Vec::with_capacity(used.len());
     for r in &used {
-        match unit_output(manifest, r) {
+        match unit_output(manifest, ids, r) {
             Ok(o) => outputs.push((r.round, o)),
             Err(mut g) => gaps.append(&mut g),
         }
@@ -147,7 +153,11 @@ pub(super) fn prepare<'r>(
 }
 
 /// An accepted result as the ABI's per-round output.
-fn unit_output(manifest: &Manifest, r: &AcceptedResult) -> Result<UnitOutput, Vec<Gap>> {
+fn unit_output(
+    manifest: &Manifest,
+    ids: &Ids<'_>,
+    r: &AcceptedResult,
+) -> Result<UnitOutput, Vec<Gap>> {
     let mut out = UnitOutput {
         status: UnitStatus::Ok,
         fuel_used: 0,
@@ -172,7 +182,7 @@ fn unit_output(manifest: &Manifest, r: &AcceptedResult) -> Result<UnitOutput, Ve
         });
     };
     for (id, &score) in &r.scores {
-        match manifest.indicator_index(id) {
+        match ids.indicator(id) {
             Some(i) if manifest.indicators[i].method == r.method_id => {
                 out.indicators[i] = Some(score);
             }
@@ -181,8 +191,8 @@ fn unit_output(manifest: &Manifest, r: &AcceptedResult) -> Result<UnitOutput, Ve
         }
     }
     for (id, &amount) in &r.clauses {
-        match manifest.clause_index(id) {
-            Some((k, i)) if manifest.indicators[i].method == r.method_id => {
+        match ids.clause(id) {
+            Some((k, i, _)) if manifest.indicators[i].method == r.method_id => {
                 out.clauses[k] = Some(amount);
             }
             Some(_) => unknown(id, "不属于该考核方式的条款"),
@@ -190,7 +200,7 @@ fn unit_output(manifest: &Manifest, r: &AcceptedResult) -> Result<UnitOutput, Ve
         }
     }
     for id in r.not_applicable.keys() {
-        match manifest.indicator_index(id) {
+        match ids.indicator(id) {
             Some(i) if manifest.indicators[i].method == r.method_id => {
                 out.not_applicable[i] = true;
             }
@@ -258,6 +268,7 @@ fn loss_reason(
 /// The pack's answer for one unit as its assessment.
 pub(super) fn finalised(
     manifest: &Manifest,
+    ids: &Ids<'_>,
     unit: &UnitRecord,
     sheet: &FinaliseInput,
     output: &FinaliseOutput,
@@ -340,9 +351,7 @@ pub(super) fn finalised(
     let mut fired: Vec<(Round, usize, FiredClause)> = Vec::new();
     for r in used {
         for (id, &amount) in &r.clauses {
-            if let Some((k, i)) = manifest.clause_index(id)
-                && let Some((_, clause)) = manifest.clause(k)
-            {
+            if let Some((k, i, clause)) = ids.clause(id) {
                 fired.push((
                     r.round,
                     k,

@@ -10,6 +10,8 @@ use kaohe_rulepacks::manifest::Round;
 use super::golden::{Golden, county};
 use super::*;
 
+mod scale;
+
 fn scored<'a>(c: &'a Consolidation, id: &str) -> &'a Scored {
     match &c
         .unit(id)

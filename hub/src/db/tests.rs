@@ -227,6 +227,33 @@ fn upgrade_from_a_version_5_snapshot_moves_scores_and_clauses_onto_results() {
     assert!(current[0].late);
     assert_eq!(current[1].scores, expected[2].2);
     assert!(current[1].clauses.is_empty());
+
+    // Issue #17: a consolidation keeps only the evidence a loss reason
+    // names; a result stored without evidence still has none.
+    conn.execute(
+        "UPDATE results SET evidence = '{\"a\":100,\"sat_rate\":9500}' WHERE method_id = 'survey'",
+        [],
+    )
+    .unwrap();
+    let all = crate::results::load_results(&conn, 2022, "p", 1).unwrap();
+    assert_eq!(
+        all[1].evidence,
+        Some(BTreeMap::from([
+            ("a".into(), 100),
+            ("sat_rate".into(), 9500)
+        ]))
+    );
+    let keep = ["sat_rate".to_string()].into();
+    let kept = crate::results::load_results_keeping(&conn, 2022, "p", 1, Some(&keep)).unwrap();
+    assert_eq!(kept[0].evidence, None);
+    assert_eq!(
+        kept[1].evidence,
+        Some(BTreeMap::from([("sat_rate".into(), 9500)]))
+    );
+    assert_eq!(
+        (kept[0].scores.clone(), kept[1].clauses.len()),
+        (all[0].scores.clone(), 0)
+    );
 }
 
 #[test]

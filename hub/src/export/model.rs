@@ -93,6 +93,9 @@ pub fn board_tables(boards: &[QuarterBoard]) -> Vec<(String, Vec<Vec<String>>)> 
     /// A unit's name and its four quarters' cells.
     type Line = (String, [String; 4]);
     let mut out: Vec<(String, Vec<Line>)> = Vec::new();
+    // Per category, a name's row: found by hash, not by a scan of the rows
+    // (a scan per unit and quarter made a large year's table quadratic).
+    let mut index: Vec<std::collections::HashMap<String, usize>> = Vec::new();
     for b in boards {
         let Some(q) = QUARTERS.iter().position(|q| *q == b.quarter) else {
             continue;
@@ -101,15 +104,18 @@ pub fn board_tables(boards: &[QuarterBoard]) -> Vec<(String, Vec<Vec<String>>)> 
             Some(at) => at,
             None => {
                 out.push((b.category.clone(), Vec::new()));
+                index.push(std::collections::HashMap::new());
                 out.len() - 1
             }
         };
         let rows = &mut out[at].1;
+        let index = &mut index[at];
         let mut put = |name: &str, cell: String| {
-            let i = match rows.iter().position(|(n, _)| n == name) {
-                Some(i) => i,
+            let i = match index.get(name) {
+                Some(&i) => i,
                 None => {
                     rows.push((name.to_owned(), Default::default()));
+                    index.insert(name.to_owned(), rows.len() - 1);
                     rows.len() - 1
                 }
             };

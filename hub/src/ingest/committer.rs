@@ -135,6 +135,12 @@ impl Committer {
         Arc::clone(&self.snapshot.nodes)
     }
 
+    /// The rosters and packs of the latest snapshot, for the verify
+    /// workers' replay ahead ([`replay::ahead`]).
+    pub fn replay_view(&self) -> Arc<super::snapshot::ReplayView> {
+        self.snapshot.replay_view()
+    }
+
     /// The hub's receipt key.
     pub fn key(&self) -> &SigningKeyPair {
         &self.key
@@ -182,14 +188,27 @@ impl Committer {
             slots.push(slot);
         }
 
-        // Stage 6: replay, one pack call per pack.
+        // Stage 6: replay, one pack call per pack — except where a verify
+        // worker replayed against the same pack, category and unit name.
         let mut groups: HashMap<PackIdentity, Vec<usize>> = HashMap::new();
-        for (i, slot) in slots.iter().enumerate() {
-            if let Slot::Checked(c) = slot {
-                groups
+        for (i, slot) in slots.iter_mut().enumerate() {
+            let Slot::Checked(c) = slot else { continue };
+            let ahead = candidates[i].ahead.as_ref().filter(|a| {
+                &a.pack == c.active.identity()
+                    && a.category == c.category
+                    && a.unit_name == c.unit_name
+            });
+            match ahead.map(|a| &a.verdict) {
+                Some(Ok(())) => {}
+                Some(Err(rejection)) => {
+                    let refusal = Refusal::from(rejection.clone())
+                        .about(Some(&c.node), Some(&c.submission.submission.unit_id));
+                    *slot = Slot::Refused(refusal);
+                }
+                None => groups
                     .entry(c.active.identity().clone())
                     .or_default()
-                    .push(i);
+                    .push(i),
             }
         }
         for members in groups.into_values() {

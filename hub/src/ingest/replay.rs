@@ -30,6 +30,8 @@
 //! in production; anything implementing [`Evaluator`] (the reference
 //! interpreter) replays the same way.
 
+use std::collections::HashMap;
+
 use kaohe_proto::model::{Rejection, RejectionCode};
 use kaohe_proto::submission::Submission;
 use kaohe_rulepacks::abi::{UnitInput, UnitOutput, UnitStatus};
@@ -38,6 +40,75 @@ use kaohe_rulepacks::pack::{Evaluator, PackError};
 use kaohe_rulepacks::rubric::decimal::format_hundredths_fixed;
 
 use super::checks::method_label;
+use super::snapshot::ReplayView;
+use super::verify::{Ahead, Candidate};
+
+/// Stage 6 ahead of the writer, on a verify worker: each candidate that
+/// verified, names a usable current pack of `view` and a unit of that
+/// year's roster is replayed (one pack call per pack) and carries its
+/// verdict in [`Candidate::ahead`]. The writer re-checks stages 4–5 and
+/// uses the verdict only if they give the same pack, category and unit
+/// name; anything else is replayed in the writer as before. This moves the
+/// pack's work off the single writer onto every core.
+pub fn ahead(view: &ReplayView, candidates: &mut [Candidate]) {
+    let mut groups: HashMap<(String, u16), Vec<usize>> = HashMap::new();
+    for (k, c) in candidates.iter().enumerate() {
+        let Ok(v) = &c.verified else { continue };
+        let sub = &v.submission;
+        let key = (sub.pack.id.clone(), sub.pack.year);
+        let usable = view
+            .packs
+            .get(&key)
+            .is_some_and(|a| a.identity() == &sub.pack)
+            && view
+                .rosters
+                .get(&i32::from(sub.year))
+                .is_some_and(|r| r.get(&sub.unit_id).is_some());
+        if usable {
+            groups.entry(key).or_default().push(k);
+        }
+    }
+    for (key, members) in groups {
+        let Some(active) = view.packs.get(&key) else {
+            continue;
+        };
+        let units: Vec<(&Submission, &crate::registry::units::UnitRecord)> = members
+            .iter()
+            .filter_map(|&k| {
+                let sub = &candidates[k].verified.as_ref().ok()?.submission;
+                let unit = view.rosters.get(&i32::from(sub.year))?.get(&sub.unit_id)?;
+                Some((sub, unit))
+            })
+            .collect();
+        if units.len() != members.len() {
+            continue;
+        }
+        let batch: Vec<Replayed<'_>> = units
+            .iter()
+            .map(|(submission, unit)| Replayed {
+                submission,
+                unit_name: &unit.name,
+                category: &unit.category,
+            })
+            .collect();
+        let verdicts = replay_batch(&active.pack, &batch);
+        let found: Vec<Ahead> = units
+            .iter()
+            .zip(verdicts)
+            .map(|((_, unit), verdict)| Ahead {
+                pack: active.identity().clone(),
+                category: unit.category.clone(),
+                unit_name: unit.name.clone(),
+                verdict,
+            })
+            .collect();
+        drop(batch);
+        drop(units);
+        for (&k, a) in members.iter().zip(found) {
+            candidates[k].ahead = Some(a);
+        }
+    }
+}
 
 /// One submission to replay, with what the hub's roster says of its unit.
 #[derive(Debug, Clone, Copy)]

@@ -73,12 +73,33 @@ pub struct RegistrySnapshot {
     /// commits.
     data_version: Option<i64>,
     pub nodes: Arc<NodeDirectory>,
-    pub rosters: BTreeMap<i32, YearRoster>,
+    pub rosters: Arc<BTreeMap<i32, YearRoster>>,
     /// Current pack per (id, year); `Err` when it cannot be replayed here.
     pub packs: HashMap<(String, u16), Result<Arc<ActivePack>, PackUnavailable>>,
+    /// The rosters and usable packs of this snapshot, shared with the
+    /// verifiers so they replay ahead of the writer.
+    view: Arc<ReplayView>,
+}
+
+/// What replay needs of a snapshot, shared read-only with the verify
+/// workers: they replay each submission against it ahead of the writer
+/// ([`replay::ahead`](super::replay::ahead)), and the writer takes their
+/// verdict only where its own snapshot gives the same pack, category and
+/// unit name — so a view a moment old costs a replay in the writer, never
+/// a wrong verdict.
+#[derive(Debug, Default)]
+pub struct ReplayView {
+    pub rosters: Arc<BTreeMap<i32, YearRoster>>,
+    /// The usable current packs per (id, year).
+    pub packs: HashMap<(String, u16), Arc<ActivePack>>,
 }
 
 impl RegistrySnapshot {
+    /// The rosters and packs of this snapshot, for replay ahead.
+    pub fn replay_view(&self) -> Arc<ReplayView> {
+        Arc::clone(&self.view)
+    }
+
     /// Reloads everything if another connection committed since the last
     /// load (packs whose identity did not change are kept loaded). Returns
     /// whether it reloaded.
@@ -92,7 +113,7 @@ impl RegistrySnapshot {
         for (year, _) in units::roster_years(conn)? {
             rosters.insert(year, units::load_roster(conn, year)?);
         }
-        self.rosters = rosters;
+        self.rosters = Arc::new(rosters);
         let mut packs = HashMap::new();
         for summary in crate::registry::packs::list_packs(conn)? {
             if !summary.is_current {
@@ -121,6 +142,14 @@ impl RegistrySnapshot {
             packs.insert(key, entry);
         }
         self.packs = packs;
+        self.view = Arc::new(ReplayView {
+            rosters: Arc::clone(&self.rosters),
+            packs: self
+                .packs
+                .iter()
+                .filter_map(|(k, p)| Some((k.clone(), Arc::clone(p.as_ref().ok()?))))
+                .collect(),
+        });
         self.data_version = Some(version);
         Ok(true)
     }

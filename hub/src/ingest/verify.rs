@@ -213,6 +213,20 @@ pub struct Candidate {
     pub verified: Result<VerifiedSubmission, Refusal>,
     /// The connection's client certificate, kept for a second look.
     pub peer: Option<Arc<dyn PeerIdentity>>,
+    /// Stage 6 as a verify worker ran it ahead of the writer, if it could.
+    pub ahead: Option<Ahead>,
+}
+
+/// A replay verdict reached ahead of the writer, with what it was reached
+/// against: the writer uses it only when its own checks give the same
+/// pack, category and unit name (the verdict is a function of those and
+/// the submission alone).
+#[derive(Debug, Clone)]
+pub struct Ahead {
+    pub pack: kaohe_proto::PackIdentity,
+    pub category: String,
+    pub unit_name: String,
+    pub verdict: Result<(), Rejection>,
 }
 
 impl std::fmt::Debug for Candidate {
@@ -248,6 +262,7 @@ impl Candidate {
                 Some("envelope"),
             )),
             peer,
+            ahead: None,
         }
     }
 
@@ -270,6 +285,7 @@ impl Candidate {
                     envelope: Some(envelope),
                     verified,
                     peer,
+                    ahead: None,
                 }
             }
             Err(e) => Candidate {
@@ -282,6 +298,7 @@ impl Candidate {
                     unit: None,
                 }),
                 peer,
+                ahead: None,
             },
         }
     }

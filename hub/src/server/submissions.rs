@@ -1,5 +1,5 @@
-//! `SubmissionService`: `Submit`, `SubmitStream` (chunks verified in
-//! parallel, committed by the writer while the next chunk is read, the
+//! `SubmissionService`: `Submit`, `SubmitStream` (chunks verified — and
+//! replayed ahead, `replay::ahead` — in parallel, committed by the writer while the next chunk is read, the
 //! outcomes streamed back in order; its messages read as [`Frame`]s, so one
 //! that is not an envelope is one refusal and the stream goes on) and
 //! `GetReceipt`.
@@ -24,7 +24,7 @@ use super::frames::{Frame, FrameCodec, SUBMIT_STREAM_PATH, wire_status};
 use super::limits::Limits;
 use super::writer::Job;
 use super::{Shared, field_status, unavailable};
-use crate::ingest::{Candidate, PeerIdentity};
+use crate::ingest::{Candidate, PeerIdentity, replay};
 
 impl Shared {
     /// Stages 1–3 for a chunk, split over the verify workers, in order;
@@ -35,6 +35,7 @@ impl Shared {
         peer: Option<Arc<dyn PeerIdentity>>,
     ) -> Result<Vec<Candidate>, Status> {
         let nodes = Arc::clone(&self.nodes.read().unwrap_or_else(PoisonError::into_inner));
+        let view = Arc::clone(&self.replay.read().unwrap_or_else(PoisonError::into_inner));
         let workers = self.limits.verify_workers.clamp(1, items.len().max(1));
         let per = items.len().div_ceil(workers).max(1);
         let mut parts = Vec::with_capacity(workers);
@@ -45,16 +46,21 @@ impl Shared {
                 break;
             }
             let nodes = Arc::clone(&nodes);
+            let view = Arc::clone(&view);
             let peer = peer.clone();
             parts.push(tokio::task::spawn_blocking(move || {
-                part.into_iter()
+                let mut candidates: Vec<Candidate> = part
+                    .into_iter()
                     .map(|(i, frame)| match frame {
                         Frame::Envelope(wire) => Candidate::verify(i, wire, &nodes, peer.clone()),
                         Frame::Undecodable { digest, reason } => {
                             Candidate::undecodable(i, digest, &reason, peer.clone())
                         }
                     })
-                    .collect::<Vec<_>>()
+                    .collect();
+                // Stage 6 here too, on this core, not in the writer.
+                replay::ahead(&view, &mut candidates);
+                candidates
             }));
         }
         let mut out = Vec::new();

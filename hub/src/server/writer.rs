@@ -7,6 +7,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use kaohe_proto::model::SubmitOutcome;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::ingest::snapshot::ReplayView;
 use crate::ingest::store::StoredReceipt;
 use crate::ingest::{Candidate, Committer, NodeDirectory};
 
@@ -28,12 +29,18 @@ pub(super) enum Job {
     Stop,
 }
 
+/// What the writer publishes after each batch for the verify workers.
+pub(super) struct Published {
+    pub nodes: Arc<RwLock<Arc<NodeDirectory>>>,
+    pub replay: Arc<RwLock<Arc<ReplayView>>>,
+}
+
 /// The writer thread: takes what is queued (up to `max_batch` envelopes)
 /// into one transaction, answers, and stores signed heads when idle.
 pub(super) fn writer_loop(
     committer: &mut Committer,
     mut rx: mpsc::Receiver<Job>,
-    published: &RwLock<Arc<NodeDirectory>>,
+    published: &Published,
     max_batch: usize,
 ) {
     while let Some(first) = rx.blocking_recv() {
@@ -69,7 +76,14 @@ pub(super) fn writer_loop(
                     }
                 }
             }
-            *published.write().unwrap_or_else(PoisonError::into_inner) = committer.nodes();
+            *published
+                .nodes
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = committer.nodes();
+            *published
+                .replay
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = committer.replay_view();
         }
         // After the commit: a lookup queued behind a submission sees it.
         for (digest, reply) in lookups {

@@ -357,3 +357,75 @@ async fn after_shutdown_and_restart_every_receipt_is_there_and_the_same() {
     assert_eq!(running.count("SELECT count(*) FROM submissions"), 5);
     running.stop().await;
 }
+
+/// Issue #17: stage 6 runs on the verify workers ahead of the writer
+/// (`replay::ahead`); the writer takes a worker's verdict only when its own
+/// checks give the same pack, category and unit name, and replays itself
+/// otherwise — a stale or foreign verdict never decides.
+#[test]
+fn the_writer_takes_a_replay_verdict_from_ahead_only_for_the_same_pack_and_unit() {
+    use kaohe_hub::ingest::verify::Ahead;
+    use kaohe_hub::ingest::{Candidate, Committer, replay};
+
+    let s = setup();
+    let a = node_key(1);
+    let conn = db::open_existing(&s.dir).unwrap();
+    let key = config::load_receipt_key(&s.dir).unwrap();
+    let runtime = Runtime::new(small_runtime()).unwrap();
+    let clock = Clock::Fixed("2022-12-01T00:00:00Z".parse().unwrap());
+    let mut committer = Committer::new(conn, runtime, key, clock).unwrap();
+    // t2's L1 claimed in full although one study session deducts 2 points.
+    let mut wrong = submission(&a, &s.pack, "t2", 2);
+    wrong.methods[0] = daily_block(1, true);
+    wrong.methods[0].scores.insert("L1".into(), 400);
+    let envelopes = [
+        signed(&submission(&a, &s.pack, "t1", 1), &a),
+        signed(&wrong, &a),
+    ];
+    let mut candidates: Vec<Candidate> = envelopes
+        .iter()
+        .enumerate()
+        .map(|(i, e)| Candidate::verify(i as u64, e.clone(), &committer.nodes(), None))
+        .collect();
+    replay::ahead(&committer.replay_view(), &mut candidates);
+    let verdicts: Vec<bool> = candidates
+        .iter()
+        .map(|c| c.ahead.as_ref().expect("replayed ahead").verdict.is_ok())
+        .collect();
+    assert_eq!(verdicts, [true, false]);
+    let ahead_refusal = candidates[1]
+        .ahead
+        .as_ref()
+        .unwrap()
+        .verdict
+        .clone()
+        .unwrap_err();
+
+    // A verdict reached against another category (a roster changed in
+    // between) is not taken: the writer replays and refuses the wrong
+    // score all the same.
+    let mut forged = candidates.clone();
+    forged[1].ahead = Some(Ahead {
+        verdict: Ok(()),
+        category: "village".into(),
+        ..forged[1].ahead.clone().unwrap()
+    });
+    let outcomes = committer.commit(forged).unwrap();
+    assert!(outcomes[0].result.is_ok(), "{:?}", outcomes[0].result);
+    let refused = outcomes[1].result.clone().unwrap_err();
+    assert_eq!(refused.code, RejectionCode::ReplayMismatch);
+    assert_eq!(refused.message, ahead_refusal.message);
+
+    // For the same pack, category and unit the worker's verdict decides:
+    // an Err the worker reached is the refusal, without replaying again.
+    let mut again = submission(&a, &s.pack, "t2", 3);
+    again.methods = vec![daily_block(3, true)];
+    let mut c = Candidate::verify(0, signed(&again, &a), &committer.nodes(), None);
+    replay::ahead(&committer.replay_view(), std::slice::from_mut(&mut c));
+    let mut stamped = c.ahead.clone().unwrap();
+    assert!(stamped.verdict.is_ok());
+    stamped.verdict = Err(Rejection::new(RejectionCode::ReplayMismatch, "见复算"));
+    c.ahead = Some(stamped);
+    let outcome = committer.commit(vec![c]).unwrap().pop().unwrap();
+    assert_eq!(outcome.result.unwrap_err().message, "见复算");
+}

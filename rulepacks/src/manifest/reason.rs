@@ -99,6 +99,23 @@ impl Manifest {
         Some(out)
     }
 
+    /// The fields some `score =` indicator's reason template names, by
+    /// index: the only evidence [`Manifest::loss_reason`] ever reads, so a
+    /// host holding a whole year's results keeps only these values.
+    pub fn reason_fields(&self) -> std::collections::BTreeSet<usize> {
+        self.indicators
+            .iter()
+            .filter(|ind| ind.kind == IndicatorKind::Scored && ind.score.is_some())
+            .filter_map(|ind| ind.reason.as_deref())
+            .filter_map(|template| pieces(template).ok())
+            .flatten()
+            .filter_map(|p| match p {
+                Piece::Slot(name) if !SCORE_PLACEHOLDERS.contains(&name) => self.field_index(name),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// [`Manifest::loss_reason`] without the evidence: the formula and the
     /// numbers only, for when the values are no longer at hand.
     pub fn formula_loss_reason(
@@ -169,5 +186,21 @@ mod tests {
         for bad in ["{", "{}", "a } b", "{a{b}", "{score"] {
             assert!(pieces(bad).is_err(), "{bad}");
         }
+    }
+
+    /// The 2022 rubric's only template naming a field is S1's
+    /// (`{sat_rate}`): that is all of the evidence a host must keep to
+    /// explain lost points.
+    #[test]
+    fn the_reason_fields_are_those_the_templates_name() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("baofeng-2022/rubric.toml");
+        let m = crate::rubric::load(&path).unwrap().manifest;
+        let names: Vec<&str> = m
+            .reason_fields()
+            .into_iter()
+            .map(|f| m.fields[f].id.as_str())
+            .collect();
+        assert_eq!(names, ["sat_rate"]);
     }
 }

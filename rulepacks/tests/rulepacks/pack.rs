@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use kaohe_proto::PackIdentity;
-use kaohe_rulepacks::abi::{UnitOutput, merge_outputs};
+use kaohe_rulepacks::abi::{FinaliseInput, UnitOutput, merge_outputs};
 use kaohe_rulepacks::compile;
 use kaohe_rulepacks::fixture::{self, Fixture};
 use kaohe_rulepacks::interp::Interpreter;
-use kaohe_rulepacks::manifest::{Manifest, Round};
+use kaohe_rulepacks::manifest::{IndicatorKind, Manifest, Round};
 use kaohe_rulepacks::pack::{Evaluator, Pack, PackError, sha256};
 use kaohe_rulepacks::rubric::{self, CheckedRubric};
 use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig, RuntimeError};
@@ -263,4 +263,66 @@ fn the_pack_and_the_interpreter_agree_through_the_evaluator_trait() {
             assert_eq!(a, b, "{}", f.name);
         }
     }
+}
+
+/// Issue #17: a year is finalised in calls sized by the pack's memory,
+/// never one call sized by the year. Under a 1 MiB memory cap a 2022 sheet
+/// (36 indicators: 592 bytes in, 72 out) fits ~790 units per call, so 5,000
+/// units take seven calls — one call would run out of memory — and every
+/// sheet is the interpreter's, in order.
+#[test]
+fn a_year_larger_than_one_call_is_finalised_in_calls_that_fit_the_pack_memory() {
+    let r = rubric::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("baofeng-2022/rubric.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let wasm = compile::compile(&r).expect("the 2022 rubric compiles");
+    let small = Runtime::new(RuntimeConfig {
+        memory_cap_bytes: 1 << 20,
+        memory_keep_resident_bytes: 1 << 20,
+        max_concurrent_instances: 2,
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let pack = Pack::load(&small, &wasm, &identity_of(&r.manifest, &wasm)).expect("loads");
+    let m = &r.manifest;
+    let per_call = pack
+        .loaded()
+        .units_per_call(kaohe_rulepacks::runtime::Entry::Finalise) as usize;
+    let units: Vec<FinaliseInput> = (0..5_000usize)
+        .map(|u| {
+            let category = u % m.categories.len();
+            let mut scores = vec![None; m.indicators.len()];
+            for i in m.applicable_indicators(category) {
+                let points = m.points(i, category).unwrap_or(0);
+                scores[i] = Some(match m.indicators[i].kind {
+                    IndicatorKind::Scored => points - ((u * 13 + i * 7) as i64 % (points / 2 + 1)),
+                    _ => 0,
+                });
+            }
+            FinaliseInput {
+                category: category as u32,
+                penalty_cap_override: None,
+                scores,
+                not_applicable: Vec::new(),
+            }
+        })
+        .collect();
+    assert!(
+        (100..units.len() / 4).contains(&per_call),
+        "{per_call} units per call"
+    );
+    // One call with the whole year does not fit the pack's memory.
+    let whole = kaohe_rulepacks::abi::encode_finalise_input(m, &units).unwrap();
+    let one_call = pack.loaded().call_finalise(&whole, units.len() as u32);
+    assert!(
+        matches!(
+            one_call,
+            Err(RuntimeError::OutOfMemory { .. } | RuntimeError::InputTooLarge { .. })
+        ),
+        "{one_call:?}"
+    );
+    let by_pack = pack.finalise(&units).expect("finalised in calls");
+    let by_interp = Interpreter::new(&r).finalise(&units);
+    assert_eq!(by_pack.len(), units.len());
+    assert!(by_pack.iter().all(|o| o.result().is_ok()));
+    assert_eq!(by_pack, by_interp);
 }
