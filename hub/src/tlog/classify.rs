@@ -94,6 +94,33 @@ pub const RULES: &[(&str, LeafRule)] = &[
         "hub.backup",
         LeafRule::NotALeaf("备份不改变数据（a backup changes nothing）"),
     ),
+    // Console accounts: who may act, not what the results are — every act
+    // an account does is recorded (and, where it shapes a year, logged) as
+    // that act, naming the account.
+    (
+        "account.add",
+        LeafRule::NotALeaf("控制台账号不改变结果（an account changes no result）"),
+    ),
+    (
+        "account.password",
+        LeafRule::NotALeaf("控制台账号不改变结果（an account changes no result）"),
+    ),
+    (
+        "account.disable",
+        LeafRule::NotALeaf("控制台账号不改变结果（an account changes no result）"),
+    ),
+    (
+        "console.login",
+        LeafRule::NotALeaf("登录不改变结果（a login changes no result）"),
+    ),
+    (
+        "console.login_failed",
+        LeafRule::NotALeaf("登录不改变结果（a login changes no result）"),
+    ),
+    (
+        "console.logout",
+        LeafRule::NotALeaf("登录不改变结果（a login changes no result）"),
+    ),
     // A restore rolls the log back to the backup: its leaf marks where the
     // history the witnesses saw and the restored one part.
     ("hub.restore", LeafRule::OfEveryOpenYear),
