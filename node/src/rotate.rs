@@ -148,7 +148,7 @@ pub async fn adopt(
             // key, a revoked node) is told as the hub gives it.
             let unknown = matches!(&source, CallError::Status(s)
                 if s.code() == tonic::Code::PermissionDenied
-                    && s.message().contains("node not registered"));
+                    && s.message().ends_with(kaohe_proto::call_auth::NOT_REGISTERED));
             if unknown {
                 RotateError::NotRegistered {
                     key_id: next.key_id(),

@@ -39,6 +39,13 @@ pub const MAX_CALL_SKEW_SECONDS: i64 = 300;
 /// HTTP `date` header when a hub does not send it.
 pub const HUB_TIME_METADATA_KEY: &str = "kaohe-hub-time";
 
+/// The words that end the hub's `PERMISSION_DENIED` message for a key no
+/// node has, so a node tells "not registered (yet)" from the other refusals
+/// of that code (a revoked node, a replaced key, another key's client
+/// certificate) — e.g. to say what to do when a rotated key is adopted too
+/// early.
+pub const NOT_REGISTERED: &str = "（node not registered）";
+
 /// The gRPC method paths of the calls that are signed this way.
 pub mod paths {
     /// `UnitService/ListMyUnits`.

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use kaohe_proto::call_auth::CallCredentials;
+use kaohe_proto::call_auth::{self, CallCredentials};
 use kaohe_proto::keys::KeyId;
 use tonic::transport::CertificateDer;
 use tonic::{Request, Status};
@@ -75,8 +75,9 @@ impl Shared {
             .await?
             .ok_or_else(|| {
                 Status::permission_denied(format!(
-                    "密钥编号 {} 未在汇总中心登记为任何节点的密钥：请把本节点公钥交县依法治县办登记（kaohe hub node add），或核对 node.toml 所用的密钥文件（node not registered）",
-                    creds.node
+                    "密钥编号 {} 未在汇总中心登记为任何节点的密钥：请把本节点公钥交县依法治县办登记（kaohe hub node add），或核对 node.toml 所用的密钥文件{}",
+                    creds.node,
+                    call_auth::NOT_REGISTERED
                 ))
             })?;
         let key = node

@@ -51,6 +51,11 @@ pub enum LeafRule {
     NotALeaf(&'static str),
 }
 
+/// The console's account changes and logins: who may act, not a result.
+const ACCOUNT: LeafRule =
+    LeafRule::NotALeaf("控制台账号不改变结果（an account changes no result）");
+const LOGIN: LeafRule = LeafRule::NotALeaf("登录不改变结果（a login changes no result）");
+
 /// Every audit action the hub records, and its rule.
 pub const RULES: &[(&str, LeafRule)] = &[
     // Registry.
@@ -97,30 +102,12 @@ pub const RULES: &[(&str, LeafRule)] = &[
     // Console accounts: who may act, not what the results are — every act
     // an account does is recorded (and, where it shapes a year, logged) as
     // that act, naming the account.
-    (
-        "account.add",
-        LeafRule::NotALeaf("控制台账号不改变结果（an account changes no result）"),
-    ),
-    (
-        "account.password",
-        LeafRule::NotALeaf("控制台账号不改变结果（an account changes no result）"),
-    ),
-    (
-        "account.disable",
-        LeafRule::NotALeaf("控制台账号不改变结果（an account changes no result）"),
-    ),
-    (
-        "console.login",
-        LeafRule::NotALeaf("登录不改变结果（a login changes no result）"),
-    ),
-    (
-        "console.login_failed",
-        LeafRule::NotALeaf("登录不改变结果（a login changes no result）"),
-    ),
-    (
-        "console.logout",
-        LeafRule::NotALeaf("登录不改变结果（a login changes no result）"),
-    ),
+    ("account.add", ACCOUNT),
+    ("account.password", ACCOUNT),
+    ("account.disable", ACCOUNT),
+    ("console.login", LOGIN),
+    ("console.login_failed", LOGIN),
+    ("console.logout", LOGIN),
     // A restore rolls the log back to the backup: its leaf marks where the
     // history the witnesses saw and the restored one part.
     ("hub.restore", LeafRule::OfEveryOpenYear),
