@@ -211,15 +211,12 @@ impl Demo {
         args.extend(["--witnesses", &required]);
         args.extend(self.witness_keys.iter().map(String::as_str));
         let out = self.k.run(&args)?;
-        // Its verdict, in the report's words: the unit by name, no glosses.
-        let mut lines = out.lines();
-        let first = lines.next().unwrap_or_default();
-        let name = first
-            .strip_suffix('）')
-            .and_then(|l| l.rsplit_once('（'))
-            .map_or(evidence::OBJECTION.0, |(_, name)| name);
+        // Its verdict, in the report's words: the unit by the name the
+        // county gives it (its own parentheses made a name read back from
+        // the verdict line come out as "示例数据）"), no glosses.
+        let name = county::name_of(evidence::OBJECTION.0);
         println!("  用 kaohe verify 离线核验「{name}」的证明包：核验通过。");
-        for l in lines {
+        for l in out.lines().skip(1) {
             println!("  {}", l.trim().replace("注（note）：", "注："));
         }
         Ok(())
