@@ -219,7 +219,7 @@ pub(super) async fn resolve(
         .parse()
         .map_err(|_| PageError::Invalid("考核年度无效（bad year）".into()))?;
     let config = &c.0.config;
-    let Some(hub) = config.hub.receipt_key.clone() else {
+    let Some(hub) = config.hub.receipt_key else {
         return Err(PageError::Invalid(
             "节点配置中没有汇总中心公钥（[hub] receipt_key），不能核对检查点（no hub key pinned）"
                 .into(),

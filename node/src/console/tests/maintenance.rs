@@ -246,3 +246,144 @@ async fn the_maintenance_forms_are_refused_without_the_sessions_csrf_token() {
         "no key made without the token"
     );
 }
+
+/// A log inconsistency kept as evidence stops delivery; the 状态 page
+/// shows both checkpoints and the resolve form, and resolving it there
+/// records the official's reason as `witness --resolve` does and lets
+/// delivery resume — the evidence kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inconsistent_log_is_resolved_from_the_status_page_and_delivery_resumes() {
+    use kaohe_proto::merkle;
+    use kaohe_proto::tlog::checkpoint::Checkpoint;
+    use kaohe_proto::tlog::leaf::log_origin;
+    use kaohe_proto::tlog::tree::MemoryTree;
+
+    let hub = kaohe_proto::SigningKeyPair::from_seed(&[41; 32]);
+    let tree = |tag: u8| {
+        let mut t = MemoryTree::new();
+        for i in 0..5u8 {
+            let leaf = if i >= 3 { [i, tag] } else { [i, 0] };
+            t.append(merkle::leaf_hash(&leaf)).unwrap();
+        }
+        t
+    };
+    let signed = |t: &MemoryTree| {
+        Checkpoint {
+            origin: log_origin(&hub.key_id(), 2022),
+            size: t.size(),
+            root: t.root(),
+            extensions: vec![],
+        }
+        .sign(&hub)
+        .unwrap()
+        .to_string()
+    };
+    let (held_tree, presented_tree) = (tree(1), tree(2));
+
+    // The fixture's node, with the hub's receipt key pinned.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let authority = kaohe_proto::SigningKeyPair::from_seed(&[9; 32]);
+    let text = crate::config::render(
+        "n",
+        kaohe_rulepacks::manifest::Assessor::CountyOffice,
+        "http://127.0.0.1:1",
+        None,
+        Some(&hub.public().to_string()),
+        &[authority.public().to_string()],
+        1,
+    );
+    let config = NodeConfig::parse(&text, &dir.join(crate::config::CONFIG_FILE)).unwrap();
+    kaohe_proto::SigningKeyPair::from_seed(&[4; 32])
+        .save(&config.key_file)
+        .unwrap();
+    let mut store = Store::create(&config.store_file).unwrap();
+    install_test_pack(&mut store, &test_manifest(), &test_module(1));
+    store.replace_scope(&sample_scope(2022)).unwrap();
+    let held = crate::store::Witnessed {
+        year: 2022,
+        size: held_tree.size(),
+        root: held_tree.root(),
+        checkpoint: signed(&held_tree),
+        checked_at: "2022-10-01T00:00:00Z".into(),
+    };
+    store.record_witnessed(&held).unwrap();
+    let presented = signed(&presented_tree);
+    store
+        .record_log_evidence(
+            &crate::store::NewLogEvidence {
+                year: 2022,
+                held: &held.checkpoint,
+                presented: &presented,
+                proof: &[],
+                reason: "同为 5 条记录，根哈希不同",
+            },
+            "2022-10-02T00:00:00Z",
+        )
+        .unwrap();
+    drop(store);
+    let (console, token) = NodeConsole::new(ConsoleOptions {
+        config: config.clone(),
+        operator: "王科员".into(),
+        runtime: Runtime::new(Default::default()).unwrap(),
+        sessions: SessionPolicy::default(),
+        now: kaohe_web::system_now(),
+    });
+    let f = Fixture {
+        _dir: tmp,
+        dir,
+        app: router(console),
+        token,
+    };
+    let (cookie, csrf) = login(&f).await;
+    let page = get(&f.app, &cookie, "/").await.body;
+    for want in [
+        "停止送达",
+        "同为 5 条记录，根哈希不同",
+        &hex::encode(held_tree.root()),
+        &hex::encode(presented_tree.root()),
+        "/witness/resolve",
+    ] {
+        assert!(page.contains(want), "status lacks {want}: {page}");
+    }
+    // No reason: refused as the command refuses it, nothing changed.
+    let a = post(
+        &f.app,
+        &cookie,
+        "/witness/resolve",
+        &form(&[("csrf", &csrf), ("year", "2022"), ("reason", "  ")]),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    let store = Store::open(&config.store_file).unwrap();
+    assert!(crate::witness::delivery_stopped(&store).unwrap().is_some());
+    drop(store);
+
+    let a = post(
+        &f.app,
+        &cookie,
+        "/witness/resolve",
+        &form(&[
+            ("csrf", &csrf),
+            ("year", "2022"),
+            ("reason", "汇总中心从备份恢复，已核实"),
+        ]),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let page = get(&f.app, &cookie, "/").await.body;
+    assert!(page.contains("已恢复送达"), "{page}");
+    assert!(!page.contains("/witness/resolve"), "{page}");
+    let store = Store::open(&config.store_file).unwrap();
+    assert_eq!(crate::witness::delivery_stopped(&store).unwrap(), None);
+    assert_eq!(
+        store.witnessed(2022).unwrap().unwrap().root,
+        presented_tree.root()
+    );
+    let all = store.log_evidence().unwrap();
+    let (_, by, why) = all[0].resolved.clone().unwrap();
+    assert_eq!(
+        (by.as_str(), why.as_str()),
+        ("王科员", "汇总中心从备份恢复，已核实")
+    );
+}
