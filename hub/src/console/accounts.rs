@@ -51,7 +51,7 @@ pub(super) async fn page(State(c): State<Console>, user: User) -> Result<Respons
                     (csrf(&u))
                     label { "账号名（不含空格）" input type="text" name="name" required maxlength="64"; }
                     label { "角色 "
-                        select name="role" { @for r in Role::ALL { option value=(r.id()) { (r.name_zh()) } } }
+                        select name="role" { @for r in Role::ALL { option value=(r.id()) selected[r == Role::ReadOnly] { (r.name_zh()) } } }
                     }
                     label { "初始密码（至少 " (MIN_PASSWORD_CHARS) " 个字符）" input type="password" name="password" required autocomplete="new-password"; }
                     label { "再输入一次" input type="password" name="password2" required autocomplete="new-password"; }
