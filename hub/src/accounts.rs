@@ -134,6 +134,14 @@ pub enum AccountError {
     WeakPassword,
     #[error("停用原因不能为空（reason required）")]
     NoReason,
+    #[error(
+        "不能停用自己正在使用的账号 {0}：请由另一位管理员停用（cannot disable your own account）"
+    )]
+    OwnAccount(String),
+    #[error(
+        "账号 {0} 是唯一有效的管理员，停用后将无人能管理账号：请先新建或指定另一位管理员（cannot disable the last enabled administrator）"
+    )]
+    LastAdmin(String),
     #[error("无法计算密码散列（cannot hash the password）：{0}")]
     Hash(String),
     #[error("数据库读写失败（database error）：{0}")]
@@ -203,7 +211,10 @@ pub fn set_password(
     Ok(())
 }
 
-/// Disables an account with a reason; it can no longer log in.
+/// Disables an account with a reason; it can no longer log in. Refused
+/// for the acting account itself (`actor.operator`) and for the last
+/// enabled administrator, so the console always keeps one who can manage
+/// accounts.
 pub fn disable(
     conn: &mut Connection,
     name: &str,
@@ -215,17 +226,30 @@ pub fn disable(
         return Err(AccountError::NoReason);
     }
     let tx = conn.transaction()?;
-    let state: Option<Option<String>> = tx
+    let state: Option<(Option<String>, String)> = tx
         .query_row(
-            "SELECT disabled_at FROM accounts WHERE name = ?1",
+            "SELECT disabled_at, role FROM accounts WHERE name = ?1",
             [name],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    match state {
+    let role = match state {
         None => return Err(AccountError::NotFound(name.to_owned())),
-        Some(Some(_)) => return Err(AccountError::AlreadyDisabled(name.to_owned())),
-        Some(None) => {}
+        Some((Some(_), _)) => return Err(AccountError::AlreadyDisabled(name.to_owned())),
+        Some((None, role)) => role,
+    };
+    if actor.operator.trim() == name {
+        return Err(AccountError::OwnAccount(name.to_owned()));
+    }
+    if role == Role::Admin.id() {
+        let admins: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM accounts WHERE role = 'admin' AND disabled_at IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        if admins <= 1 {
+            return Err(AccountError::LastAdmin(name.to_owned()));
+        }
     }
     tx.execute(
         "UPDATE accounts SET disabled_at = ?1, disabled_reason = ?2 WHERE name = ?3",
@@ -261,6 +285,14 @@ pub fn find(conn: &Connection, name: &str) -> rusqlite::Result<Option<Account>> 
         row_account,
     )
     .optional()
+}
+
+/// Each account's last successful console login (`console.login` in the
+/// audit log), as stored: account name → time.
+pub fn last_logins(
+    conn: &Connection,
+) -> rusqlite::Result<std::collections::BTreeMap<String, String>> {
+    audit::latest_per_subject(conn, action::LOGIN)
 }
 
 /// Whether any enabled administrator exists (the first one is made by
@@ -442,6 +474,17 @@ mod tests {
         assert!(login(&conn, "wang", "correct horse 1").is_err());
         assert!(login(&conn, "wang", "new password 4").is_ok());
 
+        // The last enabled administrator, and one's own account, stay.
+        assert!(matches!(
+            disable(&mut conn, "wang", "调离", &actor()),
+            Err(AccountError::LastAdmin(_))
+        ));
+        add(&mut conn, "zhao", Role::Admin, "zhao password 5", &actor()).unwrap();
+        let own = Actor::new("wang", actor().at);
+        assert!(matches!(
+            disable(&mut conn, "wang", "调离", &own),
+            Err(AccountError::OwnAccount(_))
+        ));
         disable(&mut conn, "wang", "调离", &actor()).unwrap();
         assert!(matches!(
             login(&conn, "wang", "new password 4"),
@@ -456,7 +499,10 @@ mod tests {
             .into_iter()
             .map(|r| r.action)
             .collect();
-        assert_eq!(actions, [action::ADD, action::PASSWORD, action::DISABLE]);
+        assert_eq!(
+            actions,
+            [action::ADD, action::PASSWORD, action::ADD, action::DISABLE]
+        );
     }
 
     #[test]

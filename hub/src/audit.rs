@@ -108,6 +108,18 @@ pub fn append(
     }
 }
 
+/// The latest time of `action` per subject, as stored: subject → time
+/// (e.g. each account's last console login).
+pub fn latest_per_subject(
+    conn: &Connection,
+    action: &str,
+) -> rusqlite::Result<std::collections::BTreeMap<String, String>> {
+    let mut stmt = conn
+        .prepare("SELECT subject, MAX(time) FROM audit_log WHERE action = ?1 GROUP BY subject")?;
+    let rows = stmt.query_map([action], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
 /// The most recent `limit` records, oldest first.
 pub fn recent(conn: &Connection, limit: u32) -> Result<Vec<AuditRecord>, AuditReadError> {
     let mut stmt = conn.prepare(

@@ -35,6 +35,8 @@
 //! (UTC+8, no daylight saving since 1991), which is how the hub's clock
 //! meets the calendar's deadlines.
 
+pub mod describe;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::LazyLock;

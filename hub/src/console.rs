@@ -14,15 +14,21 @@
 //! CSRF) and the errors every page shares; then one module per section:
 //! `login`, `overview` (总览), `roster` (名册), `nodes` (节点), `packs`
 //! (规则包), `results` (结果), `unit` (单位), `review` (反馈与复核),
-//! `approval` (审定与公布), `outcomes` (结果运用), `audit` (审计日志).
+//! `approval` (审定与公布), `outcomes` (结果运用) with `history` (往年结果
+//! import), `calendar` (日历), `audit` (审计日志), `accounts` (账户) and
+//! `backup` (备份; restore stays a terminal step).
 //! Every form posts to its own handler, one per action.
 //!
 //! **Architecture Invariant:** a POST changes nothing unless the session
 //! is live, the account enabled, its role allows the action and the form
 //! carries the session's CSRF token; a refused upload writes nothing.
 
+mod accounts;
 mod approval;
 mod audit;
+mod backup;
+mod calendar;
+mod history;
 mod login;
 mod nodes;
 mod outcomes;
@@ -50,7 +56,7 @@ use kaohe_web::{Now, session};
 use maud::{Markup, html};
 use rusqlite::Connection;
 
-use crate::accounts::{self, Permission, Role};
+use crate::accounts::{Permission, Role};
 use crate::audit::Actor;
 use crate::clock::Clock;
 use crate::db;
@@ -99,8 +105,20 @@ const NAV: &[NavItem] = &[
         label: "结果运用",
     },
     NavItem {
+        href: "/calendar",
+        label: "日历",
+    },
+    NavItem {
         href: "/audit",
         label: "审计日志",
+    },
+    NavItem {
+        href: "/accounts",
+        label: "账户",
+    },
+    NavItem {
+        href: "/backup",
+        label: "备份",
     },
 ];
 
@@ -248,7 +266,15 @@ pub fn router(console: Console) -> Router {
         .route("/approval/{year}/export/{file}", get(approval::export))
         .route("/outcomes", get(outcomes::page))
         .route("/outcomes/rectification", post(outcomes::record))
+        .route("/history", get(history::page).post(history::import))
+        .route("/calendar", get(calendar::page))
+        .route("/calendar/import", post(calendar::import))
         .route("/audit", get(audit::page))
+        .route("/accounts", get(accounts::page).post(accounts::add))
+        .route("/accounts/password", post(accounts::password))
+        .route("/accounts/disable", post(accounts::disable))
+        .route("/backup", get(backup::page).post(backup::make))
+        .route("/backup/file/{name}", get(backup::file))
         .merge(kaohe_web::assets::router())
         .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
         .with_state(console)
@@ -282,7 +308,7 @@ impl FromRequestParts<Console> for User {
         };
         let name = s.principal.clone();
         let account = c
-            .db(move |conn, _| accounts::find(conn, &name).map_err(PageError::db))
+            .db(move |conn, _| crate::accounts::find(conn, &name).map_err(PageError::db))
             .await
             .map_err(IntoResponse::into_response)?;
         match account {

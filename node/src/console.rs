@@ -7,13 +7,16 @@
 //! commands call — [`crate::store`], [`crate::template`], [`crate::import`],
 //! [`crate::evaluate::score`], [`crate::evaluate::submit`],
 //! [`crate::deliver`], [`crate::sync`], [`crate::client`],
-//! [`crate::review`] — and adds no rule. Changes are recorded under the
+//! [`crate::review`], [`crate::rotate`], [`crate::witness`] — and adds no
+//! rule. Changes are recorded under the
 //! operator the console was started for.
 //!
 //! Layout: this file holds the state ([`NodeConsole`]), the router, the
 //! session extractor, errors and what pages share; then one module per
-//! page: `status` (状态: pack, sync, outbox, the hub reachable), `evidence`
-//! (证据: template, upload with every problem cell by cell, history),
+//! page: `status` (状态: pack, sync, outbox, the hub reachable) with
+//! `keys` (its key rotation and log-witness sections), `evidence` (证据:
+//! template, upload with every problem cell by cell, one value corrected
+//! as `node set` does, history),
 //! `scoring` (评分: preview with deduction reasons, submit with a
 //! confirmation, delivery), `results` (结果: the hub's results, an
 //! objection with material files).
@@ -22,6 +25,7 @@
 //! ([`check_loopback`]); a POST needs the session and its CSRF token.
 
 mod evidence;
+mod keys;
 mod results;
 mod scoring;
 mod status;
@@ -192,7 +196,11 @@ pub fn router(console: NodeConsole) -> Router {
         .route("/", get(status::page))
         .route("/sync", post(status::sync))
         .route("/deliver", post(status::deliver))
+        .route("/rotate/prepare", post(keys::prepare))
+        .route("/rotate/adopt", post(keys::adopt))
+        .route("/witness/resolve", post(keys::resolve))
         .route("/evidence", get(evidence::page).post(evidence::upload))
+        .route("/evidence/set", post(evidence::set))
         .route("/evidence/template/{file}", get(evidence::template))
         .route("/scoring", get(scoring::page))
         .route("/scoring/submit", post(scoring::submit))

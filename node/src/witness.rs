@@ -265,6 +265,25 @@ pub fn delivery_stopped(store: &Store) -> Result<Option<String>, StoreError> {
     )))
 }
 
+/// How many witnesses besides the hub signed a stored checkpoint (its
+/// signatures less the hub's own), as `node status` and the console show.
+pub fn cosigners(note: &str) -> usize {
+    SignedNote::parse(note.as_bytes())
+        .map(|n| n.signatures().len().saturating_sub(1))
+        .unwrap_or(0)
+}
+
+/// A signed checkpoint kept as evidence, as people compare two of them:
+/// `12 条记录，根哈希 ab…`.
+pub fn describe_checkpoint(note: &str) -> String {
+    SignedNote::parse(note.as_bytes())
+        .ok()
+        .and_then(|n| checkpoint::Checkpoint::parse(n.text()).ok())
+        .map_or("无法解析".to_owned(), |c| {
+            format!("{} 条记录，根哈希 {}", c.size, hex::encode(c.root))
+        })
+}
+
 /// The checkpoint an official adopts when resolving `year`: the one the
 /// hub last presented in the year's open evidence.
 pub fn adoptable(

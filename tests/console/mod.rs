@@ -579,5 +579,28 @@ async fn a_year_from_the_two_consoles_in_a_real_browser() {
             .contains("attachment"),
         "{pdf}"
     );
+
+    // 汇总中心的管理页：新建账号（密码输入两次）、日历、在线备份。
+    c.goto(&format!("{hub}/accounts")).await.unwrap();
+    wait_text(&c, "控制台账号").await;
+    fill(&c, "form[action='/accounts'] input[name=name]", "clerk2").await;
+    for field in ["password", "password2"] {
+        fill(
+            &c,
+            &format!("form[action='/accounts'] input[name={field}]"),
+            "browser-test-clerk",
+        )
+        .await;
+    }
+    click(&c, "form[action='/accounts'] button").await;
+    wait_text(&c, "已新建控制台账号 clerk2").await;
+    shot(&c, "hub-accounts").await;
+    c.goto(&format!("{hub}/calendar?year=2023")).await.unwrap();
+    wait_text(&c, "全年工作日").await;
+    shot(&c, "hub-calendar").await;
+    c.goto(&format!("{hub}/backup")).await.unwrap();
+    click(&c, "form[action='/backup'] button").await;
+    wait_text(&c, "完整性检查通过").await;
+    shot(&c, "hub-backup").await;
     c.close().await.unwrap();
 }

@@ -130,6 +130,12 @@ pub fn table(head: &[&str], rows: impl IntoIterator<Item = Vec<Markup>>) -> Mark
 /// A file to download under `file_name` (any script: RFC 5987 encoded),
 /// never cached.
 pub fn download(content_type: &str, file_name: &str, bytes: Vec<u8>) -> Response {
+    download_body(content_type, file_name, axum::body::Body::from(bytes))
+}
+
+/// [`download`] of a body that may be streamed (a large file read in
+/// chunks).
+pub fn download_body(content_type: &str, file_name: &str, body: axum::body::Body) -> Response {
     let encoded: String = file_name
         .bytes()
         .map(|b| {
@@ -149,7 +155,7 @@ pub fn download(content_type: &str, file_name: &str, bytes: Vec<u8>) -> Response
             ),
             (header::CACHE_CONTROL, "no-store".to_owned()),
         ],
-        bytes,
+        body,
     )
         .into_response()
 }

@@ -8,8 +8,8 @@ use kaohe_tables::terminal;
 use rusqlite::Connection;
 
 use super::{Invocation, beijing};
-use crate::calendar::{self, Calendar, format_date_zh};
-use crate::registry::calendar_years::{self, Replaced};
+use crate::calendar::{Calendar, describe, format_date_zh};
+use crate::registry::calendar_years;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum CalendarCommand {
@@ -54,14 +54,11 @@ pub(super) fn run(inv: &Invocation, command: CalendarCommand) -> anyhow::Result<
                 .with_context(|| {
                 format!("导入日历文件 {}（import calendar file）", file.display())
             })?;
-            let note = match replaced {
-                Replaced::Nothing => "",
-                Replaced::Builtin => "，替换内置数据（replaces built-in year）",
-                Replaced::Imported => "，替换此前导入的数据（replaces earlier import）",
-            };
             println!(
                 "已导入 {} 年日历：{}{}（calendar imported）",
-                data.year, data.notice, note
+                data.year,
+                data.notice,
+                replaced.note_zh()
             );
         }
         CalendarCommand::Deadline {
@@ -94,8 +91,7 @@ pub(super) fn run(inv: &Invocation, command: CalendarCommand) -> anyhow::Result<
 fn read_text(path: &Path) -> anyhow::Result<String> {
     let bytes =
         std::fs::read(path).with_context(|| format!("读取文件 {}（read file）", path.display()))?;
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    String::from_utf8(bytes.to_vec())
+    calendar_years::year_file_text(&bytes)
         .with_context(|| format!("文件 {} 不是 UTF-8 编码（not UTF-8）", path.display()))
 }
 
@@ -130,24 +126,9 @@ fn show_calendar(conn: &Connection, calendar: &Calendar, year: i32) -> anyhow::R
     }
     println!("数据来源：{source}");
     println!();
-    let rows: Vec<Vec<String>> = data
-        .holidays
-        .iter()
-        .map(|h| {
-            vec![
-                h.name.clone(),
-                describe_ranges(&h.off, year),
-                if h.make_up_workdays.is_empty() {
-                    "—".to_string()
-                } else {
-                    h.make_up_workdays
-                        .iter()
-                        .map(|d| day_in_year(*d, year))
-                        .collect::<Vec<_>>()
-                        .join("、")
-                },
-            ]
-        })
+    let rows: Vec<Vec<String>> = describe::holiday_rows(data)
+        .into_iter()
+        .map(Vec::from)
         .collect();
     print!("{}", terminal::render(&["节日", "放假", "调休上班"], &rows));
     println!();
@@ -156,76 +137,4 @@ fn show_calendar(conn: &Connection, calendar: &Calendar, year: i32) -> anyhow::R
         calendar.working_days_in_year(year)?
     );
     Ok(())
-}
-
-/// `1月21日至1月27日（共7天）、…` for runs of consecutive dates; the year is
-/// written only for dates outside `year` (a notice may list 12月31日 of the
-/// year before).
-fn describe_ranges(dates: &[Date], year: i32) -> String {
-    let mut runs: Vec<(Date, Date, usize)> = Vec::new();
-    for &d in dates {
-        match runs.last_mut() {
-            Some((_, end, n)) if end.tomorrow().ok() == Some(d) => {
-                *end = d;
-                *n += 1;
-            }
-            _ => runs.push((d, d, 1)),
-        }
-    }
-    runs.into_iter()
-        .map(|(start, end, n)| {
-            if n == 1 {
-                day_in_year(start, year)
-            } else {
-                format!(
-                    "{}至{}（共{n}天）",
-                    short_date(start, year),
-                    short_date(end, year)
-                )
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("、")
-}
-
-/// `2月4日（星期日）`, with the year if it is not `year`.
-fn day_in_year(date: Date, year: i32) -> String {
-    format!(
-        "{}（{}）",
-        short_date(date, year),
-        calendar::weekday_zh(date.weekday())
-    )
-}
-
-fn short_date(date: Date, year: i32) -> String {
-    if i32::from(date.year()) == year {
-        format!("{}月{}日", date.month(), date.day())
-    } else {
-        format!("{}年{}月{}日", date.year(), date.month(), date.day())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use jiff::civil::date;
-
-    #[test]
-    fn runs_of_days_are_described_as_ranges() {
-        let dates = [
-            date(2024, 2, 10),
-            date(2024, 2, 11),
-            date(2024, 2, 12),
-            date(2024, 4, 4),
-        ];
-        assert_eq!(
-            describe_ranges(&dates, 2024),
-            "2月10日至2月12日（共3天）、4月4日（星期四）"
-        );
-        let new_year = [date(2022, 12, 31), date(2023, 1, 1), date(2023, 1, 2)];
-        assert_eq!(
-            describe_ranges(&new_year, 2023),
-            "2022年12月31日至1月2日（共3天）"
-        );
-    }
 }

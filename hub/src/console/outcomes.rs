@@ -38,6 +38,7 @@ pub(super) async fn page(
             let admin = u.role.may(Permission::Administer);
             Ok(html! {
                 (year_picker(conn, "/outcomes", year))
+                p.no-print { a href=(format!("/history?year={year}")) { "往年结果（连续优秀、名次大幅下降所依据的往年考核结果）：查看与导入 →" } }
                 h2 { "结果运用（" (o.notices.len()) " 项）" }
                 @if o.notices.is_empty() { p { "本年度没有须发出的文书。" } }
                 @else {

@@ -32,6 +32,24 @@ pub enum Replaced {
     Imported,
 }
 
+impl Replaced {
+    /// What the import replaced, as the confirmation says it (empty for
+    /// a new year).
+    pub fn note_zh(self) -> &'static str {
+        match self {
+            Replaced::Nothing => "",
+            Replaced::Builtin => "，替换内置数据（replaces built-in year）",
+            Replaced::Imported => "，替换此前导入的数据（replaces earlier import）",
+        }
+    }
+}
+
+/// A year file's bytes as text: UTF-8, a byte-order mark dropped.
+pub fn year_file_text(bytes: &[u8]) -> Result<String, std::string::FromUtf8Error> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    String::from_utf8(bytes.to_vec())
+}
+
 /// Importing a calendar year failed; nothing was written.
 #[derive(Debug, thiserror::Error)]
 pub enum CalendarImportError {

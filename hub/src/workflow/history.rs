@@ -313,14 +313,38 @@ pub fn import_history_file(
         },
         LoadError::Read(e) => e.into(),
     })?;
-    let bytes = loaded.bytes;
-    let book = sheet::read(&bytes, loaded.format, &LIMITS)?;
-    let rows = check_history(&book, manifest)?;
     let file = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let sha = hex::encode(Sha256::digest(&bytes));
+    import_history(conn, &file, &loaded.bytes, loaded.format, manifest, actor)
+}
+
+/// Checks and stores an uploaded file (the console's 往年结果 form): the
+/// format from `file_name`'s extension, as [`import_history_file`] takes
+/// it from the path.
+pub fn import_history_upload(
+    conn: &mut Connection,
+    file_name: &str,
+    bytes: &[u8],
+    manifest: &Manifest,
+    actor: &Actor,
+) -> Result<HistoryImport, HistoryImportError> {
+    let format = Format::from_path(Path::new(file_name))?;
+    import_history(conn, file_name, bytes, format, manifest, actor)
+}
+
+fn import_history(
+    conn: &mut Connection,
+    file: &str,
+    bytes: &[u8],
+    format: Format,
+    manifest: &Manifest,
+    actor: &Actor,
+) -> Result<HistoryImport, HistoryImportError> {
+    let book = sheet::read(bytes, format, &LIMITS)?;
+    let rows = check_history(&book, manifest)?;
+    let sha = hex::encode(Sha256::digest(bytes));
     let source = format!("{file} sha256:{sha}");
     let tx = conn.transaction()?;
     for r in &rows {

@@ -16,6 +16,8 @@ use kaohe_hub::console::{self, Console, ConsoleOptions};
 use kaohe_web::session::SessionPolicy;
 use tower::ServiceExt as _;
 
+mod admin;
+
 use super::workflow::two_townships_reported;
 use super::*;
 

@@ -6,8 +6,6 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use kaohe_proto::SigningKeyPair;
-use kaohe_proto::tlog::checkpoint::Checkpoint;
-use kaohe_proto::tlog::note::SignedNote;
 
 use super::{actor, open};
 use crate::store::Store;
@@ -71,9 +69,7 @@ pub(super) fn print_state(store: &Store) -> anyhow::Result<()> {
     }
     for year in years {
         if let Some(w) = store.witnessed(year)? {
-            let cosigned = SignedNote::parse(w.checkpoint.as_bytes())
-                .map(|n| n.signatures().len().saturating_sub(1))
-                .unwrap_or(0);
+            let cosigned = witness::cosigners(&w.checkpoint);
             println!(
                 "透明日志（log）{year} 年：已见证 {} 条记录一致，{cosigned} 个见证节点副署（上次核对 {}）",
                 w.size, w.checked_at
@@ -92,14 +88,7 @@ fn print_evidence(store: &Store, all: bool) -> anyhow::Result<()> {
         if e.resolved.is_some() && !all {
             continue;
         }
-        let head = |note: &str| {
-            SignedNote::parse(note.as_bytes())
-                .ok()
-                .and_then(|n| Checkpoint::parse(n.text()).ok())
-                .map_or("无法解析".to_owned(), |c| {
-                    format!("{} 条记录，根哈希 {}", c.size, hex::encode(c.root))
-                })
-        };
+        let head = witness::describe_checkpoint;
         println!(
             "  证据 #{}　{} 年　发现于 {}：{}",
             e.id, e.year, e.found_at, e.reason

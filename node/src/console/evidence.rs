@@ -4,6 +4,7 @@
 //! import` names it — and the evidence history per unit (who changed what,
 //! when, from which file).
 
+use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -49,6 +50,17 @@ fn body(
     let unit = Some(unit.trim()).filter(|u| !u.is_empty());
     let history = store.history(year, unit).map_err(internal)?;
     let shown: Vec<_> = history.iter().rev().take(300).collect();
+    let pack = store.active_pack(year).map_err(internal)?;
+    let fields: Vec<&kaohe_rulepacks::manifest::Field> = pack
+        .as_ref()
+        .map(|p| {
+            p.manifest
+                .fields
+                .iter()
+                .filter(|f| scope.has_method(&f.method))
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(html! {
         p { (year) " 年，本节点考核 " (scope.units.len()) " 个单位。" }
         section.card {
@@ -65,6 +77,28 @@ fn body(
             input type="hidden" name="year" value=(year);
             label { "文件（.xlsx 或 .csv）" input type="file" name="file" accept=".xlsx,.xlsm,.csv,.txt" required; }
             button type="submit" { "上传并导入" }
+        }
+        @if !fields.is_empty() {
+            form.card method="post" action="/evidence/set" {
+                h3 { "单项更正" }
+                p.muted { "更正一个单位一项证据的数值，按导入时的同样规则检查（同 kaohe node set）；有问题则不保存。按季度填报的项须选季度。" }
+                (csrf(user))
+                input type="hidden" name="year" value=(year);
+                label { "单位 "
+                    select name="unit" { @for u in &scope.units { option value=(u.unit_id) selected[unit == Some(u.unit_id.as_str())] { (u.name) "（" (u.unit_id) "）" } } }
+                }
+                label { "证据项 "
+                    select name="field" { @for f in &fields { option value=(f.id) { (f.id) " " (f.label) @if !f.unit.is_empty() { "（" (f.unit) "）" } } } }
+                }
+                label { "轮次 "
+                    select name="round" {
+                        option value="" { "年度（按年度填报的项）" }
+                        @for q in ["Q1", "Q2", "Q3", "Q4"] { option value=(q) { (q) } }
+                    }
+                }
+                label { "数值（数字、是/否 或选项文字）" input type="text" name="value" required; }
+                button type="submit" { "保存更正" }
+            }
         }
         h2 { "证据修改记录" }
         form.no-print method="get" action="/evidence" {
@@ -225,6 +259,73 @@ pub(super) async fn upload(
             };
             let refused = page::problems(&title, &lines);
             let body = body(&store, &user, year, "", Some(refused))?;
+            let mut r = render(&c, &user, "/evidence", "证据", body);
+            *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(r.into_response())
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct SetForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    year: String,
+    #[serde(default)]
+    unit: String,
+    #[serde(default)]
+    field: String,
+    #[serde(default)]
+    round: String,
+    #[serde(default)]
+    value: String,
+}
+
+/// One value corrected, as `kaohe node set` does: checked as an imported
+/// cell is ([`import::set_value`]); refused with the command's reason,
+/// nothing written.
+pub(super) async fn set(
+    State(c): State<NodeConsole>,
+    user: User,
+    Form(f): Form<SetForm>,
+) -> Result<Response, PageError> {
+    user.check_csrf(&f.csrf)?;
+    let year: u16 = f
+        .year
+        .trim()
+        .parse()
+        .map_err(|_| PageError::Invalid("考核年度无效（bad year）".into()))?;
+    let round = match f.round.trim() {
+        "" => None,
+        r => Some(Layout::round_of_sheet(r).ok_or_else(|| {
+            PageError::Invalid(format!("轮次须为 annual 或 Q1–Q4（unknown round {r:?}）"))
+        })?),
+    };
+    let (unit, field) = (f.unit.trim(), f.field.trim());
+    let mut store = c.store()?;
+    let actor = c.actor();
+    match import::set_value(&mut store, year, unit, field, &f.value, round, &actor) {
+        Ok(s) => {
+            let text = if s.written() == 0 {
+                format!("数值未变（unchanged）：{unit} {field}")
+            } else {
+                format!("已保存（saved）：{unit} {field} = {}", f.value)
+            };
+            Ok(done(
+                &c,
+                &user,
+                &format!("/evidence?year={year}&unit={unit}"),
+                Flash::Ok,
+                text,
+            ))
+        }
+        Err(e) => {
+            let refused = page::problems(
+                &format!("设置 {unit} 的 {field}（set the value）未保存："),
+                &[e.to_string()],
+            );
+            let body = body(&store, &user, year, unit, Some(refused))?;
             let mut r = render(&c, &user, "/evidence", "证据", body);
             *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             Ok(r.into_response())

@@ -1,7 +1,8 @@
 //! 状态：the node, its active packs, the last sync, the outbox by state
 //! (pending / delivered / refused with the hub's reason), whether the hub
 //! can be reached now; and the two buttons that talk to the hub: 同步
-//! (packs and scope) and 送达 (the outbox).
+//! (packs and scope) and 送达 (the outbox); below, the witnessed logs and
+//! the key rotation (`keys`).
 
 use axum::Form;
 use axum::extract::State;
@@ -35,6 +36,8 @@ pub(super) async fn page(State(c): State<NodeConsole>, user: User) -> Result<Res
             again.extend(store.reevaluations(id.year).map_err(internal)?);
         }
     }
+    let witnessing = super::keys::witness_section(&store, &user)?;
+    let rotation = super::keys::rotation_section(&c, &user);
     let body = html! {
         div.grid {
             div.stat { "节点" b { (config.name) } span.muted { (config.hub.address) } }
@@ -85,6 +88,8 @@ pub(super) async fn page(State(c): State<NodeConsole>, user: User) -> Result<Res
                 } }
             }
         }
+        (witnessing)
+        (rotation)
     };
     Ok(render(&c, &user, "/", "节点状态", body))
 }

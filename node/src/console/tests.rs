@@ -10,6 +10,8 @@ use axum::http::{Request, StatusCode, header};
 use tower::ServiceExt as _;
 
 use super::*;
+
+mod maintenance;
 use crate::layout::Layout;
 use crate::template::{self, CsvEncoding, Prefill};
 use crate::testutil::{
