@@ -88,6 +88,8 @@ pub fn merge_outputs(
     let mut quarters: Vec<[Option<i64>; 4]> = vec![[None; 4]; ni];
     // Per indicator and round (annual, Q1..Q4): marked not applicable.
     let mut marked: Vec<[bool; 5]> = vec![[false; 5]; ni];
+    // Each indicator's method, looked up once (not once per round).
+    let method_of: Vec<Option<usize>> = (0..ni).map(|i| manifest.indicator_method(i)).collect();
     for (round, out) in outputs {
         let rid = round.id();
         if !out.status.is_ok() {
@@ -105,9 +107,7 @@ pub fn merge_outputs(
                 continue;
             }
             let ind = &manifest.indicators[i];
-            let quarterly = manifest
-                .indicator_method(i)
-                .is_some_and(|m| manifest.methods[m].quarterly);
+            let quarterly = method_of[i].is_some_and(|m| manifest.methods[m].quarterly);
             if quarterly != round.is_quarter() || !manifest.applies(i, c) {
                 return Err(MergeError::WrongRound {
                     indicator: ind.id.clone(),
@@ -146,7 +146,7 @@ pub fn merge_outputs(
         .collect();
     let mut scores = annual;
     for (i, q) in quarters.into_iter().enumerate() {
-        let Some(m) = manifest.indicator_method(i) else {
+        let Some(m) = method_of[i] else {
             continue;
         };
         let (Some(combine), Some(points)) = (manifest.methods[m].combine, manifest.points(i, c))
