@@ -33,7 +33,14 @@ fn main() {
     let m = &rubric.manifest;
     assert!(m.is_v2(), "kaohe pack build emits ABI 2");
     let wasm = compile::compile(&rubric).expect("the compiler accepts it");
-    let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
+    let mut config = RuntimeConfig::default();
+    if let Some(f) = std::env::var("KAOHE_BENCH_MAX_FUEL_PER_CALL")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        config.max_wasm_fuel_per_call = f;
+    }
+    let runtime = Runtime::new(config).expect("runtime");
     let pack = runtime.load(&wasm).expect("the runtime loads the pack");
     let interp = Interpreter::new(&rubric);
     // The same rubric as an ABI 1 pack, for comparison.
@@ -167,6 +174,16 @@ fn main() {
         typed_v1.evaluate(&units).expect("evaluates"),
         "the typed ABI 1 and 2 paths disagree"
     );
+    if let Some(n) = std::env::var("KAOHE_BENCH_PROFILE")
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+    {
+        // For a profiler: only the pack's whole-sheet path, n times.
+        for _ in 0..n {
+            sheets(&typed);
+        }
+        return;
+    }
     let sheet_pack = rate(|| sheets(&typed));
     let sheet_pack_v1 = rate(|| sheets(&typed_v1));
     let sheet_interp = rate(|| sheets(&interp));
@@ -226,6 +243,50 @@ fn main() {
         sheet_pack_v1 / sheet_interp
     );
     println!("ratio batch1_time/floor_time {:.2}", floor / b1);
+
+    // Where a whole sheet's time goes, per sheet: the five rounds
+    // evaluated (typed, as hosts call it), merged, finalised.
+    let outs = typed.evaluate(&units).expect("evaluates");
+    let merged: Vec<_> = outs
+        .chunks(5)
+        .enumerate()
+        .filter_map(|(a, rounds)| {
+            let rounds: Vec<(Round, &UnitOutput)> =
+                units[a * 5..].iter().map(|u| u.round).zip(rounds).collect();
+            merge_outputs(m, units[a * 5].category, &rounds, None).ok()
+        })
+        .collect();
+    let per_sheet = (units.len() / 5) as u64;
+    println!();
+    println!("  a whole sheet, stage by stage (µs per sheet):");
+    for (what, e) in [
+        ("pack", &typed as &dyn Evaluator),
+        ("ABI 1 pack", &typed_v1),
+        ("interpreter", &interp),
+    ] {
+        let ev = rate(|| {
+            black_box(e.evaluate(black_box(&units)).expect("evaluates"));
+            per_sheet
+        });
+        let fin = rate(|| {
+            black_box(e.finalise(black_box(&merged)).expect("finalises"));
+            per_sheet
+        });
+        println!(
+            "    {what:<12} evaluate 5 rounds {:>6.2}   finalise {:>6.2}",
+            1e6 / ev,
+            1e6 / fin
+        );
+    }
+    let merge = rate(|| {
+        for (a, rounds) in outs.chunks(5).enumerate() {
+            let rounds: Vec<(Round, &UnitOutput)> =
+                units[a * 5..].iter().map(|u| u.round).zip(rounds).collect();
+            black_box(merge_outputs(m, units[a * 5].category, &rounds, None).ok());
+        }
+        per_sheet
+    });
+    println!("    merge (host, the same for all) {:>6.2}", 1e6 / merge);
 
     if std::env::var_os("KAOHE_BENCH_WHATIF").is_some() {
         whatif::run(&wasm, &batch, &singles, interp_rate, want.len());

@@ -97,24 +97,34 @@ pub fn write_evaluate_input(
         if !marks && u.not_applicable.iter().any(|&na| na) {
             return Err(AbiError::NotApplicableUnsupported { unit: k });
         }
-        r[..values_at].fill(0);
-        put(r, 0, &u.category.to_le_bytes());
-        put(r, 4, &u.round.code().to_le_bytes());
-        put(r, 8, &u.methods.to_le_bytes());
         let (head, values) = r.split_at_mut(values_at);
-        for (f, (v, slot)) in u.values.iter().zip(values.chunks_exact_mut(8)).enumerate() {
-            match v {
-                Some(v) => {
-                    head[16 + 8 * (f / 64) + (f % 64) / 8] |= 1 << (f % 8);
-                    slot.copy_from_slice(&v.to_le_bytes());
-                }
-                None => slot.fill(0),
+        head[..8].copy_from_slice(
+            &(u64::from(u.category) | u64::from(u.round.code()) << 32).to_le_bytes(),
+        );
+        head[8..16].copy_from_slice(&u64::from(u.methods).to_le_bytes());
+        // Presence bits gathered 64 at a time, values written branch-free.
+        let words = &mut head[16..];
+        for (w, (fields, slots)) in u
+            .values
+            .chunks(64)
+            .zip(values.chunks_mut(8 * 64))
+            .enumerate()
+        {
+            let mut bits = 0u64;
+            for (j, (v, slot)) in fields.iter().zip(slots.chunks_exact_mut(8)).enumerate() {
+                bits |= u64::from(v.is_some()) << j;
+                slot.copy_from_slice(&v.unwrap_or(0).to_le_bytes());
             }
+            words[8 * w..8 * w + 8].copy_from_slice(&bits.to_le_bytes());
         }
         if marks {
-            let at = 16 + 8 * wf;
-            for (i, _) in u.not_applicable.iter().enumerate().filter(|(_, na)| **na) {
-                head[at + 8 * (i / 64) + (i % 64) / 8] |= 1 << (i % 8);
+            let at = 8 * wf;
+            for w in 0..wi {
+                let mut bits = 0u64;
+                for (j, &na) in u.not_applicable.iter().skip(64 * w).take(64).enumerate() {
+                    bits |= u64::from(na) << j;
+                }
+                words[at + 8 * w..at + 8 * w + 8].copy_from_slice(&bits.to_le_bytes());
             }
         }
     }
@@ -345,8 +355,15 @@ pub(super) fn decode_evaluate_output(
                 not_applicable[i] = true;
             }
             let end = (64 * (w + 1)).min(ni);
-            for (i, &(flag, max)) in range.iter().enumerate().take(end).skip(64 * w) {
-                let score = u64_at(r, lay.scores + 8 * i) as i64;
+            let slots = &r[lay.scores + 8 * 64 * w..lay.scores + 8 * end];
+            for ((i, &(flag, max)), slot) in range
+                .iter()
+                .enumerate()
+                .take(end)
+                .skip(64 * w)
+                .zip(slots.chunks_exact(8))
+            {
+                let score = i64::from_le_bytes(slot.try_into().unwrap_or([0; 8]));
                 if (ev >> (i % 64)) & 1 == 1 {
                     let ok = if flag {
                         score == 0 || score == 100
