@@ -499,7 +499,47 @@ fn batch_function<L>(
     let o = b.local(ValType::I32);
     let u = b.local(ValType::I32);
     header_check(&mut b, ptr, len, n, magic, abi, count, in_rec);
-    alloc_output(&mut b, n, out, out_rec);
+    // Sparse: the output grows as the units need it, `grow` bytes at a
+    // time (contiguous: nothing else allocates during the call), so the
+    // memory a call dirties — and the host resets afterwards — is what the
+    // units wrote, not their worst case.
+    let grow = out_rec.max(64 * 1024).div_ceil(8) * 8;
+    let end = b.local(ValType::I32);
+    let wide = b.local(ValType::I64);
+    if sparse {
+        // First min(n × out_rec, grow): a small batch takes what it may
+        // need at most (usually within the initial memory), a large one a
+        // first `grow`.
+        b.ins()
+            .i64_const(grow as i64)
+            .local_get(n)
+            .i64_extend_i32_u()
+            .i64_const(out_rec as i64)
+            .i64_mul()
+            .local_tee(wide)
+            .local_get(wide)
+            .i64_const(grow as i64)
+            .i64_gt_u()
+            .select()
+            .i32_wrap_i64()
+            .local_tee(end)
+            .call(FN_ALLOC)
+            .local_tee(out)
+            .i32_const(0)
+            .i32_lt_s();
+        b.if_(BlockType::Empty);
+        b.ins()
+            .i64_const(crate::abi::BatchError::OutOfMemory.code())
+            .return_();
+        b.end();
+        b.ins()
+            .local_get(out)
+            .local_get(end)
+            .i32_add()
+            .local_set(end);
+    } else {
+        alloc_output(&mut b, n, out, out_rec);
+    }
     let l = locals(&mut b);
     b.ins()
         .local_get(ptr)
@@ -512,6 +552,33 @@ fn batch_function<L>(
     let next = b.loop_();
     b.ins().local_get(u).local_get(n).i32_ge_u();
     b.br_if(exit);
+    if sparse {
+        // Room for this unit's largest record, or grow (−5 if memory
+        // cannot, or if the new region were not the continuation).
+        b.ins()
+            .local_get(end)
+            .local_get(o)
+            .i32_sub()
+            .i32_const(out_rec as i32)
+            .i32_lt_u();
+        b.if_(BlockType::Empty);
+        b.ins()
+            .i32_const(grow as i32)
+            .call(FN_ALLOC)
+            .local_get(end)
+            .i32_ne();
+        b.if_(BlockType::Empty);
+        b.ins()
+            .i64_const(crate::abi::BatchError::OutOfMemory.code())
+            .return_();
+        b.end();
+        b.ins()
+            .local_get(end)
+            .i32_const(grow as i32)
+            .i32_add()
+            .local_set(end);
+        b.end();
+    }
     unit(&mut b, &l, input, o);
     b.ins()
         .local_get(input)
