@@ -13,6 +13,9 @@
 //!   the errors;
 //! - `evaluate`: the `kaohe_evaluate` input and output codecs;
 //! - `finalise`: the `kaohe_finalise` input and output codecs;
+//! - [`v2`]: ABI 2's compact inputs and sparse evaluate output (ABI.md
+//!   §10); the codecs above dispatch to it on the manifest's
+//!   `abi_version`, so callers name no version;
 //! - `combine`: [`combine_quarters`], [`merge_outputs`], [`div_round`];
 //! - `bytes`: the header, value pairs and the bounds-checked reader they share.
 
@@ -20,6 +23,7 @@ mod bytes;
 mod combine;
 mod evaluate;
 mod finalise;
+pub mod v2;
 
 pub use combine::{combine_quarters, div_round, merge_outputs};
 pub use evaluate::{
@@ -370,4 +374,43 @@ pub enum MergeError {
         indicator: String,
         round: &'static str,
     },
+}
+
+/// A unit's status word, detail and fuel as an evaluate output states them
+/// (ABI 1 and 2 alike): a status evaluate may return, a detail in range,
+/// fuel within the budget.
+fn check_status(
+    manifest: &Manifest,
+    unit: usize,
+    code: u32,
+    detail: u32,
+    fuel_used: u64,
+) -> Result<(UnitStatus, u64), AbiError> {
+    let bad = |reason: String| AbiError::Malformed { unit, reason };
+    let (ni, nf) = (manifest.indicators.len(), manifest.fields.len());
+    let status = UnitStatus::from_parts(code, detail)
+        .filter(|s| !matches!(s, UnitStatus::MissingIndicator(_)))
+        .ok_or_else(|| bad(format!("未知状态码 {code}（unknown status）")))?;
+    let detail_ok = match status {
+        UnitStatus::Ok => detail == 0,
+        UnitStatus::MissingField(d) => (d as usize) < nf,
+        UnitStatus::InvalidInput(d) => d == 0 || (d as usize) < nf,
+        UnitStatus::DivisionByZero(d) | UnitStatus::Overflow(d) | UnitStatus::OutOfFuel(d) => {
+            (d as usize) < ni
+        }
+        UnitStatus::NotApplicableRefused(d) => manifest.has_not_applicable() && (d as usize) < ni,
+        UnitStatus::MissingIndicator(_) => false,
+    };
+    if !detail_ok {
+        return Err(bad(format!(
+            "状态 {code} 的 detail {detail} 超出范围（detail out of range）"
+        )));
+    }
+    if fuel_used > manifest.limits.fuel_per_unit {
+        return Err(bad(format!(
+            "fuel_used {fuel_used} 超过限额 {}（fuel above the budget）",
+            manifest.limits.fuel_per_unit
+        )));
+    }
+    Ok((status, fuel_used))
 }

@@ -19,12 +19,17 @@
 //!
 //! | index | function | |
 //! |---|---|---|
-//! | 0 | `kaohe_abi_version` | `() -> 1` |
+//! | 0 | `kaohe_abi_version` | `() -> ` the manifest's ABI word (2 for ABI 2.0) |
 //! | 1 | `kaohe_alloc` | bump allocator from the heap global, `memory.grow` as needed, −1 on failure |
 //! | 2 | `kaohe_evaluate` | header checks, output allocation, a loop over the units |
 //! | 3 | `kaohe_finalise` | same shape |
 //! | 4 | `first_bad_field` | the slow path naming an invalid field (status 6) |
 //! | 5 | `muldiv` | only when a category's `applicable × full_marks` exceeds i64 |
+//!
+//! The ABI is the manifest's `abi_version`: 2 (ABI.md §10 — compact
+//! inputs, sparse evaluate output) for what `kaohe pack build` makes, 1
+//! for a rubric compiled as an earlier year's pack was
+//! ([`crate::rubric::CheckedRubric::with_abi`]).
 //!
 //! Memory: a data segment at [`DATA_BASE`] holds the points table (`C × I`
 //! i64, −1 where an indicator does not apply), per category
@@ -129,6 +134,7 @@ pub(crate) struct Plan<'a> {
     rubric: &'a CheckedRubric,
     layout: Layout,
     eval_in_rec: u64,
+    /// ABI 1: every unit's output record; ABI 2: the most one can take.
     eval_out_rec: u64,
     fin_in_rec: u64,
     /// i64 words of an indicator bit mask: ⌈I / 64⌉.
@@ -203,10 +209,13 @@ impl<'a> Plan<'a> {
             "求值输入记录（evaluate input record）",
         )?;
         let eval_out_rec = rec(
-            16 + 16 * (ni as u64 + m.clause_count() as u64),
+            m.evaluate_output_record() as u64,
             "求值输出记录（evaluate output record）",
         )?;
-        let fin_in_rec = rec(16 + 16 * ni as u64, "定档输入记录（finalise input record）")?;
+        let fin_in_rec = rec(
+            m.finalise_input_record() as u64,
+            "定档输入记录（finalise input record）",
+        )?;
 
         // Static tables and per-category sheet constants.
         let comp = &m.composition;
@@ -465,12 +474,20 @@ fn alloc() -> Function {
 /// header, allocate the output, run `unit` once per input record (with the
 /// input and output record offsets in locals), return `(out << 32) | len`.
 /// `locals` declares the per-unit locals once for the whole function.
+/// `sparse` (ABI 2's evaluate output): `out_rec` is the most a unit can
+/// take, `unit` moves the output offset past what it wrote itself, and the
+/// length returned is what the units wrote.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the batch's shape, each fixed by ABI.md per entry point"
+)]
 fn batch_function<L>(
     magic: [u8; 4],
     abi: u32,
     count: u32,
     in_rec: u64,
     out_rec: u64,
+    sparse: bool,
     locals: impl FnOnce(&mut Body) -> L,
     unit: impl FnOnce(&mut Body, &L, u32, u32),
 ) -> Function {
@@ -482,7 +499,47 @@ fn batch_function<L>(
     let o = b.local(ValType::I32);
     let u = b.local(ValType::I32);
     header_check(&mut b, ptr, len, n, magic, abi, count, in_rec);
-    alloc_output(&mut b, n, out, out_rec);
+    // Sparse: the output grows as the units need it, `grow` bytes at a
+    // time (contiguous: nothing else allocates during the call), so the
+    // memory a call dirties — and the host resets afterwards — is what the
+    // units wrote, not their worst case.
+    let grow = out_rec.max(64 * 1024).div_ceil(8) * 8;
+    let end = b.local(ValType::I32);
+    let wide = b.local(ValType::I64);
+    if sparse {
+        // First min(n × out_rec, grow): a small batch takes what it may
+        // need at most (usually within the initial memory), a large one a
+        // first `grow`.
+        b.ins()
+            .i64_const(grow as i64)
+            .local_get(n)
+            .i64_extend_i32_u()
+            .i64_const(out_rec as i64)
+            .i64_mul()
+            .local_tee(wide)
+            .local_get(wide)
+            .i64_const(grow as i64)
+            .i64_gt_u()
+            .select()
+            .i32_wrap_i64()
+            .local_tee(end)
+            .call(FN_ALLOC)
+            .local_tee(out)
+            .i32_const(0)
+            .i32_lt_s();
+        b.if_(BlockType::Empty);
+        b.ins()
+            .i64_const(crate::abi::BatchError::OutOfMemory.code())
+            .return_();
+        b.end();
+        b.ins()
+            .local_get(out)
+            .local_get(end)
+            .i32_add()
+            .local_set(end);
+    } else {
+        alloc_output(&mut b, n, out, out_rec);
+    }
     let l = locals(&mut b);
     b.ins()
         .local_get(ptr)
@@ -495,24 +552,65 @@ fn batch_function<L>(
     let next = b.loop_();
     b.ins().local_get(u).local_get(n).i32_ge_u();
     b.br_if(exit);
+    if sparse {
+        // Room for this unit's largest record, or grow (−5 if memory
+        // cannot, or if the new region were not the continuation).
+        b.ins()
+            .local_get(end)
+            .local_get(o)
+            .i32_sub()
+            .i32_const(out_rec as i32)
+            .i32_lt_u();
+        b.if_(BlockType::Empty);
+        b.ins()
+            .i32_const(grow as i32)
+            .call(FN_ALLOC)
+            .local_get(end)
+            .i32_ne();
+        b.if_(BlockType::Empty);
+        b.ins()
+            .i64_const(crate::abi::BatchError::OutOfMemory.code())
+            .return_();
+        b.end();
+        b.ins()
+            .local_get(end)
+            .i32_const(grow as i32)
+            .i32_add()
+            .local_set(end);
+        b.end();
+    }
     unit(&mut b, &l, input, o);
     b.ins()
         .local_get(input)
         .i32_const(in_rec as i32)
         .i32_add()
-        .local_set(input)
-        .local_get(o)
-        .i32_const(out_rec as i32)
-        .i32_add()
-        .local_set(o)
-        .local_get(u)
-        .i32_const(1)
-        .i32_add()
-        .local_set(u);
+        .local_set(input);
+    if !sparse {
+        b.ins()
+            .local_get(o)
+            .i32_const(out_rec as i32)
+            .i32_add()
+            .local_set(o);
+    }
+    b.ins().local_get(u).i32_const(1).i32_add().local_set(u);
     b.br(next);
     b.end();
     b.end();
-    return_output(&mut b, out, n, out_rec);
+    if sparse {
+        // (out << 32) | (o − out)
+        b.ins()
+            .local_get(out)
+            .i64_extend_i32_u()
+            .i64_const(32)
+            .i64_shl()
+            .local_get(o)
+            .local_get(out)
+            .i32_sub()
+            .i64_extend_i32_u()
+            .i64_or();
+    } else {
+        return_output(&mut b, out, n, out_rec);
+    }
     b.finish()
 }
 

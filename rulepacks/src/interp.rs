@@ -6,6 +6,7 @@
 //! loop allocates nothing beyond its output. It implements
 //! [`Evaluator`], so whatever takes a pack can take it instead.
 
+use crate::abi::v2::EvalIn;
 use crate::abi::{
     BatchError, FinaliseInput, FinaliseOutput, HEADER_LEN, RawFinaliseInput, RawUnitInput, Sheet,
     UnitInput, UnitOutput, UnitStatus, check_evaluate_input, decode_finalise_input, div_round,
@@ -14,6 +15,10 @@ use crate::abi::{
 use crate::manifest::{Field, FieldType, Flag, IndicatorKind, Manifest, Missing};
 use crate::pack::{Evaluator, PackError};
 use crate::rubric::{BinOp, CheckedRubric, Expr, Formula, Rule};
+
+mod input;
+
+use input::{Fields, Marks, View};
 
 /// A loaded rubric, ready to evaluate batches.
 #[derive(Debug, Clone)]
@@ -187,16 +192,33 @@ impl Interpreter {
     /// batch error a pack returns as a negative number.
     pub fn evaluate_bytes(&self, input: &[u8]) -> Result<Vec<u8>, BatchError> {
         check_evaluate_input(&self.manifest, input)?;
-        let rec = self.manifest.evaluate_input_record();
-        let marks_at = 16 + 16 * self.manifest.fields.len();
+        let m = &self.manifest;
+        let rec = m.evaluate_input_record();
+        let marks_at = 16 + 16 * m.fields.len();
+        let v2 = m.is_v2().then(|| EvalIn::of(m));
         let mut s = Scratch::default();
         // Fields are read in place: no per-unit decoding into vectors.
         let outs: Vec<UnitOutput> = input[HEADER_LEN..]
             .chunks_exact(rec)
             .map(|u| {
                 let word = |i: usize| u32::from_le_bytes([u[i], u[i + 1], u[i + 2], u[i + 3]]);
-                self.eval_unit(
-                    &View {
+                let view = match v2 {
+                    // ABI 2: a reserved bit set is refused as `reserved` is.
+                    Some(lay) => View {
+                        category: word(0),
+                        round: word(4),
+                        methods: word(8),
+                        reserved: word(12) | u32::from(lay.stray(m, u)),
+                        fields: Fields::Bits {
+                            present: &u[lay.present..],
+                            values: &u[lay.values..],
+                        },
+                        marks: match lay.marks {
+                            Some(at) => Marks::Bits(&u[at..]),
+                            None => Marks::Typed(&[]),
+                        },
+                    },
+                    None => View {
                         category: word(0),
                         round: word(4),
                         methods: word(8),
@@ -208,11 +230,11 @@ impl Interpreter {
                             Marks::Typed(&[])
                         },
                     },
-                    &mut s,
-                )
+                };
+                self.eval_unit(&view, &mut s)
             })
             .collect();
-        Ok(encode_evaluate_output(&self.manifest, &outs))
+        Ok(encode_evaluate_output(m, &outs))
     }
 
     /// `kaohe_finalise` on typed input.
@@ -519,76 +541,6 @@ struct Scratch {
     present: Vec<bool>,
     stack: Vec<i64>,
     na: Vec<bool>,
-}
-
-struct View<'a> {
-    category: u32,
-    round: u32,
-    methods: u32,
-    reserved: u32,
-    fields: Fields<'a>,
-    marks: Marks<'a>,
-}
-
-/// The not-applicable marks of a unit (ABI 1.1), in indicator order.
-enum Marks<'a> {
-    /// Empty = none marked.
-    Typed(&'a [bool]),
-    Raw(&'a [i64]),
-    /// `mark i64` per indicator, little-endian.
-    Bytes(&'a [u8]),
-}
-
-impl Marks<'_> {
-    /// The mark of indicator `i` as the ABI has it (0 or 1; anything else
-    /// is refused).
-    fn get(&self, i: usize) -> i64 {
-        match self {
-            Marks::Typed(v) => i64::from(v.get(i).copied().unwrap_or(false)),
-            Marks::Raw(v) => v.get(i).copied().unwrap_or(0),
-            Marks::Bytes(b) => b
-                .get(8 * i..8 * i + 8)
-                .and_then(|s| <[u8; 8]>::try_from(s).ok())
-                .map(i64::from_le_bytes)
-                .unwrap_or(0),
-        }
-    }
-}
-
-enum Fields<'a> {
-    Typed(&'a [Option<i64>]),
-    Raw(&'a [(i64, i64)]),
-    /// `present i64 | value i64` per field, little-endian.
-    Bytes(&'a [u8]),
-}
-
-impl Fields<'_> {
-    fn len(&self) -> usize {
-        match self {
-            Fields::Typed(v) => v.len(),
-            Fields::Raw(v) => v.len(),
-            Fields::Bytes(b) => b.len() / 16,
-        }
-    }
-
-    fn get(&self, i: usize) -> (i64, i64) {
-        match self {
-            Fields::Typed(v) => match v.get(i).copied().flatten() {
-                Some(x) => (1, x),
-                None => (0, 0),
-            },
-            Fields::Raw(v) => v.get(i).copied().unwrap_or((0, 0)),
-            Fields::Bytes(b) => {
-                let at = |o: usize| {
-                    b.get(o..o + 8)
-                        .and_then(|s| <[u8; 8]>::try_from(s).ok())
-                        .map(i64::from_le_bytes)
-                        .unwrap_or(0)
-                };
-                (at(16 * i), at(16 * i + 8))
-            }
-        }
-    }
 }
 
 impl Code {

@@ -43,10 +43,18 @@ use serde::{Deserialize, Serialize};
 
 /// The manifest schema this code reads and writes.
 pub const MANIFEST_VERSION: u32 = 1;
-/// The pack ABI this code speaks (ABI.md): its major version.
-pub const ABI_VERSION: u32 = 1;
-/// The newest minor version of ABI 1 this code speaks. 0: the original
-/// layouts; 1: adds the not-applicable marks (ABI.md §2, §3). A manifest
+/// ABI 1 (ABI.md §2–§3): dense records of `(present, value)` pairs in, a
+/// dense output of every indicator and clause. Packs of earlier years speak
+/// it; hosts keep loading, self-testing and replaying them.
+pub const ABI_V1: u32 = 1;
+/// ABI 2 (ABI.md §10): compact inputs (presence bits, 8-byte value slots)
+/// and a sparse evaluate output (a score vector and the fired clauses only).
+pub const ABI_V2: u32 = 2;
+/// The ABI major version `kaohe pack build` emits (the newest this code
+/// speaks; a manifest naming another is refused as unsupported).
+pub const ABI_VERSION: u32 = ABI_V2;
+/// The newest minor version this code speaks, of either major. 0: no
+/// not-applicable marks; 1: adds them (ABI.md §2, §3, §10). A manifest
 /// names the minor its module speaks; hosts encode and decode accordingly,
 /// so packs of earlier years keep loading and replaying.
 pub const ABI_MINOR: u32 = 1;
@@ -60,9 +68,9 @@ pub const MAX_METHODS: usize = 32;
 pub struct Manifest {
     /// Always [`MANIFEST_VERSION`].
     pub manifest_version: u32,
-    /// Always [`ABI_VERSION`].
+    /// The ABI major version the module speaks: [`ABI_V1`] or [`ABI_V2`].
     pub abi_version: u32,
-    /// The minor version of ABI 1 the module speaks, 0..=[`ABI_MINOR`];
+    /// The minor version the module speaks, 0..=[`ABI_MINOR`];
     /// absent in the JSON means 0 (and 0 is not written, so a manifest of
     /// the original ABI keeps its bytes).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -126,7 +134,23 @@ impl Manifest {
         self.abi_version | (self.abi_minor << 16)
     }
 
-    /// Whether the module speaks ABI 1.1: evaluate inputs carry
+    /// Whether the module speaks ABI 2 (compact inputs, sparse evaluate
+    /// output, ABI.md §10) rather than ABI 1.
+    pub fn is_v2(&self) -> bool {
+        self.abi_version >= ABI_V2
+    }
+
+    /// `⌈F / 64⌉`: u64 words of a field bit set (ABI 2).
+    pub fn field_words(&self) -> usize {
+        self.fields.len().div_ceil(64)
+    }
+
+    /// `⌈I / 64⌉`: u64 words of an indicator bit set (ABI 2).
+    pub fn indicator_words(&self) -> usize {
+        self.indicators.len().div_ceil(64)
+    }
+
+    /// Whether the module speaks ABI x.1: evaluate inputs carry
     /// not-applicable marks and finalise inputs may mark an indicator not
     /// applicable (ABI.md §2, §3).
     pub fn has_not_applicable(&self) -> bool {
@@ -300,24 +324,43 @@ impl Manifest {
             .unwrap_or(0)
     }
 
-    /// Bytes per unit of the `kaohe_evaluate` input: `16 + 16·F`, and
-    /// `+ 8·I` of not-applicable marks under ABI 1.1.
+    /// Bytes per unit of the `kaohe_evaluate` input. ABI 1: `16 + 16·F`,
+    /// and `+ 8·I` of not-applicable marks under 1.1. ABI 2: `16 + 8·⌈F/64⌉
+    /// + 8·F`, and `+ 8·⌈I/64⌉` of mark bits under 2.1.
     pub fn evaluate_input_record(&self) -> usize {
-        let marks = if self.has_not_applicable() {
-            8 * self.indicators.len()
-        } else {
-            0
-        };
+        let marks = self.has_not_applicable();
+        if self.is_v2() {
+            let mark_words = if marks { self.indicator_words() } else { 0 };
+            return 16 + 8 * (self.field_words() + mark_words) + 8 * self.fields.len();
+        }
+        let marks = if marks { 8 * self.indicators.len() } else { 0 };
         16 + 16 * self.fields.len() + marks
     }
 
-    /// Bytes per unit of the `kaohe_evaluate` output: `16 + 16·I + 16·K`.
+    /// Bytes per unit of the `kaohe_evaluate` output. ABI 1: `16 + 16·I +
+    /// 16·K`, every unit. ABI 2: the most one unit can take,
+    /// [`Manifest::evaluate_output_fixed`] `+ 16·K` (every clause fired).
     pub fn evaluate_output_record(&self) -> usize {
+        if self.is_v2() {
+            return self.evaluate_output_fixed() + 16 * self.clause_count();
+        }
         16 + 16 * self.indicators.len() + 16 * self.clause_count()
     }
 
-    /// Bytes per unit of the `kaohe_finalise` input: `16 + 16·I`.
+    /// ABI 2: the bytes of a unit's evaluate output before its fired
+    /// clauses: `16 + 8·⌈I/64⌉ (+ 8·⌈I/64⌉ under 2.1) + 8·I + 8`.
+    pub fn evaluate_output_fixed(&self) -> usize {
+        let sets = if self.has_not_applicable() { 2 } else { 1 };
+        16 + 8 * sets * self.indicator_words() + 8 * self.indicators.len() + 8
+    }
+
+    /// Bytes per unit of the `kaohe_finalise` input. ABI 1: `16 + 16·I`.
+    /// ABI 2: `16 + 8·⌈I/64⌉ (+ 8·⌈I/64⌉ under 2.1) + 8·I`.
     pub fn finalise_input_record(&self) -> usize {
+        if self.is_v2() {
+            let sets = if self.has_not_applicable() { 2 } else { 1 };
+            return 16 + 8 * sets * self.indicator_words() + 8 * self.indicators.len();
+        }
         16 + 16 * self.indicators.len()
     }
 

@@ -24,7 +24,7 @@ use kaohe_proto::PackIdentity;
 use sha2::{Digest as _, Sha256};
 
 use crate::abi::{
-    AbiError, FinaliseInput, FinaliseOutput, UnitInput, UnitOutput, decode_evaluate_output,
+    self, AbiError, FinaliseInput, FinaliseOutput, UnitInput, UnitOutput, decode_evaluate_output,
     decode_finalise_output, encode_evaluate_input, encode_finalise_input,
 };
 use crate::manifest::{Manifest, ManifestError, PackInfo};
@@ -244,12 +244,36 @@ impl Pack {
     }
 
     fn evaluate_call(&self, units: &[UnitInput]) -> Result<Vec<UnitOutput>, PackError> {
-        let input = encode_evaluate_input(&self.manifest, units).map_err(|e| self.encode(e))?;
-        let output = self
-            .loaded
-            .call_evaluate(&input, self.count(units.len())?)
-            .map_err(|e| self.runtime(e))?;
-        let outs = decode_evaluate_output(&self.manifest, units.len(), &output)
+        let m = &self.manifest;
+        let n = units.len();
+        // ABI 2: the input written and the output decoded in the pack's
+        // memory. ABI 1 keeps its encoder (a vector copied in).
+        let outs = if m.is_v2() {
+            let len = abi::v2::evaluate_input_len(m, n).map_err(|e| self.encode(e))?;
+            self.loaded.call_with(
+                Entry::Evaluate,
+                len,
+                self.count(n)?,
+                |mem| abi::v2::write_evaluate_input(m, units, mem),
+                |out| decode_evaluate_output(m, n, out),
+            )
+        } else {
+            let input = encode_evaluate_input(m, units).map_err(|e| self.encode(e))?;
+            self.loaded.call_with(
+                Entry::Evaluate,
+                input.len(),
+                self.count(n)?,
+                |mem| {
+                    mem.copy_from_slice(&input);
+                    Ok(())
+                },
+                |out| decode_evaluate_output(m, n, out),
+            )
+        };
+        let outs = outs
+            .map_err(|e| self.runtime(e))?
+            .0
+            .map_err(|e| self.encode(e))?
             .map_err(|e| self.output(&e))?;
         // A unit that evaluated reports exactly its marks as not applicable.
         for (k, (unit, out)) in units.iter().zip(&outs).enumerate() {
@@ -323,12 +347,34 @@ impl Pack {
     }
 
     fn finalise_call(&self, units: &[FinaliseInput]) -> Result<Vec<FinaliseOutput>, PackError> {
-        let input = encode_finalise_input(&self.manifest, units).map_err(|e| self.encode(e))?;
-        let output = self
-            .loaded
-            .call_finalise(&input, self.count(units.len())?)
-            .map_err(|e| self.runtime(e))?;
-        decode_finalise_output(&self.manifest, units.len(), &output).map_err(|e| self.output(&e))
+        let m = &self.manifest;
+        let n = units.len();
+        let outs = if m.is_v2() {
+            let len = abi::v2::finalise_input_len(m, n).map_err(|e| self.encode(e))?;
+            self.loaded.call_with(
+                Entry::Finalise,
+                len,
+                self.count(n)?,
+                |mem| abi::v2::write_finalise_input(m, units, mem),
+                |out| decode_finalise_output(m, n, out),
+            )
+        } else {
+            let input = encode_finalise_input(m, units).map_err(|e| self.encode(e))?;
+            self.loaded.call_with(
+                Entry::Finalise,
+                input.len(),
+                self.count(n)?,
+                |mem| {
+                    mem.copy_from_slice(&input);
+                    Ok(())
+                },
+                |out| decode_finalise_output(m, n, out),
+            )
+        };
+        outs.map_err(|e| self.runtime(e))?
+            .0
+            .map_err(|e| self.encode(e))?
+            .map_err(|e| self.output(&e))
     }
 
     fn count(&self, n: usize) -> Result<u32, PackError> {

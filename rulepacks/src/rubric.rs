@@ -36,6 +36,18 @@ pub struct CheckedRubric {
     pub indicators: Vec<CheckedIndicator>,
 }
 
+impl CheckedRubric {
+    /// The same rubric compiled to another ABI major version
+    /// ([`crate::manifest::ABI_V1`] or [`crate::manifest::ABI_V2`]): the
+    /// manifest names it, so the compiler emits and the interpreter answers
+    /// its layouts. `kaohe pack build` emits the newest; ABI 1 is kept to
+    /// compare with, and to rebuild an earlier year's pack as it was.
+    pub fn with_abi(mut self, abi_version: u32) -> CheckedRubric {
+        self.manifest.abi_version = abi_version;
+        self
+    }
+}
+
 /// One indicator's checked rule, with every name resolved to an index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedIndicator {

@@ -6,7 +6,9 @@
 //! pack's bytes and compiles them into a [`LoadedPack`]; every
 //! [`LoadedPack::call_evaluate`] / [`LoadedPack::call_finalise`] runs one
 //! batch in a **fresh store**: instantiate, `kaohe_alloc(len)`, write the
-//! input, call, bounds-check and copy the output out, drop the store.
+//! input, call, bounds-check and copy the output out, drop the store
+//! ([`LoadedPack::call_with`]: the input written and the output read in
+//! the pack's memory, no copy either way).
 //! Nothing survives between batches. See `rulepacks/ABI.md` for the contract.
 //!
 //! ## What a pack is refused for, at load
@@ -31,8 +33,8 @@
 //!   memory cap ([`RuntimeError::MemoryTooLarge`]) or table above the table
 //!   cap ([`RuntimeError::TableTooLarge`]) — such a pack could never run;
 //! - not exactly one `kaohe-manifest` custom section holding a UTF-8 JSON
-//!   object with `abi_version == 1`, `manifest_version == 1`, an `abi_minor`
-//!   of 0 (or absent) or 1, `fields` and
+//!   object with an `abi_version` of 1 or 2, `manifest_version == 1`, an
+//!   `abi_minor` of 0 (or absent) or 1, `fields` and
 //!   `indicators` arrays, and a `limits.wasm_fuel_per_unit` (if present) no
 //!   higher than [`RuntimeConfig::max_wasm_fuel_per_unit`];
 //! - compilation not finished within [`RuntimeConfig::compile_timeout`]
@@ -44,7 +46,8 @@
 //!   bound it can rely on.)
 //! - `kaohe_abi_version()` (run, with any start function, under the same
 //!   fuel and deadline as a call) not returning the ABI word its manifest
-//!   names (1 for ABI 1.0; `0x0001_0001` for 1.1, `abi_minor = 1`).
+//!   names (`abi_version | abi_minor << 16`: 1 for ABI 1.0, `0x0001_0001`
+//!   for 1.1, 2 for 2.0, `0x0001_0002` for 2.1).
 //!
 //! ## The limits on every call
 //!
@@ -357,19 +360,30 @@ impl LoadedPack {
 
     /// The most units one call through `entry` is given: half the memory
     /// cap over the unit's input and output records (the other half is the
-    /// pack's own — its data, stack and anything it allocates besides),
-    /// and at most [`MAX_UNITS_PER_CALL`]. A batch sized by the year would
-    /// outgrow the memory at some number of units; one sized by this never
-    /// does for a pack that keeps to its records. (The fuel ceiling is met
-    /// only by batches far larger than this: `max_wasm_fuel_per_call`.)
+    /// pack's own — its data, stack and anything it allocates besides), no
+    /// more than the per-call fuel ceiling grants each its full
+    /// `wasm_fuel_per_unit` (`(max_wasm_fuel_per_call − base) / per_unit`:
+    /// a larger call would get less fuel per unit than its pack asked for
+    /// and could run out where smaller calls do not), and at most
+    /// [`MAX_UNITS_PER_CALL`]. A batch sized by the year would outgrow the
+    /// memory or the fuel at some number of units; one sized by this never
+    /// does for a pack that keeps to its records and its fuel.
     pub fn units_per_call(&self, entry: Entry) -> u32 {
         let c = &self.counts;
+        let config = &self.shared.config;
         let per_unit = match entry {
             Entry::Evaluate => c.evaluate_input_len(1) - 16 + c.evaluate_output_len(1),
             Entry::Finalise => c.finalise_input_len(1) - 16 + c.finalise_output_len(1),
         };
-        let by_memory = self.shared.config.memory_cap_bytes / 2 / per_unit.max(1);
-        let n = by_memory.clamp(1, u64::from(MAX_UNITS_PER_CALL));
+        let by_memory = config.memory_cap_bytes / 2 / per_unit.max(1);
+        let by_fuel = config
+            .max_wasm_fuel_per_call
+            .saturating_sub(config.wasm_fuel_base)
+            .checked_div(self.wasm_fuel_per_unit)
+            .unwrap_or(u64::MAX);
+        let n = by_memory
+            .min(by_fuel)
+            .clamp(1, u64::from(MAX_UNITS_PER_CALL));
         u32::try_from(n).unwrap_or(MAX_UNITS_PER_CALL)
     }
 
@@ -391,25 +405,60 @@ impl LoadedPack {
     }
 
     /// Runs one batch through `entry` in a fresh store and returns the
-    /// output together with the wasm fuel used. The output must be exactly
-    /// as long as the manifest's counts require for `n_units` units.
+    /// output together with the wasm fuel used. The output's length must be
+    /// what the manifest's counts require for `n_units` units (ABI 2's
+    /// sparse evaluate output: at most that).
     pub fn call(
         &self,
         entry: Entry,
         input: &[u8],
         n_units: u32,
     ) -> Result<CallOutput, RuntimeError> {
+        let (bytes, wasm_fuel_used) = self.call_with(
+            entry,
+            input.len(),
+            n_units,
+            |mem| {
+                mem.copy_from_slice(input);
+                Ok::<(), std::convert::Infallible>(())
+            },
+            <[u8]>::to_vec,
+        )?;
+        let bytes = match bytes {
+            Ok(bytes) => bytes,
+            Err(never) => match never {},
+        };
+        Ok(CallOutput {
+            bytes,
+            wasm_fuel_used,
+        })
+    }
+
+    /// [`LoadedPack::call`] without copies: `write` fills the `input_len`
+    /// bytes of input straight in the pack's memory (its error, if any, is
+    /// returned as the inner `Err` and nothing runs), and `read` reads the
+    /// output straight from the pack's memory before the store is dropped.
+    /// Returns what `read` made and the wasm fuel used.
+    pub fn call_with<R, E>(
+        &self,
+        entry: Entry,
+        input_len: usize,
+        n_units: u32,
+        write: impl FnOnce(&mut [u8]) -> Result<(), E>,
+        read: impl FnOnce(&[u8]) -> R,
+    ) -> Result<(Result<R, E>, u64), RuntimeError> {
         let cap = self.shared.config.memory_cap_bytes;
-        let input_len = i32::try_from(input.len())
+        let len = input_len;
+        let input_len = i32::try_from(len)
             .ok()
             .filter(|&len| len as u64 <= cap)
-            .ok_or(RuntimeError::InputTooLarge {
-                len: input.len(),
-                cap,
-            })?;
-        let expected_len = match entry {
-            Entry::Evaluate => self.counts.evaluate_output_len(n_units),
-            Entry::Finalise => self.counts.finalise_output_len(n_units),
+            .ok_or(RuntimeError::InputTooLarge { len, cap })?;
+        let (expected_len, sparse) = match entry {
+            Entry::Evaluate => (
+                self.counts.evaluate_output_len(n_units),
+                self.counts.evaluate_output_sparse(),
+            ),
+            Entry::Finalise => (self.counts.finalise_output_len(n_units), false),
         };
         let fuel = self.wasm_fuel_for(n_units);
         let mut session = self.instantiate(fuel)?;
@@ -435,11 +484,17 @@ impl LoadedPack {
         if ptr < 0 {
             return Err(RuntimeError::OutOfMemory { cap_bytes: cap });
         }
-        memory.write(&mut *store, ptr as usize, input).map_err(|_| {
-            RuntimeError::MalformedOutput(format!(
-                "kaohe_alloc({input_len}) 返回的区域 {ptr} 越界 / kaohe_alloc({input_len}) returned region {ptr} out of bounds"
-            ))
-        })?;
+        let region = memory
+            .data_mut(&mut *store)
+            .get_mut(ptr as usize..ptr as usize + len)
+            .ok_or_else(|| {
+                RuntimeError::MalformedOutput(format!(
+                    "kaohe_alloc({input_len}) 返回的区域 {ptr} 越界 / kaohe_alloc({input_len}) returned region {ptr} out of bounds"
+                ))
+            })?;
+        if let Err(e) = write(region) {
+            return Ok((Err(e), 0));
+        }
         let ret = run
             .call(&mut *store, (ptr, input_len))
             .map_err(|e| fault(store, e))?;
@@ -453,9 +508,11 @@ impl LoadedPack {
         }
         let out_ptr = (ret as u64) >> 32;
         let out_len = (ret as u64) & 0xffff_ffff;
-        if out_len != expected_len {
+        if out_len != expected_len && !(sparse && out_len <= expected_len) {
             return Err(RuntimeError::MalformedOutput(format!(
-                "输出长度 {out_len}，应为 {expected_len}（{n_units} 个单位）/ output length {out_len}, expected {expected_len} for {n_units} units"
+                "输出长度 {out_len}，应为{} {expected_len}（{n_units} 个单位）/ output length {out_len}, expected {}{expected_len} for {n_units} units",
+                if sparse { "至多" } else { "" },
+                if sparse { "at most " } else { "" },
             )));
         }
         let data = memory.data(&*store);
@@ -469,13 +526,10 @@ impl LoadedPack {
                     data.len(),
                     data.len()
                 ))
-            })?
-            .to_vec();
+            })?;
+        let made = read(bytes);
         let left = store.get_fuel().unwrap_or(0);
-        Ok(CallOutput {
-            bytes,
-            wasm_fuel_used: fuel.saturating_sub(left),
-        })
+        Ok((Ok(made), fuel.saturating_sub(left)))
     }
 
     /// Fresh store + instantiation + `kaohe_abi_version()`, under the base

@@ -36,7 +36,14 @@ pub fn combine_quarters(
     points: i64,
     quarters: [Option<i64>; 4],
 ) -> Option<i64> {
-    let present: Vec<i64> = quarters.iter().flatten().copied().collect();
+    // The evaluated quarters, in order, without allocating.
+    let mut buf = [0i64; 4];
+    let mut n = 0;
+    for q in quarters.into_iter().flatten() {
+        buf[n] = q;
+        n += 1;
+    }
+    let present = &buf[..n];
     if present.is_empty() {
         return None;
     }
@@ -84,10 +91,30 @@ pub fn merge_outputs(
         return Err(MergeError::Category(category));
     }
     let ni = manifest.indicators.len();
-    let mut annual: Vec<Option<i64>> = vec![None; ni];
-    let mut quarters: Vec<[Option<i64>; 4]> = vec![[None; 4]; ni];
-    // Per indicator and round (annual, Q1..Q4): marked not applicable.
-    let mut marked: Vec<[bool; 5]> = vec![[false; 5]; ni];
+    // Per indicator, one record (one allocation for the whole merge): its
+    // method's index and whether it is quarterly (looked up once, not once
+    // per round), the annual score, the quarters' scores, and per round
+    // (annual, Q1..Q4) whether it was marked not applicable.
+    #[derive(Clone, Copy)]
+    struct Slot {
+        method: Option<usize>,
+        quarterly: bool,
+        annual: Option<i64>,
+        quarters: [Option<i64>; 4],
+        marked: [bool; 5],
+    }
+    let mut slots: Vec<Slot> = (0..ni)
+        .map(|i| {
+            let method = manifest.indicator_method(i);
+            Slot {
+                method,
+                quarterly: method.is_some_and(|m| manifest.methods[m].quarterly),
+                annual: None,
+                quarters: [None; 4],
+                marked: [false; 5],
+            }
+        })
+        .collect();
     for (round, out) in outputs {
         let rid = round.id();
         if !out.status.is_ok() {
@@ -105,20 +132,18 @@ pub fn merge_outputs(
                 continue;
             }
             let ind = &manifest.indicators[i];
-            let quarterly = manifest
-                .indicator_method(i)
-                .is_some_and(|m| manifest.methods[m].quarterly);
-            if quarterly != round.is_quarter() || !manifest.applies(i, c) {
+            let s = &mut slots[i];
+            if s.quarterly != round.is_quarter() || !manifest.applies(i, c) {
                 return Err(MergeError::WrongRound {
                     indicator: ind.id.clone(),
                     round: rid,
                 });
             }
             let slot = match round {
-                Round::Annual => &mut annual[i],
-                q => &mut quarters[i][q.code() as usize - 1],
+                Round::Annual => &mut s.annual,
+                q => &mut s.quarters[q.code() as usize - 1],
             };
-            let mark = &mut marked[i][round.code() as usize];
+            let mark = &mut s.marked[round.code() as usize];
             if slot.is_some() || *mark {
                 return Err(if na || score.is_some() && *mark {
                     MergeError::ScoredAndNotApplicable {
@@ -138,33 +163,30 @@ pub fn merge_outputs(
             }
         }
     }
-    let not_applicable: Vec<bool> = (0..ni)
-        .map(|i| {
-            let [a, quarters_marked @ ..] = marked[i];
-            a || quarters_marked.iter().any(|&m| m) && quarters[i].iter().all(Option::is_none)
-        })
-        .collect();
-    let mut scores = annual;
-    for (i, q) in quarters.into_iter().enumerate() {
-        let Some(m) = manifest.indicator_method(i) else {
+    let mut any_na = false;
+    let mut not_applicable = vec![false; ni];
+    let mut scores = vec![None; ni];
+    for (i, s) in slots.iter().enumerate() {
+        let [a, quarters_marked @ ..] = s.marked;
+        let na = a || quarters_marked.iter().any(|&m| m) && s.quarters.iter().all(Option::is_none);
+        not_applicable[i] = na;
+        any_na |= na;
+        scores[i] = s.annual;
+        let Some(m) = s.method else {
             continue;
         };
         let (Some(combine), Some(points)) = (manifest.methods[m].combine, manifest.points(i, c))
         else {
             continue;
         };
-        if manifest.methods[m].quarterly {
-            scores[i] = combine_quarters(combine, manifest.indicators[i].kind, points, q);
+        if s.quarterly {
+            scores[i] = combine_quarters(combine, manifest.indicators[i].kind, points, s.quarters);
         }
     }
     Ok(FinaliseInput {
         category,
         penalty_cap_override,
         scores,
-        not_applicable: if not_applicable.iter().any(|&na| na) {
-            not_applicable
-        } else {
-            Vec::new()
-        },
+        not_applicable: if any_na { not_applicable } else { Vec::new() },
     })
 }

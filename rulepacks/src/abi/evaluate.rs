@@ -3,7 +3,9 @@
 //! untrusted bytes.
 
 use super::bytes::{Reader, check_len, header, pair, read_header};
-use super::{AbiError, BatchError, EVALUATE_MAGIC, HEADER_LEN, UnitInput, UnitOutput, UnitStatus};
+use super::{
+    AbiError, BatchError, EVALUATE_MAGIC, HEADER_LEN, UnitInput, UnitOutput, check_status,
+};
 use crate::manifest::{IndicatorKind, Manifest};
 
 /// The `kaohe_evaluate` input for `units`.
@@ -11,6 +13,9 @@ pub fn encode_evaluate_input(
     manifest: &Manifest,
     units: &[UnitInput],
 ) -> Result<Vec<u8>, AbiError> {
+    if manifest.is_v2() {
+        return super::v2::encode_evaluate_input(manifest, units);
+    }
     let f = manifest.fields.len();
     let len = HEADER_LEN as u64 + units.len() as u64 * manifest.evaluate_input_record() as u64;
     let n = u32::try_from(units.len()).map_err(|_| AbiError::TooLarge)?;
@@ -112,6 +117,9 @@ pub fn decode_evaluate_input(
     manifest: &Manifest,
     bytes: &[u8],
 ) -> Result<Vec<RawUnitInput>, BatchError> {
+    if manifest.is_v2() {
+        return super::v2::decode_evaluate_input(manifest, bytes);
+    }
     let n = check_evaluate_input(manifest, bytes)?;
     let mut r = Reader::new(&bytes[HEADER_LEN..]);
     let mut units = Vec::with_capacity(n as usize);
@@ -143,6 +151,9 @@ pub fn decode_evaluate_input(
 /// The pack side of §2: writes the evaluate output. Missing entries of a
 /// short vector are written as zero.
 pub fn encode_evaluate_output(manifest: &Manifest, units: &[UnitOutput]) -> Vec<u8> {
+    if manifest.is_v2() {
+        return super::v2::encode_evaluate_output(manifest, units);
+    }
     let (ni, nk) = (manifest.indicators.len(), manifest.clause_count());
     let mut out = Vec::with_capacity(units.len() * manifest.evaluate_output_record());
     for u in units {
@@ -175,6 +186,9 @@ pub fn decode_evaluate_output(
     n: usize,
     bytes: &[u8],
 ) -> Result<Vec<UnitOutput>, AbiError> {
+    if manifest.is_v2() {
+        return super::v2::decode_evaluate_output(manifest, n, bytes);
+    }
     let rec = manifest.evaluate_output_record();
     let expected = n as u64 * rec as u64;
     if bytes.len() as u64 != expected {
@@ -183,7 +197,7 @@ pub fn decode_evaluate_output(
             found: bytes.len(),
         });
     }
-    let (ni, nf) = (manifest.indicators.len(), manifest.fields.len());
+    let ni = manifest.indicators.len();
     let offsets = manifest.clause_offsets();
     let nk = manifest.clause_count();
     let marks = manifest.has_not_applicable();
@@ -191,33 +205,9 @@ pub fn decode_evaluate_output(
     let mut units = Vec::with_capacity(n);
     for unit in 0..n {
         let bad = |reason: String| AbiError::Malformed { unit, reason };
-        let code = r.u32();
-        let detail = r.u32();
-        let fuel_used = r.u64();
-        let status = UnitStatus::from_parts(code, detail)
-            .filter(|s| !matches!(s, UnitStatus::MissingIndicator(_)))
-            .ok_or_else(|| bad(format!("未知状态码 {code}（unknown status）")))?;
-        let detail_ok = match status {
-            UnitStatus::Ok => detail == 0,
-            UnitStatus::MissingField(d) => (d as usize) < nf,
-            UnitStatus::InvalidInput(d) => d == 0 || (d as usize) < nf,
-            UnitStatus::DivisionByZero(d) | UnitStatus::Overflow(d) | UnitStatus::OutOfFuel(d) => {
-                (d as usize) < ni
-            }
-            UnitStatus::NotApplicableRefused(d) => marks && (d as usize) < ni,
-            UnitStatus::MissingIndicator(_) => false,
-        };
-        if !detail_ok {
-            return Err(bad(format!(
-                "状态 {code} 的 detail {detail} 超出范围（detail out of range）"
-            )));
-        }
-        if fuel_used > manifest.limits.fuel_per_unit {
-            return Err(bad(format!(
-                "fuel_used {fuel_used} 超过限额 {}（fuel above the budget）",
-                manifest.limits.fuel_per_unit
-            )));
-        }
+        let status = check_status(manifest, unit, r.u32(), r.u32(), r.u64())?;
+        let fuel_used = status.1;
+        let status = status.0;
         let mut indicators = Vec::with_capacity(ni);
         let mut not_applicable = vec![false; ni];
         for (i, na) in not_applicable.iter_mut().enumerate() {

@@ -12,6 +12,9 @@ pub fn encode_finalise_input(
     manifest: &Manifest,
     units: &[FinaliseInput],
 ) -> Result<Vec<u8>, AbiError> {
+    if manifest.is_v2() {
+        return super::v2::encode_finalise_input(manifest, units);
+    }
     let ni = manifest.indicators.len();
     let len = HEADER_LEN as u64 + units.len() as u64 * manifest.finalise_input_record() as u64;
     let n = u32::try_from(units.len()).map_err(|_| AbiError::TooLarge)?;
@@ -90,6 +93,9 @@ pub fn decode_finalise_input(
     manifest: &Manifest,
     bytes: &[u8],
 ) -> Result<Vec<RawFinaliseInput>, BatchError> {
+    if manifest.is_v2() {
+        return super::v2::decode_finalise_input(manifest, bytes);
+    }
     let (n, count) = read_header(bytes, FINALISE_MAGIC, manifest.abi_word())?;
     if count as usize != manifest.indicators.len() {
         return Err(BatchError::CountsDisagree);

@@ -31,9 +31,14 @@ use wasm_encoder::{BlockType, ValType};
 
 use super::Plan;
 use super::emit::{Body, m32, m64};
-use super::expr::{Ctx, FieldRead, emit_as, pick};
-use crate::manifest::{FieldType, Missing};
-use crate::rubric::{CheckedClause, Rule};
+use super::expr::{Ctx, FieldRead, FieldsAt, emit_as, pick};
+use crate::manifest::Missing;
+use crate::rubric::Rule;
+
+mod parts;
+
+pub(super) use parts::first_bad_field;
+use parts::{ClauseOut, clauses, internal, rejects};
 
 const I32: ValType = ValType::I32;
 const I64: ValType = ValType::I64;
@@ -46,6 +51,7 @@ pub(super) fn function(plan: &Plan<'_>) -> wasm_encoder::Function {
         plan.rubric.manifest.fields.len() as u32,
         plan.eval_in_rec,
         plan.eval_out_rec,
+        plan.rubric.manifest.is_v2(),
         |b| UnitLocals::new(b, plan),
         |b, unit, input, o| unit_body(b, plan, unit, input, o),
     )
@@ -66,6 +72,8 @@ struct UnitLocals {
     pts: u32,
     /// The evaluated set, 64 indicators per i64 word.
     evaluated: Vec<u32>,
+    /// ABI 2: where the next fired clause is written (i32).
+    c: u32,
 }
 
 impl UnitLocals {
@@ -82,6 +90,7 @@ impl UnitLocals {
             sum: b.local(I64),
             pts: b.local(I64),
             evaluated: (0..plan.mask_words).map(|_| b.local(I64)).collect(),
+            c: b.local(I32),
         }
     }
 }
@@ -126,10 +135,84 @@ fn needed(b: &mut Body, l: &UnitLocals, readers: &[u64]) {
     }
 }
 
+/// Where a unit's pieces sit in this pack's ABI (§2 or §10).
+struct Io {
+    v2: bool,
+    fields: FieldsAt,
+    /// The not-applicable marks of the input (1.1: i64 per indicator; 2.1:
+    /// u64 words of bits).
+    marks_in: u64,
+    /// ABI 2's output: the evaluated words, the not-applicable words (2.1),
+    /// the scores, the fired count, the clause list.
+    evaluated_out: u64,
+    na_out: u64,
+    scores_out: u64,
+    fired_out: u64,
+    fixed: u64,
+}
+
+impl Io {
+    fn of(m: &crate::manifest::Manifest) -> Io {
+        let (nf, ni) = (m.fields.len() as u64, m.indicators.len() as u64);
+        let (wf, wi) = (m.field_words() as u64, m.indicator_words() as u64);
+        if !m.is_v2() {
+            return Io {
+                v2: false,
+                fields: FieldsAt::V1,
+                marks_in: 16 + 16 * nf,
+                evaluated_out: 0,
+                na_out: 0,
+                scores_out: 0,
+                fired_out: 0,
+                fixed: 0,
+            };
+        }
+        let marks = m.has_not_applicable();
+        let values = 16 + 8 * wf + if marks { 8 * wi } else { 0 };
+        let scores_out = 16 + 8 * wi * if marks { 2 } else { 1 };
+        Io {
+            v2: true,
+            fields: FieldsAt::V2 { values },
+            marks_in: 16 + 8 * wf,
+            evaluated_out: 16,
+            na_out: 16 + 8 * wi,
+            scores_out,
+            fired_out: scores_out + 8 * ni,
+            fixed: scores_out + 8 * ni + 8,
+        }
+    }
+}
+
+/// Pushes 1 (i32) when the last of the `⌈count/64⌉` words at `at` sets a
+/// bit at or above `count` (ABI 2's reserved bits), else 0.
+fn stray_bits(b: &mut Body, input: u32, at: u64, count: usize) {
+    let words = count.div_ceil(64) as u64;
+    if count.is_multiple_of(64) {
+        b.ins().i32_const(0);
+        return;
+    }
+    b.ins()
+        .local_get(input)
+        .i64_load(m64(at + 8 * (words - 1)))
+        .i64_const((count % 64) as i64)
+        .i64_shr_u()
+        .i64_const(0)
+        .i64_ne();
+}
+
 fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &UnitLocals, input: u32, o: u32) {
     let m = &plan.rubric.manifest;
+    let io = Io::of(m);
     let words = plan.mask_words;
     b.ins().i64_const(0).local_set(l.fuel);
+    if io.v2 {
+        // The clause list starts after the unit's fixed part.
+        b.ins()
+            .local_get(o)
+            .i32_const(io.fixed as i32)
+            .i32_add()
+            .local_set(l.c);
+    }
     let done = b.block();
     let fail = b.block();
     let overflow = b.block();
@@ -157,6 +240,15 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &UnitLocals, input: u32, o: u32) 
         .i32_const(!m.all_methods_mask() as i32)
         .i32_and()
         .i32_or();
+    if io.v2 {
+        // ABI 2: no presence bit at or above F, no mark bit at or above I.
+        stray_bits(b, input, 16, m.fields.len());
+        b.ins().i32_or();
+        if m.has_not_applicable() {
+            stray_bits(b, input, io.marks_in, m.indicators.len());
+            b.ins().i32_or();
+        }
+    }
     b.if_(BlockType::Empty);
     set_status(b, l, 6, Some(0));
     b.br(fail);
@@ -213,21 +305,30 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &UnitLocals, input: u32, o: u32) 
     let valid = b.block();
     let invalid = b.block();
     for (f, field) in m.fields.iter().enumerate() {
-        let at = 16 + 16 * f as u64;
         b.ins()
             .local_get(input)
-            .i64_load(m64(at))
-            .local_set(l.p)
-            .local_get(input)
-            .i64_load(m64(at + 8))
+            .i64_load(m64(io.fields.value(f)))
             .local_set(l.v);
-        // p >u 1 | (p = 0 ? v ≠ 0 : rejects(v)). One branch per field (not
-        // one flag for all): the branch anchors the field's computation
-        // right after its loads, so no value outlives its field.
-        b.ins().local_get(l.p).i64_const(1).i64_gt_u();
-        b.ins().local_get(l.v).i64_const(0).i64_ne();
-        rejects(b, l.v, field);
-        b.ins().local_get(l.p).i64_eqz().select().i32_or();
+        if io.v2 {
+            // absent ? v ≠ 0 : rejects(v)
+            b.ins().local_get(l.v).i64_const(0).i64_ne();
+            rejects(b, l.v, field);
+            io.fields.absent(b, input, f);
+            b.ins().select();
+        } else {
+            b.ins()
+                .local_get(input)
+                .i64_load(m64(16 + 16 * f as u64))
+                .local_set(l.p);
+            // p >u 1 | (p = 0 ? v ≠ 0 : rejects(v)). One branch per field
+            // (not one flag for all): the branch anchors the field's
+            // computation right after its loads, so no value outlives its
+            // field.
+            b.ins().local_get(l.p).i64_const(1).i64_gt_u();
+            b.ins().local_get(l.v).i64_const(0).i64_ne();
+            rejects(b, l.v, field);
+            b.ins().local_get(l.p).i64_eqz().select().i32_or();
+        }
         b.br_if(invalid);
     }
     b.br(valid);
@@ -240,12 +341,52 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &UnitLocals, input: u32, o: u32) 
         .local_set(l.detail);
     b.br(fail);
     b.end(); // valid
-    // ABI 1.1: the not-applicable marks, in indicator order (→ 7, the
+    // x.1: the not-applicable marks, in indicator order (→ 7, the
     // indicator): 0, or 1 where the rubric allows it and the indicator
     // would be evaluated — then it leaves the evaluated set (so neither its
-    // fuel nor its required fields count) and is written as state 2.
-    if m.has_not_applicable() {
-        let marks_at = 16 + 16 * m.fields.len() as u64;
+    // fuel nor its required fields count) and is reported not applicable.
+    if m.has_not_applicable() && io.v2 {
+        let allow = mask(
+            words,
+            (0..m.indicators.len()).filter(|&i| m.indicators[i].allow_not_applicable),
+        );
+        for (w, &allowed) in allow.iter().enumerate() {
+            // bad = marks & ¬(allowed & evaluated); the lowest is the first.
+            b.ins()
+                .local_get(input)
+                .i64_load(m64(io.marks_in + 8 * w as u64))
+                .local_tee(l.v)
+                .local_get(l.evaluated[w])
+                .i64_const(allowed as i64)
+                .i64_and()
+                .i64_const(-1)
+                .i64_xor()
+                .i64_and()
+                .local_tee(l.p)
+                .i64_const(0)
+                .i64_ne();
+            b.if_(BlockType::Empty);
+            b.ins()
+                .i32_const(7)
+                .local_set(l.status)
+                .local_get(l.p)
+                .i64_ctz()
+                .i32_wrap_i64()
+                .i32_const(64 * w as i32)
+                .i32_add()
+                .local_set(l.detail);
+            b.br(fail);
+            b.end();
+            b.ins()
+                .local_get(l.evaluated[w])
+                .local_get(l.v)
+                .i64_const(-1)
+                .i64_xor()
+                .i64_and()
+                .local_set(l.evaluated[w]);
+        }
+    } else if m.has_not_applicable() {
+        let marks_at = io.marks_in;
         for (i, mi) in m.indicators.iter().enumerate() {
             let (w, bit) = (i / 64, 1i64 << (i % 64));
             b.ins()
@@ -287,10 +428,7 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &UnitLocals, input: u32, o: u32) 
     // Only once every field is valid: required fields in field order.
     for (f, r) in readers.iter().enumerate() {
         let Some(r) = r else { continue };
-        b.ins()
-            .local_get(input)
-            .i64_load(m64(16 + 16 * f as u64))
-            .i64_eqz();
+        io.fields.absent(b, input, f);
         needed(b, l, r);
         b.ins().i32_and();
         b.if_(BlockType::Empty);
@@ -314,6 +452,7 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &UnitLocals, input: u32, o: u32) 
         .collect();
     let cx = Ctx {
         input,
+        at: io.fields,
         fields: &fields,
         overflow,
         division,
@@ -355,15 +494,18 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &UnitLocals, input: u32, o: u32) 
         let score = b.temp(I64);
         match &ind.rule {
             Rule::Deductions(cs) | Rule::Awards(cs) => {
-                clauses(
-                    b,
-                    &cx,
-                    cs,
-                    pts,
-                    l.sum,
-                    o,
-                    clause_base + 16 * ind.first_clause as u64,
-                );
+                let to = if io.v2 {
+                    ClauseOut::List {
+                        cursor: l.c,
+                        first: ind.first_clause as u64,
+                    }
+                } else {
+                    ClauseOut::Fixed {
+                        o,
+                        at: clause_base + 16 * ind.first_clause as u64,
+                    }
+                };
+                clauses(b, &cx, cs, pts, l.sum, to);
                 if matches!(ind.rule, Rule::Deductions(_)) {
                     // clamp(points − Σ, 0, points) = max(points − Σ, 0): Σ ≥ 0.
                     b.ins()
@@ -391,19 +533,56 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &UnitLocals, input: u32, o: u32) 
                 b.ins().select();
             }
         }
-        let at = 16 + 16 * i as u64;
-        b.ins()
-            .local_set(score)
-            .local_get(o)
-            .i64_const(1)
-            .i64_store(m64(at))
-            .local_get(o)
-            .local_get(score)
-            .i64_store(m64(at + 8));
+        if io.v2 {
+            // The evaluated bit is written once, from the set, at the end.
+            b.ins()
+                .local_set(score)
+                .local_get(o)
+                .local_get(score)
+                .i64_store(m64(io.scores_out + 8 * i as u64));
+        } else {
+            let at = 16 + 16 * i as u64;
+            b.ins()
+                .local_set(score)
+                .local_get(o)
+                .i64_const(1)
+                .i64_store(m64(at))
+                .local_get(o)
+                .local_get(score)
+                .i64_store(m64(at + 8));
+        }
         b.release(I64, score);
         b.end();
     }
     b.ins().local_get(o).local_get(l.fuel).i64_store(m64(8));
+    if io.v2 {
+        for w in 0..words {
+            b.ins()
+                .local_get(o)
+                .local_get(l.evaluated[w])
+                .i64_store(m64(io.evaluated_out + 8 * w as u64));
+            if m.has_not_applicable() {
+                // Valid marks are exactly the indicators not applicable.
+                b.ins()
+                    .local_get(o)
+                    .local_get(input)
+                    .i64_load(m64(io.marks_in + 8 * w as u64))
+                    .i64_store(m64(io.na_out + 8 * w as u64));
+            }
+        }
+        // fired = (c − o − fixed) / 16, as u32 | reserved 0.
+        b.ins()
+            .local_get(o)
+            .local_get(l.c)
+            .local_get(o)
+            .i32_sub()
+            .i32_const(io.fixed as i32)
+            .i32_sub()
+            .i32_const(4)
+            .i32_shr_u()
+            .i64_extend_i32_u()
+            .i64_store(m64(io.fired_out));
+    }
     b.br(done);
     b.end(); // division
     set_status(b, l, 2, None);
@@ -411,15 +590,35 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &UnitLocals, input: u32, o: u32) 
     b.end(); // overflow
     set_status(b, l, 3, None);
     b.end(); // fail
-    let rest = plan.eval_out_rec - 16;
-    if rest > 0 {
+    if io.v2 {
+        // Zero all the unit wrote past its status, clauses included, and
+        // drop its clause list.
         b.ins()
             .local_get(o)
             .i32_const(16)
             .i32_add()
             .i32_const(0)
-            .i32_const(rest as i32)
-            .memory_fill(0);
+            .local_get(l.c)
+            .local_get(o)
+            .i32_sub()
+            .i32_const(16)
+            .i32_sub()
+            .memory_fill(0)
+            .local_get(o)
+            .i32_const(io.fixed as i32)
+            .i32_add()
+            .local_set(l.c);
+    } else {
+        let rest = plan.eval_out_rec - 16;
+        if rest > 0 {
+            b.ins()
+                .local_get(o)
+                .i32_const(16)
+                .i32_add()
+                .i32_const(0)
+                .i32_const(rest as i32)
+                .memory_fill(0);
+        }
     }
     b.ins()
         .local_get(o)
@@ -432,202 +631,8 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &UnitLocals, input: u32, o: u32) 
         .local_get(l.fuel)
         .i64_store(m64(8));
     b.end(); // done
-}
-
-/// `first_bad_field(unit: i32) -> i32`: the index of the first field of the
-/// unit's input record that fails ABI.md §2 step 2 (−1 if none).
-pub(super) fn first_bad_field(plan: &Plan<'_>) -> wasm_encoder::Function {
-    let input = 0u32;
-    let mut b = Body::new(1);
-    let (p, v) = (b.local(I64), b.local(I64));
-    for (f, field) in plan.rubric.manifest.fields.iter().enumerate() {
-        let at = 16 + 16 * f as u64;
-        b.ins()
-            .local_get(input)
-            .i64_load(m64(at))
-            .local_set(p)
-            .local_get(input)
-            .i64_load(m64(at + 8))
-            .local_set(v)
-            .local_get(p)
-            .i64_eqz();
-        b.if_(BlockType::Result(I32));
-        b.ins().local_get(v).i64_const(0).i64_ne();
-        b.else_();
-        b.ins().local_get(p).i64_const(1).i64_ne();
-        rejects(&mut b, v, field);
-        b.ins().i32_or();
-        b.end();
-        b.if_(BlockType::Empty);
-        b.ins().i32_const(f as i32).return_();
-        b.end();
-    }
-    b.ins().i32_const(-1);
-    b.finish()
-}
-
-/// Deduction or award clauses: `sum` = Σ of the fired amounts (each at
-/// least 0), each fired clause written at `o + at + 16k`.
-fn clauses(b: &mut Body, cx: &Ctx<'_>, cs: &[CheckedClause], pts: u32, sum: u32, o: u32, at: u64) {
-    b.ins().i64_const(0).local_set(sum);
-    let a = b.temp(I64);
-    for (k, c) in cs.iter().enumerate() {
-        emit_as(b, cx, &c.when.expr, I32);
-        b.if_(BlockType::Empty);
-        match c.amount.as_ref().map(|f| &f.expr) {
-            None => {
-                // The points of an evaluated indicator are ≥ 0.
-                b.ins().local_get(pts).local_set(a);
-            }
-            Some(crate::rubric::Expr::Num(v)) => {
-                b.ins().i64_const((*v).max(0)).local_set(a);
-            }
-            Some(e) => {
-                emit_as(b, cx, e, I64);
-                b.ins()
-                    .local_tee(a)
-                    .i64_const(0)
-                    .local_get(a)
-                    .i64_const(0)
-                    .i64_gt_s()
-                    .select()
-                    .local_set(a);
-            }
-        }
-        let here = at + 16 * k as u64;
-        b.ins()
-            .local_get(o)
-            .i64_const(1)
-            .i64_store(m64(here))
-            .local_get(o)
-            .local_get(a)
-            .i64_store(m64(here + 8))
-            // Both are ≥ 0: the sum overflowed iff it wrapped negative.
-            .local_get(sum)
-            .local_get(a)
-            .i64_add()
-            .local_tee(sum)
-            .i64_const(0)
-            .i64_lt_s();
-        b.br_if(cx.overflow);
-        b.end();
-    }
-    b.release(I64, a);
-}
-
-/// Pushes 1 (i32) when `v` (a supplied ABI value) is outside the field's
-/// domain or range (`Field::accepts` negated).
-fn rejects(b: &mut Body, v: u32, field: &crate::manifest::Field) {
-    let mut s = b.ins();
-    match field.kind {
-        FieldType::Count | FieldType::Decimal => {
-            match (field.kind, field.min) {
-                // A negative v is refused by the range check below, so the
-                // unsigned divisibility test is exact where it matters.
-                (FieldType::Count, Some(min)) if min >= 0 => not_multiple_of_100(&mut s, v),
-                (FieldType::Count, _) => {
-                    s.local_get(v)
-                        .i64_const(100)
-                        .i64_rem_s()
-                        .i64_const(0)
-                        .i64_ne();
-                }
-                _ => {
-                    s.i32_const(0);
-                }
-            }
-            if let Some(min) = field.min {
-                s.local_get(v).i64_const(min).i64_lt_s().i32_or();
-            }
-            if let Some(max) = field.max {
-                s.local_get(v).i64_const(max).i64_gt_s().i32_or();
-            }
-        }
-        FieldType::Bool => {
-            s.local_get(v)
-                .i64_const(0)
-                .i64_ne()
-                .local_get(v)
-                .i64_const(100)
-                .i64_ne()
-                .i32_and();
-        }
-        FieldType::Choice => match (field.choices.len() as u64).checked_sub(1) {
-            // 0 ≤ v, a multiple of 100, v/100 < len: as unsigned, v ≤ (len−1)·100.
-            Some(last) if last <= (i64::MAX as u64) / 100 => {
-                not_multiple_of_100(&mut s, v);
-                s.local_get(v)
-                    .i64_const((last * 100) as i64)
-                    .i64_gt_u()
-                    .i32_or();
-            }
-            Some(_) => {
-                s.local_get(v)
-                    .i64_const(100)
-                    .i64_rem_s()
-                    .i64_const(0)
-                    .i64_ne()
-                    .local_get(v)
-                    .i64_const(0)
-                    .i64_lt_s()
-                    .i32_or();
-            }
-            None => {
-                s.i32_const(1);
-            }
-        },
-    }
-}
-
-/// Pushes 1 when `v`, read as unsigned, is not a multiple of 100:
-/// `rotr(v · 25⁻¹, 2) > (2⁶⁴ − 1) / 100` (divisibility by 25 via the
-/// inverse modulo 2⁶⁴, by 4 via the rotation), no division.
-fn not_multiple_of_100(s: &mut wasm_encoder::InstructionSink<'_>, v: u32) {
-    s.local_get(v)
-        .i64_const(INV25 as i64)
-        .i64_mul()
-        .i64_const(2)
-        .i64_rotr()
-        .i64_const((u64::MAX / 100) as i64)
-        .i64_gt_u();
-}
-
-/// 25⁻¹ modulo 2⁶⁴ (Newton's iteration doubles the correct bits).
-const INV25: u64 = {
-    let mut x: u64 = 25;
-    let mut i = 0;
-    while i < 6 {
-        x = x.wrapping_mul(2u64.wrapping_sub(25u64.wrapping_mul(x)));
-        i += 1;
-    }
-    x
-};
-
-/// The interpreter's value of an ABI value (`interp::internal`).
-fn internal(kind: FieldType, abi: i64) -> i64 {
-    match kind {
-        FieldType::Count | FieldType::Decimal => abi,
-        FieldType::Bool | FieldType::Choice => abi / 100,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::INV25;
-
-    /// The division-free test of `not_multiple_of_100`, in Rust.
-    fn multiple_of_100(v: u64) -> bool {
-        v.wrapping_mul(INV25).rotate_right(2) <= u64::MAX / 100
-    }
-
-    #[test]
-    fn divisibility_by_100_without_division() {
-        assert_eq!(25u64.wrapping_mul(INV25), 1);
-        for v in (0..200_000u64)
-            .chain(u64::MAX - 200_000..=u64::MAX)
-            .chain((0..64).map(|k| 1u64 << k))
-        {
-            assert_eq!(multiple_of_100(v), v % 100 == 0, "{v}");
-        }
+    if io.v2 {
+        // The next unit's record starts where this one's clauses end.
+        b.ins().local_get(l.c).local_set(o);
     }
 }

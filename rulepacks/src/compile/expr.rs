@@ -17,10 +17,71 @@ use crate::rubric::{BinOp, Expr};
 const I32: ValType = ValType::I32;
 const I64: ValType = ValType::I64;
 
+/// Where a unit's fields sit in its evaluate input record.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum FieldsAt {
+    /// ABI 1: field `f` at `16 + 16f`: present i64, value i64.
+    V1,
+    /// ABI 2: presence bits in u64 words from 16, values from `values`.
+    V2 { values: u64 },
+}
+
+impl FieldsAt {
+    /// Offset of field `f`'s value.
+    pub(super) fn value(self, f: usize) -> u64 {
+        match self {
+            FieldsAt::V1 => 16 + 16 * f as u64 + 8,
+            FieldsAt::V2 { values } => values + 8 * f as u64,
+        }
+    }
+
+    /// Pushes 1 (i32) when field `f` is present (a validated record).
+    pub(super) fn present(self, b: &mut Body, input: u32, f: usize) {
+        match self {
+            FieldsAt::V1 => {
+                b.ins()
+                    .local_get(input)
+                    .i64_load(m64(16 + 16 * f as u64))
+                    .i32_wrap_i64();
+            }
+            FieldsAt::V2 { .. } => {
+                self.bit(b, input, f);
+                b.ins().i64_const(0).i64_ne();
+            }
+        }
+    }
+
+    /// Pushes 1 (i32) when field `f` is absent.
+    pub(super) fn absent(self, b: &mut Body, input: u32, f: usize) {
+        match self {
+            FieldsAt::V1 => {
+                b.ins()
+                    .local_get(input)
+                    .i64_load(m64(16 + 16 * f as u64))
+                    .i64_eqz();
+            }
+            FieldsAt::V2 { .. } => {
+                self.bit(b, input, f);
+                b.ins().i64_eqz();
+            }
+        }
+    }
+
+    /// ABI 2: pushes field `f`'s presence word masked to its bit (i64).
+    fn bit(self, b: &mut Body, input: u32, f: usize) {
+        b.ins()
+            .local_get(input)
+            .i64_load(m64(16 + 8 * (f / 64) as u64))
+            .i64_const((1u64 << (f % 64)) as i64)
+            .i64_and();
+    }
+}
+
 /// Where a formula finds its inputs and sends its faults.
 pub(super) struct Ctx<'a> {
-    /// The unit's input record (field `f` at `16 + 16f`: present, value).
+    /// The unit's input record (laid out as `at` says).
     pub input: u32,
+    pub at: FieldsAt,
     pub fields: &'a [FieldRead],
     pub overflow: Label,
     pub division: Label,
@@ -94,10 +155,7 @@ fn emit(b: &mut Body, cx: &Ctx<'_>, e: &Expr) -> ValType {
         Expr::Field(f) => field(b, cx, *f),
         Expr::Present(f) => {
             // Validated: present is 0 or 1.
-            b.ins()
-                .local_get(cx.input)
-                .i64_load(m64(16 + 16 * *f as u64))
-                .i32_wrap_i64();
+            cx.at.present(b, cx.input, *f);
             I32
         }
         Expr::Neg(a) => {
@@ -177,9 +235,8 @@ fn field(b: &mut Body, cx: &Ctx<'_>, f: usize) -> ValType {
         b.ins().i64_const(0);
         return I64;
     };
-    let at = 16 + 16 * f as u64;
     let mut s = b.ins();
-    s.local_get(cx.input).i64_load(m64(at + 8));
+    s.local_get(cx.input).i64_load(m64(cx.at.value(f)));
     let ty = match kind {
         FieldType::Count | FieldType::Decimal => I64,
         FieldType::Choice => {
@@ -194,15 +251,12 @@ fn field(b: &mut Body, cx: &Ctx<'_>, f: usize) -> ValType {
     if default != 0 {
         if ty == I32 {
             // A bool default is true (1): absent or true.
-            s.local_get(cx.input).i64_load(m64(at)).i64_eqz().i32_or();
+            cx.at.absent(b, cx.input, f);
+            b.ins().i32_or();
         } else {
-            s.i64_const(default)
-                .i64_const(0)
-                .local_get(cx.input)
-                .i64_load(m64(at))
-                .i64_eqz()
-                .select()
-                .i64_add();
+            b.ins().i64_const(default).i64_const(0);
+            cx.at.absent(b, cx.input, f);
+            b.ins().select().i64_add();
         }
     }
     ty

@@ -33,6 +33,7 @@ pub(super) fn function(plan: &Plan<'_>) -> Function {
         plan.rubric.manifest.indicators.len() as u32,
         plan.fin_in_rec,
         crate::manifest::FINALISE_OUTPUT_RECORD as u64,
+        false,
         Locals::new,
         |b, l, input, o| unit_body(b, plan, l, input, o),
     )
@@ -125,6 +126,28 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &Locals, input: u32, o: u32) {
         .i64_lt_s()
         .i32_and()
         .i32_or();
+    let v2 = m.is_v2();
+    let wi = m.indicator_words() as u64;
+    let na_at = 16 + 8 * wi;
+    let scores_at = 16 + 8 * wi * if m.has_not_applicable() { 2 } else { 1 };
+    if v2 && !ni.is_multiple_of(64) {
+        // ABI 2: no present or not-applicable bit at or above I.
+        let sets: &[u64] = if m.has_not_applicable() {
+            &[16, na_at]
+        } else {
+            &[16]
+        };
+        for &at in sets {
+            b.ins()
+                .local_get(input)
+                .i64_load(m64(at + 8 * (wi - 1)))
+                .i64_const((ni % 64) as i64)
+                .i64_shr_u()
+                .i64_const(0)
+                .i64_ne()
+                .i32_or();
+        }
+    }
     b.if_(BlockType::Empty);
     fail_with(b, l, 6, 0, fail);
     b.end();
@@ -145,15 +168,46 @@ fn unit_body(b: &mut Body, plan: &Plan<'_>, l: &Locals, input: u32, o: u32) {
 
     // 2. Indicators in index order.
     for (i, ind) in plan.rubric.indicators.iter().enumerate() {
-        let at = 16 + 16 * i as u64;
         let d = i as i32;
+        if v2 {
+            // present = its bit | (2.1) its not-applicable bit << 1: 0, 1,
+            // 2 or 3 (both: invalid like any other present word).
+            let (word, bit) = (8 * (i / 64) as u64, (i % 64) as i64);
+            b.ins()
+                .local_get(input)
+                .i64_load(m64(16 + word))
+                .i64_const(bit)
+                .i64_shr_u()
+                .i64_const(1)
+                .i64_and();
+            if m.has_not_applicable() {
+                b.ins()
+                    .local_get(input)
+                    .i64_load(m64(na_at + word))
+                    .i64_const(bit)
+                    .i64_shr_u()
+                    .i64_const(1)
+                    .i64_and()
+                    .i64_const(1)
+                    .i64_shl()
+                    .i64_or();
+            }
+            b.ins()
+                .local_set(l.p)
+                .local_get(input)
+                .i64_load(m64(scores_at + 8 * i as u64))
+                .local_set(l.v);
+        } else {
+            let at = 16 + 16 * i as u64;
+            b.ins()
+                .local_get(input)
+                .i64_load(m64(at))
+                .local_set(l.p)
+                .local_get(input)
+                .i64_load(m64(at + 8))
+                .local_set(l.v);
+        }
         b.ins()
-            .local_get(input)
-            .i64_load(m64(at))
-            .local_set(l.p)
-            .local_get(input)
-            .i64_load(m64(at + 8))
-            .local_set(l.v)
             .local_get(l.row)
             .i64_load(m64(plan.layout.points + 8 * i as u64))
             .local_set(l.pts)

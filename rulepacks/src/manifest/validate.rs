@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use serde::Deserialize;
 
 use super::content::{FieldType, IndicatorKind, Missing};
-use super::{ABI_MINOR, ABI_VERSION, MANIFEST_VERSION, MAX_METHODS, Manifest};
+use super::{ABI_MINOR, ABI_V1, ABI_V2, MANIFEST_VERSION, MAX_METHODS, Manifest};
 
 /// A manifest that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -15,7 +15,7 @@ pub enum ManifestError {
     #[error("清单不是有效的 JSON（manifest is not valid JSON）：{0}")]
     Json(#[from] serde_json::Error),
     #[error(
-        "不支持的清单版本（unsupported manifest version）：manifest_version = {manifest_version}，abi_version = {abi_version}，abi_minor = {abi_minor}；本程序支持 1 / 1 / 0–{ABI_MINOR}"
+        "不支持的清单版本（unsupported manifest version）：manifest_version = {manifest_version}，abi_version = {abi_version}，abi_minor = {abi_minor}；本程序支持 manifest_version 1、abi_version 1–2、abi_minor 0–{ABI_MINOR}（this build speaks ABI 1 and 2）"
     )]
     UnsupportedVersion {
         manifest_version: u32,
@@ -40,7 +40,7 @@ impl Manifest {
         // refused as "unsupported" rather than "malformed".
         let v: Versions = serde_json::from_slice(bytes)?;
         if v.manifest_version != MANIFEST_VERSION
-            || v.abi_version != ABI_VERSION
+            || !(ABI_V1..=ABI_V2).contains(&v.abi_version)
             || v.abi_minor > ABI_MINOR
         {
             return Err(ManifestError::UnsupportedVersion {
@@ -67,7 +67,7 @@ impl Manifest {
     pub fn validate(&self) -> Result<(), ManifestError> {
         let bad = |s: String| Err(ManifestError::Inconsistent(s));
         if self.manifest_version != MANIFEST_VERSION
-            || self.abi_version != ABI_VERSION
+            || !(ABI_V1..=ABI_V2).contains(&self.abi_version)
             || self.abi_minor > ABI_MINOR
         {
             return Err(ManifestError::UnsupportedVersion {

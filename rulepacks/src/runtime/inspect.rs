@@ -24,38 +24,78 @@ pub struct Counts {
     pub indicators: u32,
     /// `K`: number of deduction/award clauses, all indicators concatenated.
     pub clauses: u32,
+    /// The manifest's `abi_version`: 1 (dense records) or 2 (compact
+    /// inputs, sparse evaluate output; ABI.md §10).
+    pub abi_major: u32,
     /// The manifest's `abi_minor` (absent: 0); 1 adds the not-applicable
     /// marks to the evaluate input.
     pub abi_minor: u32,
 }
 
 impl Counts {
-    /// Input length of `kaohe_evaluate` for `n` units: `16 + n × (16 +
-    /// 16·F)`, plus `8·I` per unit under ABI 1.1.
+    fn v2(&self) -> bool {
+        self.abi_major >= crate::manifest::ABI_V2
+    }
+
+    fn marks(&self) -> bool {
+        self.abi_minor >= 1
+    }
+
+    /// `⌈I / 64⌉` u64 words, times 2 when the minor carries marks.
+    fn indicator_sets(&self) -> u64 {
+        u64::from(self.indicators).div_ceil(64) * if self.marks() { 2 } else { 1 }
+    }
+
+    /// Input length of `kaohe_evaluate` for `n` units. ABI 1: `16 + n ×
+    /// (16 + 16·F)`, plus `8·I` per unit under 1.1. ABI 2: `16 + n × (16 +
+    /// 8·⌈F/64⌉ + 8·F)`, plus `8·⌈I/64⌉` per unit under 2.1.
     pub fn evaluate_input_len(&self, n: u32) -> u64 {
-        let marks = if self.abi_minor >= 1 {
-            8 * u64::from(self.indicators)
+        let (f, i) = (u64::from(self.fields), u64::from(self.indicators));
+        let rec = if self.v2() {
+            let marks = if self.marks() { i.div_ceil(64) } else { 0 };
+            16 + 8 * (f.div_ceil(64) + marks) + 8 * f
         } else {
-            0
+            16 + 16 * f + if self.marks() { 8 * i } else { 0 }
         };
-        16 + u64::from(n) * (16 + 16 * u64::from(self.fields) + marks)
+        16 + u64::from(n) * rec
     }
 
     /// What `kaohe_abi_version` must return and every input header carries:
-    /// the major (1) in the low 16 bits, the minor in the high 16.
+    /// the major (1 or 2) in the low 16 bits, the minor in the high 16.
     pub fn abi_word(&self) -> i32 {
-        (1 | (self.abi_minor << 16)) as i32
+        (self.abi_major | (self.abi_minor << 16)) as i32
     }
 
-    /// Output length of `kaohe_evaluate` for `n` units:
-    /// `n × (16 + 16·I + 16·K)`.
+    /// Output length of `kaohe_evaluate` for `n` units: ABI 1 exactly `n ×
+    /// (16 + 16·I + 16·K)`; ABI 2 at most `n × (16 + 8·⌈I/64⌉ (×2 under
+    /// 2.1) + 8·I + 8 + 16·K)` (every clause fired), its exact length
+    /// following from the fired counts it records.
     pub fn evaluate_output_len(&self, n: u32) -> u64 {
-        u64::from(n) * (16 + 16 * u64::from(self.indicators) + 16 * u64::from(self.clauses))
+        let (i, k) = (u64::from(self.indicators), u64::from(self.clauses));
+        let rec = if self.v2() {
+            16 + 8 * self.indicator_sets() + 8 * i + 8 + 16 * k
+        } else {
+            16 + 16 * i + 16 * k
+        };
+        u64::from(n) * rec
     }
 
-    /// Input length of `kaohe_finalise` for `n` units: `16 + n × (16 + 16·I)`.
+    /// Whether an evaluate output's length may be anything up to
+    /// [`Counts::evaluate_output_len`] (ABI 2, sparse) rather than exactly it.
+    pub fn evaluate_output_sparse(&self) -> bool {
+        self.v2()
+    }
+
+    /// Input length of `kaohe_finalise` for `n` units. ABI 1: `16 + n × (16
+    /// + 16·I)`; ABI 2: `16 + n × (16 + 8·⌈I/64⌉ (×2 under 2.1) + 8·I)`.
     pub fn finalise_input_len(&self, n: u32) -> u64 {
-        16 + u64::from(n) * (16 + 16 * u64::from(self.indicators))
+        let i = u64::from(self.indicators);
+        let rec = if self.v2() {
+            16 + 8 * self.indicator_sets() + 8 * i
+        } else {
+            16 + 16 * i
+        };
+        16 + u64::from(n) * rec
     }
 
     /// Output length of `kaohe_finalise` for `n` units: `n × 72`.
@@ -94,6 +134,18 @@ impl Counts {
                 RuntimeError::ManifestInvalid(format!("{what} 过多 / too many {what}"))
             })
         };
+        let abi_major = match manifest
+            .get("abi_version")
+            .and_then(serde_json::Value::as_u64)
+        {
+            Some(v) if (1..=u64::from(crate::manifest::ABI_V2)).contains(&v) => v as u32,
+            other => {
+                return Err(RuntimeError::ManifestVersionMismatch {
+                    field: "abi_version",
+                    found: other.map_or(-1, |v| v as i64),
+                });
+            }
+        };
         let abi_minor = match manifest.get("abi_minor") {
             None => 0,
             Some(v) => match v.as_u64() {
@@ -110,6 +162,7 @@ impl Counts {
             fields: count(fields.len() as u64, "fields")?,
             indicators: count(indicators.len() as u64, "indicators")?,
             clauses: count(clauses, "clauses")?,
+            abi_major,
             abi_minor,
         })
     }
@@ -328,8 +381,8 @@ fn check_exports(
     Ok(())
 }
 
-/// Checks the manifest is one UTF-8 JSON object with `abi_version == 1`
-/// and `manifest_version == 1` (and an `abi_minor` this code speaks), and
+/// Checks the manifest is one UTF-8 JSON object with `manifest_version ==
+/// 1`, an `abi_version` of 1 or 2 and an `abi_minor` this code speaks, and
 /// reads what the runtime needs from it.
 fn check_manifest(json: &[u8]) -> Result<(Counts, Option<u64>), RuntimeError> {
     let text = std::str::from_utf8(json)
@@ -341,7 +394,13 @@ fn check_manifest(json: &[u8]) -> Result<(Counts, Option<u64>), RuntimeError> {
             "不是 JSON 对象 / not a JSON object".to_owned(),
         ));
     }
-    for field in ["abi_version", "manifest_version"] {
+    for (field, speaks) in [
+        (
+            "abi_version",
+            crate::manifest::ABI_V1..=crate::manifest::ABI_V2,
+        ),
+        ("manifest_version", 1..=1),
+    ] {
         let found = value
             .get(field)
             .and_then(serde_json::Value::as_i64)
@@ -350,7 +409,7 @@ fn check_manifest(json: &[u8]) -> Result<(Counts, Option<u64>), RuntimeError> {
                     "缺少整数 {field} / missing integer `{field}`"
                 ))
             })?;
-        if found != 1 {
+        if !(i64::from(*speaks.start())..=i64::from(*speaks.end())).contains(&found) {
             return Err(RuntimeError::ManifestVersionMismatch { field, found });
         }
     }

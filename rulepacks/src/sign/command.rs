@@ -370,6 +370,17 @@ fn manifest_summary(s: &mut String, json: &[u8]) {
         "  清单（manifest）：{} {} 年第 {} 版《{}》，{}",
         p.id, p.year, p.version, p.title, p.issuer
     );
+    let _ = writeln!(
+        s,
+        "  规则包接口（ABI）：{}.{}{}",
+        m.abi_version,
+        m.abi_minor,
+        if m.is_v2() {
+            "（紧凑输入、稀疏输出 / compact input, sparse output）"
+        } else {
+            "（早期版本，仍可加载与复算 / earlier layouts, still loaded and replayed）"
+        }
+    );
     let _ = writeln!(s, "  类别 {} 个（categories）：", m.categories.len());
     for (c, cat) in m.categories.iter().enumerate() {
         let _ = writeln!(

@@ -29,13 +29,18 @@ use kaohe_rulepacks::abi::{self, FinaliseInput, UnitOutput};
 use kaohe_rulepacks::compile;
 use kaohe_rulepacks::fixture::{self, Fixture};
 use kaohe_rulepacks::interp::Interpreter;
-use kaohe_rulepacks::manifest::{Field, FieldType, IndicatorKind, Manifest, Missing, Round};
+use kaohe_rulepacks::manifest::{
+    ABI_V1, Field, FieldType, IndicatorKind, Manifest, Missing, Round,
+};
 use kaohe_rulepacks::rubric::{self, CheckedRubric};
 use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig, RuntimeError};
 
 mod baofeng;
 mod edges;
 mod random_rubrics;
+mod raw;
+
+use raw::{RawFinalise, RawUnit, encode_finalise, encode_units, statuses, unit_records};
 
 // ---------------------------------------------------------------- helpers
 
@@ -56,15 +61,26 @@ fn compile_src(src: &str) -> CheckedRubric {
     rubric::compile("generated.toml", src).unwrap_or_else(|d| panic!("{}\n---\n{src}", d.render()))
 }
 
-/// A rubric compiled both ways.
+/// A rubric compiled both ways (the pack and the interpreter), in the ABI
+/// its manifest names; an ABI 2 rubric also as ABI 1, its twin, so every
+/// differential test checks both layouts and that they say the same.
 struct Pack {
     manifest: Manifest,
     interp: Interpreter,
     compiled: kaohe_rulepacks::pack::Pack,
+    v1: Option<Box<Pack>>,
 }
 
 impl Pack {
     fn new(rubric: &CheckedRubric) -> Pack {
+        let mut pack = Pack::one(rubric);
+        if rubric.manifest.is_v2() {
+            pack.v1 = Some(Box::new(Pack::one(&rubric.clone().with_abi(ABI_V1))));
+        }
+        pack
+    }
+
+    fn one(rubric: &CheckedRubric) -> Pack {
         let wasm = compile::compile(rubric).expect("compiles");
         let compiled = kaohe_rulepacks::pack::Pack::load_as_found(runtime(), &wasm)
             .expect("the runtime loads the pack");
@@ -73,7 +89,72 @@ impl Pack {
             manifest: rubric.manifest.clone(),
             interp: Interpreter::new(rubric),
             compiled,
+            v1: None,
         }
+    }
+
+    /// [`Pack::check_evaluate_one`] in each ABI, and — where the raw
+    /// words mean the same in both (present and marks 0 or 1) — the same
+    /// decoded outputs from ABI 1 and ABI 2.
+    fn check_evaluate(&self, units: &[RawUnit]) -> Result<(), String> {
+        self.check_evaluate_one(units)?;
+        let Some(v1) = &self.v1 else { return Ok(()) };
+        v1.check_evaluate_one(units)
+            .map_err(|e| format!("ABI 1: {e}"))?;
+        let same_meaning = units.iter().all(|u| {
+            u.fields.iter().all(|&(p, _)| p == 0 || p == 1)
+                && u.marks.iter().all(|&x| x == 0 || x == 1)
+        });
+        if !same_meaning {
+            return Ok(());
+        }
+        let two = self
+            .interp
+            .evaluate_bytes(&encode_units(&self.manifest, units));
+        let one = v1.interp.evaluate_bytes(&encode_units(&v1.manifest, units));
+        match (two, one) {
+            (Ok(two), Ok(one)) => {
+                let two = abi::decode_evaluate_output(&self.manifest, units.len(), &two);
+                let one = abi::decode_evaluate_output(&v1.manifest, units.len(), &one);
+                if two.as_ref().ok() != one.as_ref().ok() {
+                    return Err("ABI 1 and ABI 2 outputs say different things".into());
+                }
+                Ok(())
+            }
+            (two, one) if two.as_ref().err() == one.as_ref().err() => Ok(()),
+            (two, one) => Err(format!(
+                "ABI 2 batch {:?} vs ABI 1 batch {:?}",
+                two.err(),
+                one.err()
+            )),
+        }
+    }
+
+    /// [`Pack::check_finalise_one`] in each ABI, and the same bytes from
+    /// both (the finalise output is one layout) where the present words
+    /// mean the same (0, 1 or 2).
+    fn check_finalise(&self, units: &[RawFinalise]) -> Result<(), String> {
+        self.check_finalise_one(units)?;
+        let Some(v1) = &self.v1 else { return Ok(()) };
+        v1.check_finalise_one(units)
+            .map_err(|e| format!("ABI 1: {e}"))?;
+        let same_meaning = units.iter().all(|u| {
+            u.flags & !1 == 0
+                && u.scores.iter().all(|&(p, _)| {
+                    (0..=2).contains(&p) && (p != 2 || self.manifest.has_not_applicable())
+                })
+        });
+        if same_meaning
+            && self
+                .interp
+                .finalise_bytes(&encode_finalise(&self.manifest, units))
+                != v1
+                    .interp
+                    .finalise_bytes(&encode_finalise(&v1.manifest, units))
+        {
+            return Err("ABI 1 and ABI 2 sheets differ".into());
+        }
+        Ok(())
     }
 
     /// Both answers to an evaluate input: output bytes or the batch code.
@@ -90,7 +171,7 @@ impl Pack {
     }
 
     /// Evaluates `units` both ways; on any difference, a readable report.
-    fn check_evaluate(&self, units: &[RawUnit]) -> Result<(), String> {
+    fn check_evaluate_one(&self, units: &[RawUnit]) -> Result<(), String> {
         let input = encode_units(&self.manifest, units);
         let (got, want) = self.evaluate(&input, units.len());
         let (got, want) = match (got, want) {
@@ -130,7 +211,7 @@ impl Pack {
         Err("outputs differ in bytes but decode equal".into())
     }
 
-    fn check_finalise(&self, units: &[RawFinalise]) -> Result<(), String> {
+    fn check_finalise_one(&self, units: &[RawFinalise]) -> Result<(), String> {
         let input = encode_finalise(&self.manifest, units);
         let (got, want) = self.finalise(&input, units.len());
         if got == want {
@@ -212,91 +293,6 @@ fn show_output(m: &Manifest, u: &UnitOutput) -> String {
         inds.join(" "),
         fired.join(" ")
     )
-}
-
-/// One evaluate unit exactly as the bytes say.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct RawUnit {
-    category: u32,
-    round: u32,
-    methods: u32,
-    reserved: u32,
-    fields: Vec<(i64, i64)>,
-    /// Not-applicable marks, one per indicator (written under ABI 1.1).
-    marks: Vec<i64>,
-}
-
-fn encode_units(m: &Manifest, units: &[RawUnit]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(b"KHEV");
-    out.extend_from_slice(&m.abi_word().to_le_bytes());
-    out.extend_from_slice(&(units.len() as u32).to_le_bytes());
-    out.extend_from_slice(&(m.fields.len() as u32).to_le_bytes());
-    for u in units {
-        for w in [u.category, u.round, u.methods, u.reserved] {
-            out.extend_from_slice(&w.to_le_bytes());
-        }
-        for (p, v) in &u.fields {
-            out.extend_from_slice(&p.to_le_bytes());
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        if m.has_not_applicable() {
-            for i in 0..m.indicators.len() {
-                let mark = u.marks.get(i).copied().unwrap_or(0);
-                out.extend_from_slice(&mark.to_le_bytes());
-            }
-        }
-    }
-    out
-}
-
-/// One finalise unit exactly as the bytes say.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct RawFinalise {
-    category: u32,
-    flags: u32,
-    penalty_cap: i64,
-    scores: Vec<(i64, i64)>,
-}
-
-impl From<&FinaliseInput> for RawFinalise {
-    fn from(u: &FinaliseInput) -> RawFinalise {
-        RawFinalise {
-            category: u.category,
-            flags: u32::from(u.penalty_cap_override.is_some()),
-            penalty_cap: u.penalty_cap_override.unwrap_or(0),
-            scores: u
-                .scores
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    if u.is_not_applicable(i) {
-                        (2, 0)
-                    } else {
-                        s.map_or((0, 0), |s| (1, s))
-                    }
-                })
-                .collect(),
-        }
-    }
-}
-
-fn encode_finalise(m: &Manifest, units: &[RawFinalise]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(b"KHFI");
-    out.extend_from_slice(&m.abi_word().to_le_bytes());
-    out.extend_from_slice(&(units.len() as u32).to_le_bytes());
-    out.extend_from_slice(&(m.indicators.len() as u32).to_le_bytes());
-    for u in units {
-        out.extend_from_slice(&u.category.to_le_bytes());
-        out.extend_from_slice(&u.flags.to_le_bytes());
-        out.extend_from_slice(&u.penalty_cap.to_le_bytes());
-        for (p, v) in &u.scores {
-            out.extend_from_slice(&p.to_le_bytes());
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    out
 }
 
 fn config(cases: u32) -> Config {

@@ -34,6 +34,11 @@ fn mini() -> CheckedRubric {
     rubric::compile("mini.toml", &mini_src()).unwrap_or_else(|d| panic!("{}", d.render()))
 }
 
+/// The mini rubric as an ABI 1 pack (the layouts of ABI.md §2–§3).
+fn mini_v1() -> CheckedRubric {
+    mini().with_abi(kaohe_rulepacks::manifest::ABI_V1)
+}
+
 /// Replaces exactly one occurrence of `from`.
 fn edit(src: &str, from: &str, to: &str) -> String {
     assert_eq!(src.matches(from).count(), 1, "`{from}` must occur once");

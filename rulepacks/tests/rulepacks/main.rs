@@ -14,8 +14,11 @@
 //!   conversion, loss reasons of `score =` indicators, the bottom-n share;
 //! - `self_test`: the fixtures a built pack carries and the dry run that
 //!   refuses a pack answering otherwise;
-//! - `sign`: pack statements, k-of-n trust policies and their refusals.
+//! - `sign`: pack statements, k-of-n trust policies and their refusals;
+//! - `abi2`: ABI 2 beside ABI 1 — one rubric both ways answers the same,
+//!   and a module relabelled from one ABI to the other is refused.
 
+mod abi2;
 mod compile;
 mod compile_limits;
 mod language;

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use kaohe_rulepacks::abi::{self, FinaliseInput, UnitInput, UnitOutput, UnitStatus};
 use kaohe_rulepacks::interp::Interpreter;
-use kaohe_rulepacks::manifest::{Manifest, Round};
+use kaohe_rulepacks::manifest::{ABI_V1, Manifest, Round};
 use kaohe_rulepacks::pack::{Evaluator, Pack, PackError};
 use kaohe_rulepacks::rubric::{self, CheckedRubric, CompileError};
 use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
@@ -134,10 +134,15 @@ fn marking_is_declared_by_the_rubric_needs_conversion_and_leaves_something_to_co
 }
 
 #[test]
-fn a_rubric_that_marks_nothing_keeps_abi_1_0_and_its_bytes() {
+fn a_rubric_that_marks_nothing_keeps_abi_x_0_and_its_bytes() {
     let plain = compile(&mini_src());
     assert_eq!(plain.manifest.abi_minor, 0);
-    assert_eq!(plain.manifest.abi_word(), 1);
+    assert_eq!(plain.manifest.abi_word(), 2, "ABI 2.0");
+    assert_eq!(
+        plain.clone().with_abi(ABI_V1).manifest.abi_word(),
+        1,
+        "as ABI 1: 1.0"
+    );
     let json = String::from_utf8(plain.manifest.to_canonical_json()).unwrap();
     assert!(
         !json.contains("abi_minor") && !json.contains("allow_not_applicable"),
@@ -145,10 +150,15 @@ fn a_rubric_that_marks_nothing_keeps_abi_1_0_and_its_bytes() {
     );
     let marking = marking();
     assert_eq!(marking.manifest.abi_minor, 1);
-    assert_eq!(marking.manifest.abi_word(), 0x0001_0001);
+    assert_eq!(marking.manifest.abi_word(), 0x0001_0002, "ABI 2.1");
+    assert_eq!(
+        marking.clone().with_abi(ABI_V1).manifest.abi_word(),
+        0x0001_0001,
+        "as ABI 1: 1.1"
+    );
     let json = String::from_utf8(marking.manifest.to_canonical_json()).unwrap();
     assert!(
-        json.contains(r#""abi_version":1,"abi_minor":1,"#)
+        json.contains(r#""abi_version":2,"abi_minor":1,"#)
             && json.contains(r#""allow_not_applicable":true"#),
         "{json}"
     );
@@ -396,20 +406,12 @@ fn a_pack_of_abi_1_0_from_an_earlier_year_still_loads_replays_and_refuses_marks(
 
 #[test]
 fn not_applicable_output_is_refused_where_the_abi_or_the_rubric_does_not_allow_it() {
-    let r = marking();
+    // ABI 1: state 2 in the indicator's pair.
+    let r = marking().with_abi(ABI_V1);
     let m = &r.manifest;
     let n1 = idx(m, "N1");
     let l2 = idx(m, "L2");
-    let ok = abi::encode_evaluate_output(
-        m,
-        &[UnitOutput {
-            status: UnitStatus::Ok,
-            fuel_used: 0,
-            indicators: vec![None; m.indicators.len()],
-            clauses: vec![None; m.clause_count()],
-            not_applicable: (0..m.indicators.len()).map(|i| i == n1).collect(),
-        }],
-    );
+    let ok = abi::encode_evaluate_output(m, &[only_n1_marked(m, n1)]);
     let decoded = abi::decode_evaluate_output(m, 1, &ok).unwrap();
     assert!(decoded[0].is_not_applicable(n1));
     // The same bytes naming L2 (never markable): refused.
@@ -419,10 +421,44 @@ fn not_applicable_output_is_refused_where_the_abi_or_the_rubric_does_not_allow_i
     bad[at(l2)] = 2;
     assert!(abi::decode_evaluate_output(m, 1, &bad).is_err());
     // Under ABI 1.0 state 2 does not exist.
-    let plain = compile(&mini_src()).manifest;
+    let plain = compile(&mini_src()).with_abi(ABI_V1).manifest;
     let mut old = ok.clone();
     old[at(n1)] = 2;
     assert!(abi::decode_evaluate_output(&plain, 1, &old).is_err());
+
+    // ABI 2.1: a bit of the not-applicable set (after the evaluated set).
+    let r = marking();
+    let m = &r.manifest;
+    let ok = abi::encode_evaluate_output(m, &[only_n1_marked(m, n1)]);
+    let decoded = abi::decode_evaluate_output(m, 1, &ok).unwrap();
+    assert!(decoded[0].is_not_applicable(n1));
+    let na = 16 + 8 * m.indicator_words();
+    let mut bad = ok.clone();
+    bad[na + n1 / 8] &= !(1 << (n1 % 8));
+    bad[na + l2 / 8] |= 1 << (l2 % 8);
+    assert!(
+        abi::decode_evaluate_output(m, 1, &bad).is_err(),
+        "L2 marked"
+    );
+    let mut both = ok.clone();
+    both[16 + n1 / 8] |= 1 << (n1 % 8);
+    assert!(
+        abi::decode_evaluate_output(m, 1, &both).is_err(),
+        "evaluated and not applicable"
+    );
+    // ABI 2.0 has no not-applicable set: these bytes are not its output.
+    let plain = compile(&mini_src()).manifest;
+    assert!(abi::decode_evaluate_output(&plain, 1, &ok).is_err());
+}
+
+fn only_n1_marked(m: &Manifest, n1: usize) -> UnitOutput {
+    UnitOutput {
+        status: UnitStatus::Ok,
+        fuel_used: 0,
+        indicators: vec![None; m.indicators.len()],
+        clauses: vec![None; m.clause_count()],
+        not_applicable: (0..m.indicators.len()).map(|i| i == n1).collect(),
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use kaohe_rulepacks::abi::{FinaliseInput, UnitOutput, merge_outputs};
 use kaohe_rulepacks::compile;
 use kaohe_rulepacks::fixture::{self, Fixture};
 use kaohe_rulepacks::interp::Interpreter;
-use kaohe_rulepacks::manifest::{IndicatorKind, Manifest, Round};
+use kaohe_rulepacks::manifest::{ABI_V1, IndicatorKind, Manifest, Round};
 use kaohe_rulepacks::pack::{Evaluator, Pack, PackError, sha256};
 use kaohe_rulepacks::rubric::{self, CheckedRubric};
 use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig, RuntimeError};
@@ -153,7 +153,8 @@ fn a_module_that_is_no_pack_is_a_load_or_manifest_error_naming_it() {
 
 #[test]
 fn malformed_evaluate_output_is_the_typed_error_naming_the_pack() {
-    let (r, _) = mini();
+    // ABI 1 (the hand-written packs below speak it).
+    let r = mini().0.with_abi(ABI_V1);
     let m = &r.manifest;
     let units = fixture::Evidence::load(&mini_dir().join("fixtures/01-town-full.toml"), m)
         .unwrap()
@@ -267,18 +268,20 @@ fn the_pack_and_the_interpreter_agree_through_the_evaluator_trait() {
 
 /// Issue #17: a year is finalised in calls sized by the pack's memory,
 /// never one call sized by the year. Under a 1 MiB memory cap a 2022 sheet
-/// (36 indicators: 592 bytes in, 72 out) fits ~790 units per call, so 5,000
-/// units take seven calls — one call would run out of memory — and every
-/// sheet is the interpreter's, in order.
+/// (36 indicators, ABI 2.1: 320 bytes in, 72 out) fits ~1,340 units per
+/// call, so 5,000 units take four calls — one call would run out of memory
+/// — and every sheet is the interpreter's, in order.
 #[test]
 fn a_year_larger_than_one_call_is_finalised_in_calls_that_fit_the_pack_memory() {
     let r = rubric::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("baofeng-2022/rubric.toml"))
         .unwrap_or_else(|e| panic!("{e}"));
     let wasm = compile::compile(&r).expect("the 2022 rubric compiles");
+    // A fuel ceiling per call high enough that memory is what binds.
     let small = Runtime::new(RuntimeConfig {
         memory_cap_bytes: 1 << 20,
         memory_keep_resident_bytes: 1 << 20,
         max_concurrent_instances: 2,
+        max_wasm_fuel_per_call: 1 << 50,
         ..RuntimeConfig::default()
     })
     .unwrap();
@@ -287,6 +290,11 @@ fn a_year_larger_than_one_call_is_finalised_in_calls_that_fit_the_pack_memory() 
     let per_call = pack
         .loaded()
         .units_per_call(kaohe_rulepacks::runtime::Entry::Finalise) as usize;
+    assert_eq!(
+        per_call as u64,
+        (1u64 << 19) / (m.finalise_input_record() as u64 + 72),
+        "half the memory over a unit's records"
+    );
     let units: Vec<FinaliseInput> = (0..5_000usize)
         .map(|u| {
             let category = u % m.categories.len();
@@ -307,7 +315,7 @@ fn a_year_larger_than_one_call_is_finalised_in_calls_that_fit_the_pack_memory() 
         })
         .collect();
     assert!(
-        (100..units.len() / 4).contains(&per_call),
+        (100..units.len() / 3).contains(&per_call),
         "{per_call} units per call"
     );
     // One call with the whole year does not fit the pack's memory.
@@ -325,4 +333,74 @@ fn a_year_larger_than_one_call_is_finalised_in_calls_that_fit_the_pack_memory() 
     assert_eq!(by_pack.len(), units.len());
     assert!(by_pack.iter().all(|o| o.result().is_ok()));
     assert_eq!(by_pack, by_interp);
+}
+
+/// A call is also sized by the fuel ceiling: no more units than get their
+/// full `wasm_fuel_per_unit` under `max_wasm_fuel_per_call`, so a batch is
+/// never refused for fuel where its units one by one would not be.
+#[test]
+fn calls_are_sized_by_the_fuel_ceiling_too() {
+    use kaohe_rulepacks::runtime::Entry;
+    let (r, wasm) = mini();
+    let config = RuntimeConfig {
+        wasm_fuel_base: 1_000_000,
+        max_wasm_fuel_per_call: 1_000_000 + 10 * r.manifest.limits.wasm_fuel_per_unit,
+        ..RuntimeConfig::default()
+    };
+    let rt = Runtime::new(config).unwrap();
+    let pack = Pack::load(&rt, &wasm, &identity_of(&r.manifest, &wasm)).expect("loads");
+    assert_eq!(pack.loaded().units_per_call(Entry::Evaluate), 10);
+    assert_eq!(pack.loaded().units_per_call(Entry::Finalise), 10);
+    assert_eq!(
+        pack.loaded().wasm_fuel_for(10),
+        1_000_000 + 10 * r.manifest.limits.wasm_fuel_per_unit,
+        "ten units get their full fuel"
+    );
+    // 25 units: three calls, the same answers as the interpreter.
+    let units =
+        fixture::Evidence::load(&mini_dir().join("fixtures/01-town-full.toml"), &r.manifest)
+            .unwrap()
+            .units();
+    let many: Vec<_> = units.iter().cycle().take(25).cloned().collect();
+    assert_eq!(
+        pack.evaluate(&many).unwrap(),
+        Interpreter::new(&r).evaluate(&many)
+    );
+}
+
+/// ABI 2 (ABI.md §10): a hand-written pack whose sparse evaluate output
+/// breaks the layout is refused with the typed error naming the pack and
+/// what is wrong, whichever way it breaks it.
+#[test]
+fn malformed_abi2_output_is_refused_naming_the_fault() {
+    let (r, _) = mini();
+    let m = &r.manifest;
+    assert!(m.is_v2() && !m.has_not_applicable() && m.indicators.len() == 8);
+    let wasm = wat_with_manifest("abi2-bad-output", m);
+    let pack = Pack::load(runtime(), &wasm, &identity_of(m, &wasm)).expect("an ABI 2 pack loads");
+    let refused = |category: u32| {
+        let unit = kaohe_rulepacks::abi::UnitInput {
+            category,
+            round: Round::Annual,
+            methods: m.all_methods_mask(),
+            values: vec![None; m.fields.len()],
+            not_applicable: Vec::new(),
+        };
+        match pack.evaluate(&[unit]).unwrap_err() {
+            PackError::MalformedOutput { pack, reason } => {
+                assert_eq!(pack, "mini-2022 v1");
+                reason
+            }
+            e => panic!("{e:?}"),
+        }
+    };
+    let r0 = refused(0);
+    assert!(
+        r0.contains("第 0 个单位不合规") && r0.contains("未计分的指标 L1 有触发的条款"),
+        "{r0}"
+    );
+    let r1 = refused(1);
+    assert!(r1.contains("输出长度") && r1.contains("至多"), "{r1}");
+    let r2 = refused(2);
+    assert!(r2.contains("截断"), "{r2}");
 }

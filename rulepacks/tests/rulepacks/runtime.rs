@@ -221,6 +221,7 @@ fn abi_pack_loads_with_its_manifest_and_counts() {
             fields: 2,
             indicators: 2,
             clauses: 1,
+            abi_major: 1,
             abi_minor: 0,
         }
     );

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use kaohe_rulepacks::compile;
 use kaohe_rulepacks::fixture::Fixture;
+use kaohe_rulepacks::manifest::ABI_V1;
 use kaohe_rulepacks::pack::{Pack, PackError};
 use kaohe_rulepacks::rubric::{self, CheckedRubric};
 use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
@@ -34,7 +35,7 @@ fn a_built_pack_carries_its_fixtures_and_passes_them_in_the_sandbox() {
     let out = dir.path().join("b.wasm");
     let report = compile::build(&r, &root().join("baofeng-2022/fixtures"), &out).unwrap();
     assert!(
-        report.contains("内嵌自检") && report.contains("ABI 1.1"),
+        report.contains("内嵌自检") && report.contains("ABI 2.1"),
         "{report}"
     );
     let wasm = std::fs::read(&out).unwrap();
@@ -48,6 +49,30 @@ fn a_built_pack_carries_its_fixtures_and_passes_them_in_the_sandbox() {
     let pack = Pack::load_as_found(&runtime(), &wasm).unwrap();
     let passed = pack.self_test().unwrap().expect("present");
     assert_eq!(passed.evaluate_units as usize, rounds);
+
+    // The same rubric built as an ABI 1 pack carries and passes its
+    // self-test in ABI 1's layouts.
+    let v1 = r.clone().with_abi(ABI_V1);
+    let out_v1 = dir.path().join("b1.wasm");
+    let report = compile::build(&v1, &root().join("baofeng-2022/fixtures"), &out_v1).unwrap();
+    assert!(report.contains("ABI 1.1"), "{report}");
+    let wasm_v1 = std::fs::read(&out_v1).unwrap();
+    let test_v1 = SelfTest::decode(kaohe_rulepacks::selftest::section(&wasm_v1).unwrap()).unwrap();
+    assert_eq!(test_v1.evaluate.units, test.evaluate.units);
+    assert_ne!(test_v1.evaluate.input, test.evaluate.input, "other layouts");
+    assert_eq!(
+        test_v1.finalise.output, test.finalise.output,
+        "the finalise output is one layout"
+    );
+    let pack_v1 = Pack::load_as_found(&runtime(), &wasm_v1).unwrap();
+    assert_eq!(
+        pack_v1
+            .self_test()
+            .unwrap()
+            .expect("present")
+            .evaluate_units as usize,
+        rounds
+    );
 
     // A pack compiled without one (as before self-tests) reports none.
     let bare = compile::compile(&r).unwrap();
@@ -65,12 +90,19 @@ fn a_pack_whose_answers_differ_from_its_self_test_is_refused_naming_the_differen
     let (r, fixtures) = baofeng();
     let mut test = compile::self_test(&r, &fixtures).unwrap();
     // One recorded score 0.01 lower: the pack no longer answers as recorded.
-    let rec = r.manifest.evaluate_output_record();
-    let s1 = r.manifest.indicator_index("S1").unwrap();
-    let at = 16 + 16 * s1 + 8; // unit 0, S1's score
-    assert_eq!(test.evaluate.output[at - 8], 1, "S1 evaluated in unit 0");
+    // ABI 2.1: unit 0's evaluated set, its not-applicable set, its scores.
+    let m = &r.manifest;
+    assert!(m.is_v2() && m.has_not_applicable());
+    let s1 = m.indicator_index("S1").unwrap();
+    assert_ne!(
+        test.evaluate.output[16 + s1 / 8] & (1 << (s1 % 8)),
+        0,
+        "S1 evaluated in unit 0"
+    );
+    let at = 16 + 16 * m.indicator_words() + 8 * s1; // unit 0, S1's score
+    assert!(test.evaluate.output[at] > 0);
     test.evaluate.output[at] -= 1;
-    assert!(at < rec);
+    assert!(at < m.evaluate_output_fixed());
     let wasm = compile::compile_with_self_test(&r, &test).unwrap();
     let pack = Pack::load_as_found(&runtime(), &wasm).expect("it loads");
     match pack.self_test() {
@@ -90,7 +122,10 @@ fn a_pack_that_loads_but_cannot_evaluate_fails_its_self_test() {
     // The mini rubric's self-test carried by a module whose evaluate answers
     // the wrong length: it loads (its ABI version and manifest are fine) and
     // only running it shows the fault.
-    let r = rubric::load(&root().join("tests/data/mini/rubric.toml")).unwrap();
+    // An ABI 1 pack: wrong-length.wat speaks ABI 1.
+    let r = rubric::load(&root().join("tests/data/mini/rubric.toml"))
+        .unwrap()
+        .with_abi(ABI_V1);
     let fx = "title = \"t\"\ncategory = \"dept\"\nmethods = [\"review\"]\n[evidence.annual]\nstaff_total = 10\nstaff_front = 9\nhas_plan = true\navg_score = 80\n[expected.annual.indicators]\n";
     let fixture = Fixture::parse("t.toml", "t.toml", fx, &r.manifest).unwrap();
     let test = compile::self_test(&r, &[fixture]).unwrap();

@@ -78,7 +78,6 @@ fn mix(x: &mut u64) -> u64 {
 fn batch_size_and_order_do_not_change_a_units_bytes() {
     let (_, pack) = baofeng();
     let m = &pack.manifest;
-    let rec = m.evaluate_output_record();
     let mut runner = TestRunner::deterministic();
     let units: Vec<RawUnit> = (0..1000)
         .map(|_| sample(&mut runner, &unit_strategy(m)))
@@ -112,7 +111,7 @@ fn batch_size_and_order_do_not_change_a_units_bytes() {
             .loaded()
             .call_evaluate(&encode_units(m, batch), batch.len() as u32)
             .expect("batch runs");
-        bytes.chunks(rec).map(<[u8]>::to_vec).collect()
+        unit_records(m, &bytes)
     };
     let whole = run(&units);
     assert_eq!(whole.len(), 1000);

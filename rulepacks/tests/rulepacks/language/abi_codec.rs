@@ -31,9 +31,14 @@ fn units(m: &Manifest) -> Vec<UnitInput> {
 
 #[test]
 fn roundtrip_and_byte_level_interpreter() {
-    let r = mini();
+    for r in [mini(), mini_v1()] {
+        roundtrip(&r);
+    }
+}
+
+fn roundtrip(r: &CheckedRubric) {
     let m = &r.manifest;
-    let i = Interpreter::new(&r);
+    let i = Interpreter::new(r);
     let u = units(m);
     let bytes = abi::encode_evaluate_input(m, &u).expect("encode");
     assert_eq!(bytes.len(), 16 + 2 * m.evaluate_input_record());
@@ -89,9 +94,14 @@ fn encoder_refuses_a_wrong_value_count() {
 
 #[test]
 fn batch_errors_in_order() {
-    let r = mini();
+    for r in [mini(), mini_v1()] {
+        batch_errors(&r);
+    }
+}
+
+fn batch_errors(r: &CheckedRubric) {
     let m = &r.manifest;
-    let i = Interpreter::new(&r);
+    let i = Interpreter::new(r);
     let good = abi::encode_evaluate_input(m, &units(m)).expect("encode");
     let bad = |f: &dyn Fn(&mut Vec<u8>)| {
         let mut b = good.clone();
@@ -100,7 +110,7 @@ fn batch_errors_in_order() {
     };
     assert_eq!(bad(&|b| b.truncate(15)), abi::BatchError::BadLength);
     assert_eq!(bad(&|b| b[0] = b'X'), abi::BatchError::BadMagic);
-    assert_eq!(bad(&|b| b[4] = 2), abi::BatchError::WrongAbi);
+    assert_eq!(bad(&|b| b[4] = 9), abi::BatchError::WrongAbi);
     assert_eq!(bad(&|b| b[12] = 99), abi::BatchError::CountsDisagree);
     assert_eq!(bad(&|b| b.push(0)), abi::BatchError::BadLength);
     assert_eq!(bad(&|b| b[8] = 3), abi::BatchError::BadLength);
@@ -113,7 +123,7 @@ fn batch_errors_in_order() {
 
 #[test]
 fn malformed_outputs_are_refused() {
-    let r = mini();
+    let r = mini_v1();
     let m = &r.manifest;
     let i = Interpreter::new(&r);
     let out = i
@@ -289,7 +299,7 @@ proptest! {
         cat in 0u32..4, round in 0u32..6, methods in 0u32..10, reserved in 0u32..2,
         fields in proptest::collection::vec((0i64..3, prop_oneof![Just(0i64), Just(100), -200i64..20_000, any::<i64>()]), 10),
     ) {
-        let r = mini();
+        let r = mini_v1();
         let m = &r.manifest;
         let i = Interpreter::new(&r);
         let mut b = Vec::new();
@@ -311,7 +321,7 @@ proptest! {
         cat in 0u32..4, flags in 0u32..3, cap in -5i64..2000,
         scores in proptest::collection::vec((0i64..3, prop_oneof![Just(0i64), Just(100), 0i64..5000, any::<i64>()]), 8),
     ) {
-        let r = mini();
+        let r = mini_v1();
         let m = &r.manifest;
         let i = Interpreter::new(&r);
         let mut b = Vec::new();
@@ -328,4 +338,126 @@ proptest! {
         let decoded = abi::decode_finalise_output(m, 1, &out);
         prop_assert!(decoded.is_ok(), "{:?}", decoded);
     }
+
+    /// ABI 2: whatever the bits and slots, the interpreter answers, its
+    /// answer passes the decoder, and it is ABI 1's answer where the
+    /// bytes mean the same.
+    #[test]
+    fn abi2_interpreter_output_is_always_well_formed(
+        cat in 0u32..4, round in 0u32..6, methods in 0u32..10, reserved in 0u32..2,
+        present in any::<u64>(),
+        values in proptest::collection::vec(prop_oneof![Just(0i64), Just(100), -200i64..20_000, any::<i64>()], 10),
+    ) {
+        let r = mini();
+        let m = &r.manifest;
+        prop_assert!(m.is_v2() && !m.has_not_applicable());
+        let i = Interpreter::new(&r);
+        let mut b = Vec::new();
+        b.extend_from_slice(b"KHEV");
+        for x in [2u32, 1, m.fields.len() as u32, cat, round, methods, reserved] {
+            b.extend_from_slice(&x.to_le_bytes());
+        }
+        b.extend_from_slice(&present.to_le_bytes());
+        for v in &values {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        let out = i.evaluate_bytes(&b).expect("well-formed batch");
+        let decoded = abi::decode_evaluate_output(m, 1, &out);
+        prop_assert!(decoded.is_ok(), "{:?}", decoded);
+        if present >> m.fields.len() == 0 {
+            let r1 = mini_v1();
+            let mut b1 = Vec::new();
+            b1.extend_from_slice(b"KHEV");
+            for x in [1u32, 1, m.fields.len() as u32, cat, round, methods, reserved] {
+                b1.extend_from_slice(&x.to_le_bytes());
+            }
+            for (f, v) in values.iter().enumerate() {
+                b1.extend_from_slice(&(((present >> f) & 1) as i64).to_le_bytes());
+                b1.extend_from_slice(&v.to_le_bytes());
+            }
+            let one = Interpreter::new(&r1).evaluate_bytes(&b1).expect("well-formed batch");
+            prop_assert_eq!(
+                abi::decode_evaluate_output(&r1.manifest, 1, &one).ok(),
+                decoded.ok()
+            );
+        }
+    }
+}
+
+/// ABI 2's sparse evaluate output: what the decoder refuses (ABI.md §10).
+#[test]
+fn malformed_abi2_outputs_are_refused() {
+    let r = mini();
+    let m = &r.manifest;
+    assert!(m.is_v2());
+    let i = Interpreter::new(&r);
+    let out = i
+        .evaluate_bytes(&abi::encode_evaluate_input(m, &units(m)).expect("e"))
+        .expect("o");
+    // mini: 8 indicators → one word; unit 0 = 16 + 8 (evaluated) + 64
+    // (scores) + 8 (fired) = 96 bytes before its clauses.
+    let fixed = m.evaluate_output_fixed();
+    assert_eq!(fixed, 96);
+    let fired0 = u32::from_le_bytes(out[88..92].try_into().unwrap()) as usize;
+    let unit1 = fixed + 16 * fired0;
+    let refused = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = out.clone();
+        f(&mut b);
+        abi::decode_evaluate_output(m, 2, &b).err()
+    };
+    assert_eq!(refused(&|_| {}), None, "the original is fine");
+    let malformed = |f: &dyn Fn(&mut Vec<u8>), what: &str| {
+        assert!(
+            matches!(
+                refused(f),
+                Some(abi::AbiError::Malformed { .. } | abi::AbiError::OutputLength { .. })
+            ),
+            "{what}"
+        );
+    };
+    malformed(
+        &|b| {
+            b.pop();
+        },
+        "short",
+    );
+    malformed(&|b| b.extend_from_slice(&[0; 16]), "bytes left over");
+    malformed(&|b| b[0] = 9, "unknown status");
+    malformed(&|b| b[0] = 5, "finalise-only status");
+    malformed(&|b| b[16 + 7] |= 0x80, "a reserved evaluated bit");
+    // unit 1 (Q2, daily only): L1 (index 0) evaluated; clear the bit, keep
+    // its score.
+    malformed(
+        &|b| b[unit1 + 16] &= !1,
+        "score on an unevaluated indicator",
+    );
+    malformed(
+        &|b| b[unit1 + 24..unit1 + 32].copy_from_slice(&1001i64.to_le_bytes()),
+        "score out of range",
+    );
+    malformed(&|b| b[unit1 + 92] = 1, "the fired word's reserved half");
+    malformed(
+        &|b| b[unit1 + 88..unit1 + 92].copy_from_slice(&99u32.to_le_bytes()),
+        "more fired than clauses",
+    );
+    // unit 1's fired clause: L1a (index 0), amount 300.
+    let entry = unit1 + fixed;
+    assert_eq!(
+        u32::from_le_bytes(out[entry..entry + 4].try_into().unwrap()),
+        0
+    );
+    malformed(
+        &|b| b[entry..entry + 4].copy_from_slice(&99u32.to_le_bytes()),
+        "clause index out of range",
+    );
+    malformed(
+        &|b| b[entry..entry + 4].copy_from_slice(&2u32.to_le_bytes()),
+        "a clause of an unevaluated indicator",
+    );
+    malformed(
+        &|b| b[entry + 8..entry + 16].copy_from_slice(&(-1i64).to_le_bytes()),
+        "negative amount",
+    );
+    malformed(&|b| b[entry + 4] = 1, "the entry's reserved word");
+    malformed(&|b| b[unit1] = 6, "a failed unit with scores");
 }

@@ -13,7 +13,7 @@ fn canonical_json_is_deterministic_and_round_trips() {
     assert_eq!(m.source_sha256.len(), 64);
     let text = String::from_utf8(a).expect("utf8");
     assert!(
-        text.starts_with("{\"manifest_version\":1,\"abi_version\":1,\"pack\":"),
+        text.starts_with("{\"manifest_version\":1,\"abi_version\":2,\"pack\":"),
         "{text}"
     );
 }
@@ -22,7 +22,7 @@ fn canonical_json_is_deterministic_and_round_trips() {
 fn versions_and_inconsistencies_are_refused() {
     let m = mini().manifest;
     let mut v: serde_json::Value = serde_json::from_slice(&m.to_canonical_json()).expect("json");
-    v["abi_version"] = 2.into();
+    v["abi_version"] = 3.into();
     assert!(matches!(
         Manifest::from_json(v.to_string().as_bytes()),
         Err(kaohe_rulepacks::manifest::ManifestError::UnsupportedVersion { .. })

@@ -120,14 +120,20 @@ fn manifest_must_be_one_valid_version_1_section() {
             found: 2
         }
     ));
-    let abi2 = br#"{"manifest_version":1,"abi_version":2,"fields":[],"indicators":[]}"#;
-    assert!(matches!(
-        err(rt.load(&with(abi2))),
-        RuntimeError::ManifestVersionMismatch {
-            field: "abi_version",
-            found: 2
-        }
-    ));
+    // ABI 1 and 2 are spoken; 3 is not, and the refusal says so in Chinese.
+    let abi3 = br#"{"manifest_version":1,"abi_version":3,"fields":[],"indicators":[]}"#;
+    let e = err(rt.load(&with(abi3)));
+    assert!(
+        matches!(
+            e,
+            RuntimeError::ManifestVersionMismatch {
+                field: "abi_version",
+                found: 3
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("本程序不支持"), "{e}");
     let twice = with_custom_section(with(good), "kaohe-manifest", good);
     assert!(matches!(
         err(rt.load(&twice)),

@@ -160,6 +160,10 @@ fn the_compiled_baofeng_pack_signs_inspects_and_evaluates_like_the_interpreter()
         "{inspected}"
     );
     assert!(inspected.contains(&format!("证据字段（fields）：{} 个", m.fields.len())));
+    assert!(
+        inspected.contains(&format!("规则包接口（ABI）：2.{}（紧凑输入", m.abi_minor)),
+        "the ABI the pack speaks: {inspected}"
+    );
     for needle in m
         .categories
         .iter()
