@@ -13,7 +13,7 @@ use kaohe_tables::terminal;
 
 use super::Invocation;
 use crate::calendar;
-use crate::consolidate::{Assessment, GapKind};
+use crate::consolidate::{Assessment, Detail, GapKind};
 use crate::export::model::board_tables;
 use crate::lock::{self, Approval};
 use crate::registry::nodes;
@@ -34,7 +34,9 @@ pub(super) fn run(
     ResultsArgs { year, category }: ResultsArgs,
 ) -> anyhow::Result<()> {
     let conn = inv.open()?;
-    let y = inv.consolidate(&conn, year)?;
+    // Nothing printed reads a unit's indicators or fired clauses: without
+    // them a national year fits in memory (issue #17).
+    let y = inv.consolidate_with(&conn, year, Detail::Lean)?;
     print!("{}", render_results(&y, category.as_deref()));
     let names: BTreeMap<String, String> = nodes::list_nodes(&conn)?
         .into_iter()
@@ -47,7 +49,10 @@ pub(super) fn run(
     if !approvals.is_empty() {
         print!(
             "{}",
-            render_approvals(&approvals, &y.consolidation.sha256())
+            render_approvals(
+                &approvals,
+                &y.data.sha256(&conn, &y.consolidation, y.detail)?
+            )
         );
     }
     Ok(())
@@ -433,7 +438,7 @@ mod tests {
     use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
 
     use super::*;
-    use crate::results::{Reevaluation, YearData};
+    use crate::results::{Reevaluation, ResultSource, YearData};
 
     /// The golden county through the compiled 2022 pack, with D6's
     /// satisfaction computed under an older version and only T1 of the
@@ -459,7 +464,7 @@ mod tests {
             year: 2022,
             pack: Pack::load(&runtime, &module, &identity).unwrap(),
             roster,
-            results: g.results.clone(),
+            results: ResultSource::Held(g.results.clone()),
             decisions: g.decisions.clone(),
             history: g.history.clone(),
             reevaluation: vec![Reevaluation {
@@ -471,12 +476,14 @@ mod tests {
                 current: 2,
             }],
         };
-        let consolidation = data.consolidate().unwrap();
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let consolidation = data.consolidate(&conn, Detail::Full).unwrap();
         let outcomes = data.outcomes(&consolidation);
         ConsolidatedYear {
             data,
             consolidation,
             outcomes,
+            detail: Detail::Full,
         }
     }
 

@@ -43,6 +43,20 @@ pub fn parse_clauses(json: &str) -> serde_json::Result<BTreeMap<String, FiredCla
     Ok(out)
 }
 
+/// [`parse_clauses`] keeping only each clause's amount (consolidation
+/// takes a clause's reason from the manifest): no reason is copied out.
+pub fn parse_clause_amounts(json: &str) -> serde_json::Result<BTreeMap<String, i64>> {
+    let rows: Vec<(String, i64, serde::de::IgnoredAny)> = serde_json::from_str(json)?;
+    let mut out = BTreeMap::new();
+    for (id, amount, _) in rows {
+        if out.contains_key(&id) {
+            return Err(serde::de::Error::custom(format!("clause {id} twice")));
+        }
+        out.insert(id, amount);
+    }
+    Ok(out)
+}
+
 /// A result's not-applicable marks as stored in `results.not_applicable`:
 /// a compact JSON object in indicator-id order, `{"N2_5":"reason"}`.
 pub fn marks_json(marks: &BTreeMap<String, String>) -> serde_json::Result<String> {
