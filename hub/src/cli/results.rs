@@ -487,6 +487,36 @@ mod tests {
         }
     }
 
+    /// Issue #17: `hub results` consolidates lean (no per-indicator
+    /// detail held); it prints what the full consolidation prints, and its
+    /// digest — compared with the approval's — is the full one's.
+    #[test]
+    fn lean_results_print_and_digest_as_the_full_consolidation() {
+        let y = golden_year();
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let lean = y.data.consolidate(&conn, Detail::Lean).unwrap();
+        assert!(lean.units.iter().any(|u| u.scored().is_some()));
+        assert!(
+            lean.units
+                .iter()
+                .filter_map(|u| u.scored())
+                .all(|s| s.indicators.is_empty())
+        );
+        assert_eq!(
+            y.data.sha256(&conn, &lean, Detail::Lean).unwrap(),
+            y.consolidation.sha256()
+        );
+        let full_text = render_results(&y, None);
+        let outcomes = y.data.outcomes(&lean);
+        let lean_year = ConsolidatedYear {
+            consolidation: lean,
+            outcomes,
+            detail: Detail::Lean,
+            ..y
+        };
+        assert_eq!(render_results(&lean_year, None), full_text);
+    }
+
     /// Issue #13: the quarterly leaderboard was computed and never shown;
     /// a superseded pack's result read as plain 未考核; a commendation
     /// without a principal went unnoticed.
