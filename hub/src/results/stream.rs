@@ -28,8 +28,7 @@ pub struct Stored {
 }
 
 const SELECT: &str = "SELECT r.submission_id, r.method_id, r.node_id, r.unit_id, r.round, r.late,
-        s.committed_at, r.scores, r.clauses, r.not_applicable, r.evidence
-     FROM results r JOIN submissions s ON s.id = r.submission_id";
+        s.committed_at, r.scores, r.clauses, r.not_applicable, r.evidence";
 
 impl Stored {
     /// Runs `f` over the year's current results a unit at a time, units in
@@ -42,7 +41,8 @@ impl Stored {
         f: impl FnOnce(&mut Units<'_, '_>) -> T,
     ) -> Result<T, ResultsError> {
         let mut stmt = conn.prepare(&format!(
-            "{SELECT} INDEXED BY results_by_unit
+            "{SELECT}
+             FROM results r INDEXED BY results_by_unit JOIN submissions s ON s.id = r.submission_id
              WHERE r.year = ?1 AND r.is_current = 1 AND r.pack_id = ?2 AND r.pack_version = ?3
              ORDER BY r.unit_id"
         ))?;
@@ -136,6 +136,7 @@ pub fn load_results_keeping(
     let mut out = Vec::new();
     let mut stmt = conn.prepare(&format!(
         "{SELECT}
+         FROM results r JOIN submissions s ON s.id = r.submission_id
          WHERE r.year = ?1 AND r.pack_id = ?2 AND r.pack_version = ?3 AND r.is_current = 1
          ORDER BY r.submission_id, r.method_id"
     ))?;

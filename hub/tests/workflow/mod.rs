@@ -60,7 +60,9 @@ pub(super) fn two_townships_reported() -> (Setup, SigningKeyPair) {
 fn consolidated(dir: &Path) -> (results::YearData, kaohe_hub::consolidate::Consolidation) {
     let conn = db::open_existing(dir).unwrap();
     let data = results::load_year(&conn, &Runtime::new(small_runtime()).unwrap(), 2022).unwrap();
-    let c = data.consolidate().unwrap();
+    let c = data
+        .consolidate(&conn, kaohe_hub::consolidate::Detail::Full)
+        .unwrap();
     (data, c)
 }
 
