@@ -136,7 +136,7 @@ impl ResultSource {
                 }
                 Ok(f(&mut by_unit.into_values()))
             }
-            ResultSource::Stored(stored) => stored.units(conn, |units| f(units)),
+            ResultSource::Stored(stored) => stored.units(conn, f),
         }
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use kaohe_rulepacks::manifest::Round;
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OpenFlags, Row, params};
 
 use super::ResultsError;
 use super::rulings::{self, Ruling};
@@ -35,7 +35,65 @@ impl Stored {
     /// id order (each unit's results with the rulings applied), as
     /// [`consolidate_units`](crate::consolidate::consolidate_units) takes
     /// them. A read error stops the units and is returned after `f`.
+    ///
+    /// Outside a transaction the rows are read and parsed on a second
+    /// thread with a connection of its own, ahead of `f` by a bounded
+    /// number of units, so reading and consolidating use both cores; inside
+    /// one (whose changes only `conn` sees) or in memory, on this thread.
     pub fn units<T>(
+        &self,
+        conn: &Connection,
+        f: impl FnOnce(&mut dyn Iterator<Item = Vec<AcceptedResult>>) -> T,
+    ) -> Result<T, ResultsError> {
+        let path = conn.path().filter(|p| !p.is_empty());
+        let Some(path) = path.filter(|_| conn.is_autocommit()) else {
+            return self.read(conn, |units| f(units));
+        };
+        let path = path.to_owned();
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<AcceptedResult>, ResultsError>>(
+                READ_AHEAD_UNITS,
+            );
+            s.spawn(move || {
+                let read = Connection::open_with_flags(
+                    &path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(ResultsError::from)
+                .and_then(|conn| {
+                    self.read(&conn, |units| {
+                        for unit in units {
+                            if tx.send(Ok(unit)).is_err() {
+                                // `f` stopped early.
+                                return;
+                            }
+                        }
+                    })
+                });
+                if let Err(e) = read {
+                    let _ = tx.send(Err(e));
+                }
+            });
+            let mut error = None;
+            let out = f(&mut std::iter::from_fn(|| match rx.recv() {
+                Ok(Ok(unit)) => Some(unit),
+                Ok(Err(e)) => {
+                    error = Some(e);
+                    None
+                }
+                Err(_) => None,
+            }));
+            // The reader stops at its next unit if `f` did not take all.
+            drop(rx);
+            match error {
+                Some(e) => Err(e),
+                None => Ok(out),
+            }
+        })
+    }
+
+    /// [`Stored::units`] on this thread.
+    fn read<T>(
         &self,
         conn: &Connection,
         f: impl FnOnce(&mut Units<'_, '_>) -> T,
@@ -60,6 +118,9 @@ impl Stored {
         }
     }
 }
+
+/// Units read ahead of the consolidation ([`Stored::units`]).
+const READ_AHEAD_UNITS: usize = 256;
 
 /// The year's results of one unit after another ([`Stored::units`]).
 pub struct Units<'s, 'd> {
@@ -173,15 +234,12 @@ fn read_row(
     let not_applicable = result_columns::parse_marks(json(9)?.unwrap_or_default())
         .map_err(|e| corrupt("不适用标记（not_applicable）", e))?;
     let evidence = json(10)?
-        .map(result_columns::parse_evidence)
+        .map(|json| match evidence {
+            Some(keep) => result_columns::parse_evidence_keeping(json, |f| keep.contains(f)),
+            None => result_columns::parse_evidence(json),
+        })
         .transpose()
-        .map_err(|e| corrupt("证据（evidence）", e))?
-        .map(|mut values| {
-            if let Some(keep) = evidence {
-                values.retain(|field, _| keep.contains(field));
-            }
-            values
-        });
+        .map_err(|e| corrupt("证据（evidence）", e))?;
     Ok(AcceptedResult {
         unit_id: r.get(3)?,
         round,
