@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use anyhow::Context as _;
 use jiff::Timestamp;
 use kaohe_rulepacks::manifest::Manifest;
 use kaohe_rulepacks::rubric::decimal::format_hundredths_fixed;
@@ -37,7 +38,21 @@ pub(super) fn run(
     // Nothing printed reads a unit's indicators or fired clauses: without
     // them a national year fits in memory (issue #17).
     let y = inv.consolidate_with(&conn, year, Detail::Lean)?;
-    print!("{}", render_results(&y, category.as_deref()));
+    {
+        use std::io::Write as _;
+        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        let mut failed = None;
+        write_results(&y, category.as_deref(), &mut |part| {
+            if failed.is_none() {
+                failed = stdout.write_all(part.as_bytes()).err();
+            }
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => stdout.flush(),
+        }
+        .context("输出考核结果（write the results）")?;
+    }
     let names: BTreeMap<String, String> = nodes::list_nodes(&conn)?
         .into_iter()
         .map(|n| (n.id.to_string(), n.name))
@@ -114,11 +129,29 @@ fn beijing_at(at: &str) -> String {
 /// The `hub results` text: ranking tables of ranked categories, grade
 /// counts of the others, late and not-assessed units, outcomes. Pure.
 pub fn render_results(y: &ConsolidatedYear, category: Option<&str>) -> String {
+    let mut text = String::new();
+    write_results(y, category, &mut |part| text.push_str(part));
+    text
+}
+
+/// Where [`write_results`] writes, a part at a time.
+struct Sink<'w>(&'w mut dyn FnMut(&str));
+
+impl Sink<'_> {
+    fn push_str(&mut self, part: &str) {
+        (self.0)(part);
+    }
+}
+
+/// [`render_results`] handed to `write` a section at a time, so that a
+/// national year's printout is never held whole (issue #17).
+pub fn write_results(y: &ConsolidatedYear, category: Option<&str>, write: &mut dyn FnMut(&str)) {
     let (c, o, manifest) = (&y.consolidation, &y.outcomes, y.manifest());
-    let mut out = format!(
+    let mut out = Sink(write);
+    out.push_str(&format!(
         "{} 年度考核结果（规则包 {}-{} 第 {} 版）\n",
         c.year, c.pack.id, c.pack.year, c.pack.version
-    );
+    ));
     for cat in &manifest.categories {
         if category.is_some_and(|x| x != cat.id) {
             continue;
@@ -287,17 +320,29 @@ pub fn render_results(y: &ConsolidatedYear, category: Option<&str>) -> String {
             &stale_rows,
         ));
     }
-    let boards: Vec<_> = crate::results::leaderboards(c)
-        .into_iter()
-        .filter(|b| {
-            category.is_none_or(|x| {
+    // One category's boards at a time: a national year's boards, copied
+    // into the export model all at once, weighed more than the year.
+    let mut board_categories: Vec<&str> = Vec::new();
+    for b in &c.leaderboards {
+        if !board_categories.contains(&b.category_name.as_str())
+            && category.is_none_or(|x| {
                 manifest
                     .category_index(x)
-                    .is_some_and(|i| manifest.categories[i].name == b.category)
+                    .is_some_and(|i| manifest.categories[i].name == b.category_name)
             })
-        })
-        .collect();
-    for (name, rows) in board_tables(&boards) {
+        {
+            board_categories.push(&b.category_name);
+        }
+    }
+    for (name, rows) in board_categories.into_iter().flat_map(|name| {
+        let boards: Vec<_> = c
+            .leaderboards
+            .iter()
+            .filter(|b| b.category_name == name)
+            .map(|b| crate::results::leaderboard(c, b))
+            .collect();
+        board_tables(&boards)
+    }) {
         out.push_str(&format!(
             "\n【党建引领·比拼四季】{name}（季度得分与名次）\n"
         ));
@@ -339,7 +384,6 @@ pub fn render_results(y: &ConsolidatedYear, category: Option<&str>) -> String {
             unnamed.join("、")
         ));
     }
-    out
 }
 
 /// A line for the office to confirm when a ranking is too small for the
