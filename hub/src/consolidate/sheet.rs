@@ -56,7 +56,7 @@ pub(super) fn prepare(
     let mut used: Vec<usize> = Vec::new();
     for &(m, round) in expected {
         let method = &manifest.methods[m];
-        let label = format!("{}（{}）{}", method.name, method.id, round.name_zh());
+        let label = || format!("{}（{}）{}", method.name, method.id, round.name_zh());
         let got = received.get(&(m, round)).map_or(&[][..], Vec::as_slice);
         if decisions
             .excused_quarters
@@ -66,7 +66,9 @@ pub(super) fn prepare(
             if !got.is_empty() {
                 problems.insert(format!(
                     "单位 {}（{}）的{}已决定免报，收到的结果未计入（excused report not counted）",
-                    unit.id, unit.name, label
+                    unit.id,
+                    unit.name,
+                    label()
                 ));
             }
             continue;
@@ -83,7 +85,7 @@ pub(super) fn prepare(
                     round,
                 });
                 gaps.push(Gap {
-                    message: format!("{label}结果未报送（report missing）"),
+                    message: format!("{}结果未报送（report missing）", label()),
                     what: GapKind::MissingReport {
                         method_id: method.id.clone(),
                         round,
@@ -99,7 +101,8 @@ pub(super) fn prepare(
                 let nodes: Vec<String> = many.iter().map(|&r| results[r].node_id.clone()).collect();
                 gaps.push(Gap {
                     message: format!(
-                        "{label}结果由 {} 个节点重复上报（{}），须裁定采用哪一份（reported twice）",
+                        "{}结果由 {} 个节点重复上报（{}），须裁定采用哪一份（reported twice）",
+                        label(),
                         nodes.len(),
                         nodes.join("、")
                     ),
@@ -169,14 +172,13 @@ fn unit_output(
         not_applicable: vec![false; manifest.indicators.len()],
     };
     let mut gaps = Vec::new();
-    let label = format!(
-        "{}{}",
-        method_label(manifest, &r.method_id),
-        r.round.name_zh()
-    );
     let mut unknown = |id: &str, what: &str| {
         gaps.push(Gap {
-            message: format!("{label}结果含{what} {id}（unknown score）"),
+            message: format!(
+                "{}{}结果含{what} {id}（unknown score）",
+                method_label(manifest, &r.method_id),
+                r.round.name_zh()
+            ),
             what: GapKind::UnknownScore {
                 method_id: r.method_id.clone(),
                 round: r.round,

@@ -38,13 +38,22 @@ impl Reevaluation {
 /// The year's current results computed under another version than the
 /// current one of their pack, by unit, method and round.
 pub fn awaiting_reevaluation(conn: &Connection, year: i32) -> rusqlite::Result<Vec<Reevaluation>> {
-    let mut stmt = conn.prepare(
-        "SELECT r.unit_id, r.method_id, r.round, r.node_id, r.pack_version, p.version
-         FROM results r
-         JOIN packs p ON p.pack_id = r.pack_id AND p.year = r.year AND p.is_current = 1
-         WHERE r.year = ?1 AND r.is_current = 1 AND r.pack_version <> p.version
-         ORDER BY r.unit_id, r.method_id, r.round, r.node_id",
-    )?;
+    // Two seeks of the by-pack index, below and above the current
+    // version: a scan of the year's results took seconds at scale.
+    let side = |op: &str| {
+        format!(
+            "SELECT r.unit_id, r.method_id, r.round, r.node_id, r.pack_version, p.version
+             FROM packs p CROSS JOIN results r INDEXED BY results_by_pack
+               ON r.pack_id = p.pack_id AND r.year = p.year AND r.is_current = 1
+              AND r.pack_version {op} p.version
+             WHERE p.year = ?1 AND p.is_current = 1"
+        )
+    };
+    let mut stmt = conn.prepare(&format!(
+        "{} UNION ALL {} ORDER BY 1, 2, 3, 4",
+        side("<"),
+        side(">")
+    ))?;
     let rows = stmt.query_map([year], |r| {
         let round: String = r.get(2)?;
         Ok(Reevaluation {
