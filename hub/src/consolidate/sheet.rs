@@ -315,6 +315,10 @@ pub(super) fn detail(
 }
 
 /// The pack's answer for one unit as its assessment.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one unit's sheet, answer and reports, and the year's lookups"
+)]
 pub(super) fn finalised(
     manifest: &Manifest,
     ids: &Ids<'_>,
