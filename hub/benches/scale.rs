@@ -728,18 +728,20 @@ fn stages(dir: &Path) {
     let data = kaohe_hub::results::load_year(&conn, &runtime, YEAR).expect("load");
     report("load_year", t);
     let t = Instant::now();
-    let c = data.consolidate().expect("consolidates");
+    let detail = kaohe_hub::consolidate::Detail::Lean;
+    let c = data.consolidate(&conn, detail).expect("consolidates");
     report("consolidate", t);
     let t = Instant::now();
     let outcomes = data.outcomes(&c);
     report("outcomes", t);
     let t = Instant::now();
-    let digest = c.sha256();
-    report("sha256", t);
+    let digest = data.sha256(&conn, &c, detail).expect("digest");
+    report("sha256 (filled)", t);
     let y = kaohe_hub::results::ConsolidatedYear {
         data,
         consolidation: c,
         outcomes,
+        detail,
     };
     let t = Instant::now();
     let text = kaohe_hub::cli::results::render_results(&y, None);

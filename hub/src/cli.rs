@@ -262,10 +262,21 @@ impl Invocation {
 
     /// The year consolidated now, with its outcomes.
     fn consolidate(&self, conn: &Connection, year: i32) -> anyhow::Result<ConsolidatedYear> {
-        Ok(year_results::consolidate_year(
+        self.consolidate_with(conn, year, crate::consolidate::Detail::Full)
+    }
+
+    /// [`Self::consolidate`], keeping the per-indicator detail or not.
+    fn consolidate_with(
+        &self,
+        conn: &Connection,
+        year: i32,
+        detail: crate::consolidate::Detail,
+    ) -> anyhow::Result<ConsolidatedYear> {
+        Ok(year_results::consolidate_year_with(
             conn,
             &self.runtime()?,
             year,
+            detail,
         )?)
     }
 }

@@ -30,13 +30,19 @@
 //!    manifest's excellent quota, when it sets one, is applied here
 //!    ([`rank`]).
 //!
+//! The year's results may be streamed a unit at a time
+//! ([`consolidate_units`]), and the per-indicator detail left out
+//! ([`Detail::Lean`]) and worked out again per unit ([`Filler`]) — a
+//! national year in bounded memory (issue #17).
+//!
 //! Layout: `decisions` — the recorded decisions checked once; `sheet` —
 //! steps 1–3 for one unit; [`rank`] — competition ranking, the excellent
 //! quota and the quarterly leaderboard; `tier` — the tiered view per parent
-//! unit.
+//! unit; `lean` — the detail of a lean consolidation and its digest.
 
 mod decisions;
 mod ids;
+mod lean;
 pub mod rank;
 mod sheet;
 mod tier;
@@ -53,6 +59,7 @@ use kaohe_rulepacks::abi::{FinaliseInput, FinaliseOutput};
 use kaohe_rulepacks::manifest::{IndicatorKind, Manifest, Round};
 use serde::{Deserialize, Serialize};
 
+pub use self::lean::Filler;
 use crate::registry::units::{ResponsibleAssessor, YearRoster};
 
 /// Everything a consolidation is computed from. Nothing else is read.
@@ -440,22 +447,7 @@ impl Consolidation {
     /// approval records, and what is compared with the record later to
     /// tell whether the year changed since it was approved.
     pub fn sha256(&self) -> String {
-        use sha2::Digest as _;
-        // Hashed as it is written: the JSON of a large year is never held.
-        struct Hasher(sha2::Sha256);
-        impl std::io::Write for Hasher {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.update(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let mut hasher = Hasher(sha2::Sha256::new());
-        // Plain structs, string-keyed maps only: serialising cannot fail.
-        let _ = serde_json::to_writer(std::io::BufWriter::new(&mut hasher), self);
-        hex::encode(hasher.0.finalize())
+        lean::sha256_of(self)
     }
 }
 
@@ -485,13 +477,56 @@ pub fn required_methods(manifest: &Manifest) -> BTreeMap<String, Vec<String>> {
 /// as its memory needs, `Pack::finalise`).
 pub const SHEETS_PER_BATCH: usize = 4096;
 
+/// Whether a consolidation keeps every assessed unit's per-indicator
+/// detail ([`Scored::indicators`], [`Scored::fired`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Everything, as every export and view reads it.
+    Full,
+    /// Without `indicators` and `fired` (left empty): what rankings,
+    /// grades, tiers, completeness and outcomes need, in memory that a
+    /// national year fits (issue #17). [`Filler`] works one unit's detail
+    /// out again, e.g. while the digest streams
+    /// ([`Consolidation::sha256_filled`]).
+    Lean,
+}
+
 /// Consolidates the year; see the module docs.
 pub fn consolidate<E: fmt::Display>(
     input: &ConsolidationInput<'_>,
+    finalise: impl FnMut(&[FinaliseInput]) -> Result<Vec<FinaliseOutput>, E>,
+) -> Result<Consolidation, ConsolidateError> {
+    let mut by_unit: BTreeMap<&str, Vec<AcceptedResult>> = BTreeMap::new();
+    for r in input.results {
+        by_unit
+            .entry(r.unit_id.as_str())
+            .or_default()
+            .push(r.clone());
+    }
+    consolidate_units(
+        input.manifest,
+        input.roster,
+        input.decisions,
+        by_unit.into_values(),
+        Detail::Full,
+        finalise,
+    )
+}
+
+/// [`consolidate`] with the year's results streamed a unit at a time:
+/// `units` yields each unit's results together (all of them, in any order
+/// within the unit), units in ascending id order — as
+/// [`results::stream`](crate::results) reads them from the database — so
+/// only a batch of units is ever held. The same inputs give the same
+/// consolidation as [`consolidate`] (with [`Detail::Full`]).
+pub fn consolidate_units<E: fmt::Display>(
+    manifest: &Manifest,
+    roster: &YearRoster,
+    decisions: &Decisions,
+    units: impl IntoIterator<Item = Vec<AcceptedResult>>,
+    detail: Detail,
     mut finalise: impl FnMut(&[FinaliseInput]) -> Result<Vec<FinaliseOutput>, E>,
 ) -> Result<Consolidation, ConsolidateError> {
-    let manifest = input.manifest;
-    let roster = input.roster;
     let mut problems = BTreeSet::new();
     if i64::from(roster.year) != i64::from(manifest.pack.year) {
         problems.insert(format!(
@@ -499,12 +534,10 @@ pub fn consolidate<E: fmt::Display>(
             roster.year, manifest.pack.year
         ));
     }
-
-    let mut by_unit: BTreeMap<&str, Vec<&AcceptedResult>> = BTreeMap::new();
-    for r in input.results {
-        if roster.get(&r.unit_id).is_some() {
-            by_unit.entry(r.unit_id.as_str()).or_default().push(r);
-        } else {
+    let decisions = Decisions::checked(decisions, manifest, roster, &mut problems);
+    let ids = ids::Ids::new(manifest);
+    let not_on_roster = |problems: &mut BTreeSet<String>, results: &[AcceptedResult]| {
+        for r in results {
             problems.insert(format!(
                 "单位 {} 不在 {} 年度名册中，其{}{}结果未计入（unit not on the roster）",
                 r.unit_id,
@@ -513,23 +546,20 @@ pub fn consolidate<E: fmt::Display>(
                 r.round.name_zh()
             ));
         }
-    }
-    for list in by_unit.values_mut() {
-        list.sort_by(|a, b| result_order(manifest, a, b));
-    }
-    let decisions = Decisions::checked(input.decisions, manifest, roster, &mut problems);
-    let ids = ids::Ids::new(manifest);
+    };
+    let mut stream = units.into_iter().filter(|g| !g.is_empty()).peekable();
 
     let mut units = Vec::with_capacity(roster.len());
     let mut completeness = Completeness::default();
+    let mut boards = rank::Boards::new(manifest);
     let mut batch: Vec<FinaliseInput> = Vec::with_capacity(SHEETS_PER_BATCH);
-    // Per sheet of the batch: the unit's place in `units` and the reports
-    // that made the sheet.
-    let mut batch_units: Vec<(usize, Vec<&AcceptedResult>)> = Vec::new();
+    // Per sheet of the batch: the unit's place in `units`, its results and
+    // the places among them of the reports that made the sheet.
+    let mut batch_units: Vec<(usize, Vec<AcceptedResult>, Vec<usize>)> = Vec::new();
     // The sheets are finalised a batch at a time, so what waits for the pack
     // is bounded whatever the size of the year.
     let mut finalise_batch = |batch: &mut Vec<FinaliseInput>,
-                              batch_units: &mut Vec<(usize, Vec<&AcceptedResult>)>,
+                              batch_units: &mut Vec<(usize, Vec<AcceptedResult>, Vec<usize>)>,
                               units: &mut Vec<UnitResult>|
      -> Result<(), ConsolidateError> {
         if batch.is_empty() {
@@ -542,17 +572,36 @@ pub fn consolidate<E: fmt::Display>(
                 got: outputs.len(),
             });
         }
-        for ((sheet, output), (at, used)) in batch.iter().zip(&outputs).zip(batch_units.iter()) {
+        for ((sheet, output), (at, results, used)) in
+            batch.iter().zip(&outputs).zip(batch_units.iter())
+        {
             let unit = &roster.units[&units[*at].unit_id];
-            units[*at].assessment =
-                sheet::finalised(manifest, &ids, unit, sheet, output, used, &decisions);
+            let used: Vec<&AcceptedResult> = used.iter().map(|&u| &results[u]).collect();
+            units[*at].assessment = sheet::finalised(
+                manifest, &ids, unit, sheet, output, &used, &decisions, detail,
+            );
         }
         batch.clear();
         batch_units.clear();
         Ok(())
     };
     for unit in roster.iter() {
-        let results = by_unit.get(unit.id.as_str()).map_or(&[][..], Vec::as_slice);
+        // Results of units before this one in id order are of no roster unit.
+        while let Some(g) = stream.next_if(|g| g[0].unit_id.as_str() < unit.id.as_str()) {
+            not_on_roster(&mut problems, &g);
+        }
+        let mut results = stream
+            .next_if(|g| g[0].unit_id == unit.id)
+            .unwrap_or_default();
+        results.sort_by(|a, b| result_order(manifest, a, b));
+        boards.add(
+            manifest,
+            &ids,
+            unit,
+            &results,
+            &decisions.excused_quarters,
+            &decisions.excused_units,
+        );
         let category = manifest.category_index(&unit.category);
         let mut late = Vec::new();
         // An excused unit's reports are not counted, late or not.
@@ -593,14 +642,14 @@ pub fn consolidate<E: fmt::Display>(
                 &ids,
                 unit,
                 c,
-                results,
+                &results,
                 &decisions,
                 &mut completeness,
                 &mut problems,
             ) {
                 Ok((sheet, used)) => {
                     batch.push(sheet);
-                    batch_units.push((units.len(), used));
+                    batch_units.push((units.len(), results, used));
                     // Replaced by the finalised sheet below.
                     Assessment::NotAssessed { gaps: Vec::new() }
                 }
@@ -641,16 +690,12 @@ pub fn consolidate<E: fmt::Display>(
         }
     }
     finalise_batch(&mut batch, &mut batch_units, &mut units)?;
+    for g in stream {
+        not_on_roster(&mut problems, &g);
+    }
 
     let rankings = rank::rank_categories(manifest, &mut units);
-    let leaderboards = rank::leaderboards(
-        manifest,
-        &ids,
-        roster,
-        &by_unit,
-        &decisions.excused_quarters,
-        &decisions.excused_units,
-    );
+    let leaderboards = boards.finish(manifest);
     let tiers = tier::tiers(manifest, roster, &units, &mut problems);
     completeness.missing.sort_by(|a, b| {
         (&a.unit_id, method_pos(manifest, &a.method_id), a.round).cmp(&(

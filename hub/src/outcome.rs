@@ -177,9 +177,14 @@ pub fn outcomes(current: &Consolidation, history: &[YearResults], manifest: &Man
     let grades = &manifest.composition.grades;
     let top = grades.first().map(|g| g.id.as_str()).unwrap_or_default();
     let past: BTreeMap<i32, &YearResults> = history.iter().map(|h| (h.year, h)).collect();
+    // The names of the units that assess others (分级考核), for who issues
+    // a notice: not a copy of every unit's.
+    let assessors: std::collections::BTreeSet<&str> =
+        current.units.iter().map(|u| u.assessor.as_str()).collect();
     let names: BTreeMap<String, String> = current
         .units
         .iter()
+        .filter(|u| assessors.contains(u.unit_id.as_str()))
         .map(|u| (u.unit_id.clone(), u.name.clone()))
         .collect();
     let mut notices: BTreeMap<(String, NoticeKind), Notice> = BTreeMap::new();

@@ -29,9 +29,17 @@
 //! - [`reports`]: one unit's accepted submissions (current and
 //!   superseded) with their evidence and receipts.
 //! - `rulings`: the rulings (裁定) in force and what they drop.
+//! - [`stream`]: the year's results read all at once, or a unit at a time
+//!   in unit order — how a year is consolidated, so that only a batch of
+//!   units' results is ever held (issue #17).
 
+mod reevaluation;
 pub mod reports;
 pub mod rulings;
+pub mod stream;
+
+pub use reevaluation::{Reevaluation, awaiting_reevaluation};
+pub use stream::{load_results, load_results_keeping};
 
 use std::collections::BTreeMap;
 
@@ -39,14 +47,13 @@ use jiff::Timestamp;
 use kaohe_rulepacks::manifest::{IndicatorKind, Manifest, Round};
 use kaohe_rulepacks::pack::{Pack, PackError};
 use kaohe_rulepacks::runtime::Runtime;
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 
 use crate::calendar::beijing_day;
 use crate::consolidate::{
-    self, AcceptedResult, Assessment, ConsolidateError, Consolidation, ConsolidationInput,
-    Decisions, Excusal, ExcusalScope, PenaltyCapOverride,
+    self, AcceptedResult, Assessment, ConsolidateError, Consolidation, Decisions, Detail, Excusal,
+    ExcusalScope, Filler, PenaltyCapOverride,
 };
-use crate::db::result_columns;
 use crate::export::model::{
     self as m, CategoryTable, IndicatorLine, LateUnit, OutcomeKind, OutcomeRow, Report, Row,
     Unassessed, UnitBreakdown,
@@ -88,7 +95,7 @@ pub struct YearData {
     /// The year's current pack; its manifest is the year's.
     pub pack: Pack,
     pub roster: YearRoster,
-    pub results: Vec<AcceptedResult>,
+    pub results: ResultSource,
     pub decisions: Decisions,
     /// Earlier years' approved results, oldest first.
     pub history: Vec<YearResults>,
@@ -101,8 +108,38 @@ impl std::fmt::Debug for YearData {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("YearData")
             .field("year", &self.year)
-            .field("results", &self.results.len())
+            .field("results", &self.results)
             .finish_non_exhaustive()
+    }
+}
+
+/// A year's current accepted results (of its current pack version, the
+/// rulings applied).
+#[derive(Debug, Clone)]
+pub enum ResultSource {
+    /// Held in memory (tests; a year built by hand).
+    Held(Vec<AcceptedResult>),
+    /// Read from the database a unit at a time when consolidated.
+    Stored(stream::Stored),
+}
+
+impl ResultSource {
+    /// Runs `f` over the results a unit at a time, units in id order.
+    fn units<T>(
+        &self,
+        conn: &Connection,
+        f: impl FnOnce(&mut dyn Iterator<Item = Vec<AcceptedResult>>) -> T,
+    ) -> Result<T, ResultsError> {
+        match self {
+            ResultSource::Held(all) => {
+                let mut by_unit: BTreeMap<&str, Vec<AcceptedResult>> = BTreeMap::new();
+                for r in all {
+                    by_unit.entry(&r.unit_id).or_default().push(r.clone());
+                }
+                Ok(f(&mut by_unit.into_values()))
+            }
+            ResultSource::Stored(stored) => stored.units(conn, f),
+        }
     }
 }
 
@@ -112,17 +149,48 @@ impl YearData {
         self.pack.manifest()
     }
 
-    /// Runs the consolidation with the pack's own finaliser.
-    pub fn consolidate(&self) -> Result<Consolidation, ResultsError> {
-        let input = ConsolidationInput {
-            manifest: self.manifest(),
-            roster: &self.roster,
-            results: &self.results,
-            decisions: &self.decisions,
-        };
-        Ok(consolidate::consolidate(&input, |units| {
-            self.pack.finalise(units)
-        })?)
+    /// Runs the consolidation with the pack's own finaliser, the results
+    /// read from `conn` a unit at a time when they are stored.
+    pub fn consolidate(
+        &self,
+        conn: &Connection,
+        detail: Detail,
+    ) -> Result<Consolidation, ResultsError> {
+        self.results
+            .units(conn, |units| {
+                consolidate::consolidate_units(
+                    self.manifest(),
+                    &self.roster,
+                    &self.decisions,
+                    units,
+                    detail,
+                    |sheets| self.pack.finalise(sheets),
+                )
+            })?
+            .map_err(ResultsError::from)
+    }
+
+    /// The SHA-256 of consolidation `c` of this year as
+    /// [`Consolidation::sha256`] gives it for the full consolidation,
+    /// filling in a [`Detail::Lean`] one's detail a unit at a time.
+    pub fn sha256(
+        &self,
+        conn: &Connection,
+        c: &Consolidation,
+        detail: Detail,
+    ) -> Result<String, ResultsError> {
+        if detail == Detail::Full {
+            return Ok(c.sha256());
+        }
+        let filler = Filler::new(self.manifest(), &self.roster, &self.decisions);
+        self.results.units(conn, |units| {
+            let mut units = units.peekable();
+            c.sha256_filled(|u| {
+                while units.next_if(|g| g[0].unit_id < u.unit_id).is_some() {}
+                let results = units.next_if(|g| g[0].unit_id == u.unit_id);
+                filler.fill(u, results.unwrap_or_default());
+            })
+        })
     }
 
     /// The use of results of `c` against the earlier years.
@@ -140,6 +208,8 @@ pub struct ConsolidatedYear {
     pub consolidation: Consolidation,
     /// The use of results of `consolidation` against the earlier years.
     pub outcomes: Outcomes,
+    /// Whether `consolidation` holds every unit's per-indicator detail.
+    pub detail: Detail,
 }
 
 impl ConsolidatedYear {
@@ -177,13 +247,27 @@ pub fn consolidate_year(
     runtime: &Runtime,
     year: i32,
 ) -> Result<ConsolidatedYear, ResultsError> {
+    consolidate_year_with(conn, runtime, year, Detail::Full)
+}
+
+/// [`consolidate_year`], keeping each unit's per-indicator detail or not
+/// ([`Detail::Lean`]: what `kaohe hub results` prints needs none of it, and
+/// a national year's detail does not fit in memory; the digest works it
+/// out again a unit at a time, [`ConsolidatedYear::sha256`]).
+pub fn consolidate_year_with(
+    conn: &Connection,
+    runtime: &Runtime,
+    year: i32,
+    detail: Detail,
+) -> Result<ConsolidatedYear, ResultsError> {
     let data = load_year(conn, runtime, year)?;
-    let consolidation = data.consolidate()?;
+    let consolidation = data.consolidate(conn, detail)?;
     let outcomes = data.outcomes(&consolidation);
     Ok(ConsolidatedYear {
         data,
         consolidation,
         outcomes,
+        detail,
     })
 }
 
@@ -221,14 +305,17 @@ pub fn load_year(
         .into_iter()
         .map(|f| manifest.fields[f].id.clone())
         .collect();
-    let mut results = load_results_keeping(
-        conn,
+    let mut by_unit: BTreeMap<String, Vec<rulings::Ruling>> = BTreeMap::new();
+    for r in rulings::in_force(conn, year)? {
+        by_unit.entry(r.unit_id.clone()).or_default().push(r);
+    }
+    let results = ResultSource::Stored(stream::Stored {
         year,
-        &pack_id,
-        stored.identity.version,
-        Some(&reason_fields),
-    )?;
-    rulings::apply(&rulings::in_force(conn, year)?, &mut results);
+        pack_id,
+        version: stored.identity.version,
+        evidence: reason_fields,
+        rulings: by_unit,
+    });
     let decisions = load_decisions(conn, year)?;
     let history = load_history(conn, year)?;
     let reevaluation = awaiting_reevaluation(conn, year)?;
@@ -241,147 +328,6 @@ pub fn load_year(
         history,
         reevaluation,
     })
-}
-
-/// A current result computed under an older version of the year's pack.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reevaluation {
-    pub unit_id: String,
-    pub method_id: String,
-    pub round: Round,
-    /// Key id of the node that reported it (and will report it again).
-    pub node_id: String,
-    /// The version it was computed under.
-    pub computed_under: u32,
-    /// The year's current version.
-    pub current: u32,
-}
-
-impl Reevaluation {
-    /// `大营镇（t2）的 satisfaction 年度结果：按第 1 版计算，待按第 2 版重新评价`.
-    pub fn describe(&self, unit_name: Option<&str>) -> String {
-        let unit = match unit_name {
-            Some(name) => format!("{name}（{}）", self.unit_id),
-            None => self.unit_id.clone(),
-        };
-        format!(
-            "{unit}的 {} {}结果：按第 {} 版计算，待按第 {} 版重新评价",
-            self.method_id,
-            self.round.name_zh(),
-            self.computed_under,
-            self.current
-        )
-    }
-}
-
-/// The year's current results computed under another version than the
-/// current one of their pack, by unit, method and round.
-pub fn awaiting_reevaluation(conn: &Connection, year: i32) -> rusqlite::Result<Vec<Reevaluation>> {
-    let mut stmt = conn.prepare(
-        "SELECT r.unit_id, r.method_id, r.round, r.node_id, r.pack_version, p.version
-         FROM results r
-         JOIN packs p ON p.pack_id = r.pack_id AND p.year = r.year AND p.is_current = 1
-         WHERE r.year = ?1 AND r.is_current = 1 AND r.pack_version <> p.version
-         ORDER BY r.unit_id, r.method_id, r.round, r.node_id",
-    )?;
-    let rows = stmt.query_map([year], |r| {
-        let round: String = r.get(2)?;
-        Ok(Reevaluation {
-            unit_id: r.get(0)?,
-            method_id: r.get(1)?,
-            round: Round::from_id(&round).ok_or_else(|| {
-                rusqlite::Error::InvalidColumnType(2, "round".into(), rusqlite::types::Type::Text)
-            })?,
-            node_id: r.get(3)?,
-            computed_under: r.get(4)?,
-            current: r.get(5)?,
-        })
-    })?;
-    rows.collect()
-}
-
-/// The current accepted per-method results of `year` computed under
-/// version `version` of `pack_id` (older versions' are
-/// [`awaiting_reevaluation`]), with all their evidence.
-pub fn load_results(
-    conn: &Connection,
-    year: i32,
-    pack_id: &str,
-    version: u32,
-) -> Result<Vec<AcceptedResult>, ResultsError> {
-    load_results_keeping(conn, year, pack_id, version, None)
-}
-
-/// [`load_results`], keeping of each result's evidence only the fields in
-/// `evidence` when given: a year's evidence is most of what its results
-/// weigh, and a consolidation reads back only the fields a loss reason
-/// names ([`Manifest::reason_fields`]). A result stored with evidence keeps
-/// `Some` (perhaps empty), one stored without keeps `None`, so a reason is
-/// rendered exactly as from the whole evidence.
-pub fn load_results_keeping(
-    conn: &Connection,
-    year: i32,
-    pack_id: &str,
-    version: u32,
-    evidence: Option<&std::collections::BTreeSet<String>>,
-) -> Result<Vec<AcceptedResult>, ResultsError> {
-    let mut out = Vec::new();
-    let mut stmt = conn.prepare(
-        "SELECT r.submission_id, r.method_id, r.node_id, r.unit_id, r.round, r.late, s.committed_at,
-                r.scores, r.clauses, r.not_applicable, r.evidence
-         FROM results r JOIN submissions s ON s.id = r.submission_id
-         WHERE r.year = ?1 AND r.pack_id = ?2 AND r.pack_version = ?3 AND r.is_current = 1
-         ORDER BY r.submission_id, r.method_id",
-    )?;
-    let mut rows = stmt.query(params![year, pack_id, version])?;
-    while let Some(r) = rows.next()? {
-        let sid: i64 = r.get(0)?;
-        let method_id: String = r.get(1)?;
-        // The JSON columns are parsed where SQLite holds them, not copied.
-        let json = |i: usize| -> Result<Option<&str>, ResultsError> {
-            Ok(r.get_ref(i)?
-                .as_str_or_null()
-                .map_err(rusqlite::Error::from)?)
-        };
-        let round: &str = r.get_ref(4)?.as_str().map_err(rusqlite::Error::from)?;
-        let round = Round::from_id(round)
-            .ok_or_else(|| ResultsError::Corrupt(format!("上报 {sid} 的轮次 {round} 无效")))?;
-        let corrupt = |what: &str, e: serde_json::Error| {
-            ResultsError::Corrupt(format!("上报 {sid} 方法 {method_id} 的{what}：{e}"))
-        };
-        let scores = result_columns::parse_scores(json(7)?.unwrap_or_default())
-            .map_err(|e| corrupt("指标得分（scores）", e))?;
-        let clauses = result_columns::parse_clauses(json(8)?.unwrap_or_default())
-            .map_err(|e| corrupt("扣分条款（clauses）", e))?
-            .into_iter()
-            .map(|(id, c)| (id, c.amount))
-            .collect();
-        let not_applicable = result_columns::parse_marks(json(9)?.unwrap_or_default())
-            .map_err(|e| corrupt("不适用标记（not_applicable）", e))?;
-        let evidence = json(10)?
-            .map(result_columns::parse_evidence)
-            .transpose()
-            .map_err(|e| corrupt("证据（evidence）", e))?
-            .map(|mut values| {
-                if let Some(keep) = evidence {
-                    values.retain(|field, _| keep.contains(field));
-                }
-                values
-            });
-        out.push(AcceptedResult {
-            unit_id: r.get(3)?,
-            round,
-            node_id: r.get(2)?,
-            method_id,
-            scores,
-            clauses,
-            not_applicable,
-            evidence,
-            late: r.get(5)?,
-            received_at: r.get(6)?,
-        });
-    }
-    Ok(out)
 }
 
 /// The recorded decisions in force for `year`: per unit, the latest
@@ -773,26 +719,28 @@ pub fn to_report(
 
 /// The quarterly leaderboards (党建引领·比拼四季) as the export shows them.
 pub fn leaderboards(c: &Consolidation) -> Vec<m::QuarterBoard> {
+    c.leaderboards.iter().map(|b| leaderboard(c, b)).collect()
+}
+
+/// One of `c`'s quarterly leaderboards as the export shows it.
+pub fn leaderboard(c: &Consolidation, b: &consolidate::rank::QuarterBoard) -> m::QuarterBoard {
     let name = |id: &String| c.unit(id).map(|u| u.name.clone()).unwrap_or(id.clone());
-    c.leaderboards
-        .iter()
-        .map(|b| m::QuarterBoard {
-            quarter: b.round.name_zh().to_owned(),
-            category: b.category_name.clone(),
-            max_points: b.max_points,
-            rows: b
-                .entries
-                .iter()
-                .map(|e| m::BoardRow {
-                    rank: e.rank,
-                    tied: e.tied,
-                    unit_id: e.unit_id.clone(),
-                    unit_name: e.name.clone(),
-                    points: e.points,
-                })
-                .collect(),
-            not_reported: b.not_reported.iter().map(name).collect(),
-            excused: b.excused.iter().map(name).collect(),
-        })
-        .collect()
+    m::QuarterBoard {
+        quarter: b.round.name_zh().to_owned(),
+        category: b.category_name.clone(),
+        max_points: b.max_points,
+        rows: b
+            .entries
+            .iter()
+            .map(|e| m::BoardRow {
+                rank: e.rank,
+                tied: e.tied,
+                unit_id: e.unit_id.clone(),
+                unit_name: e.name.clone(),
+                points: e.points,
+            })
+            .collect(),
+        not_reported: b.not_reported.iter().map(name).collect(),
+        excused: b.excused.iter().map(name).collect(),
+    }
 }

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use anyhow::Context as _;
 use jiff::Timestamp;
 use kaohe_rulepacks::manifest::Manifest;
 use kaohe_rulepacks::rubric::decimal::format_hundredths_fixed;
@@ -13,7 +14,7 @@ use kaohe_tables::terminal;
 
 use super::Invocation;
 use crate::calendar;
-use crate::consolidate::{Assessment, GapKind};
+use crate::consolidate::{Assessment, Detail, GapKind};
 use crate::export::model::board_tables;
 use crate::lock::{self, Approval};
 use crate::registry::nodes;
@@ -34,8 +35,24 @@ pub(super) fn run(
     ResultsArgs { year, category }: ResultsArgs,
 ) -> anyhow::Result<()> {
     let conn = inv.open()?;
-    let y = inv.consolidate(&conn, year)?;
-    print!("{}", render_results(&y, category.as_deref()));
+    // Nothing printed reads a unit's indicators or fired clauses: without
+    // them a national year fits in memory (issue #17).
+    let y = inv.consolidate_with(&conn, year, Detail::Lean)?;
+    {
+        use std::io::Write as _;
+        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        let mut failed = None;
+        write_results(&y, category.as_deref(), &mut |part| {
+            if failed.is_none() {
+                failed = stdout.write_all(part.as_bytes()).err();
+            }
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => stdout.flush(),
+        }
+        .context("输出考核结果（write the results）")?;
+    }
     let names: BTreeMap<String, String> = nodes::list_nodes(&conn)?
         .into_iter()
         .map(|n| (n.id.to_string(), n.name))
@@ -47,7 +64,10 @@ pub(super) fn run(
     if !approvals.is_empty() {
         print!(
             "{}",
-            render_approvals(&approvals, &y.consolidation.sha256())
+            render_approvals(
+                &approvals,
+                &y.data.sha256(&conn, &y.consolidation, y.detail)?
+            )
         );
     }
     Ok(())
@@ -109,11 +129,29 @@ fn beijing_at(at: &str) -> String {
 /// The `hub results` text: ranking tables of ranked categories, grade
 /// counts of the others, late and not-assessed units, outcomes. Pure.
 pub fn render_results(y: &ConsolidatedYear, category: Option<&str>) -> String {
+    let mut text = String::new();
+    write_results(y, category, &mut |part| text.push_str(part));
+    text
+}
+
+/// Where [`write_results`] writes, a part at a time.
+struct Sink<'w>(&'w mut dyn FnMut(&str));
+
+impl Sink<'_> {
+    fn push_str(&mut self, part: &str) {
+        (self.0)(part);
+    }
+}
+
+/// [`render_results`] handed to `write` a section at a time, so that a
+/// national year's printout is never held whole (issue #17).
+pub fn write_results(y: &ConsolidatedYear, category: Option<&str>, write: &mut dyn FnMut(&str)) {
     let (c, o, manifest) = (&y.consolidation, &y.outcomes, y.manifest());
-    let mut out = format!(
+    let mut out = Sink(write);
+    out.push_str(&format!(
         "{} 年度考核结果（规则包 {}-{} 第 {} 版）\n",
         c.year, c.pack.id, c.pack.year, c.pack.version
-    );
+    ));
     for cat in &manifest.categories {
         if category.is_some_and(|x| x != cat.id) {
             continue;
@@ -282,17 +320,29 @@ pub fn render_results(y: &ConsolidatedYear, category: Option<&str>) -> String {
             &stale_rows,
         ));
     }
-    let boards: Vec<_> = crate::results::leaderboards(c)
-        .into_iter()
-        .filter(|b| {
-            category.is_none_or(|x| {
+    // One category's boards at a time: a national year's boards, copied
+    // into the export model all at once, weighed more than the year.
+    let mut board_categories: Vec<&str> = Vec::new();
+    for b in &c.leaderboards {
+        if !board_categories.contains(&b.category_name.as_str())
+            && category.is_none_or(|x| {
                 manifest
                     .category_index(x)
-                    .is_some_and(|i| manifest.categories[i].name == b.category)
+                    .is_some_and(|i| manifest.categories[i].name == b.category_name)
             })
-        })
-        .collect();
-    for (name, rows) in board_tables(&boards) {
+        {
+            board_categories.push(&b.category_name);
+        }
+    }
+    for (name, rows) in board_categories.into_iter().flat_map(|name| {
+        let boards: Vec<_> = c
+            .leaderboards
+            .iter()
+            .filter(|b| b.category_name == name)
+            .map(|b| crate::results::leaderboard(c, b))
+            .collect();
+        board_tables(&boards)
+    }) {
         out.push_str(&format!(
             "\n【党建引领·比拼四季】{name}（季度得分与名次）\n"
         ));
@@ -334,7 +384,6 @@ pub fn render_results(y: &ConsolidatedYear, category: Option<&str>) -> String {
             unnamed.join("、")
         ));
     }
-    out
 }
 
 /// A line for the office to confirm when a ranking is too small for the
@@ -433,7 +482,7 @@ mod tests {
     use kaohe_rulepacks::runtime::{Runtime, RuntimeConfig};
 
     use super::*;
-    use crate::results::{Reevaluation, YearData};
+    use crate::results::{Reevaluation, ResultSource, YearData};
 
     /// The golden county through the compiled 2022 pack, with D6's
     /// satisfaction computed under an older version and only T1 of the
@@ -459,7 +508,7 @@ mod tests {
             year: 2022,
             pack: Pack::load(&runtime, &module, &identity).unwrap(),
             roster,
-            results: g.results.clone(),
+            results: ResultSource::Held(g.results.clone()),
             decisions: g.decisions.clone(),
             history: g.history.clone(),
             reevaluation: vec![Reevaluation {
@@ -471,13 +520,45 @@ mod tests {
                 current: 2,
             }],
         };
-        let consolidation = data.consolidate().unwrap();
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let consolidation = data.consolidate(&conn, Detail::Full).unwrap();
         let outcomes = data.outcomes(&consolidation);
         ConsolidatedYear {
             data,
             consolidation,
             outcomes,
+            detail: Detail::Full,
         }
+    }
+
+    /// Issue #17: `hub results` consolidates lean (no per-indicator
+    /// detail held); it prints what the full consolidation prints, and its
+    /// digest — compared with the approval's — is the full one's.
+    #[test]
+    fn lean_results_print_and_digest_as_the_full_consolidation() {
+        let y = golden_year();
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let lean = y.data.consolidate(&conn, Detail::Lean).unwrap();
+        assert!(lean.units.iter().any(|u| u.scored().is_some()));
+        assert!(
+            lean.units
+                .iter()
+                .filter_map(|u| u.scored())
+                .all(|s| s.indicators.is_empty())
+        );
+        assert_eq!(
+            y.data.sha256(&conn, &lean, Detail::Lean).unwrap(),
+            y.consolidation.sha256()
+        );
+        let full_text = render_results(&y, None);
+        let outcomes = y.data.outcomes(&lean);
+        let lean_year = ConsolidatedYear {
+            consolidation: lean,
+            outcomes,
+            detail: Detail::Lean,
+            ..y
+        };
+        assert_eq!(render_results(&lean_year, None), full_text);
     }
 
     /// Issue #13: the quarterly leaderboard was computed and never shown;

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::Ids;
 use super::{AcceptedResult, Assessment, Place, RankEntry, Ranking, UnitResult, is_scored};
-use crate::registry::units::YearRoster;
+use crate::registry::units::UnitRecord;
 
 /// Competition ranks of `totals`, which must be sorted highest first:
 /// equal totals share a rank, the next rank skips (`[9, 8, 8, 7]` →
@@ -188,107 +188,182 @@ pub struct BoardEntry {
 /// in was reported exactly once for that quarter; its points are the sum of
 /// those reports' scored indicators (bonus, penalty and flag indicators do
 /// not count). Ranked exactly like the year.
-pub(super) fn leaderboards(
-    manifest: &Manifest,
-    ids: &Ids<'_>,
-    roster: &YearRoster,
-    by_unit: &BTreeMap<&str, Vec<&AcceptedResult>>,
-    excused_quarters: &BTreeMap<(&str, usize, Round), &str>,
-    excused_units: &BTreeMap<&str, &str>,
-) -> Vec<QuarterBoard> {
-    let mut boards = Vec::new();
-    for round in Round::QUARTERS {
-        for (c, category) in manifest.categories.iter().enumerate() {
-            if !category.ranked {
-                continue;
-            }
-            let quarterly: Vec<usize> = manifest
-                .expected_reports(c)
-                .into_iter()
-                .filter(|&(_, r)| r == round)
-                .map(|(m, _)| m)
-                .collect();
-            if quarterly.is_empty() {
-                continue;
-            }
-            let max_points = manifest
-                .applicable_indicators(c)
-                .filter(|&i| is_scored(manifest, i))
-                .filter(|&i| {
-                    manifest
-                        .indicator_method(i)
-                        .is_some_and(|m| quarterly.contains(&m))
-                })
-                .filter_map(|i| manifest.points(i, c))
-                .sum();
-            let mut scored: Vec<(i64, &str, &str)> = Vec::new();
-            let (mut not_reported, mut excused) = (Vec::new(), Vec::new());
-            for unit in roster.iter().filter(|u| u.category == category.id) {
-                let id = unit.id.as_str();
-                if excused_units.contains_key(id)
-                    || quarterly
-                        .iter()
-                        .any(|&m| excused_quarters.contains_key(&(id, m, round)))
-                {
-                    excused.push(unit.id.clone());
-                    continue;
-                }
-                let results = by_unit.get(id).map_or(&[][..], Vec::as_slice);
-                let mut points = 0i64;
-                let mut complete = true;
-                for &m in &quarterly {
-                    let method = &manifest.methods[m].id;
-                    let mut reports = results
-                        .iter()
-                        .filter(|r| r.round == round && &r.method_id == method);
-                    match (reports.next(), reports.next()) {
-                        (Some(r), None) => {
-                            points += r
-                                .scores
-                                .iter()
-                                .filter(|(ind, _)| {
-                                    ids.indicator(ind).is_some_and(|i| {
-                                        is_scored(manifest, i) && manifest.applies(i, c)
-                                    })
-                                })
-                                .map(|(_, s)| *s)
-                                .sum::<i64>();
-                        }
-                        _ => complete = false,
+///
+/// Built a unit at a time ([`Boards::add`], roster order) as the year's
+/// results stream by, keeping per unit only its standing in each quarter.
+pub(super) struct Boards<'r> {
+    /// Per category, per quarter: its quarterly methods (none: no board, or
+    /// the category is not ranked).
+    quarterly: Vec<[Vec<usize>; 4]>,
+    /// Per category: its units, roster order.
+    units: Vec<Vec<BoardUnit<'r>>>,
+}
+
+struct BoardUnit<'r> {
+    id: &'r str,
+    name: &'r str,
+    quarters: [Quarter; 4],
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Quarter {
+    /// No board for this quarter.
+    None,
+    Excused,
+    NotReported,
+    Points(i64),
+}
+
+impl<'r> Boards<'r> {
+    pub(super) fn new(manifest: &Manifest) -> Boards<'r> {
+        let quarterly = manifest
+            .categories
+            .iter()
+            .enumerate()
+            .map(|(c, category)| {
+                let expected = manifest.expected_reports(c);
+                Round::QUARTERS.map(|round| {
+                    if !category.ranked {
+                        return Vec::new();
                     }
-                }
-                if complete {
-                    scored.push((points, id, unit.name.as_str()));
-                } else {
-                    not_reported.push(unit.id.clone());
-                }
-            }
-            scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-            let totals: Vec<i64> = scored.iter().map(|s| s.0).collect();
-            let ranks = competition_ranks(&totals);
-            let ties = tied(&totals);
-            boards.push(QuarterBoard {
-                round,
-                category: category.id.clone(),
-                category_name: category.name.clone(),
-                max_points,
-                entries: scored
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &(points, id, name))| BoardEntry {
-                        rank: ranks[i],
-                        tied: ties[i],
-                        unit_id: id.to_owned(),
-                        name: name.to_owned(),
-                        points,
-                    })
-                    .collect(),
-                not_reported,
-                excused,
-            });
+                    expected
+                        .iter()
+                        .filter(|&&(_, r)| r == round)
+                        .map(|&(m, _)| m)
+                        .collect()
+                })
+            })
+            .collect();
+        Boards {
+            quarterly,
+            units: manifest.categories.iter().map(|_| Vec::new()).collect(),
         }
     }
-    boards
+
+    /// One roster unit (in roster order) with all its results.
+    pub(super) fn add(
+        &mut self,
+        manifest: &Manifest,
+        ids: &Ids<'_>,
+        unit: &'r UnitRecord,
+        results: &[AcceptedResult],
+        excused_quarters: &BTreeMap<(&str, usize, Round), &str>,
+        excused_units: &BTreeMap<&str, &str>,
+    ) {
+        let Some(c) = manifest.category_index(&unit.category) else {
+            return;
+        };
+        let quarterly = &self.quarterly[c];
+        if quarterly.iter().all(Vec::is_empty) {
+            return;
+        }
+        let id = unit.id.as_str();
+        let mut quarters = [Quarter::None; 4];
+        for (q, round) in Round::QUARTERS.into_iter().enumerate() {
+            let methods = &quarterly[q];
+            if methods.is_empty() {
+                continue;
+            }
+            if excused_units.contains_key(id)
+                || methods
+                    .iter()
+                    .any(|&m| excused_quarters.contains_key(&(id, m, round)))
+            {
+                quarters[q] = Quarter::Excused;
+                continue;
+            }
+            let mut points = 0i64;
+            let mut complete = true;
+            for &m in methods {
+                let method = &manifest.methods[m].id;
+                let mut reports = results
+                    .iter()
+                    .filter(|r| r.round == round && &r.method_id == method);
+                match (reports.next(), reports.next()) {
+                    (Some(r), None) => {
+                        points += r
+                            .scores
+                            .iter()
+                            .filter(|(ind, _)| {
+                                ids.indicator(ind).is_some_and(|i| {
+                                    is_scored(manifest, i) && manifest.applies(i, c)
+                                })
+                            })
+                            .map(|(_, s)| *s)
+                            .sum::<i64>();
+                    }
+                    _ => complete = false,
+                }
+            }
+            quarters[q] = if complete {
+                Quarter::Points(points)
+            } else {
+                Quarter::NotReported
+            };
+        }
+        self.units[c].push(BoardUnit {
+            id,
+            name: unit.name.as_str(),
+            quarters,
+        });
+    }
+
+    /// The boards, per quarter then category (manifest order).
+    pub(super) fn finish(self, manifest: &Manifest) -> Vec<QuarterBoard> {
+        let mut boards = Vec::new();
+        for (q, round) in Round::QUARTERS.into_iter().enumerate() {
+            for (c, category) in manifest.categories.iter().enumerate() {
+                let quarterly = &self.quarterly[c][q];
+                if quarterly.is_empty() {
+                    continue;
+                }
+                let max_points = manifest
+                    .applicable_indicators(c)
+                    .filter(|&i| is_scored(manifest, i))
+                    .filter(|&i| {
+                        manifest
+                            .indicator_method(i)
+                            .is_some_and(|m| quarterly.contains(&m))
+                    })
+                    .filter_map(|i| manifest.points(i, c))
+                    .sum();
+                let mut scored: Vec<(i64, &str, &str)> = Vec::new();
+                let (mut not_reported, mut excused) = (Vec::new(), Vec::new());
+                for u in &self.units[c] {
+                    match u.quarters[q] {
+                        Quarter::Points(p) => scored.push((p, u.id, u.name)),
+                        Quarter::NotReported => not_reported.push(u.id.to_owned()),
+                        Quarter::Excused => excused.push(u.id.to_owned()),
+                        Quarter::None => {}
+                    }
+                }
+                scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+                let totals: Vec<i64> = scored.iter().map(|s| s.0).collect();
+                let ranks = competition_ranks(&totals);
+                let ties = tied(&totals);
+                boards.push(QuarterBoard {
+                    round,
+                    category: category.id.clone(),
+                    category_name: category.name.clone(),
+                    max_points,
+                    entries: scored
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &(points, id, name))| BoardEntry {
+                            rank: ranks[i],
+                            tied: ties[i],
+                            unit_id: id.to_owned(),
+                            name: name.to_owned(),
+                            points,
+                        })
+                        .collect(),
+                    not_reported,
+                    excused,
+                });
+            }
+        }
+        boards
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use kaohe_rulepacks::rubric::decimal::format_hundredths;
 use super::decisions::CheckedDecisions;
 use super::ids::Ids;
 use super::{
-    AcceptedResult, Assessment, Completeness, FiredClause, Gap, GapKind, IndicatorScore,
+    AcceptedResult, Assessment, Completeness, Detail, FiredClause, Gap, GapKind, IndicatorScore,
     MissingReport, NotApplicable, Scored, method_label,
 };
 use crate::registry::units::UnitRecord;
@@ -22,22 +22,25 @@ use crate::registry::units::UnitRecord;
     clippy::too_many_arguments,
     reason = "one unit's inputs and the year's accumulators"
 )]
-pub(super) fn prepare<'r>(
+///
+/// `results` are the unit's, in [`result_order`](super::result_order); the
+/// sheet comes with the places in `results` of the reports that made it.
+pub(super) fn prepare(
     manifest: &Manifest,
     ids: &Ids<'_>,
     unit: &UnitRecord,
     category: usize,
-    results: &[&'r AcceptedResult],
+    results: &[AcceptedResult],
     decisions: &CheckedDecisions<'_>,
     completeness: &mut Completeness,
     problems: &mut BTreeSet<String>,
-) -> Result<(FinaliseInput, Vec<&'r AcceptedResult>), Vec<Gap>> {
+) -> Result<(FinaliseInput, Vec<usize>), Vec<Gap>> {
     let expected = ids.expected(category);
-    let mut received: BTreeMap<(usize, Round), Vec<&AcceptedResult>> = BTreeMap::new();
-    for &r in results {
+    let mut received: BTreeMap<(usize, Round), Vec<usize>> = BTreeMap::new();
+    for (at, r) in results.iter().enumerate() {
         let key = ids.method(&r.method_id).map(|m| (m, r.round));
         match key {
-            Some(key) if expected.contains(&key) => received.entry(key).or_default().push(r),
+            Some(key) if expected.contains(&key) => received.entry(key).or_default().push(at),
             _ => {
                 problems.insert(format!(
                     "单位 {}（{}）的{}{}结果不是本类别应报的结果，未计入（report not expected for the category）",
@@ -50,10 +53,10 @@ pub(super) fn prepare<'r>(
         }
     }
     let mut gaps = Vec::new();
-    let mut used: Vec<&'r AcceptedResult> = Vec::new();
+    let mut used: Vec<usize> = Vec::new();
     for &(m, round) in expected {
         let method = &manifest.methods[m];
-        let label = format!("{}（{}）{}", method.name, method.id, round.name_zh());
+        let label = || format!("{}（{}）{}", method.name, method.id, round.name_zh());
         let got = received.get(&(m, round)).map_or(&[][..], Vec::as_slice);
         if decisions
             .excused_quarters
@@ -63,7 +66,9 @@ pub(super) fn prepare<'r>(
             if !got.is_empty() {
                 problems.insert(format!(
                     "单位 {}（{}）的{}已决定免报，收到的结果未计入（excused report not counted）",
-                    unit.id, unit.name, label
+                    unit.id,
+                    unit.name,
+                    label()
                 ));
             }
             continue;
@@ -80,7 +85,7 @@ pub(super) fn prepare<'r>(
                     round,
                 });
                 gaps.push(Gap {
-                    message: format!("{label}结果未报送（report missing）"),
+                    message: format!("{}结果未报送（report missing）", label()),
                     what: GapKind::MissingReport {
                         method_id: method.id.clone(),
                         round,
@@ -89,14 +94,15 @@ pub(super) fn prepare<'r>(
             }
             [one] => {
                 completeness.received += 1;
-                used.push(one);
+                used.push(*one);
             }
             many => {
                 completeness.received += 1;
-                let nodes: Vec<String> = many.iter().map(|r| r.node_id.clone()).collect();
+                let nodes: Vec<String> = many.iter().map(|&r| results[r].node_id.clone()).collect();
                 gaps.push(Gap {
                     message: format!(
-                        "{label}结果由 {} 个节点重复上报（{}），须裁定采用哪一份（reported twice）",
+                        "{}结果由 {} 个节点重复上报（{}），须裁定采用哪一份（reported twice）",
+                        label(),
                         nodes.len(),
                         nodes.join("、")
                     ),
@@ -110,7 +116,7 @@ pub(super) fn prepare<'r>(
         }
     }
     let mut outputs = Vec::with_capacity(used.len());
-    for r in &used {
+    for r in used.iter().map(|&at| &results[at]) {
         match unit_output(manifest, ids, r) {
             Ok(o) => outputs.push((r.round, o)),
             Err(mut g) => gaps.append(&mut g),
@@ -166,14 +172,13 @@ fn unit_output(
         not_applicable: vec![false; manifest.indicators.len()],
     };
     let mut gaps = Vec::new();
-    let label = format!(
-        "{}{}",
-        method_label(manifest, &r.method_id),
-        r.round.name_zh()
-    );
     let mut unknown = |id: &str, what: &str| {
         gaps.push(Gap {
-            message: format!("{label}结果含{what} {id}（unknown score）"),
+            message: format!(
+                "{}{}结果含{what} {id}（unknown score）",
+                method_label(manifest, &r.method_id),
+                r.round.name_zh()
+            ),
             what: GapKind::UnknownScore {
                 method_id: r.method_id.clone(),
                 round: r.round,
@@ -265,7 +270,55 @@ fn loss_reason(
     }
 }
 
+/// A finalised sheet's per-indicator detail: the year's value of every
+/// applicable indicator with why it lost points, and every fired clause by
+/// round then manifest order. A function of the merged sheet and the
+/// reports that made it, not of the pack's answer, so it can be worked out
+/// again for one unit when a [`Detail::Lean`] consolidation left it out.
+pub(super) fn detail(
+    manifest: &Manifest,
+    ids: &Ids<'_>,
+    sheet: &FinaliseInput,
+    used: &[&AcceptedResult],
+) -> (Vec<IndicatorScore>, Vec<FiredClause>) {
+    let category = sheet.category as usize;
+    let indicators = manifest
+        .applicable_indicators(category)
+        .filter_map(|i| {
+            sheet.scores[i].map(|score| IndicatorScore {
+                indicator_id: manifest.indicators[i].id.clone(),
+                score,
+                reason: loss_reason(manifest, category, i, score, used),
+            })
+        })
+        .collect();
+    let mut fired: Vec<(Round, usize, FiredClause)> = Vec::new();
+    for r in used {
+        for (id, &amount) in &r.clauses {
+            if let Some((k, i, clause)) = ids.clause(id) {
+                fired.push((
+                    r.round,
+                    k,
+                    FiredClause {
+                        round: r.round,
+                        indicator_id: manifest.indicators[i].id.clone(),
+                        clause_id: id.clone(),
+                        amount,
+                        reason: clause.reason.clone(),
+                    },
+                ));
+            }
+        }
+    }
+    fired.sort_by_key(|f| (f.0, f.1));
+    (indicators, fired.into_iter().map(|(_, _, f)| f).collect())
+}
+
 /// The pack's answer for one unit as its assessment.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one unit's sheet, answer and reports, and the year's lookups"
+)]
 pub(super) fn finalised(
     manifest: &Manifest,
     ids: &Ids<'_>,
@@ -274,6 +327,7 @@ pub(super) fn finalised(
     output: &FinaliseOutput,
     used: &[&AcceptedResult],
     decisions: &CheckedDecisions<'_>,
+    detail: Detail,
 ) -> Assessment {
     let s = match output.result() {
         Ok(s) => s,
@@ -321,7 +375,6 @@ pub(super) fn finalised(
                 .unwrap_or_default()
         ));
     }
-    let category = sheet.category as usize;
     let marked = not_applicable(manifest, sheet, used);
     for n in &marked {
         notes.push(format!(
@@ -338,35 +391,11 @@ pub(super) fn finalised(
             format_hundredths(s.applicable)
         ));
     }
-    let indicators = manifest
-        .applicable_indicators(category)
-        .filter_map(|i| {
-            sheet.scores[i].map(|score| IndicatorScore {
-                indicator_id: manifest.indicators[i].id.clone(),
-                score,
-                reason: loss_reason(manifest, category, i, score, used),
-            })
-        })
-        .collect();
-    let mut fired: Vec<(Round, usize, FiredClause)> = Vec::new();
-    for r in used {
-        for (id, &amount) in &r.clauses {
-            if let Some((k, i, clause)) = ids.clause(id) {
-                fired.push((
-                    r.round,
-                    k,
-                    FiredClause {
-                        round: r.round,
-                        indicator_id: manifest.indicators[i].id.clone(),
-                        clause_id: id.clone(),
-                        amount,
-                        reason: clause.reason.clone(),
-                    },
-                ));
-            }
-        }
-    }
-    fired.sort_by_key(|f| (f.0, f.1));
+    let (indicators, fired) = if detail == Detail::Full {
+        self::detail(manifest, ids, sheet, used)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     Assessment::Assessed(Scored {
         applicable: s.applicable,
         raw: s.raw,
@@ -382,7 +411,7 @@ pub(super) fn finalised(
         penalty_cap_override: over,
         notes,
         indicators,
-        fired: fired.into_iter().map(|(_, _, f)| f).collect(),
+        fired,
         not_applicable: marked,
     })
 }

@@ -544,4 +544,10 @@ pub const MIGRATIONS: &[&str] = &[
         CHECK ((disabled_at IS NULL) = (disabled_reason IS NULL))
     ) STRICT;
     "#,
+    // 12: a year's current results by unit, so consolidation reads them
+    //    one unit after another in unit order (`results::stream`) instead of
+    //    holding the whole year (issue #17).
+    r#"
+    CREATE INDEX results_by_unit ON results (year, unit_id) WHERE is_current = 1;
+    "#,
 ];

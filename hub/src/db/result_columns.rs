@@ -43,6 +43,20 @@ pub fn parse_clauses(json: &str) -> serde_json::Result<BTreeMap<String, FiredCla
     Ok(out)
 }
 
+/// [`parse_clauses`] keeping only each clause's amount (consolidation
+/// takes a clause's reason from the manifest): no reason is copied out.
+pub fn parse_clause_amounts(json: &str) -> serde_json::Result<BTreeMap<String, i64>> {
+    let rows: Vec<(String, i64, serde::de::IgnoredAny)> = serde_json::from_str(json)?;
+    let mut out = BTreeMap::new();
+    for (id, amount, _) in rows {
+        if out.contains_key(&id) {
+            return Err(serde::de::Error::custom(format!("clause {id} twice")));
+        }
+        out.insert(id, amount);
+    }
+    Ok(out)
+}
+
 /// A result's not-applicable marks as stored in `results.not_applicable`:
 /// a compact JSON object in indicator-id order, `{"N2_5":"reason"}`.
 pub fn marks_json(marks: &BTreeMap<String, String>) -> serde_json::Result<String> {
@@ -68,4 +82,75 @@ pub fn evidence_json(evidence: &BTreeMap<String, Option<i64>>) -> serde_json::Re
 /// Reads `results.evidence` back (see [`evidence_json`]).
 pub fn parse_evidence(json: &str) -> serde_json::Result<BTreeMap<String, i64>> {
     serde_json::from_str(json)
+}
+
+/// [`parse_evidence`] keeping only the fields `keep` accepts: the others'
+/// ids are never copied out of the JSON.
+pub fn parse_evidence_keeping(
+    json: &str,
+    keep: impl Fn(&str) -> bool,
+) -> serde_json::Result<BTreeMap<String, i64>> {
+    use serde::de::{DeserializeSeed, Deserializer as _, MapAccess, Visitor};
+    use std::borrow::Cow;
+
+    /// A key borrowed from the JSON when it has no escapes.
+    struct Key;
+    impl<'de> DeserializeSeed<'de> for Key {
+        type Value = Cow<'de, str>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(Key)
+        }
+    }
+    impl<'de> Visitor<'de> for Key {
+        type Value = Cow<'de, str>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a field id")
+        }
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(v))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v.to_owned()))
+        }
+    }
+    struct Fields<K>(K);
+    impl<'de, K: Fn(&str) -> bool> Visitor<'de> for Fields<K> {
+        type Value = BTreeMap<String, i64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of field values")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(key) = map.next_key_seed(Key)? {
+                let value: i64 = map.next_value()?;
+                if (self.0)(&key) {
+                    out.insert(key.into_owned(), value);
+                }
+            }
+            Ok(out)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(json);
+    let out = (&mut de).deserialize_map(Fields(keep))?;
+    de.end()?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keeping some fields while parsing gives what parsing all and
+    /// dropping the rest gives, escaped ids and all.
+    #[test]
+    fn evidence_kept_while_parsing_is_the_whole_evidence_filtered() {
+        let json = r#"{"a":1,"b\u0031":-2,"sat_rate":9650,"z":0}"#;
+        let keep = |f: &str| f != "a";
+        let mut want = parse_evidence(json).unwrap();
+        want.retain(|f, _| keep(f));
+        assert_eq!(parse_evidence_keeping(json, keep).unwrap(), want);
+        assert!(want.contains_key("b1"));
+        assert!(parse_evidence_keeping(r#"{"a":"x"}"#, keep).is_err());
+        assert!(parse_evidence_keeping(r#"{"a":1} x"#, keep).is_err());
+    }
 }

@@ -95,7 +95,9 @@ async fn a_node_lists_its_units_results_and_files_an_objection_within_the_window
     // review request (after verification) to 12-05.
     let mut conn = running.conn();
     let data = results::load_year(&conn, &Runtime::new(small_runtime()).unwrap(), 2022).unwrap();
-    let c = data.consolidate().unwrap();
+    let c = data
+        .consolidate(&conn, kaohe_hub::consolidate::Detail::Full)
+        .unwrap();
     let notices = wf::notify(
         &mut conn,
         &Calendar::builtin(),

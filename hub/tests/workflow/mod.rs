@@ -60,7 +60,9 @@ pub(super) fn two_townships_reported() -> (Setup, SigningKeyPair) {
 fn consolidated(dir: &Path) -> (results::YearData, kaohe_hub::consolidate::Consolidation) {
     let conn = db::open_existing(dir).unwrap();
     let data = results::load_year(&conn, &Runtime::new(small_runtime()).unwrap(), 2022).unwrap();
-    let c = data.consolidate().unwrap();
+    let c = data
+        .consolidate(&conn, kaohe_hub::consolidate::Detail::Full)
+        .unwrap();
     (data, c)
 }
 
@@ -89,6 +91,17 @@ fn results_load_from_the_database_and_map_onto_the_report() {
     assert_eq!(t2.rank.unwrap().rank, 2);
     // d1 is a department: the pack has no such category, so not assessed, never 0.
     assert!(c.unit("d1").unwrap().scored().is_none());
+    // Issue #17: `hub results` consolidates lean, the results streamed from
+    // the database on a second connection; its digest fills each unit's
+    // detail in from the database again and is the full consolidation's.
+    {
+        use kaohe_hub::consolidate::Detail;
+        let conn = db::open_existing(&s.dir).unwrap();
+        let lean = data.consolidate(&conn, Detail::Lean).unwrap();
+        assert!(lean.unit("t2").unwrap().scored().unwrap().fired.is_empty());
+        assert!(!t2.fired.is_empty());
+        assert_eq!(data.sha256(&conn, &lean, Detail::Lean).unwrap(), c.sha256());
+    }
 
     let o = data.outcomes(&c);
     let meta = results::NoticeMeta {
