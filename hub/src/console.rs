@@ -360,6 +360,21 @@ impl User {
         self.check_csrf(csrf)?;
         self.require(p)
     }
+
+    /// A multipart form that changes the hub, read whole under
+    /// [`MAX_UPLOAD_BYTES`], then refused unless it is this session's and
+    /// the role allows `p` — before any of its fields is used.
+    async fn read_change(
+        &self,
+        mp: axum::extract::Multipart,
+        p: Permission,
+    ) -> Result<kaohe_web::upload::Form, PageError> {
+        let form = kaohe_web::upload::read(mp, MAX_UPLOAD_BYTES)
+            .await
+            .map_err(PageError::invalid)?;
+        self.may_change(p, form.text("csrf"))?;
+        Ok(form)
+    }
 }
 
 // ------------------------------------------------------- pages, errors --

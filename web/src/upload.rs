@@ -3,6 +3,7 @@
 //! is refused is refused before anything is written.
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
 
 use axum::extract::Multipart;
 
@@ -28,6 +29,30 @@ impl Form {
     pub fn text(&self, name: &str) -> &str {
         self.fields.get(name).map_or("", |s| s.trim())
     }
+
+    /// The assessment year in the text field `name` ([`year`]).
+    pub fn year<T: FromStr>(&self, name: &str) -> Result<T, String> {
+        year(self.text(name))
+    }
+
+    /// Takes the file uploaded in the field `name`; `what` names it in the
+    /// refusal when none was chosen (`名册文件` → 请选择名册文件).
+    pub fn take_file(&mut self, name: &str, what: &str) -> Result<Upload, String> {
+        let i = self
+            .files
+            .iter()
+            .position(|f| f.field == name)
+            .ok_or_else(|| format!("请选择{what}（no file chosen）"))?;
+        Ok(self.files.swap_remove(i))
+    }
+}
+
+/// An assessment year typed into a form, as a number (both consoles' one
+/// reading of it and one refusal).
+pub fn year<T: FromStr>(text: &str) -> Result<T, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| "考核年度须为整数，如 2024（year must be a number）".to_owned())
 }
 
 /// Reading a form failed.
@@ -95,5 +120,31 @@ mod tests {
         assert_eq!(super::base_name(r"C:\Users\王\名册.xlsx"), "名册.xlsx");
         assert_eq!(super::base_name("/tmp/a.csv"), "a.csv");
         assert_eq!(super::base_name("b.csv"), "b.csv");
+    }
+
+    #[test]
+    fn a_year_and_a_file_are_taken_or_refused_in_chinese() {
+        let mut form = super::Form::default();
+        form.fields.insert("year".into(), " 2024 ".into());
+        form.fields.insert("bad".into(), "二〇二四".into());
+        form.files.push(super::Upload {
+            field: "file".into(),
+            file_name: "名册.xlsx".into(),
+            bytes: b"x".to_vec(),
+        });
+        assert_eq!(form.year::<i32>("year"), Ok(2024));
+        assert_eq!(form.year::<u16>("year"), Ok(2024));
+        let bad = form.year::<i32>("bad").unwrap_err();
+        assert!(bad.starts_with("考核年度须为整数"), "{bad}");
+        assert!(form.year::<i32>("missing").is_err());
+        assert_eq!(
+            form.take_file("other", "名册文件").unwrap_err(),
+            "请选择名册文件（no file chosen）"
+        );
+        assert_eq!(
+            form.take_file("file", "名册文件").unwrap().file_name,
+            "名册.xlsx"
+        );
+        assert!(form.take_file("file", "名册文件").is_err(), "taken once");
     }
 }

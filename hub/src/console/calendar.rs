@@ -12,12 +12,12 @@ use axum::extract::{Multipart, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use jiff::civil::Date;
-use kaohe_web::{fmt, page, upload};
+use kaohe_web::{fmt, page};
 use maud::{Markup, html};
 use rusqlite::Connection;
 use serde::Deserialize;
 
-use super::{Console, MAX_UPLOAD_BYTES, PageError, User, csrf, done, render};
+use super::{Console, PageError, User, csrf, done, render};
 use crate::accounts::Permission;
 use crate::calendar::{Calendar, describe, format_date_zh};
 use crate::registry::calendar_years;
@@ -189,15 +189,10 @@ pub(super) async fn import(
     user: User,
     mp: Multipart,
 ) -> Result<Response, PageError> {
-    let form = upload::read(mp, MAX_UPLOAD_BYTES)
-        .await
-        .map_err(PageError::invalid)?;
-    user.may_change(Permission::Administer, form.text("csrf"))?;
-    let Some(file) = form.files.into_iter().find(|f| f.field == "file") else {
-        return Err(PageError::Invalid(
-            "请选择日历文件（no file chosen）".into(),
-        ));
-    };
+    let mut form = user.read_change(mp, Permission::Administer).await?;
+    let file = form
+        .take_file("file", "日历文件")
+        .map_err(PageError::Invalid)?;
     let u = user.clone();
     let outcome = c
         .db(move |conn, inner| {

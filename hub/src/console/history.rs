@@ -9,14 +9,12 @@ use axum::extract::{Multipart, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kaohe_tables::sheet::Workbook;
-use kaohe_web::{page, upload};
+use kaohe_web::page;
 use maud::{Markup, html};
 use rusqlite::Connection;
 use serde::Deserialize;
 
-use super::{
-    Console, Inner, MAX_UPLOAD_BYTES, PageError, User, csrf, done, pick_year, render, year_picker,
-};
+use super::{Console, Inner, PageError, User, csrf, done, pick_year, render, year_picker};
 use crate::accounts::Permission;
 use crate::workflow::history::{self, HistoryImportError};
 
@@ -116,18 +114,11 @@ pub(super) async fn import(
     user: User,
     mp: Multipart,
 ) -> Result<Response, PageError> {
-    let form = upload::read(mp, MAX_UPLOAD_BYTES)
-        .await
-        .map_err(PageError::invalid)?;
-    user.may_change(Permission::Administer, form.text("csrf"))?;
-    let year: i32 = form.text("year").parse().map_err(|_| {
-        PageError::Invalid("考核年度须为整数，如 2024（year must be a number）".into())
-    })?;
-    let Some(file) = form.files.into_iter().find(|f| f.field == "file") else {
-        return Err(PageError::Invalid(
-            "请选择往年结果文件（no file chosen）".into(),
-        ));
-    };
+    let mut form = user.read_change(mp, Permission::Administer).await?;
+    let year: i32 = form.year("year").map_err(PageError::Invalid)?;
+    let file = form
+        .take_file("file", "往年结果文件")
+        .map_err(PageError::Invalid)?;
     let u = user.clone();
     let outcome = c
         .db(move |conn, inner| {

@@ -6,13 +6,11 @@
 
 use axum::extract::{Multipart, Query, State};
 use axum::response::Response;
-use kaohe_web::{fmt, upload};
+use kaohe_web::fmt;
 use maud::html;
 use serde::Deserialize;
 
-use super::{
-    Console, MAX_UPLOAD_BYTES, PageError, User, csrf, done, pick_year, render, year_picker,
-};
+use super::{Console, PageError, User, csrf, done, pick_year, render, year_picker};
 use crate::accounts::Permission;
 use crate::workflow::{Material, rectification};
 
@@ -113,14 +111,8 @@ pub(super) async fn record(
     user: User,
     mp: Multipart,
 ) -> Result<Response, PageError> {
-    let form = upload::read(mp, MAX_UPLOAD_BYTES)
-        .await
-        .map_err(PageError::invalid)?;
-    user.may_change(Permission::Administer, form.text("csrf"))?;
-    let year: i32 = form
-        .text("year")
-        .parse()
-        .map_err(|_| PageError::Invalid("考核年度无效（bad year）".into()))?;
+    let mut form = user.read_change(mp, Permission::Administer).await?;
+    let year: i32 = form.year("year").map_err(PageError::Invalid)?;
     let kind = match form.text("kind") {
         "plan" => rectification::Kind::Plan,
         "report" => rectification::Kind::Report,
@@ -132,9 +124,7 @@ pub(super) async fn record(
     };
     let unit = form.text("unit").to_owned();
     let note = Some(form.text("note").to_owned()).filter(|n| !n.is_empty());
-    let Some(file) = form.files.into_iter().find(|f| f.field == "file") else {
-        return Err(PageError::Invalid("请选择文件（no file chosen）".into()));
-    };
+    let file = form.take_file("file", "文件").map_err(PageError::Invalid)?;
     let material = Material {
         file_name: file.file_name,
         bytes: file.bytes,

@@ -6,11 +6,11 @@
 use axum::extract::{Multipart, Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use kaohe_web::{fmt, upload};
+use kaohe_web::fmt;
 use maud::html;
 use serde::Deserialize;
 
-use super::{Console, MAX_UPLOAD_BYTES, PageError, User, csrf, done, render};
+use super::{Console, PageError, User, csrf, done, render};
 use crate::accounts::Permission;
 use crate::config;
 use crate::registry::packs::{self, PublishOutcome};
@@ -60,10 +60,7 @@ pub(super) async fn publish(
     user: User,
     mp: Multipart,
 ) -> Result<Response, PageError> {
-    let form = upload::read(mp, MAX_UPLOAD_BYTES)
-        .await
-        .map_err(PageError::invalid)?;
-    user.may_change(Permission::Administer, form.text("csrf"))?;
+    let form = user.read_change(mp, Permission::Administer).await?;
     let file = |field: &str| {
         form.files
             .iter()

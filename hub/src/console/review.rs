@@ -7,15 +7,13 @@ use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::response::Response;
 use jiff::civil::Date;
+use kaohe_web::fmt;
 use kaohe_web::page::download;
-use kaohe_web::{fmt, upload};
 use maud::{Markup, html};
 use rusqlite::Connection;
 use serde::Deserialize;
 
-use super::{
-    Console, Inner, MAX_UPLOAD_BYTES, PageError, User, csrf, done, pick_year, render, year_picker,
-};
+use super::{Console, Inner, PageError, User, csrf, done, pick_year, render, year_picker};
 use crate::accounts::Permission;
 use crate::calendar::Calendar;
 use crate::registry::calendar_years;
@@ -224,14 +222,8 @@ pub(super) async fn object(
     user: User,
     mp: Multipart,
 ) -> Result<Response, PageError> {
-    let form = upload::read(mp, MAX_UPLOAD_BYTES)
-        .await
-        .map_err(PageError::invalid)?;
-    user.may_change(Permission::Administer, form.text("csrf"))?;
-    let year: i32 = form
-        .text("year")
-        .parse()
-        .map_err(|_| PageError::Invalid("考核年度无效（bad year）".into()))?;
+    let form = user.read_change(mp, Permission::Administer).await?;
+    let year: i32 = form.year("year").map_err(PageError::Invalid)?;
     let (unit, reason) = (form.text("unit").to_owned(), form.text("reason").to_owned());
     let materials: Vec<Material> = form
         .files

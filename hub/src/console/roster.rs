@@ -6,14 +6,11 @@ use axum::extract::{Multipart, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kaohe_web::page;
-use kaohe_web::upload;
 use maud::{Markup, html};
 use rusqlite::Connection;
 use serde::Deserialize;
 
-use super::{
-    Console, MAX_UPLOAD_BYTES, PageError, User, csrf, done, pick_year, render, year_picker,
-};
+use super::{Console, PageError, User, csrf, done, pick_year, render, year_picker};
 use crate::accounts::Permission;
 use crate::registry::import::{self, UnitsImportError};
 use crate::registry::units::{self, ResponsibleAssessor};
@@ -94,18 +91,11 @@ pub(super) async fn import(
     user: User,
     mp: Multipart,
 ) -> Result<Response, PageError> {
-    let form = upload::read(mp, MAX_UPLOAD_BYTES)
-        .await
-        .map_err(PageError::invalid)?;
-    user.may_change(Permission::Administer, form.text("csrf"))?;
-    let year: i32 = form.text("year").parse().map_err(|_| {
-        PageError::Invalid("考核年度须为整数，如 2024（year must be a number）".into())
-    })?;
-    let Some(file) = form.files.into_iter().find(|f| f.field == "file") else {
-        return Err(PageError::Invalid(
-            "请选择名册文件（no file chosen）".into(),
-        ));
-    };
+    let mut form = user.read_change(mp, Permission::Administer).await?;
+    let year: i32 = form.year("year").map_err(PageError::Invalid)?;
+    let file = form
+        .take_file("file", "名册文件")
+        .map_err(PageError::Invalid)?;
     let u = user.clone();
     let outcome = c
         .db(move |conn, inner| {

@@ -180,17 +180,14 @@ pub(super) async fn upload(
     user: User,
     mp: Multipart,
 ) -> Result<Response, PageError> {
-    let form = upload::read(mp, MAX_UPLOAD_BYTES)
+    let mut form = upload::read(mp, MAX_UPLOAD_BYTES)
         .await
         .map_err(PageError::invalid)?;
     user.check_csrf(form.text("csrf"))?;
-    let year: u16 = form
-        .text("year")
-        .parse()
-        .map_err(|_| PageError::Invalid("考核年度无效（bad year）".into()))?;
-    let Some(file) = form.files.into_iter().find(|f| f.field == "file") else {
-        return Err(PageError::Invalid("请选择文件（no file chosen）".into()));
-    };
+    let year: u16 = form.year("year").map_err(PageError::Invalid)?;
+    let file = form
+        .take_file("file", "证据文件")
+        .map_err(PageError::Invalid)?;
     let mut store = c.store()?;
     let actor = c.actor();
     let result = Format::from_path(std::path::Path::new(&file.file_name))
@@ -291,11 +288,7 @@ pub(super) async fn set(
     Form(f): Form<SetForm>,
 ) -> Result<Response, PageError> {
     user.check_csrf(&f.csrf)?;
-    let year: u16 = f
-        .year
-        .trim()
-        .parse()
-        .map_err(|_| PageError::Invalid("考核年度无效（bad year）".into()))?;
+    let year: u16 = upload::year(&f.year).map_err(PageError::Invalid)?;
     let round = match f.round.trim() {
         "" => None,
         r => Some(Layout::round_of_sheet(r).ok_or_else(|| {

@@ -213,11 +213,7 @@ pub(super) async fn resolve(
     Form(f): Form<ResolveForm>,
 ) -> Result<Response, PageError> {
     user.check_csrf(&f.csrf)?;
-    let year: u16 = f
-        .year
-        .trim()
-        .parse()
-        .map_err(|_| PageError::Invalid("考核年度无效（bad year）".into()))?;
+    let year: u16 = kaohe_web::upload::year(&f.year).map_err(PageError::Invalid)?;
     let config = &c.0.config;
     let Some(hub) = config.hub.receipt_key else {
         return Err(PageError::Invalid(

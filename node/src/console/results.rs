@@ -112,10 +112,7 @@ pub(super) async fn object(
         .await
         .map_err(PageError::invalid)?;
     user.check_csrf(form.text("csrf"))?;
-    let year: u16 = form
-        .text("year")
-        .parse()
-        .map_err(|_| PageError::Invalid("考核年度无效（bad year）".into()))?;
+    let year: u16 = form.year("year").map_err(PageError::Invalid)?;
     let (unit, reason) = (form.text("unit").to_owned(), form.text("reason").to_owned());
     if reason.is_empty() {
         return Err(PageError::Invalid(
