@@ -80,23 +80,7 @@ pub fn write_evaluate_input(
         .zip(out[HEADER_LEN..].chunks_exact_mut(rec))
         .enumerate()
     {
-        if u.values.len() != nf {
-            return Err(AbiError::ValueCount {
-                unit: k,
-                expected: nf,
-                found: u.values.len(),
-            });
-        }
-        if !u.not_applicable.is_empty() && u.not_applicable.len() != ni {
-            return Err(AbiError::ValueCount {
-                unit: k,
-                expected: ni,
-                found: u.not_applicable.len(),
-            });
-        }
-        if !marks && u.not_applicable.iter().any(|&na| na) {
-            return Err(AbiError::NotApplicableUnsupported { unit: k });
-        }
+        super::evaluate::check_unit_shape(k, u, nf, ni, marks)?;
         let (head, values) = r.split_at_mut(values_at);
         head[..8].copy_from_slice(
             &(u64::from(u.category) | u64::from(u.round.code()) << 32).to_le_bytes(),
