@@ -414,3 +414,33 @@ fn check_status(
     }
     Ok((status, fuel_used))
 }
+
+/// One unit's input against the pack's shape — a value per field, a
+/// not-applicable flag per indicator or none at all, marks only where the
+/// ABI carries them: both ABIs' one check, before a byte is written.
+fn check_unit_shape(
+    unit: usize,
+    u: &UnitInput,
+    fields: usize,
+    indicators: usize,
+    marks: bool,
+) -> Result<(), AbiError> {
+    if u.values.len() != fields {
+        return Err(AbiError::ValueCount {
+            unit,
+            expected: fields,
+            found: u.values.len(),
+        });
+    }
+    if !u.not_applicable.is_empty() && u.not_applicable.len() != indicators {
+        return Err(AbiError::ValueCount {
+            unit,
+            expected: indicators,
+            found: u.not_applicable.len(),
+        });
+    }
+    if !marks && u.not_applicable.iter().any(|&na| na) {
+        return Err(AbiError::NotApplicableUnsupported { unit });
+    }
+    Ok(())
+}

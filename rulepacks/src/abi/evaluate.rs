@@ -8,36 +8,6 @@ use super::{
 };
 use crate::manifest::{IndicatorKind, Manifest};
 
-/// One unit's input against the pack's shape — a value per field, a
-/// not-applicable flag per indicator or none at all, marks only where the
-/// ABI carries them: both ABIs' one check, before a byte is written.
-pub(super) fn check_unit_shape(
-    unit: usize,
-    u: &UnitInput,
-    fields: usize,
-    indicators: usize,
-    marks: bool,
-) -> Result<(), AbiError> {
-    if u.values.len() != fields {
-        return Err(AbiError::ValueCount {
-            unit,
-            expected: fields,
-            found: u.values.len(),
-        });
-    }
-    if !u.not_applicable.is_empty() && u.not_applicable.len() != indicators {
-        return Err(AbiError::ValueCount {
-            unit,
-            expected: indicators,
-            found: u.not_applicable.len(),
-        });
-    }
-    if !marks && u.not_applicable.iter().any(|&na| na) {
-        return Err(AbiError::NotApplicableUnsupported { unit });
-    }
-    Ok(())
-}
-
 /// The `kaohe_evaluate` input for `units`.
 pub fn encode_evaluate_input(
     manifest: &Manifest,
@@ -57,7 +27,7 @@ pub fn encode_evaluate_input(
     let mut out = Vec::with_capacity(len as usize);
     header(&mut out, EVALUATE_MAGIC, manifest.abi_word(), n, f as u32);
     for (i, u) in units.iter().enumerate() {
-        check_unit_shape(i, u, f, ni, marks)?;
+        super::check_unit_shape(i, u, f, ni, marks)?;
         out.extend_from_slice(&u.category.to_le_bytes());
         out.extend_from_slice(&u.round.code().to_le_bytes());
         out.extend_from_slice(&u.methods.to_le_bytes());

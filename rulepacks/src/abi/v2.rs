@@ -80,7 +80,7 @@ pub fn write_evaluate_input(
         .zip(out[HEADER_LEN..].chunks_exact_mut(rec))
         .enumerate()
     {
-        super::evaluate::check_unit_shape(k, u, nf, ni, marks)?;
+        super::check_unit_shape(k, u, nf, ni, marks)?;
         let (head, values) = r.split_at_mut(values_at);
         head[..8].copy_from_slice(
             &(u64::from(u.category) | u64::from(u.round.code()) << 32).to_le_bytes(),
