@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use kaohe_rulepacks::manifest::Round;
-use rusqlite::{Connection, OpenFlags, Row, params};
+use rusqlite::{Connection, Row, params};
 
 use super::ResultsError;
 use super::rulings::{self, Ruling};
@@ -55,21 +55,19 @@ impl Stored {
                 READ_AHEAD_UNITS,
             );
             s.spawn(move || {
-                let read = Connection::open_with_flags(
-                    &path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )
-                .map_err(ResultsError::from)
-                .and_then(|conn| {
-                    self.read(&conn, |units| {
-                        for unit in units {
-                            if tx.send(Ok(unit)).is_err() {
-                                // `f` stopped early.
-                                return;
+                let read = crate::db::SCHEMA
+                    .open_reader(std::path::Path::new(&path))
+                    .map_err(ResultsError::from)
+                    .and_then(|conn| {
+                        self.read(&conn, |units| {
+                            for unit in units {
+                                if tx.send(Ok(unit)).is_err() {
+                                    // `f` stopped early.
+                                    return;
+                                }
                             }
-                        }
-                    })
-                });
+                        })
+                    });
                 if let Err(e) = read {
                     let _ = tx.send(Err(e));
                 }
