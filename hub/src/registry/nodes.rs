@@ -583,7 +583,7 @@ pub fn revoke_node(
     if reason.is_empty() {
         return Err(RevokeNodeError::EmptyReason);
     }
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut node = find_node(&tx, query)?;
     if let NodeState::Revoked { at, .. } = node.state {
         return Err(RevokeNodeError::AlreadyRevoked {
