@@ -1,12 +1,18 @@
 #![no_main]
-use kaohe_fuzz::{Src, interp, manifest};
+//! ABI 1 records written field by field (ABI.md §2–§3), read by the
+//! reference interpreter of the same rubric as an ABI 1 pack.
+use kaohe_fuzz::{Src, interp_v1 as interp};
 use kaohe_rulepacks::abi::{self, EVALUATE_MAGIC, FINALISE_MAGIC};
-use kaohe_rulepacks::manifest::ABI_VERSION;
+use kaohe_rulepacks::manifest::Manifest;
 use libfuzzer_sys::fuzz_target;
+
+fn manifest() -> &'static Manifest {
+    interp().manifest()
+}
 
 fn header(out: &mut Vec<u8>, magic: [u8; 4], n: u32, count: u32) {
     out.extend_from_slice(&magic);
-    out.extend_from_slice(&ABI_VERSION.to_le_bytes());
+    out.extend_from_slice(&manifest().abi_word().to_le_bytes());
     out.extend_from_slice(&n.to_le_bytes());
     out.extend_from_slice(&count.to_le_bytes());
 }

@@ -21,6 +21,16 @@ pub fn manifest() -> &'static Manifest {
     interp().manifest()
 }
 
+/// The same rubric as an ABI 1 pack (`with_abi(ABI_V1)`): the records the
+/// structured target writes by hand are ABI 1's.
+pub fn interp_v1() -> &'static Interpreter {
+    static I: OnceLock<Interpreter> = OnceLock::new();
+    I.get_or_init(|| {
+        let r = kaohe_rulepacks::rubric::load(Path::new(RUBRIC)).expect("rubric loads");
+        Interpreter::new(&r.with_abi(kaohe_rulepacks::manifest::ABI_V1))
+    })
+}
+
 /// Byte source that yields zeros once exhausted.
 pub struct Src<'a> {
     pub d: &'a [u8],
