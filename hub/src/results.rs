@@ -127,10 +127,10 @@ pub enum ResultSource {
 
 impl ResultSource {
     /// Runs `f` over the results a unit at a time, units in id order.
-    fn units<T>(
+    fn units<T: Send>(
         &self,
         conn: &Connection,
-        f: impl FnOnce(&mut dyn Iterator<Item = Vec<AcceptedResult>>) -> T,
+        f: impl FnOnce(&mut dyn Iterator<Item = Vec<AcceptedResult>>) -> T + Send,
     ) -> Result<T, ResultsError> {
         match self {
             ResultSource::Held(all) => {
@@ -262,6 +262,14 @@ pub fn consolidate_year_with(
     year: i32,
     detail: Detail,
 ) -> Result<ConsolidatedYear, ResultsError> {
+    // The roster, the decisions and every result are read in one read
+    // transaction, so they are the database at one instant even while
+    // ingest commits beside it; a caller already in a transaction (approve,
+    // `hub results` with its digest) reads in that one.
+    let _read = match conn.is_autocommit() {
+        true => Some(conn.unchecked_transaction()?),
+        false => None,
+    };
     let data = load_year(conn, runtime, year)?;
     let consolidation = data.consolidate(conn, detail)?;
     let outcomes = data.outcomes(&consolidation);

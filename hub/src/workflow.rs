@@ -158,6 +158,16 @@ pub enum WorkflowError {
         approved: String,
         now: String,
     },
+    #[error(
+        "{year} 年度的汇总在查看之后已有变化（查看时 SHA-256 {shown}，现为 {now}），未记录审定；请重新查看考核结果后再审定（results changed since shown）"
+    )]
+    ChangedSinceShown {
+        year: i32,
+        shown: String,
+        now: String,
+    },
+    #[error("汇总考核结果失败，未作任何改动（consolidation failed, nothing changed）：{0}")]
+    Results(#[from] crate::results::ResultsError),
     #[error("下列单位的复核申请尚未决定，不能审定（open reviews）：{}", units.join("、"))]
     OpenReviews { units: Vec<String> },
     #[error("下列单位未被考核，须先补齐上报或记录免于考核的原因（excuse），才能审定（units not assessed）：{}", units.join("；"))]

@@ -181,34 +181,6 @@ impl Schema {
         self.migrate(conn, path, target.min(self.version()))
     }
 
-    /// Opens the database at `path` read-only for a second reader beside a
-    /// connection that already opened (and migrated) it: the same busy
-    /// timeout, and a newer file refused rather than read. Nothing is written, so WAL mode is what the writer set.
-    pub fn open_reader(&self, path: &Path) -> Result<Connection, OpenError> {
-        let noun = self.noun;
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|source| OpenError::Open {
-            noun,
-            path: path.to_path_buf(),
-            source,
-        })?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|source| OpenError::Configure {
-                noun,
-                path: path.to_path_buf(),
-                source,
-            })?;
-        let found = schema_version(&conn).map_err(|source| OpenError::NotADatabase {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        self.refuse_newer(path, found)?;
-        Ok(conn)
-    }
-
     /// `PRAGMA integrity_check` and the foreign key check.
     pub fn integrity_check(&self, conn: &Connection) -> Result<(), IntegrityError> {
         let sqlite = |source| IntegrityError::Sqlite {
@@ -489,33 +461,6 @@ mod tests {
         let raw = Connection::open(&path).unwrap();
         assert_eq!(schema_version(&raw).unwrap(), 0);
         assert_eq!(table_names(&raw).unwrap(), ["evidence"]);
-    }
-
-    #[test]
-    fn a_second_reader_reads_writes_nothing_and_refuses_a_newer_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let writer = TEST.open(&path, Missing::Create).unwrap();
-        let reader = TEST.open_reader(&path).unwrap();
-        assert_eq!(schema_version(&reader).unwrap(), TEST.version());
-        assert!(
-            reader.execute_batch("PRAGMA user_version = 9").is_err(),
-            "a reader must not write"
-        );
-        assert_eq!(schema_version(&writer).unwrap(), TEST.version());
-        writer
-            .pragma_update(None, "user_version", TEST.version() + 1)
-            .unwrap();
-        let err = TEST.open_reader(&path).unwrap_err();
-        assert!(
-            matches!(err, OpenError::NewerSchema { found: 3, .. }),
-            "{err:?}"
-        );
-        let missing = TEST.open_reader(&dir.path().join("none.db")).unwrap_err();
-        assert!(
-            missing.to_string().contains("none.db"),
-            "names the file: {missing}"
-        );
     }
 
     #[test]

@@ -12,6 +12,9 @@ pub struct ApproveArgs {
     /// 审定文号（document number），如 宝法治办〔2023〕1号
     #[arg(long, value_name = "文号")]
     pub doc_number: String,
+    /// 可选：审定前核对过的汇总 SHA-256（控制台“审定与公布”页所示）；审定时的汇总与之不一致则不记录审定
+    #[arg(long, value_name = "SHA-256")]
+    pub sha256: Option<String>,
     #[command(flatten)]
     pub now: Now,
 }
@@ -20,12 +23,19 @@ pub(super) fn run(inv: &Invocation, args: ApproveArgs) -> anyhow::Result<()> {
     let ApproveArgs {
         year,
         doc_number,
+        sha256,
         now,
     } = args;
     let actor = inv.actor_at(&now)?;
     let mut conn = inv.open()?;
-    let y = inv.consolidate(&conn, year)?;
-    let digest = workflow::approve(&mut conn, &y.consolidation, &doc_number, &actor)?;
+    let digest = workflow::approve(
+        &mut conn,
+        &inv.runtime()?,
+        year,
+        &doc_number,
+        sha256.as_deref(),
+        &actor,
+    )?;
     println!(
         "已记录 {year} 年度考核结果审定，文号 {}，汇总 SHA-256 {digest}（approved）",
         doc_number.trim()

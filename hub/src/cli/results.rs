@@ -34,7 +34,10 @@ pub(super) fn run(
     inv: &Invocation,
     ResultsArgs { year, category }: ResultsArgs,
 ) -> anyhow::Result<()> {
-    let conn = inv.open()?;
+    let db = inv.open()?;
+    // The printout and the digest are of the database at one instant, even
+    // while the hub ingests beside this command.
+    let conn = db.unchecked_transaction()?;
     // Nothing printed reads a unit's indicators or fired clauses: without
     // them a national year fits in memory (issue #17).
     let y = inv.consolidate_with(&conn, year, Detail::Lean)?;

@@ -42,12 +42,15 @@ pub(super) async fn page(
                 Some(a) => lock::publication(conn, a.id).map_err(PageError::db)?,
                 None => None,
             };
-            let now = match &approval {
-                Some(_) => Some(inner.year(conn, year)?),
-                None => None,
+            // Before an approval, the year as the page shows it: the form
+            // carries its digest, and approve refuses if it has moved on.
+            let now = match (&approval, u.role.may(Permission::Administer)) {
+                (Some(_), _) | (None, true) => Some(inner.year(conn, year)?),
+                (None, false) => None,
             };
-            let same = match (&approval, &now) {
-                (Some(a), Some(y)) => Some(a.approves(&y.consolidation.sha256())),
+            let shown = now.as_ref().map(|y| y.consolidation.sha256());
+            let same = match (&approval, &shown) {
+                (Some(a), Some(now)) => Some(a.approves(now)),
                 _ => None,
             };
             let letters = match (&now, same) {
@@ -77,6 +80,10 @@ pub(super) async fn page(
                             form.card method="post" action="/approval/approve" data-confirm="确定记录审定？审定后该年度结果不能再改动，除非撤销审定。" {
                                 (csrf(&u))
                                 input type="hidden" name="year" value=(year);
+                                @if let Some(shown) = &shown {
+                                    input type="hidden" name="sha256" value=(shown);
+                                    p.muted { "审定的是此刻的汇总结果（汇总 SHA-256 " code { (shown) } "）。如在此后有新的上报或决定，审定不予记录，须重新查看。" }
+                                }
                                 label { "审定文号 " input type="text" name="doc_number" placeholder="如：宝法治办〔2024〕1号" required; }
                                 button type="submit" { "记录审定" }
                             }
@@ -156,6 +163,9 @@ pub(super) struct Approve {
     year: i32,
     #[serde(default)]
     doc_number: String,
+    /// The digest of the year as the page showed it.
+    #[serde(default)]
+    sha256: Option<String>,
 }
 
 pub(super) async fn approve(
@@ -167,9 +177,15 @@ pub(super) async fn approve(
     let (u, year, doc) = (user.clone(), f.year, f.doc_number.trim().to_owned());
     let digest = c
         .db(move |conn, inner| {
-            let y = inner.year(conn, f.year)?;
-            workflow::approve(conn, &y.consolidation, &f.doc_number, &inner.actor(&u))
-                .map_err(PageError::invalid)
+            workflow::approve(
+                conn,
+                &inner.runtime,
+                f.year,
+                &f.doc_number,
+                f.sha256.as_deref(),
+                &inner.actor(&u),
+            )
+            .map_err(PageError::invalid)
         })
         .await?;
     Ok(done(

@@ -36,57 +36,34 @@ impl Stored {
     /// [`consolidate_units`](crate::consolidate::consolidate_units) takes
     /// them. A read error stops the units and is returned after `f`.
     ///
-    /// Outside a transaction the rows are read and parsed on a second
-    /// thread with a connection of its own, ahead of `f` by a bounded
-    /// number of units, so reading and consolidating use both cores; inside
-    /// one (whose changes only `conn` sees) or in memory, on this thread.
-    pub fn units<T>(
+    /// The rows are read on this thread through `conn`, so they belong to
+    /// whatever read the caller holds `conn` in (one transaction for a
+    /// whole year: [`consolidate_year_with`](super::consolidate_year_with));
+    /// `f` runs on a second thread, behind the reading by a bounded number
+    /// of units, so reading and consolidating use both cores.
+    pub fn units<T: Send>(
         &self,
         conn: &Connection,
-        f: impl FnOnce(&mut dyn Iterator<Item = Vec<AcceptedResult>>) -> T,
+        f: impl FnOnce(&mut dyn Iterator<Item = Vec<AcceptedResult>>) -> T + Send,
     ) -> Result<T, ResultsError> {
-        let path = conn.path().filter(|p| !p.is_empty());
-        let Some(path) = path.filter(|_| conn.is_autocommit()) else {
-            return self.read(conn, |units| f(units));
-        };
-        let path = path.to_owned();
         std::thread::scope(|s| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<AcceptedResult>, ResultsError>>(
-                READ_AHEAD_UNITS,
-            );
-            s.spawn(move || {
-                let read = crate::db::SCHEMA
-                    .open_reader(std::path::Path::new(&path))
-                    .map_err(ResultsError::from)
-                    .and_then(|conn| {
-                        self.read(&conn, |units| {
-                            for unit in units {
-                                if tx.send(Ok(unit)).is_err() {
-                                    // `f` stopped early.
-                                    return;
-                                }
-                            }
-                        })
-                    });
-                if let Err(e) = read {
-                    let _ = tx.send(Err(e));
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<AcceptedResult>>(READ_AHEAD_UNITS);
+            let consolidating = s.spawn(move || f(&mut rx.into_iter()));
+            let read = self.read(conn, |units| {
+                for unit in units {
+                    if tx.send(unit).is_err() {
+                        // `f` stopped early.
+                        return;
+                    }
                 }
             });
-            let mut error = None;
-            let out = f(&mut std::iter::from_fn(|| match rx.recv() {
-                Ok(Ok(unit)) => Some(unit),
-                Ok(Err(e)) => {
-                    error = Some(e);
-                    None
-                }
-                Err(_) => None,
-            }));
-            // The reader stops at its next unit if `f` did not take all.
-            drop(rx);
-            match error {
-                Some(e) => Err(e),
-                None => Ok(out),
-            }
+            // The units end here for `f`, read in full or stopped by an error.
+            drop(tx);
+            let out = match consolidating.join() {
+                Ok(out) => out,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            read.map(|()| out)
         })
     }
 

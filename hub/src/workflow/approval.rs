@@ -2,32 +2,73 @@
 //! export makes: the approval in force must approve exactly the year as it
 //! consolidates now.
 
-use rusqlite::{Connection, params};
+use kaohe_rulepacks::runtime::Runtime;
+use rusqlite::{Connection, TransactionBehavior, params};
 use serde_json::json;
 
 use super::{WorkflowError, action};
 use crate::audit::{self, Actor};
-use crate::consolidate::{Assessment, Consolidation};
+use crate::consolidate::{Assessment, Consolidation, Detail};
 use crate::export::model::Report;
 use crate::lock::{self, Approval, Publication};
 use crate::outcome::YearResults;
-use crate::results::{self, ConsolidatedYear, NoticeNames};
+use crate::results::{self, ConsolidatedYear, NoticeNames, Reevaluation};
 
-/// 审定: records the approval of `c` (the consolidation computed from the
-/// database now) under `doc_number`, naming the reopened approval it
-/// replaces if there is one; returns the consolidation's SHA-256.
+/// 审定: records the approval of `year` as it consolidates now under
+/// `doc_number`, naming the reopened approval it replaces if there is one;
+/// returns the consolidation's SHA-256.
+///
+/// The year is consolidated inside the approval's own write transaction,
+/// so what is approved is the database as it is committed, whatever ingest
+/// or another console did a moment before. `shown` is the digest of the
+/// consolidation the official looked at, when there is one (the console's
+/// form carries it): if the year no longer consolidates to it, nothing is
+/// recorded and the official is asked to look again.
 pub fn approve(
     conn: &mut Connection,
-    c: &Consolidation,
+    runtime: &Runtime,
+    year: i32,
     doc_number: &str,
+    shown: Option<&str>,
     actor: &Actor,
+) -> Result<String, WorkflowError> {
+    approve_with(conn, year, doc_number, shown, actor, |tx| {
+        // Nothing recorded needs a unit's indicators: a national year is
+        // approved in bounded memory, and its digest is the full one's.
+        let y = results::consolidate_year_with(tx, runtime, year, Detail::Lean)?;
+        let digest = y.data.sha256(tx, &y.consolidation, y.detail)?;
+        Ok(Approvable {
+            consolidation: y.consolidation,
+            reevaluation: y.data.reevaluation,
+            digest,
+        })
+    })
+}
+
+/// The year as [`approve`] consolidates it inside its transaction.
+pub(super) struct Approvable {
+    pub consolidation: Consolidation,
+    /// The current results left out as computed under an older pack version.
+    pub reevaluation: Vec<Reevaluation>,
+    /// The digest of the full consolidation.
+    pub digest: String,
+}
+
+/// [`approve`], the year consolidated by `consolidate` inside the
+/// approval's write transaction.
+pub(super) fn approve_with(
+    conn: &mut Connection,
+    year: i32,
+    doc_number: &str,
+    shown: Option<&str>,
+    actor: &Actor,
+    consolidate: impl FnOnce(&Connection) -> Result<Approvable, WorkflowError>,
 ) -> Result<String, WorkflowError> {
     let doc_number = doc_number.trim();
     if doc_number.is_empty() {
         return Err(WorkflowError::Empty { what: "文号" });
     }
-    let year = c.year;
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if let Some(locked) = lock::locked(&tx, year)? {
         return Err(WorkflowError::AlreadyApproved {
             year,
@@ -41,11 +82,17 @@ pub fn approve(
     if !open.is_empty() {
         return Err(WorkflowError::OpenReviews { units: open });
     }
+    let Approvable {
+        consolidation: c,
+        reevaluation,
+        digest,
+    } = consolidate(&tx)?;
+    let c = &c;
     // Results computed under an older version of the year's pack are left
     // out of the consolidation; approving without them would approve a
     // year that is not final (an excused unit's results do not count).
-    let stale: Vec<String> = results::awaiting_reevaluation(&tx, year)?
-        .into_iter()
+    let stale: Vec<String> = reevaluation
+        .iter()
         .filter(|r| {
             !c.unit(&r.unit_id)
                 .is_some_and(|u| matches!(u.assessment, Assessment::Excused { .. }))
@@ -78,8 +125,16 @@ pub fn approve(
     if !unassessed.is_empty() {
         return Err(WorkflowError::Unassessed { units: unassessed });
     }
+    if let Some(shown) = shown.map(str::trim).filter(|s| !s.is_empty())
+        && shown != digest
+    {
+        return Err(WorkflowError::ChangedSinceShown {
+            year,
+            shown: shown.to_owned(),
+            now: digest,
+        });
+    }
     let replaces = lock::last_approved(&tx, year)?;
-    let digest = c.sha256();
     let results = serde_json::to_string(&YearResults::from_consolidation(c)).unwrap_or_default();
     tx.execute(
         "INSERT INTO approvals (year, doc_number, approved_at, operator, consolidation_sha256, results, replaces)

@@ -41,7 +41,7 @@ fn an_approval_recognises_the_consolidation_it_approved_and_no_other() {
     c.units
         .retain(|u| !matches!(u.assessment, Assessment::NotAssessed { .. }));
     let actor = Actor::new("tester", "2023-01-10T02:00:00Z".parse().unwrap());
-    let digest = approve(&mut conn, &c, "宝法治办〔2023〕1号", &actor).unwrap();
+    let digest = approve_held(&mut conn, &c, "宝法治办〔2023〕1号", &actor).unwrap();
     let record = in_force(&conn, c.year).unwrap().unwrap();
     assert_eq!(record.doc_number, "宝法治办〔2023〕1号");
     assert_eq!(record.consolidation_sha256, digest);
@@ -108,6 +108,33 @@ fn approvable() -> (tempfile::TempDir, Connection, Consolidation) {
     (dir, conn, c)
 }
 
+/// [`approve`] of a consolidation built in memory (the golden county), as
+/// if the database consolidated to it.
+fn approve_held(
+    conn: &mut Connection,
+    c: &Consolidation,
+    doc_number: &str,
+    actor: &Actor,
+) -> Result<String, WorkflowError> {
+    approve_shown(conn, c, doc_number, None, actor)
+}
+
+fn approve_shown(
+    conn: &mut Connection,
+    c: &Consolidation,
+    doc_number: &str,
+    shown: Option<&str>,
+    actor: &Actor,
+) -> Result<String, WorkflowError> {
+    approval::approve_with(conn, c.year, doc_number, shown, actor, |tx| {
+        Ok(approval::Approvable {
+            consolidation: c.clone(),
+            reevaluation: crate::results::awaiting_reevaluation(tx, c.year)?,
+            digest: c.sha256(),
+        })
+    })
+}
+
 fn at(day: &str) -> Actor {
     Actor::new("县法治办王某", format!("{day}T02:00:00Z").parse().unwrap())
 }
@@ -141,7 +168,7 @@ fn audit_actions(conn: &Connection) -> Vec<String> {
 fn after_approval_every_change_is_refused_naming_the_approval() {
     let (_dir, mut conn, c) = approvable();
     let g = crate::consolidate::golden::county();
-    approve(&mut conn, &c, "宝法治办〔2022〕9号", &at("2022-12-10")).unwrap();
+    approve_held(&mut conn, &c, "宝法治办〔2022〕9号", &at("2022-12-10")).unwrap();
     let named = |e: WorkflowError| {
         assert!(matches!(e, WorkflowError::Locked(_)), "{e:?}");
         let text = e.to_string();
@@ -188,7 +215,7 @@ fn after_approval_every_change_is_refused_naming_the_approval() {
         )
         .unwrap_err(),
     );
-    let again = approve(&mut conn, &c, "宝法治办〔2022〕10号", &at("2022-12-12")).unwrap_err();
+    let again = approve_held(&mut conn, &c, "宝法治办〔2022〕10号", &at("2022-12-12")).unwrap_err();
     assert!(
         matches!(again, WorkflowError::AlreadyApproved { .. }),
         "{again}"
@@ -207,7 +234,7 @@ fn after_approval_every_change_is_refused_naming_the_approval() {
 #[test]
 fn reopening_keeps_the_approval_and_the_next_one_replaces_it() {
     let (_dir, mut conn, c) = approvable();
-    let first = approve(&mut conn, &c, "宝法治办〔2022〕9号", &at("2022-12-10")).unwrap();
+    let first = approve_held(&mut conn, &c, "宝法治办〔2022〕9号", &at("2022-12-10")).unwrap();
     publish(&mut conn, 2022, &at("2022-12-11")).unwrap();
     assert!(matches!(
         reopen(&mut conn, 2022, "  ", &at("2022-12-12")),
@@ -235,7 +262,7 @@ fn reopening_keeps_the_approval_and_the_next_one_replaces_it() {
 
     // Approved again (here the same consolidation: the override is for a
     // unit without penalties) — naming the one it replaces.
-    let second = approve(&mut conn, &c, "宝法治办〔2022〕12号", &at("2022-12-14")).unwrap();
+    let second = approve_held(&mut conn, &c, "宝法治办〔2022〕12号", &at("2022-12-14")).unwrap();
     assert_eq!(first, second);
     let all = crate::lock::of_year(&conn, 2022).unwrap();
     assert_eq!(all.len(), 2, "the reopened approval stays on record");
@@ -282,7 +309,7 @@ fn an_export_is_refused_when_the_year_no_longer_matches_its_approval() {
         approved_for_export(&conn, &c),
         Err(WorkflowError::NotApproved { year: 2022, .. })
     ));
-    let digest = approve(&mut conn, &c, "宝法治办〔2022〕9号", &at("2022-12-10")).unwrap();
+    let digest = approve_held(&mut conn, &c, "宝法治办〔2022〕9号", &at("2022-12-10")).unwrap();
     assert_eq!(
         approved_for_export(&conn, &c)
             .unwrap()
@@ -305,7 +332,7 @@ fn an_export_is_refused_when_the_year_no_longer_matches_its_approval() {
 #[test]
 fn next_years_history_reads_the_approved_result_never_a_later_edit() {
     let (_dir, mut conn, c) = approvable();
-    approve(&mut conn, &c, "宝法治办〔2022〕9号", &at("2022-12-10")).unwrap();
+    approve_held(&mut conn, &c, "宝法治办〔2022〕9号", &at("2022-12-10")).unwrap();
     let approved = YearResults::from_consolidation(&c);
     assert_eq!(
         crate::results::load_history(&conn, 2023).unwrap(),
@@ -329,7 +356,7 @@ fn next_years_history_reads_the_approved_result_never_a_later_edit() {
         .unwrap();
     t1.total -= 2000;
     t1.grade = "good".into();
-    approve(
+    approve_held(
         &mut conn,
         &corrected,
         "宝法治办〔2022〕12号",
@@ -412,7 +439,7 @@ fn results_of_a_superseded_pack_version_await_reevaluation_and_block_approval() 
             .collect::<Vec<_>>(),
         ["T2"]
     );
-    let err = approve(&mut conn, &c, "宝法治办〔2022〕9号", &at("2022-12-10")).unwrap_err();
+    let err = approve_held(&mut conn, &c, "宝法治办〔2022〕9号", &at("2022-12-10")).unwrap_err();
     assert!(
         matches!(err, WorkflowError::AwaitingReevaluation { .. }),
         "{err}"
@@ -430,11 +457,43 @@ fn results_of_a_superseded_pack_version_await_reevaluation_and_block_approval() 
         .assessment = Assessment::Excused {
         reason: "机构撤并".into(),
     };
-    approve(
+    approve_held(
         &mut conn,
         &excused,
         "宝法治办〔2022〕9号",
         &at("2022-12-11"),
     )
     .unwrap();
+}
+
+/// The digest the official was shown must be the year's now, or nothing is
+/// recorded; a blank one (a form without it) is no check.
+#[test]
+fn an_approval_is_refused_when_the_year_moved_on_from_what_was_shown() {
+    let (_dir, mut conn, c) = approvable();
+    let stale = "0".repeat(64);
+    let err = approve_shown(
+        &mut conn,
+        &c,
+        "宝法治办〔2022〕9号",
+        Some(&stale),
+        &at("2022-12-10"),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, WorkflowError::ChangedSinceShown { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&stale), "{err}");
+    assert_eq!(count(&conn, "approvals"), 0);
+    assert!(audit_actions(&conn).is_empty());
+    let digest = approve_shown(
+        &mut conn,
+        &c,
+        "宝法治办〔2022〕9号",
+        Some(&format!(" {} ", c.sha256())),
+        &at("2022-12-10"),
+    )
+    .unwrap();
+    assert_eq!(digest, c.sha256());
 }

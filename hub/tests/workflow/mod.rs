@@ -66,6 +66,10 @@ fn consolidated(dir: &Path) -> (results::YearData, kaohe_hub::consolidate::Conso
     (data, c)
 }
 
+fn runtime() -> Runtime {
+    Runtime::new(small_runtime()).unwrap()
+}
+
 fn count(dir: &Path, sql: &str) -> i64 {
     db::open_existing(dir)
         .unwrap()
@@ -198,7 +202,15 @@ fn notice_objection_review_approval_and_publication() {
     );
 
     // Approval refused while d1 is not assessed, until excused.
-    let err = wf::approve(&mut conn, &c, "宝法治办〔2022〕9号", &at("2022-10-11")).unwrap_err();
+    let err = wf::approve(
+        &mut conn,
+        &runtime(),
+        2022,
+        "宝法治办〔2022〕9号",
+        None,
+        &at("2022-10-11"),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("县司法局"), "{err}");
     assert_eq!(count(&s.dir, "SELECT count(*) FROM approvals"), 0);
     wf::excuse(
@@ -227,8 +239,15 @@ fn notice_objection_review_approval_and_publication() {
     )
     .unwrap();
     assert_eq!(filed.materials[0].1.len(), 64);
-    let (_, c) = consolidated(&s.dir);
-    let err = wf::approve(&mut conn, &c, "宝法治办〔2022〕9号", &at("2022-10-20")).unwrap_err();
+    let err = wf::approve(
+        &mut conn,
+        &runtime(),
+        2022,
+        "宝法治办〔2022〕9号",
+        None,
+        &at("2022-10-20"),
+    )
+    .unwrap_err();
     assert!(
         matches!(err, WorkflowError::OpenReviews { ref units } if units == &["t2".to_string()]),
         "{err}"
@@ -294,8 +313,24 @@ fn notice_objection_review_approval_and_publication() {
         10_000,
         "the revised result counts"
     );
-    wf::approve(&mut conn, &c, "宝法治办〔2022〕9号", &at("2022-10-21")).unwrap();
-    let err = wf::approve(&mut conn, &c, "宝法治办〔2022〕10号", &at("2022-10-21")).unwrap_err();
+    wf::approve(
+        &mut conn,
+        &runtime(),
+        2022,
+        "宝法治办〔2022〕9号",
+        None,
+        &at("2022-10-21"),
+    )
+    .unwrap();
+    let err = wf::approve(
+        &mut conn,
+        &runtime(),
+        2022,
+        "宝法治办〔2022〕10号",
+        None,
+        &at("2022-10-21"),
+    )
+    .unwrap_err();
     assert!(
         matches!(err, WorkflowError::AlreadyApproved { .. }),
         "{err}"
@@ -697,4 +732,60 @@ fn a_roster_dropping_referenced_units_is_refused_naming_unit_and_table() {
     let summary = units::replace_year(&mut conn, 2022, &kept, &source, &at("2022-10-11")).unwrap();
     assert_eq!(summary.removed, vec!["t4".to_string(), "v4".to_string()]);
     assert_eq!(units::load_roster(&conn, 2022).unwrap().len(), 5);
+}
+
+/// Issue #17: approval consolidates the year inside its own write
+/// transaction. A report committed after the official looked is not
+/// approved unseen: with the digest the official saw, approval is refused
+/// and nothing recorded; approved again, it records the database as
+/// committed, and exports agree with it.
+#[test]
+fn an_approval_records_the_year_as_committed_not_as_last_seen() {
+    let (s, a) = two_townships_reported();
+    let mut conn = db::open_existing(&s.dir).unwrap();
+    wf::excuse(&mut conn, 2022, "d1", "另行考核", &at("2022-09-21")).unwrap();
+    let seen = consolidated(&s.dir).1.sha256();
+    // A correction from t2's assessor arrives after the official looked.
+    ingest(
+        &s.dir,
+        BEFORE_NOTICE,
+        with_sessions(&a, &s.pack, "t2", 3, 3),
+    );
+    let err = wf::approve(
+        &mut conn,
+        &runtime(),
+        2022,
+        "宝法治办〔2022〕9号",
+        Some(&seen),
+        &at("2022-09-21"),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, WorkflowError::ChangedSinceShown { ref shown, ref now, .. } if *shown == seen && *now != seen),
+        "{err}"
+    );
+    assert!(err.to_string().contains("请重新查看"), "{err}");
+    assert_eq!(count(&s.dir, "SELECT count(*) FROM approvals"), 0);
+    assert_eq!(
+        count(
+            &s.dir,
+            "SELECT count(*) FROM audit_log WHERE action = 'results.approve'"
+        ),
+        0
+    );
+
+    let (_, now) = consolidated(&s.dir);
+    assert_eq!(now.unit("t2").unwrap().scored().unwrap().total, 10_000);
+    let digest = wf::approve(
+        &mut conn,
+        &runtime(),
+        2022,
+        "宝法治办〔2022〕9号",
+        Some(&now.sha256()),
+        &at("2022-09-21"),
+    )
+    .unwrap();
+    assert_eq!(digest, now.sha256());
+    let approved = wf::approved_for_export(&conn, &now).unwrap();
+    assert_eq!(approved.approval.consolidation_sha256, digest);
 }
