@@ -552,9 +552,27 @@ async fn a_year_from_the_two_consoles_in_a_real_browser() {
     click(&c, "form[action='/review/decide'] button").await;
     wait_text(&c, "维持原结果").await;
     c.goto(&format!("{hub}/approval?year=2023")).await.unwrap();
+    // The form carries the digest of the year as shown; approval records it.
+    wait_text(&c, "本次审定的是本页打开时的汇总结果").await;
+    let shown = c
+        .find(Locator::Css(
+            "form[action='/approval/approve'] input[name=sha256]",
+        ))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap()
+        .expect("the approval form carries the digest shown");
+    assert_eq!(shown.len(), 64, "{shown}");
+    shot(&c, "hub-approve-form").await;
     fill(&c, "input[name=doc_number]", "测法治办〔2024〕1号").await;
     click(&c, "form[action='/approval/approve'] button").await;
-    wait_text(&c, "已记录 2023 年度考核结果审定").await;
+    let done = wait_text(&c, "已记录 2023 年度考核结果审定").await;
+    assert!(
+        done.contains(&shown),
+        "the approval records the year as shown"
+    );
     shot(&c, "hub-approval").await;
     let pdf = c
         .execute_async(

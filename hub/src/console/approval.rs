@@ -82,7 +82,7 @@ pub(super) async fn page(
                                 input type="hidden" name="year" value=(year);
                                 @if let Some(shown) = &shown {
                                     input type="hidden" name="sha256" value=(shown);
-                                    p.muted { "审定的是此刻的汇总结果（汇总 SHA-256 " code { (shown) } "）。如在此后有新的上报或决定，审定不予记录，须重新查看。" }
+                                    p.muted { "本次审定的是本页打开时的汇总结果（汇总 SHA-256 " code { (shown) } "）。此后如有新的上报或决定，审定不予记录，须刷新本页重新核对结果。" }
                                 }
                                 label { "审定文号 " input type="text" name="doc_number" placeholder="如：宝法治办〔2024〕1号" required; }
                                 button type="submit" { "记录审定" }
