@@ -256,7 +256,7 @@ fn chromedriver(log: &Path) -> (Running, u16) {
     for tool in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
         assert!(
             Path::new(tool).exists(),
-            "{tool} is missing: install Debian's chromium, chromium-driver and a CJK font (apt-get install chromium chromium-driver fonts-wqy-zenhei), as .ci/run does"
+            "{tool} is missing: install Debian's chromium, chromium-driver and a CJK font (apt-get install chromium chromium-driver chromium-l10n fonts-wqy-zenhei), as .ci/run does"
         );
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -265,8 +265,12 @@ fn chromedriver(log: &Path) -> (Running, u16) {
         .unwrap()
         .port();
     let log = std::fs::File::create(log).unwrap();
+    // An official's browser speaks Chinese: with Debian's chromium-l10n,
+    // Chromium on Linux takes its interface language (the file chooser,
+    // a date field's placeholder) from LANGUAGE, not from --lang.
     let child = Command::new("/usr/bin/chromedriver")
         .arg(format!("--port={port}"))
+        .env("LANGUAGE", "zh_CN")
         .stdin(Stdio::null())
         .stdout(Stdio::from(log.try_clone().unwrap()))
         .stderr(Stdio::from(log))
