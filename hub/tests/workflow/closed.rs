@@ -133,15 +133,7 @@ fn after_approval_a_new_submission_is_refused_closed() {
     let (s, a) = two_townships_reported();
     let mut conn = db::open_existing(&s.dir).unwrap();
     wf::excuse(&mut conn, 2022, "d1", "另行考核", &at("2022-09-21")).unwrap();
-    wf::approve(
-        &mut conn,
-        &runtime(),
-        2022,
-        "宝法治办〔2022〕9号",
-        None,
-        &at("2022-09-21"),
-    )
-    .unwrap();
+    approve(&mut conn, "宝法治办〔2022〕9号", None, "2022-09-21").unwrap();
     // t1 was never notified: the approval alone closes the year.
     refused_closed(
         &s.dir,

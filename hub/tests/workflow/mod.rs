@@ -66,8 +66,21 @@ fn consolidated(dir: &Path) -> (results::YearData, kaohe_hub::consolidate::Conso
     (data, c)
 }
 
-fn runtime() -> Runtime {
-    Runtime::new(small_runtime()).unwrap()
+/// [`wf::approve`] of 2022 on the Beijing morning of `day`.
+fn approve(
+    conn: &mut rusqlite::Connection,
+    doc_number: &str,
+    shown: Option<&str>,
+    day: &str,
+) -> Result<String, WorkflowError> {
+    wf::approve(
+        conn,
+        &Runtime::new(small_runtime()).unwrap(),
+        2022,
+        doc_number,
+        shown,
+        &at(day),
+    )
 }
 
 fn count(dir: &Path, sql: &str) -> i64 {
@@ -202,15 +215,7 @@ fn notice_objection_review_approval_and_publication() {
     );
 
     // Approval refused while d1 is not assessed, until excused.
-    let err = wf::approve(
-        &mut conn,
-        &runtime(),
-        2022,
-        "宝法治办〔2022〕9号",
-        None,
-        &at("2022-10-11"),
-    )
-    .unwrap_err();
+    let err = approve(&mut conn, "宝法治办〔2022〕9号", None, "2022-10-11").unwrap_err();
     assert!(err.to_string().contains("县司法局"), "{err}");
     assert_eq!(count(&s.dir, "SELECT count(*) FROM approvals"), 0);
     wf::excuse(
@@ -239,15 +244,7 @@ fn notice_objection_review_approval_and_publication() {
     )
     .unwrap();
     assert_eq!(filed.materials[0].1.len(), 64);
-    let err = wf::approve(
-        &mut conn,
-        &runtime(),
-        2022,
-        "宝法治办〔2022〕9号",
-        None,
-        &at("2022-10-20"),
-    )
-    .unwrap_err();
+    let err = approve(&mut conn, "宝法治办〔2022〕9号", None, "2022-10-20").unwrap_err();
     assert!(
         matches!(err, WorkflowError::OpenReviews { ref units } if units == &["t2".to_string()]),
         "{err}"
@@ -313,24 +310,8 @@ fn notice_objection_review_approval_and_publication() {
         10_000,
         "the revised result counts"
     );
-    wf::approve(
-        &mut conn,
-        &runtime(),
-        2022,
-        "宝法治办〔2022〕9号",
-        None,
-        &at("2022-10-21"),
-    )
-    .unwrap();
-    let err = wf::approve(
-        &mut conn,
-        &runtime(),
-        2022,
-        "宝法治办〔2022〕10号",
-        None,
-        &at("2022-10-21"),
-    )
-    .unwrap_err();
+    approve(&mut conn, "宝法治办〔2022〕9号", None, "2022-10-21").unwrap();
+    let err = approve(&mut conn, "宝法治办〔2022〕10号", None, "2022-10-21").unwrap_err();
     assert!(
         matches!(err, WorkflowError::AlreadyApproved { .. }),
         "{err}"
@@ -751,15 +732,7 @@ fn an_approval_records_the_year_as_committed_not_as_last_seen() {
         BEFORE_NOTICE,
         with_sessions(&a, &s.pack, "t2", 3, 3),
     );
-    let err = wf::approve(
-        &mut conn,
-        &runtime(),
-        2022,
-        "宝法治办〔2022〕9号",
-        Some(&seen),
-        &at("2022-09-21"),
-    )
-    .unwrap_err();
+    let err = approve(&mut conn, "宝法治办〔2022〕9号", Some(&seen), "2022-09-21").unwrap_err();
     assert!(
         matches!(err, WorkflowError::ChangedSinceShown { ref shown, ref now, .. } if *shown == seen && *now != seen),
         "{err}"
@@ -776,13 +749,11 @@ fn an_approval_records_the_year_as_committed_not_as_last_seen() {
 
     let (_, now) = consolidated(&s.dir);
     assert_eq!(now.unit("t2").unwrap().scored().unwrap().total, 10_000);
-    let digest = wf::approve(
+    let digest = approve(
         &mut conn,
-        &runtime(),
-        2022,
         "宝法治办〔2022〕9号",
         Some(&now.sha256()),
-        &at("2022-09-21"),
+        "2022-09-21",
     )
     .unwrap();
     assert_eq!(digest, now.sha256());
