@@ -107,13 +107,17 @@ pub fn merge_outputs(
         marked: [bool; 5],
     }
     // Indicators come grouped by method: the previous indicator's method
-    // is tried first, before a search by id.
+    // is tried first, before a search by id. One that does not apply to
+    // the category needs none: scored in any round it is refused, and it
+    // is never combined.
     let mut last: Option<usize> = None;
     let mut slots: Vec<Slot> = manifest
         .indicators
         .iter()
         .map(|ind| {
+            let points = ind.points.get(c).copied().flatten();
             let method = match last {
+                _ if points.is_none() => None,
                 Some(m) if manifest.methods[m].id == ind.method => Some(m),
                 _ => manifest.method_index(&ind.method),
             };
@@ -121,7 +125,7 @@ pub fn merge_outputs(
             let method = method.map(|m| &manifest.methods[m]);
             Slot {
                 quarterly: method.is_some_and(|m| m.quarterly),
-                points: ind.points.get(c).copied().flatten(),
+                points,
                 combine: method.and_then(|m| m.combine),
                 annual: None,
                 quarters: [None; 4],
