@@ -276,8 +276,11 @@ impl Pack {
             .map_err(|e| self.encode(e))?
             .map_err(|e| self.output(&e))?;
         // A unit that evaluated reports exactly its marks as not applicable.
+        let none = |marks: &[bool]| !marks.contains(&true);
         for (k, (unit, out)) in units.iter().zip(&outs).enumerate() {
-            if !out.status.is_ok() {
+            // Nearly every unit marks nothing and reports nothing: one
+            // scan of each, not a lookup per indicator.
+            if !out.status.is_ok() || none(&unit.not_applicable) && none(&out.not_applicable) {
                 continue;
             }
             let marked = |i: usize| unit.not_applicable.get(i).copied().unwrap_or(false);
@@ -322,7 +325,13 @@ impl Pack {
         ) -> Result<(), PackError> {
             match call(units) {
                 Ok(part) => {
-                    out.extend(part);
+                    // A batch that fits one call (the usual case) keeps
+                    // the call's vector: no second copy of every output.
+                    if out.is_empty() {
+                        *out = part;
+                    } else {
+                        out.extend(part);
+                    }
                     Ok(())
                 }
                 Err(PackError::Runtime {
@@ -338,7 +347,7 @@ impl Pack {
                 Err(e) => Err(e),
             }
         }
-        let mut out = Vec::with_capacity(units.len());
+        let mut out = Vec::new();
         let per_call = self.loaded.units_per_call(entry) as usize;
         for part in units.chunks(per_call) {
             run(part, &call, &mut out)?;

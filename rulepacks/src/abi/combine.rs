@@ -91,24 +91,42 @@ pub fn merge_outputs(
         return Err(MergeError::Category(category));
     }
     let ni = manifest.indicators.len();
-    // Per indicator, one record (one allocation for the whole merge): its
-    // method's index and whether it is quarterly (looked up once, not once
-    // per round), the annual score, the quarters' scores, and per round
-    // (annual, Q1..Q4) whether it was marked not applicable.
+    // Per indicator, one record (one allocation for the whole merge): what
+    // the manifest says of it for this category, looked up once and not
+    // once per round — whether it is quarterly, its points here (`None`:
+    // it does not apply), its method's combination — then the annual
+    // score, the quarters' scores, and per round (annual, Q1..Q4) whether
+    // it was marked not applicable.
     #[derive(Clone, Copy)]
     struct Slot {
-        method: Option<usize>,
         quarterly: bool,
+        points: Option<i64>,
+        combine: Option<Combine>,
         annual: Option<i64>,
         quarters: [Option<i64>; 4],
         marked: [bool; 5],
     }
-    let mut slots: Vec<Slot> = (0..ni)
-        .map(|i| {
-            let method = manifest.indicator_method(i);
+    // Indicators come grouped by method: the previous indicator's method
+    // is tried first, before a search by id. One that does not apply to
+    // the category needs none: scored in any round it is refused, and it
+    // is never combined.
+    let mut last: Option<usize> = None;
+    let mut slots: Vec<Slot> = manifest
+        .indicators
+        .iter()
+        .map(|ind| {
+            let points = ind.points.get(c).copied().flatten();
+            let method = match last {
+                _ if points.is_none() => None,
+                Some(m) if manifest.methods[m].id == ind.method => Some(m),
+                _ => manifest.method_index(&ind.method),
+            };
+            last = method.or(last);
+            let method = method.map(|m| &manifest.methods[m]);
             Slot {
-                method,
-                quarterly: method.is_some_and(|m| manifest.methods[m].quarterly),
+                quarterly: method.is_some_and(|m| m.quarterly),
+                points,
+                combine: method.and_then(|m| m.combine),
                 annual: None,
                 quarters: [None; 4],
                 marked: [false; 5],
@@ -126,33 +144,34 @@ pub fn merge_outputs(
         if out.indicators.len() != ni {
             return Err(MergeError::Shape { round: rid });
         }
-        for (i, score) in out.indicators.iter().enumerate() {
+        let quarter = round.is_quarter();
+        let r = round.code() as usize;
+        for (i, (score, s)) in out.indicators.iter().zip(slots.iter_mut()).enumerate() {
             let na = out.is_not_applicable(i);
             if score.is_none() && !na {
                 continue;
             }
-            let ind = &manifest.indicators[i];
-            let s = &mut slots[i];
-            if s.quarterly != round.is_quarter() || !manifest.applies(i, c) {
+            let id = || manifest.indicators[i].id.clone();
+            if s.quarterly != quarter || s.points.is_none() {
                 return Err(MergeError::WrongRound {
-                    indicator: ind.id.clone(),
+                    indicator: id(),
                     round: rid,
                 });
             }
-            let slot = match round {
-                Round::Annual => &mut s.annual,
-                q => &mut s.quarters[q.code() as usize - 1],
+            let slot = match r {
+                0 => &mut s.annual,
+                q => &mut s.quarters[q - 1],
             };
-            let mark = &mut s.marked[round.code() as usize];
+            let mark = &mut s.marked[r];
             if slot.is_some() || *mark {
                 return Err(if na || score.is_some() && *mark {
                     MergeError::ScoredAndNotApplicable {
-                        indicator: ind.id.clone(),
+                        indicator: id(),
                         round: rid,
                     }
                 } else {
                     MergeError::Conflict {
-                        indicator: ind.id.clone(),
+                        indicator: id(),
                         round: rid,
                     }
                 });
@@ -163,30 +182,29 @@ pub fn merge_outputs(
             }
         }
     }
-    let mut any_na = false;
-    let mut not_applicable = vec![false; ni];
-    let mut scores = vec![None; ni];
-    for (i, s) in slots.iter().enumerate() {
+    let na = |s: &Slot| {
         let [a, quarters_marked @ ..] = s.marked;
-        let na = a || quarters_marked.iter().any(|&m| m) && s.quarters.iter().all(Option::is_none);
-        not_applicable[i] = na;
-        any_na |= na;
-        scores[i] = s.annual;
-        let Some(m) = s.method else {
-            continue;
-        };
-        let (Some(combine), Some(points)) = (manifest.methods[m].combine, manifest.points(i, c))
-        else {
-            continue;
-        };
-        if s.quarterly {
-            scores[i] = combine_quarters(combine, manifest.indicators[i].kind, points, s.quarters);
-        }
-    }
+        a || quarters_marked.contains(&true) && s.quarters.iter().all(Option::is_none)
+    };
+    let scores = slots
+        .iter()
+        .enumerate()
+        .map(|(i, s)| match (s.quarterly, s.combine, s.points) {
+            (true, Some(combine), Some(points)) => {
+                combine_quarters(combine, manifest.indicators[i].kind, points, s.quarters)
+            }
+            _ => s.annual,
+        })
+        .collect();
+    let not_applicable = if slots.iter().any(na) {
+        slots.iter().map(na).collect()
+    } else {
+        Vec::new()
+    };
     Ok(FinaliseInput {
         category,
         penalty_cap_override,
         scores,
-        not_applicable: if any_na { not_applicable } else { Vec::new() },
+        not_applicable,
     })
 }

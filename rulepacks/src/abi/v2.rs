@@ -280,13 +280,12 @@ pub(super) fn decode_evaluate_output(
     let lay = EvalOut::of(manifest);
     let (ni, nk) = (manifest.indicators.len(), manifest.clause_count());
     let wi = manifest.indicator_words();
-    // Per indicator: (flag kind, highest points); per clause its indicator.
+    // Per indicator the highest score it may have (a flag: 100) and
+    // whether it is a flag (0 or 100 only); per clause its indicator.
     let range: Vec<(bool, i64)> = (0..ni)
         .map(|i| {
-            (
-                manifest.indicators[i].kind == IndicatorKind::Flag,
-                manifest.max_points(i),
-            )
+            let flag = manifest.indicators[i].kind == IndicatorKind::Flag;
+            (flag, if flag { 100 } else { manifest.max_points(i) })
         })
         .collect();
     let owner: Vec<usize> = manifest
@@ -340,34 +339,38 @@ pub(super) fn decode_evaluate_output(
             }
             let end = (64 * (w + 1)).min(ni);
             let slots = &r[lay.scores + 8 * 64 * w..lay.scores + 8 * end];
-            for ((i, &(flag, max)), slot) in range
-                .iter()
-                .enumerate()
-                .take(end)
-                .skip(64 * w)
-                .zip(slots.chunks_exact(8))
-            {
+            let ranges = &range[64 * w..end];
+            // The common case in one pass without a branch per indicator:
+            // a fault is only noted here and named by the scan below.
+            let mut fault = false;
+            for (j, (&(flag, max), slot)) in ranges.iter().zip(slots.chunks_exact(8)).enumerate() {
                 let score = i64::from_le_bytes(slot.try_into().unwrap_or([0; 8]));
-                if (ev >> (i % 64)) & 1 == 1 {
-                    let ok = if flag {
-                        score == 0 || score == 100
-                    } else {
-                        (0..=max).contains(&score)
-                    };
-                    if !ok {
+                let on = (ev >> j) & 1 == 1;
+                fault |= if on {
+                    !(0..=max).contains(&score) || flag && score % 100 != 0
+                } else {
+                    score != 0
+                };
+                indicators.push(on.then_some(score));
+            }
+            if fault {
+                for (j, slot) in slots.chunks_exact(8).enumerate() {
+                    let i = 64 * w + j;
+                    let score = i64::from_le_bytes(slot.try_into().unwrap_or([0; 8]));
+                    let (flag, max) = range[i];
+                    if (ev >> j) & 1 == 1 {
+                        if !(0..=max).contains(&score) || flag && score % 100 != 0 {
+                            return Err(bad(format!(
+                                "指标 {} 的得分 {score} 超出范围（score out of range）",
+                                manifest.indicators[i].id
+                            )));
+                        }
+                    } else if score != 0 {
                         return Err(bad(format!(
-                            "指标 {} 的得分 {score} 超出范围（score out of range）",
+                            "未计分的指标 {} 的得分槽为 {score}，应为 0（score on an unevaluated indicator）",
                             manifest.indicators[i].id
                         )));
                     }
-                    indicators.push(Some(score));
-                } else if score != 0 {
-                    return Err(bad(format!(
-                        "未计分的指标 {} 的得分槽为 {score}，应为 0（score on an unevaluated indicator）",
-                        manifest.indicators[i].id
-                    )));
-                } else {
-                    indicators.push(None);
                 }
             }
         }

@@ -461,3 +461,39 @@ fn malformed_abi2_outputs_are_refused() {
     malformed(&|b| b[entry + 4] = 1, "the entry's reserved word");
     malformed(&|b| b[unit1] = 6, "a failed unit with scores");
 }
+
+/// ABI 2's score checks run in one pass and name the faulty indicator on
+/// a second scan: a flag scores 0 or 100 and nothing between, and the
+/// refusal names the flag, not the first indicator of its word.
+#[test]
+fn an_abi2_score_fault_names_its_indicator_and_a_flag_is_0_or_100() {
+    let r = mini();
+    let m = &r.manifest;
+    let out = Interpreter::new(&r)
+        .evaluate_bytes(&abi::encode_evaluate_input(m, &units(m)).expect("e"))
+        .expect("o");
+    // Unit 0 (dept, annual, all methods): F1 evaluated; its score slot is
+    // after the header (16) and the evaluated word (8).
+    let f1 = m.indicator_index("F1").expect("F1");
+    assert_eq!(m.indicators[f1].kind, IndicatorKind::Flag);
+    assert!(out[16] >> f1 & 1 == 1, "F1 is evaluated in unit 0");
+    let slot = 24 + 8 * f1;
+    let with = |score: i64| {
+        let mut b = out.clone();
+        b[slot..slot + 8].copy_from_slice(&score.to_le_bytes());
+        abi::decode_evaluate_output(m, 2, &b)
+    };
+    for raised in [0, 100] {
+        let decoded = with(raised).expect("a flag of 0 or 100 is read");
+        assert_eq!(decoded[0].indicators[f1], Some(raised));
+    }
+    for bad in [50, 1, 99, 101, 200, -100] {
+        match with(bad) {
+            Err(abi::AbiError::Malformed { unit: 0, reason }) => assert!(
+                reason.contains("F1") && reason.contains("score out of range"),
+                "{bad}: {reason}"
+            ),
+            other => panic!("a flag scored {bad} must be refused naming F1: {other:?}"),
+        }
+    }
+}
