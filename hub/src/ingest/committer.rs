@@ -180,8 +180,10 @@ impl Committer {
 
         let mut slots: Vec<Slot> = Vec::with_capacity(candidates.len());
         let mut seen: HashMap<Digest, usize> = HashMap::new();
+        let mut years = YearWindows::default();
         for (i, candidate) in candidates.iter().enumerate() {
-            let slot = match stage_1_to_5(&tx, snapshot, candidate, &mut seen, i, now)? {
+            let slot = match stage_1_to_5(&tx, snapshot, &mut years, candidate, &mut seen, i, now)?
+            {
                 Ok(slot) => slot,
                 Err(refusal) => Slot::Refused(refusal),
             };
@@ -464,6 +466,7 @@ fn internal(what: &str) -> Rejection {
 fn stage_1_to_5(
     conn: &Connection,
     snapshot: &RegistrySnapshot,
+    years: &mut YearWindows,
     candidate: &Candidate,
     seen: &mut HashMap<Digest, usize>,
     position: usize,
@@ -553,13 +556,13 @@ fn stage_1_to_5(
         Err(r) => return Ok(Err(about(r.into()))),
     };
     // The review window.
-    let revises_objection = match check_window(conn, sub, &unit.name, now)? {
+    let revises_objection = match check_window(conn, years, sub, &unit.name, now)? {
         Ok(open_objection) => open_objection,
         Err(r) => return Ok(Err(about(r))),
     };
     Ok(Ok(Slot::Checked(Checked {
         node: node.id.clone(),
-        submission: verified.clone(),
+        submission: verified,
         active: Arc::clone(pack),
         unit_name: unit.name.clone(),
         category: unit.category.clone(),
@@ -567,20 +570,49 @@ fn stage_1_to_5(
     })))
 }
 
+/// What one batch's transaction reads once per year for the review
+/// windows ([`check_window`]): the approval in force ([`lock::locked`]),
+/// and whether any unit of the year was notified — when none was, no unit
+/// has a deadline or an objection, and no unit's window is read. Nothing
+/// else writes while the writer's transaction is open, so it holds for the
+/// whole batch; a new batch starts with an empty one.
+#[derive(Debug, Default)]
+pub struct YearWindows {
+    years: HashMap<i32, (Option<lock::Locked>, bool)>,
+}
+
+impl YearWindows {
+    fn of(
+        &mut self,
+        conn: &Connection,
+        year: i32,
+    ) -> rusqlite::Result<&(Option<lock::Locked>, bool)> {
+        Ok(match self.years.entry(year) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert((lock::locked(conn, year)?, store::year_notified(conn, year)?))
+            }
+        })
+    }
+}
+
 /// Whether `sub`'s unit may still receive a new result at `now` (see the
 /// module docs, stage 5): refused as [`RejectionCode::Closed`] while the
 /// year's approval is in force — first, whatever else holds, naming the
 /// 文号 ([`lock::locked`]) — and after the unit's review-request deadline,
 /// unless an objection of the unit is undecided (the submission may revise
-/// it). `Ok(true)`: accepted because such an objection is open.
+/// it). `Ok(true)`: accepted because such an objection is open. `years`
+/// is the batch's [`YearWindows`].
 pub fn check_window(
     conn: &Connection,
+    years: &mut YearWindows,
     sub: &Submission,
     unit_name: &str,
     now: Timestamp,
 ) -> Result<Result<bool, Refusal>, CommitError> {
     let year = i32::from(sub.year);
-    if let Some(locked) = lock::locked(conn, year)? {
+    let (locked, notified) = years.of(conn, year)?;
+    if let Some(locked) = locked {
         return Ok(Err(Refusal::new(
             RejectionCode::Closed,
             format!(
@@ -589,6 +621,9 @@ pub fn check_window(
             ),
             Some("submission.year"),
         )));
+    }
+    if !*notified {
+        return Ok(Ok(false));
     }
     let window = store::review_window(conn, year, &sub.unit_id)?;
     if window.open_objection {

@@ -80,6 +80,14 @@ pub struct ReviewWindow {
     pub open_objection: bool,
 }
 
+/// Whether any unit of `year` was notified: an objection needs its unit's
+/// notice, so when none was, no unit of the year has a review window to
+/// read ([`review_window`]).
+pub fn year_notified(conn: &Connection, year: i32) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM notifications WHERE year = ?1)")?
+        .query_row([year], |r| r.get(0))
+}
+
 /// Reads the [`ReviewWindow`] of `unit` in `year`.
 pub fn review_window(conn: &Connection, year: i32, unit: &str) -> rusqlite::Result<ReviewWindow> {
     let review_request_deadline = conn
