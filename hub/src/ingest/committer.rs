@@ -155,7 +155,7 @@ impl Committer {
     /// candidate, in order. On error nothing of the batch was stored.
     pub fn commit(
         &mut self,
-        candidates: Vec<Candidate>,
+        mut candidates: Vec<Candidate>,
     ) -> Result<Vec<SubmitOutcome>, CommitError> {
         let Committer {
             conn,
@@ -181,7 +181,7 @@ impl Committer {
         let mut slots: Vec<Slot> = Vec::with_capacity(candidates.len());
         let mut seen: HashMap<Digest, usize> = HashMap::new();
         let mut years = YearWindows::default();
-        for (i, candidate) in candidates.iter().enumerate() {
+        for (i, candidate) in candidates.iter_mut().enumerate() {
             let slot = match stage_1_to_5(&tx, snapshot, &mut years, candidate, &mut seen, i, now)?
             {
                 Ok(slot) => slot,
@@ -463,17 +463,24 @@ fn internal(what: &str) -> Rejection {
 }
 
 /// Stages 1 (again, against the fresh registry), duplicates, 4 and 5.
+/// Takes the candidate's verified submission (moved into the slot, not
+/// copied: nothing reads it from the candidate afterwards).
 fn stage_1_to_5(
     conn: &Connection,
     snapshot: &RegistrySnapshot,
     years: &mut YearWindows,
-    candidate: &Candidate,
+    candidate: &mut Candidate,
     seen: &mut HashMap<Digest, usize>,
     position: usize,
     now: Timestamp,
 ) -> Result<Result<Slot, Refusal>, CommitError> {
-    let verified = match &candidate.verified {
-        Ok(v) => v.clone(),
+    let taken = std::mem::replace(
+        &mut candidate.verified,
+        // Never read: a placeholder that allocates nothing.
+        Err(Refusal::new(RejectionCode::Invalid, String::new(), None)),
+    );
+    let verified = match taken {
+        Ok(v) => v,
         // The verifier's directory may predate a node added a moment ago:
         // look again with the fresh one (no signature was checked yet).
         Err(r) if r.rejection.code == RejectionCode::UnknownKey => {
@@ -488,10 +495,10 @@ fn stage_1_to_5(
                         Err(r) => return Ok(Err(r)),
                     }
                 }
-                None => return Ok(Err(r.clone())),
+                None => return Ok(Err(r)),
             }
         }
-        Err(r) => return Ok(Err(r.clone())),
+        Err(r) => return Ok(Err(r)),
     };
     let node = match snapshot.nodes.get(&verified.node_id) {
         Some(node) => node,
