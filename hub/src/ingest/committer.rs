@@ -293,12 +293,13 @@ impl Committer {
         if let Some(batch_id) = batch_id {
             let mut rows: Vec<store::NewSubmission<'_>> = Vec::with_capacity(accepted.len());
             for a in &accepted {
-                let envelope = candidates
-                    .get(a.candidate)
-                    .and_then(|c| c.envelope.as_ref())
-                    .ok_or(CommitError::Invariant(
-                        "accepted candidate without its envelope",
-                    ))?;
+                let candidate = candidates.get(a.candidate);
+                let envelope =
+                    candidate
+                        .and_then(|c| c.envelope.as_ref())
+                        .ok_or(CommitError::Invariant(
+                            "accepted candidate without its envelope",
+                        ))?;
                 rows.push(store::NewSubmission {
                     node: &a.checked.node,
                     verified: &a.checked.submission,
@@ -306,6 +307,7 @@ impl Committer {
                     leaf: a.leaf,
                     late: a.late,
                     replaces: &a.replaces,
+                    encoded: candidate.and_then(|c| c.encoded.as_ref()),
                 });
             }
             store::insert_submissions(&tx, batch_id, commit_time, &rows)?;
