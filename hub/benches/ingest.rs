@@ -16,7 +16,8 @@
 //! - **raw inserts**: the rows ingestion writes (a submission, and per
 //!   method one result carrying its scores and clauses as JSON) with
 //!   ingestion's own statements ([`ingest::store::insert_submissions`]), in
-//!   transactions of 512, sorted, fsync'd;
+//!   transactions of 512, sorted, fsync'd — the envelope and JSON columns
+//!   encoded beforehand, as the verify workers do ([`ingest::store::Encoded`]);
 //! - **log**: what the single writer does for the year's transparency log
 //!   ([`tlog::Appender`]): a leaf per submission, one signed checkpoint per
 //!   batch of 512 and each leaf's inclusion proof under it, fsync'd; the
@@ -366,6 +367,12 @@ fn raw_inserts(
 ) -> f64 {
     let conn = db::open_existing(dir).expect("db");
     let key = config::load_receipt_key(dir).expect("key");
+    // Encoded on the verify workers in the server, not by the writer.
+    let encoded: Vec<ingest::store::Encoded> = verified
+        .iter()
+        .zip(envelopes)
+        .map(|(v, e)| ingest::store::Encoded::of(e, v).expect("encodes"))
+        .collect();
     let t = Instant::now();
     let mut written = 0;
     for (b, chunk) in verified.chunks(BATCH).enumerate() {
@@ -383,6 +390,7 @@ fn raw_inserts(
                 leaf: i,
                 late: false,
                 replaces: &[false],
+                encoded: Some(&encoded[b * BATCH + i]),
             })
             .collect();
         ingest::store::insert_submissions(&tx, batch, 1_670_000_000, &rows).expect("insert");

@@ -19,8 +19,9 @@
 //! checked and kept ([`add_cosignatures`]) and published with the
 //! checkpoint ([`cosigned_note`]).
 //!
-//! Layout: `store` (the SQL of migration 10 and [`SqlTree`](store::SqlTree),
-//! the tree over stored subtree hashes), `classify` (the rule per audit
+//! Layout: `store` (the SQL of migrations 10 and 13 and
+//! [`SqlTree`](store::SqlTree), the tree over the stored leaves and the
+//! stored hashes of subtrees of 256 leaves and more), `classify` (the rule per audit
 //! action and what a leaf carries), [`bundle`] (the per-unit proof bundle
 //! `kaohe hub export` writes and `kaohe verify` checks), `assemble`
 //! (building those bundles from the log: [`bundles`]).

@@ -550,4 +550,18 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX results_by_unit ON results (year, unit_id) WHERE is_current = 1;
     "#,
+    // 13: the log stores the hashes of complete subtrees of 256 leaves and
+    //    more only (`tlog::store::STORED_LEVEL`); a smaller one lies inside
+    //    one tile of 256 leaves and is hashed again from them when read.
+    //    The single writer inserted two hash rows per leaf, it now inserts
+    //    one per 128 (issue #17). The rows below level 8 are removed — the
+    //    one delete the log's tables ever see, done here with the trigger
+    //    lifted and put back as it was: they only repeated what the leaves
+    //    give, and every root, proof and signed checkpoint stays the same.
+    r#"
+    DROP TRIGGER log_hashes_no_delete;
+    DELETE FROM log_hashes WHERE level < 8;
+    CREATE TRIGGER log_hashes_no_delete BEFORE DELETE ON log_hashes
+    BEGIN SELECT RAISE(ABORT, '透明日志只能追加，不能删除（log_hashes is append-only: DELETE refused）'); END;
+    "#,
 ];

@@ -361,3 +361,114 @@ fn upgrade_from_a_version_6_snapshot_keeps_the_approval_in_force_and_its_publica
     let roster = crate::registry::units::load_roster(&conn, 2022).unwrap();
     assert_eq!(roster.get("t1").unwrap().principal, None);
 }
+
+/// Migration 13 keeps a log written under schema 12, with a hash row for
+/// every complete subtree, as it was: the rows below level 8 go, and the
+/// roots, the signed checkpoint, every inclusion and consistency proof and
+/// the next appends are the same as before.
+#[test]
+fn upgrade_from_a_version_12_snapshot_keeps_every_proof_of_the_log() {
+    use kaohe_proto::keys::SigningKeyPair;
+    use kaohe_proto::merkle::{self, verify_consistency, verify_inclusion};
+    use kaohe_proto::tlog::checkpoint::Checkpoint;
+    use kaohe_proto::tlog::leaf::{Leaf, RolloverLeaf, TreeHead, log_origin};
+    use kaohe_proto::tlog::tree::MemoryTree;
+
+    let leaf = |i: u64| {
+        Leaf::Rollover(RolloverLeaf {
+            year: 2021,
+            head: TreeHead {
+                size: i,
+                root: [i as u8; 32],
+            },
+            checkpoint: None,
+        })
+    };
+    let hub = SigningKeyPair::from_seed(&[3; 32]);
+    let at: jiff::Timestamp = "2023-01-05T00:00:00Z".parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    let mut memory = MemoryTree::new();
+    let mut roots = vec![merkle::empty_tree_hash()];
+    let (size, stored_before) = (600u64, 1196);
+    let note = {
+        // Schema 12's writer: a leaf row, then a row per subtree completed.
+        let old = open_at_version(&path, 12).unwrap();
+        let mut rows = 0;
+        for i in 0..size {
+            let bytes = leaf(i).to_bytes();
+            old.execute(
+                "INSERT INTO log_leaves (year, idx, kind, leaf) VALUES (2022, ?1, 'rollover', ?2)",
+                rusqlite::params![i as i64, bytes],
+            )
+            .unwrap();
+            for (id, hash) in memory.append(merkle::leaf_hash(&bytes)).unwrap() {
+                old.execute(
+                    "INSERT INTO log_hashes (year, level, idx, hash) VALUES (2022, ?1, ?2, ?3)",
+                    rusqlite::params![id.level, id.index as i64, hash.as_slice()],
+                )
+                .unwrap();
+                rows += 1;
+            }
+            roots.push(memory.root());
+        }
+        assert_eq!(rows, stored_before);
+        let note = Checkpoint {
+            origin: log_origin(&hub.key_id(), 2022),
+            size,
+            root: memory.root(),
+            extensions: Vec::new(),
+        }
+        .sign(&hub)
+        .unwrap();
+        old.execute(
+            "INSERT INTO log_checkpoints (year, size, root, note, signed_at) VALUES (2022, ?1, ?2, ?3, ?4)",
+            rusqlite::params![size as i64, memory.root().as_slice(), note.to_string(), at.to_string()],
+        )
+        .unwrap();
+        note
+    };
+    let conn = open(&path).unwrap();
+    assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
+    integrity_check(&conn).unwrap();
+    let levels: Vec<(u8, i64)> = conn
+        .prepare("SELECT level, idx FROM log_hashes ORDER BY level, idx")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(levels, [(8, 0), (8, 1), (9, 0)]);
+    // The checkpoint the hub signed is the one it gives again: the stored
+    // tree still has its root.
+    let signed = crate::tlog::checkpoint(&conn, 2022, &hub, at).unwrap();
+    assert_eq!((signed.size, signed.root), (size, memory.root()));
+    assert_eq!(signed.note.to_string(), note.to_string());
+    for new in [1, 255, 256, 257, 511, 512, 513, size] {
+        for index in (0..new).step_by(41).chain([new - 1]) {
+            let proof = crate::tlog::inclusion_proof(&conn, 2022, index, new).unwrap();
+            verify_inclusion(
+                &leaf(index).hash(),
+                index,
+                new,
+                &proof,
+                &roots[new as usize],
+            )
+            .unwrap();
+        }
+        for old in (1..new).step_by(53) {
+            let proof = crate::tlog::consistency_proof(&conn, 2022, old, new).unwrap();
+            verify_consistency(old, new, &roots[old as usize], &roots[new as usize], &proof)
+                .unwrap();
+        }
+    }
+    // The log goes on from where it was, and the trigger is back.
+    let mut log = crate::tlog::Appender::new(&conn);
+    for i in size..size + 20 {
+        log.append(2022, &leaf(i), None, None).unwrap();
+        memory.append(leaf(i).hash()).unwrap();
+    }
+    assert_eq!(log.head(2022).unwrap().root, memory.root());
+    let err = conn.execute("DELETE FROM log_hashes", []).unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+}

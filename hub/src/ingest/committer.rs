@@ -155,7 +155,7 @@ impl Committer {
     /// candidate, in order. On error nothing of the batch was stored.
     pub fn commit(
         &mut self,
-        candidates: Vec<Candidate>,
+        mut candidates: Vec<Candidate>,
     ) -> Result<Vec<SubmitOutcome>, CommitError> {
         let Committer {
             conn,
@@ -180,8 +180,10 @@ impl Committer {
 
         let mut slots: Vec<Slot> = Vec::with_capacity(candidates.len());
         let mut seen: HashMap<Digest, usize> = HashMap::new();
-        for (i, candidate) in candidates.iter().enumerate() {
-            let slot = match stage_1_to_5(&tx, snapshot, candidate, &mut seen, i, now)? {
+        let mut years = YearWindows::default();
+        for (i, candidate) in candidates.iter_mut().enumerate() {
+            let slot = match stage_1_to_5(&tx, snapshot, &mut years, candidate, &mut seen, i, now)?
+            {
                 Ok(slot) => slot,
                 Err(refusal) => Slot::Refused(refusal),
             };
@@ -291,12 +293,13 @@ impl Committer {
         if let Some(batch_id) = batch_id {
             let mut rows: Vec<store::NewSubmission<'_>> = Vec::with_capacity(accepted.len());
             for a in &accepted {
-                let envelope = candidates
-                    .get(a.candidate)
-                    .and_then(|c| c.envelope.as_ref())
-                    .ok_or(CommitError::Invariant(
-                        "accepted candidate without its envelope",
-                    ))?;
+                let candidate = candidates.get(a.candidate);
+                let envelope =
+                    candidate
+                        .and_then(|c| c.envelope.as_ref())
+                        .ok_or(CommitError::Invariant(
+                            "accepted candidate without its envelope",
+                        ))?;
                 rows.push(store::NewSubmission {
                     node: &a.checked.node,
                     verified: &a.checked.submission,
@@ -304,6 +307,7 @@ impl Committer {
                     leaf: a.leaf,
                     late: a.late,
                     replaces: &a.replaces,
+                    encoded: candidate.and_then(|c| c.encoded.as_ref()),
                 });
             }
             store::insert_submissions(&tx, batch_id, commit_time, &rows)?;
@@ -461,16 +465,24 @@ fn internal(what: &str) -> Rejection {
 }
 
 /// Stages 1 (again, against the fresh registry), duplicates, 4 and 5.
+/// Takes the candidate's verified submission (moved into the slot, not
+/// copied: nothing reads it from the candidate afterwards).
 fn stage_1_to_5(
     conn: &Connection,
     snapshot: &RegistrySnapshot,
-    candidate: &Candidate,
+    years: &mut YearWindows,
+    candidate: &mut Candidate,
     seen: &mut HashMap<Digest, usize>,
     position: usize,
     now: Timestamp,
 ) -> Result<Result<Slot, Refusal>, CommitError> {
-    let verified = match &candidate.verified {
-        Ok(v) => v.clone(),
+    let taken = std::mem::replace(
+        &mut candidate.verified,
+        // Never read: a placeholder that allocates nothing.
+        Err(Refusal::new(RejectionCode::Invalid, String::new(), None)),
+    );
+    let verified = match taken {
+        Ok(v) => v,
         // The verifier's directory may predate a node added a moment ago:
         // look again with the fresh one (no signature was checked yet).
         Err(r) if r.rejection.code == RejectionCode::UnknownKey => {
@@ -485,10 +497,10 @@ fn stage_1_to_5(
                         Err(r) => return Ok(Err(r)),
                     }
                 }
-                None => return Ok(Err(r.clone())),
+                None => return Ok(Err(r)),
             }
         }
-        Err(r) => return Ok(Err(r.clone())),
+        Err(r) => return Ok(Err(r)),
     };
     let node = match snapshot.nodes.get(&verified.node_id) {
         Some(node) => node,
@@ -553,13 +565,13 @@ fn stage_1_to_5(
         Err(r) => return Ok(Err(about(r.into()))),
     };
     // The review window.
-    let revises_objection = match check_window(conn, sub, &unit.name, now)? {
+    let revises_objection = match check_window(conn, years, sub, &unit.name, now)? {
         Ok(open_objection) => open_objection,
         Err(r) => return Ok(Err(about(r))),
     };
     Ok(Ok(Slot::Checked(Checked {
         node: node.id.clone(),
-        submission: verified.clone(),
+        submission: verified,
         active: Arc::clone(pack),
         unit_name: unit.name.clone(),
         category: unit.category.clone(),
@@ -567,20 +579,49 @@ fn stage_1_to_5(
     })))
 }
 
+/// What one batch's transaction reads once per year for the review
+/// windows ([`check_window`]): the approval in force ([`lock::locked`]),
+/// and whether any unit of the year was notified — when none was, no unit
+/// has a deadline or an objection, and no unit's window is read. Nothing
+/// else writes while the writer's transaction is open, so it holds for the
+/// whole batch; a new batch starts with an empty one.
+#[derive(Debug, Default)]
+pub struct YearWindows {
+    years: HashMap<i32, (Option<lock::Locked>, bool)>,
+}
+
+impl YearWindows {
+    fn of(
+        &mut self,
+        conn: &Connection,
+        year: i32,
+    ) -> rusqlite::Result<&(Option<lock::Locked>, bool)> {
+        Ok(match self.years.entry(year) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert((lock::locked(conn, year)?, store::year_notified(conn, year)?))
+            }
+        })
+    }
+}
+
 /// Whether `sub`'s unit may still receive a new result at `now` (see the
 /// module docs, stage 5): refused as [`RejectionCode::Closed`] while the
 /// year's approval is in force — first, whatever else holds, naming the
 /// 文号 ([`lock::locked`]) — and after the unit's review-request deadline,
 /// unless an objection of the unit is undecided (the submission may revise
-/// it). `Ok(true)`: accepted because such an objection is open.
+/// it). `Ok(true)`: accepted because such an objection is open. `years`
+/// is the batch's [`YearWindows`].
 pub fn check_window(
     conn: &Connection,
+    years: &mut YearWindows,
     sub: &Submission,
     unit_name: &str,
     now: Timestamp,
 ) -> Result<Result<bool, Refusal>, CommitError> {
     let year = i32::from(sub.year);
-    if let Some(locked) = lock::locked(conn, year)? {
+    let (locked, notified) = years.of(conn, year)?;
+    if let Some(locked) = locked {
         return Ok(Err(Refusal::new(
             RejectionCode::Closed,
             format!(
@@ -589,6 +630,9 @@ pub fn check_window(
             ),
             Some("submission.year"),
         )));
+    }
+    if !*notified {
+        return Ok(Ok(false));
     }
     let window = store::review_window(conn, year, &sub.unit_id)?;
     if window.open_objection {

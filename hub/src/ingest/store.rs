@@ -80,6 +80,14 @@ pub struct ReviewWindow {
     pub open_objection: bool,
 }
 
+/// Whether any unit of `year` was notified: an objection needs its unit's
+/// notice, so when none was, no unit of the year has a review window to
+/// read ([`review_window`]).
+pub fn year_notified(conn: &Connection, year: i32) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM notifications WHERE year = ?1)")?
+        .query_row([year], |r| r.get(0))
+}
+
 /// Reads the [`ReviewWindow`] of `unit` in `year`.
 pub fn review_window(conn: &Connection, year: i32, unit: &str) -> rusqlite::Result<ReviewWindow> {
     let review_request_deadline = conn
@@ -153,6 +161,39 @@ pub fn save_head(conn: &Connection, batch_id: i64, head: &[u8]) -> rusqlite::Res
     Ok(())
 }
 
+/// What a submission's rows carry that is a function of the envelope and
+/// the submission alone: the envelope as stored and each method block's
+/// JSON columns. A verify worker encodes it ([`Encoded::of`], on
+/// [`Candidate::verify`](super::Candidate::verify)), so the single writer
+/// only binds it; the bytes are the ones the writer would have encoded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Encoded {
+    pub envelope: Vec<u8>,
+    /// Per method block: `scores`, `clauses`, `not_applicable`, `evidence`.
+    pub columns: Vec<[String; 4]>,
+}
+
+impl Encoded {
+    pub fn of(envelope: &Envelope, v: &VerifiedSubmission) -> serde_json::Result<Encoded> {
+        Ok(Encoded {
+            envelope: envelope.to_protobuf(),
+            columns: v
+                .submission
+                .methods
+                .iter()
+                .map(|b| {
+                    Ok([
+                        scores_json(&b.scores)?,
+                        clauses_json(&b.clauses)?,
+                        marks_json(&b.not_applicable)?,
+                        evidence_json(&b.evidence)?,
+                    ])
+                })
+                .collect::<serde_json::Result<_>>()?,
+        })
+    }
+}
+
 /// An accepted submission to write.
 #[derive(Debug)]
 pub struct NewSubmission<'a> {
@@ -165,6 +206,9 @@ pub struct NewSubmission<'a> {
     pub late: bool,
     /// Per method block: whether a current result exists to supersede.
     pub replaces: &'a [bool],
+    /// Its columns encoded ahead ([`Encoded::of`] of this envelope and
+    /// submission); encoded here when `None`.
+    pub encoded: Option<&'a Encoded>,
 }
 
 /// Writes the accepted submissions of a batch: submissions in digest order
@@ -189,6 +233,14 @@ pub fn insert_submissions(
         for row in &by_digest {
             let v = row.verified;
             let s = &v.submission;
+            let here;
+            let envelope: &[u8] = match row.encoded {
+                Some(e) => &e.envelope,
+                None => {
+                    here = row.envelope.to_protobuf();
+                    &here
+                }
+            };
             insert.execute(params![
                 v.digest.0.as_slice(),
                 row.node.as_str(),
@@ -203,7 +255,7 @@ pub fn insert_submissions(
                 row.late,
                 batch_id,
                 row.leaf as i64,
-                row.envelope.to_protobuf(),
+                envelope,
                 v.node_id.as_str(),
             ])?;
             if let Some(slot) = ids.get_mut(row.leaf) {
@@ -230,6 +282,20 @@ pub fn insert_submissions(
         let round = s.round.to_string();
         let sequence = i64::try_from(s.sequence).unwrap_or(i64::MAX);
         for (b, block) in s.methods.iter().enumerate() {
+            let here;
+            let [scores, clauses, marks, evidence] =
+                match row.encoded.and_then(|e| e.columns.get(b)) {
+                    Some(columns) => columns,
+                    None => {
+                        here = [
+                            scores_json(&block.scores).map_err(to_sql)?,
+                            clauses_json(&block.clauses).map_err(to_sql)?,
+                            marks_json(&block.not_applicable).map_err(to_sql)?,
+                            evidence_json(&block.evidence).map_err(to_sql)?,
+                        ];
+                        &here
+                    }
+                };
             if row.replaces.get(b).copied().unwrap_or(true) {
                 supersede.execute(params![
                     row.node.as_str(),
@@ -251,10 +317,10 @@ pub fn insert_submissions(
                 s.pack.id,
                 s.pack.version,
                 row.late,
-                scores_json(&block.scores).map_err(to_sql)?,
-                clauses_json(&block.clauses).map_err(to_sql)?,
-                marks_json(&block.not_applicable).map_err(to_sql)?,
-                evidence_json(&block.evidence).map_err(to_sql)?,
+                scores,
+                clauses,
+                marks,
+                evidence,
             ])?;
         }
     }

@@ -215,6 +215,9 @@ pub struct Candidate {
     pub peer: Option<Arc<dyn PeerIdentity>>,
     /// Stage 6 as a verify worker ran it ahead of the writer, if it could.
     pub ahead: Option<Ahead>,
+    /// The rows' encoded columns, when stages 1–3 passed here (the writer
+    /// encodes them itself otherwise).
+    pub encoded: Option<super::store::Encoded>,
 }
 
 /// A replay verdict reached ahead of the writer, with what it was reached
@@ -263,6 +266,7 @@ impl Candidate {
             )),
             peer,
             ahead: None,
+            encoded: None,
         }
     }
 
@@ -279,6 +283,11 @@ impl Candidate {
         match Envelope::try_from(wire) {
             Ok(envelope) => {
                 let verified = verify_envelope(&envelope, nodes, peer.as_deref());
+                // Encoded here, on this core, not in the writer.
+                let encoded = verified
+                    .as_ref()
+                    .ok()
+                    .and_then(|v| super::store::Encoded::of(&envelope, v).ok());
                 Candidate {
                     index,
                     digest,
@@ -286,6 +295,7 @@ impl Candidate {
                     verified,
                     peer,
                     ahead: None,
+                    encoded,
                 }
             }
             Err(e) => Candidate {
@@ -299,6 +309,7 @@ impl Candidate {
                 }),
                 peer,
                 ahead: None,
+                encoded: None,
             },
         }
     }

@@ -1,10 +1,16 @@
 //! The SQL of the log (tables of migration 10, see [`crate::db::MIGRATIONS`])
-//! and the tree over `log_hashes` ([`SqlTree`]).
+//! and the tree over `log_leaves` and `log_hashes` ([`SqlTree`]).
 //!
 //! - `log_leaves`: (year, idx) → kind, the leaf's bytes, the audit record
 //!   or the envelope digest it records;
-//! - `log_hashes`: the complete subtrees' hashes by (year, level, idx),
-//!   insert-only — [`kaohe_proto::tlog::tree`] never needs to change one;
+//! - `log_hashes`: the hashes of complete subtrees of at least
+//!   [`TILE_LEAVES`] leaves (level ≥ [`STORED_LEVEL`]) by (year, level,
+//!   idx), insert-only — [`kaohe_proto::tlog::tree`] never needs to change
+//!   one. A smaller subtree lies inside one tile of [`TILE_LEAVES`] leaves
+//!   and is hashed again from the leaves when read (migration 13 removed
+//!   the rows once stored for them): the single writer inserts a hash row
+//!   per 128 leaves instead of two per leaf, and the leaves stay the only
+//!   stored form of what the small subtrees hash;
 //! - `log_checkpoints`: every checkpoint the hub signed, as the hub signed
 //!   it (no cosignatures);
 //! - `log_cosignatures`: the witnesses' cosignature lines per checkpoint.
@@ -13,7 +19,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use kaohe_proto::envelope::Digest;
-use kaohe_proto::merkle::Hash;
+use kaohe_proto::merkle::{self, Hash};
 use kaohe_proto::tlog::tree::{HashReader, NodeId};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -26,8 +32,16 @@ pub enum ReadError {
     Missing(NodeId),
 }
 
-/// One year's tree as stored, with the hashes read or written through it
-/// kept in memory: the proofs of one batch share most of their paths.
+/// The lowest level whose complete subtrees are stored in `log_hashes`.
+pub const STORED_LEVEL: u8 = 8;
+
+/// The leaves of a tile: the subtrees below [`STORED_LEVEL`] are hashed
+/// again from the (at most) this many leaves of the tile they lie in.
+pub const TILE_LEAVES: u64 = 1 << STORED_LEVEL;
+
+/// One year's tree as stored, with the hashes read, hashed again from the
+/// leaves or written through it kept in memory: the proofs of one batch
+/// share most of their paths.
 pub struct SqlTree<'c> {
     conn: &'c Connection,
     year: u16,
@@ -47,20 +61,75 @@ impl<'c> SqlTree<'c> {
         self.year
     }
 
-    /// Stores subtree hashes an append created, and remembers them.
+    /// Stores the subtree hashes an append created from [`STORED_LEVEL`]
+    /// up, and remembers them all.
     pub fn insert(&self, created: &[(NodeId, Hash)]) -> rusqlite::Result<()> {
-        let mut stmt = self.conn.prepare_cached(
-            "INSERT INTO log_hashes (year, level, idx, hash) VALUES (?1, ?2, ?3, ?4)",
-        )?;
         let mut cache = self.cache.borrow_mut();
         for (id, hash) in created {
-            stmt.execute(params![
-                self.year,
-                id.level,
-                index(id.index)?,
-                hash.as_slice()
-            ])?;
+            if id.level >= STORED_LEVEL {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO log_hashes (year, level, idx, hash) VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![
+                        self.year,
+                        id.level,
+                        index(id.index)?,
+                        hash.as_slice()
+                    ])?;
+            }
             cache.insert(*id, *hash);
+        }
+        Ok(())
+    }
+
+    /// Hashes the leaves of the tile `tile` up to leaf `end` (exclusive)
+    /// again and remembers every complete subtree below [`STORED_LEVEL`]
+    /// among them.
+    fn hash_tile(
+        &self,
+        cache: &mut HashMap<NodeId, Hash>,
+        tile: u64,
+        end: u64,
+    ) -> Result<(), ReadError> {
+        let start = tile * TILE_LEAVES;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT idx, leaf FROM log_leaves WHERE year = ?1 AND idx >= ?2 AND idx < ?3 ORDER BY idx",
+        )?;
+        let mut rows = stmt.query(params![self.year, index(start)?, index(end)?])?;
+        let mut level: Vec<Hash> = Vec::with_capacity((end - start) as usize);
+        while let Some(row) = rows.next()? {
+            let idx = row.get::<_, i64>(0)?;
+            let expected = start + level.len() as u64;
+            if u64::try_from(idx).ok() != Some(expected) {
+                return Err(ReadError::Missing(NodeId {
+                    level: 0,
+                    index: expected,
+                }));
+            }
+            level.push(merkle::leaf_hash(&row.get::<_, Vec<u8>>(1)?));
+        }
+        if (level.len() as u64) < end - start {
+            return Err(ReadError::Missing(NodeId {
+                level: 0,
+                index: start + level.len() as u64,
+            }));
+        }
+        for height in 0..STORED_LEVEL {
+            let first = start >> height;
+            for (i, hash) in level.iter().enumerate() {
+                cache.insert(
+                    NodeId {
+                        level: height,
+                        index: first + i as u64,
+                    },
+                    *hash,
+                );
+            }
+            level = level
+                .chunks_exact(2)
+                .map(|pair| merkle::node_hash(&pair[0], &pair[1]))
+                .collect();
         }
         Ok(())
     }
@@ -71,6 +140,32 @@ impl HashReader for SqlTree<'_> {
 
     fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, ReadError> {
         let mut cache = self.cache.borrow_mut();
+        // Within a batch, mostly all known already.
+        let known: Option<Vec<Hash>> = ids.iter().map(|id| cache.get(id).copied()).collect();
+        if let Some(known) = known {
+            return Ok(known);
+        }
+        // Subtrees below the stored level: each tile hashed again once, up
+        // to the last leaf any of them needs.
+        let mut tiles: Vec<(u64, u64)> = Vec::new();
+        for id in ids {
+            if id.level >= STORED_LEVEL || cache.contains_key(id) {
+                continue;
+            }
+            let end = id
+                .index
+                .checked_add(1)
+                .and_then(|i| i.checked_mul(1 << id.level))
+                .ok_or(ReadError::Missing(*id))?;
+            let tile = (end - (1 << id.level)) / TILE_LEAVES;
+            match tiles.iter_mut().find(|(t, _)| *t == tile) {
+                Some((_, e)) => *e = (*e).max(end),
+                None => tiles.push((tile, end)),
+            }
+        }
+        for (tile, end) in tiles {
+            self.hash_tile(&mut cache, tile, end)?;
+        }
         let mut stmt = self.conn.prepare_cached(
             "SELECT hash FROM log_hashes WHERE year = ?1 AND level = ?2 AND idx = ?3",
         )?;
@@ -79,6 +174,9 @@ impl HashReader for SqlTree<'_> {
             if let Some(hash) = cache.get(id) {
                 out.push(*hash);
                 continue;
+            }
+            if id.level < STORED_LEVEL {
+                return Err(ReadError::Missing(*id));
             }
             let bytes: Option<Vec<u8>> = stmt
                 .query_row(params![self.year, id.level, index(id.index)?], |r| r.get(0))

@@ -342,22 +342,48 @@ fn an_approval_carries_the_approved_results_and_the_log_head_before_it() {
 
 // ---- the stored tree ----
 
+/// The `i`th of the filler leaves the stored-tree tests append.
+fn filler(i: u32) -> Leaf {
+    Leaf::Rollover(kaohe_proto::tlog::leaf::RolloverLeaf {
+        year: 2021,
+        head: kaohe_proto::tlog::leaf::TreeHead {
+            size: u64::from(i),
+            root: [i as u8; 32],
+        },
+        checkpoint: None,
+    })
+}
+
+/// Appends filler leaves `from..to` to 2022's log in one appender, as one
+/// writer batch does.
+fn fill(conn: &Connection, from: u32, to: u32) {
+    let mut log = Appender::new(conn);
+    for i in from..to {
+        log.append(2022, &filler(i), None, None).unwrap();
+    }
+}
+
+fn stored_levels(conn: &Connection) -> Vec<(u8, u64)> {
+    conn.prepare("SELECT level, idx FROM log_hashes ORDER BY level, idx")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 #[test]
 fn the_stored_tree_matches_a_memory_tree_and_its_proofs_verify() {
     let (_dir, conn) = db();
     let mut memory = MemoryTree::new();
     let mut roots = vec![merkle::empty_tree_hash()];
-    {
+    // Batches of uneven sizes, so appends and proofs start inside a tile,
+    // on a tile's edge and across tiles, reading what earlier batches left.
+    let mut from = 0u32;
+    for batch in [1u32, 69, 185, 1, 2, 254, 2, 100, 3, 600] {
         let mut log = Appender::new(&conn);
-        for i in 0..70u32 {
-            let leaf = Leaf::Rollover(kaohe_proto::tlog::leaf::RolloverLeaf {
-                year: 2021,
-                head: kaohe_proto::tlog::leaf::TreeHead {
-                    size: u64::from(i),
-                    root: [i as u8; 32],
-                },
-                checkpoint: None,
-            });
+        for i in from..from + batch {
+            let leaf = filler(i);
             log.append(2022, &leaf, None, None).unwrap();
             memory.append(leaf.hash()).unwrap();
             assert_eq!(
@@ -368,10 +394,30 @@ fn the_stored_tree_matches_a_memory_tree_and_its_proofs_verify() {
             );
             roots.push(memory.root());
         }
+        let size = from + batch;
+        for index in (from..size).step_by(7).chain([size - 1]) {
+            assert_eq!(
+                log.inclusion_proof(2022, u64::from(index), u64::from(size))
+                    .unwrap(),
+                memory
+                    .inclusion_proof(u64::from(index), u64::from(size))
+                    .unwrap(),
+                "{index} of {size}"
+            );
+        }
+        from = size;
     }
+    assert_eq!(from, 1217);
+    // Only subtrees of 256 leaves and more are stored.
+    assert_eq!(
+        stored_levels(&conn),
+        [(8, 0), (8, 1), (8, 2), (8, 3), (9, 0), (9, 1), (10, 0)]
+    );
     let hashes: Vec<_> = leaves(&conn, 2022).iter().map(Leaf::hash).collect();
-    for new in [1u64, 2, 7, 8, 9, 31, 32, 33, 70] {
-        for index in (0..new).step_by(3) {
+    for new in [
+        1u64, 2, 7, 8, 9, 70, 255, 256, 257, 511, 512, 513, 1024, 1217,
+    ] {
+        for index in (0..new).step_by(37).chain([new - 1]) {
             let proof = inclusion_proof(&conn, 2022, index, new).unwrap();
             assert_eq!(proof, memory.inclusion_proof(index, new).unwrap());
             verify_inclusion(
@@ -383,8 +429,10 @@ fn the_stored_tree_matches_a_memory_tree_and_its_proofs_verify() {
             )
             .unwrap();
         }
-        for old in 1..=new {
+        for old in (1..=new).step_by(29).chain([new - 1, new]) {
+            let old = old.max(1);
             let proof = consistency_proof(&conn, 2022, old, new).unwrap();
+            assert_eq!(proof, memory.consistency_proof(old, new).unwrap());
             verify_consistency(old, new, &roots[old as usize], &roots[new as usize], &proof)
                 .unwrap();
         }
@@ -395,7 +443,10 @@ fn the_stored_tree_matches_a_memory_tree_and_its_proofs_verify() {
 fn the_log_tables_refuse_updates_and_deletes() {
     let (_dir, conn) = db();
     import_units(&conn, 2022).unwrap();
+    // A tile of 256 leaves: its hash is stored.
+    fill(&conn, 1, 256);
     checkpoint(&conn, 2022, &hub(), at()).unwrap();
+    assert_eq!(stored_levels(&conn), [(8, 0)]);
     for sql in [
         "UPDATE log_leaves SET idx = 5",
         "DELETE FROM log_leaves",
@@ -520,14 +571,15 @@ fn cosignatures_of_registered_witnesses_are_kept_and_published_with_the_checkpoi
 
 #[test]
 fn a_tree_edited_under_a_signed_checkpoint_is_never_signed_again() {
+    // A leaf's bytes (the small subtrees are hashed from them).
     let (_dir, conn) = db();
     import_units(&conn, 2022).unwrap();
     import_units(&conn, 2022).unwrap();
     checkpoint(&conn, 2022, &hub(), at()).unwrap();
-    conn.execute_batch("DROP TRIGGER log_hashes_no_update")
+    conn.execute_batch("DROP TRIGGER log_leaves_no_update")
         .unwrap();
     conn.execute(
-        "UPDATE log_hashes SET hash = zeroblob(32) WHERE year = 2022 AND level = 1 AND idx = 0",
+        "UPDATE log_leaves SET leaf = CAST('{}' AS BLOB) WHERE year = 2022 AND idx = 0",
         [],
     )
     .unwrap();
@@ -536,6 +588,24 @@ fn a_tree_edited_under_a_signed_checkpoint_is_never_signed_again() {
         Err(LogError::Tampered {
             year: 2022,
             size: 2
+        })
+    ));
+    // A stored hash of a tile.
+    let (_dir, conn) = db();
+    fill(&conn, 0, 300);
+    checkpoint(&conn, 2022, &hub(), at()).unwrap();
+    conn.execute_batch("DROP TRIGGER log_hashes_no_update")
+        .unwrap();
+    conn.execute(
+        "UPDATE log_hashes SET hash = zeroblob(32) WHERE year = 2022 AND level = 8 AND idx = 0",
+        [],
+    )
+    .unwrap();
+    assert!(matches!(
+        checkpoint(&conn, 2022, &hub(), at()),
+        Err(LogError::Tampered {
+            year: 2022,
+            size: 300
         })
     ));
 }

@@ -81,7 +81,7 @@ fn a_backup_taken_while_data_sits_in_the_wal_restores_to_identical_tables() {
     // The restore is recorded like any act: in the audit log (left out of
     // `dump`) and, as a leaf of each open year's transparency log, in the
     // log's tables — which therefore hold what they held at the copy plus
-    // those leaves and their hashes.
+    // those leaves (and the hash of a tile the leaf completed, if it did).
     let log_tables = ["log_leaves", "log_hashes"];
     let mut restored_tables = dump(&restored);
     let mut live_rest = live_tables.clone();
@@ -94,7 +94,9 @@ fn a_backup_taken_while_data_sits_in_the_wal_restores_to_identical_tables() {
             live.iter().all(|row| now.contains(row)),
             "{t}: a row of the copy is missing"
         );
-        assert!(now.len() > live.len(), "{t}: the restore is not in the log");
+        if t == "log_leaves" {
+            assert!(now.len() > live.len(), "{t}: the restore is not in the log");
+        }
     }
     assert_eq!(restored_tables, live_rest);
     let open_years: i64 = restored

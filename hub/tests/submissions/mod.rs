@@ -429,3 +429,57 @@ fn the_writer_takes_a_replay_verdict_from_ahead_only_for_the_same_pack_and_unit(
     let outcome = committer.commit(vec![c]).unwrap().pop().unwrap();
     assert_eq!(outcome.result.unwrap_err().message, "见复算");
 }
+
+/// Issue #17: the envelope and JSON columns a verify worker encodes
+/// (`store::Encoded`) are bound by the writer as they are; a candidate
+/// without them (one the writer verified again) is encoded by the writer —
+/// the same rows either way.
+#[test]
+fn the_rows_encoded_on_a_verify_worker_are_the_rows_the_writer_stores() {
+    use kaohe_hub::ingest::store::Encoded;
+    use kaohe_hub::ingest::{Candidate, Committer};
+
+    let s = setup();
+    let a = node_key(1);
+    let conn = db::open_existing(&s.dir).unwrap();
+    let key = config::load_receipt_key(&s.dir).unwrap();
+    let runtime = Runtime::new(small_runtime()).unwrap();
+    let clock = Clock::Fixed("2022-12-01T00:00:00Z".parse().unwrap());
+    let mut committer = Committer::new(conn, runtime, key, clock).unwrap();
+    let mut t1 = submission(&a, &s.pack, "t1", 1);
+    t1.methods = vec![daily_block(1, true)]; // L1a fires
+    let t2 = submission(&a, &s.pack, "t2", 2);
+    let mut candidates: Vec<Candidate> = [&t1, &t2]
+        .iter()
+        .enumerate()
+        .map(|(i, sub)| Candidate::verify(i as u64, signed(sub, &a), &committer.nodes(), None))
+        .collect();
+    let expected: Vec<Encoded> = candidates
+        .iter()
+        .map(|c| {
+            let encoded = c.encoded.clone().expect("encoded on the worker");
+            let here = Encoded::of(c.envelope.as_ref().unwrap(), c.verified.as_ref().unwrap());
+            assert_eq!(encoded, here.unwrap());
+            encoded
+        })
+        .collect();
+    candidates[1].encoded = None;
+    let outcomes = committer.commit(candidates.clone()).unwrap();
+    assert!(outcomes.iter().all(|o| o.result.is_ok()), "{outcomes:?}");
+
+    let conn = db::open_existing(&s.dir).unwrap();
+    for (c, e) in candidates.iter().zip(&expected) {
+        let row: (Vec<u8>, [String; 4]) = conn
+            .query_row(
+                "SELECT s.envelope, r.scores, r.clauses, r.not_applicable, r.evidence
+                 FROM submissions s JOIN results r ON r.submission_id = s.id WHERE s.digest = ?1",
+                [c.digest.0.as_slice()],
+                |r| Ok((r.get(0)?, [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?])),
+            )
+            .unwrap();
+        assert_eq!(row.0, e.envelope);
+        assert_eq!(row.0, c.envelope.as_ref().unwrap().to_protobuf());
+        assert_eq!(row.1, e.columns[0]);
+    }
+    assert_eq!(expected[0].columns[0][0], r#"{"L1":200,"L2":300}"#);
+}
