@@ -47,14 +47,27 @@ impl Stored {
         f: impl FnOnce(&mut dyn Iterator<Item = Vec<AcceptedResult>>) -> T + Send,
     ) -> Result<T, ResultsError> {
         std::thread::scope(|s| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<AcceptedResult>>(READ_AHEAD_UNITS);
-            let consolidating = s.spawn(move || f(&mut rx.into_iter()));
+            // Units go over in chunks: a hand-over per unit cost a thread
+            // wake-up per unit (an eighth of the CPU time).
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<AcceptedResult>>>(
+                READ_AHEAD_UNITS / UNITS_PER_CHUNK,
+            );
+            let consolidating = s.spawn(move || f(&mut rx.into_iter().flatten()));
             let read = self.read(conn, |units| {
+                let mut chunk = Vec::with_capacity(UNITS_PER_CHUNK);
                 for unit in units {
-                    if tx.send(unit).is_err() {
-                        // `f` stopped early.
-                        return;
+                    chunk.push(unit);
+                    if chunk.len() == UNITS_PER_CHUNK {
+                        let full =
+                            std::mem::replace(&mut chunk, Vec::with_capacity(UNITS_PER_CHUNK));
+                        if tx.send(full).is_err() {
+                            // `f` stopped early.
+                            return;
+                        }
                     }
+                }
+                if !chunk.is_empty() {
+                    let _ = tx.send(chunk);
                 }
             });
             // The units end here for `f`, read in full or stopped by an error.
@@ -96,6 +109,9 @@ impl Stored {
 
 /// Units read ahead of the consolidation ([`Stored::units`]).
 const READ_AHEAD_UNITS: usize = 256;
+
+/// Units handed to the consolidating thread at a time ([`Stored::units`]).
+const UNITS_PER_CHUNK: usize = 32;
 
 /// The year's results of one unit after another ([`Stored::units`]).
 pub struct Units<'s, 'd> {
