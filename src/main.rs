@@ -12,6 +12,12 @@ mod verify;
 
 use std::process::ExitCode;
 
+/// mimalloc rather than glibc's malloc: consolidating a large year makes
+/// and drops many small allocations, and glibc's heap spent a third of
+/// `hub results`' time on them (issue #17; `hub/benches/scale-results.txt`).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// 考核（kaohe）：县级法治政府建设年度考核的联邦系统。

@@ -32,6 +32,10 @@
 
 use std::time::Instant;
 
+/// The `kaohe` binary's allocator, so the hub runs here as there.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use kaohe_hub::clock::Clock;
 use kaohe_hub::ingest::{self, ActivePack, NodeDirectory, replay};
 use kaohe_hub::server::{Hub, ServeOptions};

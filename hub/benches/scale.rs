@@ -34,6 +34,10 @@
 //! 10 000-unit figure of issue #17's table; `hub/benches/scale-plot.py`
 //! draws time and memory against N from the last lines of several runs.
 
+/// The `kaohe` binary's allocator, so `hub results` runs here as there.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
