@@ -365,15 +365,11 @@ async fn after_shutdown_and_restart_every_receipt_is_there_and_the_same() {
 #[test]
 fn the_writer_takes_a_replay_verdict_from_ahead_only_for_the_same_pack_and_unit() {
     use kaohe_hub::ingest::verify::Ahead;
-    use kaohe_hub::ingest::{Candidate, Committer, replay};
+    use kaohe_hub::ingest::{Candidate, replay};
 
     let s = setup();
     let a = node_key(1);
-    let conn = db::open_existing(&s.dir).unwrap();
-    let key = config::load_receipt_key(&s.dir).unwrap();
-    let runtime = Runtime::new(small_runtime()).unwrap();
-    let clock = Clock::Fixed("2022-12-01T00:00:00Z".parse().unwrap());
-    let mut committer = Committer::new(conn, runtime, key, clock).unwrap();
+    let mut committer = committer_on_1_december(&s.dir);
     // t2's L1 claimed in full although one study session deducts 2 points.
     let mut wrong = submission(&a, &s.pack, "t2", 2);
     wrong.methods[0] = daily_block(1, true);
@@ -436,16 +432,12 @@ fn the_writer_takes_a_replay_verdict_from_ahead_only_for_the_same_pack_and_unit(
 /// the same rows either way.
 #[test]
 fn the_rows_encoded_on_a_verify_worker_are_the_rows_the_writer_stores() {
+    use kaohe_hub::ingest::Candidate;
     use kaohe_hub::ingest::store::Encoded;
-    use kaohe_hub::ingest::{Candidate, Committer};
 
     let s = setup();
     let a = node_key(1);
-    let conn = db::open_existing(&s.dir).unwrap();
-    let key = config::load_receipt_key(&s.dir).unwrap();
-    let runtime = Runtime::new(small_runtime()).unwrap();
-    let clock = Clock::Fixed("2022-12-01T00:00:00Z".parse().unwrap());
-    let mut committer = Committer::new(conn, runtime, key, clock).unwrap();
+    let mut committer = committer_on_1_december(&s.dir);
     let mut t1 = submission(&a, &s.pack, "t1", 1);
     t1.methods = vec![daily_block(1, true)]; // L1a fires
     let t2 = submission(&a, &s.pack, "t2", 2);
@@ -482,4 +474,13 @@ fn the_rows_encoded_on_a_verify_worker_are_the_rows_the_writer_stores() {
         assert_eq!(row.1, e.columns[0]);
     }
     assert_eq!(expected[0].columns[0][0], r#"{"L1":200,"L2":300}"#);
+}
+
+/// The single writer on `dir`'s hub with its clock fixed at 2022-12-01.
+fn committer_on_1_december(dir: &Path) -> kaohe_hub::ingest::Committer {
+    let conn = db::open_existing(dir).unwrap();
+    let key = config::load_receipt_key(dir).unwrap();
+    let runtime = Runtime::new(small_runtime()).unwrap();
+    let clock = Clock::Fixed("2022-12-01T00:00:00Z".parse().unwrap());
+    kaohe_hub::ingest::Committer::new(conn, runtime, key, clock).unwrap()
 }
