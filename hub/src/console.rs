@@ -467,6 +467,12 @@ fn csrf(user: &User) -> Markup {
     page::csrf_field(&user.csrf)
 }
 
+/// A page's `?year=`, as the year picker sends it.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct YearQuery {
+    year: Option<i32>,
+}
+
 /// `?year=` or the latest year with a roster.
 fn pick_year(conn: &Connection, asked: Option<i32>) -> Result<i32, PageError> {
     if let Some(y) = asked {

@@ -12,21 +12,17 @@ use kaohe_tables::sheet::Workbook;
 use kaohe_web::page;
 use maud::{Markup, html};
 use rusqlite::Connection;
-use serde::Deserialize;
 
-use super::{Console, Inner, PageError, User, csrf, done, pick_year, render, year_picker};
+use super::{
+    Console, Inner, PageError, User, YearQuery, csrf, done, pick_year, render, year_picker,
+};
 use crate::accounts::Permission;
 use crate::workflow::history::{self, HistoryImportError};
-
-#[derive(Debug, Deserialize)]
-pub(super) struct Q {
-    year: Option<i32>,
-}
 
 pub(super) async fn page(
     State(c): State<Console>,
     user: User,
-    Query(q): Query<Q>,
+    Query(q): Query<YearQuery>,
 ) -> Result<Response, PageError> {
     user.require(Permission::Read)?;
     let u = user.clone();

@@ -8,21 +8,15 @@ use axum::extract::{Multipart, Query, State};
 use axum::response::Response;
 use kaohe_web::fmt;
 use maud::html;
-use serde::Deserialize;
 
-use super::{Console, PageError, User, csrf, done, pick_year, render, year_picker};
+use super::{Console, PageError, User, YearQuery, csrf, done, pick_year, render, year_picker};
 use crate::accounts::Permission;
 use crate::workflow::{Material, rectification};
-
-#[derive(Debug, Deserialize)]
-pub(super) struct Q {
-    year: Option<i32>,
-}
 
 pub(super) async fn page(
     State(c): State<Console>,
     user: User,
-    Query(q): Query<Q>,
+    Query(q): Query<YearQuery>,
 ) -> Result<Response, PageError> {
     user.require(Permission::Read)?;
     let u = user.clone();

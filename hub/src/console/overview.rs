@@ -10,23 +10,17 @@ use kaohe_rulepacks::manifest::Round;
 use kaohe_web::fmt;
 use maud::{Markup, html};
 use rusqlite::Connection;
-use serde::Deserialize;
 
-use super::{Console, PageError, User, pick_year, render, year_picker};
+use super::{Console, PageError, User, YearQuery, pick_year, render, year_picker};
 use crate::accounts::Permission;
 use crate::ingest::RoundDeadlines;
 use crate::progress;
 use crate::registry::{calendar_years, packs};
 
-#[derive(Debug, Deserialize)]
-pub(super) struct Q {
-    year: Option<i32>,
-}
-
 pub(super) async fn page(
     State(c): State<Console>,
     user: User,
-    Query(q): Query<Q>,
+    Query(q): Query<YearQuery>,
 ) -> Result<Response, PageError> {
     user.require(Permission::Read)?;
     let body = c

@@ -12,24 +12,18 @@ use kaohe_rulepacks::manifest::Round;
 use kaohe_web::chart::{self, Row};
 use kaohe_web::fmt;
 use maud::{Markup, html};
-use serde::Deserialize;
 
-use super::{Console, PageError, User, pick_year, render, year_picker};
+use super::{Console, PageError, User, YearQuery, pick_year, render, year_picker};
 use crate::accounts::Permission;
 use crate::consolidate::Assessment;
 use crate::consolidate::rank::QuarterBoard;
 use crate::lock;
 use crate::results::ConsolidatedYear;
 
-#[derive(Debug, Deserialize)]
-pub(super) struct Q {
-    year: Option<i32>,
-}
-
 pub(super) async fn page(
     State(c): State<Console>,
     user: User,
-    Query(q): Query<Q>,
+    Query(q): Query<YearQuery>,
 ) -> Result<Response, PageError> {
     user.require(Permission::Read)?;
     let body = c
