@@ -24,6 +24,7 @@
 //! the end of its batch ([`crate::tlog::inclusion_of`]) — so it too is the
 //! same every time.
 
+use std::borrow::Cow;
 use std::str::FromStr;
 
 use kaohe_proto::envelope::{Digest, Envelope};
@@ -220,8 +221,18 @@ pub fn insert_submissions(
     commit_time: i64,
     rows: &[NewSubmission<'_>],
 ) -> rusqlite::Result<()> {
-    let mut by_digest: Vec<&NewSubmission<'_>> = rows.iter().collect();
-    by_digest.sort_by_key(|r| r.verified.digest);
+    // Each row's columns as a verify worker encoded them, or encoded here.
+    let encoded: Vec<Cow<'_, Encoded>> = rows
+        .iter()
+        .map(|r| match r.encoded {
+            Some(e) => Ok(Cow::Borrowed(e)),
+            None => Encoded::of(r.envelope, r.verified).map(Cow::Owned),
+        })
+        .collect::<serde_json::Result<_>>()
+        .map_err(to_sql)?;
+    let mut by_digest: Vec<(&NewSubmission<'_>, &Encoded)> =
+        rows.iter().zip(encoded.iter().map(|e| &**e)).collect();
+    by_digest.sort_by_key(|(r, _)| r.verified.digest);
     let mut ids = vec![0i64; rows.len()];
     {
         let mut insert = conn.prepare_cached(
@@ -230,17 +241,9 @@ pub fn insert_submissions(
                  signer_key_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?;
-        for row in &by_digest {
+        for (row, encoded) in &by_digest {
             let v = row.verified;
             let s = &v.submission;
-            let here;
-            let envelope: &[u8] = match row.encoded {
-                Some(e) => &e.envelope,
-                None => {
-                    here = row.envelope.to_protobuf();
-                    &here
-                }
-            };
             insert.execute(params![
                 v.digest.0.as_slice(),
                 row.node.as_str(),
@@ -255,7 +258,7 @@ pub fn insert_submissions(
                 row.late,
                 batch_id,
                 row.leaf as i64,
-                envelope,
+                encoded.envelope,
                 v.node_id.as_str(),
             ])?;
             if let Some(slot) = ids.get_mut(row.leaf) {
@@ -263,8 +266,8 @@ pub fn insert_submissions(
             }
         }
     }
-    let mut order: Vec<&NewSubmission<'_>> = rows.iter().collect();
-    order.sort_by_key(|r| r.leaf);
+    let mut order = by_digest;
+    order.sort_by_key(|(r, _)| r.leaf);
     let mut supersede = conn.prepare_cached(
         "UPDATE results SET is_current = 0, superseded_by = ?6
          WHERE node_id = ?1 AND unit_id = ?2 AND year = ?3 AND round = ?4 AND method_id = ?5
@@ -275,27 +278,26 @@ pub fn insert_submissions(
              pack_id, pack_version, late, is_current, scores, clauses, not_applicable, evidence)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?12, ?13, ?14)",
     )?;
-    for row in order {
+    for (row, encoded) in order {
         let id = ids.get(row.leaf).copied().unwrap_or_default();
         let v = row.verified;
         let s = &v.submission;
         let round = s.round.to_string();
         let sequence = i64::try_from(s.sequence).unwrap_or(i64::MAX);
-        for (b, block) in s.methods.iter().enumerate() {
-            let here;
-            let [scores, clauses, marks, evidence] =
-                match row.encoded.and_then(|e| e.columns.get(b)) {
-                    Some(columns) => columns,
-                    None => {
-                        here = [
-                            scores_json(&block.scores).map_err(to_sql)?,
-                            clauses_json(&block.clauses).map_err(to_sql)?,
-                            marks_json(&block.not_applicable).map_err(to_sql)?,
-                            evidence_json(&block.evidence).map_err(to_sql)?,
-                        ];
-                        &here
-                    }
-                };
+        if encoded.columns.len() != s.methods.len() {
+            return Err(rusqlite::Error::ToSqlConversionFailure(
+                format!(
+                    "上报 {} 编码的方法数 {} 与方法块数 {} 不符（encoded columns do not match the method blocks）",
+                    v.digest,
+                    encoded.columns.len(),
+                    s.methods.len()
+                )
+                .into(),
+            ));
+        }
+        for (b, (block, [scores, clauses, marks, evidence])) in
+            s.methods.iter().zip(&encoded.columns).enumerate()
+        {
             if row.replaces.get(b).copied().unwrap_or(true) {
                 supersede.execute(params![
                     row.node.as_str(),
