@@ -72,8 +72,6 @@ pub enum ResultsError {
     Store(#[from] StoreError),
     #[error("数据库读写失败（database error）：{0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("{0}")]
-    Open(#[from] kaohe_tables::sqlite::OpenError),
     #[error("{year} 年度没有名册，请先导入名册（no roster for the year）")]
     NoRoster { year: i32 },
     #[error("{year} 年度没有当前规则包，请先发布规则包（no current pack for the year）")]

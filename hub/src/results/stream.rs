@@ -54,20 +54,12 @@ impl Stored {
             );
             let consolidating = s.spawn(move || f(&mut rx.into_iter().flatten()));
             let read = self.read(conn, |units| {
-                let mut chunk = Vec::with_capacity(UNITS_PER_CHUNK);
-                for unit in units {
-                    chunk.push(unit);
-                    if chunk.len() == UNITS_PER_CHUNK {
-                        let full =
-                            std::mem::replace(&mut chunk, Vec::with_capacity(UNITS_PER_CHUNK));
-                        if tx.send(full).is_err() {
-                            // `f` stopped early.
-                            return;
-                        }
+                loop {
+                    let chunk: Vec<_> = units.by_ref().take(UNITS_PER_CHUNK).collect();
+                    // Done, or `f` stopped early.
+                    if chunk.is_empty() || tx.send(chunk).is_err() {
+                        return;
                     }
-                }
-                if !chunk.is_empty() {
-                    let _ = tx.send(chunk);
                 }
             });
             // The units end here for `f`, read in full or stopped by an error.
